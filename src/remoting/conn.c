@@ -1,0 +1,649 @@
+/* Connections on libuv: framing of the byte stream, dispatch of requests to a handler table,
+ * matching of responses to outstanding requests by opaque (with timeouts), and buffered writes.
+ *
+ * Writes made while a read callback runs are gathered into one buffer and written once at the
+ * end of that callback, so a burst of pipelined requests costs one writev, not one per answer.
+ * A connection is freed when it is closed and nobody holds a reference (rm_conn_ref). */
+#include "remoting.h"
+
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NBUCKETS 64
+#define READ_CHUNK 65536
+#define MAX_WRITE_QUEUE (256u * 1024 * 1024) /* a peer that stops reading is cut off */
+#define SWEEP_MS 100
+
+typedef struct pending {
+    int32_t opaque;
+    uint64_t deadline;
+    rm_response_fn cb;
+    void *arg;
+    struct pending *next;
+} pending_t;
+
+struct rm_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_connect_t connect_req;
+    uv_loop_t *loop;
+    const rm_endpoint_t *ep;
+    rm_server_t *server;
+    rm_conn_t *next, *prev; /* in server's list */
+    int refs;
+    int closing;
+    int handles_open;
+    int connected;
+    int in_read;
+    uint8_t *rbuf;
+    size_t rlen, rcap;
+    cm_buf_t out;
+    pending_t *pending[NBUCKETS];
+    size_t npending;
+    int32_t next_opaque;
+    uint64_t last_active;
+    uint64_t id;
+    void *data;
+    char peer[64];
+    char local_ip[64];
+};
+
+struct rm_server {
+    uv_tcp_t tcp;
+    uv_loop_t *loop;
+    const rm_endpoint_t *ep;
+    rm_conn_t *conns;
+    int port;
+    int stopping;
+};
+
+typedef struct write_req {
+    uv_write_t req;
+    rm_conn_t *conn;
+    char *owned;          /* header or gathered bytes, freed after the write */
+    rm_done_fn done;
+    void *arg;
+} write_req_t;
+
+static uint64_t g_next_id = 1;
+
+static void conn_flush(rm_conn_t *c);
+
+/* ---- lifetime ---- */
+
+static void conn_free(rm_conn_t *c)
+{
+    free(c->rbuf);
+    cm_buf_free(&c->out);
+    free(c);
+}
+
+void rm_conn_ref(rm_conn_t *c) { c->refs++; }
+
+void rm_conn_unref(rm_conn_t *c)
+{
+    if (--c->refs == 0)
+        conn_free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    rm_conn_t *c = h->data;
+    if (--c->handles_open == 0)
+        rm_conn_unref(c); /* the reference the open connection held on itself */
+}
+
+static void fail_pending(rm_conn_t *c, int status)
+{
+    for (int i = 0; i < NBUCKETS; i++) {
+        pending_t *p = c->pending[i];
+        c->pending[i] = NULL;
+        while (p) {
+            pending_t *n = p->next;
+            p->cb(status, NULL, p->arg);
+            free(p);
+            p = n;
+        }
+    }
+    c->npending = 0;
+}
+
+void rm_conn_close(rm_conn_t *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    rm_conn_ref(c); /* callbacks below may drop references */
+    if (c->server) {
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            c->server->conns = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+        c->server = NULL;
+    }
+    fail_pending(c, c->connected ? RM_ECLOSED : RM_ECONNECT);
+    if (c->ep && c->ep->on_close)
+        c->ep->on_close(c, c->ep->ctx);
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    rm_conn_unref(c);
+}
+
+int rm_conn_is_closed(const rm_conn_t *c) { return c->closing; }
+const char *rm_conn_peer(const rm_conn_t *c) { return c->peer; }
+const char *rm_conn_local_ip(const rm_conn_t *c) { return c->local_ip; }
+void rm_conn_set_data(rm_conn_t *c, void *data) { c->data = data; }
+void *rm_conn_data(const rm_conn_t *c) { return c->data; }
+uint64_t rm_conn_id(const rm_conn_t *c) { return c->id; }
+
+/* ---- pending requests ---- */
+
+static void on_sweep(uv_timer_t *t)
+{
+    rm_conn_t *c = t->data;
+    uint64_t now = uv_now(c->loop);
+    if (c->ep && c->ep->idle_timeout_ms && now - c->last_active > c->ep->idle_timeout_ms) {
+        LOG_I("remoting", "closing idle connection %s", c->peer);
+        rm_conn_close(c);
+        return;
+    }
+    if (c->npending == 0)
+        return;
+    rm_conn_ref(c);
+    for (int i = 0; i < NBUCKETS && !c->closing; i++) {
+        pending_t **pp = &c->pending[i];
+        while (*pp) {
+            pending_t *p = *pp;
+            if (p->deadline > now) {
+                pp = &p->next;
+                continue;
+            }
+            *pp = p->next;
+            c->npending--;
+            p->cb(RM_ETIMEOUT, NULL, p->arg);
+            free(p);
+        }
+    }
+    rm_conn_unref(c);
+}
+
+static pending_t *take_pending(rm_conn_t *c, int32_t opaque)
+{
+    pending_t **pp = &c->pending[(uint32_t)opaque % NBUCKETS];
+    for (; *pp; pp = &(*pp)->next) {
+        if ((*pp)->opaque == opaque) {
+            pending_t *p = *pp;
+            *pp = p->next;
+            c->npending--;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* ---- reading ---- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    rm_conn_t *c = h->data;
+    if (c->rcap - c->rlen < READ_CHUNK / 4) {
+        size_t cap = c->rcap ? c->rcap * 2 : READ_CHUNK;
+        uint8_t *p = realloc(c->rbuf, cap);
+        if (!p) {
+            buf->base = NULL;
+            buf->len = 0;
+            return;
+        }
+        c->rbuf = p;
+        c->rcap = cap;
+    }
+    buf->base = (char *)c->rbuf + c->rlen;
+    buf->len = c->rcap - c->rlen;
+}
+
+static void dispatch_request(rm_conn_t *c, rm_cmd_t *req)
+{
+    const rm_endpoint_t *ep = c->ep;
+    for (size_t i = 0; i < ep->nhandlers; i++) {
+        if (ep->handlers[i].code == req->code) {
+            ep->handlers[i].fn(c, req, ep->ctx);
+            return;
+        }
+    }
+    if (ep->fallback) {
+        ep->fallback(c, req, ep->ctx);
+        return;
+    }
+    LOG_W("remoting", "%s: request code %d from %s not supported", ep->name, req->code, c->peer);
+    rm_conn_respond_code(c, req, RC_REQUEST_CODE_NOT_SUPPORTED, " request type %d not supported", req->code);
+}
+
+/* Handle one complete frame. Returns 0, or an error that closes the connection. */
+static int handle_frame(rm_conn_t *c, const uint8_t *p, size_t n)
+{
+    rm_cmd_t cmd;
+    int rc = rm_frame_decode(p, n, &cmd);
+    if (rc) {
+        LOG_W("remoting", "%s: undecodable frame (%zu bytes, error %d) from %s, closing", c->ep->name, n, rc, c->peer);
+        return rc;
+    }
+    if (rm_cmd_is_response(&cmd)) {
+        pending_t *pend = take_pending(c, cmd.opaque);
+        if (pend) {
+            pend->cb(RM_OK, &cmd, pend->arg);
+            free(pend);
+        } else {
+            LOG_D("remoting", "response for unknown opaque %d from %s", cmd.opaque, c->peer);
+        }
+    } else {
+        dispatch_request(c, &cmd);
+    }
+    rm_cmd_free(&cmd);
+    return 0;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    rm_conn_t *c = s->data;
+    if (nread < 0) {
+        if (nread != UV_EOF)
+            LOG_I("remoting", "%s: connection %s: %s", c->ep->name, c->peer, uv_strerror((int)nread));
+        rm_conn_close(c);
+        return;
+    }
+    if (nread == 0)
+        return;
+    c->rlen += (size_t)nread;
+    c->last_active = uv_now(c->loop);
+    rm_conn_ref(c);
+    c->in_read = 1;
+    size_t off = 0;
+    while (!c->closing) {
+        int64_t size = rm_frame_size(c->rbuf + off, c->rlen - off);
+        if (size < 0) {
+            LOG_W("remoting", "%s: bad frame length %u from %s (limit %d), closing", c->ep->name,
+                  cm_be32(c->rbuf + off), c->peer, RM_MAX_FRAME);
+            rm_conn_close(c);
+            break;
+        }
+        if (size == 0 || (size_t)size > c->rlen - off) {
+            if (size > 0 && (size_t)size > c->rcap) { /* make room for the whole frame */
+                uint8_t *p = realloc(c->rbuf, (size_t)size);
+                if (!p) {
+                    rm_conn_close(c);
+                    break;
+                }
+                c->rbuf = p;
+                c->rcap = (size_t)size;
+            }
+            break;
+        }
+        if (handle_frame(c, c->rbuf + off, (size_t)size) != 0) {
+            rm_conn_close(c);
+            break;
+        }
+        off += (size_t)size;
+    }
+    if (!c->closing && off) {
+        memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+        c->rlen -= off;
+    }
+    c->in_read = 0;
+    conn_flush(c);
+    rm_conn_unref(c);
+}
+
+/* ---- writing ---- */
+
+static void on_written(uv_write_t *w, int status)
+{
+    write_req_t *r = (write_req_t *)w;
+    if (r->done)
+        r->done(r->arg);
+    free(r->owned);
+    free(r);
+    (void)status; /* a failed write shows up as a read error and closes the connection */
+}
+
+static int write_bufs(rm_conn_t *c, char *owned, size_t owned_len, const uv_buf_t *extra,
+                      unsigned nextra, rm_done_fn done, void *arg)
+{
+    uv_buf_t bufs[1 + 16];
+    write_req_t *r = malloc(sizeof *r);
+    if (!r || nextra > 16) {
+        free(r);
+        free(owned);
+        if (done)
+            done(arg);
+        return RM_ENOMEM;
+    }
+    r->conn = c;
+    r->owned = owned;
+    r->done = done;
+    r->arg = arg;
+    unsigned n = 0;
+    if (owned_len)
+        bufs[n++] = uv_buf_init(owned, (unsigned)owned_len);
+    for (unsigned i = 0; i < nextra; i++)
+        bufs[n++] = extra[i];
+    int rc = uv_write(&r->req, (uv_stream_t *)&c->tcp, bufs, n, on_written);
+    if (rc) {
+        LOG_W("remoting", "write to %s failed: %s", c->peer, uv_strerror(rc));
+        free(r->owned);
+        free(r);
+        if (done)
+            done(arg);
+        rm_conn_close(c);
+        return RM_ECLOSED;
+    }
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > MAX_WRITE_QUEUE) {
+        LOG_W("remoting", "%s does not read its answers (%zu bytes queued), closing", c->peer,
+              uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp));
+        rm_conn_close(c);
+    }
+    return 0;
+}
+
+static void conn_flush(rm_conn_t *c)
+{
+    if (c->closing || !c->connected || c->in_read || c->out.len == 0)
+        return;
+    size_t len = c->out.len;
+    char *p = cm_buf_steal(&c->out);
+    write_bufs(c, p, len, NULL, 0, NULL, NULL);
+}
+
+static int send_cmd(rm_conn_t *c, const rm_cmd_t *cmd)
+{
+    if (c->closing)
+        return RM_ECLOSED;
+    int rc = rm_frame_encode(cmd, &c->out);
+    if (rc)
+        return rc;
+    conn_flush(c);
+    return 0;
+}
+
+void rm_conn_respond(rm_conn_t *c, const rm_cmd_t *req, rm_cmd_t *resp)
+{
+    if (rm_cmd_is_oneway(req))
+        return;
+    resp->opaque = req->opaque;
+    resp->serialize = req->serialize;
+    resp->flag = RM_FLAG_RESPONSE;
+    resp->language = RM_LANG_JAVA;
+    resp->version = RM_SERVER_VERSION;
+    if (send_cmd(c, resp) == RM_EFRAME) {
+        LOG_E("remoting", "answer to code %d does not fit in a frame", req->code);
+        rm_cmd_t err;
+        rm_cmd_init(&err, RC_SYSTEM_ERROR);
+        rm_cmd_set_remark(&err, "answer too large for one frame");
+        err.opaque = req->opaque;
+        err.serialize = req->serialize;
+        err.flag = RM_FLAG_RESPONSE;
+        send_cmd(c, &err);
+        rm_cmd_free(&err);
+    }
+}
+
+void rm_conn_respond_code(rm_conn_t *c, const rm_cmd_t *req, int code, const char *fmt, ...)
+{
+    rm_cmd_t resp;
+    rm_cmd_init(&resp, code);
+    if (fmt) {
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        resp.remark = cm_strdup(msg);
+    }
+    rm_conn_respond(c, req, &resp);
+    rm_cmd_free(&resp);
+}
+
+void rm_conn_respond_raw(rm_conn_t *c, int32_t opaque, int serialize, rm_cmd_t *resp,
+                         const uv_buf_t *bufs, unsigned nbufs, rm_done_fn done, void *arg)
+{
+    size_t body = 0;
+    for (unsigned i = 0; i < nbufs; i++)
+        body += bufs[i].len;
+    resp->opaque = opaque;
+    resp->serialize = serialize;
+    resp->flag = RM_FLAG_RESPONSE;
+    resp->language = RM_LANG_JAVA;
+    resp->version = RM_SERVER_VERSION;
+    if (c->closing) {
+        if (done)
+            done(arg);
+        return;
+    }
+    /* Header goes after whatever is already buffered, so answers keep their order. */
+    if (rm_frame_encode_header(resp, body, &c->out) != 0) {
+        if (done)
+            done(arg);
+        return;
+    }
+    if (nbufs == 0) {
+        if (done)
+            done(arg);
+        conn_flush(c);
+        return;
+    }
+    size_t len = c->out.len;
+    char *p = cm_buf_steal(&c->out);
+    write_bufs(c, p, len, bufs, nbufs, done, arg);
+}
+
+int rm_conn_invoke(rm_conn_t *c, rm_cmd_t *req, uint64_t timeout_ms, rm_response_fn cb, void *arg)
+{
+    if (c->closing)
+        return RM_ECLOSED;
+    pending_t *p = malloc(sizeof *p);
+    if (!p)
+        return RM_ENOMEM;
+    req->opaque = c->next_opaque++;
+    req->flag &= ~(RM_FLAG_RESPONSE | RM_FLAG_ONEWAY);
+    int rc = send_cmd(c, req);
+    if (rc) {
+        free(p);
+        return rc;
+    }
+    p->opaque = req->opaque;
+    p->deadline = uv_now(c->loop) + timeout_ms;
+    p->cb = cb;
+    p->arg = arg;
+    pending_t **b = &c->pending[(uint32_t)p->opaque % NBUCKETS];
+    p->next = *b;
+    *b = p;
+    c->npending++;
+    return 0;
+}
+
+int rm_conn_oneway(rm_conn_t *c, rm_cmd_t *req)
+{
+    req->opaque = c->next_opaque++;
+    req->flag = (req->flag & ~RM_FLAG_RESPONSE) | RM_FLAG_ONEWAY;
+    return send_cmd(c, req);
+}
+
+/* ---- setup ---- */
+
+static void fill_names(rm_conn_t *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        int port = 0;
+        if (ss.ss_family == AF_INET) {
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        } else {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+        snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+    }
+    len = sizeof ss;
+    if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0 && ss.ss_family == AF_INET)
+        uv_ip4_name((struct sockaddr_in *)&ss, c->local_ip, sizeof c->local_ip);
+}
+
+static rm_conn_t *conn_new(uv_loop_t *loop, const rm_endpoint_t *ep)
+{
+    rm_conn_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->loop = loop;
+    c->ep = ep;
+    c->refs = 1;
+    c->id = g_next_id++;
+    c->next_opaque = 1;
+    c->last_active = uv_now(loop);
+    cm_buf_init(&c->out);
+    uv_tcp_init(loop, &c->tcp);
+    uv_timer_init(loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->handles_open = 2;
+    uv_timer_start(&c->timer, on_sweep, SWEEP_MS, SWEEP_MS);
+    uv_unref((uv_handle_t *)&c->timer); /* the sweep alone must not keep a loop alive */
+    return c;
+}
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+    rm_server_t *s = ls->data;
+    if (status < 0)
+        return;
+    rm_conn_t *c = conn_new(s->loop, s->ep);
+    if (!c)
+        return;
+    if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
+        rm_conn_close(c);
+        return;
+    }
+    c->connected = 1;
+    uv_tcp_nodelay(&c->tcp, 1);
+    fill_names(c);
+    c->server = s;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    LOG_D("remoting", "%s: accepted %s", s->ep->name, c->peer);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+static int resolve(const char *host, int port, struct sockaddr_storage *ss)
+{
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0)
+        return 0;
+    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0)
+        return 0;
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+        return RM_ECONNECT;
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+    freeaddrinfo(res);
+    return 0;
+}
+
+int rm_server_start(uv_loop_t *loop, const char *host, int port, const rm_endpoint_t *ep, rm_server_t **out)
+{
+    struct sockaddr_storage ss;
+    if (resolve(host, port, &ss))
+        return RM_ECONNECT;
+    rm_server_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return RM_ENOMEM;
+    s->loop = loop;
+    s->ep = ep;
+    uv_tcp_init(loop, &s->tcp);
+    s->tcp.data = s;
+    int rc = uv_tcp_bind(&s->tcp, (struct sockaddr *)&ss, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&s->tcp, 1024, on_connection);
+    if (rc) {
+        LOG_E("remoting", "cannot listen on %s:%d: %s", host, port, uv_strerror(rc));
+        uv_close((uv_handle_t *)&s->tcp, (uv_close_cb)free);
+        return RM_ECONNECT;
+    }
+    int len = sizeof ss;
+    uv_tcp_getsockname(&s->tcp, (struct sockaddr *)&ss, &len);
+    s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    *out = s;
+    return 0;
+}
+
+int rm_server_port(const rm_server_t *s) { return s->port; }
+
+void rm_server_stop(rm_server_t *s)
+{
+    if (!s || s->stopping)
+        return;
+    s->stopping = 1;
+    while (s->conns)
+        rm_conn_close(s->conns);
+    uv_close((uv_handle_t *)&s->tcp, (uv_close_cb)free);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    rm_conn_t *c = req->data;
+    if (c->closing) {
+        rm_conn_unref(c);
+        return;
+    }
+    if (status < 0) {
+        LOG_W("remoting", "%s: connect to %s failed: %s", c->ep->name, c->peer, uv_strerror(status));
+        rm_conn_close(c);
+        rm_conn_unref(c);
+        return;
+    }
+    c->connected = 1;
+    uv_tcp_nodelay(&c->tcp, 1);
+    char want[64];
+    memcpy(want, c->peer, sizeof want);
+    fill_names(c);
+    if (!c->peer[0] || c->peer[0] == '?')
+        memcpy(c->peer, want, sizeof want);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    conn_flush(c); /* requests queued while connecting */
+    rm_conn_unref(c);
+}
+
+int rm_conn_connect(uv_loop_t *loop, const char *addr, const rm_endpoint_t *ep, rm_conn_t **out)
+{
+    char host[256];
+    const char *colon = strrchr(addr, ':');
+    if (!colon || (size_t)(colon - addr) >= sizeof host)
+        return RM_ECONNECT;
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = 0;
+    int32_t port;
+    if (cm_parse_i32(colon + 1, &port) || port <= 0 || port > 65535)
+        return RM_ECONNECT;
+    struct sockaddr_storage ss;
+    if (resolve(host, port, &ss))
+        return RM_ECONNECT;
+    rm_conn_t *c = conn_new(loop, ep);
+    if (!c)
+        return RM_ENOMEM;
+    snprintf(c->peer, sizeof c->peer, "%s", addr);
+    c->connect_req.data = c;
+    rm_conn_ref(c); /* held until on_connect runs */
+    int rc = uv_tcp_connect(&c->connect_req, &c->tcp, (struct sockaddr *)&ss, on_connect);
+    if (rc) {
+        rm_conn_unref(c);
+        rm_conn_close(c);
+        return RM_ECONNECT;
+    }
+    *out = c;
+    return 0;
+}

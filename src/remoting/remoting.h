@@ -1,0 +1,163 @@
+/* remoting: RocketMQ's TCP "remoting" protocol (spec: shared/spec/remoting-protocol.md §1).
+ *
+ * Two layers:
+ *  - the frame codec (rm_frame_*): pure functions, any thread;
+ *  - connections (rm_conn_*, rm_server_*): libuv, symmetric for both sides. A connection
+ *    dispatches incoming requests to a handler table and matches incoming responses to the
+ *    requests it sent by opaque, with timeouts. The broker uses the same connection both to
+ *    answer a client and to send it requests (NOTIFY_CONSUMER_IDS_CHANGED, check-back).
+ * Every rm_conn_* / rm_server_* function must be called on the thread that runs the loop.
+ * Knows nothing of messages or routes. */
+#ifndef LOULAN_REMOTING_H
+#define LOULAN_REMOTING_H
+
+#include <uv.h>
+
+#include "common/common.h"
+
+enum {
+    RM_OK = 0,
+    RM_ENOMEM = -1,
+    RM_EFRAME = -10,    /* length fields inconsistent or over the limit */
+    RM_EHEADER = -11,   /* header does not decode (bad JSON, bad binary layout) */
+    RM_ETIMEOUT = -12,
+    RM_ECLOSED = -13,
+    RM_EMISSING = -14,  /* mandatory extFields member absent */
+    RM_EBADVAL = -15,   /* extFields member not a valid number/bool */
+    RM_ECONNECT = -16,
+};
+
+enum { RM_SER_JSON = 0, RM_SER_ROCKETMQ = 1 };
+enum { RM_FLAG_RESPONSE = 1, RM_FLAG_ONEWAY = 2 };
+
+#define RM_MAX_FRAME (16 * 1024 * 1024) /* value of the length prefix, as Java's default */
+#define RM_SERVER_VERSION 409           /* V4_9_8: what Loulan says it is */
+#define RM_LANG_JAVA 0
+#define RM_LANG_CPP 1
+
+/* Response codes (ResponseCode.java), the ones Loulan uses. */
+enum {
+    RC_SUCCESS = 0, RC_SYSTEM_ERROR = 1, RC_SYSTEM_BUSY = 2, RC_REQUEST_CODE_NOT_SUPPORTED = 3,
+    RC_FLUSH_DISK_TIMEOUT = 10, RC_SLAVE_NOT_AVAILABLE = 11, RC_FLUSH_SLAVE_TIMEOUT = 12,
+    RC_MESSAGE_ILLEGAL = 13, RC_SERVICE_NOT_AVAILABLE = 14, RC_VERSION_NOT_SUPPORTED = 15,
+    RC_NO_PERMISSION = 16, RC_TOPIC_NOT_EXIST = 17, RC_TOPIC_EXIST_ALREADY = 18,
+    RC_PULL_NOT_FOUND = 19, RC_PULL_RETRY_IMMEDIATELY = 20, RC_PULL_OFFSET_MOVED = 21,
+    RC_QUERY_NOT_FOUND = 22, RC_SUBSCRIPTION_PARSE_FAILED = 23, RC_SUBSCRIPTION_NOT_EXIST = 24,
+    RC_SUBSCRIPTION_NOT_LATEST = 25, RC_SUBSCRIPTION_GROUP_NOT_EXIST = 26,
+    RC_CONSUMER_NOT_ONLINE = 206,
+};
+
+typedef struct rm_kv { char *key; char *val; } rm_kv_t;
+
+/* One command (request or response). Strings are owned by the command; the body is borrowed
+ * (it points into the received frame, or at caller memory when sending) unless body_owned. */
+typedef struct rm_cmd {
+    int32_t code;
+    int32_t language;   /* LanguageCode byte */
+    int32_t version;
+    int32_t opaque;
+    int32_t flag;
+    int serialize;      /* RM_SER_JSON or RM_SER_ROCKETMQ */
+    char *remark;       /* NULL = none */
+    rm_kv_t *ext;
+    size_t next, ext_cap;
+    const uint8_t *body;
+    size_t body_len;
+    uint8_t *body_owned; /* freed by rm_cmd_free */
+} rm_cmd_t;
+
+void rm_cmd_init(rm_cmd_t *c, int32_t code);
+void rm_cmd_free(rm_cmd_t *c);
+int rm_cmd_set_remark(rm_cmd_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Copy the body into memory the command owns (for keeping a request beyond its handler). */
+int rm_cmd_own_body(rm_cmd_t *c);
+int rm_cmd_is_response(const rm_cmd_t *c);
+int rm_cmd_is_oneway(const rm_cmd_t *c);
+
+/* extFields. Values are canonical strings whatever JSON type the peer sent. */
+const char *rm_ext_get(const rm_cmd_t *c, const char *key);
+int rm_ext_set(rm_cmd_t *c, const char *key, const char *val);
+int rm_ext_set_i64(rm_cmd_t *c, const char *key, int64_t v);
+/* Typed getters: RM_EMISSING if absent, RM_EBADVAL if unparsable; *out untouched then. */
+int rm_ext_i64(const rm_cmd_t *c, const char *key, int64_t *out);
+int rm_ext_i32(const rm_cmd_t *c, const char *key, int32_t *out);
+int rm_ext_bool(const rm_cmd_t *c, const char *key, int *out); /* Java parseBoolean: non-"true" is false */
+
+const char *rm_language_name(int lang);
+int rm_language_parse(const char *name); /* -1 if unknown */
+
+/* ---- frame codec ---- */
+/* Given the first bytes of a stream, the full frame size (prefix included), or 0 if fewer than
+ * 4 bytes are available; RM_EFRAME if the length prefix is out of range. */
+int64_t rm_frame_size(const uint8_t *p, size_t avail);
+/* Decode one whole frame (including its 4-byte length prefix). The body of *out points into
+ * `frame`. On error *out holds nothing that needs freeing. */
+int rm_frame_decode(const uint8_t *frame, size_t len, rm_cmd_t *out);
+/* Append length prefix + header word + header for a frame whose body is body_len bytes. */
+int rm_frame_encode_header(const rm_cmd_t *c, size_t body_len, cm_buf_t *out);
+/* Append the whole frame (header and c->body). */
+int rm_frame_encode(const rm_cmd_t *c, cm_buf_t *out);
+
+/* ---- connections ---- */
+typedef struct rm_conn rm_conn_t;
+typedef struct rm_server rm_server_t;
+
+/* A request handler owns nothing of req beyond the call; to answer later (long polling) it
+ * keeps the opaque/serialize it needs and a reference on the connection (rm_conn_ref). */
+typedef void (*rm_handler_fn)(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+typedef struct rm_handler { int32_t code; rm_handler_fn fn; } rm_handler_t;
+/* Called once when a connection closes (peer gone, error, idle, or rm_conn_close). */
+typedef void (*rm_close_fn)(rm_conn_t *c, void *ctx);
+
+typedef struct rm_endpoint {
+    const char *name;              /* for logs: "namesrv", "broker", "client" */
+    const rm_handler_t *handlers;  /* table; codes not in it get REQUEST_CODE_NOT_SUPPORTED */
+    size_t nhandlers;
+    rm_handler_fn fallback;        /* optional: called for codes not in the table */
+    rm_close_fn on_close;          /* optional */
+    void *ctx;
+    uint64_t idle_timeout_ms;      /* 0 = never; RocketMQ closes idle server channels at 120 s */
+} rm_endpoint_t;
+
+/* Listen on host:port (port 0 picks one; rm_server_port tells). `ep` must outlive the server. */
+int rm_server_start(uv_loop_t *loop, const char *host, int port, const rm_endpoint_t *ep,
+                    rm_server_t **out);
+int rm_server_port(const rm_server_t *s);
+/* Stop listening and close every accepted connection. */
+void rm_server_stop(rm_server_t *s);
+
+/* Open an outgoing connection to "host:port". Returns at once; requests sent before the
+ * connection is up are queued; a failed connect fails them with RM_ECONNECT. */
+int rm_conn_connect(uv_loop_t *loop, const char *addr, const rm_endpoint_t *ep, rm_conn_t **out);
+
+/* Response callback: status RM_OK with resp, or an error with resp == NULL. resp is freed
+ * after the callback returns. */
+typedef void (*rm_response_fn)(int status, rm_cmd_t *resp, void *arg);
+
+/* Send a request; sets opaque (and clears the response/oneway bits). The body is copied. */
+int rm_conn_invoke(rm_conn_t *c, rm_cmd_t *req, uint64_t timeout_ms, rm_response_fn cb, void *arg);
+int rm_conn_oneway(rm_conn_t *c, rm_cmd_t *req);
+
+/* Answer `req` with `resp`: copies opaque and serialization from req, sets the response flag,
+ * language JAVA and version RM_SERVER_VERSION. Does nothing for a oneway req. */
+void rm_conn_respond(rm_conn_t *c, const rm_cmd_t *req, rm_cmd_t *resp);
+/* Same by parts, for answers given after the request is gone (long polling). The body is
+ * `bufs` (not copied): done(arg) is called once the bytes are written or dropped. */
+typedef void (*rm_done_fn)(void *arg);
+void rm_conn_respond_raw(rm_conn_t *c, int32_t opaque, int serialize, rm_cmd_t *resp,
+                         const uv_buf_t *bufs, unsigned nbufs, rm_done_fn done, void *arg);
+/* Answer code + remark in one call (errors). */
+void rm_conn_respond_code(rm_conn_t *c, const rm_cmd_t *req, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+void rm_conn_ref(rm_conn_t *c);
+void rm_conn_unref(rm_conn_t *c);
+void rm_conn_close(rm_conn_t *c);
+int rm_conn_is_closed(const rm_conn_t *c);
+const char *rm_conn_peer(const rm_conn_t *c);  /* "ip:port" of the remote side */
+const char *rm_conn_local_ip(const rm_conn_t *c);
+void rm_conn_set_data(rm_conn_t *c, void *data);
+void *rm_conn_data(const rm_conn_t *c);
+uint64_t rm_conn_id(const rm_conn_t *c);       /* unique per process, never reused */
+
+#endif
