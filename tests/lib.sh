@@ -1,0 +1,79 @@
+# Shared shell helpers for integration and interop tests: start mqnamesrv / mqbroker on free
+# loopback ports with a private data folder, wait (bounded) for them, and clean up on exit.
+# Usage: source tests/lib.sh; lt_setup <bin-dir>; lt_start_namesrv; lt_start_broker [extra conf lines]
+# Exposes: LT_DIR (temp dir), LT_NS_PORT, LT_NS_ADDR, LT_BROKER_PORT, LT_BROKER_ADDR, LT_BROKER_PID.
+
+lt_setup() {
+    LT_BIN=$(cd "$1" && pwd)
+    LT_DIR=$(mktemp -d /tmp/loulan-test.XXXXXX)
+    LT_PIDS=()
+    trap lt_cleanup EXIT
+    export HOME="$LT_DIR/home"   # RocketMQ-style defaults ($HOME/store, $HOME/logs) stay private
+    mkdir -p "$HOME"
+    export LOULAN_LOG_DIR="$LT_DIR/logs"
+}
+
+lt_cleanup() {
+    for p in "${LT_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    if [ -n "${LT_KEEP:-}" ]; then echo "test data kept in $LT_DIR"; else rm -rf "$LT_DIR"; fi
+}
+
+# A free TCP port on 127.0.0.1 (asks the kernel; small race accepted in tests).
+lt_free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()' 2>/dev/null \
+      || echo $((20000 + RANDOM % 20000))
+}
+
+# Wait until host:port accepts connections, at most $2 seconds (default 10).
+lt_wait_port() {
+    local port=$1 limit=${2:-10} i=0
+    while [ $i -lt $((limit * 20)) ]; do
+        (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && return 0
+        sleep 0.05; i=$((i + 1))
+    done
+    echo "port $port did not open within ${limit}s" >&2
+    return 1
+}
+
+lt_start_namesrv() {
+    LT_NS_PORT=$(lt_free_port)
+    LT_NS_ADDR="127.0.0.1:$LT_NS_PORT"
+    "$LT_BIN/mqnamesrv" -l "$LT_NS_PORT" >"$LT_DIR/namesrv.out" 2>&1 &
+    LT_NS_PID=$!
+    LT_PIDS+=("$LT_NS_PID")
+    lt_wait_port "$LT_NS_PORT" 10
+}
+
+# Extra broker.conf lines may be passed as arguments ("key=value" each).
+lt_start_broker() {
+    : "${LT_BROKER_PORT:=$(lt_free_port)}"
+    LT_BROKER_ADDR="127.0.0.1:$LT_BROKER_PORT"
+    local conf="$LT_DIR/broker.conf"
+    {
+        echo "brokerClusterName=DefaultCluster"
+        echo "brokerName=broker-a"
+        echo "brokerId=0"
+        echo "brokerIP1=127.0.0.1"
+        echo "listenPort=$LT_BROKER_PORT"
+        echo "namesrvAddr=$LT_NS_ADDR"
+        echo "storePathRootDir=$LT_DIR/store"
+        echo "autoCreateTopicEnable=true"
+        echo "mapedFileSizeCommitLog=67108864"
+        for kv in "$@"; do echo "$kv"; done
+    } >"$conf"
+    "$LT_BIN/mqbroker" -c "$conf" >>"$LT_DIR/broker.out" 2>&1 &
+    LT_BROKER_PID=$!
+    LT_PIDS+=("$LT_BROKER_PID")
+    lt_wait_port "$LT_BROKER_PORT" 15
+}
+
+lt_stop_broker() {   # clean stop (SIGTERM), bounded wait
+    kill -TERM "$LT_BROKER_PID" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$LT_BROKER_PID" 2>/dev/null || return 0; sleep 0.1; done
+    echo "broker did not stop within 10s" >&2
+    kill -9 "$LT_BROKER_PID" 2>/dev/null
+    return 1
+}
+
+lt_fail() { echo "FAIL: $*" >&2; echo "--- broker.out"; tail -n 30 "$LT_DIR/broker.out" 2>/dev/null; exit 1; }
