@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, then
+#  1. a release build + every ctest (unit, integration, interop),
+#  2. a sanitizer build (ASan + UBSan) + the unit and integration tests again,
+#  3. a short bounded fuzz run of every libFuzzer target (clang).
+# Long fuzz/soak runs: LOULAN_FUZZ_SECONDS=600 scripts/test.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+if [ -f tests/interop/package-lock.json ] && [ ! -d tests/interop/node_modules ]; then
+    (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
+fi
+jobs=$(nproc 2>/dev/null || echo 2)
+fail=0
+step() { echo; echo "=== $*"; }
+
+step "release build"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && cmake --build build -j"$jobs" || exit 1
+step "tests (release)"
+(cd build && ctest --output-on-failure --timeout 600) || fail=1
+
+step "sanitizer build (ASan+UBSan)"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLOULAN_SANITIZE=ON >/dev/null && cmake --build build-asan -j"$jobs" || exit 1
+step "tests (ASan+UBSan)"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+(cd build-asan && ctest --output-on-failure --timeout 900 -E interop) || fail=1
+
+if command -v clang >/dev/null; then
+    step "fuzz (${LOULAN_FUZZ_SECONDS:-10}s per target)"
+    CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DLOULAN_FUZZ=ON >/dev/null && cmake --build build-fuzz -j"$jobs" || exit 1
+    for f in build-fuzz/bin/fuzz_*; do
+        [ -x "$f" ] || continue
+        name=$(basename "$f"); corpus=tests/fuzz/corpus/${name#fuzz_*_}
+        [ -d "$corpus" ] || corpus=tests/fuzz/corpus/$(echo "$name" | cut -d_ -f2)
+        work=$(mktemp -d)
+        [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
+        if "$f" -max_total_time="${LOULAN_FUZZ_SECONDS:-10}" -rss_limit_mb=2048 "$work" >"$work.log" 2>&1; then
+            echo "fuzz $name: ok ($(grep -c . "$work.log") log lines)"
+        else
+            echo "fuzz $name: FAILED"; tail -n 40 "$work.log"; fail=1
+        fi
+        rm -rf "$work" "$work.log"
+    done
+fi
+echo
+[ $fail -eq 0 ] && echo "ALL TEST STAGES PASSED" || echo "SOME TEST STAGES FAILED"
+exit $fail
