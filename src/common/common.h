@@ -98,6 +98,17 @@ int cm_write_file_safe(const char *path, const void *data, size_t len);
 char *cm_strdup(const char *s);
 char *cm_strndup(const char *s, size_t n);
 
+/* ---- string-keyed hash map ---------------------------------------------------------------- */
+typedef struct cm_map_entry { char *key; void *val; struct cm_map_entry *next; } cm_map_entry_t;
+typedef struct cm_map { cm_map_entry_t **buckets; size_t nbuckets, n; } cm_map_t;
+int cm_map_init(cm_map_t *m);                       /* a zeroed map also works */
+void cm_map_free(cm_map_t *m, void (*free_val)(void *));
+void *cm_map_get(const cm_map_t *m, const char *key);
+int cm_map_put(cm_map_t *m, const char *key, void *val); /* key copied; replaces */
+void *cm_map_remove(cm_map_t *m, const char *key);  /* returns the value, NULL if absent */
+/* Visit every entry; fn must not change the map. */
+void cm_map_each(const cm_map_t *m, void (*fn)(const char *key, void *val, void *arg), void *arg);
+
 /* ---- JSON, fastjson dialect -------------------------------------------------------------- */
 typedef enum { LJ_NULL, LJ_BOOL, LJ_NUM, LJ_STR, LJ_ARR, LJ_OBJ } lj_type_t;
 typedef struct lj_val lj_val_t;
