@@ -1,0 +1,748 @@
+/* The push consumer (clustering, spec §7.3). Three kinds of threads cooperate:
+ *  - the instance's loop thread runs one long-polling pull chain per assigned queue (a "process
+ *    queue", pq) and hands each batch of messages to the consumer thread that owns the queue;
+ *  - consumer threads call the application back, in queue order (a queue always goes to the same
+ *    thread), and advance the queue's consumed offset;
+ *  - a service thread rebalances (every 20 s and when a broker says the group changed), commits
+ *    offsets every 5 s, and does the blocking calls rebalancing needs.
+ * c->mu guards the assignment table, the per-queue counters and the consumer threads' inboxes. */
+#include "lc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REBALANCE_MS 20000
+#define PERSIST_MS 5000
+#define SUSPEND_MS 15000
+#define PULL_TIMEOUT_MS 30000
+#define PULL_BATCH 32
+#define PULL_RETRY_MS 3000
+#define MAX_CACHED 1000
+#define SEND_BACK_TIMEOUT_MS 3000
+
+typedef struct pq {
+    int refs;                  /* atomic */
+    int dropped;               /* atomic */
+    lc_push_consumer_t *c;
+    lc_mq_t mq;
+    const lc_sub_t *sub;
+    int worker;
+    int64_t pull_offset;       /* loop thread only */
+    uint64_t pull_started;     /* loop thread only */
+    int64_t consume_offset;    /* under c->mu */
+    int64_t persisted;         /* under c->mu */
+    int cached;                /* under c->mu: messages handed over, not yet consumed */
+} pq_t;
+
+typedef struct batch {
+    struct batch *next;
+    pq_t *pq;
+    lc_message_ext_t **msgs;
+    size_t n;
+    int64_t next_offset;
+} batch_t;
+
+typedef struct worker {
+    lc_push_consumer_t *c;
+    uv_thread_t th;
+    uv_cond_t cv;
+    batch_t *head, *tail;
+    char name[64];
+    int started;
+} worker_t;
+
+struct lc_push_consumer {
+    char group[LC_MAX_NAME];
+    char *namesrv;
+    char *instance_name;
+    lc_consume_from_t from;
+    int nthreads;
+    int batch_max;
+    lc_consume_fn fn;
+    void *fn_arg;
+    lc_sub_t *subs;
+    size_t nsubs;
+    lc_inst_t *in;
+    uv_mutex_t mu;
+    uv_cond_t svc_cv;
+    uv_thread_t svc;
+    int svc_started;
+    int stopping;              /* under mu; also read atomically by the loop */
+    int rebalance_now;         /* under mu */
+    pq_t **pqs;                /* under mu */
+    size_t npqs;
+    worker_t *workers;
+    size_t known_brokers;
+};
+
+static void pq_unref(pq_t *q)
+{
+    if (q && __atomic_sub_fetch(&q->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free(q);
+}
+
+static int stopping(lc_push_consumer_t *c) { return __atomic_load_n(&c->stopping, __ATOMIC_ACQUIRE); }
+
+/* ---- options ---- */
+
+int lc_push_consumer_create(const char *group, const char *namesrv, lc_push_consumer_t **out)
+{
+    if (!group || !*group || strlen(group) >= LC_MAX_NAME - 8)
+        return LC_EINVAL;
+    lc_push_consumer_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return LC_ENOMEM;
+    snprintf(c->group, sizeof c->group, "%s", group);
+    if (namesrv && !(c->namesrv = cm_strdup(namesrv))) {
+        free(c);
+        return LC_ENOMEM;
+    }
+    c->from = LC_FROM_LAST_OFFSET;
+    c->nthreads = 4;
+    c->batch_max = 1;
+    uv_mutex_init(&c->mu);
+    uv_cond_init(&c->svc_cv);
+    *out = c;
+    return 0;
+}
+
+void lc_push_consumer_set_instance_name(lc_push_consumer_t *c, const char *name)
+{
+    free(c->instance_name);
+    c->instance_name = name ? cm_strdup(name) : NULL;
+}
+void lc_push_consumer_set_consume_from(lc_push_consumer_t *c, lc_consume_from_t from) { c->from = from; }
+void lc_push_consumer_set_threads(lc_push_consumer_t *c, int n) { c->nthreads = n < 1 ? 1 : n > 64 ? 64 : n; }
+void lc_push_consumer_set_batch_max(lc_push_consumer_t *c, int n) { c->batch_max = n < 1 ? 1 : n; }
+void lc_push_consumer_set_listener(lc_push_consumer_t *c, lc_consume_fn fn, void *arg)
+{
+    c->fn = fn;
+    c->fn_arg = arg;
+}
+
+int lc_push_consumer_subscribe(lc_push_consumer_t *c, const char *topic, const char *expr)
+{
+    if (c->in || !topic || !*topic || strlen(topic) > 127)
+        return c->in ? LC_ESTATE : LC_EINVAL;
+    for (size_t i = 0; i < c->nsubs; i++) {
+        if (strcmp(c->subs[i].topic, topic) == 0) {   /* re-subscribing replaces */
+            lc_sub_free(&c->subs[i]);
+            return lc_sub_parse(&c->subs[i], topic, expr);
+        }
+    }
+    lc_sub_t *s = realloc(c->subs, (c->nsubs + 1) * sizeof *s);
+    if (!s)
+        return LC_ENOMEM;
+    c->subs = s;
+    int rc = lc_sub_parse(&c->subs[c->nsubs], topic, expr);
+    if (rc == 0)
+        c->nsubs++;
+    return rc;
+}
+
+const char *lc_push_consumer_client_id(const lc_push_consumer_t *c) { return c->in ? lc_inst_client_id(c->in) : ""; }
+
+int lc_push_consumer_assigned(lc_push_consumer_t *c, lc_mq_t **mqs, size_t *n)
+{
+    uv_mutex_lock(&c->mu);
+    *mqs = malloc((c->npqs ? c->npqs : 1) * sizeof **mqs);
+    if (*mqs) {
+        for (size_t i = 0; i < c->npqs; i++)
+            (*mqs)[i] = c->pqs[i]->mq;
+        *n = c->npqs;
+    }
+    uv_mutex_unlock(&c->mu);
+    return *mqs ? 0 : LC_ENOMEM;
+}
+
+/* ---- heartbeat, notifications ---- */
+
+static const char *from_name(lc_consume_from_t f)
+{
+    return f == LC_FROM_FIRST_OFFSET ? "CONSUME_FROM_FIRST_OFFSET" : "CONSUME_FROM_LAST_OFFSET";
+}
+
+static int push_hb_fill(void *owner, lj_val_t *hb)
+{
+    lc_push_consumer_t *c = owner;
+    lj_val_t *cds = lj_new_arr(), *cd = lj_new_obj(), *subs = lj_new_arr(), *pds = lj_new_arr(),
+             *pd = lj_new_obj();
+    int err = !cds || !cd || !subs || !pds || !pd;
+    for (size_t i = 0; i < c->nsubs && !err; i++) {  /* subs are fixed once started */
+        lj_val_t *o;
+        err |= lc_subscription_json(&c->subs[i], &o) != 0;
+        if (!err)
+            err |= lj_push(subs, o) != 0;
+    }
+    if (!err) {
+        err |= lj_set_str(cd, "consumeFromWhere", from_name(c->from)) != 0;
+        err |= lj_set_str(cd, "consumeType", "CONSUME_PASSIVELY") != 0;
+        err |= lj_set_str(cd, "groupName", c->group) != 0;
+        err |= lj_set_str(cd, "messageModel", "CLUSTERING") != 0;
+        err |= lj_set(cd, "subscriptionDataSet", subs) != 0;
+        subs = NULL;
+        err |= lj_set_bool(cd, "unitMode", 0) != 0;
+        err |= lj_push(cds, cd) != 0;
+        cd = NULL;
+        err |= lj_set(hb, "consumerDataSet", cds) != 0;
+        cds = NULL;
+        err |= lj_set_str(pd, "groupName", "CLIENT_INNER_PRODUCER") != 0;
+        err |= lj_push(pds, pd) != 0;
+        pd = NULL;
+        err |= lj_set(hb, "producerDataSet", pds) != 0;
+        pds = NULL;
+    }
+    lj_free(cds);
+    lj_free(cd);
+    lj_free(subs);
+    lj_free(pds);
+    lj_free(pd);
+    return err ? LC_ENOMEM : 0;
+}
+
+static void push_ids_changed(void *owner, const char *group)
+{
+    lc_push_consumer_t *c = owner;
+    if (strcmp(group, c->group) != 0)
+        return;
+    uv_mutex_lock(&c->mu);
+    c->rebalance_now = 1;
+    uv_cond_signal(&c->svc_cv);
+    uv_mutex_unlock(&c->mu);
+}
+
+/* ---- pulling (loop thread) ---- */
+
+static void pull_task(lc_inst_t *in, void *arg, int cancelled);
+
+static void pull_later(pq_t *q, uint64_t ms)
+{
+    if (lc_run_later(q->c->in, ms, pull_task, q) != 0)
+        pq_unref(q);
+}
+
+static void dispatch(pq_t *q, lc_message_ext_t **msgs, size_t n, int64_t next)
+{
+    lc_push_consumer_t *c = q->c;
+    batch_t *b = malloc(sizeof *b);
+    if (!b) {
+        lc_free_msgs(msgs, n);
+        return;
+    }
+    /* Retry-topic messages are shown with the topic they were first sent to. */
+    for (size_t i = 0; i < n; i++) {
+        const char *rt = lc_message_property(msgs[i], "RETRY_TOPIC");
+        if (rt && strncmp(msgs[i]->topic, "%RETRY%", 7) == 0)
+            msgs[i]->topic = rt;
+    }
+    b->next = NULL;
+    b->pq = q;
+    b->msgs = msgs;
+    b->n = n;
+    b->next_offset = next;
+    __atomic_add_fetch(&q->refs, 1, __ATOMIC_RELAXED);
+    worker_t *w = &c->workers[q->worker];
+    uv_mutex_lock(&c->mu);
+    q->cached += (int)n;
+    if (w->tail)
+        w->tail->next = b;
+    else
+        w->head = b;
+    w->tail = b;
+    uv_cond_signal(&w->cv);
+    uv_mutex_unlock(&c->mu);
+}
+
+static void on_pull(int status, rm_cmd_t *resp, void *arg)
+{
+    pq_t *q = arg;
+    lc_push_consumer_t *c = q->c;
+    if (__atomic_load_n(&q->dropped, __ATOMIC_ACQUIRE) || stopping(c)) {
+        pq_unref(q);
+        return;
+    }
+    if (status != RM_OK) {
+        LOG_W("client", "pull %s/%s/%d failed: %s", q->mq.topic, q->mq.broker_name, q->mq.queue_id,
+              lc_strerror(lc_err_from_rm(status)));
+        pull_later(q, PULL_RETRY_MS);
+        return;
+    }
+    lc_pull_result_t res;
+    int rc = lc_pull_decode(resp, &q->mq, q->sub, &res);
+    if (rc) {
+        LOG_W("client", "pull %s/%s/%d: %s (code %d %s)", q->mq.topic, q->mq.broker_name, q->mq.queue_id,
+              lc_strerror(rc), resp->code, lc_resp_remark(resp));
+        pull_later(q, PULL_RETRY_MS);
+        return;
+    }
+    q->pull_offset = res.next_begin_offset;
+    if (res.nmsgs) {
+        dispatch(q, res.msgs, res.nmsgs, res.next_begin_offset);
+        pull_task(c->in, q, 0);
+        return;
+    }
+    lc_pull_result_free(&res);
+    uv_mutex_lock(&c->mu);
+    if (q->cached == 0 || res.status == LC_PULL_OFFSET_ILLEGAL)
+        q->consume_offset = res.next_begin_offset;  /* nothing pending: skipped entries count as consumed */
+    uv_mutex_unlock(&c->mu);
+    if (res.status == LC_PULL_OFFSET_ILLEGAL)   /* committed by the next 5 s persist */
+        LOG_W("client", "offset of %s/%s/%d moved to %lld", q->mq.topic, q->mq.broker_name, q->mq.queue_id,
+              (long long)res.next_begin_offset);
+    /* A broker that does not hold the request would make us spin: pace such answers. */
+    if (res.status == LC_PULL_NO_NEW_MSG && uv_hrtime() / 1000000 - q->pull_started < 100)
+        pull_later(q, 100);
+    else
+        pull_task(c->in, q, 0);
+}
+
+static void pull_task(lc_inst_t *in, void *arg, int cancelled)
+{
+    pq_t *q = arg;
+    lc_push_consumer_t *c = q->c;
+    if (cancelled || __atomic_load_n(&q->dropped, __ATOMIC_ACQUIRE) || stopping(c)) {
+        pq_unref(q);
+        return;
+    }
+    uv_mutex_lock(&c->mu);
+    int cached = q->cached;
+    int64_t commit = q->consume_offset;
+    uv_mutex_unlock(&c->mu);
+    if (cached > MAX_CACHED) {  /* flow control: let the consumer thread catch up */
+        pull_later(q, 50);
+        return;
+    }
+    char addr[64];
+    if (lc_broker_addr(in, q->mq.broker_name, addr, sizeof addr) != 0) {
+        pull_later(q, PULL_RETRY_MS);
+        return;
+    }
+    rm_cmd_t req;
+    int flag = LC_PULL_SUSPEND | LC_PULL_SUBSCRIPTION | (commit > 0 ? LC_PULL_COMMIT : 0);
+    if (lc_pull_request(&req, c->group, &q->mq, q->sub, q->pull_offset, PULL_BATCH, flag, commit, SUSPEND_MS) != 0) {
+        pull_later(q, PULL_RETRY_MS);
+        return;
+    }
+    q->pull_started = uv_hrtime() / 1000000;
+    if (lc_rpc_async(in, addr, &req, PULL_TIMEOUT_MS, on_pull, q) != 0)
+        pull_later(q, PULL_RETRY_MS);
+}
+
+/* ---- consumer threads ---- */
+
+static int send_back(lc_push_consumer_t *c, const pq_t *q, const lc_message_ext_t *m)
+{
+    char addr[64];
+    if (lc_broker_addr(c->in, q->mq.broker_name, addr, sizeof addr) != 0)
+        return LC_ENOROUTE;
+    rm_cmd_t req, resp;
+    lc_req_init(&req, RQ_CONSUMER_SEND_MSG_BACK);
+    if (rm_ext_set_i64(&req, "offset", m->commit_log_offset) || rm_ext_set(&req, "group", c->group) ||
+        rm_ext_set(&req, "delayLevel", "0") || rm_ext_set(&req, "originMsgId", m->msg_id) ||
+        rm_ext_set(&req, "originTopic", m->topic) || rm_ext_set(&req, "unitMode", "false") ||
+        rm_ext_set(&req, "maxReconsumeTimes", "16")) {
+        rm_cmd_free(&req);
+        return LC_ENOMEM;
+    }
+    int rc = lc_rpc_sync(c->in, addr, &req, SEND_BACK_TIMEOUT_MS, &resp);
+    if (rc == 0) {
+        rc = resp.code == RC_SUCCESS ? 0 : LC_EBROKER;
+        rm_cmd_free(&resp);
+    }
+    return rc;
+}
+
+/* Sleep up to ms, waking early when stopping. */
+static void nap(lc_push_consumer_t *c, uv_cond_t *cv, uint64_t ms)
+{
+    uv_mutex_lock(&c->mu);
+    if (!c->stopping)
+        uv_cond_timedwait(cv, &c->mu, ms * 1000000ull);
+    uv_mutex_unlock(&c->mu);
+}
+
+static void consume_batch(worker_t *w, batch_t *b)
+{
+    lc_push_consumer_t *c = w->c;
+    pq_t *q = b->pq;
+    lc_consume_ctx_t ctx = {.thread_name = w->name, .mq = &q->mq};
+    size_t step = (size_t)c->batch_max;
+    for (size_t i = 0; i < b->n;) {
+        if (__atomic_load_n(&q->dropped, __ATOMIC_ACQUIRE) || stopping(c))
+            return;
+        size_t k = b->n - i < step ? b->n - i : step;
+        lc_consume_status_t st = c->fn(&ctx, b->msgs + i, k, c->fn_arg);
+        if (st != LC_CONSUME_SUCCESS) {
+            int failed = 0;
+            for (size_t j = i; j < i + k && !failed; j++)
+                failed = send_back(c, q, b->msgs[j]) != 0;
+            if (failed) {   /* the broker would not take them back: try again here shortly */
+                nap(c, &w->cv, 1000);
+                continue;
+            }
+        }
+        i += k;
+    }
+    uv_mutex_lock(&c->mu);
+    if (b->next_offset > q->consume_offset)
+        q->consume_offset = b->next_offset;
+    uv_mutex_unlock(&c->mu);
+}
+
+static void worker_main(void *arg)
+{
+    worker_t *w = arg;
+    lc_push_consumer_t *c = w->c;
+    for (;;) {
+        uv_mutex_lock(&c->mu);
+        while (!w->head && !c->stopping)
+            uv_cond_wait(&w->cv, &c->mu);
+        batch_t *b = w->head;
+        if (c->stopping)
+            b = NULL;
+        else if ((w->head = b->next) == NULL)
+            w->tail = NULL;
+        uv_mutex_unlock(&c->mu);
+        if (!b)
+            break;
+        consume_batch(w, b);
+        uv_mutex_lock(&c->mu);
+        b->pq->cached -= (int)b->n;
+        uv_mutex_unlock(&c->mu);
+        lc_free_msgs(b->msgs, b->n);
+        pq_unref(b->pq);
+        free(b);
+    }
+}
+
+/* ---- rebalance, offsets (service thread) ---- */
+
+static int consumer_ids(lc_push_consumer_t *c, const char *addr, char ***ids, size_t *n)
+{
+    rm_cmd_t req, resp;
+    lc_req_init(&req, RQ_GET_CONSUMER_LIST_BY_GROUP);
+    if (rm_ext_set(&req, "consumerGroup", c->group)) {
+        rm_cmd_free(&req);
+        return LC_ENOMEM;
+    }
+    int rc = lc_rpc_sync(c->in, addr, &req, 3000, &resp);
+    if (rc)
+        return rc;
+    lj_val_t *root = NULL, *list;
+    rc = LC_EDECODE;
+    if (resp.code != RC_SUCCESS) {
+        rc = LC_EBROKER;
+    } else if (resp.body_len && lj_parse((const char *)resp.body, resp.body_len, &root) == 0 &&
+               (list = lj_get(root, "consumerIdList")) && list->type == LJ_ARR) {
+        *ids = calloc(list->n + 1, sizeof **ids);
+        *n = 0;
+        rc = *ids ? 0 : LC_ENOMEM;
+        for (size_t i = 0; rc == 0 && i < list->n; i++) {
+            const char *s = lj_str(list->items[i], NULL);
+            if (s && !((*ids)[(*n)++] = cm_strdup(s)))
+                rc = LC_ENOMEM;
+        }
+    }
+    lj_free(root);
+    rm_cmd_free(&resp);
+    return rc;
+}
+
+static int str_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void free_ids(char **ids, size_t n)
+{
+    for (size_t i = 0; ids && i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+static int find_pq(lc_push_consumer_t *c, const lc_mq_t *mq)
+{
+    for (size_t i = 0; i < c->npqs; i++)
+        if (lc_mq_cmp(&c->pqs[i]->mq, mq) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Where a newly assigned queue starts. */
+static int start_offset(lc_push_consumer_t *c, const lc_mq_t *mq, int64_t *off)
+{
+    int rc = lc_query_offset(c->in, c->group, mq, off);
+    if (rc == 0 && *off >= 0)
+        return 0;
+    if (rc != 0 && rc != LC_ENOTFOUND)
+        return rc;
+    if (c->from == LC_FROM_FIRST_OFFSET || strncmp(mq->topic, "%RETRY%", 7) == 0) {
+        *off = 0;
+        return 0;
+    }
+    return lc_get_queue_offset(c->in, RQ_GET_MAX_OFFSET, mq, off);
+}
+
+static void rebalance_topic(lc_push_consumer_t *c, const lc_sub_t *sub)
+{
+    lc_route_t *r;
+    char **ids = NULL;
+    size_t nids = 0;
+    if (lc_route_get(c->in, sub->topic, 0, 0, &r) != 0)
+        return;   /* e.g. the retry topic before the broker created it */
+    if (r->nbrokers == 0 || consumer_ids(c, r->brokers[0].addr, &ids, &nids) != 0 || nids == 0) {
+        lc_route_put(r);
+        free_ids(ids, nids);
+        return;
+    }
+    qsort(ids, nids, sizeof *ids, str_cmp);
+    size_t me = nids;
+    for (size_t i = 0; i < nids; i++)
+        if (strcmp(ids[i], lc_inst_client_id(c->in)) == 0)
+            me = i;
+    free_ids(ids, nids);
+    if (me == nids) {   /* the broker does not list us yet: keep what we have */
+        lc_route_put(r);
+        return;
+    }
+    size_t start, count;
+    lc_allocate_average(r->nrq, nids, me, &start, &count);
+    const lc_mq_t *mine = r->rq + start;
+
+    /* Drop queues that went elsewhere; commit their offsets so the next owner starts there. */
+    pq_t *gone[256];
+    size_t ngone = 0;
+    uv_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->npqs;) {
+        pq_t *q = c->pqs[i];
+        int keep = strcmp(q->mq.topic, sub->topic) != 0 || ngone == 256;
+        for (size_t j = 0; j < count && !keep; j++)
+            keep = lc_mq_cmp(&q->mq, &mine[j]) == 0;
+        if (keep) {
+            i++;
+            continue;
+        }
+        __atomic_store_n(&q->dropped, 1, __ATOMIC_RELEASE);
+        gone[ngone++] = q;
+        c->pqs[i] = c->pqs[--c->npqs];
+    }
+    uv_mutex_unlock(&c->mu);
+    for (size_t i = 0; i < ngone; i++) {
+        uv_mutex_lock(&c->mu);
+        int64_t off = gone[i]->consume_offset;
+        uv_mutex_unlock(&c->mu);
+        if (off >= 0)
+            lc_update_offset(c->in, c->group, &gone[i]->mq, off, 0);
+        LOG_I("client", "%s: released %s/%s/%d at %lld", lc_inst_client_id(c->in), gone[i]->mq.topic,
+              gone[i]->mq.broker_name, gone[i]->mq.queue_id, (long long)off);
+        pq_unref(gone[i]);
+    }
+
+    for (size_t j = 0; j < count && !stopping(c); j++) {
+        uv_mutex_lock(&c->mu);
+        int have = find_pq(c, &mine[j]) >= 0;
+        uv_mutex_unlock(&c->mu);
+        if (have)
+            continue;
+        int64_t off;
+        int rc = start_offset(c, &mine[j], &off);
+        if (rc) {
+            LOG_W("client", "no start offset for %s/%s/%d: %s", mine[j].topic, mine[j].broker_name,
+                  mine[j].queue_id, lc_strerror(rc));
+            continue;
+        }
+        pq_t *q = calloc(1, sizeof *q);
+        pq_t **arr = NULL;
+        uv_mutex_lock(&c->mu);
+        if (q)
+            arr = realloc(c->pqs, (c->npqs + 1) * sizeof *arr);
+        if (arr) {
+            c->pqs = arr;
+            q->refs = 2;   /* the table's and the pull chain's */
+            q->c = c;
+            q->mq = mine[j];
+            q->sub = sub;
+            q->pull_offset = q->consume_offset = q->persisted = off;
+            q->worker = (int)((uint32_t)cm_java_hash(q->mq.broker_name, strlen(q->mq.broker_name)) * 31u +
+                              (uint32_t)q->mq.queue_id + (uint32_t)cm_java_hash(q->mq.topic, strlen(q->mq.topic))) %
+                        c->nthreads;
+            c->pqs[c->npqs++] = q;
+        }
+        uv_mutex_unlock(&c->mu);
+        if (!arr) {
+            free(q);
+            continue;
+        }
+        LOG_I("client", "%s: took %s/%s/%d from offset %lld", lc_inst_client_id(c->in), q->mq.topic,
+              q->mq.broker_name, q->mq.queue_id, (long long)off);
+        if (lc_run_later(c->in, 0, pull_task, q) != 0)
+            pq_unref(q);
+    }
+    lc_route_put(r);
+}
+
+static void rebalance(lc_push_consumer_t *c)
+{
+    for (size_t i = 0; i < c->nsubs && !stopping(c); i++)
+        rebalance_topic(c, &c->subs[i]);
+    char **addrs;
+    size_t n;
+    if (lc_known_brokers(c->in, &addrs, &n) == 0) {
+        if (n != c->known_brokers) {   /* a broker we have not greeted yet */
+            c->known_brokers = n;
+            lc_heartbeat(c->in, 0);
+        }
+        for (size_t i = 0; i < n; i++)
+            free(addrs[i]);
+        free(addrs);
+    }
+}
+
+/* Commit every queue's consumed offset (oneway on the timer, acknowledged on shutdown). */
+static void persist(lc_push_consumer_t *c, int sync)
+{
+    uv_mutex_lock(&c->mu);
+    size_t n = c->npqs;
+    struct { lc_mq_t mq; int64_t off; pq_t *q; } *todo = malloc((n ? n : 1) * sizeof *todo);
+    size_t k = 0;
+    for (size_t i = 0; todo && i < n; i++) {
+        pq_t *q = c->pqs[i];
+        if (q->consume_offset < 0 || (!sync && q->consume_offset == q->persisted))
+            continue;
+        todo[k].mq = q->mq;
+        todo[k].off = q->consume_offset;
+        todo[k].q = q;
+        __atomic_add_fetch(&q->refs, 1, __ATOMIC_RELAXED);
+        k++;
+    }
+    uv_mutex_unlock(&c->mu);
+    for (size_t i = 0; i < k; i++) {
+        if (lc_update_offset(c->in, c->group, &todo[i].mq, todo[i].off, !sync) == 0) {
+            uv_mutex_lock(&c->mu);
+            todo[i].q->persisted = todo[i].off;
+            uv_mutex_unlock(&c->mu);
+        }
+        pq_unref(todo[i].q);
+    }
+    free(todo);
+}
+
+static void svc_main(void *arg)
+{
+    lc_push_consumer_t *c = arg;
+    uint64_t next_rebalance = 0, next_persist = cm_mono_ms() + PERSIST_MS;
+    for (;;) {
+        uint64_t now = cm_mono_ms();
+        int do_rebalance = 0;
+        uv_mutex_lock(&c->mu);
+        while (!c->stopping && !c->rebalance_now && now < next_rebalance && now < next_persist) {
+            uint64_t until = next_rebalance < next_persist ? next_rebalance : next_persist;
+            uv_cond_timedwait(&c->svc_cv, &c->mu, (until - now) * 1000000ull);
+            now = cm_mono_ms();
+        }
+        if (c->stopping) {
+            uv_mutex_unlock(&c->mu);
+            break;
+        }
+        if (c->rebalance_now || now >= next_rebalance) {
+            do_rebalance = 1;
+            c->rebalance_now = 0;
+        }
+        uv_mutex_unlock(&c->mu);
+        if (do_rebalance) {
+            rebalance(c);
+            next_rebalance = cm_mono_ms() + REBALANCE_MS;
+        }
+        if (cm_mono_ms() >= next_persist) {
+            persist(c, 0);
+            next_persist = cm_mono_ms() + PERSIST_MS;
+        }
+    }
+}
+
+/* ---- lifecycle ---- */
+
+int lc_push_consumer_start(lc_push_consumer_t *c)
+{
+    if (c->in)
+        return LC_ESTATE;
+    if (!c->fn || c->nsubs == 0)
+        return LC_EINVAL;
+    char retry[LC_MAX_NAME + 16];
+    snprintf(retry, sizeof retry, "%%RETRY%%%s", c->group);
+    int rc = lc_push_consumer_subscribe(c, retry, "*");   /* as Java clustering consumers do */
+    if (rc)
+        return rc;
+    c->workers = calloc((size_t)c->nthreads, sizeof *c->workers);
+    if (!c->workers)
+        return LC_ENOMEM;
+    lc_inst_cfg_t cfg = {.namesrv = c->namesrv, .instance_name = c->instance_name, .owner = c,
+                         .hb_fill = push_hb_fill, .on_ids_changed = push_ids_changed};
+    if ((rc = lc_inst_start(&cfg, &c->in)) != 0)
+        return rc;
+    for (size_t i = 0; i < c->nsubs; i++) {
+        lc_route_t *r;
+        if (lc_route_get(c->in, c->subs[i].topic, 1, 0, &r) == 0)
+            lc_route_put(r);
+        else if (strncmp(c->subs[i].topic, "%RETRY%", 7) != 0)
+            LOG_W("client", "no route for topic %s yet", c->subs[i].topic);
+    }
+    lc_heartbeat(c->in, 1);
+    for (int i = 0; i < c->nthreads; i++) {
+        worker_t *w = &c->workers[i];
+        w->c = c;
+        snprintf(w->name, sizeof w->name, "ConsumeMessageThread_%d", i + 1);
+        uv_cond_init(&w->cv);
+        if (uv_thread_create(&w->th, worker_main, w) == 0)
+            w->started = 1;
+    }
+    if (uv_thread_create(&c->svc, svc_main, c) == 0)
+        c->svc_started = 1;
+    return 0;
+}
+
+void lc_push_consumer_destroy(lc_push_consumer_t *c)
+{
+    if (!c)
+        return;
+    uv_mutex_lock(&c->mu);
+    __atomic_store_n(&c->stopping, 1, __ATOMIC_RELEASE);
+    uv_cond_broadcast(&c->svc_cv);
+    for (int i = 0; c->workers && i < c->nthreads; i++)
+        uv_cond_broadcast(&c->workers[i].cv);
+    uv_mutex_unlock(&c->mu);
+    if (c->svc_started)
+        uv_thread_join(&c->svc);
+    for (int i = 0; c->workers && i < c->nthreads; i++) {
+        worker_t *w = &c->workers[i];
+        if (w->started)
+            uv_thread_join(&w->th);
+    }
+    if (c->in) {
+        persist(c, 1);
+        lc_unregister(c->in, NULL, c->group);
+        lc_inst_stop(c->in);   /* ends the pull chains (their references go) */
+    }
+    for (int i = 0; c->workers && i < c->nthreads; i++) {
+        worker_t *w = &c->workers[i];
+        while (w->head) {
+            batch_t *b = w->head;
+            w->head = b->next;
+            lc_free_msgs(b->msgs, b->n);
+            pq_unref(b->pq);
+            free(b);
+        }
+        if (w->c)
+            uv_cond_destroy(&w->cv);
+    }
+    for (size_t i = 0; i < c->npqs; i++)
+        pq_unref(c->pqs[i]);
+    free(c->pqs);
+    free(c->workers);
+    for (size_t i = 0; i < c->nsubs; i++)
+        lc_sub_free(&c->subs[i]);
+    free(c->subs);
+    uv_cond_destroy(&c->svc_cv);
+    uv_mutex_destroy(&c->mu);
+    free(c->namesrv);
+    free(c->instance_name);
+    free(c);
+}
