@@ -235,6 +235,10 @@ static int put_json_str(cm_buf_t *b, const char *s)
             rc = cm_buf_putc(b, '\\');
             if (!rc)
                 rc = cm_buf_putc(b, (char)*p);
+        } else if (*p == '\n' || *p == '\r' || *p == '\t') { /* fastjson's short escapes */
+            rc = cm_buf_putc(b, '\\');
+            if (!rc)
+                rc = cm_buf_putc(b, *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't');
         } else if (*p < 0x20) {
             rc = cm_buf_printf(b, "\\u%04X", *p);
         } else {
