@@ -561,9 +561,9 @@ static void rebalance_topic(lc_push_consumer_t *c, const lc_sub_t *sub)
             q->mq = mine[j];
             q->sub = sub;
             q->pull_offset = q->consume_offset = q->persisted = off;
-            q->worker = (int)((uint32_t)cm_java_hash(q->mq.broker_name, strlen(q->mq.broker_name)) * 31u +
-                              (uint32_t)q->mq.queue_id + (uint32_t)cm_java_hash(q->mq.topic, strlen(q->mq.topic))) %
-                        c->nthreads;
+            uint32_t h = (uint32_t)cm_java_hash(q->mq.broker_name, strlen(q->mq.broker_name)) * 31u +
+                         (uint32_t)cm_java_hash(q->mq.topic, strlen(q->mq.topic)) * 7u + (uint32_t)q->mq.queue_id;
+            q->worker = (int)(h % (uint32_t)c->nthreads);
             c->pqs[c->npqs++] = q;
         }
         uv_mutex_unlock(&c->mu);
