@@ -312,9 +312,9 @@ static void on_written(uv_write_t *w, int status)
 static int write_bufs(rm_conn_t *c, char *owned, size_t owned_len, const uv_buf_t *extra,
                       unsigned nextra, rm_done_fn done, void *arg)
 {
-    uv_buf_t bufs[1 + 16];
+    uv_buf_t bufs[1 + 64];
     write_req_t *r = malloc(sizeof *r);
-    if (!r || nextra > 16) {
+    if (!r || nextra > 64) {
         free(r);
         free(owned);
         if (done)
