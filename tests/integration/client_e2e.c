@@ -22,6 +22,7 @@
 #define TOPIC_ALL "E2E_All"
 #define TOPIC_SPLIT "E2E_Split"
 #define TOPIC_COMMIT "E2E_Commit"
+#define TOPIC_MODES "E2E_Modes"
 
 static const char *g_ns;
 static int g_passed, g_failed;
@@ -354,6 +355,90 @@ static void test_offsets_committed_on_shutdown(lc_producer_t *p)
     report("test_offsets_committed_on_shutdown", ok);
 }
 
+static void on_async_sent(int status, const lc_send_result_t *res, void *arg)
+{
+    long *counts = arg;   /* [0] ok, [1] failed */
+    __atomic_add_fetch(&counts[status == 0 && res->status == LC_SEND_OK ? 0 : 1], 1, __ATOMIC_RELAXED);
+}
+
+/* Count the messages stored in a topic by pulling every queue from offset 0. */
+static long pull_count(const char *topic, double limit)
+{
+    lc_pull_consumer_t *pc;
+    long got = -1;
+    if (lc_pull_consumer_create("e2e_counter", g_ns, &pc) != 0)
+        return -1;
+    lc_mq_t *mqs = NULL;
+    size_t nq = 0;
+    double start = now_s();
+    if (lc_pull_consumer_start(pc) == 0) {
+        while (lc_pull_consumer_fetch_queues(pc, topic, &mqs, &nq) != 0 && now_s() - start < limit)
+            nap_ms(300);
+        got = 0;
+        for (size_t q = 0; q < nq; q++) {
+            int64_t off = 0;
+            for (int guard = 0; guard < 1000; guard++) {
+                lc_pull_result_t r;
+                if (lc_pull_consumer_pull(pc, &mqs[q], "*", off, 32, 0, &r) != 0)
+                    break;
+                for (size_t i = 0; i < r.nmsgs; i++)
+                    got += !(r.msgs[i]->tags && strcmp(r.msgs[i]->tags, "Warm") == 0);
+                int64_t next = r.next_begin_offset;
+                int more = r.status == LC_PULL_FOUND || r.status == LC_PULL_NO_MATCHED_MSG;
+                lc_pull_result_free(&r);
+                if (!more || next <= off)
+                    break;
+                off = next;
+            }
+        }
+    }
+    free(mqs);
+    lc_pull_consumer_destroy(pc);
+    return got;
+}
+
+static void test_batch_async_and_oneway_sends_arrive(lc_producer_t *p)
+{
+    int ok = 1;
+    CHECK(send_until_routed(p, TOPIC_MODES, "Warm", 20) == 0, "topic %s not created", TOPIC_MODES);
+    lc_message_t batch[10];
+    char bodies[10][32];
+    for (int i = 0; i < 10; i++) {
+        int n = snprintf(bodies[i], sizeof bodies[i], "%s-%d", TOPIC_MODES, i);
+        batch[i] = (lc_message_t){.topic = TOPIC_MODES, .tags = "TagA", .body = bodies[i], .body_len = (size_t)n};
+    }
+    lc_send_result_t r;
+    int rc = lc_producer_send_batch(p, batch, 10, &r);
+    CHECK(rc == 0 && r.status == LC_SEND_OK, "batch: %s %s", lc_strerror(rc), r.error);
+    CHECK(rc != 0 || (r.batch_msg_ids && strlen(r.batch_msg_ids) == 10 * 32 + 9), "batch ids: %s",
+          r.batch_msg_ids ? r.batch_msg_ids : "(none)");
+    lc_send_result_clear(&r);
+    static long counts[2];
+    for (int i = 0; i < 100; i++) {
+        char body[32];
+        int n = snprintf(body, sizeof body, "%s-%d", TOPIC_MODES, 10 + i);
+        lc_message_t m = {.topic = TOPIC_MODES, .tags = "TagB", .body = body, .body_len = (size_t)n};
+        CHECK(lc_producer_send_async(p, &m, on_async_sent, counts) == 0, "async send %d refused", i);
+    }
+    for (int i = 0; i < 10; i++) {
+        char body[32];
+        int n = snprintf(body, sizeof body, "%s-%d", TOPIC_MODES, 110 + i);
+        lc_message_t m = {.topic = TOPIC_MODES, .tags = "TagC", .body = body, .body_len = (size_t)n};
+        CHECK(lc_producer_send_oneway(p, &m) == 0, "oneway send %d refused", i);
+    }
+    double start = now_s();
+    while (__atomic_load_n(&counts[0], __ATOMIC_RELAXED) + __atomic_load_n(&counts[1], __ATOMIC_RELAXED) < 100 &&
+           now_s() - start < 20)
+        nap_ms(50);
+    CHECK(counts[0] == 100 && counts[1] == 0, "async: %ld ok, %ld failed", counts[0], counts[1]);
+    long stored = -1;
+    for (start = now_s(); now_s() - start < 10; nap_ms(300))   /* oneway sends have no answer to wait for */
+        if ((stored = pull_count(TOPIC_MODES, 10)) >= 120)
+            break;
+    CHECK(stored == 120, "stored %ld messages, want 10 batch + 100 async + 10 oneway", stored);
+    report("test_batch_async_and_oneway_sends_arrive", ok);
+}
+
 static int phase_main(void)
 {
     lc_producer_t *p;
@@ -369,6 +454,7 @@ static int phase_main(void)
         test_two_groups_each_get_everything();
         test_two_consumers_split_the_queues(p);
         test_offsets_committed_on_shutdown(p);
+        test_batch_async_and_oneway_sends_arrive(p);
     }
     lc_producer_destroy(p);
     return 0;
