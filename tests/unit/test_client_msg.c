@@ -306,6 +306,86 @@ static void test_decode_every_recorded_pull_answer(void **state)
         skip();
 }
 
+static void test_pull_decode_rechecks_tags_and_adds_queue_bounds(void **state)
+{
+    uint8_t *frame;
+    size_t len;
+    rm_cmd_t resp;
+    if (load_frame("java-client-4.9.5/real-consumer-008-broker-resp-PULL_MESSAGE.bin", &frame, &len, &resp) != 0) {
+        skip();
+        return;
+    }
+    lc_mq_t mq = {.topic = "TopicTest", .broker_name = "broker-a", .queue_id = 3};
+    lc_sub_t sub;
+    lc_pull_result_t res;
+    assert_int_equal(lc_sub_parse(&sub, "TopicTest", "TagA || TagX"), 0);
+    assert_int_equal(lc_pull_decode(&resp, &mq, &sub, &res), 0);
+    assert_int_equal(res.status, LC_PULL_FOUND);
+    assert_int_equal(res.nmsgs, 32);
+    assert_int_equal(res.next_begin_offset, 32);
+    assert_int_equal(res.max_offset, 250);
+    assert_string_equal(lc_message_property(res.msgs[5], "MAX_OFFSET"), "250");
+    lc_pull_result_free(&res);
+    lc_sub_free(&sub);
+    /* the broker filters by hash only: a colliding tag must still be dropped by the client */
+    assert_int_equal(lc_sub_parse(&sub, "TopicTest", "TagB"), 0);
+    assert_int_equal(lc_pull_decode(&resp, &mq, &sub, &res), 0);
+    assert_int_equal(res.status, LC_PULL_NO_MATCHED_MSG);
+    assert_int_equal(res.nmsgs, 0);
+    assert_int_equal(res.next_begin_offset, 32);
+    lc_pull_result_free(&res);
+    lc_sub_free(&sub);
+    /* other codes */
+    resp.code = RC_PULL_NOT_FOUND;
+    assert_int_equal(lc_pull_decode(&resp, &mq, NULL, &res), 0);
+    assert_int_equal(res.status, LC_PULL_NO_NEW_MSG);
+    resp.code = RC_PULL_OFFSET_MOVED;
+    assert_int_equal(lc_pull_decode(&resp, &mq, NULL, &res), 0);
+    assert_int_equal(res.status, LC_PULL_OFFSET_ILLEGAL);
+    resp.code = RC_SYSTEM_ERROR;
+    assert_int_equal(lc_pull_decode(&resp, &mq, NULL, &res), LC_EBROKER);
+    rm_cmd_free(&resp);
+    free(frame);
+}
+
+static void test_subscription_json_has_tags_and_java_hash_codes(void **state)
+{
+    lc_sub_t sub;
+    assert_int_equal(lc_sub_parse(&sub, "TopicTest", "TagA || TagB"), 0);
+    sub.version = 1690000000000LL;
+    lj_val_t *o;
+    assert_int_equal(lc_subscription_json(&sub, &o), 0);
+    cm_buf_t b;
+    cm_buf_init(&b);
+    assert_int_equal(lj_write(o, LJ_W_SORT, &b), 0);
+    assert_string_equal(b.data, "{\"classFilterMode\":false,\"codeSet\":[2598919,2598920],\"expressionType\":\"TAG\","
+                                "\"subString\":\"TagA || TagB\",\"subVersion\":1690000000000,"
+                                "\"tagsSet\":[\"TagA\",\"TagB\"],\"topic\":\"TopicTest\"}");
+    cm_buf_free(&b);
+    lj_free(o);
+    lc_sub_free(&sub);
+}
+
+static void test_calls_to_a_dead_name_server_fail_fast(void **state)
+{
+    lc_producer_t *p;
+    assert_int_equal(lc_producer_create("g", "127.0.0.1:1;127.0.0.1:2", &p), 0);
+    assert_int_equal(lc_producer_start(p), 0);
+    lc_message_t m = {.topic = "T", .body = "x", .body_len = 1};
+    lc_send_result_t r;
+    uint64_t t0 = cm_mono_ms();
+    assert_int_equal(lc_producer_send_sync(p, &m, &r), LC_ENETWORK);
+    assert_true(cm_mono_ms() - t0 < 2000);
+    assert_int_equal(lc_producer_send_async(p, &m, NULL, NULL), LC_EINVAL);
+    m.topic = "";
+    assert_int_equal(lc_producer_send_sync(p, &m, &r), LC_EINVAL);
+    lc_producer_destroy(p);
+    unsetenv("NAMESRV_ADDR");
+    assert_int_equal(lc_producer_create("g", NULL, &p), 0);
+    assert_int_equal(lc_producer_start(p), LC_EINVAL);   /* no name server anywhere */
+    lc_producer_destroy(p);
+}
+
 static void test_send_result_prints_like_java(void **state)
 {
     lc_send_result_t r = {.status = LC_SEND_OK, .queue_offset = 253};
@@ -334,6 +414,9 @@ int main(void)
         cmocka_unit_test(test_batch_body_layout),
         cmocka_unit_test(test_decode_java_pull_answer),
         cmocka_unit_test(test_decode_every_recorded_pull_answer),
+        cmocka_unit_test(test_pull_decode_rechecks_tags_and_adds_queue_bounds),
+        cmocka_unit_test(test_subscription_json_has_tags_and_java_hash_codes),
+        cmocka_unit_test(test_calls_to_a_dead_name_server_fail_fast),
         cmocka_unit_test(test_send_result_prints_like_java),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
