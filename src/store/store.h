@@ -1,0 +1,310 @@
+/* store: RocketMQ 4.x compatible message storage.
+ * A commit log of memory-mapped files (20-digit names = start offset) holding v1 records
+ * (magic 0xDAA320A7), one consume queue per (topic, queueId) of 20-byte units under
+ * <root>/consumequeue/<TOPIC>/<QID>/, an `abort` marker and a flock'ed `lock` file.
+ * The store knows nothing of the network.
+ *
+ * Threads: every st_* function taking an st_store_t is called from ONE thread (the broker's
+ * loop thread). The store owns one background flush thread (commit log every
+ * flushIntervalCommitLog ms in ASYNC_FLUSH, consume queues every second). The pure codec
+ * functions (st_record_*, st_props_get, st_batch_*, st_msg_id_*) are thread-safe.
+ * Dispatch to consume queues happens synchronously inside st_put: when st_put returns the
+ * message is visible to st_get. */
+#ifndef LOULAN_STORE_H
+#define LOULAN_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "common/common.h"
+
+/* ---- errors ------------------------------------------------------------------------------ */
+enum {
+    ST_OK = 0,
+    ST_ENOMEM = -1,
+    ST_EIO = -2,            /* file create/map/sync failed (RocketMQ CREATE_MAPEDFILE_FAILED) */
+    ST_EINVAL = -3,         /* bad argument or config value */
+    ST_EMSG_ILLEGAL = -4,   /* body > maxMessageSize, topic empty or > 127 bytes, bad batch */
+    ST_EPROPS_TOO_LONG = -5,/* properties > 32767 bytes (PROPERTIES_SIZE_EXCEEDED) */
+    ST_ELOCKED = -6,        /* another process holds <root>/lock */
+    ST_ECORRUPT = -7,       /* decode: bad magic, impossible length, size mismatch */
+    ST_ECRC = -8,           /* decode: body CRC mismatch */
+    ST_ETRUNC = -9,         /* decode: buffer shorter than the record claims */
+    ST_ENOENT = -10,        /* no such record / queue / property */
+    ST_EBLANK = -11,        /* decode: end-of-file blank record (magic 0xCBD43194) */
+    ST_ENOTWRITABLE = -12,  /* store closed or in error state (SERVICE_NOT_AVAILABLE) */
+};
+const char *st_strerror(int err);
+
+/* ---- constants --------------------------------------------------------------------------- */
+#define ST_MSG_MAGIC 0xDAA320A7u
+#define ST_BLANK_MAGIC 0xCBD43194u
+#define ST_CQ_UNIT_SIZE 20
+#define ST_MAX_TOPIC_LEN 127
+#define ST_MAX_PROPS_LEN 32767
+#define ST_MSG_ID_LEN 32            /* IPv4 offsetMsgId, upper-case hex */
+
+/* sysFlag bits (remoting spec §4.3) */
+#define ST_SYSFLAG_COMPRESSED 0x1
+#define ST_SYSFLAG_MULTI_TAGS 0x2
+#define ST_SYSFLAG_TX_MASK 0xC
+#define ST_SYSFLAG_TX_NOT 0x0
+#define ST_SYSFLAG_TX_PREPARED 0x4
+#define ST_SYSFLAG_TX_COMMIT 0x8
+#define ST_SYSFLAG_TX_ROLLBACK 0xC
+#define ST_SYSFLAG_BORNHOST_V6 0x10
+#define ST_SYSFLAG_STOREHOST_V6 0x20
+
+#define ST_PROP_NAME_SEP '\x01'
+#define ST_PROP_SEP '\x02'
+
+/* ---- configuration ----------------------------------------------------------------------- */
+typedef enum { ST_ASYNC_FLUSH = 0, ST_SYNC_FLUSH = 1 } st_flush_type_t;
+
+typedef struct st_config {
+    const char *storePathRootDir;       /* required */
+    const char *storePathCommitLog;     /* NULL -> <root>/commitlog (one directory only) */
+    uint64_t mappedFileSizeCommitLog;   /* default 1 GiB */
+    uint64_t mappedFileSizeConsumeQueue;/* default 300000*20; rounded up to a multiple of 20 */
+    uint32_t maxMessageSize;            /* default 4 MiB: body limit; whole batch body limit */
+    st_flush_type_t flushDiskType;      /* default ASYNC */
+    int flushIntervalCommitLog;         /* ms, default 500 */
+    int flushIntervalConsumeQueue;      /* ms, default 1000 */
+    int checkCRCOnRecover;              /* default 1 */
+    /* Broker address written as STOREHOSTADDRESS and used in offsetMsgId. IPv4 as a host-order
+     * integer: 192.168.1.10 == 0xC0A8010A. */
+    uint32_t storeHostIp;
+    int32_t storeHostPort;              /* listenPort, default 10911 */
+    /* Pull transfer caps (spec §2.5). */
+    uint32_t maxTransferBytesOnMessageInMemory; /* 256 KiB */
+    uint32_t maxTransferCountOnMessageInMemory; /* 32 */
+    uint32_t maxTransferBytesOnMessageInDisk;   /* 64 KiB */
+    uint32_t maxTransferCountOnMessageInDisk;   /* 8 */
+    int accessMessageInMemoryMaxRatio;          /* 40 (% of physical RAM) */
+    /* Delay levels in ms (level 1 = [0]); used for SCHEDULE_TOPIC_XXXX tagsCode = store time +
+     * delay. NULL -> RocketMQ's default "1s 5s 10s 30s 1m 2m ... 2h". Not copied: must outlive
+     * the store. */
+    const int64_t *delayLevelMs;
+    int delayLevelCount;
+} st_config_t;
+
+/* Fill every field with RocketMQ's defaults (storePathRootDir = NULL). */
+void st_config_default(st_config_t *cfg);
+
+typedef struct st_store st_store_t;
+
+/* Open (creating if missing) the store under cfg->storePathRootDir. Takes the `lock` file
+ * (ST_ELOCKED if another process has it), loads commit-log and consume-queue files (a file
+ * whose size differs from the configured one -> ST_ECORRUPT), recovers: validates records
+ * (magic/size/CRC) from the third-to-last commit-log file after a clean exit or from the first
+ * file when `abort` exists, zeroes the torn tail, drops consume-queue units beyond the valid end
+ * and re-dispatches missing ones. Then creates `abort` and starts the flush thread.
+ * cfg is copied (strings too) except delayLevelMs. */
+int st_store_open(const st_config_t *cfg, st_store_t **out);
+
+/* Stop the flush thread, flush commit log and consume queues, unmap everything, remove `abort`,
+ * release the lock. NULL is a no-op. All slices handed out become invalid. */
+void st_store_close(st_store_t *st);
+
+/* Flush commit log and consume queues to disk now (msync). */
+int st_store_flush(st_store_t *st);
+
+/* ---- put --------------------------------------------------------------------------------- */
+typedef struct st_msg {
+    const char *topic;          /* NUL-terminated UTF-8, 1..127 bytes */
+    int32_t queueId;
+    int32_t flag;
+    const uint8_t *body;        /* may be NULL when bodyLen == 0 */
+    uint32_t bodyLen;
+    const char *properties;     /* "name\x01value\x02..." (may be NULL when propertiesLen == 0) */
+    uint32_t propertiesLen;
+    int32_t sysFlag;            /* host-v6 bits are cleared: the store writes IPv4 hosts */
+    int64_t bornTimestamp;
+    uint32_t bornHostIp;        /* host order, like storeHostIp */
+    int32_t bornHostPort;
+    int32_t reconsumeTimes;
+    int64_t preparedTransactionOffset;
+} st_msg_t;
+
+typedef struct st_put_result {
+    int64_t phyOffset;          /* first record's commit-log offset */
+    int32_t size;               /* bytes written (batch: all records, excluding a blank) */
+    int64_t queueOffset;        /* first record's queue offset (0 for PREPARED/ROLLBACK) */
+    int32_t count;              /* records written (1 for st_put) */
+    int64_t storeTimestamp;     /* of the first record */
+    char msgId[ST_MSG_ID_LEN + 1]; /* offsetMsgId of the first record */
+    cm_buf_t msgIds;            /* all offsetMsgIds comma-joined (what the send response needs);
+                                 * reused between calls, freed by st_put_result_free */
+} st_put_result_t;
+
+void st_put_result_init(st_put_result_t *r);
+void st_put_result_free(st_put_result_t *r);
+
+/* Append one message. Checks: topic 1..127 bytes and body <= maxMessageSize -> ST_EMSG_ILLEGAL;
+ * properties > 32767 -> ST_EPROPS_TOO_LONG. Assigns the queue offset (per topic/queue counter,
+ * not advanced for PREPARED/ROLLBACK which get 0 and no consume-queue unit), the physical
+ * offset and a store timestamp (never smaller than the previous one), computes the body CRC,
+ * encodes directly into the mapped file (rolling to a new file with a blank record when it does
+ * not fit) and writes the consume-queue unit. SYNC_FLUSH: returns after msync of the record.
+ * Errors: ST_EIO (file creation/sync failed; nothing acknowledged), ST_ENOTWRITABLE. */
+int st_put(st_store_t *st, const st_msg_t *m, st_put_result_t *res);
+
+/* Append a batch: `batch` is a batch body (remoting spec §4.5). m gives the common fields
+ * (topic, queueId, sysFlag, bornTimestamp, bornHost, reconsumeTimes); m->body is ignored and
+ * m->properties are the header properties appended to every entry's own properties
+ * (entry props, then '\x02' if both non-empty and the entry's does not end with one, then
+ * header props). All records go into one file with consecutive queue offsets.
+ * Errors as st_put, plus ST_EMSG_ILLEGAL for a malformed/empty batch, a batch body >
+ * maxMessageSize or a transactional sysFlag. */
+int st_put_batch(st_store_t *st, const st_msg_t *m, const uint8_t *batch, size_t batchLen,
+                 st_put_result_t *res);
+
+/* ---- get (pull) -------------------------------------------------------------------------- */
+typedef enum {
+    ST_GET_FOUND = 0,
+    ST_GET_NO_MATCHED_MESSAGE,
+    ST_GET_MESSAGE_WAS_REMOVING,
+    ST_GET_OFFSET_FOUND_NULL,
+    ST_GET_OFFSET_OVERFLOW_BADLY,
+    ST_GET_OFFSET_OVERFLOW_ONE,
+    ST_GET_OFFSET_TOO_SMALL,
+    ST_GET_NO_MATCHED_LOGIC_QUEUE,
+    ST_GET_NO_MESSAGE_IN_QUEUE,
+} st_get_status_t;
+const char *st_get_status_name(st_get_status_t s); /* "FOUND", "NO_MATCHED_MESSAGE", ... */
+
+/* Message filter. A unit passes when (ncodes == 0 or its tagsCode is in codes[]) and
+ * (match == NULL or match(arg, tagsCode, record, len) != 0). `record` points at the stored
+ * record in the commit log (for SQL92/property filters). */
+typedef struct st_filter {
+    const int64_t *codes;
+    size_t ncodes;
+    int (*match)(void *arg, int64_t tagsCode, const uint8_t *record, uint32_t len);
+    void *arg;
+} st_filter_t;
+
+typedef struct st_get_result {
+    st_get_status_t status;
+    int64_t nextBeginOffset;
+    int64_t minOffset;
+    int64_t maxOffset;
+    int suggestPullingFromSlave;
+    /* Records found, each a slice straight into the mapped commit log (writev-able).
+     * Valid until st_store_close (files are never unmapped while the store is open; when
+     * retention arrives this contract will change to "until the next st_* call"). */
+    struct iovec *msgs;
+    uint32_t n;
+    uint32_t cap;               /* grown on demand, reused between calls */
+    uint64_t totalBytes;
+} st_get_result_t;
+
+void st_get_result_init(st_get_result_t *r);
+void st_get_result_free(st_get_result_t *r);
+
+/* Read up to maxMsgNums records of (topic, queueId) starting at queue offset `offset`.
+ * Status and nextBeginOffset follow store spec §2.5 (master rules); at most
+ * max(16000, maxMsgNums*20) bytes of consume queue are scanned; a batch also stops at the
+ * in-memory (256 KiB / 32) or in-disk (64 KiB / 8) transfer caps, and at maxBytes when > 0
+ * (the first record is always taken). filter may be NULL (match all).
+ * Returns ST_OK (look at res->status) or ST_ENOMEM / ST_EINVAL. */
+int st_get(st_store_t *st, const char *topic, int32_t queueId, int64_t offset,
+           int32_t maxMsgNums, uint64_t maxBytes, const st_filter_t *filter,
+           st_get_result_t *res);
+
+/* ---- queries ----------------------------------------------------------------------------- */
+/* Queue offsets: max = next offset to be written, min = first available; 0/0 for no queue. */
+int64_t st_max_offset(st_store_t *st, const char *topic, int32_t queueId);
+int64_t st_min_offset(st_store_t *st, const char *topic, int32_t queueId);
+/* Queue offset of the message stored at `timestampMs` (binary search on store timestamps):
+ * the exact (first) match, else the closer neighbour (ties: the earlier); before the first
+ * message -> min offset; after the last -> last message's offset; empty queue -> 0. */
+int64_t st_offset_by_time(st_store_t *st, const char *topic, int32_t queueId, int64_t timestampMs);
+/* Store timestamp of the first available message; ST_ENOENT if the queue is empty/absent. */
+int st_earliest_msg_time(st_store_t *st, const char *topic, int32_t queueId, int64_t *ts);
+/* Store timestamp of the message at queue offset `offset`; ST_ENOENT if none. */
+int st_msg_store_time(st_store_t *st, const char *topic, int32_t queueId, int64_t offset,
+                      int64_t *ts);
+/* The record stored at commit-log offset phyOffset (VIEW_MESSAGE_BY_ID, END_TRANSACTION).
+ * Validates magic and size against the written area; ST_ENOENT otherwise.
+ * *ptr points into the mapping (valid until close). */
+int st_read_record_at(st_store_t *st, int64_t phyOffset, const uint8_t **ptr, uint32_t *len);
+int64_t st_max_phy_offset(st_store_t *st);   /* next write position */
+int64_t st_min_phy_offset(st_store_t *st);
+/* Remove every consume queue of `topic` (files deleted; commit-log records stay). */
+int st_delete_topic(st_store_t *st, const char *topic);
+/* Sum over the topic's queues of (max - min). */
+int64_t st_topic_msg_count(st_store_t *st, const char *topic);
+/* Visit every consume queue (order unspecified). fn must not call st_put/st_delete_topic. */
+void st_queue_each(st_store_t *st,
+                   void (*fn)(void *arg, const char *topic, int32_t queueId, int64_t minOffset,
+                              int64_t maxOffset),
+                   void *arg);
+
+/* ---- record codec (thread-safe, no store needed) ----------------------------------------- */
+typedef struct st_record {
+    int32_t totalSize;
+    uint32_t magic;
+    int32_t bodyCRC;
+    int32_t queueId;
+    int32_t flag;
+    int64_t queueOffset;
+    int64_t physicOffset;
+    int32_t sysFlag;            /* BORNHOST_V6 / STOREHOST_V6 select 16-byte addresses */
+    int64_t bornTimestamp;
+    uint8_t bornHost[16];       /* 4 or 16 address bytes as stored (network order) */
+    int32_t bornPort;
+    int64_t storeTimestamp;
+    uint8_t storeHost[16];
+    int32_t storePort;
+    int32_t reconsumeTimes;
+    int64_t preparedTransactionOffset;
+    const uint8_t *body;        /* decode: points into the input */
+    uint32_t bodyLen;
+    const char *topic;          /* not NUL-terminated */
+    uint32_t topicLen;
+    const char *properties;     /* not NUL-terminated */
+    uint32_t propertiesLen;
+} st_record_t;
+
+/* Record length for the given parts (91 + n + t + p, +12 per IPv6 host). */
+size_t st_record_size(int32_t sysFlag, size_t bodyLen, size_t topicLen, size_t propsLen);
+/* Encode r into dst[cap]. totalSize and magic are computed (r->totalSize/magic ignored);
+ * bodyCRC is written as given (use cm_crc32). ST_EINVAL if cap is too small or a length is
+ * over its field's limit. *written = record size. */
+int st_record_encode(const st_record_t *r, uint8_t *dst, size_t cap, size_t *written);
+/* Decode one record from p[len] with full bounds checks. checkCRC: recompute body CRC.
+ * Returns ST_OK; ST_EBLANK for an end-of-file blank (out->totalSize = its size);
+ * ST_ETRUNC if len < the record; ST_ECORRUPT for bad magic / size mismatch / negative lengths;
+ * ST_ECRC. Pointers in *out point into p. */
+int st_record_decode(const uint8_t *p, size_t len, int checkCRC, st_record_t *out);
+
+/* Find property `name` in a property string; ST_ENOENT if absent or empty (Java drops empty
+ * values). *val points into props. Accepts a trailing '\x02' or not. */
+int st_props_get(const char *props, size_t len, const char *name, const char **val, size_t *vlen);
+/* tagsCode of a tag: (int64)(int32) Java String.hashCode; 0 for an empty tag. */
+int64_t st_tags_code(const char *tag, size_t len);
+
+/* Batch body iterator (remoting spec §4.5). */
+typedef struct st_batch_entry {
+    int32_t flag;
+    const uint8_t *body;
+    uint32_t bodyLen;
+    const char *properties;
+    uint32_t propertiesLen;
+} st_batch_entry_t;
+typedef struct st_batch_iter {
+    const uint8_t *p;
+    size_t len, pos;
+} st_batch_iter_t;
+void st_batch_iter_init(st_batch_iter_t *it, const uint8_t *body, size_t len);
+/* 1 = *e filled, 0 = end, ST_ECORRUPT / ST_ETRUNC = malformed entry (iteration stops). */
+int st_batch_next(st_batch_iter_t *it, st_batch_entry_t *e);
+
+/* offsetMsgId: upper-case hex of ip(4) ‖ port(int32) ‖ offset(int64). out gets 33 bytes
+ * (NUL-terminated). ip in host order. */
+void st_msg_id_encode(uint32_t ip, int32_t port, int64_t phyOffset, char out[ST_MSG_ID_LEN + 1]);
+/* Decode a 32-char IPv4 offsetMsgId (either hex case). ST_EINVAL if malformed. */
+int st_msg_id_decode(const char *id, size_t len, uint32_t *ip, int32_t *port, int64_t *phyOffset);
+
+#endif
