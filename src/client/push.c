@@ -13,6 +13,7 @@
 #include <string.h>
 
 #define REBALANCE_MS 20000
+#define REBALANCE_RETRY_MS 2000   /* topic not there yet, or the broker does not list us yet */
 #define PERSIST_MS 5000
 #define SUSPEND_MS 15000
 #define PULL_TIMEOUT_MS 30000
@@ -481,17 +482,18 @@ static int start_offset(lc_push_consumer_t *c, const lc_mq_t *mq, int64_t *off)
     return lc_get_queue_offset(c->in, RQ_GET_MAX_OFFSET, mq, off);
 }
 
-static void rebalance_topic(lc_push_consumer_t *c, const lc_sub_t *sub)
+/* Returns 1 when the topic could not be balanced yet (no route, not listed by the broker). */
+static int rebalance_topic(lc_push_consumer_t *c, const lc_sub_t *sub)
 {
     lc_route_t *r;
     char **ids = NULL;
     size_t nids = 0;
-    if (lc_route_get(c->in, sub->topic, 0, 0, &r) != 0)
-        return;   /* e.g. the retry topic before the broker created it */
+    if (lc_route_get(c->in, sub->topic, 0, 0, &r) != 0)   /* e.g. a topic nobody created yet */
+        return strncmp(sub->topic, "%RETRY%", 7) != 0;
     if (r->nbrokers == 0 || consumer_ids(c, r->brokers[0].addr, &ids, &nids) != 0 || nids == 0) {
         lc_route_put(r);
         free_ids(ids, nids);
-        return;
+        return 1;
     }
     qsort(ids, nids, sizeof *ids, str_cmp);
     size_t me = nids;
@@ -501,7 +503,7 @@ static void rebalance_topic(lc_push_consumer_t *c, const lc_sub_t *sub)
     free_ids(ids, nids);
     if (me == nids) {   /* the broker does not list us yet: keep what we have */
         lc_route_put(r);
-        return;
+        return 1;
     }
     size_t start, count;
     lc_allocate_average(r->nrq, nids, me, &start, &count);
@@ -577,23 +579,33 @@ static void rebalance_topic(lc_push_consumer_t *c, const lc_sub_t *sub)
             pq_unref(q);
     }
     lc_route_put(r);
+    return 0;
 }
 
-static void rebalance(lc_push_consumer_t *c)
+/* Returns 1 if some topic should be tried again soon. */
+static int rebalance(lc_push_consumer_t *c)
 {
-    for (size_t i = 0; i < c->nsubs && !stopping(c); i++)
-        rebalance_topic(c, &c->subs[i]);
+    /* Greet brokers we have not met yet first (synchronously), or they will not list us. */
+    for (size_t i = 0; i < c->nsubs && !stopping(c); i++) {
+        lc_route_t *r;
+        if (lc_route_get(c->in, c->subs[i].topic, 0, 0, &r) == 0)
+            lc_route_put(r);
+    }
     char **addrs;
     size_t n;
     if (lc_known_brokers(c->in, &addrs, &n) == 0) {
-        if (n != c->known_brokers) {   /* a broker we have not greeted yet */
+        if (n != c->known_brokers) {
             c->known_brokers = n;
-            lc_heartbeat(c->in, 0);
+            lc_heartbeat(c->in, 1);
         }
         for (size_t i = 0; i < n; i++)
             free(addrs[i]);
         free(addrs);
     }
+    int again = 0;
+    for (size_t i = 0; i < c->nsubs && !stopping(c); i++)
+        again |= rebalance_topic(c, &c->subs[i]);
+    return again;
 }
 
 /* Commit every queue's consumed offset (oneway on the timer, acknowledged on shutdown). */
@@ -648,8 +660,8 @@ static void svc_main(void *arg)
         }
         uv_mutex_unlock(&c->mu);
         if (do_rebalance) {
-            rebalance(c);
-            next_rebalance = cm_mono_ms() + REBALANCE_MS;
+            int again = rebalance(c);
+            next_rebalance = cm_mono_ms() + (again ? REBALANCE_RETRY_MS : REBALANCE_MS);
         }
         if (cm_mono_ms() >= next_persist) {
             persist(c, 0);
