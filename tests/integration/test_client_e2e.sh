@@ -7,6 +7,8 @@
 set -u
 source "$(dirname "$0")/../lib.sh"
 lt_setup "$1"
+[ -x "$LT_BIN/mqbroker" ] || lt_fail "no mqbroker in $LT_BIN (build it first)"
+[ -x "$LT_BIN/client_e2e" ] || lt_fail "no client_e2e in $LT_BIN"
 lt_start_namesrv || lt_fail "mqnamesrv did not start"
 lt_start_broker || lt_fail "mqbroker did not start"
 export NAMESRV_ADDR="$LT_NS_ADDR"
