@@ -1,0 +1,105 @@
+/* store_int.h: private to src/store. The structures shared by the store's .c files:
+ * mapped files, the commit log, consume queues and the store itself. */
+#ifndef LOULAN_STORE_INT_H
+#define LOULAN_STORE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+#define ST_MOD "store"
+
+/* One memory-mapped file of fixed size, named by its 20-digit start offset. */
+typedef struct st_mfile {
+    int64_t start;
+    uint64_t size;
+    uint8_t *base;
+    int fd;
+    char *path;
+    atomic_int dirty;               /* consume-queue files: on the store's dirty list */
+    struct st_mfile *next_dirty;
+} st_mfile_t;
+
+/* A growable array of files indexed by file number - firstNo (NULL slot = missing file). */
+typedef struct st_mfiles {
+    st_mfile_t **v;
+    size_t n, cap;
+    int64_t firstNo;
+} st_mfiles_t;
+
+typedef struct st_cq {
+    struct st_cq *hnext;
+    uint32_t hash;
+    char *topic;
+    int32_t queueId;
+    char *dir;
+    st_mfiles_t files;
+    int64_t minUnits;               /* min queue offset */
+    int64_t maxUnits;               /* next queue offset to write */
+    int64_t maxPhysicOffset;        /* phy + size of the last unit */
+} st_cq_t;
+
+struct st_store {
+    st_config_t cfg;
+    char *root, *clDir, *cqDir, *abortPath;
+    int lockFd;
+
+    st_mfiles_t cl;                 /* commit-log files (contiguous, no NULL slots) */
+    _Atomic int64_t wrote;          /* commit-log max offset (next write position) */
+    _Atomic int64_t flushed;        /* commit log durable up to here */
+    int64_t lastStoreTs;
+    int writable;
+
+    st_cq_t **buckets;
+    size_t nbuckets, ncq;
+    st_mfile_t **grave;             /* unlinked but still mapped until close */
+    size_t ngrave, gravecap;
+
+    pthread_mutex_t mu;             /* guards cl.v array, dirty list, stop */
+    pthread_cond_t cv;
+    st_mfile_t *dirtyHead;
+    int stop, thrStarted;
+    pthread_t thr;
+    uint64_t physRam;
+};
+
+/* record.c: encode with the properties given as p1 [+ '\x02'] + p2; dst must hold
+ * st_record_size(...) bytes; the other r fields (totalSize, magic, properties) are ignored. */
+size_t st_rec_encode_parts(uint8_t *dst, const st_record_t *r, const char *p1, size_t l1,
+                           int sep, const char *p2, size_t l2);
+
+/* mfile.c */
+int st_mfile_open(const char *dir, int64_t start, uint64_t size, int create, st_mfile_t **out);
+void st_mfile_close(st_mfile_t *f);
+int st_mfile_sync(st_mfile_t *f, uint64_t from, uint64_t to);
+/* Zero [from, size) of the file (keeps the blocks allocated). */
+void st_mfile_zero_tail(st_mfile_t *f, uint64_t from);
+/* Sorted start offsets of the files in dir named by exactly 20 digits (*out malloc'ed). */
+int st_list_numbered(const char *dir, int64_t **out, size_t *n);
+st_mfile_t *st_mfiles_get(const st_mfiles_t *fs, int64_t no);
+int st_mfiles_set(st_mfiles_t *fs, int64_t no, st_mfile_t *f);
+void st_mfiles_free(st_mfiles_t *fs);
+void st_grave_add(st_store_t *st, st_mfile_t *f);     /* unlink now, unmap at close */
+int st_rm_rf(const char *path);
+
+/* cq.c */
+#define ST_CQ_FILLER_SIZE 0x7FFFFFFF
+st_cq_t *st_cq_find(st_store_t *st, const char *topic, size_t tlen, int32_t qid);
+int st_cq_get_or_create(st_store_t *st, const char *topic, size_t tlen, int32_t qid,
+                        st_cq_t **out);
+/* Write the unit for queue offset q (idempotent: q below the write position is ignored). */
+int st_cq_put(st_store_t *st, st_cq_t *cq, int64_t q, int64_t phy, int32_t size, int64_t tags);
+/* Read unit q: ST_ENOENT if its file is missing or q is outside [min, max). */
+int st_cq_unit(const st_store_t *st, const st_cq_t *cq, int64_t q, int64_t *phy, int32_t *size,
+               int64_t *tags);
+int st_cq_load_all(st_store_t *st);
+void st_cq_truncate(st_store_t *st, st_cq_t *cq, int64_t phyEnd);
+void st_cq_correct_min(st_store_t *st, st_cq_t *cq, int64_t minPhy);
+void st_cq_remove(st_store_t *st, st_cq_t *cq);       /* unhash, delete files, free */
+void st_cq_free_all(st_store_t *st);
+int st_cq_flush_dirty(st_store_t *st);
+int st_cq_flush_all(st_store_t *st);
+
+#endif
