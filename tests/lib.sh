@@ -14,6 +14,13 @@ lt_setup() {
 }
 
 lt_cleanup() {
+    for p in "${LT_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for _ in $(seq 1 40); do
+        alive=0
+        for p in "${LT_PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ $alive -eq 0 ] && break
+        sleep 0.05
+    done
     for p in "${LT_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
     wait 2>/dev/null
     if [ -n "${LT_KEEP:-}" ]; then echo "test data kept in $LT_DIR"; else rm -rf "$LT_DIR"; fi

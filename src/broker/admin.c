@@ -1,0 +1,184 @@
+/* Offsets, queue bounds, lookup by id, and topic administration requests. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "br.h"
+
+/* Common prelude of the per-queue requests: topic and queueId headers. */
+static int queue_args(rm_conn_t *c, const rm_cmd_t *req, const char **topic, int32_t *qid)
+{
+    if (!(*topic = br_need(c, req, "topic")) || br_need_i32(c, req, "queueId", qid))
+        return -1;
+    return 0;
+}
+
+static void respond_i64(rm_conn_t *c, const rm_cmd_t *req, const char *key, int64_t v)
+{
+    rm_cmd_t resp;
+    rm_cmd_init(&resp, RC_SUCCESS);
+    rm_ext_set_i64(&resp, key, v);
+    rm_conn_respond(c, req, &resp);
+    rm_cmd_free(&resp);
+}
+
+void br_handle_query_consumer_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    const char *group, *topic;
+    int32_t qid;
+    if (!(group = br_need(c, req, "consumerGroup")) || queue_args(c, req, &topic, &qid))
+        return;
+    int64_t off = br_offsets_get(&b->offsets, group, topic, qid);
+    if (off >= 0) {
+        respond_i64(c, req, "offset", off);
+        return;
+    }
+    /* A brand-new group reads a young queue from its start, as RocketMQ answers 0 while the
+     * first message is still in memory; we treat "queue starts at 0" the same way. */
+    if (st_min_offset(b->store, topic, qid) <= 0) {
+        respond_i64(c, req, "offset", 0);
+        return;
+    }
+    rm_conn_respond_code(c, req, RC_QUERY_NOT_FOUND, "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first");
+}
+
+void br_handle_update_consumer_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    const char *group, *topic;
+    int32_t qid;
+    int64_t off;
+    if (!(group = br_need(c, req, "consumerGroup")) || queue_args(c, req, &topic, &qid) ||
+        br_need_i64(c, req, "commitOffset", &off))
+        return;
+    br_offsets_set(&b->offsets, group, topic, qid, off);
+    rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
+}
+
+void br_handle_get_max_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    const char *topic;
+    int32_t qid;
+    if (queue_args(c, req, &topic, &qid) == 0)
+        respond_i64(c, req, "offset", st_max_offset(b->store, topic, qid));
+}
+
+void br_handle_get_min_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    const char *topic;
+    int32_t qid;
+    if (queue_args(c, req, &topic, &qid) == 0)
+        respond_i64(c, req, "offset", st_min_offset(b->store, topic, qid));
+}
+
+void br_handle_get_earliest_msg_storetime(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    const char *topic;
+    int32_t qid;
+    int64_t ts = -1;
+    if (queue_args(c, req, &topic, &qid) == 0) {
+        if (st_earliest_msg_time(b->store, topic, qid, &ts) != ST_OK)
+            ts = -1;
+        respond_i64(c, req, "timestamp", ts);
+    }
+}
+
+void br_handle_search_offset_by_timestamp(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    const char *topic;
+    int32_t qid;
+    int64_t ts;
+    if (queue_args(c, req, &topic, &qid) || br_need_i64(c, req, "timestamp", &ts))
+        return;
+    respond_i64(c, req, "offset", st_offset_by_time(b->store, topic, qid, ts));
+}
+
+void br_handle_view_message_by_id(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    int64_t off;
+    if (br_need_i64(c, req, "offset", &off))
+        return;
+    const uint8_t *p;
+    uint32_t len;
+    if (off < 0 || st_read_record_at(b->store, off, &p, &len) != 0) {
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "can not find message by the offset, %lld", (long long)off);
+        return;
+    }
+    rm_cmd_t resp;
+    rm_cmd_init(&resp, RC_SUCCESS);
+    resp.body = p;
+    resp.body_len = len;
+    rm_conn_respond(c, req, &resp);
+    rm_cmd_free(&resp);
+}
+
+void br_handle_update_and_create_topic(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    const char *topic = br_need(c, req, "topic");
+    if (!topic)
+        return;
+    const char *err = br_topic_name_error(topic);
+    if (err) {
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "%s", err);
+        return;
+    }
+    if (strcmp(topic, b->cfg.brokerClusterName) == 0 || strcmp(topic, "TBW102") == 0 || br_topic_is_system_forbidden(topic)) {
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "The topic[%s] is conflict with system topic.", topic);
+        return;
+    }
+    int32_t r = 8, w = 8, perm = 6, sysFlag = 0;
+    if (rm_ext_get(req, "readQueueNums") && br_need_i32(c, req, "readQueueNums", &r))
+        return;
+    if (rm_ext_get(req, "writeQueueNums") && br_need_i32(c, req, "writeQueueNums", &w))
+        return;
+    if (rm_ext_get(req, "perm") && br_need_i32(c, req, "perm", &perm))
+        return;
+    if (rm_ext_get(req, "topicSysFlag") && br_need_i32(c, req, "topicSysFlag", &sysFlag))
+        return;
+    if (r <= 0 || w <= 0 || r > 1024 || w > 1024 || perm < 0 || perm > 15) {
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "invalid queue numbers or perm for topic %s: read %d write %d perm %d", topic, r, w, perm);
+        return;
+    }
+    br_topic_t *tc = br_topics_put(&b->topics, topic, r, w, perm, sysFlag);
+    if (!tc) {
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "cannot create topic %s", topic);
+        return;
+    }
+    int order = 0;
+    rm_ext_bool(req, "order", &order);
+    tc->order = order;
+    const char *ft = rm_ext_get(req, "topicFilterType");
+    tc->multiTag = ft && strcmp(ft, "MULTI_TAG") == 0;
+    br_topics_save(&b->topics);
+    LOG_I("broker", "topic %s created/updated: read %d write %d perm %d by %s", topic, r, w, perm, rm_conn_peer(c));
+    br_register_all(b, 0);
+    rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
+}
+
+void br_handle_delete_topic_in_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    const char *topic = br_need(c, req, "topic");
+    if (!topic)
+        return;
+    if (br_topics_delete(&b->topics, topic) == 0) {
+        br_offsets_delete_topic(&b->offsets, topic);
+        st_delete_topic(b->store, topic);
+        LOG_I("broker", "topic %s deleted by %s", topic, rm_conn_peer(c));
+        br_register_all(b, 0);
+    }
+    rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
+}
+
+void br_handle_get_all_topic_config(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    br_respond_json(c, req, br_topics_json(&b->topics), LJ_W_FASTJSON);
+}

@@ -1,0 +1,174 @@
+/* Private to the broker: its state and the functions its files share. Loop thread only. */
+#ifndef LOULAN_BR_H
+#define LOULAN_BR_H
+
+#include "broker.h"
+#include "common/common.h"
+#include "remoting/remoting.h"
+#include "store/store.h"
+
+#define PERM_INHERIT 1
+#define PERM_WRITE 2
+#define PERM_READ 4
+
+/* ---- topic configs (config/topics.json) ---- */
+typedef struct br_topic {
+    char name[128];
+    int readQueueNums, writeQueueNums, perm, topicSysFlag;
+    int order;
+    int multiTag;               /* topicFilterType MULTI_TAG */
+} br_topic_t;
+
+typedef struct br_topics {
+    cm_map_t map;               /* name -> br_topic_t* */
+    int64_t dvCounter, dvTimestamp;
+    char path[1100];
+} br_topics_t;
+
+int br_topics_load(br_topics_t *t, const char *path);
+void br_topics_free(br_topics_t *t);
+br_topic_t *br_topics_get(const br_topics_t *t, const char *name);
+/* Create or replace a topic; bumps the data version and persists. */
+br_topic_t *br_topics_put(br_topics_t *t, const char *name, int r, int w, int perm, int sysFlag);
+int br_topics_delete(br_topics_t *t, const char *name);
+int br_topics_save(br_topics_t *t);
+/* {"dataVersion":...,"topicConfigTable":{...}} */
+lj_val_t *br_topics_json(const br_topics_t *t);
+lj_val_t *br_topic_json(const br_topic_t *tc);
+/* Topic names clients may use: 1..127 of [%|a-zA-Z0-9_-]. NULL if valid, else the remark. */
+const char *br_topic_name_error(const char *name);
+int br_topic_is_system_forbidden(const char *name);
+
+/* ---- consumer offsets (config/consumerOffset.json) and groups (subscriptionGroup.json) ---- */
+typedef struct br_offsets {
+    cm_map_t map;               /* "topic@group" -> br_qoffsets_t* */
+    char path[1100];
+    int dirty;
+} br_offsets_t;
+
+int br_offsets_load(br_offsets_t *o, const char *path);
+void br_offsets_free(br_offsets_t *o);
+int64_t br_offsets_get(const br_offsets_t *o, const char *group, const char *topic, int queueId); /* -1 none */
+void br_offsets_set(br_offsets_t *o, const char *group, const char *topic, int queueId, int64_t off);
+void br_offsets_delete_topic(br_offsets_t *o, const char *topic);
+int br_offsets_save(br_offsets_t *o);
+
+typedef struct br_group {
+    char name[256];
+    int consumeEnable, consumeBroadcastEnable, retryQueueNums, retryMaxTimes;
+} br_group_t;
+typedef struct br_groups {
+    cm_map_t map;
+    int64_t dvCounter, dvTimestamp;
+    char path[1100];
+} br_groups_t;
+int br_groups_load(br_groups_t *g, const char *path);
+void br_groups_free(br_groups_t *g);
+br_group_t *br_groups_get(br_groups_t *g, const char *name);
+br_group_t *br_groups_put(br_groups_t *g, const char *name);
+int br_groups_save(br_groups_t *g);
+
+/* ---- connected clients ---- */
+typedef struct br_sub {
+    char topic[128];
+    char expr[512];
+    int64_t subVersion;
+    int64_t *codes;             /* tag hash set; n == 0 means all */
+    size_t ncodes;
+    int all;
+} br_sub_t;
+
+typedef struct br_client {
+    rm_conn_t *conn;
+    char clientId[256];
+    int language, version;
+    uint64_t lastSeen;
+    struct br_client *next;
+} br_client_t;
+
+typedef struct br_cgroup {             /* a live consumer group */
+    char name[256];
+    br_client_t *clients;
+    br_sub_t *subs;
+    size_t nsubs;
+    char consumeType[32], messageModel[32], consumeFromWhere[64];
+} br_cgroup_t;
+
+typedef struct br_pgroup { char name[256]; br_client_t *clients; } br_pgroup_t;
+
+typedef struct br_clients {
+    cm_map_t consumers;         /* group -> br_cgroup_t* */
+    cm_map_t producers;         /* group -> br_pgroup_t* */
+} br_clients_t;
+
+/* ---- long polling ---- */
+typedef struct br_pull_wait br_pull_wait_t;
+
+typedef struct br_broker {
+    uv_loop_t *loop;
+    br_config_t cfg;
+    st_store_t *store;
+    br_topics_t topics;
+    br_offsets_t offsets;
+    br_groups_t groups;
+    br_clients_t clients;
+    rm_endpoint_t ep, ep_vip;
+    rm_server_t *srv, *srv_vip;
+    rm_endpoint_t ep_ns;        /* outgoing connections to name servers */
+    rm_conn_t *ns_conns[8];
+    char ns_addrs[8][128];
+    int nns;
+    uv_timer_t reg_timer, scan_timer, persist_timer, poll_timer;
+    br_pull_wait_t *waits;      /* parked pulls (long polling) */
+    char addr[96];              /* brokerIP1:listenPort, as registered */
+    uint32_t store_ip;
+    int stopping;
+    int timers_open;
+} br_broker_t;
+
+/* clients.c */
+void br_clients_free(br_clients_t *c);
+br_cgroup_t *br_cgroup_get(br_broker_t *b, const char *group);
+void br_clients_conn_closed(br_broker_t *b, rm_conn_t *conn);
+void br_clients_scan(br_broker_t *b, uint64_t now);
+int br_sub_parse(br_sub_t *s, const char *topic, const char *expr);
+void br_sub_free(br_sub_t *s);
+int br_sub_match(const br_sub_t *s, int64_t tagsCode);
+void br_handle_heart_beat(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_unregister_client(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_get_consumer_list_by_group(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_check_client_config(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_get_consumer_connection_list(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_get_producer_connection_list(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+
+/* send.c */
+void br_handle_send_message(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+/* Find a topic or create it from the template (auto-create) / as a retry/DLQ topic. */
+br_topic_t *br_topic_for_send(br_broker_t *b, const char *topic, const char *tmpl, int queues, int *code);
+
+/* pull.c */
+void br_handle_pull_message(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_pull_notify(br_broker_t *b, const char *topic, int queueId);
+void br_pull_check(br_broker_t *b, int expire_all);
+
+/* admin.c */
+void br_handle_query_consumer_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_update_consumer_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_get_max_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_get_min_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_get_earliest_msg_storetime(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_search_offset_by_timestamp(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_view_message_by_id(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_update_and_create_topic(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_delete_topic_in_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_get_all_topic_config(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+
+/* broker.c */
+void br_register_all(br_broker_t *b, int oneway);
+/* Mandatory header helpers: answer SYSTEM_ERROR naming the field and return nonzero if bad. */
+const char *br_need(rm_conn_t *c, const rm_cmd_t *req, const char *key);
+int br_need_i64(rm_conn_t *c, const rm_cmd_t *req, const char *key, int64_t *out);
+int br_need_i32(rm_conn_t *c, const rm_cmd_t *req, const char *key, int32_t *out);
+void br_respond_json(rm_conn_t *c, const rm_cmd_t *req, lj_val_t *body, int flags);
+
+#endif

@@ -1,0 +1,349 @@
+/* Broker start-up and life cycle: store and config tables, the main and VIP listeners, the
+ * handler table, registration with every name server (at start, every 30 s, after topic
+ * changes) and the periodic jobs (client expiry, offset persistence, long-poll checks). */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "br.h"
+
+#define REGISTER_TIMEOUT_MS 6000
+
+const char *br_need(rm_conn_t *c, const rm_cmd_t *req, const char *key)
+{
+    const char *v = rm_ext_get(req, key);
+    if (!v)
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the custom field <%s> is null", key);
+    return v;
+}
+
+int br_need_i64(rm_conn_t *c, const rm_cmd_t *req, const char *key, int64_t *out)
+{
+    int rc = rm_ext_i64(req, key, out);
+    if (rc)
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the custom field <%s> is %s", key,
+                             rc == RM_EMISSING ? "null" : "not a number");
+    return rc;
+}
+
+int br_need_i32(rm_conn_t *c, const rm_cmd_t *req, const char *key, int32_t *out)
+{
+    int rc = rm_ext_i32(req, key, out);
+    if (rc)
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the custom field <%s> is %s", key,
+                             rc == RM_EMISSING ? "null" : "not a 32-bit number");
+    return rc;
+}
+
+void br_respond_json(rm_conn_t *c, const rm_cmd_t *req, lj_val_t *body, int flags)
+{
+    rm_cmd_t resp;
+    rm_cmd_init(&resp, RC_SUCCESS);
+    cm_buf_t b;
+    cm_buf_init(&b);
+    if (body && lj_write(body, flags, &b) == 0) {
+        resp.body = (const uint8_t *)b.data;
+        resp.body_len = b.len;
+    }
+    rm_conn_respond(c, req, &resp);
+    rm_cmd_free(&resp);
+    cm_buf_free(&b);
+    lj_free(body);
+}
+
+/* ---- name server registration ---- */
+
+static void on_registered(int status, rm_cmd_t *resp, void *arg)
+{
+    const char *addr = arg;
+    if (status)
+        LOG_W("broker", "register to name server %s failed (%d)", addr, status);
+    else if (resp->code != RC_SUCCESS)
+        LOG_W("broker", "name server %s refused registration: %d %s", addr, resp->code, resp->remark ? resp->remark : "");
+}
+
+static rm_conn_t *ns_conn(br_broker_t *b, int i)
+{
+    if (b->ns_conns[i] && rm_conn_is_closed(b->ns_conns[i])) {
+        rm_conn_unref(b->ns_conns[i]);
+        b->ns_conns[i] = NULL;
+    }
+    if (!b->ns_conns[i] && rm_conn_connect(b->loop, b->ns_addrs[i], &b->ep_ns, &b->ns_conns[i]) == 0)
+        rm_conn_ref(b->ns_conns[i]);
+    return b->ns_conns[i];
+}
+
+static void fill_register_header(br_broker_t *b, rm_cmd_t *req)
+{
+    rm_ext_set(req, "brokerName", b->cfg.brokerName);
+    rm_ext_set(req, "brokerAddr", b->addr);
+    rm_ext_set(req, "clusterName", b->cfg.brokerClusterName);
+    char ha[96];
+    snprintf(ha, sizeof ha, "%s:%d", b->cfg.brokerIP2, b->cfg.haListenPort);
+    rm_ext_set(req, "haServerAddr", ha);
+    rm_ext_set_i64(req, "brokerId", b->cfg.brokerId);
+}
+
+void br_register_all(br_broker_t *b, int oneway)
+{
+    if (b->stopping)
+        return;
+    lj_val_t *body = lj_new_obj();
+    lj_set(body, "filterServerList", lj_new_arr());
+    lj_val_t *w = br_topics_json(&b->topics);
+    /* The broker's permission caps every topic's, as RocketMQ does. */
+    lj_val_t *tab = lj_get(w, "topicConfigTable");
+    for (size_t i = 0; tab && i < tab->n; i++) {
+        lj_val_t *tc = tab->members[i].val;
+        int64_t perm = lj_get_int(tc, "perm", 6);
+        if ((b->cfg.brokerPermission & PERM_WRITE) == 0)
+            perm &= ~PERM_WRITE;
+        lj_set_int(tc, "perm", perm);
+    }
+    lj_set(body, "topicConfigSerializeWrapper", w);
+    cm_buf_t buf;
+    cm_buf_init(&buf);
+    lj_write(body, LJ_W_FASTJSON, &buf);
+    lj_free(body);
+    for (int i = 0; i < b->nns; i++) {
+        rm_conn_t *c = ns_conn(b, i);
+        if (!c)
+            continue;
+        rm_cmd_t req;
+        rm_cmd_init(&req, 103);
+        fill_register_header(b, &req);
+        rm_ext_set(&req, "compressed", "false");
+        rm_ext_set_i64(&req, "bodyCrc32", cm_crc32(buf.data, buf.len));
+        req.body = (const uint8_t *)buf.data;
+        req.body_len = buf.len;
+        if (oneway)
+            rm_conn_oneway(c, &req);
+        else
+            rm_conn_invoke(c, &req, REGISTER_TIMEOUT_MS, on_registered, b->ns_addrs[i]);
+        rm_cmd_free(&req);
+    }
+    cm_buf_free(&buf);
+}
+
+static void unregister_all(br_broker_t *b)
+{
+    for (int i = 0; i < b->nns; i++) {
+        rm_conn_t *c = b->ns_conns[i];
+        if (!c || rm_conn_is_closed(c))
+            continue;
+        rm_cmd_t req;
+        rm_cmd_init(&req, 104);
+        fill_register_header(b, &req);
+        rm_conn_oneway(c, &req);
+        rm_cmd_free(&req);
+    }
+}
+
+/* ---- handler table ---- */
+
+static const rm_handler_t k_handlers[] = {
+    {10, br_handle_send_message},
+    {11, br_handle_pull_message},
+    {14, br_handle_query_consumer_offset},
+    {15, br_handle_update_consumer_offset},
+    {17, br_handle_update_and_create_topic},
+    {21, br_handle_get_all_topic_config},
+    {29, br_handle_search_offset_by_timestamp},
+    {30, br_handle_get_max_offset},
+    {31, br_handle_get_min_offset},
+    {32, br_handle_get_earliest_msg_storetime},
+    {33, br_handle_view_message_by_id},
+    {34, br_handle_heart_beat},
+    {35, br_handle_unregister_client},
+    {38, br_handle_get_consumer_list_by_group},
+    {46, br_handle_check_client_config},
+    {203, br_handle_get_consumer_connection_list},
+    {204, br_handle_get_producer_connection_list},
+    {215, br_handle_delete_topic_in_broker},
+    {310, br_handle_send_message},
+    {320, br_handle_send_message},
+};
+/* The VIP port serves everything but PULL_MESSAGE, as RocketMQ's fast channel. */
+static rm_handler_t k_vip_handlers[sizeof k_handlers / sizeof k_handlers[0]];
+
+static void on_client_closed(rm_conn_t *c, void *ctx) { br_clients_conn_closed(ctx, c); }
+
+/* ---- timers ---- */
+
+static void on_register_timer(uv_timer_t *t) { br_register_all(t->data, 0); }
+
+static void on_scan_timer(uv_timer_t *t)
+{
+    br_broker_t *b = t->data;
+    br_clients_scan(b, uv_now(b->loop));
+}
+
+static void on_persist_timer(uv_timer_t *t)
+{
+    br_broker_t *b = t->data;
+    if (b->offsets.dirty && br_offsets_save(&b->offsets))
+        LOG_E("broker", "cannot persist consumer offsets to %s", b->offsets.path);
+}
+
+static void on_poll_timer(uv_timer_t *t) { br_pull_check(t->data, 0); }
+
+static void system_topics(br_broker_t *b)
+{
+    const br_config_t *c = &b->cfg;
+    int rw = PERM_READ | PERM_WRITE;
+    if (c->autoCreateTopicEnable && !br_topics_get(&b->topics, "TBW102"))
+        br_topics_put(&b->topics, "TBW102", c->defaultTopicQueueNums, c->defaultTopicQueueNums, rw | PERM_INHERIT, 0);
+    else if (!c->autoCreateTopicEnable && br_topics_get(&b->topics, "TBW102"))
+        br_topics_get(&b->topics, "TBW102")->perm = rw; /* no inheritance without auto-create */
+    struct { const char *name; int q, perm; } sys[] = {
+        {"SELF_TEST_TOPIC", 1, rw}, {"OFFSET_MOVED_EVENT", 1, rw}, {"SCHEDULE_TOPIC_XXXX", 18, rw},
+        {c->brokerClusterName, 16, c->clusterTopicEnable ? rw | PERM_INHERIT : PERM_INHERIT},
+        {c->brokerName, 1, c->brokerTopicEnable ? rw | PERM_INHERIT : PERM_INHERIT},
+    };
+    for (size_t i = 0; i < sizeof sys / sizeof sys[0]; i++)
+        if (!br_topics_get(&b->topics, sys[i].name))
+            br_topics_put(&b->topics, sys[i].name, sys[i].q, sys[i].q, sys[i].perm, 0);
+    char reply[200];
+    snprintf(reply, sizeof reply, "%s_REPLY_TOPIC", c->brokerClusterName);
+    if (!br_topics_get(&b->topics, reply) && strlen(reply) < 128)
+        br_topics_put(&b->topics, reply, 1, 1, rw, 0);
+}
+
+static int open_tables(br_broker_t *b)
+{
+    char dir[1100], path[1200];
+    snprintf(dir, sizeof dir, "%s/config", b->cfg.storePathRootDir);
+    if (cm_mkdirs(dir)) {
+        LOG_E("broker", "cannot create %s", dir);
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/topics.json", dir);
+    br_topics_load(&b->topics, path);
+    snprintf(path, sizeof path, "%s/consumerOffset.json", dir);
+    br_offsets_load(&b->offsets, path);
+    snprintf(path, sizeof path, "%s/subscriptionGroup.json", dir);
+    br_groups_load(&b->groups, path);
+    system_topics(b);
+    return 0;
+}
+
+static int open_store(br_broker_t *b)
+{
+    st_config_t sc;
+    st_config_default(&sc);
+    sc.storePathRootDir = b->cfg.storePathRootDir;
+    sc.storePathCommitLog = b->cfg.storePathCommitLog;
+    sc.mappedFileSizeCommitLog = (uint64_t)b->cfg.mappedFileSizeCommitLog;
+    sc.mappedFileSizeConsumeQueue = (uint64_t)b->cfg.mappedFileSizeConsumeQueue;
+    sc.maxMessageSize = (uint32_t)b->cfg.maxMessageSize;
+    sc.flushDiskType = b->cfg.flushDiskSync ? ST_SYNC_FLUSH : ST_ASYNC_FLUSH;
+    sc.flushIntervalCommitLog = (int)b->cfg.flushIntervalCommitLog;
+    sc.storeHostIp = b->store_ip;
+    sc.storeHostPort = b->cfg.listenPort;
+    int rc = st_store_open(&sc, &b->store);
+    if (rc)
+        LOG_E("broker", "cannot open the store under %s (error %d)", b->cfg.storePathRootDir, rc);
+    return rc;
+}
+
+static void start_timer(br_broker_t *b, uv_timer_t *t, uv_timer_cb cb, uint64_t first, uint64_t every)
+{
+    uv_timer_init(b->loop, t);
+    t->data = b;
+    uv_timer_start(t, cb, first, every);
+    b->timers_open++;
+}
+
+int br_start(uv_loop_t *loop, const br_config_t *cfg, br_broker_t **out)
+{
+    br_broker_t *b = calloc(1, sizeof *b);
+    if (!b)
+        return CM_ENOMEM;
+    b->loop = loop;
+    b->cfg = *cfg;
+    snprintf(b->addr, sizeof b->addr, "%s:%d", cfg->brokerIP1, cfg->listenPort);
+    struct in_addr a;
+    inet_pton(AF_INET, cfg->brokerIP1, &a);
+    b->store_ip = ntohl(a.s_addr);
+    if (open_tables(b) || open_store(b))
+        goto err;
+    b->ep = (rm_endpoint_t){.name = "broker", .handlers = k_handlers,
+                            .nhandlers = sizeof k_handlers / sizeof k_handlers[0],
+                            .on_close = on_client_closed, .ctx = b, .idle_timeout_ms = 120000};
+    size_t nvip = 0;
+    for (size_t i = 0; i < sizeof k_handlers / sizeof k_handlers[0]; i++)
+        if (k_handlers[i].code != 11)
+            k_vip_handlers[nvip++] = k_handlers[i];
+    b->ep_vip = b->ep;
+    b->ep_vip.handlers = k_vip_handlers;
+    b->ep_vip.nhandlers = nvip;
+    b->ep_ns = (rm_endpoint_t){.name = "broker->namesrv", .ctx = b};
+    if (rm_server_start(loop, "0.0.0.0", cfg->listenPort, &b->ep, &b->srv)) {
+        LOG_E("broker", "cannot listen on port %d", cfg->listenPort);
+        goto err;
+    }
+    if (cfg->listenPort > 2 && rm_server_start(loop, "0.0.0.0", cfg->listenPort - 2, &b->ep_vip, &b->srv_vip))
+        LOG_W("broker", "cannot listen on VIP port %d; continuing without it", cfg->listenPort - 2);
+    char list[1024];
+    snprintf(list, sizeof list, "%s", cfg->namesrvAddr);
+    for (char *save = NULL, *tok = strtok_r(list, ";", &save); tok && b->nns < 8; tok = strtok_r(NULL, ";", &save))
+        if (*tok)
+            snprintf(b->ns_addrs[b->nns++], sizeof b->ns_addrs[0], "%s", tok);
+    if (b->nns == 0)
+        LOG_W("broker", "no name server address (namesrvAddr, -n or NAMESRV_ADDR): clients cannot find this broker");
+    br_register_all(b, 0);
+    start_timer(b, &b->reg_timer, on_register_timer, 10000, (uint64_t)cfg->registerNameServerPeriod);
+    start_timer(b, &b->scan_timer, on_scan_timer, 10000, 10000);
+    start_timer(b, &b->persist_timer, on_persist_timer, 5000, 5000);
+    start_timer(b, &b->poll_timer, on_poll_timer, 1000, cfg->longPollingEnable ? 5000 : (uint64_t)cfg->shortPollingTimeMills);
+    *out = b;
+    return 0;
+err:
+    if (b->store)
+        st_store_close(b->store);
+    br_topics_free(&b->topics);
+    br_offsets_free(&b->offsets);
+    br_groups_free(&b->groups);
+    free(b);
+    return -1;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    br_broker_t *b = h->data;
+    if (--b->timers_open > 0)
+        return;
+    br_clients_free(&b->clients);
+    br_topics_free(&b->topics);
+    br_offsets_free(&b->offsets);
+    br_groups_free(&b->groups);
+    free(b);
+}
+
+void br_stop(br_broker_t *b)
+{
+    if (b->stopping)
+        return;
+    unregister_all(b);
+    b->stopping = 1;
+    br_pull_check(b, 1); /* answer every parked pull */
+    if (br_offsets_save(&b->offsets))
+        LOG_E("broker", "cannot persist consumer offsets");
+    br_topics_save(&b->topics);
+    br_groups_save(&b->groups);
+    rm_server_stop(b->srv);
+    if (b->srv_vip)
+        rm_server_stop(b->srv_vip);
+    for (int i = 0; i < b->nns; i++)
+        if (b->ns_conns[i]) {
+            rm_conn_close(b->ns_conns[i]);
+            rm_conn_unref(b->ns_conns[i]);
+        }
+    st_store_close(b->store);
+    b->store = NULL;
+    uv_close((uv_handle_t *)&b->reg_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&b->scan_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&b->persist_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&b->poll_timer, on_timer_closed);
+}

@@ -1,0 +1,60 @@
+/* broker: the message broker (`mqbroker`). Request handlers for producers, consumers and
+ * admin tools on top of the store; registration with the name servers; topic, group and offset
+ * tables persisted as RocketMQ's config/<name>.json files.
+ * Everything runs on the loop thread given to br_start (the store's flush thread is its own). */
+#ifndef LOULAN_BROKER_H
+#define LOULAN_BROKER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct br_config {
+    char brokerClusterName[128];
+    char brokerName[128];
+    int64_t brokerId;
+    char namesrvAddr[1024];     /* "host:port;host:port" */
+    char brokerIP1[64];
+    char brokerIP2[64];
+    int listenPort;             /* 10911; VIP port = listenPort - 2, HA port = listenPort + 1 */
+    int haListenPort;
+    int autoCreateTopicEnable;
+    int autoCreateSubscriptionGroup;
+    int defaultTopicQueueNums;
+    char storePathRootDir[1024];
+    char storePathCommitLog[1024];
+    int64_t mappedFileSizeCommitLog;
+    int64_t mappedFileSizeConsumeQueue;
+    int64_t maxMessageSize;
+    int flushDiskSync;          /* flushDiskType=SYNC_FLUSH */
+    int64_t flushIntervalCommitLog;
+    int64_t syncFlushTimeout;
+    char brokerRole[32];        /* ASYNC_MASTER, SYNC_MASTER, SLAVE */
+    int brokerPermission;
+    int64_t deleteWhen;
+    int64_t fileReservedTime;
+    int longPollingEnable;
+    int64_t shortPollingTimeMills;
+    int notifyConsumerIdsChangedEnable;
+    int64_t registerNameServerPeriod;
+    char regionId[64];
+    int clusterTopicEnable, brokerTopicEnable, traceTopicEnable;
+    int enablePropertyFilter;
+    int rejectTransactionMessage;
+} br_config_t;
+
+typedef struct br_broker br_broker_t;
+
+void br_config_defaults(br_config_t *cfg);
+/* Apply one key=value with RocketMQ's key names. 0, -1 unknown key (caller logs), -2 bad value. */
+int br_config_set(br_config_t *cfg, const char *key, const char *val);
+/* Checks relations between values after loading; fills derived ones (paths, IP, ports).
+ * Writes a message for the first problem into err and returns -1. */
+int br_config_finish(br_config_t *cfg, char *err, size_t errlen);
+void br_config_print(const br_config_t *cfg);
+
+int br_start(uv_loop_t *loop, const br_config_t *cfg, br_broker_t **out);
+/* Clean shutdown: unregister from name servers, persist tables, close the store; the loop
+ * then ends when every handle is closed. */
+void br_stop(br_broker_t *b);
+
+#endif

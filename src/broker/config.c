@@ -1,0 +1,183 @@
+/* Broker configuration: RocketMQ's broker.conf keys and defaults (BrokerConfig,
+ * MessageStoreConfig, NettyServerConfig). A bad value is a start-up error naming the key. */
+#include "broker.h"
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/common.h"
+
+void br_config_defaults(br_config_t *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->brokerClusterName, sizeof c->brokerClusterName, "DefaultCluster");
+    char host[128] = "broker-a";
+    gethostname(host, sizeof host - 1);
+    snprintf(c->brokerName, sizeof c->brokerName, "%s", host);
+    const char *ns = getenv("NAMESRV_ADDR");
+    if (ns)
+        snprintf(c->namesrvAddr, sizeof c->namesrvAddr, "%s", ns);
+    c->listenPort = 10911;
+    c->autoCreateTopicEnable = 1;
+    c->autoCreateSubscriptionGroup = 1;
+    c->defaultTopicQueueNums = 8;
+    const char *home = getenv("HOME");
+    snprintf(c->storePathRootDir, sizeof c->storePathRootDir, "%s/store", home ? home : ".");
+    c->mappedFileSizeCommitLog = 1024LL * 1024 * 1024;
+    c->mappedFileSizeConsumeQueue = 300000LL * 20;
+    c->maxMessageSize = 4 * 1024 * 1024;
+    c->flushIntervalCommitLog = 500;
+    c->syncFlushTimeout = 5000;
+    snprintf(c->brokerRole, sizeof c->brokerRole, "ASYNC_MASTER");
+    c->brokerPermission = 6;
+    c->deleteWhen = 4;
+    c->fileReservedTime = 72;
+    c->longPollingEnable = 1;
+    c->shortPollingTimeMills = 1000;
+    c->notifyConsumerIdsChangedEnable = 1;
+    c->registerNameServerPeriod = 30000;
+    snprintf(c->regionId, sizeof c->regionId, "DefaultRegion");
+    c->clusterTopicEnable = c->brokerTopicEnable = 1;
+}
+
+typedef enum { T_STR, T_INT, T_BOOL } kind_t;
+typedef struct {
+    const char *key;
+    kind_t kind;
+    size_t off;
+    size_t size;
+    int64_t min, max;
+} key_t_;
+
+#define S(k) {#k, T_STR, offsetof(br_config_t, k), sizeof(((br_config_t *)0)->k), 0, 0}
+#define I(k, lo, hi) {#k, T_INT, offsetof(br_config_t, k), sizeof(((br_config_t *)0)->k), lo, hi}
+#define B(k) {#k, T_BOOL, offsetof(br_config_t, k), sizeof(int), 0, 1}
+static const key_t_ k_keys[] = {
+    S(brokerClusterName), S(brokerName), I(brokerId, 0, 1 << 20), S(namesrvAddr), S(brokerIP1),
+    S(brokerIP2), I(listenPort, 3, 65535), I(haListenPort, 0, 65535), B(autoCreateTopicEnable),
+    B(autoCreateSubscriptionGroup), I(defaultTopicQueueNums, 1, 1024), S(storePathRootDir),
+    S(storePathCommitLog), I(mappedFileSizeCommitLog, 4096, 1LL << 40),
+    I(mappedFileSizeConsumeQueue, 20, 1LL << 32), I(maxMessageSize, 1, 1LL << 30),
+    I(flushIntervalCommitLog, 1, 1 << 30), I(syncFlushTimeout, 1, 1 << 30), S(brokerRole),
+    I(brokerPermission, 0, 15), I(deleteWhen, 0, 23), I(fileReservedTime, 0, 1 << 20),
+    B(longPollingEnable), I(shortPollingTimeMills, 1, 1 << 30), B(notifyConsumerIdsChangedEnable),
+    I(registerNameServerPeriod, 10000, 60000), S(regionId), B(clusterTopicEnable),
+    B(brokerTopicEnable), B(traceTopicEnable), B(enablePropertyFilter), B(rejectTransactionMessage),
+};
+
+int br_config_set(br_config_t *c, const char *key, const char *val)
+{
+    /* RocketMQ spelled it "maped" before 4.5.1; accept both. */
+    if (strcmp(key, "mapedFileSizeCommitLog") == 0)
+        key = "mappedFileSizeCommitLog";
+    if (strcmp(key, "mapedFileSizeConsumeQueue") == 0)
+        key = "mappedFileSizeConsumeQueue";
+    if (strcmp(key, "flushDiskType") == 0) {
+        if (strcmp(val, "SYNC_FLUSH") == 0)
+            c->flushDiskSync = 1;
+        else if (strcmp(val, "ASYNC_FLUSH") == 0)
+            c->flushDiskSync = 0;
+        else
+            return -2;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof k_keys / sizeof k_keys[0]; i++) {
+        const key_t_ *k = &k_keys[i];
+        if (strcmp(k->key, key) != 0)
+            continue;
+        char *p = (char *)c + k->off;
+        int64_t v;
+        int b;
+        switch (k->kind) {
+        case T_STR:
+            if (strlen(val) >= k->size)
+                return -2;
+            snprintf(p, k->size, "%s", val);
+            return 0;
+        case T_INT:
+            if (cm_parse_i64(val, &v) || v < k->min || v > k->max)
+                return -2;
+            if (k->size == sizeof(int))
+                *(int *)p = (int)v;
+            else
+                *(int64_t *)p = v;
+            return 0;
+        case T_BOOL:
+            if (cm_parse_bool(val, &b))
+                return -2;
+            *(int *)p = b;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* RocketMQ's default brokerIP1 is the first non-loopback IPv4 address. */
+static void first_ipv4(char *out, size_t n)
+{
+    struct ifaddrs *ifs, *i;
+    snprintf(out, n, "127.0.0.1");
+    if (getifaddrs(&ifs) != 0)
+        return;
+    for (i = ifs; i; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+            continue;
+        struct in_addr a = ((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+        if ((ntohl(a.s_addr) >> 24) == 127)
+            continue;
+        inet_ntop(AF_INET, &a, out, (socklen_t)n);
+        break;
+    }
+    freeifaddrs(ifs);
+}
+
+int br_config_finish(br_config_t *c, char *err, size_t errlen)
+{
+    if (!c->brokerIP1[0])
+        first_ipv4(c->brokerIP1, sizeof c->brokerIP1);
+    if (!c->brokerIP2[0])
+        snprintf(c->brokerIP2, sizeof c->brokerIP2, "%s", c->brokerIP1);
+    struct in_addr a;
+    if (inet_pton(AF_INET, c->brokerIP1, &a) != 1) {
+        snprintf(err, errlen, "brokerIP1 must be an IPv4 address, got '%s'", c->brokerIP1);
+        return -1;
+    }
+    if (!c->haListenPort)
+        c->haListenPort = c->listenPort + 1;
+    if (!c->storePathCommitLog[0])
+        snprintf(c->storePathCommitLog, sizeof c->storePathCommitLog, "%s/commitlog", c->storePathRootDir);
+    if (strcmp(c->brokerRole, "ASYNC_MASTER") && strcmp(c->brokerRole, "SYNC_MASTER") && strcmp(c->brokerRole, "SLAVE")) {
+        snprintf(err, errlen, "brokerRole must be ASYNC_MASTER, SYNC_MASTER or SLAVE, got '%s'", c->brokerRole);
+        return -1;
+    }
+    if (strcmp(c->brokerRole, "SLAVE") != 0 && c->brokerId != 0) {
+        snprintf(err, errlen, "brokerId must be 0 for a %s", c->brokerRole);
+        return -1;
+    }
+    if (!c->brokerName[0] || !c->brokerClusterName[0]) {
+        snprintf(err, errlen, "brokerName and brokerClusterName must not be empty");
+        return -1;
+    }
+    return 0;
+}
+
+void br_config_print(const br_config_t *c)
+{
+    for (size_t i = 0; i < sizeof k_keys / sizeof k_keys[0]; i++) {
+        const key_t_ *k = &k_keys[i];
+        const char *p = (const char *)c + k->off;
+        if (k->kind == T_STR)
+            printf("%s=%s\n", k->key, p);
+        else if (k->kind == T_BOOL)
+            printf("%s=%s\n", k->key, *(const int *)p ? "true" : "false");
+        else
+            printf("%s=%lld\n", k->key, k->size == sizeof(int) ? (long long)*(const int *)p : (long long)*(const int64_t *)p);
+    }
+    printf("flushDiskType=%s\n", c->flushDiskSync ? "SYNC_FLUSH" : "ASYNC_FLUSH");
+}

@@ -1,0 +1,97 @@
+/* mqbroker: the Loulan broker. `mqbroker -c broker.conf [-n namesrv]`, `-p` prints the
+ * effective config, `-m` too (RocketMQ prints "important" keys; we print all). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker/broker.h"
+#include "common/common.h"
+
+static br_broker_t *g_broker;
+static uv_signal_t g_sigint, g_sigterm;
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: mqbroker [-c configFile] [-n namesrvAddr] [-p] [-h]\n"
+                    "  -c  broker.conf (RocketMQ keys: brokerClusterName, brokerName, brokerId, namesrvAddr,\n"
+                    "      brokerIP1, listenPort, storePathRootDir, flushDiskType, ...)\n"
+                    "  -n  name server address list, host:port;host:port (else namesrvAddr or NAMESRV_ADDR)\n"
+                    "  -p  print the effective configuration and exit\n");
+}
+
+static void on_signal(uv_signal_t *s, int sig)
+{
+    LOG_I("broker", "signal %d: shutting down", sig);
+    br_stop(g_broker);
+    uv_close((uv_handle_t *)&g_sigint, NULL);
+    uv_close((uv_handle_t *)&g_sigterm, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    br_config_t cfg;
+    br_config_defaults(&cfg);
+    const char *conf = NULL, *ns = NULL;
+    int print = 0, opt;
+    while ((opt = getopt(argc, argv, "c:n:pmh")) != -1) {
+        switch (opt) {
+        case 'c': conf = optarg; break;
+        case 'n': ns = optarg; break;
+        case 'p': case 'm': print = 1; break;
+        default: usage(); return opt == 'h' ? 0 : 2;
+        }
+    }
+    const char *home = getenv("HOME");
+    char logdir[1024];
+    snprintf(logdir, sizeof logdir, "%s/logs/rocketmqlogs", home ? home : ".");
+    const char *ld = getenv("LOULAN_LOG_DIR");
+    cm_log_open(print ? NULL : ld ? ld : logdir, "broker", !print);
+    if (conf) {
+        cm_props_t p = {0};
+        if (cm_props_load(&p, conf) != 0) {
+            fprintf(stderr, "mqbroker: cannot read config file %s\n", conf);
+            return 1;
+        }
+        for (size_t i = 0; i < p.n; i++) {
+            int rc = br_config_set(&cfg, p.items[i].key, p.items[i].val);
+            if (rc == -2) {
+                fprintf(stderr, "mqbroker: bad value for %s in %s: '%s'\n", p.items[i].key, conf, p.items[i].val);
+                return 1;
+            }
+            if (rc == -1)
+                LOG_W("broker", "unknown config key %s ignored", p.items[i].key);
+        }
+        cm_props_free(&p);
+    }
+    if (ns && br_config_set(&cfg, "namesrvAddr", ns)) {
+        fprintf(stderr, "mqbroker: bad name server address '%s'\n", ns);
+        return 1;
+    }
+    char err[256];
+    if (br_config_finish(&cfg, err, sizeof err)) {
+        fprintf(stderr, "mqbroker: %s\n", err);
+        return 1;
+    }
+    if (print) {
+        br_config_print(&cfg);
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_t *loop = uv_default_loop();
+    if (br_start(loop, &cfg, &g_broker) != 0) {
+        fprintf(stderr, "mqbroker: start failed, see the log above\n");
+        return 1;
+    }
+    uv_signal_init(loop, &g_sigint);
+    uv_signal_init(loop, &g_sigterm);
+    uv_signal_start(&g_sigint, on_signal, SIGINT);
+    uv_signal_start(&g_sigterm, on_signal, SIGTERM);
+    LOG_I("broker", "The broker[%s, %s:%d] boot success. serializeType=JSON and name server is %s",
+          cfg.brokerName, cfg.brokerIP1, cfg.listenPort, cfg.namesrvAddr[0] ? cfg.namesrvAddr : "(none)");
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    cm_log_close();
+    return 0;
+}

@@ -1,0 +1,231 @@
+/* Committed consumer offsets (config/consumerOffset.json, {"offsetTable":{"topic@group":{0:12}}}
+ * with fastjson's bare integer keys) and subscription-group configs
+ * (config/subscriptionGroup.json). Offsets are persisted every 5 s and at shutdown. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "br.h"
+
+lj_val_t *br_load_json_file(const char *path);
+
+typedef struct br_qoffsets { int64_t *v; int n; } br_qoffsets_t;
+
+static void free_qo(void *p)
+{
+    br_qoffsets_t *q = p;
+    free(q->v);
+    free(q);
+}
+
+static br_qoffsets_t *qo_get(br_offsets_t *o, const char *key, int create)
+{
+    br_qoffsets_t *q = cm_map_get(&o->map, key);
+    if (!q && create) {
+        q = calloc(1, sizeof *q);
+        if (q && cm_map_put(&o->map, key, q)) {
+            free(q);
+            q = NULL;
+        }
+    }
+    return q;
+}
+
+static void qo_set(br_qoffsets_t *q, int queueId, int64_t off)
+{
+    if (queueId >= q->n) {
+        int n = queueId + 1;
+        int64_t *v = realloc(q->v, (size_t)n * sizeof *v);
+        if (!v)
+            return;
+        for (int i = q->n; i < n; i++)
+            v[i] = -1;
+        q->v = v;
+        q->n = n;
+    }
+    q->v[queueId] = off;
+}
+
+int64_t br_offsets_get(const br_offsets_t *o, const char *group, const char *topic, int queueId)
+{
+    char key[512];
+    snprintf(key, sizeof key, "%s@%s", topic, group);
+    const br_qoffsets_t *q = cm_map_get(&o->map, key);
+    return q && queueId >= 0 && queueId < q->n ? q->v[queueId] : -1;
+}
+
+void br_offsets_set(br_offsets_t *o, const char *group, const char *topic, int queueId, int64_t off)
+{
+    char key[512];
+    if (queueId < 0 || queueId > 65535)
+        return;
+    snprintf(key, sizeof key, "%s@%s", topic, group);
+    br_qoffsets_t *q = qo_get(o, key, 1);
+    if (q) {
+        qo_set(q, queueId, off);
+        o->dirty = 1;
+    }
+}
+
+typedef struct { const char *topic; char **keys; size_t n; } del_ctx_t;
+
+static void collect_topic(const char *key, void *val, void *arg)
+{
+    del_ctx_t *d = arg;
+    size_t tl = strlen(d->topic);
+    if (strncmp(key, d->topic, tl) == 0 && key[tl] == '@') {
+        char **k = realloc(d->keys, (d->n + 1) * sizeof *k);
+        if (k) {
+            d->keys = k;
+            d->keys[d->n++] = strdup(key);
+        }
+    }
+}
+
+void br_offsets_delete_topic(br_offsets_t *o, const char *topic)
+{
+    del_ctx_t d = {topic, NULL, 0};
+    cm_map_each(&o->map, collect_topic, &d);
+    for (size_t i = 0; i < d.n; i++) {
+        br_qoffsets_t *q = cm_map_remove(&o->map, d.keys[i]);
+        if (q)
+            free_qo(q);
+        free(d.keys[i]);
+    }
+    free(d.keys);
+    o->dirty = 1;
+}
+
+static void add_offsets_json(const char *key, void *val, void *arg)
+{
+    const br_qoffsets_t *q = val;
+    lj_val_t *m = lj_new_obj();
+    for (int i = 0; i < q->n; i++)
+        if (q->v[i] >= 0)
+            lj_put(m, lj_new_int(i), lj_new_int(q->v[i]));
+    lj_set((lj_val_t *)arg, key, m);
+}
+
+int br_offsets_save(br_offsets_t *o)
+{
+    lj_val_t *root = lj_new_obj(), *tab = lj_new_obj();
+    cm_map_each(&o->map, add_offsets_json, tab);
+    lj_set(root, "offsetTable", tab);
+    cm_buf_t b;
+    cm_buf_init(&b);
+    int rc = lj_write(root, LJ_W_FASTJSON, &b);
+    lj_free(root);
+    if (rc == 0)
+        rc = cm_write_file_safe(o->path, b.data, b.len);
+    cm_buf_free(&b);
+    if (rc == 0)
+        o->dirty = 0;
+    return rc;
+}
+
+int br_offsets_load(br_offsets_t *o, const char *path)
+{
+    snprintf(o->path, sizeof o->path, "%s", path);
+    cm_map_init(&o->map);
+    lj_val_t *root = br_load_json_file(path);
+    const lj_val_t *tab = lj_get(root, "offsetTable");
+    for (size_t i = 0; tab && tab->type == LJ_OBJ && i < tab->n; i++) {
+        const lj_val_t *m = tab->members[i].val;
+        if (tab->members[i].key->type != LJ_STR || m->type != LJ_OBJ)
+            continue;
+        br_qoffsets_t *q = qo_get(o, tab->members[i].key->s, 1);
+        for (size_t j = 0; q && j < m->n; j++) {
+            int64_t qid = lj_int(m->members[j].key, -1);
+            if (qid >= 0 && qid <= 65535)
+                qo_set(q, (int)qid, lj_int(m->members[j].val, 0));
+        }
+    }
+    lj_free(root);
+    return 0;
+}
+
+void br_offsets_free(br_offsets_t *o) { cm_map_free(&o->map, free_qo); }
+
+/* ---- subscription groups ---- */
+
+br_group_t *br_groups_get(br_groups_t *g, const char *name) { return cm_map_get(&g->map, name); }
+
+br_group_t *br_groups_put(br_groups_t *g, const char *name)
+{
+    br_group_t *gr = cm_map_get(&g->map, name);
+    if (gr)
+        return gr;
+    gr = calloc(1, sizeof *gr);
+    if (!gr || strlen(name) >= sizeof gr->name || cm_map_put(&g->map, name, gr)) {
+        free(gr);
+        return NULL;
+    }
+    snprintf(gr->name, sizeof gr->name, "%s", name);
+    gr->consumeEnable = gr->consumeBroadcastEnable = 1;
+    gr->retryQueueNums = 1;
+    gr->retryMaxTimes = 16;
+    g->dvCounter++;
+    g->dvTimestamp = cm_now_ms();
+    return gr;
+}
+
+static void add_group_json(const char *key, void *val, void *arg)
+{
+    const br_group_t *gr = val;
+    lj_val_t *o = lj_new_obj();
+    lj_set_int(o, "brokerId", 0);
+    lj_set_bool(o, "consumeBroadcastEnable", gr->consumeBroadcastEnable);
+    lj_set_bool(o, "consumeEnable", gr->consumeEnable);
+    lj_set_bool(o, "consumeFromMinEnable", 1);
+    lj_set_str(o, "groupName", gr->name);
+    lj_set_bool(o, "notifyConsumerIdsChangedEnable", 1);
+    lj_set_int(o, "retryMaxTimes", gr->retryMaxTimes);
+    lj_set_int(o, "retryQueueNums", gr->retryQueueNums);
+    lj_set_int(o, "whichBrokerWhenConsumeSlowly", 1);
+    lj_set((lj_val_t *)arg, key, o);
+}
+
+int br_groups_save(br_groups_t *g)
+{
+    lj_val_t *root = lj_new_obj(), *dv = lj_new_obj(), *tab = lj_new_obj();
+    lj_set_int(dv, "counter", g->dvCounter);
+    lj_set_int(dv, "timestamp", g->dvTimestamp);
+    lj_set(root, "dataVersion", dv);
+    cm_map_each(&g->map, add_group_json, tab);
+    lj_set(root, "subscriptionGroupTable", tab);
+    cm_buf_t b;
+    cm_buf_init(&b);
+    int rc = lj_write(root, LJ_W_SORT, &b);
+    lj_free(root);
+    if (rc == 0)
+        rc = cm_write_file_safe(g->path, b.data, b.len);
+    cm_buf_free(&b);
+    return rc;
+}
+
+int br_groups_load(br_groups_t *g, const char *path)
+{
+    snprintf(g->path, sizeof g->path, "%s", path);
+    cm_map_init(&g->map);
+    lj_val_t *root = br_load_json_file(path);
+    const lj_val_t *dv = lj_get(root, "dataVersion");
+    g->dvCounter = lj_get_int(dv, "counter", 0);
+    g->dvTimestamp = lj_get_int(dv, "timestamp", 0);
+    const lj_val_t *tab = lj_get(root, "subscriptionGroupTable");
+    for (size_t i = 0; tab && tab->type == LJ_OBJ && i < tab->n; i++) {
+        const lj_val_t *v = tab->members[i].val;
+        if (tab->members[i].key->type != LJ_STR || v->type != LJ_OBJ)
+            continue;
+        br_group_t *gr = br_groups_put(g, tab->members[i].key->s);
+        if (!gr)
+            continue;
+        gr->consumeEnable = lj_get_bool(v, "consumeEnable", 1);
+        gr->consumeBroadcastEnable = lj_get_bool(v, "consumeBroadcastEnable", 1);
+        gr->retryQueueNums = (int)lj_get_int(v, "retryQueueNums", 1);
+        gr->retryMaxTimes = (int)lj_get_int(v, "retryMaxTimes", 16);
+    }
+    lj_free(root);
+    return 0;
+}
+
+void br_groups_free(br_groups_t *g) { cm_map_free(&g->map, free); }

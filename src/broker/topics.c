@@ -1,0 +1,175 @@
+/* Topic configuration table, persisted as RocketMQ's config/topics.json. Every change bumps
+ * the data version, which is how name servers notice a new topic table. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "br.h"
+
+static const char *const k_forbidden[] = {"SCHEDULE_TOPIC_XXXX", "RMQ_SYS_TRANS_HALF_TOPIC",
+                                          "RMQ_SYS_TRANS_OP_HALF_TOPIC", "TRANS_CHECK_MAX_TIME_TOPIC",
+                                          "SELF_TEST_TOPIC", "OFFSET_MOVED_EVENT"};
+
+int br_topic_is_system_forbidden(const char *name)
+{
+    for (size_t i = 0; i < sizeof k_forbidden / sizeof k_forbidden[0]; i++)
+        if (strcmp(name, k_forbidden[i]) == 0)
+            return 1;
+    return 0;
+}
+
+const char *br_topic_name_error(const char *name)
+{
+    if (!name || !*name)
+        return "The specified topic is blank.";
+    if (strlen(name) > 127)
+        return "The specified topic is longer than topic max length.";
+    for (const char *p = name; *p; p++) {
+        char ch = *p;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '%' || ch == '|' || ch == '_' || ch == '-'))
+            return "The specified topic contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$";
+    }
+    return NULL;
+}
+
+br_topic_t *br_topics_get(const br_topics_t *t, const char *name) { return cm_map_get(&t->map, name); }
+
+static br_topic_t *put_nosave(br_topics_t *t, const char *name, int r, int w, int perm, int sysFlag)
+{
+    br_topic_t *tc = cm_map_get(&t->map, name);
+    if (!tc) {
+        tc = calloc(1, sizeof *tc);
+        if (!tc || strlen(name) >= sizeof tc->name || cm_map_put(&t->map, name, tc)) {
+            free(tc);
+            return NULL;
+        }
+        snprintf(tc->name, sizeof tc->name, "%s", name);
+    }
+    tc->readQueueNums = r;
+    tc->writeQueueNums = w;
+    tc->perm = perm;
+    tc->topicSysFlag = sysFlag;
+    return tc;
+}
+
+static void bump(br_topics_t *t)
+{
+    t->dvCounter++;
+    t->dvTimestamp = cm_now_ms();
+}
+
+br_topic_t *br_topics_put(br_topics_t *t, const char *name, int r, int w, int perm, int sysFlag)
+{
+    br_topic_t *tc = put_nosave(t, name, r, w, perm, sysFlag);
+    if (tc) {
+        bump(t);
+        if (br_topics_save(t))
+            LOG_E("broker", "cannot persist %s", t->path);
+    }
+    return tc;
+}
+
+int br_topics_delete(br_topics_t *t, const char *name)
+{
+    br_topic_t *tc = cm_map_remove(&t->map, name);
+    if (!tc)
+        return CM_ENOENT;
+    free(tc);
+    bump(t);
+    return br_topics_save(t);
+}
+
+lj_val_t *br_topic_json(const br_topic_t *tc)
+{
+    lj_val_t *o = lj_new_obj();
+    lj_set_bool(o, "order", tc->order);
+    lj_set_int(o, "perm", tc->perm);
+    lj_set_int(o, "readQueueNums", tc->readQueueNums);
+    lj_set_str(o, "topicFilterType", tc->multiTag ? "MULTI_TAG" : "SINGLE_TAG");
+    lj_set_str(o, "topicName", tc->name);
+    lj_set_int(o, "topicSysFlag", tc->topicSysFlag);
+    lj_set_int(o, "writeQueueNums", tc->writeQueueNums);
+    return o;
+}
+
+static void add_topic_json(const char *key, void *val, void *arg)
+{
+    lj_set((lj_val_t *)arg, key, br_topic_json(val));
+}
+
+lj_val_t *br_topics_json(const br_topics_t *t)
+{
+    lj_val_t *o = lj_new_obj(), *dv = lj_new_obj(), *tab = lj_new_obj();
+    lj_set_int(dv, "counter", t->dvCounter);
+    lj_set_int(dv, "timestamp", t->dvTimestamp);
+    lj_set(o, "dataVersion", dv);
+    cm_map_each(&t->map, add_topic_json, tab);
+    lj_set(o, "topicConfigTable", tab);
+    return o;
+}
+
+int br_topics_save(br_topics_t *t)
+{
+    lj_val_t *o = br_topics_json(t);
+    cm_buf_t b;
+    cm_buf_init(&b);
+    int rc = lj_write(o, LJ_W_SORT, &b);
+    lj_free(o);
+    if (rc == 0)
+        rc = cm_write_file_safe(t->path, b.data, b.len);
+    cm_buf_free(&b);
+    return rc;
+}
+
+/* Read <path>, falling back to <path>.bak when the main file is missing or damaged. */
+lj_val_t *br_load_json_file(const char *path)
+{
+    const char *cands[2] = {path, NULL};
+    char bak[1200];
+    snprintf(bak, sizeof bak, "%s.bak", path);
+    cands[1] = bak;
+    for (int i = 0; i < 2; i++) {
+        char *text;
+        size_t len;
+        if (cm_read_file(cands[i], &text, &len) != 0)
+            continue;
+        lj_val_t *root = NULL;
+        int rc = len ? lj_parse(text, len, &root) : CM_EPARSE;
+        free(text);
+        if (rc == 0 && root->type == LJ_OBJ)
+            return root;
+        lj_free(root);
+        LOG_W("broker", "%s is damaged%s", cands[i], i == 0 ? ", trying the .bak copy" : "");
+    }
+    return NULL;
+}
+
+int br_topics_load(br_topics_t *t, const char *path)
+{
+    snprintf(t->path, sizeof t->path, "%s", path);
+    cm_map_init(&t->map);
+    lj_val_t *root = br_load_json_file(path);
+    if (!root)
+        return 0;
+    const lj_val_t *dv = lj_get(root, "dataVersion");
+    t->dvCounter = lj_get_int(dv, "counter", 0);
+    t->dvTimestamp = lj_get_int(dv, "timestamp", 0);
+    const lj_val_t *tab = lj_get(root, "topicConfigTable");
+    for (size_t i = 0; tab && tab->type == LJ_OBJ && i < tab->n; i++) {
+        const lj_val_t *v = tab->members[i].val;
+        if (tab->members[i].key->type != LJ_STR || v->type != LJ_OBJ)
+            continue;
+        br_topic_t *tc = put_nosave(t, tab->members[i].key->s, (int)lj_get_int(v, "readQueueNums", 8),
+                                    (int)lj_get_int(v, "writeQueueNums", 8), (int)lj_get_int(v, "perm", 6),
+                                    (int)lj_get_int(v, "topicSysFlag", 0));
+        if (tc) {
+            tc->order = lj_get_bool(v, "order", 0);
+            tc->multiTag = strcmp(lj_get_str(v, "topicFilterType", ""), "MULTI_TAG") == 0;
+        }
+    }
+    lj_free(root);
+    return 0;
+}
+
+void br_topics_free(br_topics_t *t) { cm_map_free(&t->map, free); }
