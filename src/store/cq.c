@@ -167,6 +167,9 @@ int st_cq_put(st_store_t *st, st_cq_t *cq, int64_t q, int64_t phy, int32_t size,
         } else {
             LOG_W(ST_MOD, "consume queue %s/%d: gap, expected offset %" PRId64 " got %" PRId64,
                   cq->topic, cq->queueId, cq->maxUnits, q);
+            /* a corrupt record must not make us write millions of filler units */
+            if (q - from > (int64_t)(st->cfg.mappedFileSizeConsumeQueue / ST_CQ_UNIT_SIZE))
+                return ST_OK;
         }
         for (int64_t i = from; i < q; i++)
             if ((rc = cq_write_unit(st, cq, i, 0, ST_CQ_FILLER_SIZE, 0)) != ST_OK)

@@ -147,7 +147,10 @@ void st_put_result_free(st_put_result_t *r);
  * offset and a store timestamp (never smaller than the previous one), computes the body CRC,
  * encodes directly into the mapped file (rolling to a new file with a blank record when it does
  * not fit) and writes the consume-queue unit. SYNC_FLUSH: returns after msync of the record.
- * Errors: ST_EIO (file creation/sync failed; nothing acknowledged), ST_ENOTWRITABLE. */
+ * Errors: ST_EIO (file creation failed: nothing written; or, in SYNC_FLUSH, the msync failed:
+ * the record is stored and *res is filled but it is not known to be durable -> the broker
+ * answers FLUSH_DISK_TIMEOUT), ST_ENOTWRITABLE (closed, or a consume-queue write failed
+ * earlier). */
 int st_put(st_store_t *st, const st_msg_t *m, st_put_result_t *res);
 
 /* Append a batch: `batch` is a batch body (remoting spec §4.5). m gives the common fields
