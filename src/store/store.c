@@ -596,8 +596,8 @@ int st_get(st_store_t *st, const char *topic, int32_t queueId, int64_t offset,
     int64_t limit = (fileNo + 1) * unitsPerFile;
     if (limit > max)
         limit = max;
-    int64_t maxScan = (maxMsgNums * ST_CQ_UNIT_SIZE > 16000 ? maxMsgNums * ST_CQ_UNIT_SIZE : 16000) /
-                      ST_CQ_UNIT_SIZE;
+    int64_t scanBytes = (int64_t)maxMsgNums * ST_CQ_UNIT_SIZE;
+    int64_t maxScan = (scanBytes > 16000 ? scanBytes : 16000) / ST_CQ_UNIT_SIZE;
     if (res->cap < 32) {
         struct iovec *nv = realloc(res->msgs, 32 * sizeof(*nv));
         if (!nv)
