@@ -23,7 +23,15 @@ lt_cleanup() {
     done
     for p in "${LT_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
     wait 2>/dev/null
+    # Under the sanitizer build a server-side report fails the test even if clients were happy.
+    if grep -l -E "ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:" "$LT_DIR"/*.out >/dev/null 2>&1; then
+        echo "FAIL: sanitizer report from a server process:" >&2
+        grep -h -A 30 -E "ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:" "$LT_DIR"/*.out | head -60 >&2
+        LT_KEEP=1
+        rm_status=1
+    fi
     if [ -n "${LT_KEEP:-}" ]; then echo "test data kept in $LT_DIR"; else rm -rf "$LT_DIR"; fi
+    [ "${rm_status:-0}" -eq 0 ] || exit 1
 }
 
 # A free TCP port on 127.0.0.1 (asks the kernel; small race accepted in tests).
