@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -144,21 +145,47 @@ static int cl_flush(st_store_t *st)
     return rc;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#define WARM_AHEAD (128LL * 1024 * 1024)
+#define TICK_MS 100
+
+/* Fault in the commit-log pages ahead of the write position on this thread, so that the
+ * writer (the broker's loop) never pays for zeroing fresh pages; RocketMQ's warm-up idea,
+ * done continuously. Pages are only populated, never written, so racing the writer is safe. */
+static void cl_warm(st_store_t *st, int64_t *warmed)
+{
+    int64_t w = atomic_load(&st->wrote), target = w + WARM_AHEAD;
+    uint64_t fsz = cl_fsize(st);
+    if (*warmed < w)
+        *warmed = w - w % 4096;
+    while (*warmed < target) {
+        pthread_mutex_lock(&st->mu);
+        st_mfile_t *f = cl_file_at(st, *warmed);
+        pthread_mutex_unlock(&st->mu);
+        if (!f)
+            return; /* the next file does not exist yet */
+        int64_t fileEnd = f->start + (int64_t)fsz, to = target < fileEnd ? target : fileEnd;
+        if (madvise(f->base + (*warmed - f->start), (size_t)(to - *warmed), MADV_POPULATE_WRITE) != 0)
+            return; /* old kernel or no memory: the writer faults the pages in itself */
+        *warmed = to;
+    }
+}
+
 static void *flush_main(void *arg)
 {
     st_store_t *st = arg;
-    uint64_t lastCq = cm_mono_ms();
+    uint64_t lastCq = cm_mono_ms(), lastCl = lastCq;
     int clInterval = st->cfg.flushIntervalCommitLog > 0 ? st->cfg.flushIntervalCommitLog : 500;
     int cqInterval = st->cfg.flushIntervalConsumeQueue > 0 ? st->cfg.flushIntervalConsumeQueue : 1000;
-    int interval = st->cfg.flushDiskType == ST_ASYNC_FLUSH && clInterval < cqInterval ? clInterval
-                                                                                      : cqInterval;
+    int64_t warmed = 0;
 
     pthread_mutex_lock(&st->mu);
     while (!st->stop) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += interval / 1000;
-        ts.tv_nsec += (long)(interval % 1000) * 1000000L;
+        ts.tv_nsec += (long)TICK_MS * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
@@ -167,12 +194,16 @@ static void *flush_main(void *arg)
         if (st->stop)
             break;
         pthread_mutex_unlock(&st->mu);
-        if (st->cfg.flushDiskType == ST_ASYNC_FLUSH)
+        uint64_t now = cm_mono_ms();
+        if (st->cfg.flushDiskType == ST_ASYNC_FLUSH && now - lastCl >= (uint64_t)clInterval) {
             cl_flush(st);
-        if (cm_mono_ms() - lastCq >= (uint64_t)cqInterval) {
+            lastCl = now;
+        }
+        if (now - lastCq >= (uint64_t)cqInterval) {
             st_cq_flush_dirty(st);
             lastCq = cm_mono_ms();
         }
+        cl_warm(st, &warmed);
         pthread_mutex_lock(&st->mu);
     }
     pthread_mutex_unlock(&st->mu);
