@@ -33,13 +33,14 @@ void rm_cmd_init(rm_cmd_t *c, int32_t code)
 
 void rm_cmd_free(rm_cmd_t *c)
 {
-    for (size_t i = 0; i < c->next; i++) {
+    for (size_t i = c->arena_n; i < c->next; i++) {
         free(c->ext[i].key);
         free(c->ext[i].val);
     }
     free(c->ext);
     free(c->remark);
     free(c->body_owned);
+    free(c->arena);
     memset(c, 0, sizeof *c);
 }
 
@@ -113,7 +114,20 @@ int rm_ext_set(rm_cmd_t *c, const char *key, const char *val)
             char *v = cm_strdup(val);
             if (!v)
                 return RM_ENOMEM;
-            free(c->ext[i].val);
+            if (i >= c->arena_n) {
+                free(c->ext[i].val);
+            } else { /* the key stays in the arena; give the entry heap strings of its own */
+                char *k = cm_strdup(c->ext[i].key);
+                if (!k) {
+                    free(v);
+                    return RM_ENOMEM;
+                }
+                rm_kv_t e = {k, v};
+                c->ext[i] = c->ext[c->arena_n - 1];
+                c->ext[c->arena_n - 1] = e;
+                c->arena_n--;
+                return 0;
+            }
             c->ext[i].val = v;
             return 0;
         }
@@ -168,63 +182,256 @@ int64_t rm_frame_size(const uint8_t *p, size_t avail)
 
 /* ---- JSON header ---- */
 
-/* Canonical string of a JSON scalar: strings as is, numbers as written, booleans as words. */
-static char *scalar_text(const lj_val_t *v)
+/* The JSON header is parsed in one pass without building a tree: its strings are unescaped
+ * into one arena (one allocation per frame) because this runs for every message sent. */
+typedef struct hp {
+    const char *p, *end;
+    char *out;          /* arena write position */
+} hp_t;
+
+static void hp_ws(hp_t *h)
 {
-    switch (v->type) {
-    case LJ_STR:
-    case LJ_NUM:
-        return cm_strndup(v->s, v->slen);
-    case LJ_BOOL:
-        return cm_strdup(v->b ? "true" : "false");
-    default:
+    while (h->p < h->end && (*h->p == ' ' || *h->p == '\t' || *h->p == '\n' || *h->p == '\r'))
+        h->p++;
+}
+
+static int hp_hex4(hp_t *h, unsigned *v)
+{
+    if (h->end - h->p < 4)
+        return -1;
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        char ch = *h->p++;
+        *v <<= 4;
+        if (ch >= '0' && ch <= '9') *v |= (unsigned)(ch - '0');
+        else if (ch >= 'a' && ch <= 'f') *v |= (unsigned)(ch - 'a' + 10);
+        else if (ch >= 'A' && ch <= 'F') *v |= (unsigned)(ch - 'A' + 10);
+        else return -1;
+    }
+    return 0;
+}
+
+/* Unescape a JSON string (at the opening quote) into the arena; returns its start or NULL.
+ * Output never outgrows input (an escape is at least as long as the UTF-8 it stands for). */
+static char *hp_string(hp_t *h)
+{
+    if (h->p >= h->end || *h->p != '"')
         return NULL;
+    h->p++;
+    char *start = h->out;
+    while (h->p < h->end && *h->p != '"') {
+        char ch = *h->p++;
+        if (ch != '\\') {
+            *h->out++ = ch;
+            continue;
+        }
+        if (h->p >= h->end)
+            return NULL;
+        ch = *h->p++;
+        unsigned u, lo;
+        switch (ch) {
+        case 'n': *h->out++ = '\n'; break;
+        case 'r': *h->out++ = '\r'; break;
+        case 't': *h->out++ = '\t'; break;
+        case 'b': *h->out++ = '\b'; break;
+        case 'f': *h->out++ = '\f'; break;
+        case '"': case '\\': case '/': *h->out++ = ch; break;
+        case 'u':
+            if (hp_hex4(h, &u))
+                return NULL;
+            if (u >= 0xD800 && u < 0xDC00 && h->end - h->p >= 6 && h->p[0] == '\\' && h->p[1] == 'u') {
+                h->p += 2;
+                if (hp_hex4(h, &lo) || lo < 0xDC00 || lo >= 0xE000)
+                    return NULL;
+                u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+            } else if (u >= 0xD800 && u < 0xE000) {
+                u = 0xFFFD;
+            }
+            if (u < 0x80) {
+                *h->out++ = (char)u;
+            } else if (u < 0x800) {
+                *h->out++ = (char)(0xC0 | u >> 6);
+                *h->out++ = (char)(0x80 | (u & 0x3F));
+            } else if (u < 0x10000) {
+                *h->out++ = (char)(0xE0 | u >> 12);
+                *h->out++ = (char)(0x80 | ((u >> 6) & 0x3F));
+                *h->out++ = (char)(0x80 | (u & 0x3F));
+            } else {
+                *h->out++ = (char)(0xF0 | u >> 18);
+                *h->out++ = (char)(0x80 | ((u >> 12) & 0x3F));
+                *h->out++ = (char)(0x80 | ((u >> 6) & 0x3F));
+                *h->out++ = (char)(0x80 | (u & 0x3F));
+            }
+            break;
+        default:
+            return NULL;
+        }
+    }
+    if (h->p >= h->end)
+        return NULL;
+    h->p++;
+    *h->out++ = 0;
+    return start;
+}
+
+/* A scalar as its canonical text in the arena: strings unescaped, numbers and booleans as
+ * written; *is_null for null. Objects and arrays are refused (no header value is one). */
+static char *hp_scalar(hp_t *h, int *is_null)
+{
+    *is_null = 0;
+    hp_ws(h);
+    if (h->p >= h->end)
+        return NULL;
+    if (*h->p == '"')
+        return hp_string(h);
+    const char *s = h->p;
+    while (h->p < h->end && (*h->p == '-' || *h->p == '+' || *h->p == '.' || (*h->p >= '0' && *h->p <= '9') ||
+                             (*h->p >= 'a' && *h->p <= 'z') || (*h->p >= 'A' && *h->p <= 'Z')))
+        h->p++;
+    size_t n = (size_t)(h->p - s);
+    if (n == 0)
+        return NULL;
+    if (n == 4 && memcmp(s, "null", 4) == 0) {
+        *is_null = 1;
+        return h->out;
+    }
+    int num = (*s == '-' || (*s >= '0' && *s <= '9'));
+    if (!num && !(n == 4 && memcmp(s, "true", 4) == 0) && !(n == 5 && memcmp(s, "false", 5) == 0))
+        return NULL;
+    char *start = h->out;
+    memcpy(h->out, s, n);
+    h->out += n;
+    *h->out++ = 0;
+    return start;
+}
+
+static int hp_int(const char *text, int32_t *out)
+{
+    int64_t v;
+    if (!text || cm_parse_i64(text, &v) || v < INT32_MIN || v > INT32_MAX)
+        return -1;
+    *out = (int32_t)v;
+    return 0;
+}
+
+static int hp_ext(hp_t *h, rm_cmd_t *c)
+{
+    hp_ws(h);
+    if (h->p >= h->end)
+        return -1;
+    if (*h->p == 'n') { /* "extFields":null */
+        int is_null;
+        return hp_scalar(h, &is_null) && is_null ? 0 : -1;
+    }
+    if (*h->p != '{')
+        return -1;
+    h->p++;
+    hp_ws(h);
+    if (h->p < h->end && *h->p == '}') {
+        h->p++;
+        return 0;
+    }
+    for (;;) {
+        hp_ws(h);
+        char *k = hp_string(h);
+        hp_ws(h);
+        if (!k || h->p >= h->end || *h->p++ != ':')
+            return -1;
+        int is_null;
+        char *v = hp_scalar(h, &is_null);
+        if (!v)
+            return -1;
+        if (!is_null) { /* null means absent */
+            if (c->next == c->ext_cap) {
+                size_t cap = c->ext_cap ? c->ext_cap * 2 : 16;
+                rm_kv_t *e = realloc(c->ext, cap * sizeof *e);
+                if (!e)
+                    return -1;
+                c->ext = e;
+                c->ext_cap = cap;
+            }
+            c->ext[c->next].key = k;
+            c->ext[c->next].val = v;
+            c->next++;
+            c->arena_n++;
+        }
+        hp_ws(h);
+        if (h->p < h->end && *h->p == ',') {
+            h->p++;
+            continue;
+        }
+        if (h->p < h->end && *h->p == '}') {
+            h->p++;
+            return 0;
+        }
+        return -1;
     }
 }
 
-static int decode_json_header(const uint8_t *h, size_t hlen, rm_cmd_t *c)
+static int decode_json_header(const uint8_t *hdr, size_t hlen, rm_cmd_t *c)
 {
-    lj_val_t *root = NULL;
-    if (lj_parse((const char *)h, hlen, &root) != 0 || root->type != LJ_OBJ)
-        goto err;
-    const lj_val_t *code = lj_get(root, "code");
-    if (!code || code->type != LJ_NUM)
-        goto err;
-    int64_t v = lj_int(code, INT64_MIN);
-    if (v < INT32_MIN || v > INT32_MAX)
-        goto err;
-    c->code = (int32_t)v;
-    c->flag = (int32_t)lj_get_int(root, "flag", 0);
-    c->opaque = (int32_t)lj_get_int(root, "opaque", 0);
-    c->version = (int32_t)lj_get_int(root, "version", 0);
-    const lj_val_t *lang = lj_get(root, "language");
-    if (lang && lang->type == LJ_STR) {
-        int l = rm_language_parse(lang->s);
-        c->language = l < 0 ? 7 /* OTHER */ : l;
-    } else if (lang && lang->type == LJ_NUM) {
-        c->language = (int32_t)lj_int(lang, 7);
-    }
-    const lj_val_t *remark = lj_get(root, "remark");
-    if (remark && remark->type == LJ_STR && !(c->remark = cm_strndup(remark->s, remark->slen)))
-        goto err;
-    const lj_val_t *ext = lj_get(root, "extFields");
-    if (ext && ext->type == LJ_OBJ) {
-        for (size_t i = 0; i < ext->n; i++) {
-            const lj_member_t *m = &ext->members[i];
-            if (m->val->type == LJ_NULL || m->key->type == LJ_OBJ)
-                continue; /* null means absent */
-            char *val = scalar_text(m->val);
-            if (!val)
-                continue; /* objects/arrays are not header values; ignore like unknown keys */
-            if (ext_add(c, cm_strndup(m->key->s, m->key->slen), val))
-                goto err;
+    c->arena = malloc(hlen + 1);
+    if (!c->arena)
+        return RM_ENOMEM;
+    hp_t h = {(const char *)hdr, (const char *)hdr + hlen, c->arena};
+    int have_code = 0;
+    hp_ws(&h);
+    if (h.p >= h.end || *h.p++ != '{')
+        return RM_EHEADER;
+    hp_ws(&h);
+    if (h.p < h.end && *h.p == '}')
+        return RM_EHEADER; /* no code */
+    for (;;) {
+        hp_ws(&h);
+        char *key = hp_string(&h);
+        hp_ws(&h);
+        if (!key || h.p >= h.end || *h.p++ != ':')
+            return RM_EHEADER;
+        int is_null = 0;
+        if (strcmp(key, "extFields") == 0) {
+            if (hp_ext(&h, c))
+                return RM_EHEADER;
+        } else {
+            char *mark = h.out;
+            char *v = hp_scalar(&h, &is_null);
+            if (!v)
+                return RM_EHEADER;
+            if (strcmp(key, "code") == 0) {
+                if (hp_int(v, &c->code))
+                    return RM_EHEADER;
+                have_code = 1;
+            } else if (strcmp(key, "flag") == 0) {
+                if (!is_null && hp_int(v, &c->flag))
+                    return RM_EHEADER;
+            } else if (strcmp(key, "opaque") == 0) {
+                if (!is_null && hp_int(v, &c->opaque))
+                    return RM_EHEADER;
+            } else if (strcmp(key, "version") == 0) {
+                if (!is_null && hp_int(v, &c->version))
+                    return RM_EHEADER;
+            } else if (strcmp(key, "language") == 0) {
+                int32_t l;
+                if (!is_null) /* a name as Java writes it, or the byte value */
+                    c->language = hp_int(v, &l) == 0 ? l : (l = rm_language_parse(v)) < 0 ? 7 : l;
+            } else if (strcmp(key, "remark") == 0) {
+                if (!is_null && !(c->remark = cm_strdup(v)))
+                    return RM_ENOMEM;
+            }
+            h.out = mark; /* only extFields strings need to stay in the arena */
         }
+        hp_ws(&h);
+        if (h.p < h.end && *h.p == ',') {
+            h.p++;
+            continue;
+        }
+        if (h.p < h.end && *h.p == '}') {
+            h.p++;
+            break;
+        }
+        return RM_EHEADER;
     }
-    lj_free(root);
-    return 0;
-err:
-    lj_free(root);
-    return RM_EHEADER;
+    hp_ws(&h);
+    return have_code && h.p == h.end ? 0 : RM_EHEADER;
 }
 
 static int put_json_str(cm_buf_t *b, const char *s)

@@ -64,6 +64,8 @@ typedef struct rm_cmd {
     const uint8_t *body;
     size_t body_len;
     uint8_t *body_owned; /* freed by rm_cmd_free */
+    char *arena;         /* decoded JSON header strings live here: one allocation per frame */
+    size_t arena_n;      /* ext[0..arena_n) point into the arena */
 } rm_cmd_t;
 
 void rm_cmd_init(rm_cmd_t *c, int32_t code);
