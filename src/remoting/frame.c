@@ -414,6 +414,8 @@ static int decode_json_header(const uint8_t *hdr, size_t hlen, rm_cmd_t *c)
                 if (!is_null) /* a name as Java writes it, or the byte value */
                     c->language = hp_int(v, &l) == 0 ? l : (l = rm_language_parse(v)) < 0 ? 7 : l;
             } else if (strcmp(key, "remark") == 0) {
+                free(c->remark); /* a repeated member: the last one wins */
+                c->remark = NULL;
                 if (!is_null && !(c->remark = cm_strdup(v)))
                     return RM_ENOMEM;
             }
