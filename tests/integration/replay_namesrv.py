@@ -80,7 +80,12 @@ def call(s, frame):
     s.sendall(frame)
     ser, hd = header(frame)
     if hd.get("flag", 0) & 2:
-        return None  # oneway: no answer
+        # Oneway: no answer. A two-way request behind it on the same connection is answered
+        # only after it was applied, so later requests on other connections see its effect.
+        h = b'{"code":106,"flag":0,"language":"JAVA","opaque":-7,"version":409}'
+        s.sendall(struct.pack(">II", 4 + len(h), len(h)) + h)
+        read_frame(s)
+        return None
     return read_frame(s)
 
 

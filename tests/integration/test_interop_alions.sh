@@ -13,7 +13,7 @@ fi
 lt_start_namesrv || lt_fail "name server did not start"
 lt_start_broker || lt_fail "broker did not start"
 export NAMESRV_ADDR="$LT_NS_ADDR" BROKER_ADDR="$LT_BROKER_ADDR" ALIONS_STATE="$LT_DIR/alions-state.json"
-run() { (cd "$interop" && ALIONS_PHASE=$1 timeout 300 node --test --test-concurrency=1 alions.test.js); }
+run() { (cd "$interop" && ALIONS_PHASE=$1 timeout 300 node --test alions.test.js); }
 run main || lt_fail "ali-ons main scenarios failed"
 run before-restart || lt_fail "ali-ons before-restart phase failed"
 lt_stop_broker || lt_fail "broker did not stop cleanly"
