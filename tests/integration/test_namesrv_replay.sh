@@ -15,3 +15,27 @@ rss=$(awk '/VmRSS/ {print $2}' "/proc/$LT_NS_PID/status")
 echo "mqnamesrv: port open after $(( (t1 - t0) / 1000000 )) ms (includes the test's 50 ms polling), idle RSS ${rss} kB"
 [ "$rss" -lt 10240 ] || lt_fail "idle RSS ${rss} kB is over 10 MB"
 timeout 120 python3 "$here/replay_namesrv.py" "$LT_NS_PORT" "$vectors" || lt_fail "replay mismatches"
+
+# Expiry: a broker that stops registering disappears (120 s by default; shortened here with
+# the name server's brokerExpireMillis / scanNotActiveBrokerInterval keys).
+port=$(lt_free_port)
+printf 'listenPort=%s\nbrokerExpireMillis=1000\nscanNotActiveBrokerInterval=200\nkvConfigPath=%s/kv.json\n' \
+    "$port" "$LT_DIR" >"$LT_DIR/ns-expiry.conf"
+"$LT_BIN/mqnamesrv" -c "$LT_DIR/ns-expiry.conf" >"$LT_DIR/namesrv-expiry.out" 2>&1 &
+LT_PIDS+=($!)
+lt_wait_port "$port" 10 || lt_fail "second name server did not start"
+PYTHONPATH="$here" timeout 60 python3 - "$port" "$vectors" <<'PY' || lt_fail "expiry check failed"
+import sys, time
+from rmq_frames import Conn
+port, vec = int(sys.argv[1]), sys.argv[2]
+broker = Conn(port)  # stays open: only silence may remove the broker
+broker.send_raw(open(vec + "/apache-broker-4.9.5/real-broker-java-consumer-002-ns-req-REGISTER_BROKER.bin", "rb").read())  # two-way
+broker.recv_frame()
+c = Conn(port)
+present = c.call(106)[1]
+time.sleep(2.0)
+gone = c.call(106)[1]
+ok = b"broker-a" in present and b"broker-a" not in gone
+print("expiry:", "ok" if ok else "FAIL", present[:80], gone[:80])
+sys.exit(0 if ok else 1)
+PY
