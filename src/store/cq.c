@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
@@ -125,6 +126,11 @@ static int cq_file_for(st_store_t *st, st_cq_t *cq, int64_t pos, st_mfile_t **ou
     st_mfile_t *f = st_mfiles_get(&cq->files, no);
     if (!f) {
         int rc = st_mfile_open(cq->dir, no * (int64_t)fsz, fsz, 1, &f);
+        /* Units are appended 20 bytes at a time: without this, each first touch of a page
+         * makes the kernel read ahead (zero-fill) a large folio, and with thousands of queues
+         * that zeroing dominated the send path. */
+        if (rc == ST_OK)
+            madvise(f->base, fsz, MADV_RANDOM);
         if (rc == ST_OK && (rc = st_mfiles_set(&cq->files, no, f)) != ST_OK) {
             unlink(f->path);
             st_mfile_close(f);
@@ -280,6 +286,8 @@ int st_cq_load_all(st_store_t *st)
                     break;
                 }
                 rc = st_mfile_open(cq->dir, starts[i], fsz, 0, &f);
+                if (rc == ST_OK)
+                    madvise(f->base, fsz, MADV_RANDOM);
                 if (rc == ST_OK && (rc = st_mfiles_set(&cq->files, starts[i] / (int64_t)fsz, f)))
                     st_mfile_close(f);
             }
