@@ -118,12 +118,13 @@ typedef struct br_broker {
     rm_conn_t *ns_conns[8];
     char ns_addrs[8][128];
     int nns;
-    uv_timer_t reg_timer, scan_timer, persist_timer, poll_timer;
+    uv_timer_t reg_timer, scan_timer, persist_timer, poll_timer, reg_soon_timer;
     br_pull_wait_t *waits;      /* parked pulls (long polling) */
     char addr[96];              /* brokerIP1:listenPort, as registered */
     uint32_t store_ip;
     int stopping;
     int timers_open;
+    int reg_pending;            /* a topic changed while a registration was throttled */
 } br_broker_t;
 
 /* clients.c */
@@ -165,6 +166,8 @@ void br_handle_get_all_topic_config(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 
 /* broker.c */
 void br_register_all(br_broker_t *b, int oneway);
+/* Register (oneway) now, or within 50 ms of the last one: a burst makes few registrations. */
+void br_register_soon(br_broker_t *b);
 /* Mandatory header helpers: answer SYSTEM_ERROR naming the field and return nonzero if bad. */
 const char *br_need(rm_conn_t *c, const rm_cmd_t *req, const char *key);
 int br_need_i64(rm_conn_t *c, const rm_cmd_t *req, const char *key, int64_t *out);

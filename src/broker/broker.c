@@ -173,6 +173,30 @@ static void on_client_closed(rm_conn_t *c, void *ctx) { br_clients_conn_closed(c
 
 static void on_register_timer(uv_timer_t *t) { br_register_all(t->data, 0); }
 
+/* Leading and trailing edge: the first change registers at once (clients look the new topic
+ * up right after their send), later changes within 50 ms share one registration. */
+static void on_register_soon(uv_timer_t *t)
+{
+    br_broker_t *b = t->data;
+    if (b->reg_pending) {
+        b->reg_pending = 0;
+        br_register_all(b, 1);
+        uv_timer_start(&b->reg_soon_timer, on_register_soon, 50, 0);
+    }
+}
+
+void br_register_soon(br_broker_t *b)
+{
+    if (b->stopping)
+        return;
+    if (uv_is_active((uv_handle_t *)&b->reg_soon_timer)) {
+        b->reg_pending = 1;
+        return;
+    }
+    br_register_all(b, 1);
+    uv_timer_start(&b->reg_soon_timer, on_register_soon, 50, 0);
+}
+
 static void on_scan_timer(uv_timer_t *t)
 {
     br_broker_t *b = t->data;
@@ -297,6 +321,9 @@ int br_start(uv_loop_t *loop, const br_config_t *cfg, br_broker_t **out)
     start_timer(b, &b->scan_timer, on_scan_timer, 10000, 10000);
     start_timer(b, &b->persist_timer, on_persist_timer, 5000, 5000);
     start_timer(b, &b->poll_timer, on_poll_timer, 1000, cfg->longPollingEnable ? 5000 : (uint64_t)cfg->shortPollingTimeMills);
+    uv_timer_init(loop, &b->reg_soon_timer);
+    b->reg_soon_timer.data = b;
+    b->timers_open++;
     *out = b;
     return 0;
 err:
@@ -346,4 +373,5 @@ void br_stop(br_broker_t *b)
     uv_close((uv_handle_t *)&b->scan_timer, on_timer_closed);
     uv_close((uv_handle_t *)&b->persist_timer, on_timer_closed);
     uv_close((uv_handle_t *)&b->poll_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&b->reg_soon_timer, on_timer_closed);
 }

@@ -225,7 +225,7 @@ static void heartbeat_consumer(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req
     snprintf(retry, sizeof retry, "%%RETRY%%%s", name);
     if (!br_topics_get(&b->topics, retry) && strlen(retry) < 128) {
         br_topics_put(&b->topics, retry, 1, 1, PERM_READ | PERM_WRITE, 0);
-        br_register_all(b, 1);
+        br_register_soon(b);
     }
     br_cgroup_t *g = cgroup_put(b, name);
     if (!g)

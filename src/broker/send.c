@@ -58,7 +58,7 @@ br_topic_t *br_topic_for_send(br_broker_t *b, const char *topic, const char *tmp
         return NULL;
     }
     LOG_I("broker", "topic %s auto-created with %d queues", topic, tc->writeQueueNums);
-    br_register_all(b, 1);
+    br_register_soon(b);
     return tc;
 }
 

@@ -95,7 +95,8 @@ lj_val_t *br_topic_json(const br_topic_t *tc)
 
 static void add_topic_json(const char *key, void *val, void *arg)
 {
-    lj_set((lj_val_t *)arg, key, br_topic_json(val));
+    /* map keys are unique: append, no duplicate search (that made 1024 topics quadratic) */
+    lj_put((lj_val_t *)arg, lj_new_str(key), br_topic_json(val));
 }
 
 lj_val_t *br_topics_json(const br_topics_t *t)
