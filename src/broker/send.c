@@ -241,10 +241,14 @@ void br_handle_send_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         respond_send(c, req, b, RC_MESSAGE_ILLEGAL, "message body too large");
         return;
     }
+    res.count = 0;
     int rc = batch ? st_put_batch(b->store, &msg, req->body, req->body_len, &res) : st_put(b->store, &msg, &res);
     const char *why = NULL;
     code = store_code(rc, &why);
-    if (code != RC_SUCCESS) {
+    /* Written but the sync flush failed: RocketMQ's FLUSH_DISK_TIMEOUT ("stored, not yet durable"). */
+    if (rc == ST_EIO && res.count > 0)
+        code = RC_FLUSH_DISK_TIMEOUT;
+    if (code != RC_SUCCESS && code != RC_FLUSH_DISK_TIMEOUT) {
         LOG_W("broker", "send to %s refused: store error %d", topic, rc);
         respond_send(c, req, b, code, why);
         return;
