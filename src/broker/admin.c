@@ -8,7 +8,7 @@
 /* Common prelude of the per-queue requests: topic and queueId headers. */
 static int queue_args(rm_conn_t *c, const rm_cmd_t *req, const char **topic, int32_t *qid)
 {
-    if (!(*topic = br_need(c, req, "topic")) || br_need_i32(c, req, "queueId", qid))
+    if (!(*topic = rm_req_str(c, req, "topic")) || rm_req_i32(c, req, "queueId", qid))
         return -1;
     return 0;
 }
@@ -27,7 +27,7 @@ void br_handle_query_consumer_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     br_broker_t *b = ctx;
     const char *group, *topic;
     int32_t qid;
-    if (!(group = br_need(c, req, "consumerGroup")) || queue_args(c, req, &topic, &qid))
+    if (!(group = rm_req_str(c, req, "consumerGroup")) || queue_args(c, req, &topic, &qid))
         return;
     int64_t off = br_offsets_get(&b->offsets, group, topic, qid);
     if (off >= 0) {
@@ -49,8 +49,8 @@ void br_handle_update_consumer_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     const char *group, *topic;
     int32_t qid;
     int64_t off;
-    if (!(group = br_need(c, req, "consumerGroup")) || queue_args(c, req, &topic, &qid) ||
-        br_need_i64(c, req, "commitOffset", &off))
+    if (!(group = rm_req_str(c, req, "consumerGroup")) || queue_args(c, req, &topic, &qid) ||
+        rm_req_i64(c, req, "commitOffset", &off))
         return;
     br_offsets_set(&b->offsets, group, topic, qid, off);
     rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
@@ -93,7 +93,7 @@ void br_handle_search_offset_by_timestamp(rm_conn_t *c, rm_cmd_t *req, void *ctx
     const char *topic;
     int32_t qid;
     int64_t ts;
-    if (queue_args(c, req, &topic, &qid) || br_need_i64(c, req, "timestamp", &ts))
+    if (queue_args(c, req, &topic, &qid) || rm_req_i64(c, req, "timestamp", &ts))
         return;
     respond_i64(c, req, "offset", st_offset_by_time(b->store, topic, qid, ts));
 }
@@ -102,7 +102,7 @@ void br_handle_view_message_by_id(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     br_broker_t *b = ctx;
     int64_t off;
-    if (br_need_i64(c, req, "offset", &off))
+    if (rm_req_i64(c, req, "offset", &off))
         return;
     const uint8_t *p;
     uint32_t len;
@@ -121,7 +121,7 @@ void br_handle_view_message_by_id(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 void br_handle_update_and_create_topic(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     br_broker_t *b = ctx;
-    const char *topic = br_need(c, req, "topic");
+    const char *topic = rm_req_str(c, req, "topic");
     if (!topic)
         return;
     const char *err = br_topic_name_error(topic);
@@ -134,13 +134,13 @@ void br_handle_update_and_create_topic(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         return;
     }
     int32_t r = 8, w = 8, perm = 6, sysFlag = 0;
-    if (rm_ext_get(req, "readQueueNums") && br_need_i32(c, req, "readQueueNums", &r))
+    if (rm_ext_get(req, "readQueueNums") && rm_req_i32(c, req, "readQueueNums", &r))
         return;
-    if (rm_ext_get(req, "writeQueueNums") && br_need_i32(c, req, "writeQueueNums", &w))
+    if (rm_ext_get(req, "writeQueueNums") && rm_req_i32(c, req, "writeQueueNums", &w))
         return;
-    if (rm_ext_get(req, "perm") && br_need_i32(c, req, "perm", &perm))
+    if (rm_ext_get(req, "perm") && rm_req_i32(c, req, "perm", &perm))
         return;
-    if (rm_ext_get(req, "topicSysFlag") && br_need_i32(c, req, "topicSysFlag", &sysFlag))
+    if (rm_ext_get(req, "topicSysFlag") && rm_req_i32(c, req, "topicSysFlag", &sysFlag))
         return;
     if (r <= 0 || w <= 0 || r > 1024 || w > 1024 || perm < 0 || perm > 15) {
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "invalid queue numbers or perm for topic %s: read %d write %d perm %d", topic, r, w, perm);
@@ -165,7 +165,7 @@ void br_handle_update_and_create_topic(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 void br_handle_delete_topic_in_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     br_broker_t *b = ctx;
-    const char *topic = br_need(c, req, "topic");
+    const char *topic = rm_req_str(c, req, "topic");
     if (!topic)
         return;
     if (br_topics_delete(&b->topics, topic) == 0) {
@@ -180,5 +180,5 @@ void br_handle_delete_topic_in_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 void br_handle_get_all_topic_config(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     br_broker_t *b = ctx;
-    br_respond_json(c, req, br_topics_json(&b->topics), LJ_W_FASTJSON);
+    rm_conn_respond_json(c, req, br_topics_json(&b->topics), LJ_W_FASTJSON);
 }

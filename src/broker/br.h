@@ -168,10 +168,4 @@ void br_handle_get_all_topic_config(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_register_all(br_broker_t *b, int oneway);
 /* Register (oneway) now, or within 50 ms of the last one: a burst makes few registrations. */
 void br_register_soon(br_broker_t *b);
-/* Mandatory header helpers: answer SYSTEM_ERROR naming the field and return nonzero if bad. */
-const char *br_need(rm_conn_t *c, const rm_cmd_t *req, const char *key);
-int br_need_i64(rm_conn_t *c, const rm_cmd_t *req, const char *key, int64_t *out);
-int br_need_i32(rm_conn_t *c, const rm_cmd_t *req, const char *key, int32_t *out);
-void br_respond_json(rm_conn_t *c, const rm_cmd_t *req, lj_val_t *body, int flags);
-
 #endif

@@ -10,48 +10,6 @@
 
 #define REGISTER_TIMEOUT_MS 6000
 
-const char *br_need(rm_conn_t *c, const rm_cmd_t *req, const char *key)
-{
-    const char *v = rm_ext_get(req, key);
-    if (!v)
-        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the custom field <%s> is null", key);
-    return v;
-}
-
-int br_need_i64(rm_conn_t *c, const rm_cmd_t *req, const char *key, int64_t *out)
-{
-    int rc = rm_ext_i64(req, key, out);
-    if (rc)
-        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the custom field <%s> is %s", key,
-                             rc == RM_EMISSING ? "null" : "not a number");
-    return rc;
-}
-
-int br_need_i32(rm_conn_t *c, const rm_cmd_t *req, const char *key, int32_t *out)
-{
-    int rc = rm_ext_i32(req, key, out);
-    if (rc)
-        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the custom field <%s> is %s", key,
-                             rc == RM_EMISSING ? "null" : "not a 32-bit number");
-    return rc;
-}
-
-void br_respond_json(rm_conn_t *c, const rm_cmd_t *req, lj_val_t *body, int flags)
-{
-    rm_cmd_t resp;
-    rm_cmd_init(&resp, RC_SUCCESS);
-    cm_buf_t b;
-    cm_buf_init(&b);
-    if (body && lj_write(body, flags, &b) == 0) {
-        resp.body = (const uint8_t *)b.data;
-        resp.body_len = b.len;
-    }
-    rm_conn_respond(c, req, &resp);
-    rm_cmd_free(&resp);
-    cm_buf_free(&b);
-    lj_free(body);
-}
-
 /* ---- name server registration ---- */
 
 static void on_registered(int status, rm_cmd_t *resp, void *arg)

@@ -294,7 +294,7 @@ static int drop_from_consumers(br_broker_t *b, const char *group, rm_conn_t *con
 void br_handle_unregister_client(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     br_broker_t *b = ctx;
-    const char *clientId = br_need(c, req, "clientID");
+    const char *clientId = rm_req_str(c, req, "clientID");
     if (!clientId)
         return;
     const char *pg = rm_ext_get(req, "producerGroup"), *cg = rm_ext_get(req, "consumerGroup");
@@ -353,7 +353,7 @@ void br_clients_scan(br_broker_t *b, uint64_t now)
 void br_handle_get_consumer_list_by_group(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     br_broker_t *b = ctx;
-    const char *group = br_need(c, req, "consumerGroup");
+    const char *group = rm_req_str(c, req, "consumerGroup");
     if (!group)
         return;
     br_cgroup_t *g = cm_map_get(&b->clients.consumers, group);
@@ -365,7 +365,7 @@ void br_handle_get_consumer_list_by_group(rm_conn_t *c, rm_cmd_t *req, void *ctx
     for (br_client_t *cl = g->clients; cl; cl = cl->next)
         lj_push(ids, lj_new_str(cl->clientId));
     lj_set(o, "consumerIdList", ids);
-    br_respond_json(c, req, o, LJ_W_FASTJSON);
+    rm_conn_respond_json(c, req, o, LJ_W_FASTJSON);
 }
 
 void br_handle_check_client_config(rm_conn_t *c, rm_cmd_t *req, void *ctx)
@@ -401,7 +401,7 @@ static lj_val_t *connection_set(const br_client_t *list)
 void br_handle_get_consumer_connection_list(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     br_broker_t *b = ctx;
-    const char *group = br_need(c, req, "consumerGroup");
+    const char *group = rm_req_str(c, req, "consumerGroup");
     if (!group)
         return;
     br_cgroup_t *g = cm_map_get(&b->clients.consumers, group);
@@ -428,17 +428,17 @@ void br_handle_get_consumer_connection_list(rm_conn_t *c, rm_cmd_t *req, void *c
         lj_set(subs, g->subs[i].topic, sd);
     }
     lj_set(o, "subscriptionTable", subs);
-    br_respond_json(c, req, o, LJ_W_FASTJSON);
+    rm_conn_respond_json(c, req, o, LJ_W_FASTJSON);
 }
 
 void br_handle_get_producer_connection_list(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     br_broker_t *b = ctx;
-    const char *group = br_need(c, req, "producerGroup");
+    const char *group = rm_req_str(c, req, "producerGroup");
     if (!group)
         return;
     br_pgroup_t *g = cm_map_get(&b->clients.producers, group);
     lj_val_t *o = lj_new_obj();
     lj_set(o, "connectionSet", connection_set(g ? g->clients : NULL));
-    br_respond_json(c, req, o, LJ_W_FASTJSON);
+    rm_conn_respond_json(c, req, o, LJ_W_FASTJSON);
 }

@@ -115,9 +115,9 @@ void br_handle_pull_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     const char *group, *topic;
     int32_t qid, maxNums, sysFlag;
     int64_t offset, commitOffset = -1, suspend = 15000;
-    if (!(group = br_need(c, req, "consumerGroup")) || !(topic = br_need(c, req, "topic")) ||
-        br_need_i32(c, req, "queueId", &qid) || br_need_i64(c, req, "queueOffset", &offset) ||
-        br_need_i32(c, req, "maxMsgNums", &maxNums) || br_need_i32(c, req, "sysFlag", &sysFlag))
+    if (!(group = rm_req_str(c, req, "consumerGroup")) || !(topic = rm_req_str(c, req, "topic")) ||
+        rm_req_i32(c, req, "queueId", &qid) || rm_req_i64(c, req, "queueOffset", &offset) ||
+        rm_req_i32(c, req, "maxMsgNums", &maxNums) || rm_req_i32(c, req, "sysFlag", &sysFlag))
         return;
     rm_ext_i64(req, "commitOffset", &commitOffset);
     rm_ext_i64(req, "suspendTimeoutMillis", &suspend);

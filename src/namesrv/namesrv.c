@@ -75,42 +75,6 @@ void ns_config_print(const ns_config_t *cfg)
            (unsigned long long)cfg->brokerExpireMs, (unsigned long long)cfg->scanIntervalMs);
 }
 
-/* ---- helpers ---- */
-
-static void respond_json(rm_conn_t *c, const rm_cmd_t *req, lj_val_t *body, int flags)
-{
-    rm_cmd_t resp;
-    rm_cmd_init(&resp, RC_SUCCESS);
-    cm_buf_t b;
-    cm_buf_init(&b);
-    if (body && lj_write(body, flags, &b) == 0) {
-        resp.body = (const uint8_t *)b.data;
-        resp.body_len = b.len;
-    }
-    rm_conn_respond(c, req, &resp);
-    rm_cmd_free(&resp);
-    cm_buf_free(&b);
-    lj_free(body);
-}
-
-/* Fetch mandatory string members; answers SYSTEM_ERROR and returns NULL if one is missing. */
-static const char *need(rm_conn_t *c, const rm_cmd_t *req, const char *key)
-{
-    const char *v = rm_ext_get(req, key);
-    if (!v)
-        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the custom field <%s> is null", key);
-    return v;
-}
-
-static int need_i64(rm_conn_t *c, const rm_cmd_t *req, const char *key, int64_t *out)
-{
-    int rc = rm_ext_i64(req, key, out);
-    if (rc)
-        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the custom field <%s> is %s", key,
-                             rc == RM_EMISSING ? "null" : "not a number");
-    return rc;
-}
-
 /* ---- REGISTER_BROKER body forms ---- */
 
 typedef struct reg_body {
@@ -256,8 +220,8 @@ static void h_register_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     ns_server_t *ns = ctx;
     const char *name, *addr, *cluster, *ha;
     int64_t id;
-    if (!(name = need(c, req, "brokerName")) || !(addr = need(c, req, "brokerAddr")) ||
-        !(cluster = need(c, req, "clusterName")) || need_i64(c, req, "brokerId", &id))
+    if (!(name = rm_req_str(c, req, "brokerName")) || !(addr = rm_req_str(c, req, "brokerAddr")) ||
+        !(cluster = rm_req_str(c, req, "clusterName")) || rm_req_i64(c, req, "brokerId", &id))
         return;
     ha = rm_ext_get(req, "haServerAddr");
     int64_t crc = 0;
@@ -315,8 +279,8 @@ static void h_unregister_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     ns_server_t *ns = ctx;
     const char *name, *addr, *cluster;
     int64_t id;
-    if (!(name = need(c, req, "brokerName")) || !(addr = need(c, req, "brokerAddr")) ||
-        !(cluster = need(c, req, "clusterName")) || need_i64(c, req, "brokerId", &id))
+    if (!(name = rm_req_str(c, req, "brokerName")) || !(addr = rm_req_str(c, req, "brokerAddr")) ||
+        !(cluster = rm_req_str(c, req, "clusterName")) || rm_req_i64(c, req, "brokerId", &id))
         return;
     LOG_I("namesrv", "broker %s (%s, id %lld) unregistered", addr, name, (long long)id);
     ns_routes_unregister(&ns->routes, cluster, addr, name, id);
@@ -326,7 +290,7 @@ static void h_unregister_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 static void h_get_route(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     ns_server_t *ns = ctx;
-    const char *topic = need(c, req, "topic");
+    const char *topic = rm_req_str(c, req, "topic");
     if (!topic)
         return;
     const char *order = ns->cfg.orderMessageEnable ? ns_kv_get(&ns->routes, "ORDER_TOPIC_CONFIG", topic) : NULL;
@@ -340,21 +304,21 @@ static void h_get_route(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     int standard = 0;
     rm_ext_bool(req, "acceptStandardJsonOnly", &standard);
     /* Clients older than 4.9.4 get fastjson's bare integer keys, as the real server sends. */
-    respond_json(c, req, route, standard || req->version >= V4_9_4 ? LJ_W_STRICT : LJ_W_FASTJSON);
+    rm_conn_respond_json(c, req, route, standard || req->version >= V4_9_4 ? LJ_W_STRICT : LJ_W_FASTJSON);
 }
 
 static void h_cluster_info(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     ns_server_t *ns = ctx;
-    respond_json(c, req, ns_routes_cluster_json(&ns->routes), LJ_W_FASTJSON);
+    rm_conn_respond_json(c, req, ns_routes_cluster_json(&ns->routes), LJ_W_FASTJSON);
 }
 
 static void topic_list(rm_conn_t *c, rm_cmd_t *req, ns_server_t *ns, int filter)
 {
     const char *cluster = NULL;
-    if (filter == 1 && !(cluster = need(c, req, "cluster")))
+    if (filter == 1 && !(cluster = rm_req_str(c, req, "cluster")))
         return;
-    respond_json(c, req, ns_routes_topic_list_json(&ns->routes, filter, cluster), LJ_W_FASTJSON);
+    rm_conn_respond_json(c, req, ns_routes_topic_list_json(&ns->routes, filter, cluster), LJ_W_FASTJSON);
 }
 
 static void h_all_topics(rm_conn_t *c, rm_cmd_t *req, void *ctx) { topic_list(c, req, ctx, 0); }
@@ -367,7 +331,7 @@ static void h_system_topics(rm_conn_t *c, rm_cmd_t *req, void *ctx) { topic_list
 static void h_delete_topic(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     ns_server_t *ns = ctx;
-    const char *topic = need(c, req, "topic");
+    const char *topic = rm_req_str(c, req, "topic");
     if (!topic)
         return;
     ns_routes_delete_topic(&ns->routes, topic, rm_ext_get(req, "clusterName"));
@@ -376,7 +340,7 @@ static void h_delete_topic(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 
 static void write_perm(rm_conn_t *c, rm_cmd_t *req, ns_server_t *ns, int wipe)
 {
-    const char *name = need(c, req, "brokerName");
+    const char *name = rm_req_str(c, req, "brokerName");
     if (!name)
         return;
     int n = ns_routes_write_perm(&ns->routes, name, wipe);
@@ -394,7 +358,7 @@ static void h_put_kv(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     ns_server_t *ns = ctx;
     const char *n, *k, *v;
-    if (!(n = need(c, req, "namespace")) || !(k = need(c, req, "key")) || !(v = need(c, req, "value")))
+    if (!(n = rm_req_str(c, req, "namespace")) || !(k = rm_req_str(c, req, "key")) || !(v = rm_req_str(c, req, "value")))
         return;
     if (ns_kv_put(&ns->routes, n, k, v) || ns_kv_save(&ns->routes, ns->cfg.kvConfigPath)) {
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "cannot persist KV config to %s", ns->cfg.kvConfigPath);
@@ -407,7 +371,7 @@ static void h_get_kv(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     ns_server_t *ns = ctx;
     const char *n, *k;
-    if (!(n = need(c, req, "namespace")) || !(k = need(c, req, "key")))
+    if (!(n = rm_req_str(c, req, "namespace")) || !(k = rm_req_str(c, req, "key")))
         return;
     const char *v = ns_kv_get(&ns->routes, n, k);
     if (!v) {
@@ -425,7 +389,7 @@ static void h_delete_kv(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     ns_server_t *ns = ctx;
     const char *n, *k;
-    if (!(n = need(c, req, "namespace")) || !(k = need(c, req, "key")))
+    if (!(n = rm_req_str(c, req, "namespace")) || !(k = rm_req_str(c, req, "key")))
         return;
     if (ns_kv_delete(&ns->routes, n, k) == 0)
         ns_kv_save(&ns->routes, ns->cfg.kvConfigPath);
@@ -435,7 +399,7 @@ static void h_delete_kv(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 static void h_kv_list(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     ns_server_t *ns = ctx;
-    const char *n = need(c, req, "namespace");
+    const char *n = rm_req_str(c, req, "namespace");
     if (!n)
         return;
     lj_val_t *t = ns_kv_table_json(&ns->routes, n);
@@ -443,13 +407,13 @@ static void h_kv_list(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         rm_conn_respond_code(c, req, RC_QUERY_NOT_FOUND, "No config item, Namespace: %s", n);
         return;
     }
-    respond_json(c, req, t, LJ_W_FASTJSON);
+    rm_conn_respond_json(c, req, t, LJ_W_FASTJSON);
 }
 
 static void h_query_data_version(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     ns_server_t *ns = ctx;
-    const char *addr = need(c, req, "brokerAddr");
+    const char *addr = rm_req_str(c, req, "brokerAddr");
     if (!addr)
         return;
     lj_val_t *dv = NULL;

@@ -406,6 +406,48 @@ void rm_conn_respond_code(rm_conn_t *c, const rm_cmd_t *req, int code, const cha
     rm_cmd_free(&resp);
 }
 
+void rm_conn_respond_json(rm_conn_t *c, const rm_cmd_t *req, lj_val_t *body, int flags)
+{
+    rm_cmd_t resp;
+    rm_cmd_init(&resp, RC_SUCCESS);
+    cm_buf_t b;
+    cm_buf_init(&b);
+    if (body && lj_write(body, flags, &b) == 0) {
+        resp.body = (const uint8_t *)b.data;
+        resp.body_len = b.len;
+    }
+    rm_conn_respond(c, req, &resp);
+    rm_cmd_free(&resp);
+    cm_buf_free(&b);
+    lj_free(body);
+}
+
+const char *rm_req_str(rm_conn_t *c, const rm_cmd_t *req, const char *key)
+{
+    const char *v = rm_ext_get(req, key);
+    if (!v)
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the custom field <%s> is null", key);
+    return v;
+}
+
+static int req_number(rm_conn_t *c, const rm_cmd_t *req, const char *key, int rc)
+{
+    if (rc)
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the custom field <%s> is %s", key,
+                             rc == RM_EMISSING ? "null" : "not a valid number");
+    return rc;
+}
+
+int rm_req_i64(rm_conn_t *c, const rm_cmd_t *req, const char *key, int64_t *out)
+{
+    return req_number(c, req, key, rm_ext_i64(req, key, out));
+}
+
+int rm_req_i32(rm_conn_t *c, const rm_cmd_t *req, const char *key, int32_t *out)
+{
+    return req_number(c, req, key, rm_ext_i32(req, key, out));
+}
+
 void rm_conn_respond_raw(rm_conn_t *c, int32_t opaque, int serialize, rm_cmd_t *resp,
                          const uv_buf_t *bufs, unsigned nbufs, rm_done_fn done, void *arg)
 {

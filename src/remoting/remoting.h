@@ -152,6 +152,16 @@ void rm_conn_respond_raw(rm_conn_t *c, int32_t opaque, int serialize, rm_cmd_t *
 void rm_conn_respond_code(rm_conn_t *c, const rm_cmd_t *req, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Answer SUCCESS with `body` written as JSON (flags as lj_write; NULL body = none). Takes
+ * ownership of body. */
+void rm_conn_respond_json(rm_conn_t *c, const rm_cmd_t *req, lj_val_t *body, int flags);
+
+/* Mandatory request-header members, as RocketMQ's @CFNotNull fields: when one is missing or
+ * not a number, answer SYSTEM_ERROR naming it and return NULL / nonzero. */
+const char *rm_req_str(rm_conn_t *c, const rm_cmd_t *req, const char *key);
+int rm_req_i64(rm_conn_t *c, const rm_cmd_t *req, const char *key, int64_t *out);
+int rm_req_i32(rm_conn_t *c, const rm_cmd_t *req, const char *key, int32_t *out);
+
 void rm_conn_ref(rm_conn_t *c);
 void rm_conn_unref(rm_conn_t *c);
 void rm_conn_close(rm_conn_t *c);
