@@ -192,13 +192,14 @@ static void finish_wait(br_broker_t *b, br_pull_wait_t *w)
     free(w);
 }
 
-/* A message landed in (topic, queueId): wake the pulls parked on it. */
-void br_pull_notify(br_broker_t *b, const char *topic, int queueId)
+/* Unlink every parked pull for which due(b, w, arg) holds and answer it. Unlinking first
+ * keeps the list consistent while answers run (an answer may park nothing, but it writes). */
+static void answer_parked(br_broker_t *b, int (*due)(br_broker_t *, const br_pull_wait_t *, const void *), const void *arg)
 {
     br_pull_wait_t *ready = NULL;
     for (br_pull_wait_t **pp = &b->waits; *pp;) {
         br_pull_wait_t *w = *pp;
-        if (w->pr.queueId == queueId && strcmp(w->pr.topic, topic) == 0) {
+        if (due(b, w, arg)) {
             *pp = w->next;
             w->next = ready;
             ready = w;
@@ -213,26 +214,30 @@ void br_pull_notify(br_broker_t *b, const char *topic, int queueId)
     }
 }
 
+typedef struct { const char *topic; int queueId; } queue_key_t;
+
+static int on_queue(br_broker_t *b, const br_pull_wait_t *w, const void *arg)
+{
+    const queue_key_t *k = arg;
+    return w->pr.queueId == k->queueId && strcmp(w->pr.topic, k->topic) == 0;
+}
+
+/* A message landed in (topic, queueId): wake the pulls parked on it. */
+void br_pull_notify(br_broker_t *b, const char *topic, int queueId)
+{
+    queue_key_t k = {topic, queueId};
+    if (b->waits)
+        answer_parked(b, on_queue, &k);
+}
+
+static int expired_or_ready(br_broker_t *b, const br_pull_wait_t *w, const void *arg)
+{
+    return *(const int *)arg || w->deadline <= uv_now(b->loop) || rm_conn_is_closed(w->conn) ||
+           st_max_offset(b->store, w->pr.topic, w->pr.queueId) > w->pr.offset;
+}
+
 /* Timer: answer parked pulls whose hold ended, whose client left, or whose queue grew. */
 void br_pull_check(br_broker_t *b, int expire_all)
 {
-    uint64_t now = uv_now(b->loop);
-    br_pull_wait_t *ready = NULL;
-    for (br_pull_wait_t **pp = &b->waits; *pp;) {
-        br_pull_wait_t *w = *pp;
-        int due = expire_all || w->deadline <= now || rm_conn_is_closed(w->conn) ||
-                  st_max_offset(b->store, w->pr.topic, w->pr.queueId) > w->pr.offset;
-        if (due) {
-            *pp = w->next;
-            w->next = ready;
-            ready = w;
-        } else {
-            pp = &w->next;
-        }
-    }
-    while (ready) {
-        br_pull_wait_t *n = ready->next;
-        finish_wait(b, ready);
-        ready = n;
-    }
+    answer_parked(b, expired_or_ready, &expire_all);
 }
