@@ -12,18 +12,21 @@ if [ -f tests/interop/package-lock.json ] && [ ! -d tests/interop/node_modules ]
 fi
 jobs=$(nproc 2>/dev/null || echo 2)
 fail=0
+passed=0
+failed=0
 step() { echo; echo "=== $*"; }
+tally() { if [ "$1" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fail=1; fi; }
 
 step "release build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && cmake --build build -j"$jobs" || exit 1
 step "tests (release)"
-(cd build && ctest --output-on-failure --timeout 600) || fail=1
+(cd build && ctest --output-on-failure --timeout 600); tally $?
 
 step "sanitizer build (ASan+UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLOULAN_SANITIZE=ON >/dev/null && cmake --build build-asan -j"$jobs" || exit 1
 step "tests (ASan+UBSan)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-(cd build-asan && ctest --output-on-failure --timeout 900 -E interop) || fail=1
+(cd build-asan && ctest --output-on-failure --timeout 900 -E interop); tally $?
 
 if command -v clang >/dev/null; then
     step "fuzz (${LOULAN_FUZZ_SECONDS:-10}s per target)"
@@ -35,13 +38,14 @@ if command -v clang >/dev/null; then
         work=$(mktemp -d)
         [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
         if "$f" -max_total_time="${LOULAN_FUZZ_SECONDS:-10}" -rss_limit_mb=2048 "$work" >"$work.log" 2>&1; then
-            echo "fuzz $name: ok ($(grep -c . "$work.log") log lines)"
+            echo "fuzz $name: ok ($(grep -c . "$work.log") log lines)"; tally 0
         else
-            echo "fuzz $name: FAILED"; tail -n 40 "$work.log"; fail=1
+            echo "fuzz $name: FAILED"; tail -n 40 "$work.log"; tally 1
         fi
         rm -rf "$work" "$work.log"
     done
 fi
 echo
-[ $fail -eq 0 ] && echo "ALL TEST STAGES PASSED" || echo "SOME TEST STAGES FAILED"
+echo "test stages (release ctest, sanitizer ctest, each fuzz target):"
+echo "$passed passed, $failed failed"
 exit $fail
