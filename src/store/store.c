@@ -173,14 +173,29 @@ static void cl_warm(st_store_t *st, int64_t *warmed)
     }
 }
 
+/* Its own thread: a flush (msync) can block for hundreds of milliseconds, and the writer
+ * must not overtake the warmed area meanwhile. */
+static void *warm_main(void *arg)
+{
+    st_store_t *st = arg;
+    int64_t warmed = 0;
+    pthread_mutex_lock(&st->mu);
+    while (!st->stop) {
+        pthread_mutex_unlock(&st->mu);
+        cl_warm(st, &warmed);
+        usleep(10000);
+        pthread_mutex_lock(&st->mu);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
 static void *flush_main(void *arg)
 {
     st_store_t *st = arg;
     uint64_t lastCq = cm_mono_ms(), lastCl = lastCq;
     int clInterval = st->cfg.flushIntervalCommitLog > 0 ? st->cfg.flushIntervalCommitLog : 500;
     int cqInterval = st->cfg.flushIntervalConsumeQueue > 0 ? st->cfg.flushIntervalConsumeQueue : 1000;
-    int64_t warmed = 0;
-
     pthread_mutex_lock(&st->mu);
     while (!st->stop) {
         struct timespec ts;
@@ -203,7 +218,6 @@ static void *flush_main(void *arg)
             st_cq_flush_dirty(st);
             lastCq = cm_mono_ms();
         }
-        cl_warm(st, &warmed);
         pthread_mutex_lock(&st->mu);
     }
     pthread_mutex_unlock(&st->mu);
@@ -1051,6 +1065,15 @@ int st_store_open(const st_config_t *cfg, st_store_t **out)
         rc = ST_EIO;
         goto err;
     }
+    if (pthread_create(&st->warmThr, NULL, warm_main, st) != 0) {
+        pthread_mutex_lock(&st->mu);
+        st->stop = 1;
+        pthread_cond_signal(&st->cv);
+        pthread_mutex_unlock(&st->mu);
+        pthread_join(st->thr, NULL);
+        rc = ST_EIO;
+        goto err;
+    }
     st->thrStarted = 1;
     *out = st;
     return ST_OK;
@@ -1083,6 +1106,7 @@ void st_store_close(st_store_t *st)
         pthread_cond_signal(&st->cv);
         pthread_mutex_unlock(&st->mu);
         pthread_join(st->thr, NULL);
+        pthread_join(st->warmThr, NULL);
     }
     int ok = st->writable;
     if (st_store_flush(st) != ST_OK)

@@ -62,6 +62,7 @@ struct st_store {
     st_mfile_t *dirtyHead;
     int stop, thrStarted;
     pthread_t thr;
+    pthread_t warmThr;              /* pre-faults commit-log pages ahead of the writer */
     uint64_t physRam;
 };
 
