@@ -11,15 +11,35 @@
 
 #define MIN_CLIENT_VERSION_FOR_MAX_RECONSUME 121 /* V3_4_9 */
 
-/* V2 requests use one-letter names for the fields of the V1 header. */
-static const char *field(const rm_cmd_t *req, int v2, const char *letter, const char *name)
+/* SEND_MESSAGE_V2 names the fields of the V1 header with the letters a..n; both forms are
+ * gathered in one pass over the header, so the hot path does no per-field search. */
+static const char *const k_v1_names[14] = {
+    "producerGroup", "topic", "defaultTopic", "defaultTopicQueueNums", "queueId", "sysFlag", "bornTimestamp",
+    "flag", "properties", "reconsumeTimes", "unitMode", "maxReconsumeTimes", "batch", "bname"};
+
+typedef struct send_hdr { const char *v[14]; } send_hdr_t;
+
+static void gather(const rm_cmd_t *req, int v2, send_hdr_t *h)
 {
-    return rm_ext_get(req, v2 ? letter : name);
+    memset(h, 0, sizeof *h);
+    for (size_t i = 0; i < req->next; i++) {
+        const char *k = req->ext[i].key;
+        if (v2) {
+            if (k[0] >= 'a' && k[0] <= 'n' && k[1] == 0)
+                h->v[k[0] - 'a'] = req->ext[i].val;
+            continue;
+        }
+        for (int j = 0; j < 14; j++)
+            if (strcmp(k, k_v1_names[j]) == 0)
+                h->v[j] = req->ext[i].val;
+    }
 }
 
-static int field_i64(const rm_cmd_t *req, int v2, const char *letter, const char *name, int64_t *out)
+static const char *hf(const send_hdr_t *h, char letter) { return h->v[letter - 'a']; }
+
+static int hf_i64(const send_hdr_t *h, char letter, int64_t *out)
 {
-    const char *s = field(req, v2, letter, name);
+    const char *s = hf(h, letter);
     if (!s)
         return RM_EMISSING;
     return cm_parse_i64(s, out) ? RM_EBADVAL : 0;
@@ -132,13 +152,15 @@ void br_handle_send_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     br_broker_t *b = ctx;
     static cm_buf_t props; /* loop thread only: scratch reused for every send */
     int v2 = req->code != 10;
-    const char *group = field(req, v2, "a", "producerGroup");
-    const char *topic = field(req, v2, "b", "topic");
-    const char *tmpl = field(req, v2, "c", "defaultTopic");
+    send_hdr_t h;
+    gather(req, v2, &h);
+    const char *group = hf(&h, 'a');
+    const char *topic = hf(&h, 'b');
+    const char *tmpl = hf(&h, 'c');
     int64_t qnums = 4, qid = -1, sysFlag = 0, born = 0, flag = 0, reconsume = 0, maxReconsume = -1;
     static const struct { const char *l, *n; } need[] = {{"a", "producerGroup"}, {"b", "topic"}, {"e", "queueId"}, {"f", "sysFlag"}, {"g", "bornTimestamp"}, {"h", "flag"}};
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
-        if (!field(req, v2, need[i].l, need[i].n)) {
+        if (!hf(&h, need[i].l[0])) {
             char msg[96];
             snprintf(msg, sizeof msg, "the custom field <%s> is null", need[i].n);
             respond_send(c, req, b, RC_SYSTEM_ERROR, msg);
@@ -146,16 +168,16 @@ void br_handle_send_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         }
     }
     (void)group;
-    if (field_i64(req, v2, "e", "queueId", &qid) || field_i64(req, v2, "f", "sysFlag", &sysFlag) ||
-        field_i64(req, v2, "g", "bornTimestamp", &born) || field_i64(req, v2, "h", "flag", &flag) ||
-        (field(req, v2, "d", "defaultTopicQueueNums") && field_i64(req, v2, "d", "defaultTopicQueueNums", &qnums)) ||
-        (field(req, v2, "j", "reconsumeTimes") && field_i64(req, v2, "j", "reconsumeTimes", &reconsume)) ||
-        (field(req, v2, "l", "maxReconsumeTimes") && field_i64(req, v2, "l", "maxReconsumeTimes", &maxReconsume))) {
+    if (hf_i64(&h, 'e', &qid) || hf_i64(&h, 'f', &sysFlag) ||
+        hf_i64(&h, 'g', &born) || hf_i64(&h, 'h', &flag) ||
+        (hf(&h, 'd') && hf_i64(&h, 'd', &qnums)) ||
+        (hf(&h, 'j') && hf_i64(&h, 'j', &reconsume)) ||
+        (hf(&h, 'l') && hf_i64(&h, 'l', &maxReconsume))) {
         respond_send(c, req, b, RC_SYSTEM_ERROR, "a numeric field of the send header is not a number");
         return;
     }
     int batch = req->code == 320;
-    const char *m = field(req, v2, "m", "batch");
+    const char *m = hf(&h, 'm');
     if (m && strcmp(m, "true") == 0)
         batch = 1;
     const char *err = br_topic_name_error(topic);
@@ -174,7 +196,7 @@ void br_handle_send_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         respond_send(c, req, b, RC_NO_PERMISSION, remark);
         return;
     }
-    const char *rawprops = field(req, v2, "i", "properties");
+    const char *rawprops = hf(&h, 'i');
     size_t rawlen = rawprops ? strlen(rawprops) : 0;
     char val[32];
     if (rawprops && prop_value(rawprops, rawlen, "TRAN_MSG", val, sizeof val) && strcmp(val, "true") == 0) {

@@ -23,7 +23,7 @@ def check(name, cond, detail=""):
 
 c = Conn(port)
 # Topics must be created explicitly: auto-create is off.
-r = c.call(17, {"topic": "BadInputTopic", "readQueueNums": 2, "writeQueueNums": 2, "perm": 6})
+r = c.call(17, {"topic": "BadInputTopic", "readQueueNums": 4, "writeQueueNums": 4, "perm": 6})
 check("create topic", r and r[0]["code"] == 0, r)
 r = send_v2(c, "BadInputTopic", b"x" * 2048)
 check("oversized message -> MESSAGE_ILLEGAL (13)", r and r[0]["code"] == 13, r and r[0])
@@ -45,10 +45,16 @@ check("unknown request code -> REQUEST_CODE_NOT_SUPPORTED (3)", r and r[0]["code
 r = c.call(11, {"consumerGroup": "G", "topic": "BadInputTopic", "queueId": "x"})
 check("pull with bad header -> SYSTEM_ERROR (1)", r and r[0]["code"] == 1, r and r[0])
 
+# SEND_MESSAGE (10) with the V1 header names, as older Java clients send it.
+r = c.call(10, {"producerGroup": "PG", "topic": "BadInputTopic", "defaultTopic": "TBW102", "defaultTopicQueueNums": 4,
+                "queueId": 1, "sysFlag": 0, "bornTimestamp": 1700000000000, "flag": 0,
+                "properties": "TAGS\x01TagB\x02", "reconsumeTimes": 0, "unitMode": "false"}, b"v1-body")
+check("SEND_MESSAGE (10) with V1 names", r and r[0]["code"] == 0 and r[0]["extFields"]["queueOffset"] == "0", r and r[0])
+
 # A good send, then pull it back: the record is RocketMQ's layout with our body.
-r = send_v2(c, "BadInputTopic", b"payload-1", queue_id=1)
+r = send_v2(c, "BadInputTopic", b"payload-1", queue_id=2)
 check("send ok", r and r[0]["code"] == 0 and len(r[0]["extFields"]["msgId"]) == 32, r and r[0])
-pull = {"consumerGroup": "G1", "topic": "BadInputTopic", "queueId": 1, "queueOffset": 0, "maxMsgNums": 32,
+pull = {"consumerGroup": "G1", "topic": "BadInputTopic", "queueId": 2, "queueOffset": 0, "maxMsgNums": 32,
         "sysFlag": 4, "commitOffset": 0, "suspendTimeoutMillis": 1000, "subscription": "*", "subVersion": 0}
 r = c.call(11, pull)
 ok = r and r[0]["code"] == 0 and len(r[1]) > 91
