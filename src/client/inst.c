@@ -965,3 +965,33 @@ void lc_unregister(lc_inst_t *in, const char *producer_group, const char *consum
     }
     free_addrs(addrs, n);
 }
+
+int lc_consumer_hb_json(lj_val_t *hb, const char *group, const char *consumeType, const char *from, lj_val_t *subs)
+{
+    lj_val_t *cds = lj_new_arr(), *cd = lj_new_obj(), *pds = lj_new_arr(), *pd = lj_new_obj();
+    int err = !cds || !cd || !subs || !pds || !pd;
+    if (!err) {
+        err |= lj_set_str(cd, "consumeFromWhere", from) != 0;
+        err |= lj_set_str(cd, "consumeType", consumeType) != 0;
+        err |= lj_set_str(cd, "groupName", group) != 0;
+        err |= lj_set_str(cd, "messageModel", "CLUSTERING") != 0;
+        err |= lj_set(cd, "subscriptionDataSet", subs) != 0;
+        subs = NULL;
+        err |= lj_set_bool(cd, "unitMode", 0) != 0;
+        err |= lj_push(cds, cd) != 0;
+        cd = NULL;
+        err |= lj_set(hb, "consumerDataSet", cds) != 0;
+        cds = NULL;
+        err |= lj_set_str(pd, "groupName", "CLIENT_INNER_PRODUCER") != 0;
+        err |= lj_push(pds, pd) != 0;
+        pd = NULL;
+        err |= lj_set(hb, "producerDataSet", pds) != 0;
+        pds = NULL;
+    }
+    lj_free(cds);
+    lj_free(cd);
+    lj_free(subs);
+    lj_free(pds);
+    lj_free(pd);
+    return err ? LC_ENOMEM : 0;
+}

@@ -130,6 +130,10 @@ void lc_route_put(lc_route_t *r);
 const char *lc_route_addr(const lc_route_t *r, const char *broker_name);
 /* Thread-safe address lookup of a broker's master by name across cached routes. */
 int lc_broker_addr(lc_inst_t *in, const char *broker_name, char *addr, size_t n);
+/* Fill a HEART_BEAT body for one consumer group: consumerDataSet with `subs` (an array of
+ * SubscriptionData, taken over) and the CLIENT_INNER_PRODUCER producer entry Java clients send. */
+int lc_consumer_hb_json(lj_val_t *hb, const char *group, const char *consumeType, const char *from, lj_val_t *subs);
+
 /* Send a heartbeat now to every known broker; sync waits for the answers. */
 int lc_heartbeat(lc_inst_t *in, int sync);
 /* UNREGISTER_CLIENT to every known broker (sync, bounded). */

@@ -225,36 +225,13 @@ static void topic_sub_json(const char *key, void *val, void *arg)
 static int pull_hb_fill(void *owner, lj_val_t *hb)
 {
     lc_pull_consumer_t *c = owner;
-    lj_val_t *cds = lj_new_arr(), *cd = lj_new_obj(), *subs = lj_new_arr(), *pds = lj_new_arr(),
-             *pd = lj_new_obj();
-    int err = !cds || !cd || !subs || !pds || !pd;
-    if (!err) {
+    lj_val_t *subs = lj_new_arr();
+    if (subs) {
         uv_mutex_lock(&c->mu);
         cm_map_each(&c->topics, topic_sub_json, subs);
         uv_mutex_unlock(&c->mu);
-        err |= lj_set_str(cd, "consumeFromWhere", "CONSUME_FROM_LAST_OFFSET") != 0;
-        err |= lj_set_str(cd, "consumeType", "CONSUME_ACTIVELY") != 0;
-        err |= lj_set_str(cd, "groupName", c->group) != 0;
-        err |= lj_set_str(cd, "messageModel", "CLUSTERING") != 0;
-        err |= lj_set(cd, "subscriptionDataSet", subs) != 0;
-        subs = NULL;
-        err |= lj_set_bool(cd, "unitMode", 0) != 0;
-        err |= lj_push(cds, cd) != 0;
-        cd = NULL;
-        err |= lj_set(hb, "consumerDataSet", cds) != 0;
-        cds = NULL;
-        err |= lj_set_str(pd, "groupName", "CLIENT_INNER_PRODUCER") != 0;
-        err |= lj_push(pds, pd) != 0;
-        pd = NULL;
-        err |= lj_set(hb, "producerDataSet", pds) != 0;
-        pds = NULL;
     }
-    lj_free(cds);
-    lj_free(cd);
-    lj_free(subs);
-    lj_free(pds);
-    lj_free(pd);
-    return err ? LC_ENOMEM : 0;
+    return lc_consumer_hb_json(hb, c->group, "CONSUME_ACTIVELY", "CONSUME_FROM_LAST_OFFSET", subs);
 }
 
 int lc_pull_consumer_create(const char *group, const char *namesrv, lc_pull_consumer_t **out)

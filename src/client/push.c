@@ -167,39 +167,19 @@ static const char *from_name(lc_consume_from_t f)
 static int push_hb_fill(void *owner, lj_val_t *hb)
 {
     lc_push_consumer_t *c = owner;
-    lj_val_t *cds = lj_new_arr(), *cd = lj_new_obj(), *subs = lj_new_arr(), *pds = lj_new_arr(),
-             *pd = lj_new_obj();
-    int err = !cds || !cd || !subs || !pds || !pd;
+    lj_val_t *subs = lj_new_arr();
+    int err = !subs;
     for (size_t i = 0; i < c->nsubs && !err; i++) {  /* subs are fixed once started */
         lj_val_t *o;
         err |= lc_subscription_json(&c->subs[i], &o) != 0;
         if (!err)
             err |= lj_push(subs, o) != 0;
     }
-    if (!err) {
-        err |= lj_set_str(cd, "consumeFromWhere", from_name(c->from)) != 0;
-        err |= lj_set_str(cd, "consumeType", "CONSUME_PASSIVELY") != 0;
-        err |= lj_set_str(cd, "groupName", c->group) != 0;
-        err |= lj_set_str(cd, "messageModel", "CLUSTERING") != 0;
-        err |= lj_set(cd, "subscriptionDataSet", subs) != 0;
-        subs = NULL;
-        err |= lj_set_bool(cd, "unitMode", 0) != 0;
-        err |= lj_push(cds, cd) != 0;
-        cd = NULL;
-        err |= lj_set(hb, "consumerDataSet", cds) != 0;
-        cds = NULL;
-        err |= lj_set_str(pd, "groupName", "CLIENT_INNER_PRODUCER") != 0;
-        err |= lj_push(pds, pd) != 0;
-        pd = NULL;
-        err |= lj_set(hb, "producerDataSet", pds) != 0;
-        pds = NULL;
+    if (err) {
+        lj_free(subs);
+        return LC_ENOMEM;
     }
-    lj_free(cds);
-    lj_free(cd);
-    lj_free(subs);
-    lj_free(pds);
-    lj_free(pd);
-    return err ? LC_ENOMEM : 0;
+    return lc_consumer_hb_json(hb, c->group, "CONSUME_PASSIVELY", from_name(c->from), subs);
 }
 
 static void push_ids_changed(void *owner, const char *group)
