@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# mqshutdown broker|namesrv stops the local processes cleanly: the broker unregisters from the
+# name server and both exit with status 0. (Like RocketMQ's script it stops every local broker,
+# so this test must not run in parallel with other process-level tests; ctest runs them in turn.)
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../lib.sh"
+lt_setup "$1"
+lt_start_namesrv || lt_fail "name server did not start"
+lt_start_broker || lt_fail "broker did not start"
+sleep 0.5
+timeout 30 "$LT_BIN/mqshutdown" broker || lt_fail "mqshutdown broker failed"
+wait "$LT_BROKER_PID"; rc=$?
+[ $rc -eq 0 ] || lt_fail "broker exit status $rc after mqshutdown"
+grep -q "unregistered" "$LT_DIR/logs/namesrv.log" || lt_fail "the broker did not unregister"
+timeout 30 "$LT_BIN/mqshutdown" namesrv || lt_fail "mqshutdown namesrv failed"
+wait "$LT_NS_PID"; rc=$?
+[ $rc -eq 0 ] || lt_fail "name server exit status $rc after mqshutdown"
+if "$LT_BIN/mqshutdown" broker >/dev/null 2>&1; then lt_fail "mqshutdown with nothing running must fail"; fi
+"$LT_BIN/mqshutdown" bogus 2>/dev/null; [ $? -eq 2 ] || lt_fail "a bad argument must be a usage error"
+echo "mqshutdown: 5 passed, 0 failed"
