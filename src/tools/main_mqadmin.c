@@ -1,0 +1,302 @@
+/* mqadmin: RocketMQ's admin command line, the subcommands Loulan has so far, with RocketMQ's
+ * flags and output lines. `mqadmin` alone lists them; `mqadmin help CMD` explains one.
+ * Name server from -n or NAMESRV_ADDR. Every error is one line on stderr and exit status 1. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/common.h"
+#include "remoting/remoting.h"
+
+#define TIMEOUT_MS 5000
+
+typedef struct cmd {
+    const char *name, *help, *usage;
+    int (*run)(int argc, char **argv);
+} cmd_t;
+
+/* ---- one blocking call over a private loop ---- */
+
+typedef struct call { int done, status; rm_cmd_t resp; } call_t;
+
+static void on_resp(int status, rm_cmd_t *resp, void *arg)
+{
+    call_t *c = arg;
+    c->done = 1;
+    c->status = status;
+    if (resp) {
+        c->resp = *resp;
+        memset(resp, 0, sizeof *resp); /* take ownership of its strings */
+        rm_cmd_own_body(&c->resp);
+    }
+}
+
+static const rm_endpoint_t k_ep = {.name = "mqadmin"};
+
+/* Send req to addr and wait; 0 with *resp filled (caller frees), or an error after a message. */
+static int rpc(const char *addr, rm_cmd_t *req, rm_cmd_t *resp)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    rm_conn_t *conn = NULL;
+    call_t c = {0};
+    int rc = rm_conn_connect(&loop, addr, &k_ep, &conn);
+    if (rc == 0)
+        rc = rm_conn_invoke(conn, req, TIMEOUT_MS, on_resp, &c);
+    uint64_t end = cm_mono_ms() + TIMEOUT_MS + 1000;
+    while (rc == 0 && !c.done && cm_mono_ms() < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    if (conn)
+        rm_conn_close(conn);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    if (rc || !c.done || c.status) {
+        fprintf(stderr, "mqadmin: no answer from %s (%s)\n", addr,
+                c.status == RM_ETIMEOUT ? "timeout" : "connection failed");
+        rm_cmd_free(&c.resp);
+        return -1;
+    }
+    *resp = c.resp;
+    return 0;
+}
+
+static const char *namesrv(const char *opt)
+{
+    const char *ns = opt ? opt : getenv("NAMESRV_ADDR");
+    if (!ns || !*ns) {
+        fprintf(stderr, "mqadmin: no name server address: use -n host:port or NAMESRV_ADDR\n");
+        return NULL;
+    }
+    static char first[256]; /* "a;b": ask the first one */
+    snprintf(first, sizeof first, "%s", ns);
+    first[strcspn(first, ";")] = 0;
+    return first;
+}
+
+/* Call and require SUCCESS; the body is parsed as JSON into *json when asked. */
+static int call_ok(const char *addr, rm_cmd_t *req, lj_val_t **json)
+{
+    rm_cmd_t resp;
+    if (rpc(addr, req, &resp))
+        return -1;
+    int rc = 0;
+    if (resp.code != RC_SUCCESS) {
+        fprintf(stderr, "mqadmin: CODE: %d DESC: %s\n", resp.code, resp.remark ? resp.remark : "");
+        rc = -1;
+    } else if (json && lj_parse((const char *)resp.body, resp.body_len, json) != 0) {
+        fprintf(stderr, "mqadmin: unreadable answer from %s\n", addr);
+        rc = -1;
+    }
+    rm_cmd_free(&resp);
+    return rc;
+}
+
+/* ---- subcommands ---- */
+
+static int parse(int argc, char **argv, const char *spec, const char **vals /* indexed by char */)
+{
+    int o;
+    optind = 1;
+    while ((o = getopt(argc, argv, spec)) != -1) {
+        if (o == '?' || o == ':')
+            return -1;
+        vals[o] = optarg ? optarg : "true";
+    }
+    return 0;
+}
+
+static int topic_list(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:c", v))
+        return 2;
+    const char *ns = namesrv(v['n']);
+    rm_cmd_t req;
+    rm_cmd_init(&req, 206);
+    lj_val_t *body = NULL;
+    int rc = ns ? call_ok(ns, &req, &body) : -1;
+    rm_cmd_free(&req);
+    const lj_val_t *list = lj_get(body, "topicList");
+    for (size_t i = 0; rc == 0 && list && i < list->n; i++)
+        printf("%s\n", lj_str(list->items[i], ""));
+    lj_free(body);
+    return rc ? 1 : 0;
+}
+
+static int topic_route(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:t:", v) || !v['t']) {
+        fprintf(stderr, "mqadmin: topicRoute needs -t topic\n");
+        return 2;
+    }
+    const char *ns = namesrv(v['n']);
+    rm_cmd_t req;
+    rm_cmd_init(&req, 105);
+    rm_ext_set(&req, "topic", v['t']);
+    lj_val_t *body = NULL;
+    int rc = ns ? call_ok(ns, &req, &body) : -1;
+    rm_cmd_free(&req);
+    if (rc == 0) {
+        cm_buf_t b;
+        cm_buf_init(&b);
+        lj_write(body, LJ_W_STRICT, &b);
+        printf("%s\n", b.data);
+        cm_buf_free(&b);
+    }
+    lj_free(body);
+    return rc ? 1 : 0;
+}
+
+/* Master (id 0) addresses of a cluster's brokers, from GET_BROKER_CLUSTER_INFO. */
+static int cluster_masters(const char *ns, const char *cluster, char addrs[][128], int max)
+{
+    rm_cmd_t req;
+    rm_cmd_init(&req, 106);
+    lj_val_t *info = NULL;
+    int n = 0;
+    if (call_ok(ns, &req, &info) == 0) {
+        const lj_val_t *names = lj_get(lj_get(info, "clusterAddrTable"), cluster);
+        for (size_t i = 0; names && i < names->n && n < max; i++) {
+            const lj_val_t *bd = lj_get(lj_get(info, "brokerAddrTable"), lj_str(names->items[i], ""));
+            const char *a = lj_get_str(lj_get(bd, "brokerAddrs"), "0", NULL);
+            if (a)
+                snprintf(addrs[n++], 128, "%s", a);
+        }
+        if (!names)
+            fprintf(stderr, "mqadmin: cluster %s has no brokers\n", cluster);
+    }
+    rm_cmd_free(&req);
+    lj_free(info);
+    return n;
+}
+
+static const char *perm_string(int perm)
+{
+    static char s[4];
+    s[0] = perm & 4 ? 'R' : '-';
+    s[1] = perm & 2 ? 'W' : '-';
+    s[2] = perm & 1 ? 'X' : '-';
+    s[3] = 0;
+    return s;
+}
+
+static int update_topic(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:t:b:c:r:w:p:o:u:s:", v) || !v['t'] || (!v['b'] && !v['c'])) {
+        fprintf(stderr, "mqadmin: updateTopic needs -t topic and -b brokerAddr or -c clusterName\n");
+        return 2;
+    }
+    int32_t r = 8, w = 8, perm = 6;
+    if ((v['r'] && cm_parse_i32(v['r'], &r)) || (v['w'] && cm_parse_i32(v['w'], &w)) || (v['p'] && cm_parse_i32(v['p'], &perm))) {
+        fprintf(stderr, "mqadmin: -r, -w and -p take numbers\n");
+        return 2;
+    }
+    char addrs[64][128];
+    int n = 0;
+    if (v['b'])
+        snprintf(addrs[n++], 128, "%s", v['b']);
+    else {
+        const char *ns = namesrv(v['n']);
+        if (!ns || (n = cluster_masters(ns, v['c'], addrs, 64)) == 0)
+            return 1;
+    }
+    for (int i = 0; i < n; i++) {
+        rm_cmd_t req;
+        rm_cmd_init(&req, 17);
+        rm_ext_set(&req, "topic", v['t']);
+        rm_ext_set(&req, "defaultTopic", "TBW102");
+        rm_ext_set_i64(&req, "readQueueNums", r);
+        rm_ext_set_i64(&req, "writeQueueNums", w);
+        rm_ext_set_i64(&req, "perm", perm);
+        rm_ext_set(&req, "topicFilterType", "SINGLE_TAG");
+        rm_ext_set(&req, "topicSysFlag", "0");
+        rm_ext_set(&req, "order", v['o'] && strcmp(v['o'], "true") == 0 ? "true" : "false");
+        int rc = call_ok(addrs[i], &req, NULL);
+        rm_cmd_free(&req);
+        if (rc)
+            return 1;
+        printf("create topic to %s success.\n", addrs[i]);
+    }
+    printf("TopicConfig [topicName=%s, readQueueNums=%d, writeQueueNums=%d, perm=%s, topicFilterType=SINGLE_TAG, "
+           "topicSysFlag=0, order=%s]\n", v['t'], r, w, perm_string(perm), v['o'] && strcmp(v['o'], "true") == 0 ? "true" : "false");
+    return 0;
+}
+
+static int delete_topic(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:t:c:", v) || !v['t'] || !v['c']) {
+        fprintf(stderr, "mqadmin: deleteTopic needs -t topic and -c clusterName\n");
+        return 2;
+    }
+    const char *ns = namesrv(v['n']);
+    char addrs[64][128];
+    int n = ns ? cluster_masters(ns, v['c'], addrs, 64) : 0;
+    if (n == 0)
+        return 1;
+    for (int i = 0; i < n; i++) {
+        rm_cmd_t req;
+        rm_cmd_init(&req, 215);
+        rm_ext_set(&req, "topic", v['t']);
+        int rc = call_ok(addrs[i], &req, NULL);
+        rm_cmd_free(&req);
+        if (rc)
+            return 1;
+    }
+    rm_cmd_t req;
+    rm_cmd_init(&req, 216);
+    rm_ext_set(&req, "topic", v['t']);
+    int rc = call_ok(ns, &req, NULL);
+    rm_cmd_free(&req);
+    if (rc)
+        return 1;
+    printf("delete topic [%s] from cluster [%s] success.\n", v['t'], v['c']);
+    printf("delete topic [%s] from NameServer success.\n", v['t']);
+    return 0;
+}
+
+static const cmd_t k_cmds[] = {
+    {"topicList", "Fetch all topic list from name server", "mqadmin topicList [-n namesrvAddr]", topic_list},
+    {"topicRoute", "Examine topic route info", "mqadmin topicRoute -t topic [-n namesrvAddr]", topic_route},
+    {"updateTopic", "Update or create topic",
+     "mqadmin updateTopic -t topic (-b brokerAddr | -c clusterName) [-r readQueueNums] [-w writeQueueNums] [-p perm] [-o order] [-n namesrvAddr]",
+     update_topic},
+    {"deleteTopic", "Delete topic from broker and NameServer.", "mqadmin deleteTopic -t topic -c clusterName [-n namesrvAddr]", delete_topic},
+};
+#define NCMDS (sizeof k_cmds / sizeof k_cmds[0])
+
+static void list(void)
+{
+    printf("The most commonly used mqadmin commands are:\n");
+    for (size_t i = 0; i < NCMDS; i++)
+        printf("   %-20s %s\n", k_cmds[i].name, k_cmds[i].help);
+    printf("\nSee 'mqadmin help <command>' for more information on a specific command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    cm_log_open(NULL, "mqadmin", 0); /* errors are our own one-line messages, not library logs */
+    if (argc < 2) {
+        list();
+        return 0;
+    }
+    if (strcmp(argv[1], "help") == 0) {
+        for (size_t i = 0; argc > 2 && i < NCMDS; i++)
+            if (strcmp(argv[2], k_cmds[i].name) == 0) {
+                printf("%s\nusage: %s\n", k_cmds[i].help, k_cmds[i].usage);
+                return 0;
+            }
+        list();
+        return argc > 2 ? 1 : 0;
+    }
+    for (size_t i = 0; i < NCMDS; i++)
+        if (strcmp(argv[1], k_cmds[i].name) == 0)
+            return k_cmds[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "mqadmin: The sub command %s not exist.\n", argv[1]);
+    return 1;
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# mqadmin's subcommands against a live name server and broker: RocketMQ's output lines, clear
+# one-line errors and non-zero exits for an unreachable name server, an unknown topic, bad flags.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../lib.sh"
+lt_setup "$1"
+lt_start_namesrv || lt_fail "name server did not start"
+lt_start_broker || lt_fail "broker did not start"
+sleep 0.5
+A="$LT_BIN/mqadmin"
+pass=0
+ok() { pass=$((pass + 1)); }
+out=$("$A" updateTopic -n "$LT_NS_ADDR" -c DefaultCluster -t AdminTopic -r 3 -w 3) || lt_fail "updateTopic failed: $out"
+[ "$out" = "create topic to $LT_BROKER_ADDR success.
+TopicConfig [topicName=AdminTopic, readQueueNums=3, writeQueueNums=3, perm=RW-, topicFilterType=SINGLE_TAG, topicSysFlag=0, order=false]" ] \
+    || lt_fail "updateTopic output: $out"; ok
+sleep 0.3
+NAMESRV_ADDR="$LT_NS_ADDR" "$A" topicList | grep -qx AdminTopic || lt_fail "topicList lacks AdminTopic"; ok
+"$A" topicList -n "$LT_NS_ADDR" | grep -qx TBW102 || lt_fail "topicList lacks TBW102"; ok
+route=$("$A" topicRoute -n "$LT_NS_ADDR" -t AdminTopic) || lt_fail "topicRoute failed"
+echo "$route" | grep -q '"readQueueNums":3' || lt_fail "topicRoute: $route"; ok
+err=$("$A" topicRoute -n "$LT_NS_ADDR" -t NoSuchTopic 2>&1 >/dev/null); rc=$?
+[ $rc -ne 0 ] && echo "$err" | grep -q "CODE: 17" || lt_fail "unknown topic: rc $rc, $err"; ok
+out=$("$A" deleteTopic -n "$LT_NS_ADDR" -c DefaultCluster -t AdminTopic) || lt_fail "deleteTopic failed: $out"
+echo "$out" | grep -q "delete topic \[AdminTopic\] from NameServer success." || lt_fail "deleteTopic output: $out"; ok
+"$A" topicList -n "$LT_NS_ADDR" | grep -qx AdminTopic && lt_fail "AdminTopic still listed after deleteTopic"; ok
+err=$("$A" topicList -n 127.0.0.1:1 2>&1); rc=$?
+[ $rc -ne 0 ] && [ "$(echo "$err" | wc -l)" -eq 1 ] || lt_fail "unreachable name server: rc $rc, $err"; ok
+"$A" updateTopic -t X >/dev/null 2>&1; [ $? -eq 2 ] || lt_fail "missing flags must be a usage error"; ok
+"$A" noSuchCommand >/dev/null 2>&1 && lt_fail "unknown subcommand must fail"; ok
+"$A" | grep -q updateTopic || lt_fail "mqadmin alone lists the commands"; ok
+echo "mqadmin: $pass passed, 0 failed"
