@@ -101,6 +101,17 @@ typedef struct br_clients {
     cm_map_t producers;         /* group -> br_pgroup_t* */
 } br_clients_t;
 
+/* ---- statistics (stats.c) ---- */
+#define BR_STATS_SAMPLES 601
+typedef struct br_sample { uint64_t ms; int64_t put, get; } br_sample_t;
+typedef struct br_stats {
+    int64_t putTotal, getTotal;     /* messages stored / handed to consumers */
+    br_sample_t ring[BR_STATS_SAMPLES];
+    size_t head, n;
+    int64_t bootMs;
+    uint64_t bootLoopMs;
+} br_stats_t;
+
 /* ---- long polling ---- */
 typedef struct br_pull_wait br_pull_wait_t;
 
@@ -120,6 +131,8 @@ typedef struct br_broker {
     int nns;
     uv_timer_t reg_timer, scan_timer, persist_timer, poll_timer, reg_soon_timer;
     br_pull_wait_t *waits;      /* parked pulls (long polling) */
+    br_stats_t stats;
+    uv_timer_t stats_timer;
     char addr[96];              /* brokerIP1:listenPort, as registered */
     uint32_t store_ip;
     int stopping;
@@ -163,6 +176,10 @@ void br_handle_view_message_by_id(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_update_and_create_topic(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_delete_topic_in_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_get_all_topic_config(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+
+/* stats.c */
+void br_stats_sample(br_broker_t *b);
+void br_handle_get_broker_runtime_info(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 
 /* broker.c */
 void br_register_all(br_broker_t *b, int oneway);

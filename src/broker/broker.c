@@ -107,6 +107,7 @@ static const rm_handler_t k_handlers[] = {
     {15, br_handle_update_consumer_offset},
     {17, br_handle_update_and_create_topic},
     {21, br_handle_get_all_topic_config},
+    {28, br_handle_get_broker_runtime_info},
     {29, br_handle_search_offset_by_timestamp},
     {30, br_handle_get_max_offset},
     {31, br_handle_get_min_offset},
@@ -169,6 +170,8 @@ static void on_persist_timer(uv_timer_t *t)
 }
 
 static void on_poll_timer(uv_timer_t *t) { br_pull_check(t->data, 0); }
+
+static void on_stats_timer(uv_timer_t *t) { br_stats_sample(t->data); }
 
 static void system_topics(br_broker_t *b)
 {
@@ -279,6 +282,10 @@ int br_start(uv_loop_t *loop, const br_config_t *cfg, br_broker_t **out)
     start_timer(b, &b->scan_timer, on_scan_timer, 10000, 10000);
     start_timer(b, &b->persist_timer, on_persist_timer, 5000, 5000);
     start_timer(b, &b->poll_timer, on_poll_timer, 1000, cfg->longPollingEnable ? 5000 : (uint64_t)cfg->shortPollingTimeMills);
+    b->stats.bootMs = cm_now_ms();
+    b->stats.bootLoopMs = uv_now(loop);
+    br_stats_sample(b);
+    start_timer(b, &b->stats_timer, on_stats_timer, 1000, 1000);
     uv_timer_init(loop, &b->reg_soon_timer);
     b->reg_soon_timer.data = b;
     b->timers_open++;
@@ -332,4 +339,5 @@ void br_stop(br_broker_t *b)
     uv_close((uv_handle_t *)&b->persist_timer, on_timer_closed);
     uv_close((uv_handle_t *)&b->poll_timer, on_timer_closed);
     uv_close((uv_handle_t *)&b->reg_soon_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&b->stats_timer, on_timer_closed);
 }

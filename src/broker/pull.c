@@ -105,6 +105,7 @@ static int pull_exec(br_broker_t *b, rm_conn_t *c, int32_t opaque, int serialize
     unsigned nb = 0;
     for (uint32_t i = 0; code == RC_SUCCESS && i < r.n && nb < MAX_PULL_MSGS; i++)
         bufs[nb++] = uv_buf_init(r.msgs[i].iov_base, (unsigned)r.msgs[i].iov_len);
+    b->stats.getTotal += nb;
     respond_pull(c, opaque, serialize, code, st_get_status_name(r.status), next, r.minOffset, r.maxOffset, bufs, nb);
     return 0;
 }

@@ -275,6 +275,7 @@ void br_handle_send_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         respond_send(c, req, b, code, why);
         return;
     }
+    b->stats.putTotal += res.count;
     rm_cmd_t resp;
     rm_cmd_init(&resp, code);
     rm_ext_set(&resp, "msgId", batch && res.msgIds.len ? res.msgIds.data : res.msgId);

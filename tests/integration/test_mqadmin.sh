@@ -30,4 +30,30 @@ err=$("$A" topicList -n 127.0.0.1:1 2>&1); rc=$?
 "$A" updateTopic -t X >/dev/null 2>&1; [ $? -eq 2 ] || lt_fail "missing flags must be a usage error"; ok
 "$A" noSuchCommand >/dev/null 2>&1 && lt_fail "unknown subcommand must fail"; ok
 "$A" | grep -q updateTopic || lt_fail "mqadmin alone lists the commands"; ok
+# clusterList: RocketMQ 4.9's header line and one row per broker address with its runtime info.
+NAMESRV_ADDR="$LT_NS_ADDR" timeout 30 "$LT_BIN/producer" -c 50 >/dev/null 2>&1 || lt_fail "producer failed"
+sleep 2
+out=$("$A" clusterList -n "$LT_NS_ADDR") || lt_fail "clusterList failed"
+head -1 <<<"$out" | grep -qx '#Cluster Name     #Broker Name            #BID  #Addr                  #Version                #InTPS(LOAD)       #OutTPS(LOAD) #PCWait(ms) #Hour #SPACE' \
+    || lt_fail "clusterList header: $(head -1 <<<"$out")"; ok
+row=$(sed -n 2p <<<"$out")
+echo "$row" | grep -qE "^DefaultCluster +broker-a +0 +$LT_BROKER_ADDR +V4_9_8 +[0-9]+\.[0-9]{2}\(0,0ms\)" || lt_fail "clusterList row: $row"
+intps=$(echo "$row" | awk '{print $6}' | cut -d'(' -f1)
+awk "BEGIN{exit !($intps > 0)}" || lt_fail "InTPS should count the 50 sends: $row"; ok
+# The recorded request of the real Java mqadmin 4.9.5 gets the keys clusterList reads.
+PYTHONPATH="$here" timeout 30 python3 - "$LT_BROKER_PORT" "$2" <<'PY' || lt_fail "GET_BROKER_RUNTIME_INFO from the Java mqadmin"
+import json, re, sys
+from rmq_frames import Conn
+c = Conn(int(sys.argv[1]))
+c.send_raw(open(sys.argv[2] + "/java-mqadmin-4.9.5/real-003-broker-req-GET_BROKER_RUNTIME_INFO.bin", "rb").read())
+hdr, body = c.recv_frame()
+t = json.loads(body)["table"]
+need = ["brokerVersionDesc", "putTps", "getTransferedTps", "sendThreadPoolQueueSize", "pullThreadPoolQueueSize",
+        "pageCacheLockTimeMills", "earliestMessageTimeStamp", "commitLogDiskRatio", "msgPutTotalTodayNow"]
+missing = [k for k in need if k not in t]
+ok = hdr["code"] == 0 and not missing and int(t["msgPutTotalTodayNow"]) >= 50 and float(t["putTps"].split()[0]) >= 0
+print("runtime info:", "ok" if ok else "FAIL", missing)
+sys.exit(0 if ok else 1)
+PY
+ok
 echo "mqadmin: $pass passed, 0 failed"
