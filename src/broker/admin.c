@@ -182,3 +182,39 @@ void br_handle_get_all_topic_config(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     br_broker_t *b = ctx;
     rm_conn_respond_json(c, req, br_topics_json(&b->topics), LJ_W_FASTJSON);
 }
+
+static lj_val_t *mq_json(const char *brokerName, int queueId, const char *topic)
+{
+    lj_val_t *o = lj_new_obj();
+    lj_set_str(o, "brokerName", brokerName);
+    lj_set_int(o, "queueId", queueId);
+    lj_set_str(o, "topic", topic);
+    return o;
+}
+
+/* TopicStatsTable: MessageQueue objects as map keys, as fastjson writes them for Java readers. */
+void br_handle_get_topic_stats_info(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    const char *topic = rm_req_str(c, req, "topic");
+    if (!topic)
+        return;
+    br_topic_t *tc = br_topics_get(&b->topics, topic);
+    if (!tc) {
+        rm_conn_respond_code(c, req, RC_TOPIC_NOT_EXIST, "topic[%s] not exist", topic);
+        return;
+    }
+    lj_val_t *o = lj_new_obj(), *tab = lj_new_obj();
+    for (int q = 0; q < tc->writeQueueNums; q++) {
+        lj_val_t *off = lj_new_obj();
+        int64_t min = st_min_offset(b->store, topic, q), max = st_max_offset(b->store, topic, q), ts = 0;
+        if (max > 0 && st_msg_store_time(b->store, topic, q, max - 1, &ts) != ST_OK)
+            ts = 0;
+        lj_set_int(off, "lastUpdateTimestamp", ts);
+        lj_set_int(off, "maxOffset", max);
+        lj_set_int(off, "minOffset", min);
+        lj_put(tab, mq_json(b->cfg.brokerName, q, topic), off);
+    }
+    lj_set(o, "offsetTable", tab);
+    rm_conn_respond_json(c, req, o, LJ_W_FASTJSON);
+}

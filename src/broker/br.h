@@ -176,6 +176,7 @@ void br_handle_view_message_by_id(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_update_and_create_topic(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_delete_topic_in_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_get_all_topic_config(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_get_topic_stats_info(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 
 /* stats.c */
 void br_stats_sample(br_broker_t *b);

@@ -117,6 +117,7 @@ static const rm_handler_t k_handlers[] = {
     {35, br_handle_unregister_client},
     {38, br_handle_get_consumer_list_by_group},
     {46, br_handle_check_client_config},
+    {202, br_handle_get_topic_stats_info},
     {203, br_handle_get_consumer_connection_list},
     {204, br_handle_get_producer_connection_list},
     {215, br_handle_delete_topic_in_broker},

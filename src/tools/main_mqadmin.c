@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/common.h"
 #include "remoting/remoting.h"
@@ -43,14 +44,18 @@ static int rpc(const char *addr, rm_cmd_t *req, rm_cmd_t *resp)
     rm_conn_t *conn = NULL;
     call_t c = {0};
     int rc = rm_conn_connect(&loop, addr, &k_ep, &conn);
-    if (rc == 0)
+    if (rc == 0) {
+        rm_conn_ref(conn); /* ours: a failed connect closes and releases the library's own */
         rc = rm_conn_invoke(conn, req, TIMEOUT_MS, on_resp, &c);
+    }
     uint64_t end = cm_mono_ms() + TIMEOUT_MS + 1000;
     while (rc == 0 && !c.done && cm_mono_ms() < end)
         uv_run(&loop, UV_RUN_ONCE);
     if (conn)
         rm_conn_close(conn);
     uv_run(&loop, UV_RUN_DEFAULT);
+    if (conn)
+        rm_conn_unref(conn);
     uv_loop_close(&loop);
     if (rc || !c.done || c.status) {
         fprintf(stderr, "mqadmin: no answer from %s (%s)\n", addr,
@@ -321,7 +326,87 @@ static int cluster_list(int argc, char **argv)
     return 0;
 }
 
+typedef struct qstat { char broker[128]; int qid; int64_t min, max, ts; } qstat_t;
+
+static int cmp_qstat(const void *a, const void *b)
+{
+    const qstat_t *x = a, *y = b;
+    int c = strcmp(x->broker, y->broker);
+    return c ? c : x->qid - y->qid;
+}
+
+/* yyyy-MM-dd HH:mm:ss,SSS in local time, RocketMQ's timeMillisToHumanString2. */
+static void human_time(int64_t ms, char *out, size_t n)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    snprintf(out, n, "%04d-%02d-%02d %02d:%02d:%02d,%03d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+static int topic_status(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:t:c:", v) || !v['t']) {
+        fprintf(stderr, "mqadmin: topicStatus needs -t topic\n");
+        return 2;
+    }
+    const char *ns = namesrv(v['n']);
+    rm_cmd_t req;
+    rm_cmd_init(&req, 105);
+    rm_ext_set(&req, "topic", v['t']);
+    lj_val_t *route = NULL;
+    int rc = ns ? call_ok(ns, &req, &route) : -1;
+    rm_cmd_free(&req);
+    if (rc)
+        return 1;
+    qstat_t *rows = NULL;
+    size_t n = 0;
+    const lj_val_t *bds = lj_get(route, "brokerDatas");
+    for (size_t i = 0; bds && i < bds->n && rc == 0; i++) {
+        const char *addr = lj_get_str(lj_get(bds->items[i], "brokerAddrs"), "0", NULL);
+        if (!addr)
+            continue;
+        rm_cmd_init(&req, 202);
+        rm_ext_set(&req, "topic", v['t']);
+        lj_val_t *stats = NULL;
+        rc = call_ok(addr, &req, &stats);
+        rm_cmd_free(&req);
+        const lj_val_t *tab = lj_get(stats, "offsetTable");
+        for (size_t j = 0; tab && j < tab->n; j++) {
+            qstat_t *r = realloc(rows, (n + 1) * sizeof *r);
+            if (!r)
+                break;
+            rows = r;
+            const lj_val_t *mq = tab->members[j].key, *off = tab->members[j].val;
+            snprintf(rows[n].broker, sizeof rows[n].broker, "%s", lj_get_str(mq, "brokerName", ""));
+            rows[n].qid = (int)lj_get_int(mq, "queueId", 0);
+            rows[n].min = lj_get_int(off, "minOffset", 0);
+            rows[n].max = lj_get_int(off, "maxOffset", 0);
+            rows[n].ts = lj_get_int(off, "lastUpdateTimestamp", 0);
+            n++;
+        }
+        lj_free(stats);
+    }
+    lj_free(route);
+    if (rc == 0) {
+        qsort(rows, n, sizeof *rows, cmp_qstat);
+        printf("%-32s  %-4s  %-20s  %-20s    %s\n", "#Broker Name", "#QID", "#Min Offset", "#Max Offset", "#Last Updated");
+        for (size_t i = 0; i < n; i++) {
+            char when[40] = "";
+            if (rows[i].ts > 0)
+                human_time(rows[i].ts, when, sizeof when);
+            printf("%-32s  %-4d  %-20lld  %-20lld    %s\n", rows[i].broker, rows[i].qid, (long long)rows[i].min,
+                   (long long)rows[i].max, when);
+        }
+    }
+    free(rows);
+    return rc ? 1 : 0;
+}
+
 static const cmd_t k_cmds[] = {
+    {"topicStatus", "Examine topic Status info", "mqadmin topicStatus -t topic [-n namesrvAddr]", topic_status},
     {"clusterList", "List cluster infos", "mqadmin clusterList [-c clusterName] [-n namesrvAddr]", cluster_list},
     {"topicList", "Fetch all topic list from name server", "mqadmin topicList [-n namesrvAddr]", topic_list},
     {"topicRoute", "Examine topic route info", "mqadmin topicRoute -t topic [-n namesrvAddr]", topic_route},

@@ -40,6 +40,13 @@ row=$(sed -n 2p <<<"$out")
 echo "$row" | grep -qE "^DefaultCluster +broker-a +0 +$LT_BROKER_ADDR +V4_9_8 +[0-9]+\.[0-9]{2}\(0,0ms\)" || lt_fail "clusterList row: $row"
 intps=$(echo "$row" | awk '{print $6}' | cut -d'(' -f1)
 awk "BEGIN{exit !($intps > 0)}" || lt_fail "InTPS should count the 50 sends: $row"; ok
+# topicStatus: one line per queue with min/max offsets and the last store time.
+out=$("$A" topicStatus -n "$LT_NS_ADDR" -t TopicTest) || lt_fail "topicStatus failed"
+head -1 <<<"$out" | grep -qx '#Broker Name                      #QID  #Min Offset           #Max Offset             #Last Updated' \
+    || lt_fail "topicStatus header: $(head -1 <<<"$out")"; ok
+total=$(tail -n +2 <<<"$out" | awk '{s += $4} END {print s}')
+[ "$(tail -n +2 <<<"$out" | wc -l)" -eq 4 ] && [ "$total" -eq 50 ] || lt_fail "topicStatus rows (want 4 queues, 50 messages): $out"; ok
+tail -n +2 <<<"$out" | grep -qE '^broker-a +0 +0 +[0-9]+ +[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8},[0-9]{3}$' || lt_fail "topicStatus row: $out"; ok
 # The recorded request of the real Java mqadmin 4.9.5 gets the keys clusterList reads.
 PYTHONPATH="$here" timeout 30 python3 - "$LT_BROKER_PORT" "$2" <<'PY' || lt_fail "GET_BROKER_RUNTIME_INFO from the Java mqadmin"
 import json, re, sys
