@@ -130,6 +130,17 @@ static int topic_list(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
+/* GET_ROUTEINFO_BY_TOPIC from the name server into *route (caller frees). */
+static int fetch_route(const char *ns, const char *topic, lj_val_t **route)
+{
+    rm_cmd_t req;
+    rm_cmd_init(&req, 105);
+    rm_ext_set(&req, "topic", topic);
+    int rc = ns ? call_ok(ns, &req, route) : -1;
+    rm_cmd_free(&req);
+    return rc;
+}
+
 static int topic_route(int argc, char **argv)
 {
     const char *v[128] = {0};
@@ -137,13 +148,8 @@ static int topic_route(int argc, char **argv)
         fprintf(stderr, "mqadmin: topicRoute needs -t topic\n");
         return 2;
     }
-    const char *ns = namesrv(v['n']);
-    rm_cmd_t req;
-    rm_cmd_init(&req, 105);
-    rm_ext_set(&req, "topic", v['t']);
     lj_val_t *body = NULL;
-    int rc = ns ? call_ok(ns, &req, &body) : -1;
-    rm_cmd_free(&req);
+    int rc = fetch_route(namesrv(v['n']), v['t'], &body);
     if (rc == 0) {
         cm_buf_t b;
         cm_buf_init(&b);
@@ -352,13 +358,9 @@ static int topic_status(int argc, char **argv)
         fprintf(stderr, "mqadmin: topicStatus needs -t topic\n");
         return 2;
     }
-    const char *ns = namesrv(v['n']);
-    rm_cmd_t req;
-    rm_cmd_init(&req, 105);
-    rm_ext_set(&req, "topic", v['t']);
     lj_val_t *route = NULL;
-    int rc = ns ? call_ok(ns, &req, &route) : -1;
-    rm_cmd_free(&req);
+    rm_cmd_t req;
+    int rc = fetch_route(namesrv(v['n']), v['t'], &route);
     if (rc)
         return 1;
     qstat_t *rows = NULL;
