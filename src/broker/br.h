@@ -160,6 +160,9 @@ void br_handle_send_message(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 /* Find a topic or create it from the template (auto-create) / as a retry/DLQ topic. */
 br_topic_t *br_topic_for_send(br_broker_t *b, const char *topic, const char *tmpl, int queues, int *code);
 
+/* retry.c */
+void br_handle_consumer_send_msg_back(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+
 /* pull.c */
 void br_handle_pull_message(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_pull_notify(br_broker_t *b, const char *topic, int queueId);

@@ -115,6 +115,7 @@ static const rm_handler_t k_handlers[] = {
     {33, br_handle_view_message_by_id},
     {34, br_handle_heart_beat},
     {35, br_handle_unregister_client},
+    {36, br_handle_consumer_send_msg_back},
     {38, br_handle_get_consumer_list_by_group},
     {46, br_handle_check_client_config},
     {202, br_handle_get_topic_stats_info},

@@ -63,6 +63,28 @@ if ok:
     ok = size == len(r[1]) and magic == -626843481 and b"payload-1" in r[1]
 check("pull returns the stored record", ok, r and r[0])
 
+# CONSUMER_SEND_MSG_BACK (36): the message goes to %RETRY%<group> with reconsumeTimes + 1 and
+# RETRY_TOPIC; once the group's retries are used up, to %DLQ%<group>.
+def msg_back(phy, max_times):
+    return c.call(36, {"offset": phy, "group": "GBack", "delayLevel": 0, "originMsgId": "X", "maxReconsumeTimes": max_times})
+def pull_one(topic):
+    r = c.call(11, dict(pull, topic=topic, queueId=0, consumerGroup="GBack"))
+    return r[1] if r and r[0]["code"] == 0 else None
+r = send_v2(c, "BadInputTopic", b"to-retry", queue_id=3)
+phy = int(r[0]["extFields"]["msgId"][16:], 16)
+r = msg_back(phy, 16)
+check("send back -> SUCCESS", r and r[0]["code"] == 0, r and r[0])
+rec = pull_one("%RETRY%GBack")
+ok = rec is not None and b"to-retry" in rec and struct.unpack(">i", rec[72:76])[0] == 1 and b"RETRY_TOPIC\x01BadInputTopic" in rec
+check("the retry copy has reconsumeTimes 1 and RETRY_TOPIC", ok, rec and rec[:120])
+retry_phy = struct.unpack(">q", rec[28:36])[0] if rec else 0
+r = msg_back(retry_phy, 1)
+check("retries used up -> SUCCESS", r and r[0]["code"] == 0, r and r[0])
+dlq = pull_one("%DLQ%GBack")
+check("then the message is in %DLQ%<group>", dlq is not None and b"to-retry" in dlq, dlq)
+r = c.call(36, {"offset": 999999999, "group": "GBack", "delayLevel": 0})
+check("send back of an unknown offset -> SYSTEM_ERROR", r and r[0]["code"] == 1, r and r[0])
+
 # A hostile length prefix closes that connection only.
 bad = Conn(port)
 bad.send_raw(b"\xff\xff\xff\xff" + b"\x00" * 16)
