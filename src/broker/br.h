@@ -67,6 +67,10 @@ void br_groups_free(br_groups_t *g);
 br_group_t *br_groups_get(br_groups_t *g, const char *name);
 br_group_t *br_groups_put(br_groups_t *g, const char *name);
 int br_groups_save(br_groups_t *g);
+struct br_broker;
+/* The group's config, created (and persisted) when autoCreateSubscriptionGroup allows; else
+ * answers SUBSCRIPTION_GROUP_NOT_EXIST and returns NULL. */
+br_group_t *br_group_for_request(struct br_broker *b, rm_conn_t *c, const rm_cmd_t *req, const char *group);
 
 /* ---- connected clients ---- */
 typedef struct br_sub {

@@ -229,3 +229,13 @@ int br_groups_load(br_groups_t *g, const char *path)
 }
 
 void br_groups_free(br_groups_t *g) { cm_map_free(&g->map, free); }
+
+br_group_t *br_group_for_request(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req, const char *group)
+{
+    br_group_t *g = br_groups_get(&b->groups, group);
+    if (!g && b->cfg.autoCreateSubscriptionGroup && (g = br_groups_put(&b->groups, group)))
+        br_groups_save(&b->groups);
+    if (!g)
+        rm_conn_respond_code(c, req, RC_SUBSCRIPTION_GROUP_NOT_EXIST, "subscription group [%s] does not exist", group);
+    return g;
+}

@@ -126,13 +126,9 @@ void br_handle_pull_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         rm_conn_respond_code(c, req, RC_NO_PERMISSION, "the broker[%s] pulling message is forbidden", b->cfg.brokerName);
         return;
     }
-    br_group_t *g = br_groups_get(&b->groups, group);
-    if (!g && b->cfg.autoCreateSubscriptionGroup && (g = br_groups_put(&b->groups, group)))
-        br_groups_save(&b->groups);
-    if (!g) {
-        rm_conn_respond_code(c, req, RC_SUBSCRIPTION_GROUP_NOT_EXIST, "subscription group [%s] does not exist", group);
+    br_group_t *g = br_group_for_request(b, c, req, group);
+    if (!g)
         return;
-    }
     if (!g->consumeEnable) {
         rm_conn_respond_code(c, req, RC_NO_PERMISSION, "subscription group no permission, %s", group);
         return;

@@ -29,13 +29,9 @@ void br_handle_consumer_send_msg_back(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         return;
     if (rm_ext_get(req, "maxReconsumeTimes") && rm_req_i32(c, req, "maxReconsumeTimes", &maxTimes))
         return;
-    br_group_t *g = br_groups_get(&b->groups, group);
-    if (!g && b->cfg.autoCreateSubscriptionGroup && (g = br_groups_put(&b->groups, group)))
-        br_groups_save(&b->groups);
-    if (!g) {
-        rm_conn_respond_code(c, req, RC_SUBSCRIPTION_GROUP_NOT_EXIST, "subscription group not exist, %s", group);
+    br_group_t *g = br_group_for_request(b, c, req, group);
+    if (!g)
         return;
-    }
     if (!(b->cfg.brokerPermission & PERM_WRITE)) {
         rm_conn_respond_code(c, req, RC_NO_PERMISSION, "the broker[%s] sending message is forbidden", b->cfg.brokerName);
         return;
