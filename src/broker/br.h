@@ -116,6 +116,9 @@ typedef struct br_stats {
     uint64_t bootLoopMs;
 } br_stats_t;
 
+/* ---- SYNC_FLUSH waiters (flushwait.c) ---- */
+typedef struct br_fwait br_fwait_t;
+
 /* ---- long polling ---- */
 typedef struct br_pull_wait br_pull_wait_t;
 
@@ -142,6 +145,11 @@ typedef struct br_broker {
     int stopping;
     int timers_open;
     int reg_pending;            /* a topic changed while a registration was throttled */
+    uv_async_t flush_async;     /* the store's flush thread: flushed offset advanced */
+    uv_timer_t fw_timer;        /* FLUSH_DISK_TIMEOUT deadlines */
+    int fw_timer_on;
+    br_fwait_t *fw_head, *fw_tail;
+    uv_timer_t clean_timer;     /* retention and disk check every cleanResourceInterval */
 } br_broker_t;
 
 /* clients.c */
@@ -188,6 +196,15 @@ void br_handle_get_topic_stats_info(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 /* stats.c */
 void br_stats_sample(br_broker_t *b);
 void br_handle_get_broker_runtime_info(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+
+/* flushwait.c: SYNC_FLUSH sends answered after the group commit */
+void br_flushwait_init(br_broker_t *b, st_config_t *sc);
+/* 1 if this send must wait for the flush (SYNC_FLUSH, not oneway, WAIT not false). */
+int br_flushwait_needed(br_broker_t *b, const rm_cmd_t *req, const char *props, size_t plen);
+/* Park the answer (takes resp over) until st_flushed_offset() >= need or the deadline. */
+void br_flushwait_add(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req, rm_cmd_t *resp, int64_t need);
+/* Answer every waiter (durable or timed out) and close the handles with cb. */
+void br_flushwait_stop(br_broker_t *b, uv_close_cb cb);
 
 /* broker.c */
 void br_register_all(br_broker_t *b, int oneway);

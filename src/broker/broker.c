@@ -175,6 +175,14 @@ static void on_poll_timer(uv_timer_t *t) { br_pull_check(t->data, 0); }
 
 static void on_stats_timer(uv_timer_t *t) { br_stats_sample(t->data); }
 
+static void on_clean_timer(uv_timer_t *t)
+{
+    br_broker_t *b = t->data;
+    st_clean_report_t r;
+    if (b->store)
+        st_clean(b->store, cm_now_ms(), &r);
+}
+
 static void system_topics(br_broker_t *b)
 {
     const br_config_t *c = &b->cfg;
@@ -226,6 +234,16 @@ static int open_store(br_broker_t *b)
     sc.maxMessageSize = (uint32_t)b->cfg.maxMessageSize;
     sc.flushDiskType = b->cfg.flushDiskSync ? ST_SYNC_FLUSH : ST_ASYNC_FLUSH;
     sc.flushIntervalCommitLog = (int)b->cfg.flushIntervalCommitLog;
+    sc.flushCommitLogLeastPages = (int)b->cfg.flushCommitLogLeastPages;
+    sc.flushCommitLogThoroughInterval = (int)b->cfg.flushCommitLogThoroughInterval;
+    sc.flushIntervalConsumeQueue = (int)b->cfg.flushIntervalConsumeQueue;
+    sc.fileReservedTime = (int)b->cfg.fileReservedTime;
+    sc.deleteWhen = b->cfg.deleteWhen;
+    sc.diskMaxUsedSpaceRatio = (int)b->cfg.diskMaxUsedSpaceRatio;
+    sc.cleanFileForciblyEnable = b->cfg.cleanFileForciblyEnable;
+    sc.diskSpaceCleanForciblyRatio = (int)b->cfg.diskSpaceCleanForciblyRatio;
+    sc.diskSpaceWarningLevelRatio = (int)b->cfg.diskSpaceWarningLevelRatio;
+    br_flushwait_init(b, &sc);
     sc.storeHostIp = b->store_ip;
     sc.storeHostPort = b->cfg.listenPort;
     int rc = st_store_open(&sc, &b->store);
@@ -288,6 +306,8 @@ int br_start(uv_loop_t *loop, const br_config_t *cfg, br_broker_t **out)
     b->stats.bootLoopMs = uv_now(loop);
     br_stats_sample(b);
     start_timer(b, &b->stats_timer, on_stats_timer, 1000, 1000);
+    /* the first run early: a broker started on a full disk must say so at once */
+    start_timer(b, &b->clean_timer, on_clean_timer, 0, (uint64_t)cfg->cleanResourceInterval);
     uv_timer_init(loop, &b->reg_soon_timer);
     b->reg_soon_timer.data = b;
     b->timers_open++;
@@ -334,6 +354,9 @@ void br_stop(br_broker_t *b)
             rm_conn_close(b->ns_conns[i]);
             rm_conn_unref(b->ns_conns[i]);
         }
+    b->timers_open += 2;
+    st_store_flush(b->store);
+    br_flushwait_stop(b, on_timer_closed); /* after the final flush: waiters are durable now */
     st_store_close(b->store);
     b->store = NULL;
     uv_close((uv_handle_t *)&b->reg_timer, on_timer_closed);
@@ -342,4 +365,5 @@ void br_stop(br_broker_t *b)
     uv_close((uv_handle_t *)&b->poll_timer, on_timer_closed);
     uv_close((uv_handle_t *)&b->reg_soon_timer, on_timer_closed);
     uv_close((uv_handle_t *)&b->stats_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&b->clean_timer, on_timer_closed);
 }

@@ -30,8 +30,12 @@ typedef struct br_config {
     int64_t syncFlushTimeout;
     char brokerRole[32];        /* ASYNC_MASTER, SYNC_MASTER, SLAVE */
     int brokerPermission;
-    int64_t deleteWhen;
-    int64_t fileReservedTime;
+    char deleteWhen[64];        /* hours that may delete expired files: "04" or "04;16" */
+    int64_t fileReservedTime;   /* hours */
+    int64_t diskMaxUsedSpaceRatio, diskSpaceCleanForciblyRatio, diskSpaceWarningLevelRatio;
+    int cleanFileForciblyEnable;
+    int64_t cleanResourceInterval;
+    int64_t flushCommitLogLeastPages, flushCommitLogThoroughInterval, flushIntervalConsumeQueue;
     int longPollingEnable;
     int64_t shortPollingTimeMills;
     int notifyConsumerIdsChangedEnable;

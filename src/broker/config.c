@@ -36,8 +36,16 @@ void br_config_defaults(br_config_t *c)
     c->syncFlushTimeout = 5000;
     snprintf(c->brokerRole, sizeof c->brokerRole, "ASYNC_MASTER");
     c->brokerPermission = 6;
-    c->deleteWhen = 4;
+    snprintf(c->deleteWhen, sizeof c->deleteWhen, "04");
     c->fileReservedTime = 72;
+    c->diskMaxUsedSpaceRatio = 75;
+    c->diskSpaceCleanForciblyRatio = 85;
+    c->diskSpaceWarningLevelRatio = 90;
+    c->cleanFileForciblyEnable = 1;
+    c->cleanResourceInterval = 10000;
+    c->flushCommitLogLeastPages = 4;
+    c->flushCommitLogThoroughInterval = 10000;
+    c->flushIntervalConsumeQueue = 1000;
     c->longPollingEnable = 1;
     c->shortPollingTimeMills = 1000;
     c->notifyConsumerIdsChangedEnable = 1;
@@ -65,7 +73,11 @@ static const key_t_ k_keys[] = {
     S(storePathCommitLog), I(mappedFileSizeCommitLog, 4096, 1LL << 40),
     I(mappedFileSizeConsumeQueue, 20, 1LL << 32), I(maxMessageSize, 1, 1LL << 30),
     I(flushIntervalCommitLog, 1, 1 << 30), I(syncFlushTimeout, 1, 1 << 30), S(brokerRole),
-    I(brokerPermission, 0, 15), I(deleteWhen, 0, 23), I(fileReservedTime, 0, 1 << 20),
+    I(brokerPermission, 0, 15), S(deleteWhen), I(fileReservedTime, 0, 1 << 20),
+    I(diskMaxUsedSpaceRatio, 10, 95), I(diskSpaceCleanForciblyRatio, 10, 99),
+    I(diskSpaceWarningLevelRatio, 10, 99), B(cleanFileForciblyEnable),
+    I(cleanResourceInterval, 100, 1 << 30), I(flushCommitLogLeastPages, 0, 1 << 20),
+    I(flushCommitLogThoroughInterval, 1, 1 << 30), I(flushIntervalConsumeQueue, 1, 1 << 30),
     B(longPollingEnable), I(shortPollingTimeMills, 1, 1 << 30), B(notifyConsumerIdsChangedEnable),
     I(registerNameServerPeriod, 10000, 60000), S(regionId), B(clusterTopicEnable),
     B(brokerTopicEnable), B(traceTopicEnable), B(enablePropertyFilter), B(rejectTransactionMessage),

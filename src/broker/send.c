@@ -142,7 +142,8 @@ static int store_code(int rc, const char **remark)
     case ST_OK: return RC_SUCCESS;
     case ST_EMSG_ILLEGAL: *remark = "the message is illegal, maybe msg body or properties length not matched. msg body length limit 4194304 bytes."; return RC_MESSAGE_ILLEGAL;
     case ST_EPROPS_TOO_LONG: *remark = "the message properties length is longer than 32767 bytes."; return RC_MESSAGE_ILLEGAL;
-        case ST_ENOTWRITABLE: *remark = "service not available now. It may be caused by one of the following reasons: the broker's disk is full, messages are put to the slave, message store has been shut down, etc."; return RC_SERVICE_NOT_AVAILABLE;
+    case ST_ENOTWRITABLE: *remark = "service not available now: the message store is shut down or in an error state; see the broker log"; return RC_SERVICE_NOT_AVAILABLE;
+    case ST_EDISKFULL: *remark = "[DISK_FULL] service not available now: the broker's disk is full (over diskSpaceWarningLevelRatio); nothing was stored, sends resume when space is freed"; return RC_SERVICE_NOT_AVAILABLE;
     default: *remark = "the store failed to write the message (I/O error); nothing was stored"; return RC_SYSTEM_ERROR;
     }
 }
@@ -267,10 +268,7 @@ void br_handle_send_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     int rc = batch ? st_put_batch(b->store, &msg, req->body, req->body_len, &res) : st_put(b->store, &msg, &res);
     const char *why = NULL;
     code = store_code(rc, &why);
-    /* Written but the sync flush failed: RocketMQ's FLUSH_DISK_TIMEOUT ("stored, not yet durable"). */
-    if (rc == ST_EIO && res.count > 0)
-        code = RC_FLUSH_DISK_TIMEOUT;
-    if (code != RC_SUCCESS && code != RC_FLUSH_DISK_TIMEOUT) {
+    if (code != RC_SUCCESS) {
         LOG_W("broker", "send to %s refused: store error %d", topic, rc);
         respond_send(c, req, b, code, why);
         return;
@@ -283,7 +281,11 @@ void br_handle_send_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     rm_ext_set_i64(&resp, "queueOffset", res.queueOffset);
     rm_ext_set(&resp, "MSG_REGION", b->cfg.regionId);
     rm_ext_set(&resp, "TRACE_ON", "true");
-    rm_conn_respond(c, req, &resp);
-    rm_cmd_free(&resp);
+    if (code == RC_SUCCESS && br_flushwait_needed(b, req, msg.properties, msg.propertiesLen)) {
+        br_flushwait_add(b, c, req, &resp, res.phyOffset + res.size);
+    } else {
+        rm_conn_respond(c, req, &resp);
+        rm_cmd_free(&resp);
+    }
     br_pull_notify(b, topic, (int)qid);
 }

@@ -142,6 +142,12 @@ static int cq_file_for(st_store_t *st, st_cq_t *cq, int64_t pos, st_mfile_t **ou
     return ST_OK;
 }
 
+int st_cq_prepare(st_store_t *st, st_cq_t *cq, int64_t q)
+{
+    st_mfile_t *f;
+    return cq_file_for(st, cq, q * ST_CQ_UNIT_SIZE, &f);
+}
+
 static int cq_write_unit(st_store_t *st, st_cq_t *cq, int64_t q, int64_t phy, int32_t size,
                          int64_t tags)
 {

@@ -26,6 +26,8 @@ int st_mfile_open(const char *dir, int64_t start, uint64_t size, int create, st_
     fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
     if (fd < 0) {
         LOG_E(ST_MOD, "open %s: %s", path, strerror(errno));
+        if (errno == ENOSPC || errno == EDQUOT)
+            rc = ST_EDISKFULL;
         goto err;
     }
     if (fstat(fd, &sb) != 0)
@@ -38,6 +40,8 @@ int st_mfile_open(const char *dir, int64_t start, uint64_t size, int create, st_
         /* reserve the blocks; tmpfs and ext4 support it, otherwise stay sparse */
         if (fallocate(fd, 0, 0, (off_t)size) != 0 && errno != EOPNOTSUPP && errno != ENOSYS) {
             LOG_E(ST_MOD, "fallocate %s: %s", path, strerror(errno));
+            if (errno == ENOSPC || errno == EDQUOT)
+                rc = ST_EDISKFULL;
             unlink(path);
             goto err;
         }
@@ -215,16 +219,36 @@ void st_grave_add(st_store_t *st, st_mfile_t *f)
     if (st->ngrave == st->gravecap) {
         size_t nc = st->gravecap ? st->gravecap * 2 : 16;
         st_mfile_t **nv = realloc(st->grave, nc * sizeof(*nv));
-        if (!nv) {
+        if (nv)
+            st->grave = nv;
+        uint64_t *na = nv ? realloc(st->graveAt, nc * sizeof(*na)) : NULL;
+        if (!nv || !na) {
             /* cannot keep it: the flush thread might still hold it on the dirty list, so leak
              * the mapping rather than unmap under it */
             LOG_W(ST_MOD, "out of memory, leaking mapping of %s", f->path);
             return;
         }
-        st->grave = nv;
+        st->graveAt = na;
         st->gravecap = nc;
     }
+    st->graveAt[st->ngrave] = cm_mono_ms();
     st->grave[st->ngrave++] = f;
+}
+
+void st_grave_reap(st_store_t *st, uint64_t graceMs)
+{
+    uint64_t now = cm_mono_ms();
+    size_t j = 0;
+    for (size_t i = 0; i < st->ngrave; i++) {
+        st_mfile_t *f = st->grave[i];
+        if (now - st->graveAt[i] >= graceMs && !atomic_load(&f->dirty)) {
+            st_mfile_close(f); /* the disk space comes back only now */
+            continue;
+        }
+        st->grave[j] = f;
+        st->graveAt[j++] = st->graveAt[i];
+    }
+    st->ngrave = j;
 }
 
 static int rm_rf_at(int dfd, const char *name)
@@ -250,4 +274,15 @@ static int rm_rf_at(int dfd, const char *name)
 int st_rm_rf(const char *path)
 {
     return rm_rf_at(AT_FDCWD, path) == 0 ? ST_OK : ST_EIO;
+}
+
+st_mfile_t *st_mfiles_drop_first(st_mfiles_t *fs)
+{
+    if (fs->n == 0)
+        return NULL;
+    st_mfile_t *f = fs->v[0];
+    memmove(fs->v, fs->v + 1, (fs->n - 1) * sizeof(*fs->v));
+    fs->n--;
+    fs->firstNo++;
+    return f;
 }

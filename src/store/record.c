@@ -22,6 +22,7 @@ const char *st_strerror(int err)
     case ST_ENOENT: return "not found";
     case ST_EBLANK: return "end-of-file blank";
     case ST_ENOTWRITABLE: return "store not writable";
+    case ST_EDISKFULL: return "disk full";
     }
     return "unknown error";
 }

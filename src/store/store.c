@@ -35,6 +35,14 @@ void st_config_default(st_config_t *c)
     c->flushIntervalCommitLog = 500;
     c->flushIntervalConsumeQueue = 1000;
     c->checkCRCOnRecover = 1;
+    c->flushCommitLogLeastPages = 4;
+    c->flushCommitLogThoroughInterval = 10000;
+    c->fileReservedTime = 72;
+    c->deleteWhen = "04";
+    c->diskMaxUsedSpaceRatio = 75;
+    c->cleanFileForciblyEnable = 1;
+    c->diskSpaceCleanForciblyRatio = 85;
+    c->diskSpaceWarningLevelRatio = 90;
     c->storeHostIp = 0x7F000001;
     c->storeHostPort = 10911;
     c->maxTransferBytesOnMessageInMemory = 256 * 1024;
@@ -66,15 +74,6 @@ static char *path_join(const char *a, const char *b)
         memcpy(p + la + 1, b, lb + 1);
     }
     return p;
-}
-
-static uint64_t cl_fsize(const st_store_t *st) { return st->cfg.mappedFileSizeCommitLog; }
-
-static st_mfile_t *cl_file_at(const st_store_t *st, int64_t phy)
-{
-    if (phy < 0)
-        return NULL;
-    return st_mfiles_get(&st->cl, phy / (int64_t)cl_fsize(st));
 }
 
 int64_t st_max_phy_offset(st_store_t *st) { return atomic_load(&st->wrote); }
@@ -115,132 +114,16 @@ static int is_dispatched_type(int32_t sysFlag)
     return t == ST_SYSFLAG_TX_NOT || t == ST_SYSFLAG_TX_COMMIT;
 }
 
-/* ---- flushing ---------------------------------------------------------------------------- */
-
-/* msync the commit log from `flushed` up to the current write position. Either thread. */
-static int cl_flush(st_store_t *st)
-{
-    int64_t target = atomic_load(&st->wrote);
-    int64_t from = atomic_load(&st->flushed);
-    uint64_t fsz = cl_fsize(st);
-    int rc = ST_OK;
-
-    while (from < target) {
-        pthread_mutex_lock(&st->mu);
-        st_mfile_t *f = cl_file_at(st, from);
-        pthread_mutex_unlock(&st->mu);
-        int64_t fileEnd = from - from % (int64_t)fsz + (int64_t)fsz;
-        int64_t to = target < fileEnd ? target : fileEnd;
-        if (f && st_mfile_sync(f, (uint64_t)(from - f->start), (uint64_t)(to - f->start)) != ST_OK) {
-            rc = ST_EIO;
-            break;
-        }
-        from = to;
-    }
-    if (rc == ST_OK) {
-        int64_t cur = atomic_load(&st->flushed);
-        while (cur < from && !atomic_compare_exchange_weak(&st->flushed, &cur, from))
-            ;
-    }
-    return rc;
-}
-
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-#define WARM_AHEAD (128LL * 1024 * 1024)
-#define TICK_MS 100
-
-/* Fault in the commit-log pages ahead of the write position on this thread, so that the
- * writer (the broker's loop) never pays for zeroing fresh pages; RocketMQ's warm-up idea,
- * done continuously. Pages are only populated, never written, so racing the writer is safe. */
-static void cl_warm(st_store_t *st, int64_t *warmed)
-{
-    int64_t w = atomic_load(&st->wrote), target = w + WARM_AHEAD;
-    uint64_t fsz = cl_fsize(st);
-    if (*warmed < w)
-        *warmed = w - w % 4096;
-    while (*warmed < target) {
-        pthread_mutex_lock(&st->mu);
-        st_mfile_t *f = cl_file_at(st, *warmed);
-        pthread_mutex_unlock(&st->mu);
-        if (!f)
-            return; /* the next file does not exist yet */
-        int64_t fileEnd = f->start + (int64_t)fsz, to = target < fileEnd ? target : fileEnd;
-        if (madvise(f->base + (*warmed - f->start), (size_t)(to - *warmed), MADV_POPULATE_WRITE) != 0)
-            return; /* old kernel or no memory: the writer faults the pages in itself */
-        *warmed = to;
-    }
-}
-
-/* Its own thread: a flush (msync) can block for hundreds of milliseconds, and the writer
- * must not overtake the warmed area meanwhile. */
-static void *warm_main(void *arg)
-{
-    st_store_t *st = arg;
-    int64_t warmed = 0;
-    pthread_mutex_lock(&st->mu);
-    while (!st->stop) {
-        pthread_mutex_unlock(&st->mu);
-        cl_warm(st, &warmed);
-        usleep(10000);
-        pthread_mutex_lock(&st->mu);
-    }
-    pthread_mutex_unlock(&st->mu);
-    return NULL;
-}
-
-static void *flush_main(void *arg)
-{
-    st_store_t *st = arg;
-    uint64_t lastCq = cm_mono_ms(), lastCl = lastCq;
-    int clInterval = st->cfg.flushIntervalCommitLog > 0 ? st->cfg.flushIntervalCommitLog : 500;
-    int cqInterval = st->cfg.flushIntervalConsumeQueue > 0 ? st->cfg.flushIntervalConsumeQueue : 1000;
-    pthread_mutex_lock(&st->mu);
-    while (!st->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += (long)TICK_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&st->cv, &st->mu, &ts);
-        if (st->stop)
-            break;
-        pthread_mutex_unlock(&st->mu);
-        uint64_t now = cm_mono_ms();
-        if (st->cfg.flushDiskType == ST_ASYNC_FLUSH && now - lastCl >= (uint64_t)clInterval) {
-            cl_flush(st);
-            lastCl = now;
-        }
-        if (now - lastCq >= (uint64_t)cqInterval) {
-            st_cq_flush_dirty(st);
-            lastCq = cm_mono_ms();
-        }
-        pthread_mutex_lock(&st->mu);
-    }
-    pthread_mutex_unlock(&st->mu);
-    return NULL;
-}
-
-int st_store_flush(st_store_t *st)
-{
-    int rc = cl_flush(st);
-    int rc2 = st_cq_flush_all(st);
-    return rc != ST_OK ? rc : rc2;
-}
-
 /* ---- commit-log files -------------------------------------------------------------------- */
 
 static int cl_new_file(st_store_t *st, int64_t start, st_mfile_t **out)
 {
     st_mfile_t *f;
-    int rc = st_mfile_open(st->clDir, start, cl_fsize(st), 1, &f);
+    int rc = st_mfile_open(st->clDir, start, st_cl_fsize(st), 1, &f);
     if (rc != ST_OK)
         return rc;
     pthread_mutex_lock(&st->mu);
-    rc = st_mfiles_set(&st->cl, start / (int64_t)cl_fsize(st), f);
+    rc = st_mfiles_set(&st->cl, start / (int64_t)st_cl_fsize(st), f);
     pthread_mutex_unlock(&st->mu);
     if (rc != ST_OK) {
         unlink(f->path);
@@ -255,14 +138,14 @@ static int cl_new_file(st_store_t *st, int64_t start, st_mfile_t **out)
  * file cannot hold need + 8 (a blank header must always fit after a record). */
 static int cl_reserve(st_store_t *st, size_t need, st_mfile_t **fo, uint64_t *posOut)
 {
-    uint64_t fsz = cl_fsize(st);
+    uint64_t fsz = st_cl_fsize(st);
     int64_t w = atomic_load(&st->wrote);
     st_mfile_t *f;
     int rc;
 
     if (need + 8 > fsz)
         return ST_EMSG_ILLEGAL;
-    f = cl_file_at(st, w);
+    f = st_cl_file_at(st, w);
     if (!f && (rc = cl_new_file(st, w - w % (int64_t)fsz, &f)) != ST_OK)
         return rc;
     uint64_t pos = (uint64_t)(w - f->start);
@@ -302,6 +185,8 @@ static int check_msg(const st_store_t *st, const st_msg_t *m, size_t *tlen)
 {
     if (!st->writable)
         return ST_ENOTWRITABLE;
+    if (atomic_load(&st->diskFull))
+        return ST_EDISKFULL;
     if (!m->topic)
         return ST_EMSG_ILLEGAL;
     *tlen = strlen(m->topic);
@@ -318,10 +203,14 @@ static int check_msg(const st_store_t *st, const st_msg_t *m, size_t *tlen)
     return ST_OK;
 }
 
-static int after_put(st_store_t *st)
+/* The message (and its consume-queue units) is complete: publish its store time for the
+ * checkpoint, and in SYNC_FLUSH wake the group commit (the caller waits for
+ * st_flushed_offset() to pass phyOffset + size). */
+static int after_put(st_store_t *st, int64_t storeTs)
 {
+    atomic_store(&st->lastPutTs, storeTs);
     if (st->cfg.flushDiskType == ST_SYNC_FLUSH)
-        return cl_flush(st);
+        st_flush_kick(st);
     return ST_OK;
 }
 
@@ -349,6 +238,9 @@ int st_put(st_store_t *st, const st_msg_t *m, st_put_result_t *res)
     int32_t sysFlag = m->sysFlag & ~(ST_SYSFLAG_BORNHOST_V6 | ST_SYSFLAG_STOREHOST_V6);
     int dispatch = is_dispatched_type(sysFlag);
     if (dispatch && (rc = st_cq_get_or_create(st, m->topic, tlen, m->queueId, &cq)) != ST_OK)
+        return rc;
+    /* everything that can fail for lack of disk happens before the record is written */
+    if (cq && (rc = st_cq_prepare(st, cq, cq->maxUnits)) != ST_OK)
         return rc;
     size_t need = st_record_size(sysFlag, m->bodyLen, tlen, m->propertiesLen);
     if ((rc = cl_reserve(st, need, &f, &pos)) != ST_OK)
@@ -385,7 +277,7 @@ int st_put(st_store_t *st, const st_msg_t *m, st_put_result_t *res)
             return rc;
         }
     }
-    rc = after_put(st);
+    rc = after_put(st, r.storeTimestamp);
 
     res->phyOffset = r.physicOffset;
     res->size = (int32_t)need;
@@ -439,6 +331,9 @@ int st_put_batch(st_store_t *st, const st_msg_t *m, const uint8_t *batch, size_t
     if (rc < 0 || count == 0)
         return ST_EMSG_ILLEGAL;
     if ((rc = st_cq_get_or_create(st, m->topic, tlen, m->queueId, &cq)) != ST_OK)
+        return rc;
+    if ((rc = st_cq_prepare(st, cq, cq->maxUnits)) != ST_OK ||
+        (rc = st_cq_prepare(st, cq, cq->maxUnits + count - 1)) != ST_OK)
         return rc;
     if ((rc = cl_reserve(st, total, &f, &pos)) != ST_OK)
         return rc;
@@ -498,7 +393,7 @@ int st_put_batch(st_store_t *st, const st_msg_t *m, const uint8_t *batch, size_t
         }
         phy += d.totalSize;
     }
-    rc = after_put(st);
+    rc = after_put(st, r.storeTimestamp);
     res->phyOffset = firstPhy;
     res->size = (int32_t)total;
     res->queueOffset = firstQ;
@@ -516,7 +411,7 @@ static int cl_locate(st_store_t *st, int64_t phy, int32_t sizeHint, const uint8_
                      uint32_t *len)
 {
     int64_t w = atomic_load(&st->wrote);
-    st_mfile_t *f = cl_file_at(st, phy);
+    st_mfile_t *f = st_cl_file_at(st, phy);
     if (!f || phy + 8 > w)
         return ST_ENOENT;
     const uint8_t *p = f->base + (phy - f->start);
@@ -654,7 +549,7 @@ int st_get(st_store_t *st, const char *topic, int32_t queueId, int64_t offset,
     int64_t clMax = atomic_load(&st->wrote), clMin = st_min_phy_offset(st);
     uint64_t memLimit = st->physRam / 100 * (uint64_t)st->cfg.accessMessageInMemoryMaxRatio;
     int64_t nextPhyFileStart = INT64_MIN, maxPhyPulled = 0;
-    uint64_t clfsz = cl_fsize(st);
+    uint64_t clfsz = st_cl_fsize(st);
     st_get_status_t status = ST_GET_NO_MATCHED_MESSAGE;
     int64_t i;
 
@@ -830,7 +725,7 @@ static int load_commitlog(st_store_t *st)
 {
     int64_t *starts;
     size_t n;
-    uint64_t fsz = cl_fsize(st);
+    uint64_t fsz = st_cl_fsize(st);
     int rc = st_list_numbered(st->clDir, &starts, &n);
     if (rc != ST_OK)
         return rc;
@@ -852,7 +747,7 @@ static int load_commitlog(st_store_t *st)
 /* Walk records from file index `from`, validating them; returns the end of valid data. */
 static int64_t recover_scan(st_store_t *st, size_t from)
 {
-    uint64_t fsz = cl_fsize(st);
+    uint64_t fsz = st_cl_fsize(st);
     int64_t end = st->cl.v[from]->start;
     for (size_t i = from; i < st->cl.n; i++) {
         st_mfile_t *f = st->cl.v[i];
@@ -892,11 +787,11 @@ static int64_t recover_scan(st_store_t *st, size_t from)
 /* Re-dispatch records in [from, to) to the consume queues (idempotent). */
 static int redispatch(st_store_t *st, int64_t from, int64_t to)
 {
-    uint64_t fsz = cl_fsize(st);
+    uint64_t fsz = st_cl_fsize(st);
     int64_t phy = from;
     int n = 0;
     while (phy < to) {
-        st_mfile_t *f = cl_file_at(st, phy);
+        st_mfile_t *f = st_cl_file_at(st, phy);
         if (!f)
             break;
         int64_t fileEnd = f->start + (int64_t)fsz;
@@ -934,13 +829,32 @@ static int redispatch(st_store_t *st, int64_t from, int64_t to)
     return ST_OK;
 }
 
+/* After a crash: the newest file whose first record is older than what the checkpoint says
+ * is on disk (spec §3.2), so the work grows with what changed since, not with the store. */
+static size_t crash_start_file(st_store_t *st)
+{
+    int64_t minTs = st_ckpt_min_timestamp(st);
+    for (size_t i = st->cl.n; i-- > 0;) {
+        st_record_t r;
+        st_mfile_t *f = st->cl.v[i];
+        if (st_record_decode(f->base, f->size, 0, &r) == ST_OK && r.storeTimestamp > 0 &&
+            r.storeTimestamp <= minTs && r.physicOffset == f->start) {
+            LOG_I(ST_MOD, "abnormal exit: recovering from commit-log file %zu of %zu (checkpoint)",
+                  i + 1, st->cl.n);
+            return i;
+        }
+    }
+    return 0;
+}
+
 static int recover(st_store_t *st, int lastExitOK)
 {
-    int64_t processOffset = 0;
+    int64_t processOffset = 0, scanFrom = 0;
     int rc;
 
     if (st->cl.n) {
-        size_t from = lastExitOK && st->cl.n > 3 ? st->cl.n - 3 : 0;
+        size_t from = lastExitOK ? (st->cl.n > 3 ? st->cl.n - 3 : 0) : crash_start_file(st);
+        scanFrom = st->cl.v[from]->start;
         processOffset = recover_scan(st, from);
         /* drop whole files beyond the valid end, zero the torn tail of the last one */
         while (st->cl.n && st->cl.v[st->cl.n - 1]->start > processOffset) {
@@ -949,7 +863,7 @@ static int recover(st_store_t *st, int lastExitOK)
             unlink(f->path);
             st_mfile_close(f);
         }
-        st_mfile_t *last = cl_file_at(st, processOffset);
+        st_mfile_t *last = st_cl_file_at(st, processOffset);
         if (last) {
             uint64_t pos = (uint64_t)(processOffset - last->start);
             const uint8_t *p = last->base + pos;
@@ -970,7 +884,8 @@ static int recover(st_store_t *st, int lastExitOK)
             if (c->maxPhysicOffset > maxCqPhy)
                 maxCqPhy = c->maxPhysicOffset;
         }
-    int64_t from = lastExitOK ? maxCqPhy : minPhy;
+    /* after a crash, re-dispatch everything the scan covered (idempotent for units present) */
+    int64_t from = lastExitOK ? maxCqPhy : (scanFrom < maxCqPhy ? scanFrom : maxCqPhy);
     if (from < minPhy)
         from = minPhy;
     if ((rc = redispatch(st, from, processOffset)) != ST_OK)
@@ -996,6 +911,7 @@ int st_store_open(const st_config_t *cfg, st_store_t **out)
     if (!(st = calloc(1, sizeof(*st))))
         return ST_ENOMEM;
     st->lockFd = -1;
+    st->ckptFd = -1;
     st->cfg = *cfg;
     st->cfg.mappedFileSizeConsumeQueue =
         (cfg->mappedFileSizeConsumeQueue + ST_CQ_UNIT_SIZE - 1) / ST_CQ_UNIT_SIZE * ST_CQ_UNIT_SIZE;
@@ -1045,12 +961,15 @@ int st_store_open(const st_config_t *cfg, st_store_t **out)
         LOG_W(ST_MOD, "cannot write lock file: %s", strerror(errno));
 
     int lastExitOK = access(st->abortPath, F_OK) != 0;
+    if ((rc = st_ckpt_open(st)) != ST_OK)
+        goto err;
     if ((rc = load_commitlog(st)) != ST_OK)
         goto err;
     if ((rc = st_cq_load_all(st)) != ST_OK)
         goto err;
     if ((rc = recover(st, lastExitOK)) != ST_OK)
         goto err;
+    atomic_store(&st->lastPutTs, st->lastStoreTs);
 
     int afd = open(st->abortPath, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (afd < 0) {
@@ -1061,29 +980,19 @@ int st_store_open(const st_config_t *cfg, st_store_t **out)
     long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
     st->physRam = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 8ull << 30;
     st->writable = 1;
-    if (pthread_create(&st->thr, NULL, flush_main, st) != 0) {
-        rc = ST_EIO;
+    if ((rc = st_flush_threads_start(st)) != ST_OK)
         goto err;
-    }
-    if (pthread_create(&st->warmThr, NULL, warm_main, st) != 0) {
-        pthread_mutex_lock(&st->mu);
-        st->stop = 1;
-        pthread_cond_signal(&st->cv);
-        pthread_mutex_unlock(&st->mu);
-        pthread_join(st->thr, NULL);
-        rc = ST_EIO;
-        goto err;
-    }
-    st->thrStarted = 1;
     *out = st;
     return ST_OK;
 err:
     st->writable = 0;
+    st_ckpt_close(st);
     st_cq_free_all(st);
     st_mfiles_free(&st->cl);
     for (size_t i = 0; i < st->ngrave; i++)
         st_mfile_close(st->grave[i]);
     free(st->grave);
+    free(st->graveAt);
     if (st->lockFd >= 0)
         close(st->lockFd);
     pthread_mutex_destroy(&st->mu);
@@ -1100,14 +1009,7 @@ void st_store_close(st_store_t *st)
 {
     if (!st)
         return;
-    if (st->thrStarted) {
-        pthread_mutex_lock(&st->mu);
-        st->stop = 1;
-        pthread_cond_signal(&st->cv);
-        pthread_mutex_unlock(&st->mu);
-        pthread_join(st->thr, NULL);
-        pthread_join(st->warmThr, NULL);
-    }
+    st_flush_threads_stop(st);
     int ok = st->writable;
     if (st_store_flush(st) != ST_OK)
         ok = 0;
@@ -1116,6 +1018,8 @@ void st_store_close(st_store_t *st)
     for (size_t i = 0; i < st->ngrave; i++)
         st_mfile_close(st->grave[i]);
     free(st->grave);
+    free(st->graveAt);
+    st_ckpt_close(st);
     if (ok)
         unlink(st->abortPath);
     else

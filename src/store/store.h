@@ -34,6 +34,8 @@ enum {
     ST_ENOENT = -10,        /* no such record / queue / property */
     ST_EBLANK = -11,        /* decode: end-of-file blank record (magic 0xCBD43194) */
     ST_ENOTWRITABLE = -12,  /* store closed or in error state (SERVICE_NOT_AVAILABLE) */
+    ST_EDISKFULL = -13,     /* disk usage over diskSpaceWarningLevelRatio, or no space for a
+                             * new file: nothing written; clears by itself when space returns */
 };
 const char *st_strerror(int err);
 
@@ -72,6 +74,19 @@ typedef struct st_config {
     int flushIntervalCommitLog;         /* ms, default 500 */
     int flushIntervalConsumeQueue;      /* ms, default 1000 */
     int checkCRCOnRecover;              /* default 1 */
+    int flushCommitLogLeastPages;       /* ASYNC: flush when >= this many 4 KiB pages (4) */
+    int flushCommitLogThoroughInterval; /* ASYNC: flush everything at least this often (10000 ms) */
+    /* SYNC_FLUSH: called on the flush thread each time st_flushed_offset() advances (the
+     * broker turns it into a uv_async_send). NULL = none. */
+    void (*onFlushed)(void *arg);
+    void *onFlushedArg;
+    /* Retention (spec §4). Not copied: deleteWhen must outlive the store. */
+    int fileReservedTime;               /* hours a commit-log file is kept (72) */
+    const char *deleteWhen;             /* hours of the day that may delete, "04" or "04;16" */
+    int diskMaxUsedSpaceRatio;          /* % disk use that deletes expired files any hour (75) */
+    int cleanFileForciblyEnable;        /* over diskSpaceCleanForciblyRatio delete unexpired (1) */
+    int diskSpaceCleanForciblyRatio;    /* 85 */
+    int diskSpaceWarningLevelRatio;     /* over this, puts fail with ST_EDISKFULL (90) */
     /* Broker address written as STOREHOSTADDRESS and used in offsetMsgId. IPv4 as a host-order
      * integer: 192.168.1.10 == 0xC0A8010A. */
     uint32_t storeHostIp;
@@ -109,6 +124,28 @@ void st_store_close(st_store_t *st);
 
 /* Flush commit log and consume queues to disk now (msync). */
 int st_store_flush(st_store_t *st);
+/* SYNC_FLUSH group commit: st_put only wakes the flush thread; a send is durable once
+ * st_flushed_offset() >= res.phyOffset + res.size. Any thread. */
+void st_flush_kick(st_store_t *st);
+int64_t st_flushed_offset(st_store_t *st);
+
+/* ---- retention and disk space (clean.c) --------------------------------------------------- */
+typedef struct st_clean_report {
+    int usedPct;                /* commit-log partition use, %, -1 if unknown */
+    int diskFull;               /* puts are refused (usage over diskSpaceWarningLevelRatio) */
+    int filesDeleted;           /* commit-log files deleted by this run */
+    int64_t minPhyOffset;       /* commit-log min offset after the run */
+} st_clean_report_t;
+
+/* One retention pass (RocketMQ runs it every 10 s): measure the disk, set or clear the
+ * disk-full state, and when the hour is in deleteWhen, the disk is over diskMaxUsedSpaceRatio,
+ * or a manual clean is pending, delete expired commit-log files oldest first (at most 10, never
+ * the current one; over diskSpaceCleanForciblyRatio also unexpired ones), then the consume-queue
+ * files that point only below the new minimum. Unmaps files deleted over 30 s ago.
+ * nowMs: wall clock (cm_now_ms(), or a test's). Loop thread. */
+int st_clean(st_store_t *st, int64_t nowMs, st_clean_report_t *rep);
+/* Make the next 20 st_clean runs delete regardless of the hour (admin command). */
+void st_clean_request(st_store_t *st);
 
 /* ---- put --------------------------------------------------------------------------------- */
 typedef struct st_msg {
@@ -146,10 +183,11 @@ void st_put_result_free(st_put_result_t *r);
  * not advanced for PREPARED/ROLLBACK which get 0 and no consume-queue unit), the physical
  * offset and a store timestamp (never smaller than the previous one), computes the body CRC,
  * encodes directly into the mapped file (rolling to a new file with a blank record when it does
- * not fit) and writes the consume-queue unit. SYNC_FLUSH: returns after msync of the record.
- * Errors: ST_EIO (file creation failed: nothing written; or, in SYNC_FLUSH, the msync failed:
- * the record is stored and *res is filled but it is not known to be durable -> the broker
- * answers FLUSH_DISK_TIMEOUT), ST_ENOTWRITABLE (closed, or a consume-queue write failed
+ * not fit) and writes the consume-queue unit. SYNC_FLUSH: wakes the group commit and returns;
+ * the caller waits for st_flushed_offset() (st_flush_kick). Every step that can fail for lack
+ * of space (commit-log and consume-queue file creation) happens before the record is written.
+ * Errors (nothing written): ST_EIO (file creation failed), ST_EDISKFULL (no space, or usage
+ * over diskSpaceWarningLevelRatio), ST_ENOTWRITABLE (closed, or a consume-queue write failed
  * earlier). */
 int st_put(st_store_t *st, const st_msg_t *m, st_put_result_t *res);
 

@@ -54,7 +54,8 @@ struct st_store {
 
     st_cq_t **buckets;
     size_t nbuckets, ncq;
-    st_mfile_t **grave;             /* unlinked but still mapped until close */
+    st_mfile_t **grave;             /* unlinked, unmapped a grace period later (st_grave_reap) */
+    uint64_t *graveAt;              /* cm_mono_ms() when each went to the grave */
     size_t ngrave, gravecap;
 
     pthread_mutex_t mu;             /* guards cl.v array, dirty list, stop */
@@ -64,7 +65,20 @@ struct st_store {
     pthread_t thr;
     pthread_t warmThr;              /* pre-faults commit-log pages ahead of the writer */
     uint64_t physRam;
+
+    /* flush.c: group commit and checkpoint */
+    _Atomic int64_t lastPutTs;      /* store time of the newest message fully written (CQ too) */
+    int flushWanted;                /* a SYNC_FLUSH put is waiting (guarded by mu) */
+    atomic_int flushFailing;        /* the last commit-log msync failed */
+    int testFlushDelayMs;           /* LOULAN_TEST_FLUSH_DELAY_MS: slow disk, for tests only */
+    int ckptFd;
+    _Atomic int64_t ckptPhysic, ckptLogics, ckptIndex;
+
+    /* clean.c: retention and disk space */
+    atomic_int diskFull;            /* usage over diskSpaceWarningLevelRatio: puts refused */
+    int manualCleanRuns;            /* runs left that delete regardless of the hour */
 };
+
 
 /* record.c: encode with the properties given as p1 [+ '\x02'] + p2; dst must hold
  * st_record_size(...) bytes; the other r fields (totalSize, magic, properties) are ignored. */
@@ -82,7 +96,12 @@ int st_list_numbered(const char *dir, int64_t **out, size_t *n);
 st_mfile_t *st_mfiles_get(const st_mfiles_t *fs, int64_t no);
 int st_mfiles_set(st_mfiles_t *fs, int64_t no, st_mfile_t *f);
 void st_mfiles_free(st_mfiles_t *fs);
-void st_grave_add(st_store_t *st, st_mfile_t *f);     /* unlink now, unmap at close */
+/* Remove the first slot (file or NULL) and return it; the caller graves it. */
+st_mfile_t *st_mfiles_drop_first(st_mfiles_t *fs);
+/* Unlink now; the mapping stays until st_grave_reap finds it older than the grace period
+ * (slices handed to the network may still point into it) and not on the dirty list. */
+void st_grave_add(st_store_t *st, st_mfile_t *f);
+void st_grave_reap(st_store_t *st, uint64_t graceMs);
 int st_rm_rf(const char *path);
 
 /* cq.c */
@@ -102,5 +121,24 @@ void st_cq_remove(st_store_t *st, st_cq_t *cq);       /* unhash, delete files, f
 void st_cq_free_all(st_store_t *st);
 int st_cq_flush_dirty(st_store_t *st);
 int st_cq_flush_all(st_store_t *st);
+
+static inline uint64_t st_cl_fsize(const st_store_t *st) { return st->cfg.mappedFileSizeCommitLog; }
+static inline st_mfile_t *st_cl_file_at(const st_store_t *st, int64_t phy)
+{
+    return phy < 0 ? NULL : st_mfiles_get(&st->cl, phy / (int64_t)st_cl_fsize(st));
+}
+
+/* flush.c */
+int st_ckpt_open(st_store_t *st);
+void st_ckpt_close(st_store_t *st);
+int64_t st_ckpt_min_timestamp(const st_store_t *st);
+int st_flush_threads_start(st_store_t *st);
+void st_flush_threads_stop(st_store_t *st);
+
+/* cq.c: make sure the file that unit q falls in exists (so that creating it cannot fail
+ * after the commit-log record was written) */
+int st_cq_prepare(st_store_t *st, st_cq_t *cq, int64_t q);
+/* clean.c: delete files of cq whose last unit points below minPhy (never the last file) */
+int st_cq_delete_below(st_store_t *st, st_cq_t *cq, int64_t minPhy);
 
 #endif

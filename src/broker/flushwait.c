@@ -1,0 +1,124 @@
+/* flushwait.c: SYNC_FLUSH sends wait here for the group commit (spec §2.3).
+ * A send is answered only once the store's flushed offset has passed the end of its record:
+ * the store's flush thread signals each advance through a uv_async, and one msync covers every
+ * send written meanwhile. A send still waiting after syncFlushTimeout ms is answered
+ * FLUSH_DISK_TIMEOUT (10) with its msgId/queueOffset, as RocketMQ: stored, not known durable.
+ * Waiters are kept in write order, so the queue's head is always the oldest. Loop thread. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/br.h"
+
+struct br_fwait {
+    rm_conn_t *conn;
+    int32_t opaque;
+    int serialize;
+    rm_cmd_t resp;
+    int64_t need;               /* commit-log offset that must be flushed */
+    uint64_t deadline;          /* uv_now */
+    struct br_fwait *next;
+};
+
+static void answer(br_broker_t *b, br_fwait_t *w, int code)
+{
+    w->resp.code = code;
+    if (code == RC_FLUSH_DISK_TIMEOUT)
+        rm_cmd_set_remark(&w->resp, "the message is stored but the disk flush did not finish within %lld ms",
+                          (long long)b->cfg.syncFlushTimeout);
+    if (!rm_conn_is_closed(w->conn))
+        rm_conn_respond_raw(w->conn, w->opaque, w->serialize, &w->resp, NULL, 0, NULL, NULL);
+    rm_cmd_free(&w->resp);
+    rm_conn_unref(w->conn);
+    free(w);
+}
+
+/* Answer every waiter that is durable, then every waiter past its deadline. */
+static void drain(br_broker_t *b, int all)
+{
+    int64_t flushed = b->store ? st_flushed_offset(b->store) : 0;
+    uint64_t now = uv_now(b->loop);
+    while (b->fw_head) {
+        br_fwait_t *w = b->fw_head;
+        int code;
+        if (w->need <= flushed)
+            code = RC_SUCCESS;
+        else if (all || now >= w->deadline)
+            code = RC_FLUSH_DISK_TIMEOUT;
+        else
+            break;
+        b->fw_head = w->next;
+        if (!b->fw_head)
+            b->fw_tail = NULL;
+        answer(b, w, code);
+    }
+    if (!b->fw_head && b->fw_timer_on) {
+        uv_timer_stop(&b->fw_timer);
+        b->fw_timer_on = 0;
+    }
+}
+
+static void on_flushed_async(uv_async_t *a) { drain(a->data, 0); }
+static void on_fw_timer(uv_timer_t *t) { drain(t->data, 0); }
+
+/* Flush thread: only wakes the loop. */
+static void on_store_flushed(void *arg)
+{
+    br_broker_t *b = arg;
+    uv_async_send(&b->flush_async);
+}
+
+void br_flushwait_init(br_broker_t *b, st_config_t *sc)
+{
+    uv_async_init(b->loop, &b->flush_async, on_flushed_async);
+    b->flush_async.data = b;
+    uv_timer_init(b->loop, &b->fw_timer);
+    b->fw_timer.data = b;
+    sc->onFlushed = on_store_flushed;
+    sc->onFlushedArg = b;
+}
+
+int br_flushwait_needed(br_broker_t *b, const rm_cmd_t *req, const char *props, size_t plen)
+{
+    const char *v;
+    size_t vl;
+    if (!b->cfg.flushDiskSync || rm_cmd_is_oneway(req))
+        return 0;
+    /* RocketMQ's WAIT property: "false" means the producer does not wait for the flush */
+    return !(st_props_get(props, plen, "WAIT", &v, &vl) == ST_OK && vl == 5 && !memcmp(v, "false", 5));
+}
+
+void br_flushwait_add(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req, rm_cmd_t *resp, int64_t need)
+{
+    br_fwait_t *w = calloc(1, sizeof *w);
+    if (!w) {
+        rm_conn_respond(c, req, resp); /* cannot wait: answer now rather than never */
+        rm_cmd_free(resp);
+        return;
+    }
+    rm_conn_ref(c);
+    w->conn = c;
+    w->opaque = req->opaque;
+    w->serialize = req->serialize;
+    w->resp = *resp; /* takes it over */
+    w->need = need;
+    w->deadline = uv_now(b->loop) + (uint64_t)b->cfg.syncFlushTimeout;
+    if (b->fw_tail)
+        b->fw_tail->next = w;
+    else
+        b->fw_head = w;
+    b->fw_tail = w;
+    if (!b->fw_timer_on) {
+        uv_timer_start(&b->fw_timer, on_fw_timer, 50, 50);
+        b->fw_timer_on = 1;
+    }
+    if (need <= st_flushed_offset(b->store))
+        drain(b, 0);
+}
+
+/* At stop, after the store's final flush: everything left is either durable or timed out. */
+void br_flushwait_stop(br_broker_t *b, uv_close_cb cb)
+{
+    drain(b, 1);
+    uv_close((uv_handle_t *)&b->flush_async, cb);
+    uv_close((uv_handle_t *)&b->fw_timer, cb);
+}

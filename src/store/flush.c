@@ -1,0 +1,287 @@
+/* flush.c: getting the store onto disk, and the checkpoint that says how far it got.
+ * The flush thread msyncs the commit log and the dirty consume-queue files. In SYNC_FLUSH it is
+ * a group commit: every put only wakes it; it flushes everything written so far in one go and
+ * then calls cfg.onFlushed so the broker can answer all the sends that are now durable (many
+ * sends share one msync). In ASYNC_FLUSH it flushes every flushIntervalCommitLog ms when at
+ * least flushCommitLogLeastPages pages are waiting, and everything every
+ * flushCommitLogThoroughInterval ms (RocketMQ's FlushRealTimeService).
+ * After each flush it writes the checkpoint file (spec §1.11): the store time of the newest
+ * message known to be on disk in the commit log and in the consume queues. Recovery after a
+ * crash starts from the commit-log file that precedes those times, not from the first file.
+ * A warm thread pre-faults commit-log pages ahead of the writer. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/store_int.h"
+
+#define CKPT_SIZE 4096
+#define TICK_MS 10
+
+/* msync the commit log from `flushed` up to the current write position. Flush thread, or the
+ * loop thread at close. */
+static int cl_flush(st_store_t *st)
+{
+    int64_t target = atomic_load(&st->wrote);
+    int64_t from = atomic_load(&st->flushed);
+    uint64_t fsz = st_cl_fsize(st);
+    int rc = ST_OK;
+
+    while (from < target) {
+        pthread_mutex_lock(&st->mu);
+        st_mfile_t *f = st_cl_file_at(st, from);
+        pthread_mutex_unlock(&st->mu);
+        int64_t fileEnd = from - from % (int64_t)fsz + (int64_t)fsz;
+        int64_t to = target < fileEnd ? target : fileEnd;
+        if (f && st_mfile_sync(f, (uint64_t)(from - f->start), (uint64_t)(to - f->start)) != ST_OK) {
+            rc = ST_EIO;
+            break;
+        }
+        from = to;
+    }
+    if (rc == ST_OK) {
+        int64_t cur = atomic_load(&st->flushed);
+        while (cur < from && !atomic_compare_exchange_weak(&st->flushed, &cur, from))
+            ;
+    }
+    return rc;
+}
+
+/* ---- checkpoint -------------------------------------------------------------------------- */
+
+int st_ckpt_open(st_store_t *st)
+{
+    char path[4200];
+    uint8_t b[24] = {0};
+    snprintf(path, sizeof(path), "%s/checkpoint", st->root);
+    st->ckptFd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (st->ckptFd < 0) {
+        LOG_E(ST_MOD, "open %s: %s", path, strerror(errno));
+        return ST_EIO;
+    }
+    ssize_t n = pread(st->ckptFd, b, sizeof(b), 0);
+    if (n == (ssize_t)sizeof(b)) {
+        st->ckptPhysic = (int64_t)cm_be64(b);
+        st->ckptLogics = (int64_t)cm_be64(b + 8);
+        st->ckptIndex = (int64_t)cm_be64(b + 16);
+    }
+    return ST_OK;
+}
+
+int64_t st_ckpt_min_timestamp(const st_store_t *st)
+{
+    int64_t m = st->ckptPhysic < st->ckptLogics ? st->ckptPhysic : st->ckptLogics;
+    /* RocketMQ's 3 s margin: store times of neighbouring records may be out of step */
+    return m - 3000 > 0 ? m - 3000 : 0;
+}
+
+/* Written after the data it describes is durable, so it never claims more than is on disk. */
+static void ckpt_write(st_store_t *st)
+{
+    uint8_t b[CKPT_SIZE] = {0};
+    if (st->ckptFd < 0)
+        return;
+    cm_wbe64(b, (uint64_t)st->ckptPhysic);
+    cm_wbe64(b + 8, (uint64_t)st->ckptLogics);
+    cm_wbe64(b + 16, (uint64_t)st->ckptIndex);
+    if (pwrite(st->ckptFd, b, sizeof(b), 0) != (ssize_t)sizeof(b) || fdatasync(st->ckptFd) != 0)
+        LOG_W(ST_MOD, "checkpoint write failed: %s", strerror(errno));
+}
+
+void st_ckpt_close(st_store_t *st)
+{
+    if (st->ckptFd >= 0)
+        close(st->ckptFd);
+    st->ckptFd = -1;
+}
+
+/* ---- warm-up ----------------------------------------------------------------------------- */
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#define WARM_AHEAD (128LL * 1024 * 1024)
+
+/* Fault in the commit-log pages ahead of the write position on this thread, so that the
+ * writer (the broker's loop) never pays for zeroing fresh pages; RocketMQ's warm-up idea,
+ * done continuously. Pages are only populated, never written, so racing the writer is safe. */
+static void cl_warm(st_store_t *st, int64_t *warmed)
+{
+    int64_t w = atomic_load(&st->wrote), target = w + WARM_AHEAD;
+    uint64_t fsz = st_cl_fsize(st);
+    if (*warmed < w)
+        *warmed = w - w % 4096;
+    while (*warmed < target) {
+        pthread_mutex_lock(&st->mu);
+        st_mfile_t *f = st_cl_file_at(st, *warmed);
+        pthread_mutex_unlock(&st->mu);
+        if (!f)
+            return; /* the next file does not exist yet */
+        int64_t fileEnd = f->start + (int64_t)fsz, to = target < fileEnd ? target : fileEnd;
+        if (madvise(f->base + (*warmed - f->start), (size_t)(to - *warmed), MADV_POPULATE_WRITE) != 0)
+            return; /* old kernel or no memory: the writer faults the pages in itself */
+        *warmed = to;
+    }
+}
+
+/* Its own thread: a flush (msync) can block for hundreds of milliseconds, and the writer
+ * must not overtake the warmed area meanwhile. */
+static void *warm_main(void *arg)
+{
+    st_store_t *st = arg;
+    int64_t warmed = 0;
+    pthread_mutex_lock(&st->mu);
+    while (!st->stop) {
+        pthread_mutex_unlock(&st->mu);
+        cl_warm(st, &warmed);
+        usleep(10000);
+        pthread_mutex_lock(&st->mu);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
+/* ---- the flush thread -------------------------------------------------------------------- */
+
+typedef struct flush_clock {
+    uint64_t lastCl, lastClThorough, lastCq;
+    int clInterval, cqInterval;
+} flush_clock_t;
+
+/* One commit-log flush as the mode asks; returns 1 if something was flushed. */
+static int flush_commitlog(st_store_t *st, flush_clock_t *k, uint64_t now, int kicked)
+{
+    int64_t pending = atomic_load(&st->wrote) - atomic_load(&st->flushed);
+    if (pending <= 0)
+        return 0;
+    if (st->cfg.flushDiskType == ST_SYNC_FLUSH) {
+        if (!kicked && now - k->lastCl < (uint64_t)TICK_MS)
+            return 0;
+    } else {
+        int thorough = now - k->lastClThorough >= (uint64_t)st->cfg.flushCommitLogThoroughInterval;
+        if (now - k->lastCl < (uint64_t)k->clInterval)
+            return 0;
+        k->lastCl = now;
+        if (!thorough && pending < (int64_t)st->cfg.flushCommitLogLeastPages * 4096)
+            return 0;
+        k->lastClThorough = now;
+    }
+    k->lastCl = now;
+    int64_t ts = atomic_load(&st->lastPutTs); /* read before `wrote`: that message is included */
+    if (st->testFlushDelayMs > 0)
+        usleep((useconds_t)st->testFlushDelayMs * 1000);
+    if (cl_flush(st) != ST_OK) {
+        if (!atomic_exchange(&st->flushFailing, 1))
+            LOG_E(ST_MOD, "commit log flush failed; SYNC_FLUSH sends will time out");
+        return 0;
+    }
+    if (atomic_exchange(&st->flushFailing, 0))
+        LOG_I(ST_MOD, "commit log flush works again");
+    st->ckptPhysic = ts;
+    return 1;
+}
+
+static void *flush_main(void *arg)
+{
+    st_store_t *st = arg;
+    flush_clock_t k = {0};
+    k.lastCl = k.lastClThorough = k.lastCq = cm_mono_ms();
+    k.clInterval = st->cfg.flushIntervalCommitLog > 0 ? st->cfg.flushIntervalCommitLog : 500;
+    k.cqInterval = st->cfg.flushIntervalConsumeQueue > 0 ? st->cfg.flushIntervalConsumeQueue : 1000;
+    pthread_mutex_lock(&st->mu);
+    while (!st->stop) {
+        if (!st->flushWanted) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += (long)TICK_MS * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&st->cv, &st->mu, &ts);
+        }
+        if (st->stop)
+            break;
+        int kicked = st->flushWanted;
+        st->flushWanted = 0;
+        pthread_mutex_unlock(&st->mu);
+        uint64_t now = cm_mono_ms();
+        int flushed = flush_commitlog(st, &k, now, kicked);
+        if (flushed && st->cfg.onFlushed)
+            st->cfg.onFlushed(st->cfg.onFlushedArg);
+        if (now - k.lastCq >= (uint64_t)k.cqInterval) {
+            int64_t ts = atomic_load(&st->lastPutTs); /* units up to here are written */
+            if (st_cq_flush_dirty(st) == ST_OK)
+                st->ckptLogics = ts;
+            k.lastCq = cm_mono_ms();
+            flushed = 1;
+        }
+        if (flushed)
+            ckpt_write(st);
+        pthread_mutex_lock(&st->mu);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
+void st_flush_kick(st_store_t *st)
+{
+    pthread_mutex_lock(&st->mu);
+    if (!st->flushWanted) {
+        st->flushWanted = 1;
+        pthread_cond_signal(&st->cv);
+    }
+    pthread_mutex_unlock(&st->mu);
+}
+
+int64_t st_flushed_offset(st_store_t *st) { return atomic_load(&st->flushed); }
+
+int st_flush_threads_start(st_store_t *st)
+{
+    const char *d = getenv("LOULAN_TEST_FLUSH_DELAY_MS");
+    st->testFlushDelayMs = d ? atoi(d) : 0;
+    if (pthread_create(&st->thr, NULL, flush_main, st) != 0)
+        return ST_EIO;
+    if (pthread_create(&st->warmThr, NULL, warm_main, st) != 0) {
+        pthread_mutex_lock(&st->mu);
+        st->stop = 1;
+        pthread_cond_signal(&st->cv);
+        pthread_mutex_unlock(&st->mu);
+        pthread_join(st->thr, NULL);
+        return ST_EIO;
+    }
+    st->thrStarted = 1;
+    return ST_OK;
+}
+
+void st_flush_threads_stop(st_store_t *st)
+{
+    if (!st->thrStarted)
+        return;
+    pthread_mutex_lock(&st->mu);
+    st->stop = 1;
+    pthread_cond_signal(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    pthread_join(st->thr, NULL);
+    pthread_join(st->warmThr, NULL);
+    st->thrStarted = 0;
+}
+
+/* Everything, now (close, tests). The checkpoint then names the newest message. */
+int st_store_flush(st_store_t *st)
+{
+    int64_t ts = atomic_load(&st->lastPutTs);
+    int rc = cl_flush(st);
+    int rc2 = st_cq_flush_all(st);
+    if (rc == ST_OK && rc2 == ST_OK) {
+        st->ckptPhysic = st->ckptLogics = ts;
+        ckpt_write(st);
+    }
+    return rc != ST_OK ? rc : rc2;
+}
