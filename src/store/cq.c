@@ -211,16 +211,21 @@ int st_cq_unit(const st_store_t *st, const st_cq_t *cq, int64_t q, int64_t *phy,
     return ST_OK;
 }
 
-/* Find the end of the valid units (phy >= 0 && size > 0), scanning from the first file;
- * files after the end are deleted. */
+/* Find the end of the valid units (phy >= 0 && size > 0), scanning from the third-to-last
+ * file; files after the end are deleted. */
 static void cq_recover(st_store_t *st, st_cq_t *cq)
 {
     uint64_t fsz = st->cfg.mappedFileSizeConsumeQueue;
-    int64_t endPos = cq->files.n ? cq->files.firstNo * (int64_t)fsz : 0;
+    /* like RocketMQ, trust all but the last three files: start-up time must not grow with
+     * the number of messages ever stored */
+    size_t from = cq->files.n > 3 ? cq->files.n - 3 : 0;
+    while (from > 0 && !cq->files.v[from])
+        from--;
+    int64_t endPos = cq->files.n ? (cq->files.firstNo + (int64_t)from) * (int64_t)fsz : 0;
     int64_t lastPhyEnd = 0;
     size_t i;
 
-    for (i = 0; i < cq->files.n; i++) {
+    for (i = from; i < cq->files.n; i++) {
         st_mfile_t *f = cq->files.v[i];
         if (!f)
             break;
@@ -291,7 +296,7 @@ int st_cq_load_all(st_store_t *st)
                     rc = ST_ECORRUPT;
                     break;
                 }
-                rc = st_mfile_open(cq->dir, starts[i], fsz, 0, &f);
+                rc = st_mfile_open(cq->dir, starts[i], fsz, i + 1 == n ? ST_MFILE_GROW : 0, &f);
                 if (rc == ST_OK)
                     madvise(f->base, fsz, MADV_RANDOM);
                 if (rc == ST_OK && (rc = st_mfiles_set(&cq->files, starts[i] / (int64_t)fsz, f)))

@@ -23,7 +23,7 @@ int st_mfile_open(const char *dir, int64_t start, uint64_t size, int create, st_
     void *base;
 
     snprintf(path, sizeof(path), "%s/%020lld", dir, (long long)start);
-    fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+    fd = open(path, O_RDWR | O_CLOEXEC | (create == 1 ? O_CREAT : 0), 0644);
     if (fd < 0) {
         LOG_E(ST_MOD, "open %s: %s", path, strerror(errno));
         if (errno == ENOSPC || errno == EDQUOT)
@@ -32,7 +32,7 @@ int st_mfile_open(const char *dir, int64_t start, uint64_t size, int create, st_
     }
     if (fstat(fd, &sb) != 0)
         goto err;
-    if (create && sb.st_size == 0) {
+    if (create == 1 && sb.st_size == 0) {
         if (ftruncate(fd, (off_t)size) != 0) {
             LOG_E(ST_MOD, "ftruncate %s: %s", path, strerror(errno));
             goto err;
@@ -43,6 +43,19 @@ int st_mfile_open(const char *dir, int64_t start, uint64_t size, int create, st_
             if (errno == ENOSPC || errno == EDQUOT)
                 rc = ST_EDISKFULL;
             unlink(path);
+            goto err;
+        }
+    } else if (create == ST_MFILE_GROW && (uint64_t)sb.st_size < size) {
+        /* a truncated last file (a copy cut short, a full disk in another tool): give it back
+         * its size with zeros; recovery then ends the data at the last valid record */
+        LOG_W(ST_MOD, "%s: size %lld, expected %llu; extending with zeros", path,
+              (long long)sb.st_size, (unsigned long long)size);
+        if (ftruncate(fd, (off_t)size) != 0) {
+            LOG_E(ST_MOD, "ftruncate %s: %s", path, strerror(errno));
+            goto err;
+        }
+        if (fallocate(fd, 0, 0, (off_t)size) != 0 && errno != EOPNOTSUPP && errno != ENOSYS) {
+            rc = errno == ENOSPC ? ST_EDISKFULL : ST_EIO;
             goto err;
         }
     } else if ((uint64_t)sb.st_size != size) {

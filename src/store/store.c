@@ -736,7 +736,7 @@ static int load_commitlog(st_store_t *st)
             rc = ST_ECORRUPT;
             break;
         }
-        rc = st_mfile_open(st->clDir, starts[i], fsz, 0, &f);
+        rc = st_mfile_open(st->clDir, starts[i], fsz, i + 1 == n ? ST_MFILE_GROW : 0, &f);
         if (rc == ST_OK && (rc = st_mfiles_set(&st->cl, starts[i] / (int64_t)fsz, f)) != ST_OK)
             st_mfile_close(f);
     }

@@ -86,6 +86,9 @@ size_t st_rec_encode_parts(uint8_t *dst, const st_record_t *r, const char *p1, s
                            int sep, const char *p2, size_t l2);
 
 /* mfile.c */
+/* create: 1 = create (fully allocated) if missing; 0 = must exist with exactly `size` bytes;
+ * ST_MFILE_GROW = must exist, a shorter file is extended with zeros (the last file of a log). */
+#define ST_MFILE_GROW 2
 int st_mfile_open(const char *dir, int64_t start, uint64_t size, int create, st_mfile_t **out);
 void st_mfile_close(st_mfile_t *f);
 int st_mfile_sync(st_mfile_t *f, uint64_t from, uint64_t to);

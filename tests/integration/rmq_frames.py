@@ -66,3 +66,42 @@ def send_v2(conn, topic, body, tags="TagA", queue_id=0, extra=None):
     if extra:
         ext.update(extra)
     return conn.call(310, ext, body)
+
+
+def parse_records(body):
+    """Split a pull/query body into records: dicts with queueOffset, physicOffset, body,
+    properties (raw str) and crc_ok (the stored body CRC matches the body)."""
+    import zlib
+    out, p = [], 0
+    while p + 4 <= len(body):
+        size = struct.unpack(">I", body[p:p + 4])[0]
+        rec = body[p:p + size]
+        if size < 92 or len(rec) < size:
+            break
+        crc = struct.unpack(">I", rec[8:12])[0]
+        qid = struct.unpack(">i", rec[12:16])[0]
+        qoff, phy = struct.unpack(">qq", rec[20:36])
+        blen = struct.unpack(">I", rec[84:88])[0]
+        b = rec[88:88 + blen]
+        tlen = rec[88 + blen]
+        topic = rec[89 + blen:89 + blen + tlen].decode()
+        plen = struct.unpack(">H", rec[89 + blen + tlen:91 + blen + tlen])[0]
+        props = rec[91 + blen + tlen:91 + blen + tlen + plen].decode(errors="replace")
+        out.append({"queueId": qid, "queueOffset": qoff, "physicOffset": phy, "body": b, "topic": topic,
+                    "properties": props, "crc_ok": zlib.crc32(b) & 0x7FFFFFFF == crc & 0x7FFFFFFF})
+        p += size
+    return out
+
+
+def pull_all(conn, topic, queue_id, group="CHECK", limit=1000000):
+    """Every record of one queue from offset 0, with plain (non-suspending) pulls."""
+    recs, off = [], 0
+    while len(recs) < limit:
+        r = conn.call(11, {"consumerGroup": group, "topic": topic, "queueId": queue_id, "queueOffset": off,
+                           "maxMsgNums": 32, "sysFlag": 4, "commitOffset": 0, "suspendTimeoutMillis": 0,
+                           "subscription": "*", "subVersion": 0})
+        if r is None or r[0]["code"] != 0:
+            break
+        recs.extend(parse_records(r[1]))
+        off = int(r[0]["extFields"]["nextBeginOffset"])
+    return recs
