@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Disk trouble, end to end through the broker:
+#  1. SYNC_FLUSH with a disk slower than syncFlushTimeout: the send is answered
+#     FLUSH_DISK_TIMEOUT (10) with its msgId and queue offset, and the message is stored.
+#  2. A full disk (a 40 MiB tmpfs this test mounts, or, where mounting is forbidden, a warning
+#     ratio below the current usage): sends are refused with SERVICE_NOT_AVAILABLE (14) and a
+#     [DISK_FULL] remark, reads keep working, nothing acknowledged is lost, and sends resume by
+#     themselves once space returns.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../lib.sh"
+lt_setup "$1"
+lt_start_namesrv || lt_fail "name server did not start"
+pass=0
+
+# ---- 1. FLUSH_DISK_TIMEOUT -------------------------------------------------------------------
+export LOULAN_TEST_FLUSH_DELAY_MS=1500
+lt_start_broker flushDiskType=SYNC_FLUSH syncFlushTimeout=300 || lt_fail "broker did not start"
+unset LOULAN_TEST_FLUSH_DELAY_MS
+PYTHONPATH="$here" timeout 30 python3 - "$LT_BROKER_PORT" <<'PY' || lt_fail "slow flush was not answered FLUSH_DISK_TIMEOUT"
+import sys, time
+from rmq_frames import Conn, send_v2, pull_all
+c = Conn(int(sys.argv[1]))
+t0 = time.time()
+r = send_v2(c, "SlowDisk", b"slow-1")
+dt = time.time() - t0
+ext = r[0].get("extFields", {})
+print("code", r[0]["code"], "after %.2fs" % dt, r[0].get("remark"))
+assert r[0]["code"] == 10, r[0]
+assert ext.get("msgId") and ext.get("queueOffset") == "0", ext
+assert 0.25 <= dt < 1.4, dt
+recs = pull_all(c, "SlowDisk", 0)
+assert [x["body"] for x in recs] == [b"slow-1"], recs
+PY
+pass=$((pass + 1))
+lt_stop_broker
+
+# ---- 2. full disk ------------------------------------------------------------------------------
+mnt="$LT_DIR/disk"
+mkdir -p "$mnt"
+if mount -t tmpfs -o size=40m loulan-test "$mnt" 2>/dev/null; then
+    mounted=1
+    trap 'umount -l "$mnt" 2>/dev/null; lt_cleanup' EXIT
+    head -c $((20 * 1024 * 1024)) /dev/zero >"$mnt/ballast"
+    ratio=90
+else
+    mounted=0
+    echo "mount not permitted here: simulating a full disk with a warning ratio under the usage"
+    ratio=10
+fi
+store="$mnt/store"
+common=("storePathRootDir=$store" "mapedFileSizeCommitLog=4194304" "mapedFileSizeConsumeQueue=20000"
+        "cleanResourceInterval=200" "cleanFileForciblyEnable=false" "maxIndexNum=1000" "maxHashSlotNum=100")
+lt_start_broker "${common[@]}" "diskSpaceWarningLevelRatio=$ratio" || lt_fail "broker did not start on the small disk"
+PYTHONPATH="$here" timeout 120 python3 - "$LT_BROKER_PORT" "$LT_DIR/acked-disk.txt" <<'PY' || lt_fail "full disk: wrong refusal"
+import sys
+from rmq_frames import Conn, send_v2
+c = Conn(int(sys.argv[1]))
+body = b"d" * 1024
+acked, refused = [], None
+with open(sys.argv[2], "w") as f:
+    for i in range(60000):
+        r = send_v2(c, "DiskTopic", body + str(i).encode(), queue_id=i % 2)
+        assert r is not None, "connection dropped"
+        if r[0]["code"] != 0:
+            refused = r[0]
+            break
+        f.write("%d %s %s\n" % (i, r[0]["extFields"]["queueId"], r[0]["extFields"]["queueOffset"]))
+assert refused is not None, "the disk never filled up"
+print("refused after", i, "sends:", refused["code"], refused.get("remark"))
+assert refused["code"] == 14 and "DISK_FULL" in (refused.get("remark") or ""), refused
+# still refused a moment later, still alive
+r = send_v2(c, "DiskTopic", b"again")
+assert r[0]["code"] == 14, r[0]
+PY
+pass=$((pass + 1))
+kill -0 "$LT_BROKER_PID" || lt_fail "broker died on the full disk"
+
+# reads keep working and every acknowledged message is there
+verify() {
+    PYTHONPATH="$here" timeout 60 python3 - "$LT_BROKER_PORT" "$LT_DIR/acked-disk.txt" "$1" <<'PY'
+import sys
+from rmq_frames import Conn, pull_all
+c = Conn(int(sys.argv[1]))
+want = {}
+for line in open(sys.argv[2]):
+    i, q, off = line.split()
+    want[(int(q), int(off))] = b"d" * 1024 + i.encode()
+got = {}
+for q in (0, 1):
+    for r in pull_all(c, "DiskTopic", q):
+        assert r["crc_ok"], "bad record"
+        got[(q, r["queueOffset"])] = r["body"]
+lost = [k for k in want if got.get(k) != want[k]]
+print(sys.argv[3], "acknowledged", len(want), "lost", len(lost))
+sys.exit(1 if lost or not want else 0)
+PY
+}
+verify "while full:" || lt_fail "acknowledged messages unreadable while the disk is full"
+pass=$((pass + 1))
+
+# space returns: sends resume by themselves
+if [ "$mounted" = 1 ]; then
+    rm -f "$mnt/ballast"
+else
+    lt_stop_broker
+    lt_start_broker "${common[@]}" "diskSpaceWarningLevelRatio=99" || lt_fail "broker did not restart"
+fi
+PYTHONPATH="$here" timeout 30 python3 - "$LT_BROKER_PORT" <<'PY' || lt_fail "sends did not resume after space returned"
+import sys, time
+from rmq_frames import Conn, send_v2
+c = Conn(int(sys.argv[1]))
+deadline = time.time() + 10
+while time.time() < deadline:
+    r = send_v2(c, "DiskTopic", b"resumed", queue_id=0)
+    if r[0]["code"] == 0:
+        print("sends accepted again")
+        sys.exit(0)
+    time.sleep(0.2)
+sys.exit(1)
+PY
+pass=$((pass + 1))
+lt_stop_broker
+lt_start_broker "${common[@]}" "diskSpaceWarningLevelRatio=99" || lt_fail "broker did not restart"
+verify "after restart:" || lt_fail "acknowledged messages lost after the full-disk episode"
+pass=$((pass + 1))
+lt_stop_broker
+echo "disk: $pass passed, 0 failed"
