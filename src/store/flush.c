@@ -74,11 +74,14 @@ int st_ckpt_open(st_store_t *st)
     return ST_OK;
 }
 
+/* Every record stored before this time is on disk, in the commit log and its consume queue.
+ * RocketMQ subtracts a 3 s margin because its timestamps can be out of step; ours never
+ * decrease in log order (next_store_ts), so a record strictly older than the checkpoint's
+ * time precedes one that is known durable, and no margin is needed. */
 int64_t st_ckpt_min_timestamp(const st_store_t *st)
 {
     int64_t m = st->ckptPhysic < st->ckptLogics ? st->ckptPhysic : st->ckptLogics;
-    /* RocketMQ's 3 s margin: store times of neighbouring records may be out of step */
-    return m - 3000 > 0 ? m - 3000 : 0;
+    return m > 0 ? m : 0;
 }
 
 /* Written after the data it describes is durable, so it never claims more than is on disk. */

@@ -829,18 +829,19 @@ static int redispatch(st_store_t *st, int64_t from, int64_t to)
     return ST_OK;
 }
 
-/* After a crash: the newest file whose first record is older than what the checkpoint says
- * is on disk (spec §3.2), so the work grows with what changed since, not with the store. */
-static size_t crash_start_file(st_store_t *st)
+/* The newest file whose first record is older than what the checkpoint says is on disk
+ * (spec §3.2 for the abnormal case), so the work grows with what changed since the last
+ * flush, not with the store. */
+static size_t checkpoint_start_file(st_store_t *st, int lastExitOK)
 {
     int64_t minTs = st_ckpt_min_timestamp(st);
     for (size_t i = st->cl.n; i-- > 0;) {
         st_record_t r;
         st_mfile_t *f = st->cl.v[i];
         if (st_record_decode(f->base, f->size, 0, &r) == ST_OK && r.storeTimestamp > 0 &&
-            r.storeTimestamp <= minTs && r.physicOffset == f->start) {
-            LOG_I(ST_MOD, "abnormal exit: recovering from commit-log file %zu of %zu (checkpoint)",
-                  i + 1, st->cl.n);
+            r.storeTimestamp < minTs && r.physicOffset == f->start) {
+            LOG_I(ST_MOD, "%s exit: recovering from commit-log file %zu of %zu (checkpoint)",
+                  lastExitOK ? "clean" : "abnormal", i + 1, st->cl.n);
             return i;
         }
     }
@@ -853,7 +854,8 @@ static int recover(st_store_t *st, int lastExitOK)
     int rc;
 
     if (st->cl.n) {
-        size_t from = lastExitOK ? (st->cl.n > 3 ? st->cl.n - 3 : 0) : crash_start_file(st);
+        /* clean exit or not, the checkpoint says where the unflushed part can begin */
+        size_t from = checkpoint_start_file(st, lastExitOK);
         scanFrom = st->cl.v[from]->start;
         processOffset = recover_scan(st, from);
         /* drop whole files beyond the valid end, zero the torn tail of the last one */
