@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # mqshutdown broker|namesrv stops the local processes cleanly: the broker unregisters from the
-# name server and both exit with status 0. (Like RocketMQ's script it stops every local broker,
-# so this test must not run in parallel with other process-level tests; ctest runs them in turn.)
+# name server and both exit with status 0. Like RocketMQ's script, mqshutdown stops every
+# local broker, so the test runs itself in a PID namespace of its own where it can (it then
+# sees only its own servers); elsewhere it must not run next to other process-level tests.
 set -u
+if [ -z "${LOULAN_IN_PIDNS:-}" ] && unshare --pid --fork --mount-proc true 2>/dev/null; then
+    LOULAN_IN_PIDNS=1 exec unshare --pid --fork --mount-proc bash "$0" "$@"
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
 lt_setup "$1"
