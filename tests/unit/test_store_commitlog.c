@@ -15,50 +15,7 @@
 
 #include "store/store.h"
 
-#define CL_SIZE (64 * 1024)
-#define CQ_UNITS 100
-
-typedef struct fx {
-    char dir[64];
-    st_config_t cfg;
-    st_store_t *st;
-    st_put_result_t pr;
-    st_get_result_t gr;
-} fx_t;
-
-static int setup(void **state)
-{
-    fx_t *f = calloc(1, sizeof(*f));
-    strcpy(f->dir, "/tmp/loulan-store-XXXXXX");
-    if (!mkdtemp(f->dir))
-        return -1;
-    st_config_default(&f->cfg);
-    f->cfg.storePathRootDir = f->dir;
-    f->cfg.mappedFileSizeCommitLog = CL_SIZE;
-    f->cfg.mappedFileSizeConsumeQueue = CQ_UNITS * ST_CQ_UNIT_SIZE;
-    f->cfg.storeHostIp = 0x0A000001;
-    f->cfg.storeHostPort = 10911;
-    st_put_result_init(&f->pr);
-    st_get_result_init(&f->gr);
-    if (st_store_open(&f->cfg, &f->st) != ST_OK)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx_t *f = *state;
-    char cmd[128];
-    st_store_close(f->st);
-    st_put_result_free(&f->pr);
-    st_get_result_free(&f->gr);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-    if (system(cmd) != 0)
-        return -1;
-    free(f);
-    return 0;
-}
+#include "store_fixture.h"
 
 static void reopen(fx_t *f)
 {
