@@ -75,6 +75,8 @@ lt_start_broker() {
         echo "storePathRootDir=$LT_DIR/store"
         echo "autoCreateTopicEnable=true"
         echo "mapedFileSizeCommitLog=67108864"
+        echo "maxHashSlotNum=50000"
+        echo "maxIndexNum=200000"
         for kv in "$@"; do echo "$kv"; done
     } >"$conf"
     "$LT_BIN/mqbroker" -c "$conf" >>"$LT_DIR/broker.out" 2>&1 &

@@ -222,6 +222,21 @@ int lc_push_consumer_assigned(lc_push_consumer_t *c, lc_mq_t **mqs, size_t *n);
 /* Stop pulling, wait for callbacks in progress, commit offsets, unregister, free. */
 void lc_push_consumer_destroy(lc_push_consumer_t *c);
 
+/* ---- query (through a started producer, like Java's MQAdmin methods) ------------------- */
+/* Messages of `topic` stored within [begin_ms, end_ms] whose KEYS contain `key`, from every
+ * broker of the topic (QUERY_MESSAGE); at most max_num (<= 64) per broker. *msgs is a
+ * malloc'ed array freed with lc_query_result_free. LC_ENOTFOUND if none. */
+int lc_producer_query_message(lc_producer_t *p, const char *topic, const char *key, int max_num,
+                              int64_t begin_ms, int64_t end_ms, lc_message_ext_t ***msgs, size_t *n);
+/* One message by id: an offsetMsgId (the broker's address and commit-log offset:
+ * VIEW_MESSAGE_BY_ID to that broker) or a UNIQ_KEY msgId (QUERY_MESSAGE with
+ * _UNIQUE_KEY_QUERY to every broker of `topic`, the oldest match wins). Free *msg with
+ * lc_message_ext_free. LC_ENOTFOUND if none. */
+int lc_producer_view_message(lc_producer_t *p, const char *topic, const char *msg_id,
+                             lc_message_ext_t **msg);
+void lc_query_result_free(lc_message_ext_t **msgs, size_t n);
+void lc_message_ext_free(lc_message_ext_t *m);
+
 #ifdef __cplusplus
 }
 #endif

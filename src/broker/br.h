@@ -193,6 +193,9 @@ void br_handle_delete_topic_in_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_get_all_topic_config(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_get_topic_stats_info(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 
+/* query.c */
+void br_handle_query_message(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+
 /* stats.c */
 void br_stats_sample(br_broker_t *b);
 void br_handle_get_broker_runtime_info(rm_conn_t *c, rm_cmd_t *req, void *ctx);

@@ -103,6 +103,7 @@ static void unregister_all(br_broker_t *b)
 static const rm_handler_t k_handlers[] = {
     {10, br_handle_send_message},
     {11, br_handle_pull_message},
+    {12, br_handle_query_message},
     {14, br_handle_query_consumer_offset},
     {15, br_handle_update_consumer_offset},
     {17, br_handle_update_and_create_topic},
@@ -243,6 +244,9 @@ static int open_store(br_broker_t *b)
     sc.cleanFileForciblyEnable = b->cfg.cleanFileForciblyEnable;
     sc.diskSpaceCleanForciblyRatio = (int)b->cfg.diskSpaceCleanForciblyRatio;
     sc.diskSpaceWarningLevelRatio = (int)b->cfg.diskSpaceWarningLevelRatio;
+    sc.messageIndexEnable = b->cfg.messageIndexEnable;
+    sc.maxHashSlotNum = (int32_t)b->cfg.maxHashSlotNum;
+    sc.maxIndexNum = (int32_t)b->cfg.maxIndexNum;
     br_flushwait_init(b, &sc);
     sc.storeHostIp = b->store_ip;
     sc.storeHostPort = b->cfg.listenPort;

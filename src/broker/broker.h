@@ -36,6 +36,8 @@ typedef struct br_config {
     int cleanFileForciblyEnable;
     int64_t cleanResourceInterval;
     int64_t flushCommitLogLeastPages, flushCommitLogThoroughInterval, flushIntervalConsumeQueue;
+    int messageIndexEnable;
+    int64_t maxHashSlotNum, maxIndexNum;
     int longPollingEnable;
     int64_t shortPollingTimeMills;
     int notifyConsumerIdsChangedEnable;

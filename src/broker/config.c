@@ -46,6 +46,9 @@ void br_config_defaults(br_config_t *c)
     c->flushCommitLogLeastPages = 4;
     c->flushCommitLogThoroughInterval = 10000;
     c->flushIntervalConsumeQueue = 1000;
+    c->messageIndexEnable = 1;
+    c->maxHashSlotNum = 5000000;
+    c->maxIndexNum = 20000000;
     c->longPollingEnable = 1;
     c->shortPollingTimeMills = 1000;
     c->notifyConsumerIdsChangedEnable = 1;
@@ -78,6 +81,7 @@ static const key_t_ k_keys[] = {
     I(diskSpaceWarningLevelRatio, 10, 99), B(cleanFileForciblyEnable),
     I(cleanResourceInterval, 100, 1 << 30), I(flushCommitLogLeastPages, 0, 1 << 20),
     I(flushCommitLogThoroughInterval, 1, 1 << 30), I(flushIntervalConsumeQueue, 1, 1 << 30),
+    B(messageIndexEnable), I(maxHashSlotNum, 1, 100000000), I(maxIndexNum, 1, 100000000),
     B(longPollingEnable), I(shortPollingTimeMills, 1, 1 << 30), B(notifyConsumerIdsChangedEnable),
     I(registerNameServerPeriod, 10000, 60000), S(regionId), B(clusterTopicEnable),
     B(brokerTopicEnable), B(traceTopicEnable), B(enablePropertyFilter), B(rejectTransactionMessage),

@@ -80,6 +80,10 @@ int lc_sub_match(const lc_sub_t *s, const char *tags);
 int lc_mq_cmp(const void *a, const void *b); /* topic, broker name, queue id */
 int lc_err_from_rm(int rm_status);
 
+/* producer.c: the instance behind a started producer (NULL before start) */
+struct lc_producer;
+struct lc_inst *lc_producer_inst(struct lc_producer *p);
+
 /* ---- inst.c ----------------------------------------------------------------------------- */
 typedef struct lc_route {
     int refs;

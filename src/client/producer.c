@@ -454,3 +454,5 @@ out:
     job_free(j);
     return rc;
 }
+
+lc_inst_t *lc_producer_inst(lc_producer_t *p) { return p->in; }

@@ -141,8 +141,10 @@ int st_clean(st_store_t *st, int64_t nowMs, st_clean_report_t *rep)
         int64_t before = st_min_phy_offset(st);
         r.filesDeleted = delete_commitlog_files(st, nowMs, forced);
         int64_t after = st_min_phy_offset(st);
-        if (after > before)
+        if (after > before) {
             delete_cq_files(st, after);
+            st_index_delete_below(st, after);
+        }
         if (r.filesDeleted) {
             int pct = used_pct(st->clDir); /* space comes back once unmapped; may lag 30 s */
             if (pct >= 0)

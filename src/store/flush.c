@@ -222,6 +222,7 @@ static void *flush_main(void *arg)
             int64_t ts = atomic_load(&st->lastPutTs); /* units up to here are written */
             if (st_cq_flush_dirty(st) == ST_OK)
                 st->ckptLogics = ts;
+            st_index_flush(st);
             k.lastCq = cm_mono_ms();
             flushed = 1;
         }
@@ -282,6 +283,7 @@ int st_store_flush(st_store_t *st)
     int64_t ts = atomic_load(&st->lastPutTs);
     int rc = cl_flush(st);
     int rc2 = st_cq_flush_all(st);
+    st_index_flush(st);
     if (rc == ST_OK && rc2 == ST_OK) {
         st->ckptPhysic = st->ckptLogics = ts;
         ckpt_write(st);

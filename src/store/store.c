@@ -43,6 +43,9 @@ void st_config_default(st_config_t *c)
     c->cleanFileForciblyEnable = 1;
     c->diskSpaceCleanForciblyRatio = 85;
     c->diskSpaceWarningLevelRatio = 90;
+    c->messageIndexEnable = 1;
+    c->maxHashSlotNum = 5000000;
+    c->maxIndexNum = 20000000;
     c->storeHostIp = 0x7F000001;
     c->storeHostPort = 10911;
     c->maxTransferBytesOnMessageInMemory = 256 * 1024;
@@ -277,6 +280,9 @@ int st_put(st_store_t *st, const st_msg_t *m, st_put_result_t *res)
             return rc;
         }
     }
+    r.properties = m->properties;
+    r.propertiesLen = m->propertiesLen;
+    st_index_record(st, &r, r.physicOffset);
     rc = after_put(st, r.storeTimestamp);
 
     res->phyOffset = r.physicOffset;
@@ -385,6 +391,7 @@ int st_put_batch(st_store_t *st, const st_msg_t *m, const uint8_t *batch, size_t
         }
         int64_t tags = tags_code_of(st, d.topic, d.topicLen, d.properties, d.propertiesLen,
                                     d.storeTimestamp);
+        st_index_record(st, &d, phy);
         if ((rc = st_cq_put(st, cq, q, phy, d.totalSize, tags)) != ST_OK) {
             LOG_E(ST_MOD, "consume queue write failed for %s/%d: %s; store not writable",
                   m->topic, m->queueId, st_strerror(rc));
@@ -806,6 +813,7 @@ static int redispatch(st_store_t *st, int64_t from, int64_t to)
             LOG_W(ST_MOD, "re-dispatch stopped at %" PRId64 ": %s", phy, st_strerror(rc));
             break;
         }
+        st_index_record(st, &r, phy);
         if (is_dispatched_type(r.sysFlag)) {
             st_cq_t *cq;
             rc = st_cq_get_or_create(st, r.topic, r.topicLen, r.queueId, &cq);
@@ -876,6 +884,7 @@ static int recover(st_store_t *st, int lastExitOK)
     }
     atomic_store(&st->wrote, processOffset);
     atomic_store(&st->flushed, processOffset);
+    st_index_truncate(st, processOffset);
     int64_t minPhy = st_min_phy_offset(st);
 
     int64_t maxCqPhy = 0;
@@ -926,6 +935,7 @@ int st_store_open(const st_config_t *cfg, st_store_t **out)
     if (!st->cfg.maxTransferCountOnMessageInDisk)
         st->cfg.maxTransferCountOnMessageInDisk = 8;
     pthread_mutex_init(&st->mu, NULL);
+    pthread_mutex_init(&st->idxMu, NULL);
     pthread_cond_init(&st->cv, NULL);
     st->root = strdup(cfg->storePathRootDir);
     st->clDir = cfg->storePathCommitLog && cfg->storePathCommitLog[0]
@@ -969,6 +979,8 @@ int st_store_open(const st_config_t *cfg, st_store_t **out)
         goto err;
     if ((rc = st_cq_load_all(st)) != ST_OK)
         goto err;
+    if ((rc = st_index_load(st)) != ST_OK)
+        goto err;
     if ((rc = recover(st, lastExitOK)) != ST_OK)
         goto err;
     atomic_store(&st->lastPutTs, st->lastStoreTs);
@@ -989,6 +1001,7 @@ int st_store_open(const st_config_t *cfg, st_store_t **out)
 err:
     st->writable = 0;
     st_ckpt_close(st);
+    st_index_close(st);
     st_cq_free_all(st);
     st_mfiles_free(&st->cl);
     for (size_t i = 0; i < st->ngrave; i++)
@@ -998,6 +1011,7 @@ err:
     if (st->lockFd >= 0)
         close(st->lockFd);
     pthread_mutex_destroy(&st->mu);
+    pthread_mutex_destroy(&st->idxMu);
     pthread_cond_destroy(&st->cv);
     free(st->root);
     free(st->clDir);
@@ -1015,6 +1029,7 @@ void st_store_close(st_store_t *st)
     int ok = st->writable;
     if (st_store_flush(st) != ST_OK)
         ok = 0;
+    st_index_close(st);
     st_cq_free_all(st);
     st_mfiles_free(&st->cl);
     for (size_t i = 0; i < st->ngrave; i++)
@@ -1029,6 +1044,7 @@ void st_store_close(st_store_t *st)
     if (st->lockFd >= 0)
         close(st->lockFd);
     pthread_mutex_destroy(&st->mu);
+    pthread_mutex_destroy(&st->idxMu);
     pthread_cond_destroy(&st->cv);
     free(st->root);
     free(st->clDir);

@@ -87,6 +87,10 @@ typedef struct st_config {
     int cleanFileForciblyEnable;        /* over diskSpaceCleanForciblyRatio delete unexpired (1) */
     int diskSpaceCleanForciblyRatio;    /* 85 */
     int diskSpaceWarningLevelRatio;     /* over this, puts fail with ST_EDISKFULL (90) */
+    /* Index (spec §1.10): KEYS tokens and UNIQ_KEY, for st_query_by_key. */
+    int messageIndexEnable;             /* 1 */
+    int32_t maxHashSlotNum;             /* 5000000 */
+    int32_t maxIndexNum;                /* 20000000 entries a file */
     /* Broker address written as STOREHOSTADDRESS and used in offsetMsgId. IPv4 as a host-order
      * integer: 192.168.1.10 == 0xC0A8010A. */
     uint32_t storeHostIp;
@@ -281,6 +285,20 @@ void st_queue_each(st_store_t *st,
                    void (*fn)(void *arg, const char *topic, int32_t queueId, int64_t minOffset,
                               int64_t maxOffset),
                    void *arg);
+
+/* Query by key (QUERY_MESSAGE): commit-log offsets of the records of `topic` stored within
+ * [begin, end] (ms) whose UNIQ_KEY is `key`, or (uniq == 0) one of whose KEYS tokens is `key`;
+ * newest first, at most min(maxNum, ST_QUERY_MAX). Candidates come from the index by hash and
+ * are verified against the stored record. lastUpdate*: the newest indexed message.
+ * ST_ENOENT when nothing matches. Loop thread. */
+#define ST_QUERY_MAX 64
+typedef struct st_query_result {
+    int64_t phy[ST_QUERY_MAX];
+    int n;
+    int64_t lastUpdateTimestamp, lastUpdatePhyOffset;
+} st_query_result_t;
+int st_query_by_key(st_store_t *st, const char *topic, const char *key, int maxNum, int64_t begin,
+                    int64_t end, int uniq, st_query_result_t *res);
 
 /* ---- record codec (thread-safe, no store needed) ----------------------------------------- */
 typedef struct st_record {

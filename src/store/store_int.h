@@ -74,6 +74,12 @@ struct st_store {
     int ckptFd;
     _Atomic int64_t ckptPhysic, ckptLogics, ckptIndex;
 
+    /* index.c */
+    struct st_ifile **idx;          /* index files, oldest first */
+    size_t nidx;
+    uint64_t idxFailedAt;           /* cm_mono_ms() of the last failed file creation */
+    pthread_mutex_t idxMu;          /* guards the idx array against the flush thread */
+
     /* clean.c: retention and disk space */
     atomic_int diskFull;            /* usage over diskSpaceWarningLevelRatio: puts refused */
     int manualCleanRuns;            /* runs left that delete regardless of the hour */
@@ -137,6 +143,15 @@ void st_ckpt_close(st_store_t *st);
 int64_t st_ckpt_min_timestamp(const st_store_t *st);
 int st_flush_threads_start(st_store_t *st);
 void st_flush_threads_stop(st_store_t *st);
+
+/* index.c */
+typedef struct st_ifile st_ifile_t;
+int st_index_load(st_store_t *st);
+void st_index_truncate(st_store_t *st, int64_t end);
+void st_index_record(st_store_t *st, const st_record_t *r, int64_t phy);
+void st_index_flush(st_store_t *st);
+int st_index_delete_below(st_store_t *st, int64_t minPhy);
+void st_index_close(st_store_t *st);
 
 /* cq.c: make sure the file that unit q falls in exists (so that creating it cannot fail
  * after the commit-log record was written) */

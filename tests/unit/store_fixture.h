@@ -32,6 +32,8 @@ static int setup(void **state)
     f->cfg.mappedFileSizeConsumeQueue = CQ_UNITS * ST_CQ_UNIT_SIZE;
     f->cfg.storeHostIp = 0x0A000001;
     f->cfg.storeHostPort = 10911;
+    f->cfg.maxHashSlotNum = 64;     /* tiny index files: chains and file rolls get exercised */
+    f->cfg.maxIndexNum = 400;
     st_put_result_init(&f->pr);
     st_get_result_init(&f->gr);
     if (st_store_open(&f->cfg, &f->st) != ST_OK)

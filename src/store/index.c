@@ -1,0 +1,465 @@
+/* index.c: the message index, RocketMQ's IndexFile layout (spec §1.10), for QUERY_MESSAGE.
+ * Files under <root>/index named by creation time (yyyyMMddHHmmssSSS): a 40-byte header, a
+ * table of hash slots (each the number of the newest entry for that slot) and 20-byte entries
+ * chained newest to oldest through prevIndex. Keys are "TOPIC#key" for the UNIQ_KEY and each
+ * space-separated token of KEYS. Only hashes are stored, so a query decodes each candidate
+ * record and keeps those whose topic and key really match.
+ * Written on the loop thread as part of st_put; msynced by the flush thread. Files are fully
+ * allocated when created (a write through the mapping never faults on a full disk); when a
+ * new file cannot be created, indexing pauses with a log line and the send still succeeds. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/store_int.h"
+
+#define IDX_HEADER 40
+#define IDX_ENTRY 20
+#define QUERY_ROUNDS 3
+
+struct st_ifile {
+    char *path;
+    int fd;
+    uint8_t *base;
+    size_t size;
+    int64_t beginTs, endTs, beginPhy, endPhy;
+    int32_t slotCount, indexCount;
+    atomic_int dirty;
+};
+
+static size_t ifile_size(const st_store_t *st)
+{
+    return IDX_HEADER + 4 * (size_t)st->cfg.maxHashSlotNum + IDX_ENTRY * (size_t)st->cfg.maxIndexNum;
+}
+
+static void hdr_load(st_ifile_t *f)
+{
+    const uint8_t *h = f->base;
+    f->beginTs = (int64_t)cm_be64(h);
+    f->endTs = (int64_t)cm_be64(h + 8);
+    f->beginPhy = (int64_t)cm_be64(h + 16);
+    f->endPhy = (int64_t)cm_be64(h + 24);
+    f->slotCount = (int32_t)cm_be32(h + 32);
+    f->indexCount = (int32_t)cm_be32(h + 36);
+}
+
+static void hdr_store(st_ifile_t *f)
+{
+    uint8_t *h = f->base;
+    cm_wbe64(h, (uint64_t)f->beginTs);
+    cm_wbe64(h + 8, (uint64_t)f->endTs);
+    cm_wbe64(h + 16, (uint64_t)f->beginPhy);
+    cm_wbe64(h + 24, (uint64_t)f->endPhy);
+    cm_wbe32(h + 32, (uint32_t)f->slotCount);
+    cm_wbe32(h + 36, (uint32_t)f->indexCount);
+}
+
+static void ifile_close(st_ifile_t *f, int unlinkIt)
+{
+    if (!f)
+        return;
+    if (f->base)
+        munmap(f->base, f->size);
+    if (f->fd >= 0)
+        close(f->fd);
+    if (unlinkIt)
+        unlink(f->path);
+    free(f->path);
+    free(f);
+}
+
+static int ifile_map(const st_store_t *st, const char *path, int create, st_ifile_t **out)
+{
+    size_t size = ifile_size(st);
+    st_ifile_t *f = calloc(1, sizeof *f);
+    int rc = ST_EIO;
+    struct stat sb;
+    if (!f || !(f->path = strdup(path))) {
+        free(f);
+        return ST_ENOMEM;
+    }
+    f->size = size;
+    f->fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0644);
+    if (f->fd < 0 || fstat(f->fd, &sb) != 0)
+        goto err;
+    if (create) {
+        if (ftruncate(f->fd, (off_t)size) != 0 ||
+            (fallocate(f->fd, 0, 0, (off_t)size) != 0 && errno != EOPNOTSUPP && errno != ENOSYS)) {
+            rc = errno == ENOSPC || errno == EDQUOT ? ST_EDISKFULL : ST_EIO;
+            unlink(path);
+            goto err;
+        }
+    } else if ((size_t)sb.st_size != size) {
+        LOG_W(ST_MOD, "index file %s has size %lld, expected %zu (maxHashSlotNum/maxIndexNum "
+              "changed?); ignoring it", path, (long long)sb.st_size, size);
+        rc = ST_ECORRUPT;
+        goto err;
+    }
+    f->base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
+    if (f->base == MAP_FAILED) {
+        f->base = NULL;
+        goto err;
+    }
+    madvise(f->base, size, MADV_RANDOM);
+    hdr_load(f);
+    if (create || f->indexCount < 1)
+        f->indexCount = 1; /* entry 0 is never used: 0 means "end of chain" */
+    *out = f;
+    return ST_OK;
+err:
+    ifile_close(f, 0);
+    return rc;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Load every index file, oldest first (the names sort by time). */
+int st_index_load(st_store_t *st)
+{
+    if (!st->cfg.messageIndexEnable)
+        return ST_OK;
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/index", st->root);
+    if (cm_mkdirs(dir) != 0)
+        return ST_EIO;
+    DIR *d = opendir(dir);
+    if (!d)
+        return ST_EIO;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (l != 17 || strspn(e->d_name, "0123456789") != l)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nn = realloc(names, cap * sizeof *nn);
+            if (!nn)
+                break;
+            names = nn;
+        }
+        names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    if (n)
+        qsort(names, n, sizeof *names, name_cmp);
+    for (size_t i = 0; i < n; i++) {
+        char path[4300];
+        st_ifile_t *f;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (names[i] && ifile_map(st, path, 0, &f) == ST_OK) {
+            st_ifile_t **nv = realloc(st->idx, (st->nidx + 1) * sizeof *nv);
+            if (nv) {
+                st->idx = nv;
+                st->idx[st->nidx++] = f;
+            } else {
+                ifile_close(f, 0);
+            }
+        }
+        free(names[i]);
+    }
+    free(names);
+    return ST_OK;
+}
+
+/* After recovery cut the commit log at `end`: entries beyond it point at records that are gone
+ * (queries verify every record, so they are harmless), but the last file must accept new
+ * records written from `end` on. */
+void st_index_truncate(st_store_t *st, int64_t end)
+{
+    for (size_t i = 0; i < st->nidx; i++) {
+        st_ifile_t *f = st->idx[i];
+        if (f->endPhy > end) {
+            f->endPhy = end;
+            hdr_store(f);
+        }
+    }
+}
+
+static int ifile_new(st_store_t *st, const st_ifile_t *prev, st_ifile_t **out)
+{
+    char path[4300];
+    int64_t now = cm_now_ms();
+    time_t t = (time_t)(now / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    int rc = ST_EIO;
+    for (int tries = 0; tries < 1000 && rc != ST_OK && rc != ST_EDISKFULL; tries++) {
+        int64_t ms = now % 1000 + tries; /* two files in one millisecond: take the next name */
+        snprintf(path, sizeof path, "%s/index/%04d%02d%02d%02d%02d%02d%03d", st->root,
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec, (int)(ms % 1000));
+        rc = ifile_map(st, path, 1, out);
+        if (rc != ST_OK && errno != EEXIST && rc != ST_EDISKFULL)
+            break;
+    }
+    if (rc != ST_OK)
+        return rc;
+    if (prev) { /* a new file continues where the previous one ended */
+        (*out)->beginTs = (*out)->endTs = prev->endTs;
+        (*out)->beginPhy = (*out)->endPhy = prev->endPhy;
+    }
+    hdr_store(*out);
+    pthread_mutex_lock(&st->idxMu);
+    st_ifile_t **nv = realloc(st->idx, (st->nidx + 1) * sizeof *nv);
+    if (nv) {
+        st->idx = nv;
+        st->idx[st->nidx++] = *out;
+    }
+    pthread_mutex_unlock(&st->idxMu);
+    if (!nv) {
+        ifile_close(*out, 1);
+        return ST_ENOMEM;
+    }
+    return ST_OK;
+}
+
+static uint32_t key_hash(const char *topic, size_t tlen, const char *key, size_t klen)
+{
+    char buf[512];
+    if (tlen + 1 + klen > sizeof buf)
+        klen = sizeof buf - 1 - tlen; /* keys that long are cut: still a stable hash */
+    memcpy(buf, topic, tlen);
+    buf[tlen] = '#';
+    memcpy(buf + tlen + 1, key, klen);
+    int32_t h = cm_java_hash(buf, tlen + 1 + klen);
+    return h == INT32_MIN ? 0 : (uint32_t)(h < 0 ? -h : h);
+}
+
+static void ifile_put(st_store_t *st, st_ifile_t *f, uint32_t hash, int64_t phy, int64_t storeTs)
+{
+    uint32_t slots = (uint32_t)st->cfg.maxHashSlotNum;
+    uint8_t *slot = f->base + IDX_HEADER + 4 * (size_t)(hash % slots);
+    int32_t prev = (int32_t)cm_be32(slot);
+    if (prev <= 0 || prev > f->indexCount)
+        prev = 0;
+    if (f->beginTs <= 0) {
+        f->beginTs = storeTs;
+        f->beginPhy = phy;
+    }
+    int64_t diff = f->beginTs > 0 ? (storeTs - f->beginTs) / 1000 : 0;
+    if (diff < 0)
+        diff = 0;
+    if (diff > INT32_MAX)
+        diff = INT32_MAX;
+    uint8_t *e = f->base + IDX_HEADER + 4 * (size_t)slots + IDX_ENTRY * (size_t)f->indexCount;
+    cm_wbe32(e, hash);
+    cm_wbe64(e + 4, (uint64_t)phy);
+    cm_wbe32(e + 12, (uint32_t)diff);
+    cm_wbe32(e + 16, (uint32_t)prev);
+    cm_wbe32(slot, (uint32_t)f->indexCount);
+    if (prev == 0)
+        f->slotCount++;
+    f->indexCount++;
+}
+
+/* The file to write into: the last one, or a new one when it is full. NULL: indexing off. */
+static st_ifile_t *writable_file(st_store_t *st, int64_t phy)
+{
+    st_ifile_t *f = st->nidx ? st->idx[st->nidx - 1] : NULL;
+    if (f && f->indexCount < st->cfg.maxIndexNum)
+        return f;
+    if (st->idxFailedAt && cm_mono_ms() - st->idxFailedAt < 10000)
+        return NULL; /* do not retry a failing create on every message */
+    st_ifile_t *nf;
+    int rc = ifile_new(st, f, &nf);
+    if (rc != ST_OK) {
+        LOG_E(ST_MOD, "cannot create an index file (%s): messages from offset %" PRId64
+              " are not indexed until it works", st_strerror(rc), phy);
+        st->idxFailedAt = cm_mono_ms();
+        return NULL;
+    }
+    st->idxFailedAt = 0;
+    if (f)
+        atomic_store(&f->dirty, 1);
+    return nf;
+}
+
+static void index_key(st_store_t *st, const char *topic, size_t tlen, const char *key,
+                      size_t klen, int64_t phy, int64_t ts)
+{
+    st_ifile_t *f = writable_file(st, phy);
+    if (f)
+        ifile_put(st, f, key_hash(topic, tlen, key, klen), phy, ts);
+}
+
+/* Index one record (st_put, st_put_batch and recovery's re-dispatch). */
+void st_index_record(st_store_t *st, const st_record_t *r, int64_t phy)
+{
+    const char *v;
+    size_t vl;
+    if (!st->cfg.messageIndexEnable || (r->sysFlag & ST_SYSFLAG_TX_MASK) == ST_SYSFLAG_TX_ROLLBACK)
+        return;
+    st_ifile_t *last = st->nidx ? st->idx[st->nidx - 1] : NULL;
+    if (last && phy < last->endPhy)
+        return; /* indexed already (re-dispatch after a restart) */
+    if (st_props_get(r->properties, r->propertiesLen, "UNIQ_KEY", &v, &vl) == ST_OK)
+        index_key(st, r->topic, r->topicLen, v, vl, phy, r->storeTimestamp);
+    if (st_props_get(r->properties, r->propertiesLen, "KEYS", &v, &vl) == ST_OK) {
+        const char *p = v, *end = v + vl;
+        while (p < end) {
+            const char *sp = memchr(p, ' ', (size_t)(end - p));
+            size_t l = (size_t)((sp ? sp : end) - p);
+            if (l)
+                index_key(st, r->topic, r->topicLen, p, l, phy, r->storeTimestamp);
+            p += l + 1;
+        }
+    }
+    last = st->nidx ? st->idx[st->nidx - 1] : NULL;
+    if (last) {
+        last->endPhy = phy;
+        last->endTs = r->storeTimestamp;
+        hdr_store(last);
+        atomic_store(&last->dirty, 1);
+    }
+}
+
+/* ---- query ------------------------------------------------------------------------------- */
+
+/* Does the record at phy really carry key (as UNIQ_KEY, or as a KEYS token) in topic? */
+static int record_has_key(st_store_t *st, int64_t phy, const char *topic, const char *key,
+                          int uniq, int64_t *storeTs)
+{
+    const uint8_t *p;
+    uint32_t len;
+    st_record_t r;
+    const char *v;
+    size_t vl, kl = strlen(key), tl = strlen(topic);
+    if (st_read_record_at(st, phy, &p, &len) != ST_OK || st_record_decode(p, len, 0, &r) != ST_OK)
+        return 0;
+    if (r.topicLen != tl || memcmp(r.topic, topic, tl) != 0)
+        return 0;
+    *storeTs = r.storeTimestamp;
+    if (st_props_get(r.properties, r.propertiesLen, "UNIQ_KEY", &v, &vl) == ST_OK && vl == kl &&
+        !memcmp(v, key, kl))
+        return 1;
+    if (uniq || st_props_get(r.properties, r.propertiesLen, "KEYS", &v, &vl) != ST_OK)
+        return 0;
+    for (const char *q = v, *end = v + vl; q < end;) {
+        const char *sp = memchr(q, ' ', (size_t)(end - q));
+        size_t l = (size_t)((sp ? sp : end) - q);
+        if (l == kl && !memcmp(q, key, kl))
+            return 1;
+        q += l + 1;
+    }
+    return 0;
+}
+
+static int have(const st_query_result_t *res, int64_t phy)
+{
+    for (int i = 0; i < res->n; i++)
+        if (res->phy[i] == phy)
+            return 1;
+    return 0;
+}
+
+/* Walk one file's chain for hash; add verified hits in [begin, end] to res. */
+static void ifile_query(st_store_t *st, const st_ifile_t *f, uint32_t hash, const char *topic,
+                        const char *key, int uniq, int maxNum, int64_t begin, int64_t end,
+                        st_query_result_t *res)
+{
+    uint32_t slots = (uint32_t)st->cfg.maxHashSlotNum;
+    int32_t cur = (int32_t)cm_be32(f->base + IDX_HEADER + 4 * (size_t)(hash % slots));
+    int steps = 0;
+    while (cur > 0 && cur < f->indexCount && res->n < maxNum && steps++ < f->indexCount) {
+        const uint8_t *e = f->base + IDX_HEADER + 4 * (size_t)slots + IDX_ENTRY * (size_t)cur;
+        uint32_t h = cm_be32(e);
+        int64_t phy = (int64_t)cm_be64(e + 4);
+        int64_t ts = f->beginTs + (int64_t)(int32_t)cm_be32(e + 12) * 1000;
+        int32_t prev = (int32_t)cm_be32(e + 16);
+        /* entry times are cut to seconds: widen by one second on each side, then check the
+         * record's own store time */
+        if (ts + 1000 < begin)
+            break;
+        int64_t sts;
+        if (h == hash && ts - 1000 <= end && !have(res, phy) &&
+            record_has_key(st, phy, topic, key, uniq, &sts) && sts >= begin && sts <= end)
+            res->phy[res->n++] = phy;
+        if (prev <= 0 || prev >= cur)
+            break;
+        cur = prev;
+    }
+}
+
+int st_query_by_key(st_store_t *st, const char *topic, const char *key, int maxNum, int64_t begin,
+                    int64_t end, int uniq, st_query_result_t *res)
+{
+    memset(res, 0, sizeof *res);
+    if (maxNum > ST_QUERY_MAX)
+        maxNum = ST_QUERY_MAX;
+    if (!topic || !key || !*key || maxNum <= 0)
+        return ST_EINVAL;
+    if (st->nidx) {
+        res->lastUpdateTimestamp = st->idx[st->nidx - 1]->endTs;
+        res->lastUpdatePhyOffset = st->idx[st->nidx - 1]->endPhy;
+    }
+    uint32_t hash = key_hash(topic, strlen(topic), key, strlen(key));
+    for (size_t i = st->nidx; i-- > 0 && res->n < maxNum;) {
+        const st_ifile_t *f = st->idx[i];
+        if (f->endTs > 0 && f->endTs + 1000 < begin)
+            break; /* older files end before the window */
+        if (f->beginTs - 1000 > end)
+            continue;
+        ifile_query(st, f, hash, topic, key, uniq, maxNum, begin, end, res);
+    }
+    return res->n ? ST_OK : ST_ENOENT;
+}
+
+/* ---- flush, retention, close ---------------------------------------------------------------- */
+
+/* Flush thread: msync the files written since the last call. The list changes only on the
+ * loop thread under idxMu; the mappings are copied out under it and synced outside, so a put
+ * never waits for an msync. (A file deleted meanwhile makes msync fail harmlessly.) */
+void st_index_flush(st_store_t *st)
+{
+    struct { uint8_t *base; size_t size; } todo[8];
+    size_t n = 0;
+    pthread_mutex_lock(&st->idxMu);
+    for (size_t i = st->nidx; i-- > 0 && n < 8;) {
+        st_ifile_t *f = st->idx[i];
+        if (atomic_exchange(&f->dirty, 0)) {
+            todo[n].base = f->base;
+            todo[n++].size = f->size;
+        }
+    }
+    pthread_mutex_unlock(&st->idxMu);
+    for (size_t i = 0; i < n; i++)
+        msync(todo[i].base, todo[i].size, MS_SYNC);
+}
+
+int st_index_delete_below(st_store_t *st, int64_t minPhy)
+{
+    int n = 0;
+    pthread_mutex_lock(&st->idxMu);
+    while (st->nidx > 1 && st->idx[0]->endPhy < minPhy) {
+        st_ifile_t *f = st->idx[0];
+        memmove(st->idx, st->idx + 1, (st->nidx - 1) * sizeof *st->idx);
+        st->nidx--;
+        LOG_I(ST_MOD, "retention: deleted index file %s", f->path);
+        ifile_close(f, 1); /* queries run on this (the loop) thread: nothing else points in */
+        n++;
+    }
+    pthread_mutex_unlock(&st->idxMu);
+    return n;
+}
+
+void st_index_close(st_store_t *st)
+{
+    for (size_t i = 0; i < st->nidx; i++)
+        ifile_close(st->idx[i], 0);
+    free(st->idx);
+    st->idx = NULL;
+    st->nidx = 0;
+}
