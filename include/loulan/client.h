@@ -222,6 +222,21 @@ int lc_push_consumer_assigned(lc_push_consumer_t *c, lc_mq_t **mqs, size_t *n);
 /* Stop pulling, wait for callbacks in progress, commit offsets, unregister, free. */
 void lc_push_consumer_destroy(lc_push_consumer_t *c);
 
+/* ---- transactions ------------------------------------------------------------------------ */
+typedef enum { LC_TX_UNKNOWN = 0, LC_TX_COMMIT = 8, LC_TX_ROLLBACK = 12 } lc_tx_state_t;
+/* The local transaction, run after the half message is stored; msg_id is its UNIQ_KEY. */
+typedef lc_tx_state_t (*lc_local_tx_fn)(const lc_message_t *m, const char *msg_id, void *arg);
+/* The broker asks about a transaction left undecided (or unknown) for transactionTimeOut.
+ * Called on the producer's loop thread: must not block or call the producer. */
+typedef lc_tx_state_t (*lc_tx_check_fn)(const lc_message_ext_t *m, void *arg);
+/* Before start: makes the producer transactional (it answers CHECK_TRANSACTION_STATE). */
+void lc_producer_set_transaction_check(lc_producer_t *p, lc_tx_check_fn fn, void *arg);
+/* Send m as a half message (invisible to consumers), run fn, then tell the broker its answer
+ * (END_TRANSACTION): commit makes the message visible once, rollback drops it, unknown leaves
+ * it to the check-back. fn is not called if the half send fails. *state gets fn's answer. */
+int lc_producer_send_in_transaction(lc_producer_t *p, const lc_message_t *m, lc_local_tx_fn fn, void *arg,
+                                    lc_send_result_t *res, lc_tx_state_t *state);
+
 /* ---- query (through a started producer, like Java's MQAdmin methods) ------------------- */
 /* Messages of `topic` stored within [begin_ms, end_ms] whose KEYS contain `key`, from every
  * broker of the topic (QUERY_MESSAGE); at most max_num (<= 64) per broker. *msgs is a

@@ -119,6 +119,14 @@ typedef struct br_stats {
 /* ---- SYNC_FLUSH waiters (flushwait.c) ---- */
 typedef struct br_fwait br_fwait_t;
 
+/* ---- transactions (trans.c) ---- */
+typedef struct br_trans {
+    cm_map_t keys;              /* UNIQ_KEY -> decision state, while the check may meet it */
+    int64_t halfOffset;         /* check progress in the half queue */
+    int64_t opOffset;           /* op records before this are no longer needed */
+    uv_timer_t timer;
+} br_trans_t;
+
 /* ---- long polling ---- */
 typedef struct br_pull_wait br_pull_wait_t;
 
@@ -150,6 +158,7 @@ typedef struct br_broker {
     int fw_timer_on;
     br_fwait_t *fw_head, *fw_tail;
     uv_timer_t clean_timer;     /* retention and disk check every cleanResourceInterval */
+    br_trans_t trans;
 } br_broker_t;
 
 /* clients.c */
@@ -192,6 +201,16 @@ void br_handle_update_and_create_topic(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_delete_topic_in_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_get_all_topic_config(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_get_topic_stats_info(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+
+/* trans.c */
+/* A send with TRAN_MSG=true: adds REAL_TOPIC/REAL_QID to props and redirects the store
+ * target to the half topic. RC_SUCCESS, or an error code with *remark. */
+int br_trans_half(br_broker_t *b, cm_buf_t *props, const char *topic, int qid, const char **st_topic,
+                  int *st_qid, int64_t *sysFlag, const char **remark);
+void br_handle_end_transaction(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_trans_check(br_broker_t *b);            /* one check-back round (timer, tests) */
+void br_trans_start(br_broker_t *b);
+void br_trans_stop(br_broker_t *b, uv_close_cb cb);
 
 /* query.c */
 void br_handle_query_message(rm_conn_t *c, rm_cmd_t *req, void *ctx);

@@ -117,6 +117,7 @@ static const rm_handler_t k_handlers[] = {
     {34, br_handle_heart_beat},
     {35, br_handle_unregister_client},
     {36, br_handle_consumer_send_msg_back},
+    {37, br_handle_end_transaction},
     {38, br_handle_get_consumer_list_by_group},
     {46, br_handle_check_client_config},
     {202, br_handle_get_topic_stats_info},
@@ -306,6 +307,7 @@ int br_start(uv_loop_t *loop, const br_config_t *cfg, br_broker_t **out)
     start_timer(b, &b->scan_timer, on_scan_timer, 10000, 10000);
     start_timer(b, &b->persist_timer, on_persist_timer, 5000, 5000);
     start_timer(b, &b->poll_timer, on_poll_timer, 1000, cfg->longPollingEnable ? 5000 : (uint64_t)cfg->shortPollingTimeMills);
+    br_trans_start(b);
     b->stats.bootMs = cm_now_ms();
     b->stats.bootLoopMs = uv_now(loop);
     br_stats_sample(b);
@@ -346,6 +348,8 @@ void br_stop(br_broker_t *b)
     unregister_all(b);
     b->stopping = 1;
     br_pull_check(b, 1); /* answer every parked pull */
+    b->timers_open++;
+    br_trans_stop(b, on_timer_closed); /* its progress goes into the offsets saved below */
     if (br_offsets_save(&b->offsets))
         LOG_E("broker", "cannot persist consumer offsets");
     br_topics_save(&b->topics);

@@ -46,6 +46,7 @@ typedef struct br_config {
     int clusterTopicEnable, brokerTopicEnable, traceTopicEnable;
     int enablePropertyFilter;
     int rejectTransactionMessage;
+    int64_t transactionTimeOut, transactionCheckMax, transactionCheckInterval;
 } br_config_t;
 
 typedef struct br_broker br_broker_t;

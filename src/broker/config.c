@@ -47,6 +47,9 @@ void br_config_defaults(br_config_t *c)
     c->flushCommitLogThoroughInterval = 10000;
     c->flushIntervalConsumeQueue = 1000;
     c->messageIndexEnable = 1;
+    c->transactionTimeOut = 6000;
+    c->transactionCheckMax = 15;
+    c->transactionCheckInterval = 60000;
     c->maxHashSlotNum = 5000000;
     c->maxIndexNum = 20000000;
     c->longPollingEnable = 1;
@@ -81,7 +84,8 @@ static const key_t_ k_keys[] = {
     I(diskSpaceWarningLevelRatio, 10, 99), B(cleanFileForciblyEnable),
     I(cleanResourceInterval, 100, 1 << 30), I(flushCommitLogLeastPages, 0, 1 << 20),
     I(flushCommitLogThoroughInterval, 1, 1 << 30), I(flushIntervalConsumeQueue, 1, 1 << 30),
-    B(messageIndexEnable), I(maxHashSlotNum, 1, 100000000), I(maxIndexNum, 1, 100000000),
+    B(messageIndexEnable), I(transactionTimeOut, 0, 1LL << 40), I(transactionCheckMax, 1, 1 << 20),
+    I(transactionCheckInterval, 10, 1LL << 40), I(maxHashSlotNum, 1, 100000000), I(maxIndexNum, 1, 100000000),
     B(longPollingEnable), I(shortPollingTimeMills, 1, 1 << 30), B(notifyConsumerIdsChangedEnable),
     I(registerNameServerPeriod, 10000, 60000), S(regionId), B(clusterTopicEnable),
     B(brokerTopicEnable), B(traceTopicEnable), B(enablePropertyFilter), B(rejectTransactionMessage),

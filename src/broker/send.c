@@ -200,8 +200,9 @@ void br_handle_send_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     const char *rawprops = hf(&h, 'i');
     size_t rawlen = rawprops ? strlen(rawprops) : 0;
     char val[32];
-    if (rawprops && prop_value(rawprops, rawlen, "TRAN_MSG", val, sizeof val) && strcmp(val, "true") == 0) {
-        respond_send(c, req, b, RC_NO_PERMISSION, "transactional messages are not supported by this broker yet");
+    int tran = rawprops && prop_value(rawprops, rawlen, "TRAN_MSG", val, sizeof val) && strcmp(val, "true") == 0;
+    if (tran && batch) {
+        respond_send(c, req, b, RC_MESSAGE_ILLEGAL, "batch messages cannot be transactional");
         return;
     }
     int code = RC_SUCCESS;
@@ -242,9 +243,19 @@ void br_handle_send_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         respond_send(c, req, b, RC_SYSTEM_ERROR, "out of memory");
         return;
     }
+    const char *st_topic = topic;
+    int st_qid = (int)qid;
+    if (tran) { /* a half message: stored out of consumers' sight until END_TRANSACTION */
+        const char *why = NULL;
+        int tc_code = br_trans_half(b, &props, topic, (int)qid, &st_topic, &st_qid, &sysFlag, &why);
+        if (tc_code != RC_SUCCESS) {
+            respond_send(c, req, b, tc_code, why);
+            return;
+        }
+    }
     st_msg_t msg = {0};
-    msg.topic = topic;
-    msg.queueId = (int)qid;
+    msg.topic = st_topic;
+    msg.queueId = st_qid;
     msg.flag = (int32_t)flag;
     msg.body = req->body;
     msg.bodyLen = (uint32_t)req->body_len;
@@ -287,5 +298,5 @@ void br_handle_send_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         rm_conn_respond(c, req, &resp);
         rm_cmd_free(&resp);
     }
-    br_pull_notify(b, topic, (int)qid);
+    br_pull_notify(b, st_topic, st_qid);
 }

@@ -66,7 +66,7 @@ struct lc_inst {
     later_t *armed;
     cm_map_t conns;             /* loop only: addr -> rm_conn_t* (one reference held) */
     rm_endpoint_t ep;
-    rm_handler_t handlers[1];
+    rm_handler_t handlers[2];
     lc_inst_cfg_t cfg;
     char client_id[256];
     char **ns;
@@ -139,6 +139,16 @@ static void on_notify_ids_changed(rm_conn_t *c, rm_cmd_t *req, void *ctx)
           rm_conn_peer(c));
     if (in->cfg.on_ids_changed && group)
         in->cfg.on_ids_changed(in->cfg.owner, group);
+}
+
+static void on_check_transaction(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    lc_inst_t *in = ctx;
+    if (in->cfg.on_check_transaction)
+        in->cfg.on_check_transaction(in->cfg.owner, c, req);
+    else
+        LOG_W("client", "%s: CHECK_TRANSACTION_STATE from %s but no transaction listener", in->client_id,
+              rm_conn_peer(c));
 }
 
 static rm_conn_t *get_conn(lc_inst_t *in, const char *addr)
@@ -473,7 +483,8 @@ int lc_inst_start(const lc_inst_cfg_t *cfg, lc_inst_t **out)
         snprintf(in->client_id, sizeof in->client_id, "%s@%d#%llu", ip, (int)getpid(),
                  (unsigned long long)cm_mono_us() * 1000ull);
     in->handlers[0] = (rm_handler_t){RQ_NOTIFY_CONSUMER_IDS_CHANGED, on_notify_ids_changed};
-    in->ep = (rm_endpoint_t){.name = "client", .handlers = in->handlers, .nhandlers = 1,
+    in->handlers[1] = (rm_handler_t){39 /* CHECK_TRANSACTION_STATE */, on_check_transaction};
+    in->ep = (rm_endpoint_t){.name = "client", .handlers = in->handlers, .nhandlers = 2,
                              .on_close = on_conn_close, .ctx = in};
     if (uv_loop_init(&in->loop) != 0) {
         inst_free(in);

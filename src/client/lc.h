@@ -83,6 +83,13 @@ int lc_err_from_rm(int rm_status);
 /* producer.c: the instance behind a started producer (NULL before start) */
 struct lc_producer;
 struct lc_inst *lc_producer_inst(struct lc_producer *p);
+const char *lc_producer_group(const struct lc_producer *p);
+/* producer.c: a send with extra properties and sysFlag bits (the transactional half send) */
+int lc_producer_send_flagged(struct lc_producer *p, const lc_message_t *m, const lc_property_t *extra,
+                             size_t nextra, int sys_flag, lc_send_result_t *res);
+lc_tx_state_t lc_producer_call_check(struct lc_producer *p, const lc_message_ext_t *m);
+/* trans.c: the producer's CHECK_TRANSACTION_STATE handler */
+void lc_trans_on_check(void *owner, rm_conn_t *c, rm_cmd_t *req);
 
 /* ---- inst.c ----------------------------------------------------------------------------- */
 typedef struct lc_route {
@@ -107,6 +114,8 @@ typedef struct lc_inst_cfg {
     int (*hb_fill)(void *owner, lj_val_t *hb);
     /* NOTIFY_CONSUMER_IDS_CHANGED for `group`; loop thread; must not block. */
     void (*on_ids_changed)(void *owner, const char *group);
+    /* CHECK_TRANSACTION_STATE from a broker on connection c; loop thread; must not block. */
+    void (*on_check_transaction)(void *owner, rm_conn_t *c, rm_cmd_t *req);
 } lc_inst_cfg_t;
 
 int lc_inst_start(const lc_inst_cfg_t *cfg, lc_inst_t **out);

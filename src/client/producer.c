@@ -19,6 +19,8 @@ struct lc_producer {
     lc_inst_t *in;
     unsigned rr;        /* round-robin counter */
     int hb_sent;
+    lc_tx_check_fn check_fn;    /* transactional producers: the broker's check-back */
+    void *check_arg;
 };
 
 /* One message (or batch) ready to go: everything an attempt needs to build its request. */
@@ -97,7 +99,8 @@ int lc_producer_start(lc_producer_t *p)
     if (p->in)
         return LC_ESTATE;
     lc_inst_cfg_t cfg = {.namesrv = p->namesrv, .instance_name = p->instance_name, .owner = p,
-                         .hb_fill = producer_hb_fill};
+                         .hb_fill = producer_hb_fill,
+                         .on_check_transaction = p->check_fn ? lc_trans_on_check : NULL};
     return lc_inst_start(&cfg, &p->in);
 }
 
@@ -456,3 +459,39 @@ out:
 }
 
 lc_inst_t *lc_producer_inst(lc_producer_t *p) { return p->in; }
+const char *lc_producer_group(const lc_producer_t *p) { return p->group; }
+
+void lc_producer_set_transaction_check(lc_producer_t *p, lc_tx_check_fn fn, void *arg)
+{
+    p->check_fn = fn;
+    p->check_arg = arg;
+}
+
+lc_tx_state_t lc_producer_call_check(lc_producer_t *p, const lc_message_ext_t *m)
+{
+    return p->check_fn ? p->check_fn(m, p->check_arg) : LC_TX_UNKNOWN;
+}
+
+int lc_producer_send_flagged(lc_producer_t *p, const lc_message_t *m, const lc_property_t *extra, size_t nextra,
+                             int sys_flag, lc_send_result_t *res)
+{
+    memset(res, 0, sizeof *res);
+    if (!p->in)
+        return LC_ESTATE;
+    send_job_t *j;
+    int rc = job_new(p, m, &j);
+    if (rc == 0) {
+        for (size_t i = 0; rc == 0 && i < nextra; i++)
+            rc = lc_props_append(&j->props, extra[i].name, extra[i].value);
+        if (rc)
+            job_free(j);
+    }
+    if (rc) {
+        snprintf(res->error, sizeof res->error, "%s", lc_strerror(rc));
+        return rc;
+    }
+    j->sys_flag |= sys_flag;
+    rc = send_job_sync(j, res);
+    job_free(j);
+    return rc;
+}

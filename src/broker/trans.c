@@ -1,0 +1,492 @@
+/* trans.c: transactional messages (store spec §7.4, remoting spec END_TRANSACTION /
+ * CHECK_TRANSACTION_STATE).
+ * A half message is stored in RMQ_SYS_TRANS_HALF_TOPIC queue 0 with REAL_TOPIC/REAL_QID, so no
+ * consumer sees it. END_TRANSACTION commits (a copy goes to the real topic and queue) or rolls
+ * back; either way an op record (RMQ_SYS_TRANS_OP_HALF_TOPIC, tag "d", body = the half's queue
+ * offset, KEYS = its UNIQ_KEY) marks it done. A loop timer walks the half queue from its
+ * progress offset: a message still undecided after transactionTimeOut is re-appended with
+ * TRANSACTION_CHECK_TIMES+1 and its producer group is asked (CHECK_TRANSACTION_STATE, oneway,
+ * to a live producer connection); after transactionCheckMax checks it is moved to
+ * TRANS_CHECK_MAX_TIME_TOPIC. Progress is kept as consumer offsets of CID_RMQ_SYS_TRANS, like
+ * RocketMQ's, so a restart neither loses nor publishes a half message by itself.
+ * Decisions are remembered per transaction (UNIQ_KEY), not per copy, so a late or repeated
+ * END_TRANSACTION never commits twice. Loop thread. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/br.h"
+
+#define HALF_TOPIC "RMQ_SYS_TRANS_HALF_TOPIC"
+#define OP_TOPIC "RMQ_SYS_TRANS_OP_HALF_TOPIC"
+#define MAX_TIME_TOPIC "TRANS_CHECK_MAX_TIME_TOPIC"
+#define SYS_GROUP "CID_RMQ_SYS_TRANS"
+#define PRUNE_NEVER INT64_MAX
+#define ROUND_LIMIT 20000       /* half messages looked at per check round */
+
+typedef struct tx_entry {
+    int resolved;               /* committed, rolled back or discarded */
+    int64_t pruneAt;            /* forget it once the check progress passes this half offset */
+} tx_entry_t;
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+/* Copy a property string without the `drop` names, then append name=value pairs (NULL ends). */
+static int props_edit(cm_buf_t *out, const char *p, size_t n, const char *const *drop, ...)
+{
+    cm_buf_reset(out);
+    size_t i = 0;
+    while (i < n) {
+        const char *pair = p + i;
+        const char *end = memchr(pair, ST_PROP_SEP, n - i);
+        size_t len = end ? (size_t)(end - pair) : n - i;
+        const char *sep = memchr(pair, ST_PROP_NAME_SEP, len);
+        int keep = sep != NULL;
+        for (const char *const *d = drop; keep && *d; d++)
+            if ((size_t)(sep - pair) == strlen(*d) && !memcmp(pair, *d, strlen(*d)))
+                keep = 0;
+        if (keep && (cm_buf_append(out, pair, len) || cm_buf_putc(out, ST_PROP_SEP)))
+            return -1;
+        i += len + 1;
+    }
+    va_list ap;
+    va_start(ap, drop);
+    for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
+        const char *v = va_arg(ap, const char *);
+        if (cm_buf_puts(out, k) || cm_buf_putc(out, ST_PROP_NAME_SEP) || cm_buf_puts(out, v) ||
+            cm_buf_putc(out, ST_PROP_SEP)) {
+            va_end(ap);
+            return -1;
+        }
+    }
+    va_end(ap);
+    return 0;
+}
+
+/* Property value into buf (NUL-terminated); 0 if found. */
+static int prop(const st_record_t *r, const char *name, char *buf, size_t n)
+{
+    const char *v;
+    size_t vl;
+    if (st_props_get(r->properties, r->propertiesLen, name, &v, &vl) != ST_OK || vl >= n)
+        return -1;
+    memcpy(buf, v, vl);
+    buf[vl] = 0;
+    return 0;
+}
+
+static void ensure_topic(br_broker_t *b, const char *name)
+{
+    if (!br_topics_get(&b->topics, name)) {
+        br_topics_put(&b->topics, name, 1, 1, PERM_READ | PERM_WRITE, 0);
+        br_register_soon(b);
+    }
+}
+
+/* Put a message built from a stored record with new topic/queue/props/sysFlag. */
+static int put_from(br_broker_t *b, const st_record_t *r, const char *topic, int qid, const cm_buf_t *props,
+                    int32_t sysFlag, int64_t preparedOffset, st_put_result_t *res)
+{
+    st_msg_t m = {0};
+    m.topic = topic;
+    m.queueId = qid;
+    m.flag = r->flag;
+    m.body = r->body;
+    m.bodyLen = r->bodyLen;
+    m.properties = props->data;
+    m.propertiesLen = (uint32_t)props->len;
+    m.sysFlag = sysFlag;
+    m.bornTimestamp = r->bornTimestamp;
+    m.bornHostIp = cm_be32(r->bornHost);
+    m.bornHostPort = r->bornPort;
+    m.reconsumeTimes = r->reconsumeTimes;
+    m.preparedTransactionOffset = preparedOffset;
+    int rc = st_put(b->store, &m, res);
+    if (rc == ST_OK)
+        b->stats.putTotal++;
+    return rc;
+}
+
+/* The half message at queue offset q (a slice of the store), decoded. */
+static int half_at(br_broker_t *b, int64_t q, st_record_t *r)
+{
+    static st_get_result_t g;
+    static int ready;
+    if (!ready) {
+        st_get_result_init(&g);
+        ready = 1;
+    }
+    if (st_get(b->store, HALF_TOPIC, 0, q, 1, 0, NULL, &g) != ST_OK || g.status != ST_GET_FOUND || g.n == 0)
+        return -1;
+    return st_record_decode(g.msgs[0].iov_base, g.msgs[0].iov_len, 0, r) == ST_OK ? 0 : -1;
+}
+
+static tx_entry_t *entry(br_broker_t *b, const char *key, int create)
+{
+    tx_entry_t *e = cm_map_get(&b->trans.keys, key);
+    if (!e && create && (e = calloc(1, sizeof *e)) != NULL) {
+        e->pruneAt = PRUNE_NEVER;
+        if (cm_map_put(&b->trans.keys, key, e) != 0) {
+            free(e);
+            e = NULL;
+        }
+    }
+    return e;
+}
+
+static void resolve(br_broker_t *b, const char *key)
+{
+    tx_entry_t *e = entry(b, key, 1);
+    if (e) {
+        e->resolved = 1;
+        e->pruneAt = st_max_offset(b->store, HALF_TOPIC, 0);
+    }
+}
+
+/* The op record marking half offset q (transaction `key`) as decided. */
+static int write_op(br_broker_t *b, const st_record_t *half, const char *key)
+{
+    static cm_buf_t props;
+    char body[32];
+    static st_put_result_t res;
+    static int ready;
+    if (!ready) {
+        st_put_result_init(&res);
+        ready = 1;
+    }
+    ensure_topic(b, OP_TOPIC);
+    cm_buf_reset(&props);
+    if (cm_buf_puts(&props, "TAGS\001d\002KEYS\001") || cm_buf_puts(&props, key) || cm_buf_putc(&props, ST_PROP_SEP))
+        return ST_ENOMEM;
+    int n = snprintf(body, sizeof body, "%" PRId64, half->queueOffset);
+    st_msg_t m = {.topic = OP_TOPIC, .queueId = 0, .body = (const uint8_t *)body, .bodyLen = (uint32_t)n,
+                  .properties = props.data, .propertiesLen = (uint32_t)props.len, .bornTimestamp = cm_now_ms()};
+    return st_put(b->store, &m, &res);
+}
+
+/* ---- half messages (send path) ---------------------------------------------------------- */
+
+int br_trans_half(br_broker_t *b, cm_buf_t *props, const char *topic, int qid, const char **st_topic, int *st_qid,
+                  int64_t *sysFlag, const char **remark)
+{
+    static cm_buf_t tmp;
+    char q[16];
+    if (b->cfg.rejectTransactionMessage) {
+        *remark = "the broker is configured to reject transactional messages (rejectTransactionMessage=true)";
+        return RC_NO_PERMISSION;
+    }
+    snprintf(q, sizeof q, "%d", qid);
+    static const char *const none[] = {NULL};
+    if (props_edit(&tmp, props->data, props->len, none, "REAL_TOPIC", topic, "REAL_QID", q, (char *)NULL)) {
+        *remark = "out of memory";
+        return RC_SYSTEM_ERROR;
+    }
+    cm_buf_reset(props);
+    if (cm_buf_append(props, tmp.data, tmp.len)) {
+        *remark = "out of memory";
+        return RC_SYSTEM_ERROR;
+    }
+    ensure_topic(b, HALF_TOPIC);
+    *st_topic = HALF_TOPIC;
+    *st_qid = 0;
+    *sysFlag &= ~(int64_t)ST_SYSFLAG_TX_MASK; /* stored as a normal message of the half topic */
+    return RC_SUCCESS;
+}
+
+/* ---- END_TRANSACTION (37) ----------------------------------------------------------------- */
+
+static int commit(br_broker_t *b, const st_record_t *r, int64_t halfPhy)
+{
+    static cm_buf_t props;
+    static st_put_result_t res;
+    static int ready;
+    char topic[128], qid[16];
+    if (!ready) {
+        st_put_result_init(&res);
+        ready = 1;
+    }
+    if (prop(r, "REAL_TOPIC", topic, sizeof topic) || prop(r, "REAL_QID", qid, sizeof qid))
+        return ST_EMSG_ILLEGAL;
+    static const char *const drop[] = {"REAL_TOPIC", "REAL_QID", "TRAN_MSG", "TRANSACTION_CHECK_TIMES", NULL};
+    if (props_edit(&props, r->properties, r->propertiesLen, drop, (char *)NULL))
+        return ST_ENOMEM;
+    int32_t sys = (r->sysFlag & ~ST_SYSFLAG_TX_MASK) | ST_SYSFLAG_TX_COMMIT;
+    int rc = put_from(b, r, topic, atoi(qid), &props, sys, halfPhy, &res);
+    if (rc == ST_OK)
+        br_pull_notify(b, topic, atoi(qid));
+    return rc;
+}
+
+static const char *end_check(br_broker_t *b, const rm_cmd_t *req, int64_t phy, int64_t tso, st_record_t *r)
+{
+    const uint8_t *p;
+    uint32_t len;
+    char pg[256];
+    const char *group = rm_ext_get(req, "producerGroup");
+    if (st_read_record_at(b->store, phy, &p, &len) != ST_OK || st_record_decode(p, len, 0, r) != ST_OK ||
+        r->topicLen != strlen(HALF_TOPIC) || memcmp(r->topic, HALF_TOPIC, r->topicLen) != 0)
+        return "Find prepared transaction message failed";
+    if (group && prop(r, "PGROUP", pg, sizeof pg) == 0 && strcmp(pg, group) != 0)
+        return "The producer group wrong";
+    if (r->queueOffset != tso)
+        return "The transaction state table offset wrong";
+    if (r->physicOffset != phy)
+        return "The commit log offset wrong";
+    return NULL;
+}
+
+void br_handle_end_transaction(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    int64_t phy, tso;
+    int32_t type;
+    st_record_t r;
+    char key[128];
+    if (!rm_req_str(c, req, "producerGroup") || rm_req_i64(c, req, "commitLogOffset", &phy) ||
+        rm_req_i64(c, req, "tranStateTableOffset", &tso) || rm_req_i32(c, req, "commitOrRollback", &type))
+        return;
+    if (type != ST_SYSFLAG_TX_COMMIT && type != ST_SYSFLAG_TX_ROLLBACK) {
+        rm_conn_respond_code(c, req, RC_SUCCESS, NULL); /* unknown: wait for the check */
+        return;
+    }
+    const char *why = end_check(b, req, phy, tso, &r);
+    if (why) {
+        LOG_W("broker", "END_TRANSACTION from %s refused: %s", rm_conn_peer(c), why);
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "%s", why);
+        return;
+    }
+    if (prop(&r, "UNIQ_KEY", key, sizeof key))
+        snprintf(key, sizeof key, "phy:%" PRId64, phy);
+    tx_entry_t *e = entry(b, key, 0);
+    if (e && e->resolved) {
+        rm_conn_respond_code(c, req, RC_SUCCESS, NULL); /* decided already: never twice */
+        return;
+    }
+    if (!e && r.queueOffset < b->trans.halfOffset) {
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the transaction was already decided or expired");
+        return;
+    }
+    int rc = type == ST_SYSFLAG_TX_COMMIT ? commit(b, &r, phy) : ST_OK;
+    if (rc == ST_OK)
+        rc = write_op(b, &r, key);
+    if (rc != ST_OK) {
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the transaction could not be recorded: %s", st_strerror(rc));
+        return;
+    }
+    resolve(b, key);
+    rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
+}
+
+/* ---- check-back --------------------------------------------------------------------------- */
+
+static rm_conn_t *producer_conn(br_broker_t *b, const char *group)
+{
+    br_pgroup_t *g = cm_map_get(&b->clients.producers, group);
+    for (br_client_t *cl = g ? g->clients : NULL; cl; cl = cl->next)
+        if (!rm_conn_is_closed(cl->conn))
+            return cl->conn;
+    return NULL;
+}
+
+/* CHECK_TRANSACTION_STATE for the copy `r` (just appended at res) to a producer of its group. */
+static void send_check(br_broker_t *b, const st_record_t *r, const st_put_result_t *res, const char *key)
+{
+    char pg[256], topic[128], qid[16];
+    if (prop(r, "PGROUP", pg, sizeof pg) || prop(r, "REAL_TOPIC", topic, sizeof topic) ||
+        prop(r, "REAL_QID", qid, sizeof qid))
+        return;
+    rm_conn_t *pc = producer_conn(b, pg);
+    if (!pc) {
+        LOG_W("broker", "transaction %s: no live producer of group %s to check with", key, pg);
+        return;
+    }
+    /* the body is the message as its producer sent it: real topic and queue */
+    const uint8_t *p;
+    uint32_t len;
+    st_record_t copy;
+    if (st_read_record_at(b->store, res->phyOffset, &p, &len) != ST_OK || st_record_decode(p, len, 0, &copy) != ST_OK)
+        return;
+    copy.topic = topic;
+    copy.topicLen = (uint32_t)strlen(topic);
+    copy.queueId = atoi(qid);
+    size_t cap = len + 128;
+    uint8_t *body = malloc(cap);
+    size_t blen;
+    if (!body || st_record_encode(&copy, body, cap, &blen) != ST_OK) {
+        free(body);
+        return;
+    }
+    rm_cmd_t cmd;
+    rm_cmd_init(&cmd, 39);
+    rm_ext_set_i64(&cmd, "tranStateTableOffset", res->queueOffset);
+    rm_ext_set_i64(&cmd, "commitLogOffset", res->phyOffset);
+    rm_ext_set(&cmd, "msgId", key);
+    rm_ext_set(&cmd, "transactionId", key);
+    rm_ext_set(&cmd, "offsetMsgId", res->msgId);
+    cmd.body = body;
+    cmd.body_len = blen;
+    if (rm_conn_oneway(pc, &cmd) != 0)
+        LOG_W("broker", "transaction %s: check to %s failed", key, rm_conn_peer(pc));
+    cmd.body = NULL;
+    rm_cmd_free(&cmd);
+    free(body);
+}
+
+/* Undecided after transactionTimeOut: re-append with one more check, and ask. */
+static void check_one(br_broker_t *b, const st_record_t *r, const char *key)
+{
+    static cm_buf_t props;
+    static st_put_result_t res;
+    static int ready;
+    char times[16] = "0", next[16];
+    if (!ready) {
+        st_put_result_init(&res);
+        ready = 1;
+    }
+    prop(r, "TRANSACTION_CHECK_TIMES", times, sizeof times);
+    int n = atoi(times);
+    if (n >= b->cfg.transactionCheckMax) {
+        static const char *const none[] = {NULL};
+        ensure_topic(b, MAX_TIME_TOPIC);
+        if (props_edit(&props, r->properties, r->propertiesLen, none, (char *)NULL) == 0 &&
+            put_from(b, r, MAX_TIME_TOPIC, 0, &props, r->sysFlag, 0, &res) == ST_OK) {
+            LOG_W("broker", "transaction %s: no decision after %d checks; moved to %s", key, n, MAX_TIME_TOPIC);
+            resolve(b, key);
+        }
+        return;
+    }
+    snprintf(next, sizeof next, "%d", n + 1);
+    static const char *const drop[] = {"TRANSACTION_CHECK_TIMES", NULL};
+    if (props_edit(&props, r->properties, r->propertiesLen, drop, "TRANSACTION_CHECK_TIMES", next, (char *)NULL) ||
+        put_from(b, r, HALF_TOPIC, 0, &props, r->sysFlag, 0, &res) != ST_OK)
+        return;
+    entry(b, key, 1); /* copies exist now: remember the transaction until it is decided */
+    send_check(b, r, &res, key);
+}
+
+typedef struct prune_ctx { br_broker_t *b; char **keys; size_t n, cap; } prune_ctx_t;
+
+static void collect_prunable(const char *key, void *val, void *arg)
+{
+    prune_ctx_t *p = arg;
+    tx_entry_t *e = val;
+    if (e->resolved && e->pruneAt <= p->b->trans.halfOffset) {
+        if (p->n == p->cap) {
+            size_t nc = p->cap ? p->cap * 2 : 64;
+            char **nk = realloc(p->keys, nc * sizeof *nk);
+            if (!nk)
+                return; /* forgotten next round instead */
+            p->keys = nk;
+            p->cap = nc;
+        }
+        p->keys[p->n++] = (char *)key;
+    }
+}
+
+/* Forget decided transactions the progress has passed, and move the op progress along the op
+ * records that only name forgotten ones (those are not needed to rebuild the state). */
+static void prune(br_broker_t *b)
+{
+    prune_ctx_t p = {.b = b};
+    cm_map_each(&b->trans.keys, collect_prunable, &p);
+    for (size_t i = 0; i < p.n; i++) {
+        char key[128];
+        snprintf(key, sizeof key, "%s", p.keys[i]);
+        free(cm_map_remove(&b->trans.keys, key));
+    }
+    free(p.keys);
+    int64_t max = st_max_offset(b->store, OP_TOPIC, 0), o = b->trans.opOffset;
+    static st_get_result_t g;
+    static int ready;
+    if (!ready) {
+        st_get_result_init(&g);
+        ready = 1;
+    }
+    while (o < max && st_get(b->store, OP_TOPIC, 0, o, 1, 0, NULL, &g) == ST_OK && g.status == ST_GET_FOUND) {
+        st_record_t r;
+        char key[128];
+        if (st_record_decode(g.msgs[0].iov_base, g.msgs[0].iov_len, 0, &r) != ST_OK || prop(&r, "KEYS", key, sizeof key) ||
+            cm_map_get(&b->trans.keys, key))
+            break;
+        o++;
+    }
+    b->trans.opOffset = o;
+}
+
+void br_trans_check(br_broker_t *b)
+{
+    int64_t now = cm_now_ms(), max = st_max_offset(b->store, HALF_TOPIC, 0);
+    int64_t o = b->trans.halfOffset, min = st_min_offset(b->store, HALF_TOPIC, 0);
+    if (o < min)
+        o = min;
+    for (int seen = 0; o < max && seen < ROUND_LIMIT; seen++, o++) {
+        st_record_t r;
+        char key[128];
+        if (half_at(b, o, &r) != 0)
+            continue;
+        if (prop(&r, "UNIQ_KEY", key, sizeof key))
+            snprintf(key, sizeof key, "phy:%" PRId64, r.physicOffset);
+        tx_entry_t *e = entry(b, key, 0);
+        if (e && e->resolved)
+            continue;
+        if (r.storeTimestamp > now - b->cfg.transactionTimeOut)
+            break; /* too young to ask about; so is everything after it */
+        check_one(b, &r, key);
+    }
+    b->trans.halfOffset = o;
+    prune(b);
+    br_offsets_set(&b->offsets, SYS_GROUP, HALF_TOPIC, 0, b->trans.halfOffset);
+    br_offsets_set(&b->offsets, SYS_GROUP, OP_TOPIC, 0, b->trans.opOffset);
+}
+
+static void on_check_timer(uv_timer_t *t) { br_trans_check(t->data); }
+
+/* Rebuild the decisions the progress has not passed yet: every op record from the op progress
+ * (decided), every half message from the half progress (known). */
+static void rebuild(br_broker_t *b)
+{
+    int64_t max = st_max_offset(b->store, OP_TOPIC, 0);
+    static st_get_result_t g;
+    st_get_result_init(&g);
+    for (int64_t o = b->trans.opOffset; o < max; o++) {
+        st_record_t r;
+        char key[128];
+        if (st_get(b->store, OP_TOPIC, 0, o, 1, 0, NULL, &g) == ST_OK && g.status == ST_GET_FOUND &&
+            st_record_decode(g.msgs[0].iov_base, g.msgs[0].iov_len, 0, &r) == ST_OK && prop(&r, "KEYS", key, sizeof key) == 0)
+            resolve(b, key);
+    }
+    st_get_result_free(&g);
+    max = st_max_offset(b->store, HALF_TOPIC, 0);
+    for (int64_t o = b->trans.halfOffset; o < max; o++) {
+        st_record_t r;
+        char key[128];
+        if (half_at(b, o, &r) == 0 && prop(&r, "UNIQ_KEY", key, sizeof key) == 0)
+            entry(b, key, 1);
+    }
+}
+
+void br_trans_start(br_broker_t *b)
+{
+    cm_map_init(&b->trans.keys);
+    int64_t h = br_offsets_get(&b->offsets, SYS_GROUP, HALF_TOPIC, 0);
+    int64_t o = br_offsets_get(&b->offsets, SYS_GROUP, OP_TOPIC, 0);
+    b->trans.halfOffset = h >= 0 ? h : st_min_offset(b->store, HALF_TOPIC, 0);
+    b->trans.opOffset = o >= 0 ? o : st_min_offset(b->store, OP_TOPIC, 0);
+    rebuild(b);
+    uv_timer_init(b->loop, &b->trans.timer);
+    b->trans.timer.data = b;
+    uv_timer_start(&b->trans.timer, on_check_timer, (uint64_t)b->cfg.transactionCheckInterval,
+                   (uint64_t)b->cfg.transactionCheckInterval);
+}
+
+static void free_entry(void *v) { free(v); }
+
+void br_trans_stop(br_broker_t *b, uv_close_cb cb)
+{
+    br_offsets_set(&b->offsets, SYS_GROUP, HALF_TOPIC, 0, b->trans.halfOffset);
+    br_offsets_set(&b->offsets, SYS_GROUP, OP_TOPIC, 0, b->trans.opOffset);
+    cm_map_free(&b->trans.keys, free_entry);
+    uv_close((uv_handle_t *)&b->trans.timer, cb);
+}
