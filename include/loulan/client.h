@@ -212,6 +212,9 @@ void lc_push_consumer_set_instance_name(lc_push_consumer_t *c, const char *name)
 void lc_push_consumer_set_consume_from(lc_push_consumer_t *c, lc_consume_from_t from);
 void lc_push_consumer_set_threads(lc_push_consumer_t *c, int n);          /* default 4 */
 void lc_push_consumer_set_batch_max(lc_push_consumer_t *c, int n);        /* default 1 */
+/* A message that failed this many times goes to %DLQ%<group> (default 16). Retries wait the
+ * broker's delay level 3 + attempt (10 s, 30 s, 1 min... with RocketMQ's default levels). */
+void lc_push_consumer_set_max_reconsume_times(lc_push_consumer_t *c, int n);
 void lc_push_consumer_set_listener(lc_push_consumer_t *c, lc_consume_fn fn, void *arg);
 /* expr: "*" or "TagA || TagB". */
 int lc_push_consumer_subscribe(lc_push_consumer_t *c, const char *topic, const char *expr);

@@ -119,6 +119,15 @@ typedef struct br_stats {
 /* ---- SYNC_FLUSH waiters (flushwait.c) ---- */
 typedef struct br_fwait br_fwait_t;
 
+/* ---- delay levels (schedule.c) ---- */
+typedef struct br_sched {
+    int64_t offset[64];         /* delivery progress per level (queue level-1) */
+    int dirty;
+    uint64_t savedAt;
+    char path[1200];
+    uv_timer_t timer;
+} br_sched_t;
+
 /* ---- transactions (trans.c) ---- */
 typedef struct br_trans {
     cm_map_t keys;              /* UNIQ_KEY -> decision state, while the check may meet it */
@@ -159,6 +168,7 @@ typedef struct br_broker {
     br_fwait_t *fw_head, *fw_tail;
     uv_timer_t clean_timer;     /* retention and disk check every cleanResourceInterval */
     br_trans_t trans;
+    br_sched_t sched;
 } br_broker_t;
 
 /* clients.c */
@@ -201,6 +211,23 @@ void br_handle_update_and_create_topic(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_delete_topic_in_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_get_all_topic_config(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_get_topic_stats_info(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+
+/* props.c */
+/* out = p[n] without the properties named in `drop` (NULL-terminated), then the name, value
+ * pairs given (NULL-terminated). 0, or -1 out of memory. */
+int br_props_edit(cm_buf_t *out, const char *p, size_t n, const char *const *drop, ...);
+/* Property `name` of a record into buf (NUL-terminated); 0 if present and it fits. */
+int br_prop(const st_record_t *r, const char *name, char *buf, size_t n);
+
+/* schedule.c */
+/* Redirect a send with delay `level` (clamped to the levels there are) to the schedule topic:
+ * props get DELAY/REAL_TOPIC/REAL_QID. 0, or -1 out of memory. */
+int br_schedule_divert(br_broker_t *b, cm_buf_t *props, const char *topic, int qid, int level,
+                       const char **st_topic, int *st_qid);
+void br_schedule_start(br_broker_t *b);
+void br_schedule_stop(br_broker_t *b, uv_close_cb cb);
+int br_schedule_save(br_broker_t *b);
+lj_val_t *br_load_json_file(const char *path); /* offsets.c: the file, or its .bak; NULL */
 
 /* trans.c */
 /* A send with TRAN_MSG=true: adds REAL_TOPIC/REAL_QID to props and redirects the store

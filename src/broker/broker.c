@@ -194,7 +194,7 @@ static void system_topics(br_broker_t *b)
     else if (!c->autoCreateTopicEnable && br_topics_get(&b->topics, "TBW102"))
         br_topics_get(&b->topics, "TBW102")->perm = rw; /* no inheritance without auto-create */
     struct { const char *name; int q, perm; } sys[] = {
-        {"SELF_TEST_TOPIC", 1, rw}, {"OFFSET_MOVED_EVENT", 1, rw}, {"SCHEDULE_TOPIC_XXXX", 18, rw},
+        {"SELF_TEST_TOPIC", 1, rw}, {"OFFSET_MOVED_EVENT", 1, rw}, {"SCHEDULE_TOPIC_XXXX", c->delayLevelCount, rw},
         {c->brokerClusterName, 16, c->clusterTopicEnable ? rw | PERM_INHERIT : PERM_INHERIT},
         {c->brokerName, 1, c->brokerTopicEnable ? rw | PERM_INHERIT : PERM_INHERIT},
     };
@@ -246,6 +246,8 @@ static int open_store(br_broker_t *b)
     sc.diskSpaceCleanForciblyRatio = (int)b->cfg.diskSpaceCleanForciblyRatio;
     sc.diskSpaceWarningLevelRatio = (int)b->cfg.diskSpaceWarningLevelRatio;
     sc.messageIndexEnable = b->cfg.messageIndexEnable;
+    sc.delayLevelMs = b->cfg.delayLevelMs; /* lives in b: outlives the store */
+    sc.delayLevelCount = b->cfg.delayLevelCount;
     sc.maxHashSlotNum = (int32_t)b->cfg.maxHashSlotNum;
     sc.maxIndexNum = (int32_t)b->cfg.maxIndexNum;
     br_flushwait_init(b, &sc);
@@ -308,6 +310,7 @@ int br_start(uv_loop_t *loop, const br_config_t *cfg, br_broker_t **out)
     start_timer(b, &b->persist_timer, on_persist_timer, 5000, 5000);
     start_timer(b, &b->poll_timer, on_poll_timer, 1000, cfg->longPollingEnable ? 5000 : (uint64_t)cfg->shortPollingTimeMills);
     br_trans_start(b);
+    br_schedule_start(b);
     b->stats.bootMs = cm_now_ms();
     b->stats.bootLoopMs = uv_now(loop);
     br_stats_sample(b);
@@ -348,8 +351,9 @@ void br_stop(br_broker_t *b)
     unregister_all(b);
     b->stopping = 1;
     br_pull_check(b, 1); /* answer every parked pull */
-    b->timers_open++;
-    br_trans_stop(b, on_timer_closed); /* its progress goes into the offsets saved below */
+    b->timers_open += 2;
+    br_trans_stop(b, on_timer_closed);
+    br_schedule_stop(b, on_timer_closed); /* its progress goes into the offsets saved below */
     if (br_offsets_save(&b->offsets))
         LOG_E("broker", "cannot persist consumer offsets");
     br_topics_save(&b->topics);

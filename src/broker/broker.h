@@ -47,11 +47,16 @@ typedef struct br_config {
     int enablePropertyFilter;
     int rejectTransactionMessage;
     int64_t transactionTimeOut, transactionCheckMax, transactionCheckInterval;
+    char messageDelayLevel[512];    /* "1s 5s 10s 30s 1m ... 2h" */
+    int64_t delayLevelMs[64];       /* parsed from messageDelayLevel by br_config_finish */
+    int delayLevelCount;
 } br_config_t;
 
 typedef struct br_broker br_broker_t;
 
 void br_config_defaults(br_config_t *cfg);
+/* "1s 5s 1m 2h" -> ms[]; the count, or -1 if malformed (units s, m, h, d). */
+int br_parse_delay_levels(const char *s, int64_t *ms, int max);
 /* Apply one key=value with RocketMQ's key names. 0, -1 unknown key (caller logs), -2 bad value. */
 int br_config_set(br_config_t *cfg, const char *key, const char *val);
 /* Checks relations between values after loading; fills derived ones (paths, IP, ports).

@@ -48,6 +48,7 @@ void br_config_defaults(br_config_t *c)
     c->flushIntervalConsumeQueue = 1000;
     c->messageIndexEnable = 1;
     c->transactionTimeOut = 6000;
+    snprintf(c->messageDelayLevel, sizeof c->messageDelayLevel, "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h");
     c->transactionCheckMax = 15;
     c->transactionCheckInterval = 60000;
     c->maxHashSlotNum = 5000000;
@@ -85,7 +86,7 @@ static const key_t_ k_keys[] = {
     I(cleanResourceInterval, 100, 1 << 30), I(flushCommitLogLeastPages, 0, 1 << 20),
     I(flushCommitLogThoroughInterval, 1, 1 << 30), I(flushIntervalConsumeQueue, 1, 1 << 30),
     B(messageIndexEnable), I(transactionTimeOut, 0, 1LL << 40), I(transactionCheckMax, 1, 1 << 20),
-    I(transactionCheckInterval, 10, 1LL << 40), I(maxHashSlotNum, 1, 100000000), I(maxIndexNum, 1, 100000000),
+    I(transactionCheckInterval, 10, 1LL << 40), S(messageDelayLevel), I(maxHashSlotNum, 1, 100000000), I(maxIndexNum, 1, 100000000),
     B(longPollingEnable), I(shortPollingTimeMills, 1, 1 << 30), B(notifyConsumerIdsChangedEnable),
     I(registerNameServerPeriod, 10000, 60000), S(regionId), B(clusterTopicEnable),
     B(brokerTopicEnable), B(traceTopicEnable), B(enablePropertyFilter), B(rejectTransactionMessage),
@@ -159,6 +160,12 @@ static void first_ipv4(char *out, size_t n)
 
 int br_config_finish(br_config_t *c, char *err, size_t errlen)
 {
+    c->delayLevelCount = br_parse_delay_levels(c->messageDelayLevel, c->delayLevelMs, 64);
+    if (c->delayLevelCount <= 0) {
+        snprintf(err, errlen, "messageDelayLevel must be up to 64 durations like \"1s 5s 1m 2h\", got '%s'",
+                 c->messageDelayLevel);
+        return -1;
+    }
     if (!c->brokerIP1[0])
         first_ipv4(c->brokerIP1, sizeof c->brokerIP1);
     if (!c->brokerIP2[0])

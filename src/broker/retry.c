@@ -1,7 +1,8 @@
-/* CONSUMER_SEND_MSG_BACK (36): a consumer could not process a message; store a copy in the
- * group's %RETRY% topic (reconsumeTimes + 1, RETRY_TOPIC and ORIGIN_MESSAGE_ID kept), or in its
- * %DLQ% topic once the retries are used up. Back-off by delay level needs the schedule service
- * (delay levels are not implemented yet), so the retry copy is delivered without delay. */
+/* CONSUMER_SEND_MSG_BACK (36): a consumer could not process a message; store a copy for the
+ * group's %RETRY% topic (reconsumeTimes + 1, RETRY_TOPIC and ORIGIN_MESSAGE_ID kept) after a
+ * back-off by delay level (the request's delayLevel, or 3 + reconsumeTimes as RocketMQ: 10 s,
+ * 30 s, 1 min, ... with the default levels), or in its %DLQ% topic once the retries are used up
+ * or the consumer asks for it (negative delayLevel). */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,9 +76,17 @@ void br_handle_consumer_send_msg_back(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "out of memory");
         return;
     }
+    const char *st_topic = topic;
+    int qid = dead ? 0 : rand() % (tc->writeQueueNums > 0 ? tc->writeQueueNums : 1), st_qid = qid;
+    int level = delayLevel > 0 ? delayLevel : 3 + r.reconsumeTimes;
+    if (!dead && br_schedule_divert(b, &props, topic, qid, level, &st_topic, &st_qid) != 0) {
+        cm_buf_free(&props);
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "out of memory");
+        return;
+    }
     st_msg_t m = {0};
-    m.topic = topic;
-    m.queueId = dead ? 0 : rand() % (tc->writeQueueNums > 0 ? tc->writeQueueNums : 1);
+    m.topic = st_topic;
+    m.queueId = st_qid;
     m.flag = r.flag;
     m.body = r.body;
     m.bodyLen = (uint32_t)r.bodyLen;
@@ -101,5 +110,6 @@ void br_handle_consumer_send_msg_back(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     if (dead)
         LOG_I("broker", "message at %lld of group %s moved to %s after %d attempts", (long long)offset, group, topic, r.reconsumeTimes);
     rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
-    br_pull_notify(b, topic, m.queueId);
+    if (dead)
+        br_pull_notify(b, topic, m.queueId);
 }

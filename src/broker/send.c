@@ -253,6 +253,13 @@ void br_handle_send_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
             return;
         }
     }
+    int64_t level = 0;
+    if (!tran && !batch && strncmp(topic, "%DLQ%", 5) != 0 && rawprops &&
+        prop_value(rawprops, rawlen, "DELAY", val, sizeof val) && cm_parse_i64(val, &level) == 0 && level > 0 &&
+        br_schedule_divert(b, &props, topic, (int)qid, (int)level, &st_topic, &st_qid) != 0) {
+        respond_send(c, req, b, RC_SYSTEM_ERROR, "out of memory");
+        return;
+    }
     st_msg_t msg = {0};
     msg.topic = st_topic;
     msg.queueId = st_qid;

@@ -12,7 +12,6 @@
  * Decisions are remembered per transaction (UNIQ_KEY), not per copy, so a late or repeated
  * END_TRANSACTION never commits twice. Loop thread. */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,50 +31,6 @@ typedef struct tx_entry {
 } tx_entry_t;
 
 /* ---- small helpers ---------------------------------------------------------------------- */
-
-/* Copy a property string without the `drop` names, then append name=value pairs (NULL ends). */
-static int props_edit(cm_buf_t *out, const char *p, size_t n, const char *const *drop, ...)
-{
-    cm_buf_reset(out);
-    size_t i = 0;
-    while (i < n) {
-        const char *pair = p + i;
-        const char *end = memchr(pair, ST_PROP_SEP, n - i);
-        size_t len = end ? (size_t)(end - pair) : n - i;
-        const char *sep = memchr(pair, ST_PROP_NAME_SEP, len);
-        int keep = sep != NULL;
-        for (const char *const *d = drop; keep && *d; d++)
-            if ((size_t)(sep - pair) == strlen(*d) && !memcmp(pair, *d, strlen(*d)))
-                keep = 0;
-        if (keep && (cm_buf_append(out, pair, len) || cm_buf_putc(out, ST_PROP_SEP)))
-            return -1;
-        i += len + 1;
-    }
-    va_list ap;
-    va_start(ap, drop);
-    for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
-        const char *v = va_arg(ap, const char *);
-        if (cm_buf_puts(out, k) || cm_buf_putc(out, ST_PROP_NAME_SEP) || cm_buf_puts(out, v) ||
-            cm_buf_putc(out, ST_PROP_SEP)) {
-            va_end(ap);
-            return -1;
-        }
-    }
-    va_end(ap);
-    return 0;
-}
-
-/* Property value into buf (NUL-terminated); 0 if found. */
-static int prop(const st_record_t *r, const char *name, char *buf, size_t n)
-{
-    const char *v;
-    size_t vl;
-    if (st_props_get(r->properties, r->propertiesLen, name, &v, &vl) != ST_OK || vl >= n)
-        return -1;
-    memcpy(buf, v, vl);
-    buf[vl] = 0;
-    return 0;
-}
 
 static void ensure_topic(br_broker_t *b, const char *name)
 {
@@ -179,7 +134,7 @@ int br_trans_half(br_broker_t *b, cm_buf_t *props, const char *topic, int qid, c
     }
     snprintf(q, sizeof q, "%d", qid);
     static const char *const none[] = {NULL};
-    if (props_edit(&tmp, props->data, props->len, none, "REAL_TOPIC", topic, "REAL_QID", q, (char *)NULL)) {
+    if (br_props_edit(&tmp, props->data, props->len, none, "REAL_TOPIC", topic, "REAL_QID", q, (char *)NULL)) {
         *remark = "out of memory";
         return RC_SYSTEM_ERROR;
     }
@@ -207,10 +162,10 @@ static int commit(br_broker_t *b, const st_record_t *r, int64_t halfPhy)
         st_put_result_init(&res);
         ready = 1;
     }
-    if (prop(r, "REAL_TOPIC", topic, sizeof topic) || prop(r, "REAL_QID", qid, sizeof qid))
+    if (br_prop(r, "REAL_TOPIC", topic, sizeof topic) || br_prop(r, "REAL_QID", qid, sizeof qid))
         return ST_EMSG_ILLEGAL;
     static const char *const drop[] = {"REAL_TOPIC", "REAL_QID", "TRAN_MSG", "TRANSACTION_CHECK_TIMES", NULL};
-    if (props_edit(&props, r->properties, r->propertiesLen, drop, (char *)NULL))
+    if (br_props_edit(&props, r->properties, r->propertiesLen, drop, (char *)NULL))
         return ST_ENOMEM;
     int32_t sys = (r->sysFlag & ~ST_SYSFLAG_TX_MASK) | ST_SYSFLAG_TX_COMMIT;
     int rc = put_from(b, r, topic, atoi(qid), &props, sys, halfPhy, &res);
@@ -228,7 +183,7 @@ static const char *end_check(br_broker_t *b, const rm_cmd_t *req, int64_t phy, i
     if (st_read_record_at(b->store, phy, &p, &len) != ST_OK || st_record_decode(p, len, 0, r) != ST_OK ||
         r->topicLen != strlen(HALF_TOPIC) || memcmp(r->topic, HALF_TOPIC, r->topicLen) != 0)
         return "Find prepared transaction message failed";
-    if (group && prop(r, "PGROUP", pg, sizeof pg) == 0 && strcmp(pg, group) != 0)
+    if (group && br_prop(r, "PGROUP", pg, sizeof pg) == 0 && strcmp(pg, group) != 0)
         return "The producer group wrong";
     if (r->queueOffset != tso)
         return "The transaction state table offset wrong";
@@ -257,7 +212,7 @@ void br_handle_end_transaction(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "%s", why);
         return;
     }
-    if (prop(&r, "UNIQ_KEY", key, sizeof key))
+    if (br_prop(&r, "UNIQ_KEY", key, sizeof key))
         snprintf(key, sizeof key, "phy:%" PRId64, phy);
     tx_entry_t *e = entry(b, key, 0);
     if (e && e->resolved) {
@@ -294,8 +249,8 @@ static rm_conn_t *producer_conn(br_broker_t *b, const char *group)
 static void send_check(br_broker_t *b, const st_record_t *r, const st_put_result_t *res, const char *key)
 {
     char pg[256], topic[128], qid[16];
-    if (prop(r, "PGROUP", pg, sizeof pg) || prop(r, "REAL_TOPIC", topic, sizeof topic) ||
-        prop(r, "REAL_QID", qid, sizeof qid))
+    if (br_prop(r, "PGROUP", pg, sizeof pg) || br_prop(r, "REAL_TOPIC", topic, sizeof topic) ||
+        br_prop(r, "REAL_QID", qid, sizeof qid))
         return;
     rm_conn_t *pc = producer_conn(b, pg);
     if (!pc) {
@@ -345,12 +300,12 @@ static void check_one(br_broker_t *b, const st_record_t *r, const char *key)
         st_put_result_init(&res);
         ready = 1;
     }
-    prop(r, "TRANSACTION_CHECK_TIMES", times, sizeof times);
+    br_prop(r, "TRANSACTION_CHECK_TIMES", times, sizeof times);
     int n = atoi(times);
     if (n >= b->cfg.transactionCheckMax) {
         static const char *const none[] = {NULL};
         ensure_topic(b, MAX_TIME_TOPIC);
-        if (props_edit(&props, r->properties, r->propertiesLen, none, (char *)NULL) == 0 &&
+        if (br_props_edit(&props, r->properties, r->propertiesLen, none, (char *)NULL) == 0 &&
             put_from(b, r, MAX_TIME_TOPIC, 0, &props, r->sysFlag, 0, &res) == ST_OK) {
             LOG_W("broker", "transaction %s: no decision after %d checks; moved to %s", key, n, MAX_TIME_TOPIC);
             resolve(b, key);
@@ -359,7 +314,7 @@ static void check_one(br_broker_t *b, const st_record_t *r, const char *key)
     }
     snprintf(next, sizeof next, "%d", n + 1);
     static const char *const drop[] = {"TRANSACTION_CHECK_TIMES", NULL};
-    if (props_edit(&props, r->properties, r->propertiesLen, drop, "TRANSACTION_CHECK_TIMES", next, (char *)NULL) ||
+    if (br_props_edit(&props, r->properties, r->propertiesLen, drop, "TRANSACTION_CHECK_TIMES", next, (char *)NULL) ||
         put_from(b, r, HALF_TOPIC, 0, &props, r->sysFlag, 0, &res) != ST_OK)
         return;
     entry(b, key, 1); /* copies exist now: remember the transaction until it is decided */
@@ -407,7 +362,7 @@ static void prune(br_broker_t *b)
     while (o < max && st_get(b->store, OP_TOPIC, 0, o, 1, 0, NULL, &g) == ST_OK && g.status == ST_GET_FOUND) {
         st_record_t r;
         char key[128];
-        if (st_record_decode(g.msgs[0].iov_base, g.msgs[0].iov_len, 0, &r) != ST_OK || prop(&r, "KEYS", key, sizeof key) ||
+        if (st_record_decode(g.msgs[0].iov_base, g.msgs[0].iov_len, 0, &r) != ST_OK || br_prop(&r, "KEYS", key, sizeof key) ||
             cm_map_get(&b->trans.keys, key))
             break;
         o++;
@@ -426,7 +381,7 @@ void br_trans_check(br_broker_t *b)
         char key[128];
         if (half_at(b, o, &r) != 0)
             continue;
-        if (prop(&r, "UNIQ_KEY", key, sizeof key))
+        if (br_prop(&r, "UNIQ_KEY", key, sizeof key))
             snprintf(key, sizeof key, "phy:%" PRId64, r.physicOffset);
         tx_entry_t *e = entry(b, key, 0);
         if (e && e->resolved)
@@ -454,7 +409,7 @@ static void rebuild(br_broker_t *b)
         st_record_t r;
         char key[128];
         if (st_get(b->store, OP_TOPIC, 0, o, 1, 0, NULL, &g) == ST_OK && g.status == ST_GET_FOUND &&
-            st_record_decode(g.msgs[0].iov_base, g.msgs[0].iov_len, 0, &r) == ST_OK && prop(&r, "KEYS", key, sizeof key) == 0)
+            st_record_decode(g.msgs[0].iov_base, g.msgs[0].iov_len, 0, &r) == ST_OK && br_prop(&r, "KEYS", key, sizeof key) == 0)
             resolve(b, key);
     }
     st_get_result_free(&g);
@@ -462,7 +417,7 @@ static void rebuild(br_broker_t *b)
     for (int64_t o = b->trans.halfOffset; o < max; o++) {
         st_record_t r;
         char key[128];
-        if (half_at(b, o, &r) == 0 && prop(&r, "UNIQ_KEY", key, sizeof key) == 0)
+        if (half_at(b, o, &r) == 0 && br_prop(&r, "UNIQ_KEY", key, sizeof key) == 0)
             entry(b, key, 1);
     }
 }

@@ -60,6 +60,7 @@ struct lc_push_consumer {
     lc_consume_from_t from;
     int nthreads;
     int batch_max;
+    int max_reconsume;         /* then the broker moves a failing message to %DLQ% */
     lc_consume_fn fn;
     void *fn_arg;
     lc_sub_t *subs;
@@ -102,6 +103,7 @@ int lc_push_consumer_create(const char *group, const char *namesrv, lc_push_cons
     c->from = LC_FROM_LAST_OFFSET;
     c->nthreads = 4;
     c->batch_max = 1;
+    c->max_reconsume = 16;
     uv_mutex_init(&c->mu);
     uv_cond_init(&c->svc_cv);
     *out = c;
@@ -116,6 +118,7 @@ void lc_push_consumer_set_instance_name(lc_push_consumer_t *c, const char *name)
 void lc_push_consumer_set_consume_from(lc_push_consumer_t *c, lc_consume_from_t from) { c->from = from; }
 void lc_push_consumer_set_threads(lc_push_consumer_t *c, int n) { c->nthreads = n < 1 ? 1 : n > 64 ? 64 : n; }
 void lc_push_consumer_set_batch_max(lc_push_consumer_t *c, int n) { c->batch_max = n < 1 ? 1 : n; }
+void lc_push_consumer_set_max_reconsume_times(lc_push_consumer_t *c, int n) { c->max_reconsume = n < 0 ? 0 : n; }
 void lc_push_consumer_set_listener(lc_push_consumer_t *c, lc_consume_fn fn, void *arg)
 {
     c->fn = fn;
@@ -322,7 +325,7 @@ static int send_back(lc_push_consumer_t *c, const pq_t *q, const lc_message_ext_
     if (rm_ext_set_i64(&req, "offset", m->commit_log_offset) || rm_ext_set(&req, "group", c->group) ||
         rm_ext_set(&req, "delayLevel", "0") || rm_ext_set(&req, "originMsgId", m->msg_id) ||
         rm_ext_set(&req, "originTopic", m->topic) || rm_ext_set(&req, "unitMode", "false") ||
-        rm_ext_set(&req, "maxReconsumeTimes", "16")) {
+        rm_ext_set_i64(&req, "maxReconsumeTimes", c->max_reconsume)) {
         rm_cmd_free(&req);
         return LC_ENOMEM;
     }
@@ -468,8 +471,10 @@ static int rebalance_topic(lc_push_consumer_t *c, const lc_sub_t *sub)
     lc_route_t *r;
     char **ids = NULL;
     size_t nids = 0;
-    if (lc_route_get(c->in, sub->topic, 0, 0, &r) != 0)   /* e.g. a topic nobody created yet */
-        return strncmp(sub->topic, "%RETRY%", 7) != 0;
+    /* e.g. a topic nobody created yet, or the group's %RETRY% topic that the broker creates at
+     * our first heartbeat and registers a moment later: look again soon */
+    if (lc_route_get(c->in, sub->topic, 0, 0, &r) != 0)
+        return 1;
     if (r->nbrokers == 0 || consumer_ids(c, r->brokers[0].addr, &ids, &nids) != 0 || nids == 0) {
         lc_route_put(r);
         free_ids(ids, nids);

@@ -63,18 +63,26 @@ if ok:
     ok = size == len(r[1]) and magic == -626843481 and b"payload-1" in r[1]
 check("pull returns the stored record", ok, r and r[0])
 
-# CONSUMER_SEND_MSG_BACK (36): the message goes to %RETRY%<group> with reconsumeTimes + 1 and
-# RETRY_TOPIC; once the group's retries are used up, to %DLQ%<group>.
-def msg_back(phy, max_times):
-    return c.call(36, {"offset": phy, "group": "GBack", "delayLevel": 0, "originMsgId": "X", "maxReconsumeTimes": max_times})
+# CONSUMER_SEND_MSG_BACK (36): after the back-off of the requested delay level (1 = 1 s) the
+# message is in %RETRY%<group> with reconsumeTimes + 1 and RETRY_TOPIC; once the group's
+# retries are used up, at once in %DLQ%<group>.
+import time
+def msg_back(phy, max_times, level=0):
+    return c.call(36, {"offset": phy, "group": "GBack", "delayLevel": level, "originMsgId": "X", "maxReconsumeTimes": max_times})
 def pull_one(topic):
     r = c.call(11, dict(pull, topic=topic, queueId=0, consumerGroup="GBack"))
     return r[1] if r and r[0]["code"] == 0 else None
 r = send_v2(c, "BadInputTopic", b"to-retry", queue_id=3)
 phy = int(r[0]["extFields"]["msgId"][16:], 16)
-r = msg_back(phy, 16)
+r = msg_back(phy, 16, level=1)
+t0 = time.time()
 check("send back -> SUCCESS", r and r[0]["code"] == 0, r and r[0])
-rec = pull_one("%RETRY%GBack")
+check("the retry copy waits for its back-off", pull_one("%RETRY%GBack") is None)
+rec = None
+while rec is None and time.time() - t0 < 4:
+    time.sleep(0.1)
+    rec = pull_one("%RETRY%GBack")
+check("back-off of level 1 is about 1 s", rec is not None and 0.8 <= time.time() - t0 <= 2.0, time.time() - t0)
 ok = rec is not None and b"to-retry" in rec and struct.unpack(">i", rec[72:76])[0] == 1 and b"RETRY_TOPIC\x01BadInputTopic" in rec
 check("the retry copy has reconsumeTimes 1 and RETRY_TOPIC", ok, rec and rec[:120])
 retry_phy = struct.unpack(">q", rec[28:36])[0] if rec else 0

@@ -1,0 +1,219 @@
+/* schedule.c: delay levels (store spec §7.1). A message with DELAY=n is stored in
+ * SCHEDULE_TOPIC_XXXX queue n-1 with REAL_TOPIC/REAL_QID; the store sets its consume-queue
+ * tagsCode to the delivery time. A 100 ms loop timer walks each level's queue from its progress
+ * offset and re-puts every due message into its real topic and queue (DELAY removed, everything
+ * else kept). Within a level, delivery times only grow, so the walk stops at the first message
+ * that is not due. Progress is persisted in config/delayOffset.json ({"offsetTable":{1:0,...}},
+ * RocketMQ's file) after each change and at stop: a restart delivers nothing twice beyond
+ * the last persisted batch and loses nothing. CONSUMER_SEND_MSG_BACK uses the same path for the
+ * retry back-off. Loop thread. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/br.h"
+
+#define SCHEDULE_TOPIC "SCHEDULE_TOPIC_XXXX"
+#define TICK_MS 100
+#define BUDGET_PER_TICK 20000   /* messages delivered per tick, so the loop stays responsive */
+#define PERSIST_EVERY_MS 1000
+
+int br_parse_delay_levels(const char *s, int64_t *ms, int max)
+{
+    int n = 0;
+    while (*s) {
+        while (*s == ' ')
+            s++;
+        if (!*s)
+            break;
+        char *end;
+        long long v = strtoll(s, &end, 10);
+        int64_t unit;
+        switch (*end) {
+        case 's': unit = 1000; break;
+        case 'm': unit = 60000; break;
+        case 'h': unit = 3600000; break;
+        case 'd': unit = 86400000; break;
+        default: return -1;
+        }
+        if (end == s || v <= 0 || n >= max)
+            return -1;
+        ms[n++] = v * unit;
+        s = end + 1;
+        if (*s && *s != ' ')
+            return -1;
+    }
+    return n > 0 ? n : -1;
+}
+
+/* ---- diverting a send ---------------------------------------------------------------------- */
+
+int br_schedule_divert(br_broker_t *b, cm_buf_t *props, const char *topic, int qid, int level,
+                       const char **st_topic, int *st_qid)
+{
+    static cm_buf_t tmp;
+    char q[16], lv[16];
+    if (level > b->cfg.delayLevelCount)
+        level = b->cfg.delayLevelCount;
+    if (level <= 0)
+        return 0;
+    snprintf(q, sizeof q, "%d", qid);
+    snprintf(lv, sizeof lv, "%d", level);
+    static const char *const drop[] = {"DELAY", "REAL_TOPIC", "REAL_QID", NULL};
+    if (br_props_edit(&tmp, props->data, props->len, drop, "DELAY", lv, "REAL_TOPIC", topic, "REAL_QID", q,
+                      (char *)NULL))
+        return -1;
+    cm_buf_reset(props);
+    if (cm_buf_append(props, tmp.data, tmp.len))
+        return -1;
+    *st_topic = SCHEDULE_TOPIC;
+    *st_qid = level - 1;
+    return 0;
+}
+
+/* ---- delivery ------------------------------------------------------------------------------- */
+
+static int deliver(br_broker_t *b, const st_record_t *r)
+{
+    static cm_buf_t props;
+    static st_put_result_t res;
+    static int ready;
+    char topic[300], qid[16];
+    if (!ready) {
+        st_put_result_init(&res);
+        ready = 1;
+    }
+    if (br_prop(r, "REAL_TOPIC", topic, sizeof topic) || br_prop(r, "REAL_QID", qid, sizeof qid)) {
+        LOG_W("broker", "delayed message at %" PRId64 " has no REAL_TOPIC/REAL_QID; dropped", r->physicOffset);
+        return 0;
+    }
+    static const char *const drop[] = {"DELAY", NULL};
+    if (br_props_edit(&props, r->properties, r->propertiesLen, drop, (char *)NULL))
+        return -1;
+    st_msg_t m = {0};
+    m.topic = topic;
+    m.queueId = atoi(qid);
+    m.flag = r->flag;
+    m.body = r->body;
+    m.bodyLen = r->bodyLen;
+    m.properties = props.data;
+    m.propertiesLen = (uint32_t)props.len;
+    m.sysFlag = r->sysFlag;
+    m.bornTimestamp = r->bornTimestamp;
+    m.bornHostIp = cm_be32(r->bornHost);
+    m.bornHostPort = r->bornPort;
+    m.reconsumeTimes = r->reconsumeTimes;
+    int rc = st_put(b->store, &m, &res);
+    if (rc != ST_OK) {
+        LOG_W("broker", "delayed message to %s not delivered yet: %s", topic, st_strerror(rc));
+        return -1; /* try again next tick: at least once */
+    }
+    b->stats.putTotal++;
+    br_pull_notify(b, topic, m.queueId);
+    return 0;
+}
+
+/* Deliver the due messages of one level; returns how many. */
+static int deliver_level(br_broker_t *b, int level, int64_t now, int budget)
+{
+    static st_get_result_t g;
+    static int ready;
+    if (!ready) {
+        st_get_result_init(&g);
+        ready = 1;
+    }
+    int qid = level - 1, n = 0;
+    int64_t off = b->sched.offset[qid], max = st_max_offset(b->store, SCHEDULE_TOPIC, qid);
+    int64_t min = st_min_offset(b->store, SCHEDULE_TOPIC, qid);
+    if (off < min)
+        off = min;
+    while (off < max && n < budget) {
+        if (st_get(b->store, SCHEDULE_TOPIC, qid, off, 1, 0, NULL, &g) != ST_OK)
+            break;
+        if (g.status != ST_GET_FOUND || g.n == 0) {
+            off = g.nextBeginOffset > off ? g.nextBeginOffset : off + 1;
+            continue;
+        }
+        st_record_t r;
+        if (st_record_decode(g.msgs[0].iov_base, g.msgs[0].iov_len, 0, &r) != ST_OK) {
+            off++;
+            continue;
+        }
+        if (r.storeTimestamp + b->cfg.delayLevelMs[qid] > now)
+            break;
+        if (deliver(b, &r) != 0)
+            break;
+        off++;
+        n++;
+    }
+    if (off != b->sched.offset[qid]) {
+        b->sched.offset[qid] = off;
+        b->sched.dirty = 1;
+    }
+    return n;
+}
+
+int br_schedule_save(br_broker_t *b)
+{
+    lj_val_t *root = lj_new_obj(), *tab = lj_new_obj();
+    for (int i = 0; i < b->cfg.delayLevelCount; i++)
+        lj_put(tab, lj_new_int(i + 1), lj_new_int(b->sched.offset[i]));
+    lj_set(root, "offsetTable", tab);
+    cm_buf_t out;
+    cm_buf_init(&out);
+    int rc = lj_write(root, LJ_W_FASTJSON, &out);
+    lj_free(root);
+    if (rc == 0)
+        rc = cm_write_file_safe(b->sched.path, out.data, out.len);
+    cm_buf_free(&out);
+    if (rc == 0)
+        b->sched.dirty = 0;
+    else
+        LOG_E("broker", "cannot write %s", b->sched.path);
+    return rc;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    br_broker_t *b = t->data;
+    int64_t now = cm_now_ms();
+    int budget = BUDGET_PER_TICK;
+    for (int l = 1; l <= b->cfg.delayLevelCount && budget > 0; l++)
+        budget -= deliver_level(b, l, now, budget);
+    uint64_t mono = uv_now(b->loop);
+    if (b->sched.dirty && mono - b->sched.savedAt >= PERSIST_EVERY_MS) {
+        br_schedule_save(b);
+        b->sched.savedAt = mono;
+    }
+}
+
+void br_schedule_start(br_broker_t *b)
+{
+    snprintf(b->sched.path, sizeof b->sched.path, "%s/config/delayOffset.json", b->cfg.storePathRootDir);
+    lj_val_t *root = br_load_json_file(b->sched.path);
+    const lj_val_t *tab = lj_get(root, "offsetTable");
+    for (size_t i = 0; tab && tab->type == LJ_OBJ && i < tab->n; i++) {
+        int64_t level = lj_int(tab->members[i].key, -1);
+        if (level >= 1 && level <= b->cfg.delayLevelCount)
+            b->sched.offset[level - 1] = lj_int(tab->members[i].val, 0);
+    }
+    lj_free(root);
+    /* RocketMQ clamps saved progress into each queue's range */
+    for (int i = 0; i < b->cfg.delayLevelCount; i++) {
+        int64_t min = st_min_offset(b->store, SCHEDULE_TOPIC, i), max = st_max_offset(b->store, SCHEDULE_TOPIC, i);
+        if (b->sched.offset[i] < min)
+            b->sched.offset[i] = min;
+        if (b->sched.offset[i] > max)
+            b->sched.offset[i] = max;
+    }
+    uv_timer_init(b->loop, &b->sched.timer);
+    b->sched.timer.data = b;
+    uv_timer_start(&b->sched.timer, on_tick, TICK_MS, TICK_MS);
+}
+
+void br_schedule_stop(br_broker_t *b, uv_close_cb cb)
+{
+    br_schedule_save(b);
+    uv_close((uv_handle_t *)&b->sched.timer, cb);
+}
