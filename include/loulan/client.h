@@ -218,6 +218,10 @@ void lc_push_consumer_set_max_reconsume_times(lc_push_consumer_t *c, int n);
 void lc_push_consumer_set_listener(lc_push_consumer_t *c, lc_consume_fn fn, void *arg);
 /* expr: "*" or "TagA || TagB". */
 int lc_push_consumer_subscribe(lc_push_consumer_t *c, const char *topic, const char *expr);
+/* SQL92 property filter (the broker needs enablePropertyFilter=true), e.g.
+ * "a > 5 AND region IN ('eu', 'us')". Start fails (LC_EBROKER, reason in the log) if a broker
+ * of the topic rejects the expression. */
+int lc_push_consumer_subscribe_sql(lc_push_consumer_t *c, const char *topic, const char *sql);
 int lc_push_consumer_start(lc_push_consumer_t *c);
 const char *lc_push_consumer_client_id(const lc_push_consumer_t *c);
 /* Queues currently assigned to this consumer (caller frees *mqs). */

@@ -6,6 +6,7 @@
 #include "common/common.h"
 #include "remoting/remoting.h"
 #include "store/store.h"
+#include "filter/filter.h"
 
 #define PERM_INHERIT 1
 #define PERM_WRITE 2
@@ -80,6 +81,8 @@ typedef struct br_sub {
     int64_t *codes;             /* tag hash set; n == 0 means all */
     size_t ncodes;
     int all;
+    int isSql;                  /* expressionType SQL92 */
+    struct fl_expr *sql;        /* compiled when isSql */
 } br_sub_t;
 
 typedef struct br_client {
@@ -177,6 +180,9 @@ br_cgroup_t *br_cgroup_get(br_broker_t *b, const char *group);
 void br_clients_conn_closed(br_broker_t *b, rm_conn_t *conn);
 void br_clients_scan(br_broker_t *b, uint64_t now);
 int br_sub_parse(br_sub_t *s, const char *topic, const char *expr);
+/* type "TAG" (or NULL) or "SQL92"; -1 with the reason in err for a bad SQL92 expression or an
+ * unknown type. */
+int br_sub_parse_typed(br_sub_t *s, const char *topic, const char *expr, const char *type, char *err, size_t errlen);
 void br_sub_free(br_sub_t *s);
 int br_sub_match(const br_sub_t *s, int64_t tagsCode);
 void br_handle_heart_beat(rm_conn_t *c, rm_cmd_t *req, void *ctx);

@@ -13,6 +13,8 @@ void br_sub_free(br_sub_t *s)
 {
     free(s->codes);
     s->codes = NULL;
+    fl_free(s->sql);
+    s->sql = NULL;
     s->ncodes = 0;
 }
 
@@ -46,6 +48,21 @@ int br_sub_parse(br_sub_t *s, const char *topic, const char *expr)
     if (s->ncodes == 0)
         s->all = 1;
     return 0;
+}
+
+int br_sub_parse_typed(br_sub_t *s, const char *topic, const char *expr, const char *type, char *err, size_t errlen)
+{
+    if (!type || strcmp(type, "TAG") == 0)
+        return br_sub_parse(s, topic, expr);
+    memset(s, 0, sizeof *s);
+    snprintf(s->topic, sizeof s->topic, "%s", topic);
+    snprintf(s->expr, sizeof s->expr, "%s", expr ? expr : "");
+    if (strcmp(type, "SQL92") != 0) {
+        snprintf(err, errlen, "unknown expressionType %s", type);
+        return -1;
+    }
+    s->isSql = 1;
+    return fl_compile(expr, &s->sql, err, errlen);
 }
 
 int br_sub_match(const br_sub_t *s, int64_t tagsCode)
@@ -179,7 +196,10 @@ static int update_subs(br_cgroup_t *g, const lj_val_t *set)
     int changed = n != g->nsubs;
     for (size_t i = 0; i < n; i++) {
         const lj_val_t *sd = set->items[i];
-        br_sub_parse(&subs[i], lj_get_str(sd, "topic", ""), lj_get_str(sd, "subString", "*"));
+        char err[200];
+        if (br_sub_parse_typed(&subs[i], lj_get_str(sd, "topic", ""), lj_get_str(sd, "subString", "*"),
+                               lj_get_str(sd, "expressionType", "TAG"), err, sizeof err) != 0)
+            LOG_W("broker", "group %s: subscription to %s not usable: %s", g->name, subs[i].topic, err);
         subs[i].subVersion = lj_get_int(sd, "subVersion", 0);
         int found = 0;
         for (size_t j = 0; j < g->nsubs; j++)
@@ -373,15 +393,22 @@ void br_handle_check_client_config(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     br_broker_t *b = ctx;
     lj_val_t *body = NULL;
     lj_parse((const char *)req->body, req->body_len, &body);
-    const char *type = lj_get_str(lj_get(body, "subscriptionData"), "expressionType", "TAG");
+    const lj_val_t *sd = lj_get(body, "subscriptionData");
+    const char *type = lj_get_str(sd, "expressionType", "TAG");
     int tag = strcmp(type, "TAG") == 0;
-    lj_free(body);
+    char err[256] = "";
+    br_sub_t sub;
+    int bad = !tag && b->cfg.enablePropertyFilter &&
+              br_sub_parse_typed(&sub, lj_get_str(sd, "topic", ""), lj_get_str(sd, "subString", ""), type, err, sizeof err) != 0;
+    if (!tag && b->cfg.enablePropertyFilter)
+        br_sub_free(&sub);
     if (!tag && !b->cfg.enablePropertyFilter)
-        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "The broker does not support consumer to filter message by SQL92");
-    else if (!tag)
-        rm_conn_respond_code(c, req, RC_SUBSCRIPTION_PARSE_FAILED, "SQL92 filtering is not implemented in this broker yet");
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "The broker does not support consumer to filter message by %s", type);
+    else if (bad)
+        rm_conn_respond_code(c, req, RC_SUBSCRIPTION_PARSE_FAILED, "the %s expression does not parse: %s", type, err);
     else
         rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
+    lj_free(body);
 }
 
 static lj_val_t *connection_set(const br_client_t *list)

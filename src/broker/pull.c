@@ -35,6 +35,22 @@ struct br_pull_wait {
 };
 
 /* Answer a pull; returns 1 when it was parked instead (only if may_park). */
+static const char *prop_lookup(void *arg, const char *name, size_t *len)
+{
+    const st_record_t *r = arg;
+    const char *v;
+    return st_props_get(r->properties, r->propertiesLen, name, &v, len) == ST_OK ? v : NULL;
+}
+
+/* SQL92: evaluated against the stored record's properties, as RocketMQ's broker does. */
+static int sql_match(void *arg, int64_t tagsCode, const uint8_t *record, uint32_t len)
+{
+    st_record_t r;
+    if (st_record_decode(record, len, 0, &r) != ST_OK)
+        return 0;
+    return fl_eval(arg, prop_lookup, &r);
+}
+
 static int pull_exec(br_broker_t *b, rm_conn_t *c, int32_t opaque, int serialize, pull_req_t *pr, int may_park, uint64_t hold);
 
 static void respond_pull(rm_conn_t *c, int32_t opaque, int serialize, int code, const char *remark,
@@ -66,6 +82,7 @@ static void park(br_broker_t *b, rm_conn_t *c, int32_t opaque, int serialize, pu
     w->deadline = uv_now(b->loop) + (hold > HOLD_CAP_MS ? HOLD_CAP_MS : hold);
     w->pr = *pr;
     pr->sub.codes = NULL; /* ownership moved to the waiter */
+    pr->sub.sql = NULL;
     w->next = b->waits;
     b->waits = w;
 }
@@ -80,6 +97,11 @@ static int pull_exec(br_broker_t *b, rm_conn_t *c, int32_t opaque, int serialize
         r_ready = 1;
     }
     st_filter_t filter = {.codes = pr->sub.codes, .ncodes = pr->sub.ncodes};
+    if (pr->sub.sql) {
+        filter.ncodes = 0;
+        filter.match = sql_match;
+        filter.arg = pr->sub.sql;
+    }
     int rc = st_get(b->store, pr->topic, pr->queueId, pr->offset, n, MAX_PULL_BYTES, pr->sub.all ? NULL : &filter, &r);
     if (rc < 0) {
         respond_pull(c, opaque, serialize, RC_SYSTEM_ERROR, "store read failed", pr->offset, 0, 0, NULL, 0);
@@ -154,12 +176,17 @@ void br_handle_pull_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     pr.offset = offset;
     pr.maxNums = maxNums;
     const char *etype = rm_ext_get(req, "expressionType");
-    if (etype && strcmp(etype, "TAG") != 0) {
+    if (etype && strcmp(etype, "TAG") != 0 && !b->cfg.enablePropertyFilter) {
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "The broker does not support consumer to filter message by %s", etype);
         return;
     }
+    char err[256];
     if (sysFlag & FLAG_SUBSCRIPTION) {
-        br_sub_parse(&pr.sub, topic, rm_ext_get(req, "subscription"));
+        if (br_sub_parse_typed(&pr.sub, topic, rm_ext_get(req, "subscription"), etype, err, sizeof err) != 0) {
+            br_sub_free(&pr.sub);
+            rm_conn_respond_code(c, req, RC_SUBSCRIPTION_PARSE_FAILED, "parse the consumer's subscription failed: %s", err);
+            return;
+        }
     } else {
         br_cgroup_t *cg = br_cgroup_get(b, group);
         const br_sub_t *s = NULL;
@@ -170,7 +197,15 @@ void br_handle_pull_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
             rm_conn_respond_code(c, req, RC_SUBSCRIPTION_NOT_EXIST, "the consumer's subscription not exist, group: %s topic: %s", group, topic);
             return;
         }
-        br_sub_parse(&pr.sub, topic, s->expr);
+        if (s->isSql && !b->cfg.enablePropertyFilter) {
+            rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "The broker does not support consumer to filter message by SQL92");
+            return;
+        }
+        if (br_sub_parse_typed(&pr.sub, topic, s->expr, s->isSql ? "SQL92" : "TAG", err, sizeof err) != 0) {
+            br_sub_free(&pr.sub);
+            rm_conn_respond_code(c, req, RC_SUBSCRIPTION_PARSE_FAILED, "parse the consumer's subscription failed: %s", err);
+            return;
+        }
     }
     if ((sysFlag & FLAG_COMMIT_OFFSET) && commitOffset >= 0)
         br_offsets_set(&b->offsets, group, topic, qid, commitOffset);

@@ -71,9 +71,11 @@ typedef struct lc_sub {
     int32_t *codes;
     size_t ntags;
     int all;
+    int sql;             /* expressionType SQL92: the broker filters, expr is the SQL */
     int64_t version;
 } lc_sub_t;
 int lc_sub_parse(lc_sub_t *s, const char *topic, const char *expr);
+int lc_sub_parse_sql(lc_sub_t *s, const char *topic, const char *sql);
 void lc_sub_free(lc_sub_t *s);
 int lc_sub_match(const lc_sub_t *s, const char *tags);
 

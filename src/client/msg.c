@@ -534,10 +534,23 @@ void lc_sub_free(lc_sub_t *s)
     memset(s, 0, sizeof *s);
 }
 
+int lc_sub_parse_sql(lc_sub_t *s, const char *topic, const char *sql)
+{
+    memset(s, 0, sizeof *s);
+    if (!sql || !*sql)
+        return LC_EINVAL;
+    snprintf(s->topic, sizeof s->topic, "%s", topic);
+    if (!(s->expr = cm_strdup(sql)))
+        return LC_ENOMEM;
+    s->sql = 1;
+    s->version = cm_now_ms();
+    return 0;
+}
+
 int lc_sub_match(const lc_sub_t *s, const char *tags)
 {
-    if (s->all)
-        return 1;
+    if (s->all || s->sql)
+        return 1; /* SQL92: the broker evaluated it */
     if (!tags)
         return 0;
     for (size_t i = 0; i < s->ntags; i++)

@@ -123,7 +123,7 @@ int lc_pull_request(rm_cmd_t *req, const char *group, const lc_mq_t *mq, const l
         rm_ext_set_i64(req, "commitOffset", commit_offset) ||
         rm_ext_set_i64(req, "suspendTimeoutMillis", suspend_ms) ||
         rm_ext_set(req, "subscription", sub->expr) || rm_ext_set_i64(req, "subVersion", sub->version) ||
-        rm_ext_set(req, "expressionType", "TAG")) {
+        rm_ext_set(req, "expressionType", sub->sql ? "SQL92" : "TAG")) {
         rm_cmd_free(req);
         return LC_ENOMEM;
     }
@@ -195,8 +195,8 @@ int lc_subscription_json(const lc_sub_t *s, lj_val_t **out)
         err |= lj_set_bool(o, "classFilterMode", 0) != 0;
         err |= lj_set(o, "codeSet", codes) != 0;
         codes = NULL;
-        err |= lj_set_str(o, "expressionType", "TAG") != 0;
-        err |= lj_set_str(o, "subString", s->all ? "*" : s->expr) != 0;
+        err |= lj_set_str(o, "expressionType", s->sql ? "SQL92" : "TAG") != 0;
+        err |= lj_set_str(o, "subString", s->all && !s->sql ? "*" : s->expr) != 0;
         err |= lj_set_int(o, "subVersion", s->version) != 0;
         err |= lj_set(o, "tagsSet", tags) != 0;
         tags = NULL;

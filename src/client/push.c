@@ -125,24 +125,81 @@ void lc_push_consumer_set_listener(lc_push_consumer_t *c, lc_consume_fn fn, void
     c->fn_arg = arg;
 }
 
-int lc_push_consumer_subscribe(lc_push_consumer_t *c, const char *topic, const char *expr)
+static int subscribe(lc_push_consumer_t *c, const char *topic, const char *expr, int sql)
 {
     if (c->in || !topic || !*topic || strlen(topic) > 127)
         return c->in ? LC_ESTATE : LC_EINVAL;
     for (size_t i = 0; i < c->nsubs; i++) {
         if (strcmp(c->subs[i].topic, topic) == 0) {   /* re-subscribing replaces */
             lc_sub_free(&c->subs[i]);
-            return lc_sub_parse(&c->subs[i], topic, expr);
+            return sql ? lc_sub_parse_sql(&c->subs[i], topic, expr) : lc_sub_parse(&c->subs[i], topic, expr);
         }
     }
     lc_sub_t *s = realloc(c->subs, (c->nsubs + 1) * sizeof *s);
     if (!s)
         return LC_ENOMEM;
     c->subs = s;
-    int rc = lc_sub_parse(&c->subs[c->nsubs], topic, expr);
+    int rc = sql ? lc_sub_parse_sql(&c->subs[c->nsubs], topic, expr) : lc_sub_parse(&c->subs[c->nsubs], topic, expr);
     if (rc == 0)
         c->nsubs++;
     return rc;
+}
+
+int lc_push_consumer_subscribe(lc_push_consumer_t *c, const char *topic, const char *expr)
+{
+    return subscribe(c, topic, expr, 0);
+}
+
+int lc_push_consumer_subscribe_sql(lc_push_consumer_t *c, const char *topic, const char *sql)
+{
+    return subscribe(c, topic, sql, 1);
+}
+
+/* As Java's checkClientInBroker: every broker of a SQL92 subscription's topic must accept the
+ * expression (CHECK_CLIENT_CONFIG) before the consumer starts. */
+static int check_sql_subs(lc_push_consumer_t *c, char *why, size_t n)
+{
+    for (size_t i = 0; i < c->nsubs; i++) {
+        if (!c->subs[i].sql)
+            continue;
+        lc_route_t *r;
+        if (lc_route_get(c->in, c->subs[i].topic, 1, 0, &r) != 0)
+            continue; /* no broker yet: nothing to ask */
+        int rc = 0;
+        for (size_t k = 0; k < r->nbrokers && rc == 0; k++) {
+            lj_val_t *body = lj_new_obj(), *sd = NULL;
+            rm_cmd_t req, resp;
+            lc_req_init(&req, 46);
+            if (!body || lc_subscription_json(&c->subs[i], &sd) || lj_set_str(body, "clientId", lc_inst_client_id(c->in)) ||
+                lj_set_str(body, "group", c->group) || lj_set(body, "subscriptionData", sd)) {
+                lj_free(body);
+                rm_cmd_free(&req);
+                rc = LC_ENOMEM;
+                break;
+            }
+            cm_buf_t out;
+            cm_buf_init(&out);
+            lj_write(body, 0, &out);
+            lj_free(body);
+            req.body = (const uint8_t *)out.data;
+            req.body_len = out.len;
+            rm_cmd_own_body(&req);
+            cm_buf_free(&out);
+            rc = lc_rpc_sync(c->in, r->brokers[k].addr, &req, 3000, &resp);
+            if (rc == 0) {
+                if (resp.code != 0) {
+                    snprintf(why, n, "broker %s refused the subscription to %s: %s", r->brokers[k].name,
+                             c->subs[i].topic, lc_resp_remark(&resp));
+                    rc = LC_EBROKER;
+                }
+                rm_cmd_free(&resp);
+            }
+        }
+        lc_route_put(r);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 const char *lc_push_consumer_client_id(const lc_push_consumer_t *c) { return c->in ? lc_inst_client_id(c->in) : ""; }
@@ -675,6 +732,13 @@ int lc_push_consumer_start(lc_push_consumer_t *c)
                          .hb_fill = push_hb_fill, .on_ids_changed = push_ids_changed};
     if ((rc = lc_inst_start(&cfg, &c->in)) != 0)
         return rc;
+    char why[300] = "";
+    if ((rc = check_sql_subs(c, why, sizeof why)) != 0) {
+        LOG_E("client", "%s", why[0] ? why : lc_strerror(rc));
+        lc_inst_stop(c->in);
+        c->in = NULL;
+        return rc;
+    }
     for (size_t i = 0; i < c->nsubs; i++) {
         lc_route_t *r;
         if (lc_route_get(c->in, c->subs[i].topic, 1, 0, &r) == 0)
