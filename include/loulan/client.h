@@ -145,6 +145,10 @@ typedef void (*lc_send_cb)(int status, const lc_send_result_t *res, void *arg);
 /* Returns 0 once the message is handed over (then cb is called exactly once) or an error
  * (then cb is never called). The first send to a topic may block for the route lookup. */
 int lc_producer_send_async(lc_producer_t *p, const lc_message_t *m, lc_send_cb cb, void *arg);
+/* Ordered send: the queue is chosen from shard_key (abs(javaHash(key)) % writable queues, as
+ * Java's SelectMessageQueueByHash), so messages with one key keep their order; no retry on
+ * another queue. */
+int lc_producer_send_orderly(lc_producer_t *p, const lc_message_t *m, const char *shard_key, lc_send_result_t *res);
 /* Fire and forget. */
 int lc_producer_send_oneway(lc_producer_t *p, const lc_message_t *m);
 /* All messages must have the same topic and no delay level; one queue receives them all. */
@@ -215,6 +219,15 @@ void lc_push_consumer_set_batch_max(lc_push_consumer_t *c, int n);        /* def
 /* A message that failed this many times goes to %DLQ%<group> (default 16). Retries wait the
  * broker's delay level 3 + attempt (10 s, 30 s, 1 min... with RocketMQ's default levels). */
 void lc_push_consumer_set_max_reconsume_times(lc_push_consumer_t *c, int n);
+/* Orderly consumption (before start): a queue is consumed only while this client holds the
+ * broker's lock on it (LOCK_BATCH_MQ, renewed every 20 s), one callback at a time, in queue
+ * order. A failing message is retried here after 1 s, up to max reconsume times, then sent to
+ * %DLQ%<group> so the queue goes on. */
+void lc_push_consumer_set_orderly(lc_push_consumer_t *c, int on);
+/* Broadcasting (before start): every client of the group gets every message; offsets are kept
+ * by the client in $HOME/.rocketmq_offsets/<clientId>/<group>/offsets.json. Failed messages
+ * are not retried (as RocketMQ). */
+void lc_push_consumer_set_broadcast(lc_push_consumer_t *c, int on);
 void lc_push_consumer_set_listener(lc_push_consumer_t *c, lc_consume_fn fn, void *arg);
 /* expr: "*" or "TagA || TagB". */
 int lc_push_consumer_subscribe(lc_push_consumer_t *c, const char *topic, const char *expr);

@@ -172,6 +172,7 @@ typedef struct br_broker {
     uv_timer_t clean_timer;     /* retention and disk check every cleanResourceInterval */
     br_trans_t trans;
     br_sched_t sched;
+    cm_map_t locks;             /* "group\1topic\1broker\1qid" -> queue lock (lock.c) */
 } br_broker_t;
 
 /* clients.c */
@@ -244,6 +245,11 @@ void br_handle_end_transaction(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_trans_check(br_broker_t *b);            /* one check-back round (timer, tests) */
 void br_trans_start(br_broker_t *b);
 void br_trans_stop(br_broker_t *b, uv_close_cb cb);
+
+/* lock.c */
+void br_handle_lock_batch_mq(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_unlock_batch_mq(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_locks_free(br_broker_t *b);
 
 /* query.c */
 void br_handle_query_message(rm_conn_t *c, rm_cmd_t *req, void *ctx);

@@ -119,6 +119,8 @@ static const rm_handler_t k_handlers[] = {
     {36, br_handle_consumer_send_msg_back},
     {37, br_handle_end_transaction},
     {38, br_handle_get_consumer_list_by_group},
+    {41, br_handle_lock_batch_mq},
+    {42, br_handle_unlock_batch_mq},
     {46, br_handle_check_client_config},
     {202, br_handle_get_topic_stats_info},
     {203, br_handle_get_consumer_connection_list},
@@ -338,6 +340,7 @@ static void on_timer_closed(uv_handle_t *h)
     if (--b->timers_open > 0)
         return;
     br_clients_free(&b->clients);
+    br_locks_free(b);
     br_topics_free(&b->topics);
     br_offsets_free(&b->offsets);
     br_groups_free(&b->groups);

@@ -90,6 +90,12 @@ const char *lc_producer_group(const struct lc_producer *p);
 int lc_producer_send_flagged(struct lc_producer *p, const lc_message_t *m, const lc_property_t *extra,
                              size_t nextra, int sys_flag, lc_send_result_t *res);
 lc_tx_state_t lc_producer_call_check(struct lc_producer *p, const lc_message_ext_t *m);
+/* order.c: broker queue locks (orderly consumers) and the local offset store (broadcasting) */
+struct lc_inst;
+void lc_lock_mqs(struct lc_inst *in, const char *group, const lc_mq_t *mqs, size_t n, int *locked);
+void lc_unlock_mqs(struct lc_inst *in, const char *group, const lc_mq_t *mqs, size_t n);
+int lc_local_offset_load(const char *client_id, const char *group, const lc_mq_t *mq, int64_t *off);
+int lc_local_offset_save(const char *client_id, const char *group, const lc_mq_t *mqs, const int64_t *offs, size_t n);
 /* trans.c: the producer's CHECK_TRANSACTION_STATE handler */
 void lc_trans_on_check(void *owner, rm_conn_t *c, rm_cmd_t *req);
 

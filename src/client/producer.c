@@ -36,6 +36,7 @@ typedef struct send_job {
     int64_t born;
     int attempts_left;
     char avoid[LC_MAX_NAME];
+    long fixed_queue;          /* >= 0: always this index of the writable queues (ordered) */
     lc_mq_t mq;
     lc_send_result_t res;
     lc_send_cb cb;
@@ -168,6 +169,7 @@ static int job_new(lc_producer_t *p, const lc_message_t *m, send_job_t **out)
     j->flag = m->flag;
     j->born = cm_now_ms();
     j->attempts_left = 1 + p->retries;
+    j->fixed_queue = -1;
     char uniq[33];
     lc_uniq_id(uniq);
     snprintf(j->res.msg_id, sizeof j->res.msg_id, "%s", uniq);
@@ -216,7 +218,8 @@ static const lc_mq_t *pick_queue(lc_producer_t *p, const lc_route_t *r, const ch
 /* The request for the next attempt; fills j->mq and the address. */
 static int job_request(send_job_t *j, rm_cmd_t *req, char *addr, size_t addrlen)
 {
-    const lc_mq_t *q = pick_queue(j->p, j->route, j->avoid);
+    const lc_mq_t *q = j->fixed_queue >= 0 ? &j->route->wq[(size_t)j->fixed_queue % j->route->nwq]
+                                           : pick_queue(j->p, j->route, j->avoid);
     const char *a = q ? lc_route_addr(j->route, q->broker_name) : NULL;
     if (!a)
         return LC_ENOROUTE;
@@ -427,6 +430,7 @@ int lc_producer_send_batch(lc_producer_t *p, const lc_message_t *msgs, size_t n,
     cm_buf_init(&j->body);
     j->born = cm_now_ms();
     j->attempts_left = 1 + p->retries;
+    j->fixed_queue = -1;
     cm_buf_t ids;
     cm_buf_init(&ids);
     for (size_t i = 0; i < n; i++) {
@@ -459,6 +463,29 @@ out:
 }
 
 lc_inst_t *lc_producer_inst(lc_producer_t *p) { return p->in; }
+
+int lc_producer_send_orderly(lc_producer_t *p, const lc_message_t *m, const char *shard_key, lc_send_result_t *res)
+{
+    memset(res, 0, sizeof *res);
+    if (!p->in)
+        return LC_ESTATE;
+    if (!shard_key)
+        return LC_EINVAL;
+    send_job_t *j;
+    int rc = job_new(p, m, &j);
+    if (rc) {
+        snprintf(res->error, sizeof res->error, "%s", lc_strerror(rc));
+        return rc;
+    }
+    /* Java's SelectMessageQueueByHash: abs(hashCode(key)) % number of writable queues; no
+     * retry on another queue, which would break the order */
+    int32_t h = cm_java_hash(shard_key, strlen(shard_key));
+    j->fixed_queue = h == INT32_MIN ? 0 : (h < 0 ? -h : h);
+    j->attempts_left = 1;
+    rc = send_job_sync(j, res);
+    job_free(j);
+    return rc;
+}
 const char *lc_producer_group(const lc_producer_t *p) { return p->group; }
 
 void lc_producer_set_transaction_check(lc_producer_t *p, lc_tx_check_fn fn, void *arg)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define REBALANCE_MS 20000
 #define REBALANCE_RETRY_MS 2000   /* topic not there yet, or the broker does not list us yet */
@@ -21,6 +22,7 @@
 #define PULL_RETRY_MS 3000
 #define MAX_CACHED 1000
 #define SEND_BACK_TIMEOUT_MS 3000
+#define LOCK_RENEW_MS 20000       /* the broker's locks expire after 60 s */
 
 typedef struct pq {
     int refs;                  /* atomic */
@@ -34,6 +36,8 @@ typedef struct pq {
     int64_t consume_offset;    /* under c->mu */
     int64_t persisted;         /* under c->mu */
     int cached;                /* under c->mu: messages handed over, not yet consumed */
+    int locked;                /* atomic; orderly: we hold the broker's lock on this queue */
+    int in_cb;                 /* atomic; a callback for this queue is running */
 } pq_t;
 
 typedef struct batch {
@@ -61,6 +65,8 @@ struct lc_push_consumer {
     int nthreads;
     int batch_max;
     int max_reconsume;         /* then the broker moves a failing message to %DLQ% */
+    int orderly;               /* consume a queue only under the broker's lock, retry locally */
+    int broadcast;             /* every client gets every message; offsets kept locally */
     lc_consume_fn fn;
     void *fn_arg;
     lc_sub_t *subs;
@@ -119,6 +125,8 @@ void lc_push_consumer_set_consume_from(lc_push_consumer_t *c, lc_consume_from_t 
 void lc_push_consumer_set_threads(lc_push_consumer_t *c, int n) { c->nthreads = n < 1 ? 1 : n > 64 ? 64 : n; }
 void lc_push_consumer_set_batch_max(lc_push_consumer_t *c, int n) { c->batch_max = n < 1 ? 1 : n; }
 void lc_push_consumer_set_max_reconsume_times(lc_push_consumer_t *c, int n) { c->max_reconsume = n < 0 ? 0 : n; }
+void lc_push_consumer_set_orderly(lc_push_consumer_t *c, int on) { c->orderly = on != 0; }
+void lc_push_consumer_set_broadcast(lc_push_consumer_t *c, int on) { c->broadcast = on != 0; }
 void lc_push_consumer_set_listener(lc_push_consumer_t *c, lc_consume_fn fn, void *arg)
 {
     c->fn = fn;
@@ -239,7 +247,11 @@ static int push_hb_fill(void *owner, lj_val_t *hb)
         lj_free(subs);
         return LC_ENOMEM;
     }
-    return lc_consumer_hb_json(hb, c->group, "CONSUME_PASSIVELY", from_name(c->from), subs);
+    int rc = lc_consumer_hb_json(hb, c->group, "CONSUME_PASSIVELY", from_name(c->from), subs);
+    const lj_val_t *cds = lj_get(hb, "consumerDataSet");
+    if (rc == 0 && c->broadcast && cds && cds->type == LJ_ARR && cds->n)
+        rc = lj_set_str(cds->items[0], "messageModel", "BROADCASTING") ? LC_ENOMEM : 0;
+    return rc;
 }
 
 static void push_ids_changed(void *owner, const char *group)
@@ -372,7 +384,7 @@ static void pull_task(lc_inst_t *in, void *arg, int cancelled)
 
 /* ---- consumer threads ---- */
 
-static int send_back(lc_push_consumer_t *c, const pq_t *q, const lc_message_ext_t *m)
+static int send_back(lc_push_consumer_t *c, const pq_t *q, const lc_message_ext_t *m, int level)
 {
     char addr[64];
     if (lc_broker_addr(c->in, q->mq.broker_name, addr, sizeof addr) != 0)
@@ -380,7 +392,7 @@ static int send_back(lc_push_consumer_t *c, const pq_t *q, const lc_message_ext_
     rm_cmd_t req, resp;
     lc_req_init(&req, RQ_CONSUMER_SEND_MSG_BACK);
     if (rm_ext_set_i64(&req, "offset", m->commit_log_offset) || rm_ext_set(&req, "group", c->group) ||
-        rm_ext_set(&req, "delayLevel", "0") || rm_ext_set(&req, "originMsgId", m->msg_id) ||
+        rm_ext_set_i64(&req, "delayLevel", level) || rm_ext_set(&req, "originMsgId", m->msg_id) ||
         rm_ext_set(&req, "originTopic", m->topic) || rm_ext_set(&req, "unitMode", "false") ||
         rm_ext_set_i64(&req, "maxReconsumeTimes", c->max_reconsume)) {
         rm_cmd_free(&req);
@@ -409,21 +421,52 @@ static void consume_batch(worker_t *w, batch_t *b)
     pq_t *q = b->pq;
     lc_consume_ctx_t ctx = {.thread_name = w->name, .mq = &q->mq};
     size_t step = (size_t)c->batch_max;
+    int attempts = 0;
     for (size_t i = 0; i < b->n;) {
         if (__atomic_load_n(&q->dropped, __ATOMIC_ACQUIRE) || stopping(c))
             return;
+        if (c->orderly && !__atomic_load_n(&q->locked, __ATOMIC_ACQUIRE)) {
+            nap(c, &w->cv, 200); /* not ours (yet, or any more): the lock renewal decides */
+            continue;
+        }
         size_t k = b->n - i < step ? b->n - i : step;
+        __atomic_store_n(&q->in_cb, 1, __ATOMIC_RELEASE);
+        if (__atomic_load_n(&q->dropped, __ATOMIC_ACQUIRE)) { /* handed over meanwhile */
+            __atomic_store_n(&q->in_cb, 0, __ATOMIC_RELEASE);
+            return;
+        }
         lc_consume_status_t st = c->fn(&ctx, b->msgs + i, k, c->fn_arg);
-        if (st != LC_CONSUME_SUCCESS) {
+        if (st != LC_CONSUME_SUCCESS && c->broadcast) {
+            LOG_W("client", "broadcast consumer dropped %zu failed message(s) of %s (not retried, as RocketMQ)", k,
+                  q->mq.topic);
+        } else if (st != LC_CONSUME_SUCCESS && c->orderly && attempts < c->max_reconsume) {
+            /* in order: the same messages again after a pause, never the next ones first */
+            attempts++;
+            for (size_t j = i; j < i + k; j++)
+                b->msgs[j]->reconsume_times++;
+            __atomic_store_n(&q->in_cb, 0, __ATOMIC_RELEASE);
+            nap(c, &w->cv, 1000);
+            continue;
+        } else if (st != LC_CONSUME_SUCCESS) {
+            /* orderly and out of attempts: straight to the DLQ (level -1) so the queue moves on */
             int failed = 0;
             for (size_t j = i; j < i + k && !failed; j++)
-                failed = send_back(c, q, b->msgs[j]) != 0;
+                failed = send_back(c, q, b->msgs[j], c->orderly ? -1 : 0) != 0;
             if (failed) {   /* the broker would not take them back: try again here shortly */
+                __atomic_store_n(&q->in_cb, 0, __ATOMIC_RELEASE);
                 nap(c, &w->cv, 1000);
                 continue;
             }
         }
+        attempts = 0;
         i += k;
+        if (c->orderly) { /* progress per message: a hand-over starts right after it */
+            uv_mutex_lock(&c->mu);
+            if (b->msgs[i - 1]->queue_offset + 1 > q->consume_offset)
+                q->consume_offset = b->msgs[i - 1]->queue_offset + 1;
+            uv_mutex_unlock(&c->mu);
+        }
+        __atomic_store_n(&q->in_cb, 0, __ATOMIC_RELEASE);
     }
     uv_mutex_lock(&c->mu);
     if (b->next_offset > q->consume_offset)
@@ -510,7 +553,8 @@ static int find_pq(lc_push_consumer_t *c, const lc_mq_t *mq)
 /* Where a newly assigned queue starts. */
 static int start_offset(lc_push_consumer_t *c, const lc_mq_t *mq, int64_t *off)
 {
-    int rc = lc_query_offset(c->in, c->group, mq, off);
+    int rc = c->broadcast ? lc_local_offset_load(lc_inst_client_id(c->in), c->group, mq, off)
+                          : lc_query_offset(c->in, c->group, mq, off);
     if (rc == 0 && *off >= 0)
         return 0;
     if (rc != 0 && rc != LC_ENOTFOUND)
@@ -522,6 +566,8 @@ static int start_offset(lc_push_consumer_t *c, const lc_mq_t *mq, int64_t *off)
     return lc_get_queue_offset(c->in, RQ_GET_MAX_OFFSET, mq, off);
 }
 
+static int take_queues(lc_push_consumer_t *c, const lc_sub_t *sub, lc_route_t *r, const lc_mq_t *mine, size_t count);
+
 /* Returns 1 when the topic could not be balanced yet (no route, not listed by the broker). */
 static int rebalance_topic(lc_push_consumer_t *c, const lc_sub_t *sub)
 {
@@ -532,6 +578,8 @@ static int rebalance_topic(lc_push_consumer_t *c, const lc_sub_t *sub)
      * our first heartbeat and registers a moment later: look again soon */
     if (lc_route_get(c->in, sub->topic, 0, 0, &r) != 0)
         return 1;
+    if (c->broadcast) /* every client takes every queue */
+        return take_queues(c, sub, r, r->rq, r->nrq);
     if (r->nbrokers == 0 || consumer_ids(c, r->brokers[0].addr, &ids, &nids) != 0 || nids == 0) {
         lc_route_put(r);
         free_ids(ids, nids);
@@ -549,7 +597,31 @@ static int rebalance_topic(lc_push_consumer_t *c, const lc_sub_t *sub)
     }
     size_t start, count;
     lc_allocate_average(r->nrq, nids, me, &start, &count);
-    const lc_mq_t *mine = r->rq + start;
+    return take_queues(c, sub, r, r->rq + start, count);
+}
+
+/* An orderly consumer hands a queue over only when no callback of it is running, after its
+ * offset is committed: the next owner starts after the last message we finished. */
+static void release_queue(lc_push_consumer_t *c, pq_t *q)
+{
+    for (int i = 0; i < 300 && __atomic_load_n(&q->in_cb, __ATOMIC_ACQUIRE); i++)
+        usleep(10000); /* the worker stops at the next message: it sees q->dropped */
+    uv_mutex_lock(&c->mu);
+    int64_t off = q->consume_offset;
+    uv_mutex_unlock(&c->mu);
+    if (off >= 0 && !c->broadcast)
+        lc_update_offset(c->in, c->group, &q->mq, off, 0);
+    if (c->orderly)
+        lc_unlock_mqs(c->in, c->group, &q->mq, 1);
+    LOG_I("client", "%s: released %s/%s/%d at %lld", lc_inst_client_id(c->in), q->mq.topic, q->mq.broker_name,
+          q->mq.queue_id, (long long)off);
+}
+
+/* Make `mine` (count queues of route r) this consumer's queues of sub's topic; takes r.
+ * Returns 1 if some queue could not be taken yet (orderly: locked by another consumer). */
+static int take_queues(lc_push_consumer_t *c, const lc_sub_t *sub, lc_route_t *r, const lc_mq_t *mine, size_t count)
+{
+    int again = 0;
 
     /* Drop queues that went elsewhere; commit their offsets so the next owner starts there. */
     pq_t *gone[256];
@@ -570,13 +642,7 @@ static int rebalance_topic(lc_push_consumer_t *c, const lc_sub_t *sub)
     }
     uv_mutex_unlock(&c->mu);
     for (size_t i = 0; i < ngone; i++) {
-        uv_mutex_lock(&c->mu);
-        int64_t off = gone[i]->consume_offset;
-        uv_mutex_unlock(&c->mu);
-        if (off >= 0)
-            lc_update_offset(c->in, c->group, &gone[i]->mq, off, 0);
-        LOG_I("client", "%s: released %s/%s/%d at %lld", lc_inst_client_id(c->in), gone[i]->mq.topic,
-              gone[i]->mq.broker_name, gone[i]->mq.queue_id, (long long)off);
+        release_queue(c, gone[i]);
         pq_unref(gone[i]);
     }
 
@@ -586,6 +652,13 @@ static int rebalance_topic(lc_push_consumer_t *c, const lc_sub_t *sub)
         uv_mutex_unlock(&c->mu);
         if (have)
             continue;
+        int locked = 1;
+        if (c->orderly)
+            lc_lock_mqs(c->in, c->group, &mine[j], 1, &locked);
+        if (!locked) {
+            again = 1; /* its previous owner still holds it: ask again soon */
+            continue;
+        }
         int64_t off;
         int rc = start_offset(c, &mine[j], &off);
         if (rc) {
@@ -605,6 +678,7 @@ static int rebalance_topic(lc_push_consumer_t *c, const lc_sub_t *sub)
             q->mq = mine[j];
             q->sub = sub;
             q->pull_offset = q->consume_offset = q->persisted = off;
+            q->locked = locked;
             uint32_t h = (uint32_t)cm_java_hash(q->mq.broker_name, strlen(q->mq.broker_name)) * 31u +
                          (uint32_t)cm_java_hash(q->mq.topic, strlen(q->mq.topic)) * 7u + (uint32_t)q->mq.queue_id;
             q->worker = (int)(h % (uint32_t)c->nthreads);
@@ -621,7 +695,7 @@ static int rebalance_topic(lc_push_consumer_t *c, const lc_sub_t *sub)
             pq_unref(q);
     }
     lc_route_put(r);
-    return 0;
+    return again;
 }
 
 /* Returns 1 if some topic should be tried again soon. */
@@ -650,6 +724,50 @@ static int rebalance(lc_push_consumer_t *c)
     return again;
 }
 
+static void save_local(lc_push_consumer_t *c)
+{
+    uv_mutex_lock(&c->mu);
+    size_t n = c->npqs;
+    lc_mq_t *mqs = malloc((n ? n : 1) * sizeof *mqs);
+    int64_t *offs = malloc((n ? n : 1) * sizeof *offs);
+    for (size_t i = 0; mqs && offs && i < n; i++) {
+        mqs[i] = c->pqs[i]->mq;
+        offs[i] = c->pqs[i]->consume_offset;
+    }
+    uv_mutex_unlock(&c->mu);
+    if (mqs && offs && lc_local_offset_save(lc_inst_client_id(c->in), c->group, mqs, offs, n) != 0)
+        LOG_W("client", "cannot write the local offsets of group %s", c->group);
+    free(mqs);
+    free(offs);
+}
+
+/* Orderly: renew the locks of every queue we have (every 20 s, as Java); a queue whose lock
+ * went to someone else stops being consumed here until the next rebalance sorts it out. */
+static void renew_locks(lc_push_consumer_t *c)
+{
+    uv_mutex_lock(&c->mu);
+    size_t n = c->npqs;
+    lc_mq_t *mqs = malloc((n ? n : 1) * sizeof *mqs);
+    pq_t **qs = malloc((n ? n : 1) * sizeof *qs);
+    int *locked = calloc(n ? n : 1, sizeof *locked);
+    for (size_t i = 0; mqs && qs && i < n; i++) {
+        mqs[i] = c->pqs[i]->mq;
+        qs[i] = c->pqs[i];
+        __atomic_add_fetch(&qs[i]->refs, 1, __ATOMIC_RELAXED);
+    }
+    uv_mutex_unlock(&c->mu);
+    if (mqs && qs && locked) {
+        lc_lock_mqs(c->in, c->group, mqs, n, locked);
+        for (size_t i = 0; i < n; i++)
+            __atomic_store_n(&qs[i]->locked, locked[i], __ATOMIC_RELEASE);
+    }
+    for (size_t i = 0; qs && i < n; i++)
+        pq_unref(qs[i]);
+    free(mqs);
+    free(qs);
+    free(locked);
+}
+
 /* Commit every queue's consumed offset (oneway on the timer, acknowledged on shutdown). */
 static void persist(lc_push_consumer_t *c, int sync)
 {
@@ -668,6 +786,10 @@ static void persist(lc_push_consumer_t *c, int sync)
         k++;
     }
     uv_mutex_unlock(&c->mu);
+    if (c->broadcast) { /* the whole table in one local file */
+        save_local(c);
+        k = 0;
+    }
     for (size_t i = 0; i < k; i++) {
         if (lc_update_offset(c->in, c->group, &todo[i].mq, todo[i].off, !sync) == 0) {
             uv_mutex_lock(&c->mu);
@@ -682,7 +804,7 @@ static void persist(lc_push_consumer_t *c, int sync)
 static void svc_main(void *arg)
 {
     lc_push_consumer_t *c = arg;
-    uint64_t next_rebalance = 0, next_persist = cm_mono_ms() + PERSIST_MS;
+    uint64_t next_rebalance = 0, next_persist = cm_mono_ms() + PERSIST_MS, next_lock = cm_mono_ms() + LOCK_RENEW_MS;
     for (;;) {
         uint64_t now = cm_mono_ms();
         int do_rebalance = 0;
@@ -709,6 +831,10 @@ static void svc_main(void *arg)
             persist(c, 0);
             next_persist = cm_mono_ms() + PERSIST_MS;
         }
+        if (c->orderly && cm_mono_ms() >= next_lock) {
+            renew_locks(c);
+            next_lock = cm_mono_ms() + LOCK_RENEW_MS;
+        }
     }
 }
 
@@ -722,7 +848,7 @@ int lc_push_consumer_start(lc_push_consumer_t *c)
         return LC_EINVAL;
     char retry[LC_MAX_NAME + 16];
     snprintf(retry, sizeof retry, "%%RETRY%%%s", c->group);
-    int rc = lc_push_consumer_subscribe(c, retry, "*");   /* as Java clustering consumers do */
+    int rc = c->broadcast ? 0 : lc_push_consumer_subscribe(c, retry, "*"); /* as Java clustering consumers do */
     if (rc)
         return rc;
     c->workers = calloc((size_t)c->nthreads, sizeof *c->workers);
@@ -779,6 +905,10 @@ void lc_push_consumer_destroy(lc_push_consumer_t *c)
     }
     if (c->in) {
         persist(c, 1);
+        if (c->orderly) { /* offsets are committed: the next owner may start */
+            for (size_t i = 0; i < c->npqs; i++)
+                lc_unlock_mqs(c->in, c->group, &c->pqs[i]->mq, 1);
+        }
         lc_unregister(c->in, NULL, c->group);
         lc_inst_stop(c->in);   /* ends the pull chains (their references go) */
     }
