@@ -131,6 +131,26 @@ typedef struct br_sched {
     uv_timer_t timer;
 } br_sched_t;
 
+/* ---- timer messages (timer.c) ---- */
+typedef struct br_tseg { int fd; uint8_t *base; int64_t pending; } br_tseg_t;
+typedef struct br_timer {
+    int started;
+    char dir[1200];
+    int wheelFd, checkFd;
+    uint8_t *wheel;             /* nslots one-second slots: sec, last entry, count */
+    size_t nslots;
+    br_tseg_t *segs;            /* timer-log segments, oldest first */
+    size_t nseg;
+    int64_t firstSeg;
+    int64_t logEnd;             /* next entry number */
+    int64_t enqOffset;          /* next rmq_sys_wheel_timer queue offset to enqueue */
+    int64_t curSec;             /* the second being delivered */
+    void *due;                  /* that second's entries, sorted by time */
+    size_t ndue, capdue, dueAt;
+    int loaded;
+    uv_timer_t tick;
+} br_timer_t;
+
 /* ---- transactions (trans.c) ---- */
 typedef struct br_trans {
     cm_map_t keys;              /* UNIQ_KEY -> decision state, while the check may meet it */
@@ -172,6 +192,7 @@ typedef struct br_broker {
     uv_timer_t clean_timer;     /* retention and disk check every cleanResourceInterval */
     br_trans_t trans;
     br_sched_t sched;
+    br_timer_t timer;
     cm_map_t locks;             /* "group\1topic\1broker\1qid" -> queue lock (lock.c) */
 } br_broker_t;
 
@@ -235,6 +256,15 @@ void br_schedule_start(br_broker_t *b);
 void br_schedule_stop(br_broker_t *b, uv_close_cb cb);
 int br_schedule_save(br_broker_t *b);
 lj_val_t *br_load_json_file(const char *path); /* offsets.c: the file, or its .bak; NULL */
+
+/* timer.c */
+/* A send with TIMER_DELAY_SEC / TIMER_DELAY_MS / TIMER_DELIVER_MS for a future time: props get
+ * TIMER_OUT_MS/REAL_TOPIC/REAL_QID and the store target becomes rmq_sys_wheel_timer queue 0.
+ * 0 (diverted, or not a timer, or due already), or an error code with *remark. */
+int br_timer_divert(br_broker_t *b, cm_buf_t *props, const char *topic, int qid, const char **st_topic,
+                    int *st_qid, const char **remark);
+int br_timer_start(br_broker_t *b);
+int br_timer_stop(br_broker_t *b, uv_close_cb cb); /* 1 if cb will be called */
 
 /* trans.c */
 /* A send with TRAN_MSG=true: adds REAL_TOPIC/REAL_QID to props and redirects the store

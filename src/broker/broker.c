@@ -313,6 +313,8 @@ int br_start(uv_loop_t *loop, const br_config_t *cfg, br_broker_t **out)
     start_timer(b, &b->poll_timer, on_poll_timer, 1000, cfg->longPollingEnable ? 5000 : (uint64_t)cfg->shortPollingTimeMills);
     br_trans_start(b);
     br_schedule_start(b);
+    if (br_timer_start(b) != 0)
+        LOG_E("broker", "timer messages unavailable: the timer files could not be opened");
     b->stats.bootMs = cm_now_ms();
     b->stats.bootLoopMs = uv_now(loop);
     br_stats_sample(b);
@@ -356,7 +358,9 @@ void br_stop(br_broker_t *b)
     br_pull_check(b, 1); /* answer every parked pull */
     b->timers_open += 2;
     br_trans_stop(b, on_timer_closed);
-    br_schedule_stop(b, on_timer_closed); /* its progress goes into the offsets saved below */
+    br_schedule_stop(b, on_timer_closed);
+    if (br_timer_stop(b, on_timer_closed))
+        b->timers_open++; /* its progress goes into the offsets saved below */
     if (br_offsets_save(&b->offsets))
         LOG_E("broker", "cannot persist consumer offsets");
     br_topics_save(&b->topics);

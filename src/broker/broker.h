@@ -50,7 +50,9 @@ typedef struct br_config {
     char messageDelayLevel[512];    /* "1s 5s 10s 30s 1m ... 2h" */
     int64_t delayLevelMs[64];       /* parsed from messageDelayLevel by br_config_finish */
     int delayLevelCount;
-    int64_t rebalanceLockMaxLiveTime;   /* queue locks of orderly consumers expire (60000 ms) */
+    int64_t rebalanceLockMaxLiveTime;
+    int timerWheelEnable;           /* 5.x timer messages (true) */
+    int64_t timerMaxDelaySec;       /* 259200 (3 days) */   /* queue locks of orderly consumers expire (60000 ms) */
 } br_config_t;
 
 typedef struct br_broker br_broker_t;

@@ -253,8 +253,16 @@ void br_handle_send_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
             return;
         }
     }
+    if (!tran && !batch && strncmp(topic, "%DLQ%", 5) != 0 && rawprops && strstr(rawprops, "TIMER_")) {
+        const char *why = NULL;
+        int tcode = br_timer_divert(b, &props, topic, (int)qid, &st_topic, &st_qid, &why);
+        if (tcode != RC_SUCCESS) {
+            respond_send(c, req, b, tcode, why);
+            return;
+        }
+    }
     int64_t level = 0;
-    if (!tran && !batch && strncmp(topic, "%DLQ%", 5) != 0 && rawprops &&
+    if (!tran && !batch && st_topic == topic && strncmp(topic, "%DLQ%", 5) != 0 && rawprops &&
         prop_value(rawprops, rawlen, "DELAY", val, sizeof val) && cm_parse_i64(val, &level) == 0 && level > 0 &&
         br_schedule_divert(b, &props, topic, (int)qid, (int)level, &st_topic, &st_qid) != 0) {
         respond_send(c, req, b, RC_SYSTEM_ERROR, "out of memory");

@@ -81,6 +81,7 @@ def parse_records(body):
         crc = struct.unpack(">I", rec[8:12])[0]
         qid = struct.unpack(">i", rec[12:16])[0]
         qoff, phy = struct.unpack(">qq", rec[20:36])
+        store_ts = struct.unpack(">q", rec[56:64])[0]
         blen = struct.unpack(">I", rec[84:88])[0]
         b = rec[88:88 + blen]
         tlen = rec[88 + blen]
@@ -88,6 +89,7 @@ def parse_records(body):
         plen = struct.unpack(">H", rec[89 + blen + tlen:91 + blen + tlen])[0]
         props = rec[91 + blen + tlen:91 + blen + tlen + plen].decode(errors="replace")
         out.append({"queueId": qid, "queueOffset": qoff, "physicOffset": phy, "body": b, "topic": topic,
+                    "storeTimestamp": store_ts,
                     "properties": props, "crc_ok": zlib.crc32(b) & 0x7FFFFFFF == crc & 0x7FFFFFFF})
         p += size
     return out
