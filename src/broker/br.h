@@ -53,6 +53,9 @@ int64_t br_offsets_get(const br_offsets_t *o, const char *group, const char *top
 void br_offsets_set(br_offsets_t *o, const char *group, const char *topic, int queueId, int64_t off);
 void br_offsets_delete_topic(br_offsets_t *o, const char *topic);
 int br_offsets_save(br_offsets_t *o);
+/* Call fn for every topic the group has offsets for. */
+void br_offsets_topics(const br_offsets_t *o, const char *group, void (*fn)(void *arg, const char *topic), void *arg);
+void br_offsets_delete_group(br_offsets_t *o, const char *group);
 
 typedef struct br_group {
     char name[256];
@@ -117,6 +120,7 @@ typedef struct br_stats {
     size_t head, n;
     int64_t bootMs;
     uint64_t bootLoopMs;
+    cm_map_t groups;            /* consumer group -> messages handed out (stats.c) */
 } br_stats_t;
 
 /* ---- SYNC_FLUSH waiters (flushwait.c) ---- */
@@ -193,7 +197,8 @@ typedef struct br_broker {
     br_trans_t trans;
     br_sched_t sched;
     br_timer_t timer;
-    cm_map_t locks;             /* "group\1topic\1broker\1qid" -> queue lock (lock.c) */
+    cm_map_t locks;
+    int64_t configVersion;      /* bumped by UPDATE_BROKER_CONFIG */             /* "group\1topic\1broker\1qid" -> queue lock (lock.c) */
 } br_broker_t;
 
 /* clients.c */
@@ -276,6 +281,16 @@ void br_trans_check(br_broker_t *b);            /* one check-back round (timer, 
 void br_trans_start(br_broker_t *b);
 void br_trans_stop(br_broker_t *b, uv_close_cb cb);
 
+/* manage.c: admin requests of mqadmin (subscription groups, broker config, consume stats,
+ * reset offsets) */
+void br_handle_update_and_create_subscriptiongroup(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_get_all_subscriptiongroup_config(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_delete_subscriptiongroup(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_get_broker_config(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_update_broker_config(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_get_consume_stats(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_invoke_broker_to_reset_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+
 /* lock.c */
 void br_handle_lock_batch_mq(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_unlock_batch_mq(rm_conn_t *c, rm_cmd_t *req, void *ctx);
@@ -286,6 +301,9 @@ void br_handle_query_message(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 
 /* stats.c */
 void br_stats_sample(br_broker_t *b);
+void br_stats_group_add(br_broker_t *b, const char *group, int64_t n);
+double br_stats_group_tps(br_broker_t *b, const char *group);   /* messages/s, last minute */
+void br_stats_free(br_broker_t *b);
 void br_handle_get_broker_runtime_info(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 
 /* flushwait.c: SYNC_FLUSH sends answered after the group commit */

@@ -108,6 +108,8 @@ static const rm_handler_t k_handlers[] = {
     {15, br_handle_update_consumer_offset},
     {17, br_handle_update_and_create_topic},
     {21, br_handle_get_all_topic_config},
+    {25, br_handle_update_broker_config},
+    {26, br_handle_get_broker_config},
     {28, br_handle_get_broker_runtime_info},
     {29, br_handle_search_offset_by_timestamp},
     {30, br_handle_get_max_offset},
@@ -122,10 +124,15 @@ static const rm_handler_t k_handlers[] = {
     {41, br_handle_lock_batch_mq},
     {42, br_handle_unlock_batch_mq},
     {46, br_handle_check_client_config},
+    {200, br_handle_update_and_create_subscriptiongroup},
+    {201, br_handle_get_all_subscriptiongroup_config},
     {202, br_handle_get_topic_stats_info},
     {203, br_handle_get_consumer_connection_list},
     {204, br_handle_get_producer_connection_list},
+    {207, br_handle_delete_subscriptiongroup},
+    {208, br_handle_get_consume_stats},
     {215, br_handle_delete_topic_in_broker},
+    {222, br_handle_invoke_broker_to_reset_offset},
     {310, br_handle_send_message},
     {320, br_handle_send_message},
 };
@@ -343,6 +350,7 @@ static void on_timer_closed(uv_handle_t *h)
         return;
     br_clients_free(&b->clients);
     br_locks_free(b);
+    br_stats_free(b);
     br_topics_free(&b->topics);
     br_offsets_free(&b->offsets);
     br_groups_free(&b->groups);

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/common.h"
+
 typedef struct br_config {
     char brokerClusterName[128];
     char brokerName[128];
@@ -66,6 +68,8 @@ int br_config_set(br_config_t *cfg, const char *key, const char *val);
  * Writes a message for the first problem into err and returns -1. */
 int br_config_finish(br_config_t *cfg, char *err, size_t errlen);
 void br_config_print(const br_config_t *cfg);
+/* Every key as "key=value\n" lines, RocketMQ's Properties text (GET_BROKER_CONFIG). */
+int br_config_format(const br_config_t *cfg, cm_buf_t *out);
 
 int br_start(uv_loop_t *loop, const br_config_t *cfg, br_broker_t **out);
 /* Clean shutdown: unregister from name servers, persist tables, close the store; the loop

@@ -198,17 +198,32 @@ int br_config_finish(br_config_t *c, char *err, size_t errlen)
     return 0;
 }
 
-void br_config_print(const br_config_t *c)
+int br_config_format(const br_config_t *c, cm_buf_t *out)
 {
+    char line[1200];
+    int err = 0;
     for (size_t i = 0; i < sizeof k_keys / sizeof k_keys[0]; i++) {
         const key_t_ *k = &k_keys[i];
         const char *p = (const char *)c + k->off;
         if (k->kind == T_STR)
-            printf("%s=%s\n", k->key, p);
+            snprintf(line, sizeof line, "%s=%s\n", k->key, p);
         else if (k->kind == T_BOOL)
-            printf("%s=%s\n", k->key, *(const int *)p ? "true" : "false");
+            snprintf(line, sizeof line, "%s=%s\n", k->key, *(const int *)p ? "true" : "false");
         else
-            printf("%s=%lld\n", k->key, k->size == sizeof(int) ? (long long)*(const int *)p : (long long)*(const int64_t *)p);
+            snprintf(line, sizeof line, "%s=%lld\n", k->key,
+                     k->size == sizeof(int) ? (long long)*(const int *)p : (long long)*(const int64_t *)p);
+        err |= cm_buf_puts(out, line);
     }
-    printf("flushDiskType=%s\n", c->flushDiskSync ? "SYNC_FLUSH" : "ASYNC_FLUSH");
+    snprintf(line, sizeof line, "flushDiskType=%s\n", c->flushDiskSync ? "SYNC_FLUSH" : "ASYNC_FLUSH");
+    err |= cm_buf_puts(out, line);
+    return err ? -1 : 0;
+}
+
+void br_config_print(const br_config_t *c)
+{
+    cm_buf_t b;
+    cm_buf_init(&b);
+    if (br_config_format(c, &b) == 0)
+        fwrite(b.data, 1, b.len, stdout);
+    cm_buf_free(&b);
 }

@@ -239,3 +239,47 @@ br_group_t *br_group_for_request(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *r
         rm_conn_respond_code(c, req, RC_SUBSCRIPTION_GROUP_NOT_EXIST, "subscription group [%s] does not exist", group);
     return g;
 }
+
+typedef struct topics_ctx { const char *group; size_t glen; void (*fn)(void *, const char *); void *arg; } topics_ctx_t;
+
+static void topic_of_group(const char *key, void *val, void *arg)
+{
+    topics_ctx_t *t = arg;
+    size_t kl = strlen(key);
+    char topic[300];
+    if (kl > t->glen + 1 && key[kl - t->glen - 1] == '@' && strcmp(key + kl - t->glen, t->group) == 0 &&
+        kl - t->glen - 1 < sizeof topic) {
+        memcpy(topic, key, kl - t->glen - 1);
+        topic[kl - t->glen - 1] = 0;
+        t->fn(t->arg, topic);
+    }
+}
+
+void br_offsets_topics(const br_offsets_t *o, const char *group, void (*fn)(void *arg, const char *topic), void *arg)
+{
+    topics_ctx_t t = {group, strlen(group), fn, arg};
+    cm_map_each(&o->map, topic_of_group, &t);
+}
+
+void br_offsets_delete_group(br_offsets_t *o, const char *group)
+{
+    char **keys = NULL;
+    size_t n = 0;
+    for (size_t b = 0; b < o->map.nbuckets; b++)
+        for (cm_map_entry_t *e = o->map.buckets[b]; e; e = e->next) {
+            size_t kl = strlen(e->key), gl = strlen(group);
+            if (kl > gl && e->key[kl - gl - 1] == '@' && strcmp(e->key + kl - gl, group) == 0) {
+                char **nk = realloc(keys, (n + 1) * sizeof *nk);
+                if (!nk)
+                    break;
+                keys = nk;
+                keys[n++] = strdup(e->key);
+            }
+        }
+    for (size_t i = 0; i < n; i++) {
+        free_qo(cm_map_remove(&o->map, keys[i]));
+        free(keys[i]);
+    }
+    free(keys);
+    o->dirty = 1;
+}

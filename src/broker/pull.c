@@ -128,6 +128,8 @@ static int pull_exec(br_broker_t *b, rm_conn_t *c, int32_t opaque, int serialize
     for (uint32_t i = 0; code == RC_SUCCESS && i < r.n && nb < MAX_PULL_MSGS; i++)
         bufs[nb++] = uv_buf_init(r.msgs[i].iov_base, (unsigned)r.msgs[i].iov_len);
     b->stats.getTotal += nb;
+    if (nb)
+        br_stats_group_add(b, pr->group, nb);
     respond_pull(c, opaque, serialize, code, st_get_status_name(r.status), next, r.minOffset, r.maxOffset, bufs, nb);
     return 0;
 }

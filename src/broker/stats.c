@@ -8,9 +8,50 @@
 
 #include "br.h"
 
+/* Per consumer group: messages handed out, and that count a minute ago (for consumeTps). */
+typedef struct group_stat { int64_t total, minuteAgo; uint64_t minuteAt; double tps; } group_stat_t;
+
+void br_stats_group_add(br_broker_t *b, const char *group, int64_t n)
+{
+    group_stat_t *g = cm_map_get(&b->stats.groups, group);
+    if (!g && (g = calloc(1, sizeof *g)) != NULL && cm_map_put(&b->stats.groups, group, g) != 0) {
+        free(g);
+        g = NULL;
+    }
+    if (g)
+        g->total += n;
+}
+
+static void roll_group(const char *key, void *val, void *arg)
+{
+    group_stat_t *g = val;
+    uint64_t now = *(const uint64_t *)arg;
+    if (now - g->minuteAt >= 60000 || g->minuteAt == 0) {
+        double secs = g->minuteAt ? (double)(now - g->minuteAt) / 1000.0 : 0;
+        g->tps = secs > 0 ? (double)(g->total - g->minuteAgo) / secs : 0;
+        g->minuteAgo = g->total;
+        g->minuteAt = now;
+    }
+}
+
+double br_stats_group_tps(br_broker_t *b, const char *group)
+{
+    group_stat_t *g = cm_map_get(&b->stats.groups, group);
+    if (!g)
+        return 0;
+    uint64_t now = uv_now(b->loop);
+    double secs = (double)(now - g->minuteAt) / 1000.0;
+    /* the last full minute, or the minute so far when it is young */
+    return g->tps > 0 || secs < 1 ? g->tps : (double)(g->total - g->minuteAgo) / secs;
+}
+
+void br_stats_free(br_broker_t *b) { cm_map_free(&b->stats.groups, free); }
+
 void br_stats_sample(br_broker_t *b)
 {
     br_stats_t *s = &b->stats;
+    uint64_t nowLoop = uv_now(b->loop);
+    cm_map_each(&s->groups, roll_group, &nowLoop);
     br_sample_t *x = &s->ring[s->head];
     x->ms = uv_now(b->loop);
     x->put = s->putTotal;

@@ -66,7 +66,7 @@ struct lc_inst {
     later_t *armed;
     cm_map_t conns;             /* loop only: addr -> rm_conn_t* (one reference held) */
     rm_endpoint_t ep;
-    rm_handler_t handlers[2];
+    rm_handler_t handlers[3];
     lc_inst_cfg_t cfg;
     char client_id[256];
     char **ns;
@@ -149,6 +149,17 @@ static void on_check_transaction(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     else
         LOG_W("client", "%s: CHECK_TRANSACTION_STATE from %s but no transaction listener", in->client_id,
               rm_conn_peer(c));
+}
+
+static void on_reset_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    lc_inst_t *in = ctx;
+    const char *group = rm_ext_get(req, "group"), *topic = rm_ext_get(req, "topic");
+    LOG_I("client", "%s: broker %s reset the offsets of %s on %s", in->client_id, rm_conn_peer(c),
+          group ? group : "?", topic ? topic : "?");
+    if (in->cfg.on_reset_offset && group && topic)
+        in->cfg.on_reset_offset(in->cfg.owner, group, topic);
+    rm_conn_respond_code(c, req, 0, NULL); /* nothing is sent back for a oneway request */
 }
 
 static rm_conn_t *get_conn(lc_inst_t *in, const char *addr)
@@ -484,7 +495,8 @@ int lc_inst_start(const lc_inst_cfg_t *cfg, lc_inst_t **out)
                  (unsigned long long)cm_mono_us() * 1000ull);
     in->handlers[0] = (rm_handler_t){RQ_NOTIFY_CONSUMER_IDS_CHANGED, on_notify_ids_changed};
     in->handlers[1] = (rm_handler_t){39 /* CHECK_TRANSACTION_STATE */, on_check_transaction};
-    in->ep = (rm_endpoint_t){.name = "client", .handlers = in->handlers, .nhandlers = 2,
+    in->handlers[2] = (rm_handler_t){220 /* RESET_CONSUMER_CLIENT_OFFSET */, on_reset_offset};
+    in->ep = (rm_endpoint_t){.name = "client", .handlers = in->handlers, .nhandlers = 3,
                              .on_close = on_conn_close, .ctx = in};
     if (uv_loop_init(&in->loop) != 0) {
         inst_free(in);

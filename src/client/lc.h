@@ -124,6 +124,8 @@ typedef struct lc_inst_cfg {
     void (*on_ids_changed)(void *owner, const char *group);
     /* CHECK_TRANSACTION_STATE from a broker on connection c; loop thread; must not block. */
     void (*on_check_transaction)(void *owner, rm_conn_t *c, rm_cmd_t *req);
+    /* RESET_CONSUMER_CLIENT_OFFSET: the broker moved `group`'s offsets of `topic`; loop thread. */
+    void (*on_reset_offset)(void *owner, const char *group, const char *topic);
 } lc_inst_cfg_t;
 
 int lc_inst_start(const lc_inst_cfg_t *cfg, lc_inst_t **out);

@@ -254,6 +254,29 @@ static int push_hb_fill(void *owner, lj_val_t *hb)
     return rc;
 }
 
+/* The broker moved our offsets of a topic: forget those queues without committing what we had
+ * (that would undo the reset); the rebalance takes them again from the broker's new offsets. */
+static void push_reset_offset(void *owner, const char *group, const char *topic)
+{
+    lc_push_consumer_t *c = owner;
+    if (strcmp(group, c->group) != 0)
+        return;
+    uv_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->npqs;) {
+        pq_t *q = c->pqs[i];
+        if (strcmp(q->mq.topic, topic) != 0) {
+            i++;
+            continue;
+        }
+        __atomic_store_n(&q->dropped, 1, __ATOMIC_RELEASE);
+        c->pqs[i] = c->pqs[--c->npqs];
+        pq_unref(q);
+    }
+    c->rebalance_now = 1;
+    uv_cond_signal(&c->svc_cv);
+    uv_mutex_unlock(&c->mu);
+}
+
 static void push_ids_changed(void *owner, const char *group)
 {
     lc_push_consumer_t *c = owner;
@@ -855,7 +878,8 @@ int lc_push_consumer_start(lc_push_consumer_t *c)
     if (!c->workers)
         return LC_ENOMEM;
     lc_inst_cfg_t cfg = {.namesrv = c->namesrv, .instance_name = c->instance_name, .owner = c,
-                         .hb_fill = push_hb_fill, .on_ids_changed = push_ids_changed};
+                         .hb_fill = push_hb_fill, .on_ids_changed = push_ids_changed,
+                         .on_reset_offset = push_reset_offset};
     if ((rc = lc_inst_start(&cfg, &c->in)) != 0)
         return rc;
     char why[300] = "";

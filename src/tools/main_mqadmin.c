@@ -88,7 +88,9 @@ static int call_ok(const char *addr, rm_cmd_t *req, lj_val_t **json)
         return -1;
     int rc = 0;
     if (resp.code != RC_SUCCESS) {
-        fprintf(stderr, "mqadmin: CODE: %d DESC: %s\n", resp.code, resp.remark ? resp.remark : "");
+        const char *r = resp.remark ? resp.remark : "";
+        /* one line: RocketMQ's remarks may carry a second "See http://...faq" line */
+        fprintf(stderr, "mqadmin: CODE: %d DESC: %.*s\n", resp.code, (int)strcspn(r, "\n"), r);
         rc = -1;
     } else if (json && lj_parse((const char *)resp.body, resp.body_len, json) != 0) {
         fprintf(stderr, "mqadmin: unreadable answer from %s\n", addr);
@@ -407,6 +409,450 @@ static int topic_status(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
+
+/* ---- groups, connections, progress ---- */
+
+/* Masters of the brokers serving a topic (from its route); returns how many. */
+static int topic_masters(const char *ns, const char *topic, char addrs[][128], char names[][128], int max)
+{
+    lj_val_t *route = NULL;
+    int n = 0;
+    if (fetch_route(ns, topic, &route) != 0)
+        return -1;
+    const lj_val_t *bds = lj_get(route, "brokerDatas");
+    for (size_t i = 0; bds && i < bds->n && n < max; i++) {
+        const char *a = lj_get_str(lj_get(bds->items[i], "brokerAddrs"), "0", NULL);
+        if (!a)
+            continue;
+        snprintf(addrs[n], 128, "%s", a);
+        if (names)
+            snprintf(names[n], 128, "%s", lj_get_str(bds->items[i], "brokerName", ""));
+        n++;
+    }
+    lj_free(route);
+    return n;
+}
+
+/* MQVersion.getVersionDesc: the enum's name for an ordinal (4.x and 5.x releases). */
+static const char *version_desc(int64_t v)
+{
+    static char s[32];
+    int base = v >= 412 ? 412 : 212, major = v >= 412 ? 5 : 4;
+    if (v < 212 || v >= 412 + 200)
+        return v < 212 ? "V3_x" : "HIGHER_VERSION";
+    int k = (int)(v - base) / 2, snap = (int)(v - base) % 2 == 0;
+    snprintf(s, sizeof s, "V%d_%d_%d%s", major, k / 10, k % 10, snap ? "_SNAPSHOT" : "");
+    return s;
+}
+
+static const char *front(const char *s, int n)
+{
+    static char b[2][256];
+    static int i;
+    i ^= 1;
+    snprintf(b[i], sizeof b[i], "%.*s", n, s);
+    return b[i];
+}
+
+typedef struct prow { char topic[256], broker[128]; int qid; int64_t bo, co, ts; } prow_t;
+
+static int cmp_prow(const void *a, const void *b)
+{
+    const prow_t *x = a, *y = b;
+    int c = strcmp(x->topic, y->topic);
+    if (!c)
+        c = strcmp(x->broker, y->broker);
+    return c ? c : x->qid - y->qid;
+}
+
+static int consumer_progress(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:g:s:", v) || !v['g']) {
+        fprintf(stderr, "mqadmin: consumerProgress needs -g groupName\n");
+        return 2;
+    }
+    const char *ns = namesrv(v['n']);
+    char retry[300], addrs[16][128];
+    snprintf(retry, sizeof retry, "%%RETRY%%%s", v['g']);
+    int nb = ns ? topic_masters(ns, retry, addrs, NULL, 16) : -1;
+    if (nb == 0)
+        fprintf(stderr, "mqadmin: no broker knows the consumer group %s\n", v['g']);
+    if (nb <= 0)
+        return 1; /* the route lookup said why */
+    prow_t *rows = NULL;
+    size_t n = 0;
+    double tps = 0;
+    for (int i = 0; i < nb; i++) {
+        rm_cmd_t req;
+        rm_cmd_init(&req, 208);
+        rm_ext_set(&req, "consumerGroup", v['g']);
+        lj_val_t *st = NULL;
+        int rc = call_ok(addrs[i], &req, &st);
+        rm_cmd_free(&req);
+        if (rc) {
+            free(rows);
+            return 1;
+        }
+        tps += lj_double(lj_get(st, "consumeTps"), 0);
+        const lj_val_t *tab = lj_get(st, "offsetTable");
+        for (size_t j = 0; tab && j < tab->n; j++) {
+            prow_t *r = realloc(rows, (n + 1) * sizeof *r);
+            if (!r)
+                break;
+            rows = r;
+            const lj_val_t *mq = tab->members[j].key, *w = tab->members[j].val;
+            snprintf(rows[n].topic, sizeof rows[n].topic, "%s", lj_get_str(mq, "topic", ""));
+            snprintf(rows[n].broker, sizeof rows[n].broker, "%s", lj_get_str(mq, "brokerName", ""));
+            rows[n].qid = (int)lj_get_int(mq, "queueId", 0);
+            rows[n].bo = lj_get_int(w, "brokerOffset", 0);
+            rows[n].co = lj_get_int(w, "consumerOffset", 0);
+            rows[n].ts = lj_get_int(w, "lastTimestamp", 0);
+            n++;
+        }
+        lj_free(st);
+    }
+    qsort(rows, n, sizeof *rows, cmp_prow);
+    printf("%-64s  %-32s  %-4s  %-20s  %-20s  %-20s  %s\n", "#Topic", "#Broker Name", "#QID", "#Broker Offset",
+           "#Consumer Offset", "#Diff", "#LastTime");
+    long long total = 0;
+    for (size_t i = 0; i < n; i++) {
+        char last[40] = "N/A";
+        if (rows[i].ts) {
+            time_t t = (time_t)(rows[i].ts / 1000);
+            struct tm tm;
+            localtime_r(&t, &tm);
+            strftime(last, sizeof last, "%Y-%m-%d %H:%M:%S", &tm);
+        }
+        long long diff = (long long)(rows[i].bo - rows[i].co);
+        total += diff;
+        printf("%-64s  %-32s  %-4d  %-20lld  %-20lld  %-20lld  %s\n", front(rows[i].topic, 64), front(rows[i].broker, 32),
+               rows[i].qid, (long long)rows[i].bo, (long long)rows[i].co, diff, last);
+    }
+    printf("\nConsume TPS: %.2f\nDiff Total: %lld\n", tps, total);
+    free(rows);
+    return 0;
+}
+
+static int connection_list(const char *addr, int code, const char *key, const char *group, const char *topic,
+                           lj_val_t **out)
+{
+    rm_cmd_t req;
+    rm_cmd_init(&req, code);
+    rm_ext_set(&req, key, group);
+    if (topic)
+        rm_ext_set(&req, "topic", topic);
+    int rc = call_ok(addr, &req, out);
+    rm_cmd_free(&req);
+    return rc;
+}
+
+static int consumer_connection(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:g:b:", v) || !v['g']) {
+        fprintf(stderr, "mqadmin: consumerConnection needs -g consumerGroup\n");
+        return 2;
+    }
+    char retry[300], addrs[1][128];
+    snprintf(retry, sizeof retry, "%%RETRY%%%s", v['g']);
+    const char *ns = v['b'] ? NULL : namesrv(v['n']);
+    if (v['b'])
+        snprintf(addrs[0], 128, "%s", v['b']);
+    else if (!ns || topic_masters(ns, retry, addrs, NULL, 1) <= 0)
+        return 1; /* the route lookup said why */
+    lj_val_t *cc = NULL;
+    if (connection_list(addrs[0], 203, "consumerGroup", v['g'], NULL, &cc))
+        return 1;
+    printf("%-36s %-22s %-10s %s\n", "#ClientId", "#ClientAddr", "#Language", "#Version");
+    const lj_val_t *set = lj_get(cc, "connectionSet");
+    for (size_t i = 0; set && i < set->n; i++) {
+        const lj_val_t *x = set->items[i];
+        printf("%-36s %-22s %-10s %s\n", lj_get_str(x, "clientId", ""), lj_get_str(x, "clientAddr", ""),
+               lj_get_str(x, "language", ""), version_desc(lj_get_int(x, "version", 0)));
+    }
+    printf("\nBelow is subscription:\n");
+    printf("%-20s %s\n", "#Topic", "#SubExpression");
+    const lj_val_t *subs = lj_get(cc, "subscriptionTable");
+    for (size_t i = 0; subs && i < subs->n; i++)
+        printf("%-20s %s\n", lj_get_str(subs->members[i].val, "topic", ""), lj_get_str(subs->members[i].val, "subString", ""));
+    printf("\n");
+    printf("ConsumeType: %s\n", lj_get_str(cc, "consumeType", ""));
+    printf("MessageModel: %s\n", lj_get_str(cc, "messageModel", ""));
+    printf("ConsumeFromWhere: %s\n", lj_get_str(cc, "consumeFromWhere", ""));
+    lj_free(cc);
+    return 0;
+}
+
+static int producer_connection(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:g:t:", v) || !v['g'] || !v['t']) {
+        fprintf(stderr, "mqadmin: producerConnection needs -g producerGroup -t topic\n");
+        return 2;
+    }
+    char addrs[16][128];
+    const char *ns = namesrv(v['n']);
+    int nb = ns ? topic_masters(ns, v['t'], addrs, NULL, 16) : -1;
+    if (nb <= 0)
+        return 1;
+    int k = 1;
+    for (int i = 0; i < nb; i++) {
+        lj_val_t *pc = NULL;
+        if (connection_list(addrs[i], 204, "producerGroup", v['g'], NULL, &pc))
+            return 1;
+        const lj_val_t *set = lj_get(pc, "connectionSet");
+        for (size_t j = 0; set && j < set->n; j++) {
+            const lj_val_t *x = set->items[j];
+            printf("%04d  %-32s %-22s %-8s %s\n", k++, lj_get_str(x, "clientId", ""), lj_get_str(x, "clientAddr", ""),
+                   lj_get_str(x, "language", ""), version_desc(lj_get_int(x, "version", 0)));
+        }
+        lj_free(pc);
+    }
+    return 0;
+}
+
+static int update_sub_group(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:b:c:g:s:m:d:q:r:i:w:a:", v) || !v['g'] || (!v['b'] && !v['c'])) {
+        fprintf(stderr, "mqadmin: updateSubGroup needs -g groupName and -b brokerAddr or -c clusterName\n");
+        return 2;
+    }
+    lj_val_t *g = lj_new_obj();
+    lj_set_int(g, "brokerId", v['i'] ? atoll(v['i']) : 0);
+    lj_set_bool(g, "consumeBroadcastEnable", v['d'] ? strcmp(v['d'], "true") == 0 : 1);
+    lj_set_bool(g, "consumeEnable", v['s'] ? strcmp(v['s'], "true") == 0 : 1);
+    lj_set_bool(g, "consumeFromMinEnable", v['m'] ? strcmp(v['m'], "true") == 0 : 1);
+    lj_set_str(g, "groupName", v['g']);
+    lj_set_bool(g, "notifyConsumerIdsChangedEnable", v['a'] ? strcmp(v['a'], "true") == 0 : 1);
+    lj_set_int(g, "retryMaxTimes", v['r'] ? atoll(v['r']) : 16);
+    lj_set_int(g, "retryQueueNums", v['q'] ? atoll(v['q']) : 1);
+    lj_set_int(g, "whichBrokerWhenConsumeSlowly", v['w'] ? atoll(v['w']) : 1);
+    cm_buf_t body;
+    cm_buf_init(&body);
+    lj_write(g, LJ_W_SORT, &body);
+    char addrs[16][128];
+    int n = 1;
+    if (v['b'])
+        snprintf(addrs[0], 128, "%s", v['b']);
+    else
+        n = cluster_masters(namesrv(v['n']), v['c'], addrs, 16);
+    int rc = n > 0 ? 0 : 1;
+    for (int i = 0; i < n && rc == 0; i++) {
+        rm_cmd_t req;
+        rm_cmd_init(&req, 200);
+        req.body = (const uint8_t *)body.data;
+        req.body_len = body.len;
+        rc = call_ok(addrs[i], &req, NULL);
+        req.body = NULL;
+        rm_cmd_free(&req);
+        if (rc == 0)
+            printf("create subscription group to %s success.\n", addrs[i]);
+    }
+    if (rc == 0) /* Java prints SubscriptionGroupConfig.toString() */
+        printf("SubscriptionGroupConfig [groupName=%s, consumeEnable=%s, consumeFromMinEnable=%s, "
+               "consumeBroadcastEnable=%s, retryQueueNums=%lld, retryMaxTimes=%lld, brokerId=%lld, "
+               "whichBrokerWhenConsumeSlowly=%lld, notifyConsumerIdsChangedEnable=%s]",
+               v['g'], lj_get_bool(g, "consumeEnable", 1) ? "true" : "false",
+               lj_get_bool(g, "consumeFromMinEnable", 1) ? "true" : "false",
+               lj_get_bool(g, "consumeBroadcastEnable", 1) ? "true" : "false", (long long)lj_get_int(g, "retryQueueNums", 1),
+               (long long)lj_get_int(g, "retryMaxTimes", 16), (long long)lj_get_int(g, "brokerId", 0),
+               (long long)lj_get_int(g, "whichBrokerWhenConsumeSlowly", 1),
+               lj_get_bool(g, "notifyConsumerIdsChangedEnable", 1) ? "true" : "false");
+    lj_free(g);
+    cm_buf_free(&body);
+    return rc ? 1 : 0;
+}
+
+static int delete_sub_group(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:b:c:g:r:", v) || !v['g'] || (!v['b'] && !v['c'])) {
+        fprintf(stderr, "mqadmin: deleteSubGroup needs -g groupName and -b brokerAddr or -c clusterName\n");
+        return 2;
+    }
+    char addrs[16][128];
+    int n = 1;
+    if (v['b'])
+        snprintf(addrs[0], 128, "%s", v['b']);
+    else
+        n = cluster_masters(namesrv(v['n']), v['c'], addrs, 16);
+    int rc = n > 0 ? 0 : 1;
+    for (int i = 0; i < n && rc == 0; i++) {
+        rm_cmd_t req;
+        rm_cmd_init(&req, 207);
+        rm_ext_set(&req, "groupName", v['g']);
+        rm_ext_set(&req, "removeOffset", v['r'] ? v['r'] : "false");
+        rc = call_ok(addrs[i], &req, NULL);
+        rm_cmd_free(&req);
+        if (rc == 0)
+            printf("delete subscription group [%s] from broker [%s] success.\n", v['g'], addrs[i]);
+    }
+    return rc ? 1 : 0;
+}
+
+/* ---- broker status and config ---- */
+
+static int broker_addrs(const char *const *v, char addrs[][128], int max)
+{
+    if (v['b']) {
+        snprintf(addrs[0], 128, "%s", v['b']);
+        return 1;
+    }
+    const char *ns = namesrv(v['n']);
+    return ns ? cluster_masters(ns, v['c'], addrs, max) : 0;
+}
+
+static int cmp_member(const void *a, const void *b)
+{
+    return strcmp(lj_str(((const lj_member_t *)a)->key, ""), lj_str(((const lj_member_t *)b)->key, ""));
+}
+
+static int broker_status(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:b:c:", v) || (!v['b'] && !v['c'])) {
+        fprintf(stderr, "mqadmin: brokerStatus needs -b brokerAddr or -c clusterName\n");
+        return 2;
+    }
+    char addrs[16][128];
+    int n = broker_addrs(v, addrs, 16);
+    for (int i = 0; i < n; i++) {
+        rm_cmd_t req;
+        rm_cmd_init(&req, 28);
+        lj_val_t *kv = NULL;
+        int rc = call_ok(addrs[i], &req, &kv);
+        rm_cmd_free(&req);
+        if (rc)
+            return 1;
+        lj_val_t *tab = (lj_val_t *)lj_get(kv, "table");
+        if (tab && tab->type == LJ_OBJ) /* Java prints them through a TreeMap */
+            qsort(tab->members, tab->n, sizeof *tab->members, cmp_member);
+        for (size_t j = 0; tab && j < tab->n; j++) {
+            if (v['c'])
+                printf("%-24s %-32s: %s\n", addrs[i], lj_str(tab->members[j].key, ""), lj_str(tab->members[j].val, ""));
+            else
+                printf("%-32s: %s\n", lj_str(tab->members[j].key, ""), lj_str(tab->members[j].val, ""));
+        }
+        lj_free(kv);
+    }
+    return n > 0 ? 0 : 1;
+}
+
+static int get_broker_config(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:b:c:", v) || (!v['b'] && !v['c'])) {
+        fprintf(stderr, "mqadmin: getBrokerConfig needs -b brokerAddr or -c clusterName\n");
+        return 2;
+    }
+    char addrs[16][128];
+    int n = broker_addrs(v, addrs, 16);
+    for (int i = 0; i < n; i++) {
+        rm_cmd_t req, resp;
+        rm_cmd_init(&req, 26);
+        int rc = rpc(addrs[i], &req, &resp);
+        rm_cmd_free(&req);
+        if (rc)
+            return 1;
+        if (v['b'])
+            printf("============%s============\n", addrs[i]);
+        else
+            printf("============Master: %s============\n", addrs[i]);
+        cm_props_t props = {0};
+        if (resp.code != 0 || cm_props_parse(&props, (const char *)resp.body, resp.body_len) != 0 || props.n == 0)
+            printf("Broker[%s] has no config property!\n", addrs[i]);
+        for (size_t j = 0; j < props.n; j++)
+            printf("%-50s=  %s\n", props.items[j].key, props.items[j].val);
+        printf("\n");
+        cm_props_free(&props);
+        rm_cmd_free(&resp);
+    }
+    return n > 0 ? 0 : 1;
+}
+
+static int update_broker_config(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:b:c:k:v:", v) || !v['k'] || !v['v'] || (!v['b'] && !v['c'])) {
+        fprintf(stderr, "mqadmin: updateBrokerConfig needs -k key -v value and -b brokerAddr or -c clusterName\n");
+        return 2;
+    }
+    char addrs[16][128], body[1200];
+    int n = broker_addrs(v, addrs, 16), rc = n > 0 ? 0 : 1;
+    snprintf(body, sizeof body, "%s=%s\n", v['k'], v['v']);
+    for (int i = 0; i < n && rc == 0; i++) {
+        rm_cmd_t req;
+        rm_cmd_init(&req, 25);
+        req.body = (const uint8_t *)body;
+        req.body_len = strlen(body);
+        rc = call_ok(addrs[i], &req, NULL);
+        req.body = NULL;
+        rm_cmd_free(&req);
+        if (rc == 0)
+            printf("update broker config success, %s\n", addrs[i]);
+    }
+    return rc ? 1 : 0;
+}
+
+/* ---- offsets ---- */
+
+static int reset_offset_by_time(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:g:t:s:f:c", v) || !v['g'] || !v['t'] || !v['s']) {
+        fprintf(stderr, "mqadmin: resetOffsetByTime needs -g group -t topic -s timestamp (ms, yyyy-MM-dd#HH:mm:ss:SSS or now)\n");
+        return 2;
+    }
+    int64_t ts;
+    if (strcmp(v['s'], "now") == 0) {
+        ts = cm_now_ms();
+    } else if (strchr(v['s'], '#')) {
+        struct tm tm = {0};
+        int ms = 0;
+        if (sscanf(v['s'], "%d-%d-%d#%d:%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+                   &tm.tm_sec, &ms) < 6) {
+            fprintf(stderr, "mqadmin: bad timestamp %s\n", v['s']);
+            return 2;
+        }
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        tm.tm_isdst = -1;
+        ts = (int64_t)mktime(&tm) * 1000 + ms;
+    } else if (cm_parse_i64(v['s'], &ts) != 0) {
+        fprintf(stderr, "mqadmin: bad timestamp %s\n", v['s']);
+        return 2;
+    }
+    char addrs[16][128], names[16][128];
+    const char *ns = namesrv(v['n']);
+    int nb = ns ? topic_masters(ns, v['t'], addrs, names, 16) : -1;
+    if (nb <= 0) {
+        fprintf(stderr, "mqadmin: topic %s has no route\n", v['t']);
+        return 1;
+    }
+    printf("%-40s  %-40s  %-40s\n", "#brokerName", "#queueId", "#offset");
+    for (int i = 0; i < nb; i++) {
+        rm_cmd_t req;
+        rm_cmd_init(&req, 222);
+        rm_ext_set(&req, "topic", v['t']);
+        rm_ext_set(&req, "group", v['g']);
+        rm_ext_set_i64(&req, "timestamp", ts);
+        rm_ext_set(&req, "isForce", v['f'] ? v['f'] : "true");
+        lj_val_t *body = NULL;
+        int rc = call_ok(addrs[i], &req, &body);
+        rm_cmd_free(&req);
+        if (rc)
+            return 1;
+        const lj_val_t *tab = lj_get(body, "offsetTable");
+        for (size_t j = 0; tab && j < tab->n; j++)
+            printf("%-40s  %-40lld  %-40lld\n", lj_get_str(tab->members[j].key, "brokerName", names[i]),
+                   (long long)lj_get_int(tab->members[j].key, "queueId", 0), (long long)lj_int(tab->members[j].val, 0));
+        lj_free(body);
+    }
+    return 0;
+}
+
 static const cmd_t k_cmds[] = {
     {"topicStatus", "Examine topic Status info", "mqadmin topicStatus -t topic [-n namesrvAddr]", topic_status},
     {"clusterList", "List cluster infos", "mqadmin clusterList [-c clusterName] [-n namesrvAddr]", cluster_list},
@@ -416,6 +862,23 @@ static const cmd_t k_cmds[] = {
      "mqadmin updateTopic -t topic (-b brokerAddr | -c clusterName) [-r readQueueNums] [-w writeQueueNums] [-p perm] [-o order] [-n namesrvAddr]",
      update_topic},
     {"deleteTopic", "Delete topic from broker and NameServer.", "mqadmin deleteTopic -t topic -c clusterName [-n namesrvAddr]", delete_topic},
+    {"updateSubGroup", "Update or create subscription group",
+     "mqadmin updateSubGroup -g groupName (-b brokerAddr | -c clusterName) [-s consumeEnable] [-m consumeFromMinEnable] [-d consumeBroadcastEnable] [-q retryQueueNums] [-r retryMaxTimes] [-i brokerId] [-w whichBrokerWhenConsumeSlowly] [-a notifyConsumerIdsChanged] [-n namesrvAddr]",
+     update_sub_group},
+    {"deleteSubGroup", "Delete subscription group from broker.",
+     "mqadmin deleteSubGroup -g groupName (-b brokerAddr | -c clusterName) [-r removeOffset] [-n namesrvAddr]", delete_sub_group},
+    {"consumerProgress", "Query consumers's progress, speed", "mqadmin consumerProgress -g groupName [-n namesrvAddr]", consumer_progress},
+    {"consumerConnection", "Query consumer's socket connection, client version and subscription",
+     "mqadmin consumerConnection -g consumerGroup [-b brokerAddr] [-n namesrvAddr]", consumer_connection},
+    {"producerConnection", "Query producer's socket connection and client version",
+     "mqadmin producerConnection -g producerGroup -t topic [-n namesrvAddr]", producer_connection},
+    {"brokerStatus", "Fetch broker runtime status data", "mqadmin brokerStatus (-b brokerAddr | -c clusterName) [-n namesrvAddr]", broker_status},
+    {"getBrokerConfig", "Get broker config by cluster or special broker!",
+     "mqadmin getBrokerConfig (-b brokerAddr | -c clusterName) [-n namesrvAddr]", get_broker_config},
+    {"updateBrokerConfig", "Update broker's config",
+     "mqadmin updateBrokerConfig -k key -v value (-b brokerAddr | -c clusterName) [-n namesrvAddr]", update_broker_config},
+    {"resetOffsetByTime", "Reset consumer offset by timestamp(without client restart).",
+     "mqadmin resetOffsetByTime -g group -t topic -s timestamp [-f force] [-n namesrvAddr]", reset_offset_by_time},
 };
 #define NCMDS (sizeof k_cmds / sizeof k_cmds[0])
 

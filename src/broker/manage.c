@@ -1,0 +1,258 @@
+/* manage.c: the broker side of mqadmin's management commands.
+ *  - subscription groups: UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200), GET_ALL_SUBSCRIPTIONGROUP_
+ *    CONFIG (201), DELETE_SUBSCRIPTIONGROUP (207);
+ *  - broker config: GET_BROKER_CONFIG (26) as Properties text, UPDATE_BROKER_CONFIG (25) for a
+ *    fixed list of keys that are safe to change while running. Paths, addresses, ports, names
+ *    and anything else are refused with the key named: RocketMQ's remote config update let a
+ *    client point the broker at files and commands; here it cannot;
+ *  - GET_CONSUME_STATS (208): per queue broker offset, group offset and last consumed time;
+ *  - INVOKE_BROKER_TO_RESET_OFFSET (222): move a group's offsets to a time; live consumers are
+ *    told (RESET_CONSUMER_CLIENT_OFFSET, 220), offline groups just get the new table.
+ * Loop thread. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/br.h"
+
+/* ---- subscription groups ---------------------------------------------------------------------- */
+
+void br_handle_update_and_create_subscriptiongroup(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    lj_val_t *v = NULL;
+    const char *name;
+    if (lj_parse((const char *)req->body, req->body_len, &v) != 0 || v->type != LJ_OBJ ||
+        !(name = lj_get_str(v, "groupName", NULL)) || !*name || strlen(name) > 255) {
+        lj_free(v);
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the body is not a SubscriptionGroupConfig with a groupName");
+        return;
+    }
+    br_group_t *g = br_groups_put(&b->groups, name);
+    if (g) {
+        g->consumeEnable = lj_get_bool(v, "consumeEnable", 1);
+        g->consumeBroadcastEnable = lj_get_bool(v, "consumeBroadcastEnable", 1);
+        g->retryQueueNums = (int)lj_get_int(v, "retryQueueNums", 1);
+        g->retryMaxTimes = (int)lj_get_int(v, "retryMaxTimes", 16);
+        b->groups.dvCounter++;
+        b->groups.dvTimestamp = cm_now_ms();
+    }
+    lj_free(v);
+    if (!g || br_groups_save(&b->groups) != 0) {
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the subscription group could not be saved");
+        return;
+    }
+    LOG_I("broker", "subscription group %s created or updated by %s", name, rm_conn_peer(c));
+    rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
+}
+
+void br_handle_get_all_subscriptiongroup_config(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    br_groups_save(&b->groups); /* the file is the answer: RocketMQ sends its JSON as is */
+    lj_val_t *root = br_load_json_file(b->groups.path);
+    if (!root) {
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "no subscription group table");
+        return;
+    }
+    rm_conn_respond_json(c, req, root, LJ_W_SORT);
+}
+
+void br_handle_delete_subscriptiongroup(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    const char *name = rm_req_str(c, req, "groupName");
+    if (!name)
+        return;
+    free(cm_map_remove(&b->groups.map, name));
+    b->groups.dvCounter++;
+    b->groups.dvTimestamp = cm_now_ms();
+    br_groups_save(&b->groups);
+    const char *rm = rm_ext_get(req, "removeOffset");
+    if (rm && strcmp(rm, "true") == 0)
+        br_offsets_delete_group(&b->offsets, name);
+    LOG_I("broker", "subscription group %s deleted by %s", name, rm_conn_peer(c));
+    rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
+}
+
+/* ---- broker config ------------------------------------------------------------------------------ */
+
+/* Keys read live from the config, harmless to change: no paths, no addresses, no identities. */
+static const char *const k_runtime_keys[] = {
+    "brokerPermission", "autoCreateTopicEnable", "autoCreateSubscriptionGroup", "defaultTopicQueueNums",
+    "longPollingEnable", "notifyConsumerIdsChangedEnable", "syncFlushTimeout", "transactionTimeOut",
+    "transactionCheckMax", "enablePropertyFilter", "rejectTransactionMessage", "rebalanceLockMaxLiveTime",
+};
+
+static int runtime_key(const char *k)
+{
+    for (size_t i = 0; i < sizeof k_runtime_keys / sizeof k_runtime_keys[0]; i++)
+        if (strcmp(k, k_runtime_keys[i]) == 0)
+            return 1;
+    return 0;
+}
+
+void br_handle_get_broker_config(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    cm_buf_t body;
+    cm_buf_init(&body);
+    rm_cmd_t resp;
+    rm_cmd_init(&resp, RC_SUCCESS);
+    char dv[96];
+    snprintf(dv, sizeof dv, "{\"counter\":%" PRId64 ",\"timestamp\":%" PRId64 "}", b->configVersion, b->stats.bootMs);
+    rm_ext_set(&resp, "version", dv);
+    if (br_config_format(&b->cfg, &body) == 0) {
+        resp.body = (const uint8_t *)body.data;
+        resp.body_len = body.len;
+    } else {
+        resp.code = RC_SYSTEM_ERROR;
+    }
+    rm_conn_respond(c, req, &resp);
+    resp.body = NULL;
+    rm_cmd_free(&resp);
+    cm_buf_free(&body);
+}
+
+void br_handle_update_broker_config(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    cm_props_t props = {0};
+    if (cm_props_parse(&props, (const char *)req->body, req->body_len) != 0) {
+        cm_props_free(&props);
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the body is not a properties text");
+        return;
+    }
+    /* all or nothing: check every key first */
+    br_config_t next = b->cfg;
+    for (size_t i = 0; i < props.n; i++) {
+        const char *k = props.items[i].key, *v = props.items[i].val;
+        if (!runtime_key(k)) {
+            LOG_W("broker", "UPDATE_BROKER_CONFIG from %s refused: %s cannot change at run time", rm_conn_peer(c), k);
+            rm_conn_respond_code(c, req, RC_NO_PERMISSION,
+                                 "the broker config key %s cannot be changed at run time (only runtime-safe keys, "
+                                 "never paths or addresses)", k);
+            cm_props_free(&props);
+            return;
+        }
+        if (br_config_set(&next, k, v) != 0) {
+            rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "bad value for %s: %s", k, v);
+            cm_props_free(&props);
+            return;
+        }
+    }
+    int perm_changed = next.brokerPermission != b->cfg.brokerPermission;
+    b->cfg = next;
+    b->configVersion++;
+    LOG_I("broker", "broker config updated by %s (%zu key(s))", rm_conn_peer(c), props.n);
+    cm_props_free(&props);
+    if (perm_changed)
+        br_register_soon(b);
+    rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
+}
+
+/* ---- consume stats ------------------------------------------------------------------------------ */
+
+typedef struct stats_ctx { br_broker_t *b; const char *group, *only; lj_val_t *tab; } stats_ctx_t;
+
+static lj_val_t *mq_obj(const char *broker, const char *topic, int q)
+{
+    lj_val_t *o = lj_new_obj();
+    lj_set_str(o, "brokerName", broker);
+    lj_set_int(o, "queueId", q);
+    lj_set_str(o, "topic", topic);
+    return o;
+}
+
+static void add_topic_stats(void *arg, const char *topic)
+{
+    stats_ctx_t *x = arg;
+    br_broker_t *b = x->b;
+    if (x->only && strcmp(x->only, topic) != 0)
+        return;
+    br_topic_t *tc = br_topics_get(&b->topics, topic);
+    int nq = tc ? tc->readQueueNums : 0;
+    for (int q = 0; q < nq; q++) {
+        int64_t consumer = br_offsets_get(&b->offsets, x->group, topic, q), ts = 0;
+        if (consumer < 0)
+            consumer = 0;
+        if (consumer > 0)
+            st_msg_store_time(b->store, topic, q, consumer - 1, &ts);
+        lj_val_t *w = lj_new_obj();
+        lj_set_int(w, "brokerOffset", st_max_offset(b->store, topic, q));
+        lj_set_int(w, "consumerOffset", consumer);
+        lj_set_int(w, "lastTimestamp", ts);
+        lj_put(x->tab, mq_obj(b->cfg.brokerName, topic, q), w);
+    }
+}
+
+void br_handle_get_consume_stats(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    const char *group = rm_req_str(c, req, "consumerGroup");
+    if (!group)
+        return;
+    const char *topic = rm_ext_get(req, "topic");
+    stats_ctx_t x = {b, group, topic && *topic ? topic : NULL, lj_new_obj()};
+    br_offsets_topics(&b->offsets, group, add_topic_stats, &x);
+    lj_val_t *root = lj_new_obj();
+    lj_set(root, "consumeTps", lj_new_double(br_stats_group_tps(b, group)));
+    lj_set(root, "offsetTable", x.tab);
+    rm_conn_respond_json(c, req, root, LJ_W_FASTJSON);
+}
+
+/* ---- reset offsets -------------------------------------------------------------------------------- */
+
+void br_handle_invoke_broker_to_reset_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    const char *topic = rm_req_str(c, req, "topic");
+    const char *group = topic ? rm_req_str(c, req, "group") : NULL;
+    int64_t ts;
+    if (!group || rm_req_i64(c, req, "timestamp", &ts))
+        return;
+    const char *force = rm_ext_get(req, "isForce");
+    int isForce = !force || strcmp(force, "false") != 0;
+    br_topic_t *tc = br_topics_get(&b->topics, topic);
+    if (!tc) {
+        rm_conn_respond_code(c, req, RC_TOPIC_NOT_EXIST, "[reset offset] topic %s does not exist", topic);
+        return;
+    }
+    lj_val_t *tab = lj_new_obj();
+    for (int q = 0; q < tc->readQueueNums; q++) {
+        int64_t target = ts < 0 ? st_max_offset(b->store, topic, q) : st_offset_by_time(b->store, topic, q, ts);
+        int64_t cur = br_offsets_get(&b->offsets, group, topic, q);
+        if (isForce || cur < 0 || target < cur)
+            br_offsets_set(&b->offsets, group, topic, q, target);
+        else
+            target = cur;
+        lj_put(tab, mq_obj(b->cfg.brokerName, topic, q), lj_new_int(target));
+    }
+    br_offsets_save(&b->offsets);
+    lj_val_t *body = lj_new_obj();
+    lj_set(body, "offsetTable", tab);
+    cm_buf_t out;
+    cm_buf_init(&out);
+    lj_write(body, LJ_W_FASTJSON, &out);
+    /* live consumers move now (they drop the queues and rebalance from the new offsets) */
+    br_cgroup_t *cg = br_cgroup_get(b, group);
+    int told = 0;
+    for (br_client_t *cl = cg ? cg->clients : NULL; cl; cl = cl->next) {
+        rm_cmd_t r;
+        rm_cmd_init(&r, 220);
+        rm_ext_set(&r, "topic", topic);
+        rm_ext_set(&r, "group", group);
+        rm_ext_set_i64(&r, "timestamp", ts);
+        rm_ext_set(&r, "isForce", isForce ? "true" : "false");
+        r.body = (const uint8_t *)out.data;
+        r.body_len = out.len;
+        if (!rm_conn_is_closed(cl->conn) && rm_conn_oneway(cl->conn, &r) == 0)
+            told++;
+        r.body = NULL;
+        rm_cmd_free(&r);
+    }
+    LOG_I("broker", "offsets of %s on %s reset to %" PRId64 " (%d live consumer(s) told)", group, topic, ts, told);
+    cm_buf_free(&out);
+    rm_conn_respond_json(c, req, body, LJ_W_FASTJSON);
+}
