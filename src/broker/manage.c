@@ -38,12 +38,13 @@ void br_handle_update_and_create_subscriptiongroup(rm_conn_t *c, rm_cmd_t *req, 
         b->groups.dvCounter++;
         b->groups.dvTimestamp = cm_now_ms();
     }
-    lj_free(v);
+    if (g)
+        LOG_I("broker", "subscription group %s created or updated by %s", name, rm_conn_peer(c));
+    lj_free(v); /* name pointed into it */
     if (!g || br_groups_save(&b->groups) != 0) {
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the subscription group could not be saved");
         return;
     }
-    LOG_I("broker", "subscription group %s created or updated by %s", name, rm_conn_peer(c));
     rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
 }
 

@@ -794,6 +794,10 @@ static void renew_locks(lc_push_consumer_t *c)
 /* Commit every queue's consumed offset (oneway on the timer, acknowledged on shutdown). */
 static void persist(lc_push_consumer_t *c, int sync)
 {
+    if (c->broadcast) { /* the whole table in one local file, not at the broker */
+        save_local(c);
+        return;
+    }
     uv_mutex_lock(&c->mu);
     size_t n = c->npqs;
     struct { lc_mq_t mq; int64_t off; pq_t *q; } *todo = malloc((n ? n : 1) * sizeof *todo);
@@ -809,10 +813,6 @@ static void persist(lc_push_consumer_t *c, int sync)
         k++;
     }
     uv_mutex_unlock(&c->mu);
-    if (c->broadcast) { /* the whole table in one local file */
-        save_local(c);
-        k = 0;
-    }
     for (size_t i = 0; i < k; i++) {
         if (lc_update_offset(c->in, c->group, &todo[i].mq, todo[i].off, !sync) == 0) {
             uv_mutex_lock(&c->mu);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Timer messages (5.x properties over the 4.x protocol): 40 timers at random times in the next
-# 10 s arrive within 100 ms of their time (measured by the broker's store time of the delivered
+# 10 s arrive within 100 ms of their time (300 ms under the sanitizer build, LOULAN_SLOW=1) (measured by the broker's store time of the delivered
 # copy against TIMER_OUT_MS), never early; the same across a clean restart and a kill -9
 # (nothing lost; duplicates allowed only after kill -9); a timer further away than
 # timerMaxDelaySec is refused with MESSAGE_ILLEGAL; a time in the past is delivered at once.
@@ -47,7 +47,9 @@ for r in recs:
 distinct = len({r["body"] for r in recs})
 print("%s: %d delivered (%d distinct of %d); lateness ms min %s max %s" %
       (topic, len(recs), distinct, n, min(late) if late else "-", max(late) if late else "-"))
-ok = distinct == n and (dups or len(recs) == n) and all(-1 <= x <= 100 for x in late)
+import os
+bound = 300 if os.environ.get("LOULAN_SLOW") else 100  # the sanitizer build is several times slower
+ok = distinct == n and (dups or len(recs) == n) and all(-1 <= x <= bound for x in late)
 sys.exit(0 if ok else 1)
 PY
 }
