@@ -308,6 +308,51 @@ if (PHASE === 'main') {
     assert.deepStrictEqual(got.filter(m => m.body !== 'r-0').map(m => m.body).sort(), ['r-1', 'r-2'], 'the others once');
     assert.strictEqual(r0[1].tags, 'TagA', 'the redelivered message keeps its tag');
   });
+
+  test('delay levels 1 and 2 arrive about 1 s and 5 s after the send', { timeout: 30000 }, async () => {
+    const t = `AliOnsDelay_${uniq()}`;
+    const p = await producer(`PG_${uniq()}`);
+    await createTopic(p, t);
+    const arrived = {};
+    await consumer(`CG_delay_${uniq()}`, t, '*', { handler: async msg => { arrived[msg.body.toString()] = Date.now(); } });
+    await sleep(3000);
+    const sent = {};
+    for (const [body, level] of [['d1', 1], ['d2', 2]]) {
+      const m = new Message(t, 'TagA', body);
+      m.delayTimeLevel = level;
+      sent[body] = Date.now();
+      assert.strictEqual((await p.send(m)).sendStatus, 'SEND_OK');
+    }
+    await waitFor(() => arrived.d1 && arrived.d2, 15000, 'both delayed messages');
+    const d1 = arrived.d1 - sent.d1, d2 = arrived.d2 - sent.d2;
+    assert.ok(d1 >= 950 && d1 <= 3000, `level 1 arrived after ${d1} ms`);
+    assert.ok(d2 >= 4950 && d2 <= 7000, `level 2 arrived after ${d2} ms`);
+  });
+
+  test('messages with one shardingKey go to one queue, in send order', { timeout: 30000 }, async () => {
+    const t = `AliOnsOrder_${uniq()}`;
+    const p = await producer(`PG_${uniq()}`);
+    await createTopic(p, t);
+    const byKey = {};
+    for (let i = 0; i < 60; i++) {
+      const key = `order-${i % 5}`;
+      const m = new Message(t, 'TagA', `${key}-${i}`);
+      m.shardingKey = key;
+      const r = await p.send(m);
+      assert.strictEqual(r.sendStatus, 'SEND_OK');
+      (byKey[key] = byKey[key] || []).push({ q: Number(r.messageQueue.queueId), off: Number(r.queueOffset) });
+    }
+    for (const [key, rs] of Object.entries(byKey)) {
+      assert.strictEqual(new Set(rs.map(r => r.q)).size, 1, `${key} used one queue`);
+      for (let i = 1; i < rs.length; i++) assert.ok(rs[i].off > rs[i - 1].off, `${key}: offsets follow the send order`);
+    }
+    const { got } = await consumer(`CG_order_${uniq()}`, t, '*', { consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET' });
+    await waitFor(() => got.length >= 60, 20000, `60 messages (got ${got.length})`);
+    for (const key of Object.keys(byKey)) {
+      const seq = got.filter(m => m.body.startsWith(`${key}-`)).map(m => Number(m.queueOffset));
+      assert.deepStrictEqual(seq, [...seq].sort((a, b) => a - b), `${key} consumed in queue order`);
+    }
+  });
 }
 
 if (PHASE === 'before-restart') {
