@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "common/common.h"
+#include "loulan/client.h"
 #include "remoting/remoting.h"
 
 #define TIMEOUT_MS 5000
@@ -853,6 +854,145 @@ static int reset_offset_by_time(int argc, char **argv)
     return 0;
 }
 
+
+/* ---- messages (through Loulan's own client library) ---- */
+
+static lc_producer_t *admin_producer(const char *ns)
+{
+    lc_producer_t *p;
+    char group[64];
+    snprintf(group, sizeof group, "TOOLS_CONSUMER_%lld", (long long)cm_now_ms()); /* like Java's admin group names */
+    if (lc_producer_create(group, ns, &p) != LC_OK)
+        return NULL;
+    lc_producer_set_retry_times(p, 0);
+    if (lc_producer_start(p) != LC_OK) {
+        lc_producer_destroy(p);
+        return NULL;
+    }
+    return p;
+}
+
+static int send_message(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:t:p:k:c:b:i:m:", v) || !v['t'] || !v['p']) {
+        fprintf(stderr, "mqadmin: sendMessage needs -t topic -p body\n");
+        return 2;
+    }
+    const char *ns = namesrv(v['n']);
+    lc_producer_t *p = ns ? admin_producer(ns) : NULL;
+    if (!p)
+        return 1;
+    lc_message_t m = {.topic = v['t'], .tags = v['c'], .keys = v['k'], .body = v['p'], .body_len = strlen(v['p'])};
+    lc_send_result_t r;
+    int rc = lc_producer_send_sync(p, &m, &r);
+    printf("%-32s  %-4s  %-20s    %s\n", "#Broker Name", "#QID", "#Send Result", "#MsgId");
+    if (rc == LC_OK) {
+        char q[16];
+        snprintf(q, sizeof q, "%d", r.mq.queue_id);
+        printf("%-32s  %-4s  %-20s    %s\n", r.mq.broker_name, q, lc_send_status_name(r.status), r.msg_id);
+    } else {
+        printf("%-32s  %-4s  %-20s    %s\n", "Unknown", "Unknown", "Failed", "None");
+        fprintf(stderr, "mqadmin: %s\n", r.error[0] ? r.error : lc_strerror(rc));
+    }
+    lc_send_result_clear(&r);
+    lc_producer_destroy(p);
+    return rc == LC_OK ? 0 : 1;
+}
+
+static int query_msg_by_key(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:t:k:f:", v) || !v['t'] || !v['k']) {
+        fprintf(stderr, "mqadmin: queryMsgByKey needs -t topic -k msgKey\n");
+        return 2;
+    }
+    const char *ns = namesrv(v['n']);
+    lc_producer_t *p = ns ? admin_producer(ns) : NULL;
+    if (!p)
+        return 1;
+    lc_message_ext_t **msgs = NULL;
+    size_t n = 0;
+    int rc = lc_producer_query_message(p, v['t'], v['k'], 64, 0, INT64_MAX, &msgs, &n);
+    printf("%-50s %4s %40s\n", "#Message ID", "#QID", "#Offset");
+    for (size_t i = 0; rc == LC_OK && i < n; i++)
+        printf("%-50s %4d %40lld\n", msgs[i]->msg_id, msgs[i]->queue_id, (long long)msgs[i]->queue_offset);
+    if (rc != LC_OK && rc != LC_ENOTFOUND)
+        fprintf(stderr, "mqadmin: query failed: %s\n", lc_strerror(rc));
+    lc_query_result_free(msgs, n);
+    lc_producer_destroy(p);
+    return rc == LC_OK || rc == LC_ENOTFOUND ? 0 : 1;
+}
+
+/* Java's Map.toString: {k=v, k=v} */
+static void print_props(const lc_message_ext_t *m)
+{
+    printf("%-20s {", "Properties:");
+    for (size_t i = 0; i < m->nprops; i++)
+        printf("%s%s=%s", i ? ", " : "", m->props[i].name, m->props[i].value);
+    printf("}\n");
+}
+
+/* QueryMsgByIdSubCommand.printMsg's layout; the body goes to /tmp/rocketmq/msgbodys/<id>. */
+static void print_msg(const lc_message_ext_t *m)
+{
+    char born[40], stored[40], path[256];
+    human_time(m->born_timestamp, born, sizeof born);
+    human_time(m->store_timestamp, stored, sizeof stored);
+    snprintf(path, sizeof path, "/tmp/rocketmq/msgbodys/%s", m->msg_id);
+    if (cm_mkdirs("/tmp/rocketmq/msgbodys") == 0) {
+        FILE *f = fopen(path, "wb");
+        if (f) {
+            fwrite(m->body, 1, m->body_len, f);
+            fclose(f);
+        }
+    }
+    printf("%-20s %s\n", "OffsetID:", m->offset_msg_id);
+    printf("%-20s %s\n", "Topic:", m->topic);
+    printf("%-20s [%s]\n", "Tags:", m->tags ? m->tags : "null");
+    printf("%-20s [%s]\n", "Keys:", m->keys ? m->keys : "null");
+    printf("%-20s %d\n", "Queue ID:", m->queue_id);
+    printf("%-20s %lld\n", "Queue Offset:", (long long)m->queue_offset);
+    printf("%-20s %lld\n", "CommitLog Offset:", (long long)m->commit_log_offset);
+    printf("%-20s %d\n", "Reconsume Times:", m->reconsume_times);
+    printf("%-20s %s\n", "Born Timestamp:", born);
+    printf("%-20s %s\n", "Store Timestamp:", stored);
+    printf("%-20s %s\n", "Born Host:", m->born_host);
+    printf("%-20s %s\n", "Store Host:", m->store_host);
+    printf("%-20s %d\n", "System Flag:", m->sys_flag);
+    print_props(m);
+    printf("%-20s %s\n", "Message Body Path:", path);
+}
+
+static int query_msg_by_id(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:i:t:g:d:", v) || !v['i']) {
+        fprintf(stderr, "mqadmin: queryMsgById needs -i msgId (offsetMsgId; a UNIQ_KEY msgId also needs -t topic)\n");
+        return 2;
+    }
+    const char *ns = namesrv(v['n']);
+    lc_producer_t *p = ns ? admin_producer(ns) : NULL;
+    if (!p)
+        return 1;
+    int rc = 0;
+    char ids[2048];
+    snprintf(ids, sizeof ids, "%s", v['i']);
+    for (char *save = NULL, *id = strtok_r(ids, ",", &save); id; id = strtok_r(NULL, ",", &save)) {
+        lc_message_ext_t *m = NULL;
+        int r = lc_producer_view_message(p, v['t'] ? v['t'] : "TBW102", id, &m);
+        if (r == LC_OK) {
+            print_msg(m);
+            lc_message_ext_free(m);
+        } else {
+            printf("\nMessage not found!");
+            rc = 1;
+        }
+    }
+    lc_producer_destroy(p);
+    return rc;
+}
+
 static const cmd_t k_cmds[] = {
     {"topicStatus", "Examine topic Status info", "mqadmin topicStatus -t topic [-n namesrvAddr]", topic_status},
     {"clusterList", "List cluster infos", "mqadmin clusterList [-c clusterName] [-n namesrvAddr]", cluster_list},
@@ -877,6 +1017,10 @@ static const cmd_t k_cmds[] = {
      "mqadmin getBrokerConfig (-b brokerAddr | -c clusterName) [-n namesrvAddr]", get_broker_config},
     {"updateBrokerConfig", "Update broker's config",
      "mqadmin updateBrokerConfig -k key -v value (-b brokerAddr | -c clusterName) [-n namesrvAddr]", update_broker_config},
+    {"sendMessage", "Send a message", "mqadmin sendMessage -t topic -p body [-k keys] [-c tags] [-n namesrvAddr]", send_message},
+    {"queryMsgByKey", "Query Message by Key", "mqadmin queryMsgByKey -t topic -k msgKey [-n namesrvAddr]", query_msg_by_key},
+    {"queryMsgById", "Query Message by Id",
+     "mqadmin queryMsgById -i msgId[,msgId...] [-t topic (for a UNIQ_KEY msgId)] [-n namesrvAddr]", query_msg_by_id},
     {"resetOffsetByTime", "Reset consumer offset by timestamp(without client restart).",
      "mqadmin resetOffsetByTime -g group -t topic -s timestamp [-f force] [-n namesrvAddr]", reset_offset_by_time},
 };

@@ -65,6 +65,21 @@ out=$("$A" resetOffsetByTime -n "$N" -g AdminGroup -t TopicTest -s 0) || lt_fail
 err=$("$A" consumerProgress -n "$N" -g NoSuchGroup 2>&1); rc=$?
 [ $rc -ne 0 ] && [ "$(wc -l <<<"$err")" -eq 1 ] || lt_fail "unknown group: $err"; ok
 
+out=$("$A" sendMessage -n "$N" -t TopicTest -p hello-admin -k admin-key -c TagQ) || lt_fail "sendMessage failed: $out"
+[ "$(head -1 <<<"$out")" = "$(printf '%-32s  %-4s  %-20s    %s' '#Broker Name' '#QID' '#Send Result' '#MsgId')" ] || lt_fail "sendMessage header: $out"
+msgid=$(sed -n 2p <<<"$out" | awk '{print $4}')
+sed -n 2p <<<"$out" | grep -qE "^broker-a {24}  [0-9] {3}  SEND_OK {13}    [0-9A-F]{32}$" || lt_fail "sendMessage row: $out"; ok
+out=$("$A" queryMsgByKey -n "$N" -t TopicTest -k admin-key) || lt_fail "queryMsgByKey failed"
+[ "$(head -1 <<<"$out")" = "$(printf '%-50s %4s %40s' '#Message ID' '#QID' '#Offset')" ] && [ "$(tail -n +2 <<<"$out" | wc -l)" -eq 1 ] \
+    && grep -q "^$msgid " <<<"$out" || lt_fail "queryMsgByKey: $out"; ok
+out=$("$A" queryMsgById -n "$N" -t TopicTest -i "$msgid") || lt_fail "queryMsgById failed: $out"
+grep -qx "Topic:               TopicTest" <<<"$out" && grep -qx "Tags:                \[TagQ\]" <<<"$out" \
+    && grep -qx "Keys:                \[admin-key\]" <<<"$out" && grep -qE "^OffsetID: {12}[0-9A-F]{32}$" <<<"$out" || lt_fail "queryMsgById: $out"
+path=$(grep "^Message Body Path:" <<<"$out" | awk '{print $4}')
+[ "$(cat "$path")" = "hello-admin" ] || lt_fail "message body file $path"
+offid=$(grep "^OffsetID:" <<<"$out" | awk '{print $2}')
+"$A" queryMsgById -n "$N" -i "$offid" | grep -qx "Keys:                \[admin-key\]" || lt_fail "queryMsgById by offsetMsgId"; ok
+
 # recorded mqadmin 4.9.5 requests: same code, and the body keys of the real answers
 PYTHONPATH="$here" timeout 20 python3 - "$LT_BROKER_PORT" "$2/java-mqadmin-4.9.5" <<'PY' || lt_fail "recorded mqadmin requests"
 import json, struct, sys
