@@ -198,7 +198,9 @@ typedef struct br_broker {
     br_sched_t sched;
     br_timer_t timer;
     cm_map_t locks;
-    int64_t configVersion;      /* bumped by UPDATE_BROKER_CONFIG */             /* "group\1topic\1broker\1qid" -> queue lock (lock.c) */
+    int64_t configVersion;      /* bumped by UPDATE_BROKER_CONFIG */
+    uv_tcp_t metrics;           /* Prometheus endpoint (metrics.c), when enabled */
+    int metricsOn;             /* "group\1topic\1broker\1qid" -> queue lock (lock.c) */
 } br_broker_t;
 
 /* clients.c */
@@ -291,6 +293,10 @@ void br_handle_update_broker_config(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_get_consume_stats(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_invoke_broker_to_reset_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 
+/* metrics.c: Prometheus text on metricsPromExporterPort when metricsExporterType=PROM */
+int br_metrics_start(br_broker_t *b);
+void br_metrics_stop(br_broker_t *b, uv_close_cb cb); /* calls cb once if it was started */
+
 /* lock.c */
 void br_handle_lock_batch_mq(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_unlock_batch_mq(rm_conn_t *c, rm_cmd_t *req, void *ctx);
@@ -302,6 +308,10 @@ void br_handle_query_message(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 /* stats.c */
 void br_stats_sample(br_broker_t *b);
 void br_stats_group_add(br_broker_t *b, const char *group, int64_t n);
+/* put (which 0) or get (1) TPS over the last `window` seconds; -1 before two samples */
+double br_stats_tps(const br_stats_t *s, int window, int which);
+/* Each group's consumeTps (last minute). */
+void br_stats_groups_each(br_broker_t *b, void (*fn)(void *arg, const char *group, double tps), void *arg);
 double br_stats_group_tps(br_broker_t *b, const char *group);   /* messages/s, last minute */
 void br_stats_free(br_broker_t *b);
 void br_handle_get_broker_runtime_info(rm_conn_t *c, rm_cmd_t *req, void *ctx);

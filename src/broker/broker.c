@@ -320,6 +320,7 @@ int br_start(uv_loop_t *loop, const br_config_t *cfg, br_broker_t **out)
     start_timer(b, &b->poll_timer, on_poll_timer, 1000, cfg->longPollingEnable ? 5000 : (uint64_t)cfg->shortPollingTimeMills);
     br_trans_start(b);
     br_schedule_start(b);
+    br_metrics_start(b);
     if (br_timer_start(b) != 0)
         LOG_E("broker", "timer messages unavailable: the timer files could not be opened");
     b->stats.bootMs = cm_now_ms();
@@ -368,7 +369,11 @@ void br_stop(br_broker_t *b)
     br_trans_stop(b, on_timer_closed);
     br_schedule_stop(b, on_timer_closed);
     if (br_timer_stop(b, on_timer_closed))
-        b->timers_open++; /* its progress goes into the offsets saved below */
+        b->timers_open++;
+    if (b->metricsOn) {
+        b->timers_open++;
+        br_metrics_stop(b, on_timer_closed);
+    } /* its progress goes into the offsets saved below */
     if (br_offsets_save(&b->offsets))
         LOG_E("broker", "cannot persist consumer offsets");
     br_topics_save(&b->topics);

@@ -54,6 +54,8 @@ typedef struct br_config {
     int delayLevelCount;
     int64_t rebalanceLockMaxLiveTime;
     int timerWheelEnable;           /* 5.x timer messages (true) */
+    char metricsExporterType[16];   /* DISABLE (default) or PROM */
+    int64_t metricsPromExporterPort;/* 5557 */
     int64_t timerMaxDelaySec;       /* 259200 (3 days) */   /* queue locks of orderly consumers expire (60000 ms) */
 } br_config_t;
 

@@ -50,6 +50,8 @@ void br_config_defaults(br_config_t *c)
     c->transactionTimeOut = 6000;
     c->rebalanceLockMaxLiveTime = 60000;
     c->timerWheelEnable = 1;
+    snprintf(c->metricsExporterType, sizeof c->metricsExporterType, "DISABLE");
+    c->metricsPromExporterPort = 5557;
     c->timerMaxDelaySec = 259200;
     snprintf(c->messageDelayLevel, sizeof c->messageDelayLevel, "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h");
     c->transactionCheckMax = 15;
@@ -90,7 +92,8 @@ static const key_t_ k_keys[] = {
     I(flushCommitLogThoroughInterval, 1, 1 << 30), I(flushIntervalConsumeQueue, 1, 1 << 30),
     B(messageIndexEnable), I(transactionTimeOut, 0, 1LL << 40), I(transactionCheckMax, 1, 1 << 20),
     I(transactionCheckInterval, 10, 1LL << 40), S(messageDelayLevel),
-    I(rebalanceLockMaxLiveTime, 100, 1LL << 40), B(timerWheelEnable), I(timerMaxDelaySec, 1, 31536000), I(maxHashSlotNum, 1, 100000000), I(maxIndexNum, 1, 100000000),
+    I(rebalanceLockMaxLiveTime, 100, 1LL << 40), B(timerWheelEnable), S(metricsExporterType),
+    I(metricsPromExporterPort, 1, 65535), I(timerMaxDelaySec, 1, 31536000), I(maxHashSlotNum, 1, 100000000), I(maxIndexNum, 1, 100000000),
     B(longPollingEnable), I(shortPollingTimeMills, 1, 1 << 30), B(notifyConsumerIdsChangedEnable),
     I(registerNameServerPeriod, 10000, 60000), S(regionId), B(clusterTopicEnable),
     B(brokerTopicEnable), B(traceTopicEnable), B(enablePropertyFilter), B(rejectTransactionMessage),

@@ -14,9 +14,12 @@ typedef struct group_stat { int64_t total, minuteAgo; uint64_t minuteAt; double 
 void br_stats_group_add(br_broker_t *b, const char *group, int64_t n)
 {
     group_stat_t *g = cm_map_get(&b->stats.groups, group);
-    if (!g && (g = calloc(1, sizeof *g)) != NULL && cm_map_put(&b->stats.groups, group, g) != 0) {
-        free(g);
-        g = NULL;
+    if (!g && (g = calloc(1, sizeof *g)) != NULL) {
+        g->minuteAt = uv_now(b->loop); /* its first minute starts now */
+        if (cm_map_put(&b->stats.groups, group, g) != 0) {
+            free(g);
+            g = NULL;
+        }
     }
     if (g)
         g->total += n;
@@ -26,8 +29,8 @@ static void roll_group(const char *key, void *val, void *arg)
 {
     group_stat_t *g = val;
     uint64_t now = *(const uint64_t *)arg;
-    if (now - g->minuteAt >= 60000 || g->minuteAt == 0) {
-        double secs = g->minuteAt ? (double)(now - g->minuteAt) / 1000.0 : 0;
+    if (now - g->minuteAt >= 60000) {
+        double secs = (double)(now - g->minuteAt) / 1000.0;
         g->tps = secs > 0 ? (double)(g->total - g->minuteAgo) / secs : 0;
         g->minuteAgo = g->total;
         g->minuteAt = now;
@@ -41,8 +44,24 @@ double br_stats_group_tps(br_broker_t *b, const char *group)
         return 0;
     uint64_t now = uv_now(b->loop);
     double secs = (double)(now - g->minuteAt) / 1000.0;
+    if (secs < 1)
+        secs = 1;
     /* the last full minute, or the minute so far when it is young */
-    return g->tps > 0 || secs < 1 ? g->tps : (double)(g->total - g->minuteAgo) / secs;
+    return g->tps > 0 ? g->tps : (double)(g->total - g->minuteAgo) / secs;
+}
+
+typedef struct each_ctx { br_broker_t *b; void (*fn)(void *, const char *, double); void *arg; } each_ctx_t;
+
+static void each_group(const char *key, void *val, void *arg)
+{
+    each_ctx_t *x = arg;
+    x->fn(x->arg, key, br_stats_group_tps(x->b, key));
+}
+
+void br_stats_groups_each(br_broker_t *b, void (*fn)(void *arg, const char *group, double tps), void *arg)
+{
+    each_ctx_t x = {b, fn, arg};
+    cm_map_each(&b->stats.groups, each_group, &x);
 }
 
 void br_stats_free(br_broker_t *b) { cm_map_free(&b->stats.groups, free); }
@@ -62,7 +81,7 @@ void br_stats_sample(br_broker_t *b)
 }
 
 /* TPS over the last `window` samples (fewer on a young broker); -1 with under two samples. */
-static double tps(const br_stats_t *s, int window, int which)
+double br_stats_tps(const br_stats_t *s, int window, int which)
 {
     if (s->n <= (size_t)window) /* a young broker: use the history there is */
         window = (int)s->n - 1;
@@ -82,7 +101,7 @@ static void tps_string(const br_stats_t *s, int which, char *out, size_t n)
     size_t len = 0;
     out[0] = 0;
     for (int i = 0; i < 3; i++) {
-        double v = tps(s, windows[i], which);
+        double v = br_stats_tps(s, windows[i], which);
         if (v < 0)
             v = 0; /* with too little history, report 0 so readers can parse the first number */
         len += (size_t)snprintf(out + len, n - len, "%s%.1f", i ? " " : "", v);
