@@ -253,6 +253,10 @@ void br_handle_get_topic_stats_info(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 int br_props_edit(cm_buf_t *out, const char *p, size_t n, const char *const *drop, ...);
 /* Property `name` of a record into buf (NUL-terminated); 0 if present and it fits. */
 int br_prop(const st_record_t *r, const char *name, char *buf, size_t n);
+/* Store a copy of record r under topic/qid with props and sysFlag (transactions, delay
+ * levels, timers re-put stored messages this way); counted as a put. ST_* code. */
+int br_put_copy(br_broker_t *b, const st_record_t *r, const char *topic, int qid, const cm_buf_t *props,
+                int32_t sysFlag, int64_t preparedOffset, st_put_result_t *res);
 
 /* schedule.c */
 /* Redirect a send with delay `level` (clamped to the levels there are) to the schedule topic:

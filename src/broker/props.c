@@ -49,3 +49,28 @@ int br_prop(const st_record_t *r, const char *name, char *buf, size_t n)
     return 0;
 }
 
+
+/* Put a copy of a stored record with a new topic/queue/props/sysFlag (counted as a put). */
+int br_put_copy(br_broker_t *b, const st_record_t *r, const char *topic, int qid, const cm_buf_t *props,
+                    int32_t sysFlag, int64_t preparedOffset, st_put_result_t *res)
+{
+    st_msg_t m = {0};
+    m.topic = topic;
+    m.queueId = qid;
+    m.flag = r->flag;
+    m.body = r->body;
+    m.bodyLen = r->bodyLen;
+    m.properties = props->data;
+    m.propertiesLen = (uint32_t)props->len;
+    m.sysFlag = sysFlag;
+    m.bornTimestamp = r->bornTimestamp;
+    m.bornHostIp = cm_be32(r->bornHost);
+    m.bornHostPort = r->bornPort;
+    m.reconsumeTimes = r->reconsumeTimes;
+    m.preparedTransactionOffset = preparedOffset;
+    int rc = st_put(b->store, &m, res);
+    if (rc == ST_OK)
+        b->stats.putTotal++;
+    return rc;
+}
+

@@ -91,26 +91,12 @@ static int deliver(br_broker_t *b, const st_record_t *r)
     static const char *const drop[] = {"DELAY", NULL};
     if (br_props_edit(&props, r->properties, r->propertiesLen, drop, (char *)NULL))
         return -1;
-    st_msg_t m = {0};
-    m.topic = topic;
-    m.queueId = atoi(qid);
-    m.flag = r->flag;
-    m.body = r->body;
-    m.bodyLen = r->bodyLen;
-    m.properties = props.data;
-    m.propertiesLen = (uint32_t)props.len;
-    m.sysFlag = r->sysFlag;
-    m.bornTimestamp = r->bornTimestamp;
-    m.bornHostIp = cm_be32(r->bornHost);
-    m.bornHostPort = r->bornPort;
-    m.reconsumeTimes = r->reconsumeTimes;
-    int rc = st_put(b->store, &m, &res);
+    int rc = br_put_copy(b, r, topic, atoi(qid), &props, r->sysFlag, r->preparedTransactionOffset, &res);
     if (rc != ST_OK) {
         LOG_W("broker", "delayed message to %s not delivered yet: %s", topic, st_strerror(rc));
         return -1; /* try again next tick: at least once */
     }
-    b->stats.putTotal++;
-    br_pull_notify(b, topic, m.queueId);
+    br_pull_notify(b, topic, atoi(qid));
     return 0;
 }
 

@@ -218,14 +218,9 @@ static int deliver(br_broker_t *b, const due_t *d)
     static const char *const drop[] = {"TIMER_DELAY_SEC", "TIMER_DELAY_MS", "TIMER_DELIVER_MS", NULL};
     if (br_props_edit(&props, r.properties, r.propertiesLen, drop, (char *)NULL))
         return -1;
-    st_msg_t m = {.topic = topic, .queueId = atoi(qid), .flag = r.flag, .body = r.body, .bodyLen = r.bodyLen,
-                  .properties = props.data, .propertiesLen = (uint32_t)props.len, .sysFlag = r.sysFlag,
-                  .bornTimestamp = r.bornTimestamp, .bornHostIp = cm_be32(r.bornHost), .bornHostPort = r.bornPort,
-                  .reconsumeTimes = r.reconsumeTimes};
-    if (st_put(b->store, &m, &res) != ST_OK)
+    if (br_put_copy(b, &r, topic, atoi(qid), &props, r.sysFlag, r.preparedTransactionOffset, &res) != ST_OK)
         return -1; /* e.g. disk full: try again next tick */
-    b->stats.putTotal++;
-    br_pull_notify(b, topic, m.queueId);
+    br_pull_notify(b, topic, atoi(qid));
     return 0;
 }
 

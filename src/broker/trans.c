@@ -40,30 +40,6 @@ static void ensure_topic(br_broker_t *b, const char *name)
     }
 }
 
-/* Put a message built from a stored record with new topic/queue/props/sysFlag. */
-static int put_from(br_broker_t *b, const st_record_t *r, const char *topic, int qid, const cm_buf_t *props,
-                    int32_t sysFlag, int64_t preparedOffset, st_put_result_t *res)
-{
-    st_msg_t m = {0};
-    m.topic = topic;
-    m.queueId = qid;
-    m.flag = r->flag;
-    m.body = r->body;
-    m.bodyLen = r->bodyLen;
-    m.properties = props->data;
-    m.propertiesLen = (uint32_t)props->len;
-    m.sysFlag = sysFlag;
-    m.bornTimestamp = r->bornTimestamp;
-    m.bornHostIp = cm_be32(r->bornHost);
-    m.bornHostPort = r->bornPort;
-    m.reconsumeTimes = r->reconsumeTimes;
-    m.preparedTransactionOffset = preparedOffset;
-    int rc = st_put(b->store, &m, res);
-    if (rc == ST_OK)
-        b->stats.putTotal++;
-    return rc;
-}
-
 /* The half message at queue offset q (a slice of the store), decoded. */
 static int half_at(br_broker_t *b, int64_t q, st_record_t *r)
 {
@@ -168,7 +144,7 @@ static int commit(br_broker_t *b, const st_record_t *r, int64_t halfPhy)
     if (br_props_edit(&props, r->properties, r->propertiesLen, drop, (char *)NULL))
         return ST_ENOMEM;
     int32_t sys = (r->sysFlag & ~ST_SYSFLAG_TX_MASK) | ST_SYSFLAG_TX_COMMIT;
-    int rc = put_from(b, r, topic, atoi(qid), &props, sys, halfPhy, &res);
+    int rc = br_put_copy(b, r, topic, atoi(qid), &props, sys, halfPhy, &res);
     if (rc == ST_OK)
         br_pull_notify(b, topic, atoi(qid));
     return rc;
@@ -306,7 +282,7 @@ static void check_one(br_broker_t *b, const st_record_t *r, const char *key)
         static const char *const none[] = {NULL};
         ensure_topic(b, MAX_TIME_TOPIC);
         if (br_props_edit(&props, r->properties, r->propertiesLen, none, (char *)NULL) == 0 &&
-            put_from(b, r, MAX_TIME_TOPIC, 0, &props, r->sysFlag, 0, &res) == ST_OK) {
+            br_put_copy(b, r, MAX_TIME_TOPIC, 0, &props, r->sysFlag, 0, &res) == ST_OK) {
             LOG_W("broker", "transaction %s: no decision after %d checks; moved to %s", key, n, MAX_TIME_TOPIC);
             resolve(b, key);
         }
@@ -315,7 +291,7 @@ static void check_one(br_broker_t *b, const st_record_t *r, const char *key)
     snprintf(next, sizeof next, "%d", n + 1);
     static const char *const drop[] = {"TRANSACTION_CHECK_TIMES", NULL};
     if (br_props_edit(&props, r->properties, r->propertiesLen, drop, "TRANSACTION_CHECK_TIMES", next, (char *)NULL) ||
-        put_from(b, r, HALF_TOPIC, 0, &props, r->sysFlag, 0, &res) != ST_OK)
+        br_put_copy(b, r, HALF_TOPIC, 0, &props, r->sysFlag, 0, &res) != ST_OK)
         return;
     entry(b, key, 1); /* copies exist now: remember the transaction until it is decided */
     send_check(b, r, &res, key);

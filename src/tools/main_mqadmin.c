@@ -335,6 +335,27 @@ static int cluster_list(int argc, char **argv)
     return 0;
 }
 
+/* Masters of the brokers serving a topic (from its route); returns how many. */
+static int topic_masters(const char *ns, const char *topic, char addrs[][128], char names[][128], int max)
+{
+    lj_val_t *route = NULL;
+    int n = 0;
+    if (fetch_route(ns, topic, &route) != 0)
+        return -1;
+    const lj_val_t *bds = lj_get(route, "brokerDatas");
+    for (size_t i = 0; bds && i < bds->n && n < max; i++) {
+        const char *a = lj_get_str(lj_get(bds->items[i], "brokerAddrs"), "0", NULL);
+        if (!a)
+            continue;
+        snprintf(addrs[n], 128, "%s", a);
+        if (names)
+            snprintf(names[n], 128, "%s", lj_get_str(bds->items[i], "brokerName", ""));
+        n++;
+    }
+    lj_free(route);
+    return n;
+}
+
 typedef struct qstat { char broker[128]; int qid; int64_t min, max, ts; } qstat_t;
 
 static int cmp_qstat(const void *a, const void *b)
@@ -361,22 +382,19 @@ static int topic_status(int argc, char **argv)
         fprintf(stderr, "mqadmin: topicStatus needs -t topic\n");
         return 2;
     }
-    lj_val_t *route = NULL;
-    rm_cmd_t req;
-    int rc = fetch_route(namesrv(v['n']), v['t'], &route);
+    char addrs[16][128];
+    const char *ns = namesrv(v['n']);
+    int nb = ns ? topic_masters(ns, v['t'], addrs, NULL, 16) : -1, rc = nb < 0 ? -1 : 0;
     if (rc)
         return 1;
     qstat_t *rows = NULL;
     size_t n = 0;
-    const lj_val_t *bds = lj_get(route, "brokerDatas");
-    for (size_t i = 0; bds && i < bds->n && rc == 0; i++) {
-        const char *addr = lj_get_str(lj_get(bds->items[i], "brokerAddrs"), "0", NULL);
-        if (!addr)
-            continue;
+    for (int i = 0; i < nb && rc == 0; i++) {
+        rm_cmd_t req;
         rm_cmd_init(&req, 202);
         rm_ext_set(&req, "topic", v['t']);
         lj_val_t *stats = NULL;
-        rc = call_ok(addr, &req, &stats);
+        rc = call_ok(addrs[i], &req, &stats);
         rm_cmd_free(&req);
         const lj_val_t *tab = lj_get(stats, "offsetTable");
         for (size_t j = 0; tab && j < tab->n; j++) {
@@ -394,7 +412,6 @@ static int topic_status(int argc, char **argv)
         }
         lj_free(stats);
     }
-    lj_free(route);
     if (rc == 0) {
         qsort(rows, n, sizeof *rows, cmp_qstat);
         printf("%-32s  %-4s  %-20s  %-20s    %s\n", "#Broker Name", "#QID", "#Min Offset", "#Max Offset", "#Last Updated");
@@ -412,27 +429,6 @@ static int topic_status(int argc, char **argv)
 
 
 /* ---- groups, connections, progress ---- */
-
-/* Masters of the brokers serving a topic (from its route); returns how many. */
-static int topic_masters(const char *ns, const char *topic, char addrs[][128], char names[][128], int max)
-{
-    lj_val_t *route = NULL;
-    int n = 0;
-    if (fetch_route(ns, topic, &route) != 0)
-        return -1;
-    const lj_val_t *bds = lj_get(route, "brokerDatas");
-    for (size_t i = 0; bds && i < bds->n && n < max; i++) {
-        const char *a = lj_get_str(lj_get(bds->items[i], "brokerAddrs"), "0", NULL);
-        if (!a)
-            continue;
-        snprintf(addrs[n], 128, "%s", a);
-        if (names)
-            snprintf(names[n], 128, "%s", lj_get_str(bds->items[i], "brokerName", ""));
-        n++;
-    }
-    lj_free(route);
-    return n;
-}
 
 /* MQVersion.getVersionDesc: the enum's name for an ordinal (4.x and 5.x releases). */
 static const char *version_desc(int64_t v)
