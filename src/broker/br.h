@@ -121,6 +121,8 @@ typedef struct br_stats {
     int64_t bootMs;
     uint64_t bootLoopMs;
     cm_map_t groups;            /* consumer group -> messages handed out (stats.c) */
+    cm_map_t topicPut;          /* topic -> messages stored by sends */
+    cm_map_t groupGet;          /* "topic@group" -> messages handed out */
 } br_stats_t;
 
 /* ---- SYNC_FLUSH waiters (flushwait.c) ---- */
@@ -312,6 +314,13 @@ void br_handle_query_message(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 /* stats.c */
 void br_stats_sample(br_broker_t *b);
 void br_stats_group_add(br_broker_t *b, const char *group, int64_t n);
+enum { BR_STAT_TOPIC_PUT, BR_STAT_GROUP_GET };
+void br_stats_count(br_broker_t *b, int which, const char *key, int64_t n);
+/* Window 0 minute, 1 hour, 2 day: the sum and messages/s; -1 if the key has no counter. */
+int br_stats_window(br_broker_t *b, int which, const char *key, int w, int64_t *sum, double *tps);
+void br_stats_each(br_broker_t *b, int which, void (*fn)(void *arg, const char *key, double tps), void *arg);
+void br_handle_view_broker_stats_data(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_query_topic_consume_by_who(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 /* put (which 0) or get (1) TPS over the last `window` seconds; -1 before two samples */
 double br_stats_tps(const br_stats_t *s, int window, int which);
 /* Each group's consumeTps (last minute). */

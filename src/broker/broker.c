@@ -133,7 +133,9 @@ static const rm_handler_t k_handlers[] = {
     {208, br_handle_get_consume_stats},
     {215, br_handle_delete_topic_in_broker},
     {222, br_handle_invoke_broker_to_reset_offset},
+    {300, br_handle_query_topic_consume_by_who},
     {310, br_handle_send_message},
+    {315, br_handle_view_broker_stats_data},
     {320, br_handle_send_message},
 };
 /* The VIP port serves everything but PULL_MESSAGE, as RocketMQ's fast channel. */

@@ -257,3 +257,80 @@ void br_handle_invoke_broker_to_reset_offset(rm_conn_t *c, rm_cmd_t *req, void *
     cm_buf_free(&out);
     rm_conn_respond_json(c, req, body, LJ_W_FASTJSON);
 }
+
+/* ---- statistics for statsAll ---------------------------------------------------------------- */
+
+static lj_val_t *stats_item(br_broker_t *b, int which, const char *key, int w)
+{
+    int64_t sum = 0;
+    double tps = 0;
+    br_stats_window(b, which, key, w, &sum, &tps);
+    lj_val_t *o = lj_new_obj();
+    lj_set(o, "avgpt", lj_new_double(0));
+    lj_set_int(o, "sum", sum);
+    lj_set(o, "tps", lj_new_double(tps));
+    return o;
+}
+
+void br_handle_view_broker_stats_data(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    const char *name = rm_req_str(c, req, "statsName");
+    const char *key = name ? rm_req_str(c, req, "statsKey") : NULL;
+    if (!key)
+        return;
+    int which = strcmp(name, "TOPIC_PUT_NUMS") == 0 ? BR_STAT_TOPIC_PUT : strcmp(name, "GROUP_GET_NUMS") == 0 ? BR_STAT_GROUP_GET : -1;
+    int64_t sum;
+    double tps;
+    if (which < 0 || br_stats_window(b, which, key, 0, &sum, &tps) != 0) {
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "The stats <%s> <%s> not exist", name, key);
+        return;
+    }
+    lj_val_t *o = lj_new_obj();
+    lj_set(o, "statsDay", stats_item(b, which, key, 2));
+    lj_set(o, "statsHour", stats_item(b, which, key, 1));
+    lj_set(o, "statsMinute", stats_item(b, which, key, 0));
+    rm_conn_respond_json(c, req, o, LJ_W_FASTJSON);
+}
+
+typedef struct who_ctx { const char *topic; lj_val_t *list; cm_map_t seen; } who_ctx_t;
+
+static void add_group(who_ctx_t *x, const char *group)
+{
+    if (!cm_map_get(&x->seen, group) && cm_map_put(&x->seen, group, (void *)1) == 0)
+        lj_push(x->list, lj_new_str(group));
+}
+
+static void offsets_entry(const char *key, void *val, void *arg)
+{
+    who_ctx_t *x = arg;
+    size_t tl = strlen(x->topic);
+    if (strncmp(key, x->topic, tl) == 0 && key[tl] == '@')
+        add_group(x, key + tl + 1);
+}
+
+static void live_group(const char *key, void *val, void *arg)
+{
+    who_ctx_t *x = arg;
+    const br_cgroup_t *g = val;
+    for (size_t i = 0; i < g->nsubs; i++)
+        if (strcmp(g->subs[i].topic, x->topic) == 0)
+            add_group(x, key);
+}
+
+/* QUERY_TOPIC_CONSUME_BY_WHO (300): groups subscribed now or with offsets for the topic. */
+void br_handle_query_topic_consume_by_who(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    const char *topic = rm_req_str(c, req, "topic");
+    if (!topic)
+        return;
+    who_ctx_t x = {topic, lj_new_arr()};
+    cm_map_init(&x.seen);
+    cm_map_each(&b->clients.consumers, live_group, &x);
+    cm_map_each(&b->offsets.map, offsets_entry, &x);
+    cm_map_free(&x.seen, NULL);
+    lj_val_t *o = lj_new_obj();
+    lj_set(o, "groupList", x.list);
+    rm_conn_respond_json(c, req, o, LJ_W_FASTJSON);
+}

@@ -87,6 +87,16 @@ static void group_lag(void *arg, const char *group, double tps)
     br_offsets_topics(&x->b->offsets, group, topic_lag, &l);
 }
 
+static void topic_tps(void *arg, const char *topic, double tps)
+{
+    gctx_t *x = arg;
+    char line[600];
+    cm_buf_puts(x->o, "rocketmq_producer_tps{");
+    labels(x->o, x->b);
+    snprintf(line, sizeof line, ",topic=\"%s\"} %.17g\n", topic, tps);
+    cm_buf_puts(x->o, line);
+}
+
 static void page(br_broker_t *b, cm_buf_t *o)
 {
     const br_stats_t *s = &b->stats;
@@ -102,6 +112,9 @@ static void page(br_broker_t *b, cm_buf_t *o)
     metric(o, b, "rocketmq_brokeruntime_msg_gettotal_today_now", "gauge", "Messages handed out (runtime info).", NULL,
            (double)s->getTotal);
     gctx_t x = {o, b};
+    cm_buf_puts(o, "# HELP rocketmq_producer_tps Messages sent to a topic per second (last minute).\n"
+                   "# TYPE rocketmq_producer_tps gauge\n");
+    br_stats_each(b, BR_STAT_TOPIC_PUT, topic_tps, &x);
     cm_buf_puts(o, "# HELP rocketmq_consumer_tps Messages a consumer group took per second (last minute).\n"
                    "# TYPE rocketmq_consumer_tps gauge\n");
     br_stats_groups_each(b, group_tps, &x);

@@ -128,8 +128,12 @@ static int pull_exec(br_broker_t *b, rm_conn_t *c, int32_t opaque, int serialize
     for (uint32_t i = 0; code == RC_SUCCESS && i < r.n && nb < MAX_PULL_MSGS; i++)
         bufs[nb++] = uv_buf_init(r.msgs[i].iov_base, (unsigned)r.msgs[i].iov_len);
     b->stats.getTotal += nb;
-    if (nb)
+    if (nb) {
+        char key[600];
+        snprintf(key, sizeof key, "%s@%s", pr->topic, pr->group);
         br_stats_group_add(b, pr->group, nb);
+        br_stats_count(b, BR_STAT_GROUP_GET, key, nb);
+    }
     respond_pull(c, opaque, serialize, code, st_get_status_name(r.status), next, r.minOffset, r.maxOffset, bufs, nb);
     return 0;
 }

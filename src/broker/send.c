@@ -300,6 +300,7 @@ void br_handle_send_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         return;
     }
     b->stats.putTotal += res.count;
+    br_stats_count(b, BR_STAT_TOPIC_PUT, topic, res.count);
     rm_cmd_t resp;
     rm_cmd_init(&resp, code);
     rm_ext_set(&resp, "msgId", batch && res.msgIds.len ? res.msgIds.data : res.msgId);

@@ -8,46 +8,84 @@
 
 #include "br.h"
 
-/* Per consumer group: messages handed out, and that count a minute ago (for consumeTps). */
-typedef struct group_stat { int64_t total, minuteAgo; uint64_t minuteAt; double tps; } group_stat_t;
+/* Keyed counters: messages per consumer group (consumeTps), per topic stored (TOPIC_PUT_NUMS)
+ * and per "topic@group" handed out (GROUP_GET_NUMS). Each keeps its total and the totals at
+ * the start of the current minute, hour and day window, so VIEW_BROKER_STATS_DATA can give a
+ * sum and a rate per window without a sample ring per key. */
+enum { W_MIN, W_HOUR, W_DAY, W_N };
+static const uint64_t k_window_ms[W_N] = {60000, 3600000, 86400000};
+typedef struct counter {
+    int64_t total;
+    int64_t at[W_N];            /* total when the window began */
+    uint64_t since[W_N];        /* uv_now when it began */
+    int64_t lastSum[W_N];       /* the last complete window's count */
+} counter_t;
 
-void br_stats_group_add(br_broker_t *b, const char *group, int64_t n)
+static void count(br_broker_t *b, cm_map_t *m, const char *key, int64_t n)
 {
-    group_stat_t *g = cm_map_get(&b->stats.groups, group);
-    if (!g && (g = calloc(1, sizeof *g)) != NULL) {
-        g->minuteAt = uv_now(b->loop); /* its first minute starts now */
-        if (cm_map_put(&b->stats.groups, group, g) != 0) {
-            free(g);
-            g = NULL;
+    counter_t *c = cm_map_get(m, key);
+    if (!c && (c = calloc(1, sizeof *c)) != NULL) {
+        for (int w = 0; w < W_N; w++)
+            c->since[w] = uv_now(b->loop); /* its first windows start now */
+        if (cm_map_put(m, key, c) != 0) {
+            free(c);
+            c = NULL;
         }
     }
-    if (g)
-        g->total += n;
+    if (c)
+        c->total += n;
 }
 
-static void roll_group(const char *key, void *val, void *arg)
+void br_stats_group_add(br_broker_t *b, const char *group, int64_t n) { count(b, &b->stats.groups, group, n); }
+
+void br_stats_count(br_broker_t *b, int which, const char *key, int64_t n)
 {
-    group_stat_t *g = val;
+    count(b, which == BR_STAT_TOPIC_PUT ? &b->stats.topicPut : &b->stats.groupGet, key, n);
+}
+
+static void roll(const char *key, void *val, void *arg)
+{
+    counter_t *c = val;
     uint64_t now = *(const uint64_t *)arg;
-    if (now - g->minuteAt >= 60000) {
-        double secs = (double)(now - g->minuteAt) / 1000.0;
-        g->tps = secs > 0 ? (double)(g->total - g->minuteAgo) / secs : 0;
-        g->minuteAgo = g->total;
-        g->minuteAt = now;
+    for (int w = 0; w < W_N; w++)
+        if (now - c->since[w] >= k_window_ms[w]) {
+            c->lastSum[w] = c->total - c->at[w];
+            c->at[w] = c->total;
+            c->since[w] = now;
+        }
+}
+
+/* The last complete window's sum and rate, or the current window's while there is none. */
+static void window(const br_broker_t *b, const counter_t *c, int w, int64_t *sum, double *tps)
+{
+    uint64_t now = uv_now(b->loop);
+    double secs = (double)(now - c->since[w]) / 1000.0;
+    if (c->lastSum[w] > 0 || secs >= (double)k_window_ms[w] / 1000.0) {
+        *sum = c->lastSum[w];
+        *tps = (double)c->lastSum[w] * 1000.0 / (double)k_window_ms[w];
+        return;
     }
+    *sum = c->total - c->at[w];
+    *tps = (double)*sum / (secs < 1 ? 1 : secs);
 }
 
 double br_stats_group_tps(br_broker_t *b, const char *group)
 {
-    group_stat_t *g = cm_map_get(&b->stats.groups, group);
-    if (!g)
-        return 0;
-    uint64_t now = uv_now(b->loop);
-    double secs = (double)(now - g->minuteAt) / 1000.0;
-    if (secs < 1)
-        secs = 1;
-    /* the last full minute, or the minute so far when it is young */
-    return g->tps > 0 ? g->tps : (double)(g->total - g->minuteAgo) / secs;
+    counter_t *c = cm_map_get(&b->stats.groups, group);
+    int64_t sum;
+    double tps = 0;
+    if (c)
+        window(b, c, W_MIN, &sum, &tps);
+    return tps;
+}
+
+int br_stats_window(br_broker_t *b, int which, const char *key, int w, int64_t *sum, double *tps)
+{
+    counter_t *c = cm_map_get(which == BR_STAT_TOPIC_PUT ? &b->stats.topicPut : &b->stats.groupGet, key);
+    if (!c || w < 0 || w >= W_N)
+        return -1;
+    window(b, c, w, sum, tps);
+    return 0;
 }
 
 typedef struct each_ctx { br_broker_t *b; void (*fn)(void *, const char *, double); void *arg; } each_ctx_t;
@@ -64,13 +102,37 @@ void br_stats_groups_each(br_broker_t *b, void (*fn)(void *arg, const char *grou
     cm_map_each(&b->stats.groups, each_group, &x);
 }
 
-void br_stats_free(br_broker_t *b) { cm_map_free(&b->stats.groups, free); }
+typedef struct kctx { br_broker_t *b; int which; void (*fn)(void *, const char *, double); void *arg; } kctx_t;
+
+static void each_key(const char *key, void *val, void *arg)
+{
+    kctx_t *x = arg;
+    int64_t sum;
+    double tps = 0;
+    br_stats_window(x->b, x->which, key, 0, &sum, &tps);
+    x->fn(x->arg, key, tps);
+}
+
+void br_stats_each(br_broker_t *b, int which, void (*fn)(void *arg, const char *key, double tps), void *arg)
+{
+    kctx_t x = {b, which, fn, arg};
+    cm_map_each(which == BR_STAT_TOPIC_PUT ? &b->stats.topicPut : &b->stats.groupGet, each_key, &x);
+}
+
+void br_stats_free(br_broker_t *b)
+{
+    cm_map_free(&b->stats.groups, free);
+    cm_map_free(&b->stats.topicPut, free);
+    cm_map_free(&b->stats.groupGet, free);
+}
 
 void br_stats_sample(br_broker_t *b)
 {
     br_stats_t *s = &b->stats;
     uint64_t nowLoop = uv_now(b->loop);
-    cm_map_each(&s->groups, roll_group, &nowLoop);
+    cm_map_each(&s->groups, roll, &nowLoop);
+    cm_map_each(&s->topicPut, roll, &nowLoop);
+    cm_map_each(&s->groupGet, roll, &nowLoop);
     br_sample_t *x = &s->ring[s->head];
     x->ms = uv_now(b->loop);
     x->put = s->putTotal;

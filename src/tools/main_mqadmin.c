@@ -989,6 +989,270 @@ static int query_msg_by_id(int argc, char **argv)
     return rc;
 }
 
+/* ---- reading messages back (pull consumer) ---- */
+
+static lc_pull_consumer_t *admin_puller(const char *ns)
+{
+    lc_pull_consumer_t *c;
+    char group[64];
+    snprintf(group, sizeof group, "TOOLS_CONSUMER_%lld", (long long)cm_now_ms());
+    if (lc_pull_consumer_create(group, ns, &c) != LC_OK)
+        return NULL;
+    if (lc_pull_consumer_start(c) != LC_OK) {
+        lc_pull_consumer_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
+static const char *pull_status_name(lc_pull_status_t s)
+{
+    static const char *n[] = {"FOUND", "NO_NEW_MSG", "NO_MATCHED_MSG", "OFFSET_ILLEGAL"};
+    return (unsigned)s < 4 ? n[s] : "?";
+}
+
+/* printMsg: every message of a topic (or of a time range) as MSGID: <id> <MessageExt> BODY: <body> */
+static int print_messages(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:t:c:s:b:e:d:", v) || !v['t']) {
+        fprintf(stderr, "mqadmin: printMsg needs -t topic\n");
+        return 2;
+    }
+    const char *ns = namesrv(v['n']);
+    lc_pull_consumer_t *c = ns ? admin_puller(ns) : NULL;
+    lc_mq_t *mqs = NULL;
+    size_t n = 0;
+    if (!c || lc_pull_consumer_fetch_queues(c, v['t'], &mqs, &n) != LC_OK) {
+        fprintf(stderr, "mqadmin: topic %s has no route\n", v['t']);
+        lc_pull_consumer_destroy(c);
+        return 1;
+    }
+    int printBody = !v['d'] || strcmp(v['d'], "false") != 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t min = 0, max = 0;
+        lc_pull_consumer_min_offset(c, &mqs[i], &min);
+        lc_pull_consumer_max_offset(c, &mqs[i], &max);
+        printf("minOffset=%lld, maxOffset=%lld, MessageQueue [topic=%s, brokerName=%s, queueId=%d]\n", (long long)min,
+               (long long)max, mqs[i].topic, mqs[i].broker_name, mqs[i].queue_id);
+        for (int64_t off = min; off < max;) {
+            lc_pull_result_t r;
+            if (lc_pull_consumer_pull(c, &mqs[i], v['s'] ? v['s'] : "*", off, 32, 0, &r) != LC_OK)
+                break;
+            for (size_t k = 0; k < r.nmsgs; k++) {
+                char *txt = lc_message_ext_to_string(r.msgs[k]);
+                printf("MSGID: %s %s BODY: %.*s\n", r.msgs[k]->msg_id, txt ? txt : "",
+                       printBody ? (int)r.msgs[k]->body_len : 4, printBody ? (const char *)r.msgs[k]->body : "NOT PRINT BODY");
+                free(txt);
+            }
+            int done = r.status != LC_PULL_FOUND && r.status != LC_PULL_NO_MATCHED_MSG;
+            if (done || r.next_begin_offset >= max)
+                printf("MessageQueue [topic=%s, brokerName=%s, queueId=%d] print msg finished. status=%s, offset=%lld\n",
+                       mqs[i].topic, mqs[i].broker_name, mqs[i].queue_id, pull_status_name(r.status),
+                       (long long)r.next_begin_offset);
+            off = r.next_begin_offset > off ? r.next_begin_offset : max;
+            lc_pull_result_free(&r);
+            if (done)
+                break;
+        }
+        printf("--------------------------------------------------------\n");
+    }
+    free(mqs);
+    lc_pull_consumer_destroy(c);
+    return 0;
+}
+
+static int query_msg_by_offset(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:t:b:i:o:", v) || !v['t'] || !v['b'] || !v['i'] || !v['o']) {
+        fprintf(stderr, "mqadmin: queryMsgByOffset needs -t topic -b brokerName -i queueId -o offset\n");
+        return 2;
+    }
+    const char *ns = namesrv(v['n']);
+    lc_pull_consumer_t *c = ns ? admin_puller(ns) : NULL;
+    lc_mq_t *mqs = NULL;
+    size_t n = 0;
+    if (!c || lc_pull_consumer_fetch_queues(c, v['t'], &mqs, &n) != LC_OK) {
+        lc_pull_consumer_destroy(c);
+        return 1;
+    }
+    lc_mq_t mq = {0};
+    snprintf(mq.topic, sizeof mq.topic, "%s", v['t']);
+    snprintf(mq.broker_name, sizeof mq.broker_name, "%s", v['b']);
+    mq.queue_id = atoi(v['i']);
+    lc_pull_result_t r;
+    int rc = lc_pull_consumer_pull(c, &mq, "*", atoll(v['o']), 1, 0, &r);
+    if (rc == LC_OK && r.nmsgs > 0)
+        print_msg(r.msgs[0]);
+    else
+        printf("\nMessage not found!");
+    if (rc == LC_OK)
+        lc_pull_result_free(&r);
+    free(mqs);
+    lc_pull_consumer_destroy(c);
+    return rc == LC_OK ? 0 : 1;
+}
+
+
+/* consumeMessage: the oldest messages of a topic (or of one queue), "Consume ok" and each as
+ * printMsg prints it, without committing anything (ConsumeMessageCommand). */
+static int consume_messages(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:t:b:i:o:g:s:e:c:", v) || !v['t'] || (!v['b'] != !v['i'])) {
+        fprintf(stderr, "mqadmin: consumeMessage needs -t topic [-b brokerName -i queueId [-o offset]] [-c count]\n");
+        return 2;
+    }
+    const char *ns = namesrv(v['n']);
+    lc_pull_consumer_t *c = ns ? admin_puller(ns) : NULL;
+    lc_mq_t *mqs = NULL;
+    size_t n = 0;
+    if (!c || lc_pull_consumer_fetch_queues(c, v['t'], &mqs, &n) != LC_OK) {
+        fprintf(stderr, "mqadmin: topic %s has no route\n", v['t']);
+        lc_pull_consumer_destroy(c);
+        return 1;
+    }
+    int64_t left = v['c'] ? atoll(v['c']) : 128;
+    for (size_t i = 0; i < n && left > 0; i++) {
+        if (v['b'] && (strcmp(mqs[i].broker_name, v['b']) != 0 || mqs[i].queue_id != atoi(v['i'])))
+            continue;
+        int64_t min = 0, max = 0;
+        lc_pull_consumer_min_offset(c, &mqs[i], &min);
+        lc_pull_consumer_max_offset(c, &mqs[i], &max);
+        if (v['o'])
+            min = atoll(v['o']);
+        if (max - min > left) {
+            printf("The older %lld message of the %d queue will be provided\n", (long long)left, mqs[i].queue_id);
+            max = min + left;
+        }
+        left -= max - min;
+        for (int64_t off = min; off < max;) {
+            lc_pull_result_t r;
+            if (lc_pull_consumer_pull(c, &mqs[i], "*", off, (int)(max - off < 32 ? max - off : 32), 0, &r) != LC_OK)
+                break;
+            if (r.status == LC_PULL_FOUND) {
+                printf("Consume ok\n");
+                for (size_t k = 0; k < r.nmsgs; k++) {
+                    char *txt = lc_message_ext_to_string(r.msgs[k]);
+                    printf("MSGID: %s %s BODY: %.*s\n", r.msgs[k]->msg_id, txt ? txt : "", (int)r.msgs[k]->body_len,
+                           (const char *)r.msgs[k]->body);
+                    free(txt);
+                }
+            }
+            int done = r.status == LC_PULL_NO_NEW_MSG || r.status == LC_PULL_OFFSET_ILLEGAL;
+            if (done)
+                printf("MessageQueue [topic=%s, brokerName=%s, queueId=%d] print msg finished. status=%s, offset=%lld\n",
+                       mqs[i].topic, mqs[i].broker_name, mqs[i].queue_id, pull_status_name(r.status),
+                       (long long)r.next_begin_offset);
+            off = r.next_begin_offset > off ? r.next_begin_offset : max;
+            lc_pull_result_free(&r);
+            if (done)
+                break;
+        }
+    }
+    free(mqs);
+    lc_pull_consumer_destroy(c);
+    return 0;
+}
+
+/* ---- statsAll ---- */
+
+static int stats_data(const char *addr, const char *name, const char *key, double *tps, int64_t *sum24)
+{
+    rm_cmd_t req, resp;
+    rm_cmd_init(&req, 315);
+    rm_ext_set(&req, "statsName", name);
+    rm_ext_set(&req, "statsKey", key);
+    int rc = rpc(addr, &req, &resp);
+    rm_cmd_free(&req);
+    lj_val_t *d = NULL;
+    if (rc == 0 && resp.code == 0 && lj_parse((const char *)resp.body, resp.body_len, &d) == 0) {
+        *tps += lj_double(lj_get(lj_get(d, "statsMinute"), "tps"), 0);
+        /* StatsAllSubCommand.compute24HourSum: the day's sum, else the hour's, else the minute's */
+        int64_t day = lj_get_int(lj_get(d, "statsDay"), "sum", 0), hour = lj_get_int(lj_get(d, "statsHour"), "sum", 0);
+        *sum24 += day ? day : hour ? hour : lj_get_int(lj_get(d, "statsMinute"), "sum", 0);
+    }
+    lj_free(d);
+    if (rc == 0)
+        rm_cmd_free(&resp);
+    return rc;
+}
+
+static void stats_topic(const char *ns, const char *topic, int active)
+{
+    char addrs[16][128];
+    int nb = topic_masters(ns, topic, addrs, NULL, 16);
+    double inTps = 0;
+    int64_t in24 = 0;
+    for (int i = 0; i < nb; i++)
+        stats_data(addrs[i], "TOPIC_PUT_NUMS", topic, &inTps, &in24);
+    lj_val_t *groups = NULL;
+    if (nb > 0) {
+        rm_cmd_t req;
+        rm_cmd_init(&req, 300);
+        rm_ext_set(&req, "topic", topic);
+        call_ok(addrs[0], &req, &groups);
+        rm_cmd_free(&req);
+    }
+    const lj_val_t *list = lj_get(groups, "groupList");
+    for (size_t g = 0; list && g < list->n; g++) {
+        const char *group = lj_str(list->items[g], "");
+        char key[600];
+        snprintf(key, sizeof key, "%s@%s", topic, group);
+        double outTps = 0;
+        int64_t out24 = 0, acc = 0;
+        for (int i = 0; i < nb; i++) {
+            stats_data(addrs[i], "GROUP_GET_NUMS", key, &outTps, &out24);
+            rm_cmd_t req;
+            rm_cmd_init(&req, 208);
+            rm_ext_set(&req, "consumerGroup", group);
+            rm_ext_set(&req, "topic", topic);
+            lj_val_t *st = NULL;
+            if (call_ok(addrs[i], &req, &st) == 0) {
+                const lj_val_t *tab = lj_get(st, "offsetTable");
+                for (size_t j = 0; tab && j < tab->n; j++)
+                    acc += lj_get_int(tab->members[j].val, "brokerOffset", 0) - lj_get_int(tab->members[j].val, "consumerOffset", 0);
+            }
+            rm_cmd_free(&req);
+            lj_free(st);
+        }
+        if (!active || in24 > 0 || out24 > 0)
+            printf("%-64s  %-64s %12lld %11.2f %11.2f %14lld %14lld\n", front(topic, 64), front(group, 64),
+                   (long long)(acc < 0 ? 0 : acc), inTps, outTps, (long long)in24, (long long)out24);
+    }
+    if ((!list || list->n == 0) && (!active || in24 > 0))
+        printf("%-64s  %-64s %12d %11.2f %11s %14lld %14s\n", front(topic, 64), "", 0, inTps, "", (long long)in24,
+               "NO_CONSUMER");
+    lj_free(groups);
+}
+
+static int stats_all(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:at:", v))
+        return 2;
+    const char *ns = namesrv(v['n']);
+    rm_cmd_t req;
+    rm_cmd_init(&req, 206);
+    lj_val_t *body = NULL;
+    int rc = ns ? call_ok(ns, &req, &body) : -1;
+    rm_cmd_free(&req);
+    if (rc)
+        return 1;
+    printf("%-64s  %-64s %12s %11s %11s %14s %14s\n", "#Topic", "#Consumer Group", "#Accumulation", "#InTPS", "#OutTPS",
+           "#InMsg24Hour", "#OutMsg24Hour");
+    const lj_val_t *list = lj_get(body, "topicList");
+    for (size_t i = 0; list && i < list->n; i++) {
+        const char *t = lj_str(list->items[i], "");
+        if (!strncmp(t, "%RETRY%", 7) || !strncmp(t, "%DLQ%", 5) || (v['t'] && strcmp(t, v['t']) != 0))
+            continue;
+        stats_topic(ns, t, v['a'] != NULL);
+    }
+    lj_free(body);
+    return 0;
+}
+
 static const cmd_t k_cmds[] = {
     {"topicStatus", "Examine topic Status info", "mqadmin topicStatus -t topic [-n namesrvAddr]", topic_status},
     {"clusterList", "List cluster infos", "mqadmin clusterList [-c clusterName] [-n namesrvAddr]", cluster_list},
@@ -1017,6 +1281,12 @@ static const cmd_t k_cmds[] = {
     {"queryMsgByKey", "Query Message by Key", "mqadmin queryMsgByKey -t topic -k msgKey [-n namesrvAddr]", query_msg_by_key},
     {"queryMsgById", "Query Message by Id",
      "mqadmin queryMsgById -i msgId[,msgId...] [-t topic (for a UNIQ_KEY msgId)] [-n namesrvAddr]", query_msg_by_id},
+    {"queryMsgByOffset", "Query Message by offset",
+     "mqadmin queryMsgByOffset -t topic -b brokerName -i queueId -o offset [-n namesrvAddr]", query_msg_by_offset},
+    {"printMsg", "Print Message Detail", "mqadmin printMsg -t topic [-s subExpression] [-d printBody] [-n namesrvAddr]", print_messages},
+    {"consumeMessage", "Consume message",
+     "mqadmin consumeMessage -t topic [-b brokerName -i queueId [-o offset]] [-c count] [-n namesrvAddr]", consume_messages},
+    {"statsAll", "Topic and Consumer tps stats", "mqadmin statsAll [-a activeTopic] [-t topic] [-n namesrvAddr]", stats_all},
     {"resetOffsetByTime", "Reset consumer offset by timestamp(without client restart).",
      "mqadmin resetOffsetByTime -g group -t topic -s timestamp [-f force] [-n namesrvAddr]", reset_offset_by_time},
 };

@@ -39,6 +39,7 @@ assert value(t1, "rocketmq_messages_in_total") == in0 + 10, t1
 assert value(t1, "rocketmq_messages_out_total") >= out0 + 10, t1
 assert value(t1, "rocketmq_consumer_tps", 'group="MetricsGroup"') > 1, t1  # 10 messages within seconds
 assert value(t1, "rocketmq_group_diff", 'topic="MetricsTopic"') == 6, t1
+assert value(t1, "rocketmq_producer_tps", 'topic="MetricsTopic"') > 1, t1
 assert 'cluster="DefaultCluster",broker="broker-a"' in t1
 try:
     urllib.request.urlopen("http://127.0.0.1:%d/other" % mport, timeout=5)

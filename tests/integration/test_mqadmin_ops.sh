@@ -80,6 +80,21 @@ path=$(grep "^Message Body Path:" <<<"$out" | awk '{print $4}')
 offid=$(grep "^OffsetID:" <<<"$out" | awk '{print $2}')
 "$A" queryMsgById -n "$N" -i "$offid" | grep -qx "Keys:                \[admin-key\]" || lt_fail "queryMsgById by offsetMsgId"; ok
 
+out=$("$A" queryMsgByOffset -n "$N" -t TopicTest -b broker-a -i 1 -o 2) || lt_fail "queryMsgByOffset failed"
+grep -qx "Queue ID:            1" <<<"$out" && grep -qx "Queue Offset:        2" <<<"$out" || lt_fail "queryMsgByOffset: $out"; ok
+out=$("$A" printMsg -n "$N" -t TopicTest) || lt_fail "printMsg failed"
+[ "$(grep -c '^MSGID: [0-9A-F]\{32\} MessageExt \[' <<<"$out")" -eq 51 ] && [ "$(grep -c '^minOffset=0, maxOffset=' <<<"$out")" -eq 4 ] \
+    && grep -q "BODY: hello-admin$" <<<"$out" || lt_fail "printMsg: $(head -5 <<<"$out")"; ok
+out=$("$A" consumeMessage -n "$N" -t TopicTest -b broker-a -i 2 -c 5) || lt_fail "consumeMessage failed"
+grep -qx "The older 5 message of the 2 queue will be provided" <<<"$out" && grep -qx "Consume ok" <<<"$out" \
+    && [ "$(grep -c '^MSGID: ' <<<"$out")" -eq 5 ] || lt_fail "consumeMessage: $out"; ok
+out=$("$A" statsAll -n "$N" -t TopicTest) || lt_fail "statsAll failed"
+[ "$(head -1 <<<"$out")" = "$(printf '%-64s  %-64s %12s %11s %11s %14s %14s' '#Topic' '#Consumer Group' '#Accumulation' '#InTPS' '#OutTPS' '#InMsg24Hour' '#OutMsg24Hour')" ] \
+    || lt_fail "statsAll header: $(head -1 <<<"$out")"
+row=$(grep -E '^TopicTest +AdminGroup ' <<<"$out")
+[ "$(awk '{print $6}' <<<"$row")" -eq 51 ] && [ "$(awk '{print $7}' <<<"$row")" -ge 50 ] && [ "$(awk '{print $3}' <<<"$row")" -eq 51 ] \
+    || lt_fail "statsAll row (want 51 in, >= 50 out, 51 accumulated after the reset): $out"; ok
+
 # recorded mqadmin 4.9.5 requests: same code, and the body keys of the real answers
 PYTHONPATH="$here" timeout 20 python3 - "$LT_BROKER_PORT" "$2/java-mqadmin-4.9.5" <<'PY' || lt_fail "recorded mqadmin requests"
 import json, struct, sys
