@@ -356,12 +356,34 @@ static int topic_masters(const char *ns, const char *topic, char addrs[][128], c
     return n;
 }
 
-typedef struct qstat { char broker[128]; int qid; int64_t min, max, ts; } qstat_t;
+/* One queue's figures from an answer's offsetTable ({MessageQueue: {...}} as fastjson writes). */
+typedef struct mqrow { char topic[256], broker[128]; int qid; int64_t v[3]; } mqrow_t;
 
-static int cmp_qstat(const void *a, const void *b)
+/* Append the rows of tab; v[i] is the member named f[i] of each value. */
+static void collect_rows(const lj_val_t *tab, const char *const f[3], mqrow_t **rows, size_t *n)
 {
-    const qstat_t *x = a, *y = b;
-    int c = strcmp(x->broker, y->broker);
+    for (size_t j = 0; tab && j < tab->n; j++) {
+        mqrow_t *r = realloc(*rows, (*n + 1) * sizeof *r);
+        if (!r)
+            return;
+        *rows = r;
+        r += *n;
+        const lj_val_t *mq = tab->members[j].key, *val = tab->members[j].val;
+        snprintf(r->topic, sizeof r->topic, "%s", lj_get_str(mq, "topic", ""));
+        snprintf(r->broker, sizeof r->broker, "%s", lj_get_str(mq, "brokerName", ""));
+        r->qid = (int)lj_get_int(mq, "queueId", 0);
+        for (int k = 0; k < 3; k++)
+            r->v[k] = lj_get_int(val, f[k], 0);
+        (*n)++;
+    }
+}
+
+static int cmp_mqrow(const void *a, const void *b)
+{
+    const mqrow_t *x = a, *y = b;
+    int c = strcmp(x->topic, y->topic);
+    if (!c)
+        c = strcmp(x->broker, y->broker);
     return c ? c : x->qid - y->qid;
 }
 
@@ -387,7 +409,7 @@ static int topic_status(int argc, char **argv)
     int nb = ns ? topic_masters(ns, v['t'], addrs, NULL, 16) : -1, rc = nb < 0 ? -1 : 0;
     if (rc)
         return 1;
-    qstat_t *rows = NULL;
+    mqrow_t *rows = NULL;
     size_t n = 0;
     for (int i = 0; i < nb && rc == 0; i++) {
         rm_cmd_t req;
@@ -396,31 +418,19 @@ static int topic_status(int argc, char **argv)
         lj_val_t *stats = NULL;
         rc = call_ok(addrs[i], &req, &stats);
         rm_cmd_free(&req);
-        const lj_val_t *tab = lj_get(stats, "offsetTable");
-        for (size_t j = 0; tab && j < tab->n; j++) {
-            qstat_t *r = realloc(rows, (n + 1) * sizeof *r);
-            if (!r)
-                break;
-            rows = r;
-            const lj_val_t *mq = tab->members[j].key, *off = tab->members[j].val;
-            snprintf(rows[n].broker, sizeof rows[n].broker, "%s", lj_get_str(mq, "brokerName", ""));
-            rows[n].qid = (int)lj_get_int(mq, "queueId", 0);
-            rows[n].min = lj_get_int(off, "minOffset", 0);
-            rows[n].max = lj_get_int(off, "maxOffset", 0);
-            rows[n].ts = lj_get_int(off, "lastUpdateTimestamp", 0);
-            n++;
-        }
+        static const char *const f[3] = {"minOffset", "maxOffset", "lastUpdateTimestamp"};
+        collect_rows(lj_get(stats, "offsetTable"), f, &rows, &n);
         lj_free(stats);
     }
     if (rc == 0) {
-        qsort(rows, n, sizeof *rows, cmp_qstat);
+        qsort(rows, n, sizeof *rows, cmp_mqrow);
         printf("%-32s  %-4s  %-20s  %-20s    %s\n", "#Broker Name", "#QID", "#Min Offset", "#Max Offset", "#Last Updated");
         for (size_t i = 0; i < n; i++) {
             char when[40] = "";
-            if (rows[i].ts > 0)
-                human_time(rows[i].ts, when, sizeof when);
-            printf("%-32s  %-4d  %-20lld  %-20lld    %s\n", rows[i].broker, rows[i].qid, (long long)rows[i].min,
-                   (long long)rows[i].max, when);
+            if (rows[i].v[2] > 0)
+                human_time(rows[i].v[2], when, sizeof when);
+            printf("%-32s  %-4d  %-20lld  %-20lld    %s\n", rows[i].broker, rows[i].qid, (long long)rows[i].v[0],
+                   (long long)rows[i].v[1], when);
         }
     }
     free(rows);
@@ -451,17 +461,6 @@ static const char *front(const char *s, int n)
     return b[i];
 }
 
-typedef struct prow { char topic[256], broker[128]; int qid; int64_t bo, co, ts; } prow_t;
-
-static int cmp_prow(const void *a, const void *b)
-{
-    const prow_t *x = a, *y = b;
-    int c = strcmp(x->topic, y->topic);
-    if (!c)
-        c = strcmp(x->broker, y->broker);
-    return c ? c : x->qid - y->qid;
-}
-
 static int consumer_progress(int argc, char **argv)
 {
     const char *v[128] = {0};
@@ -477,7 +476,7 @@ static int consumer_progress(int argc, char **argv)
         fprintf(stderr, "mqadmin: no broker knows the consumer group %s\n", v['g']);
     if (nb <= 0)
         return 1; /* the route lookup said why */
-    prow_t *rows = NULL;
+    mqrow_t *rows = NULL;
     size_t n = 0;
     double tps = 0;
     for (int i = 0; i < nb; i++) {
@@ -492,39 +491,26 @@ static int consumer_progress(int argc, char **argv)
             return 1;
         }
         tps += lj_double(lj_get(st, "consumeTps"), 0);
-        const lj_val_t *tab = lj_get(st, "offsetTable");
-        for (size_t j = 0; tab && j < tab->n; j++) {
-            prow_t *r = realloc(rows, (n + 1) * sizeof *r);
-            if (!r)
-                break;
-            rows = r;
-            const lj_val_t *mq = tab->members[j].key, *w = tab->members[j].val;
-            snprintf(rows[n].topic, sizeof rows[n].topic, "%s", lj_get_str(mq, "topic", ""));
-            snprintf(rows[n].broker, sizeof rows[n].broker, "%s", lj_get_str(mq, "brokerName", ""));
-            rows[n].qid = (int)lj_get_int(mq, "queueId", 0);
-            rows[n].bo = lj_get_int(w, "brokerOffset", 0);
-            rows[n].co = lj_get_int(w, "consumerOffset", 0);
-            rows[n].ts = lj_get_int(w, "lastTimestamp", 0);
-            n++;
-        }
+        static const char *const f[3] = {"brokerOffset", "consumerOffset", "lastTimestamp"};
+        collect_rows(lj_get(st, "offsetTable"), f, &rows, &n);
         lj_free(st);
     }
-    qsort(rows, n, sizeof *rows, cmp_prow);
+    qsort(rows, n, sizeof *rows, cmp_mqrow);
     printf("%-64s  %-32s  %-4s  %-20s  %-20s  %-20s  %s\n", "#Topic", "#Broker Name", "#QID", "#Broker Offset",
            "#Consumer Offset", "#Diff", "#LastTime");
     long long total = 0;
     for (size_t i = 0; i < n; i++) {
         char last[40] = "N/A";
-        if (rows[i].ts) {
-            time_t t = (time_t)(rows[i].ts / 1000);
+        if (rows[i].v[2]) {
+            time_t t = (time_t)(rows[i].v[2] / 1000);
             struct tm tm;
             localtime_r(&t, &tm);
             strftime(last, sizeof last, "%Y-%m-%d %H:%M:%S", &tm);
         }
-        long long diff = (long long)(rows[i].bo - rows[i].co);
+        long long diff = (long long)(rows[i].v[0] - rows[i].v[1]);
         total += diff;
         printf("%-64s  %-32s  %-4d  %-20lld  %-20lld  %-20lld  %s\n", front(rows[i].topic, 64), front(rows[i].broker, 32),
-               rows[i].qid, (long long)rows[i].bo, (long long)rows[i].co, diff, last);
+               rows[i].qid, (long long)rows[i].v[0], (long long)rows[i].v[1], diff, last);
     }
     printf("\nConsume TPS: %.2f\nDiff Total: %lld\n", tps, total);
     free(rows);
