@@ -333,9 +333,14 @@ if (PHASE === 'main') {
     const t = `AliOnsOrder_${uniq()}`;
     const p = await producer(`PG_${uniq()}`);
     await createTopic(p, t);
+    // ali-ons maps a key to queue md5(key) % queues but treats queue id 0 as "no choice" (a falsy
+    // id), so keys that land on queue 0 are spread round robin by the client itself: use others.
+    const md5q = k => require('node:crypto').createHash('md5').update(k).digest().readUInt32BE() % 4;
+    const keys = [];
+    for (let k = 0; keys.length < 5; k++) if (md5q(`order-${k}`) !== 0) keys.push(`order-${k}`);
     const byKey = {};
     for (let i = 0; i < 60; i++) {
-      const key = `order-${i % 5}`;
+      const key = keys[i % 5];
       const m = new Message(t, 'TagA', `${key}-${i}`);
       m.shardingKey = key;
       const r = await p.send(m);
