@@ -76,6 +76,9 @@ lt_start_broker() {
         echo "autoCreateTopicEnable=true"
         echo "mapedFileSizeCommitLog=67108864"
         echo "maxHashSlotNum=50000"
+        # the machine's own disk may be nearly full: tests that want the thresholds set them
+        echo "diskSpaceWarningLevelRatio=99"
+        echo "diskSpaceCleanForciblyRatio=99"
         echo "maxIndexNum=200000"
         for kv in "$@"; do echo "$kv"; done
     } >"$conf"
