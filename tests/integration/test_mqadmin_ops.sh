@@ -35,6 +35,21 @@ grep -qx 'ConsumeType: CONSUME_PASSIVELY' <<<"$out" && grep -qx 'MessageModel: C
     && grep -qE '^TopicTest +\*$' <<<"$out" && [ "$(sed -n 2p <<<"$out" | awk '{print $3}')" != "" ] || lt_fail "consumerConnection: $out"; ok
 kill "$cpid" 2>/dev/null; wait "$cpid" 2>/dev/null
 
+# a producer that stays connected (a Java-like heartbeat with a producer group, version V4_9_5)
+PYTHONPATH="$here" python3 - "$LT_BROKER_PORT" <<'PY' &
+import json, sys, time
+from rmq_frames import Conn
+c = Conn(int(sys.argv[1]))
+hb = {"clientID": "10.0.0.9@demo", "consumerDataSet": [], "producerDataSet": [{"groupName": "AdminPG"}]}
+c.call(34, None, json.dumps(hb).encode())
+time.sleep(8)
+PY
+hbpid=$!
+sleep 1
+out=$("$A" producerConnection -n "$N" -g AdminPG -t TopicTest) || lt_fail "producerConnection failed"
+[[ "$out" =~ ^0001\ \ 10\.0\.0\.9@demo\ {19}\ 127\.0\.0\.1:[0-9]+\ +JAVA\ {5}V4_9_8$ ]] || lt_fail "producerConnection: '$out'"; ok
+kill "$hbpid" 2>/dev/null; wait "$hbpid" 2>/dev/null
+
 out=$("$A" updateSubGroup -n "$N" -b "$LT_BROKER_ADDR" -g G1 -r 3) || lt_fail "updateSubGroup failed: $out"
 [ "$out" = "create subscription group to $LT_BROKER_ADDR success.
 SubscriptionGroupConfig [groupName=G1, consumeEnable=true, consumeFromMinEnable=true, consumeBroadcastEnable=true, retryQueueNums=1, retryMaxTimes=3, brokerId=0, whichBrokerWhenConsumeSlowly=1, notifyConsumerIdsChangedEnable=true]" ] \
