@@ -669,7 +669,9 @@ static int delete_sub_group(int argc, char **argv)
         rm_ext_set(&req, "removeOffset", v['r'] ? v['r'] : "false");
         rc = call_ok(addrs[i], &req, NULL);
         rm_cmd_free(&req);
-        if (rc == 0)
+        if (rc == 0 && v['c'])
+            printf("delete subscription group [%s] from broker [%s] in cluster [%s] success.\n", v['g'], addrs[i], v['c']);
+        else if (rc == 0)
             printf("delete subscription group [%s] from broker [%s] success.\n", v['g'], addrs[i]);
     }
     return rc ? 1 : 0;
@@ -814,6 +816,8 @@ static int reset_offset_by_time(int argc, char **argv)
         fprintf(stderr, "mqadmin: topic %s has no route\n", v['t']);
         return 1;
     }
+    printf("rollback consumer offset by specified group[%s], topic[%s], force[%s], timestamp(string)[%s], "
+           "timestamp(long)[%lld]\n", v['g'], v['t'], v['f'] ? v['f'] : "true", v['s'], (long long)ts);
     printf("%-40s  %-40s  %-40s\n", "#brokerName", "#queueId", "#offset");
     for (int i = 0; i < nb; i++) {
         rm_cmd_t req;
@@ -1025,17 +1029,21 @@ static int print_messages(int argc, char **argv)
             lc_pull_result_t r;
             if (lc_pull_consumer_pull(c, &mqs[i], v['s'] ? v['s'] : "*", off, 32, 0, &r) != LC_OK)
                 break;
-            for (size_t k = 0; k < r.nmsgs; k++) {
+            for (size_t k = 0; r.status == LC_PULL_FOUND && k < r.nmsgs; k++) {
                 char *txt = lc_message_ext_to_string(r.msgs[k]);
-                printf("MSGID: %s %s BODY: %.*s\n", r.msgs[k]->msg_id, txt ? txt : "",
-                       printBody ? (int)r.msgs[k]->body_len : 4, printBody ? (const char *)r.msgs[k]->body : "NOT PRINT BODY");
+                if (printBody)
+                    printf("MSGID: %s %s BODY: %.*s\n", r.msgs[k]->msg_id, txt ? txt : "", (int)r.msgs[k]->body_len,
+                           (const char *)r.msgs[k]->body);
+                else
+                    printf("MSGID: %s %s BODY: NOT PRINT BODY\n", r.msgs[k]->msg_id, txt ? txt : "");
                 free(txt);
             }
-            int done = r.status != LC_PULL_FOUND && r.status != LC_PULL_NO_MATCHED_MSG;
-            if (done || r.next_begin_offset >= max)
-                printf("MessageQueue [topic=%s, brokerName=%s, queueId=%d] print msg finished. status=%s, offset=%lld\n",
-                       mqs[i].topic, mqs[i].broker_name, mqs[i].queue_id, pull_status_name(r.status),
-                       (long long)r.next_begin_offset);
+            /* PrintMessageSubCommand: a line for "no match" and one when the queue ends early */
+            int done = r.status == LC_PULL_NO_NEW_MSG || r.status == LC_PULL_OFFSET_ILLEGAL;
+            if (r.status == LC_PULL_NO_MATCHED_MSG || done)
+                printf("MessageQueue [topic=%s, brokerName=%s, queueId=%d] %s. status=%s, offset=%lld\n", mqs[i].topic,
+                       mqs[i].broker_name, mqs[i].queue_id, done ? "print msg finished" : "no matched msg",
+                       pull_status_name(r.status), (long long)r.next_begin_offset);
             off = r.next_begin_offset > off ? r.next_begin_offset : max;
             lc_pull_result_free(&r);
             if (done)

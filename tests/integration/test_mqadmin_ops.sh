@@ -74,7 +74,8 @@ err=$("$A" updateBrokerConfig -n "$N" -b "$LT_BROKER_ADDR" -k storePathRootDir -
 "$A" getBrokerConfig -n "$N" -b "$LT_BROKER_ADDR" | grep -q '/tmp/evil' && lt_fail "the path changed"; ok
 
 out=$("$A" resetOffsetByTime -n "$N" -g AdminGroup -t TopicTest -s 0) || lt_fail "resetOffsetByTime failed: $out"
-[ "$(head -1 <<<"$out")" = "$(printf '%-40s  %-40s  %-40s' '#brokerName' '#queueId' '#offset')" ] && [ "$(tail -n +2 <<<"$out" | wc -l)" -eq 4 ] \
+[ "$(head -1 <<<"$out")" = "rollback consumer offset by specified group[AdminGroup], topic[TopicTest], force[true], timestamp(string)[0], timestamp(long)[0]" ] \
+    && [ "$(sed -n 2p <<<"$out")" = "$(printf '%-40s  %-40s  %-40s' '#brokerName' '#queueId' '#offset')" ] && [ "$(tail -n +3 <<<"$out" | wc -l)" -eq 4 ] \
     || lt_fail "resetOffsetByTime output: $out"
 "$A" consumerProgress -n "$N" -g AdminGroup | grep -qx 'Diff Total: 50' || lt_fail "offsets not reset to the start"; ok
 err=$("$A" consumerProgress -n "$N" -g NoSuchGroup 2>&1); rc=$?
@@ -99,7 +100,8 @@ out=$("$A" queryMsgByOffset -n "$N" -t TopicTest -b broker-a -i 1 -o 2) || lt_fa
 grep -qx "Queue ID:            1" <<<"$out" && grep -qx "Queue Offset:        2" <<<"$out" || lt_fail "queryMsgByOffset: $out"; ok
 out=$("$A" printMsg -n "$N" -t TopicTest) || lt_fail "printMsg failed"
 [ "$(grep -c '^MSGID: [0-9A-F]\{32\} MessageExt \[' <<<"$out")" -eq 51 ] && [ "$(grep -c '^minOffset=0, maxOffset=' <<<"$out")" -eq 4 ] \
-    && grep -q "BODY: hello-admin$" <<<"$out" || lt_fail "printMsg: $(head -5 <<<"$out")"; ok
+    && grep -q "BODY: hello-admin$" <<<"$out" && ! grep -q "print msg finished" <<<"$out" || lt_fail "printMsg: $(head -5 <<<"$out")"
+"$A" printMsg -n "$N" -t TopicTest -d false | grep -q " BODY: NOT PRINT BODY$" || lt_fail "printMsg -d false"; ok
 out=$("$A" consumeMessage -n "$N" -t TopicTest -b broker-a -i 2 -c 5) || lt_fail "consumeMessage failed"
 grep -qx "The older 5 message of the 2 queue will be provided" <<<"$out" && grep -qx "Consume ok" <<<"$out" \
     && [ "$(grep -c '^MSGID: ' <<<"$out")" -eq 5 ] || lt_fail "consumeMessage: $out"; ok
