@@ -12,6 +12,7 @@
  * Decisions are remembered per transaction (UNIQ_KEY), not per copy, so a late or repeated
  * END_TRANSACTION never commits twice. Loop thread. */
 #include <inttypes.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,27 @@ int br_trans_half(br_broker_t *b, cm_buf_t *props, const char *topic, int qid, c
 
 /* ---- END_TRANSACTION (37) ----------------------------------------------------------------- */
 
+/* Was this transaction committed already (the real message is stored) although its op record
+ * is missing? That happens when the broker died between the two writes; the index (UNIQ_KEY in
+ * the real topic) tells, so a later decision or check never stores the message twice. */
+static int already_committed(br_broker_t *b, const st_record_t *half, const char *key)
+{
+    static st_query_result_t qr;
+    char topic[128];
+    if (br_prop(half, "REAL_TOPIC", topic, sizeof topic) ||
+        st_query_by_key(b->store, topic, key, ST_QUERY_MAX, 0, INT64_MAX, 1, &qr) != ST_OK)
+        return 0;
+    for (int i = 0; i < qr.n; i++) {
+        const uint8_t *p;
+        uint32_t len;
+        st_record_t r;
+        if (st_read_record_at(b->store, qr.phy[i], &p, &len) == ST_OK && st_record_decode(p, len, 0, &r) == ST_OK &&
+            (r.sysFlag & ST_SYSFLAG_TX_MASK) == ST_SYSFLAG_TX_COMMIT)
+            return 1;
+    }
+    return 0;
+}
+
 static int commit(br_broker_t *b, const st_record_t *r, int64_t halfPhy)
 {
     static cm_buf_t props;
@@ -199,7 +221,10 @@ void br_handle_end_transaction(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the transaction was already decided or expired");
         return;
     }
-    int rc = type == ST_SYSFLAG_TX_COMMIT ? commit(b, &r, phy) : ST_OK;
+    int committed = type == ST_SYSFLAG_TX_COMMIT && already_committed(b, &r, key);
+    int rc = type == ST_SYSFLAG_TX_COMMIT && !committed ? commit(b, &r, phy) : ST_OK;
+    if (rc == ST_OK && getenv("LOULAN_TEST_CRASH_AFTER_COMMIT"))
+        _exit(9); /* tests only: die between the commit and its op record */
     if (rc == ST_OK)
         rc = write_op(b, &r, key);
     if (rc != ST_OK) {
@@ -275,6 +300,11 @@ static void check_one(br_broker_t *b, const st_record_t *r, const char *key)
     if (!ready) {
         st_put_result_init(&res);
         ready = 1;
+    }
+    if (already_committed(b, r, key)) { /* decided before a crash lost its op record */
+        if (write_op(b, r, key) == ST_OK)
+            resolve(b, key);
+        return;
     }
     br_prop(r, "TRANSACTION_CHECK_TIMES", times, sizeof times);
     int n = atoi(times);

@@ -82,6 +82,21 @@ expect TxMixed commit- 20 || lt_fail "committed transactions among normal sends"
 expect TxMixed rollback- 0 || lt_fail "rolled-back transactions among normal sends"
 pass=$((pass + 1))
 
+# the broker dies between storing a commit and writing its op record: after the restart the
+# check must find the commit (through the index) instead of committing a second copy
+lt_stop_broker
+export LOULAN_TEST_CRASH_AFTER_COMMIT=1
+lt_start_broker "${conf[@]}" || lt_fail "broker did not restart"
+unset LOULAN_TEST_CRASH_AFTER_COMMIT
+tx commit TxCrash 1 >/dev/null 2>&1
+for _ in $(seq 1 50); do kill -0 "$LT_BROKER_PID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$LT_BROKER_PID" 2>/dev/null && lt_fail "the broker did not die after the commit (fault injection)"
+lt_start_broker "${conf[@]}" || lt_fail "broker did not restart after the crash"
+out=$(tx checker TxCrash 1) || true   # a producer of the group that would answer commit if asked
+sleep 1
+expect TxCrash commit- 1 || lt_fail "a commit was stored twice after a crash between commit and op record"
+pass=$((pass + 1))
+
 lt_stop_broker
 lt_start_broker "${conf[@]}" transactionCheckMax=2 || lt_fail "broker did not restart"
 tx unknown TxMax 2 >/dev/null || lt_fail "sends failed"
