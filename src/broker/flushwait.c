@@ -2,7 +2,8 @@
  * A send is answered only once the store's flushed offset has passed the end of its record:
  * the store's flush thread signals each advance through a uv_async, and one msync covers every
  * send written meanwhile. A send still waiting after syncFlushTimeout ms is answered
- * FLUSH_DISK_TIMEOUT (10) with its msgId/queueOffset, as RocketMQ: stored, not known durable.
+ * FLUSH_DISK_TIMEOUT (10) with its msgId/queueOffset, as RocketMQ: stored, not known durable;
+ * so is every waiting send as soon as a flush fails with an I/O error.
  * Waiters are kept in write order, so the queue's head is always the oldest. Loop thread. */
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,10 @@ struct br_fwait {
 static void answer(br_broker_t *b, br_fwait_t *w, int code)
 {
     w->resp.code = code;
-    if (code == RC_FLUSH_DISK_TIMEOUT)
+    if (code == RC_FLUSH_DISK_TIMEOUT && b->store && st_flush_failing(b->store))
+        rm_cmd_set_remark(&w->resp, "the message is stored but the disk flush failed (I/O error, see the "
+                                    "broker log): it is not known to be durable");
+    else if (code == RC_FLUSH_DISK_TIMEOUT)
         rm_cmd_set_remark(&w->resp, "the message is stored but the disk flush did not finish within %lld ms",
                           (long long)b->cfg.syncFlushTimeout);
     if (!rm_conn_is_closed(w->conn))
@@ -37,6 +41,8 @@ static void drain(br_broker_t *b, int all)
 {
     int64_t flushed = b->store ? st_flushed_offset(b->store) : 0;
     uint64_t now = uv_now(b->loop);
+    /* a failed flush: say so now rather than after syncFlushTimeout */
+    all = all || (b->store && st_flush_failing(b->store));
     while (b->fw_head) {
         br_fwait_t *w = b->fw_head;
         int code;

@@ -39,6 +39,10 @@ static int cl_flush(st_store_t *st)
         pthread_mutex_unlock(&st->mu);
         int64_t fileEnd = from - from % (int64_t)fsz + (int64_t)fsz;
         int64_t to = target < fileEnd ? target : fileEnd;
+        if (st->testFailFlushPath && access(st->testFailFlushPath, F_OK) == 0) {
+            rc = ST_EIO; /* tests only: an injected I/O error while that file exists */
+            break;
+        }
         if (f && st_mfile_sync(f, (uint64_t)(from - f->start), (uint64_t)(to - f->start)) != ST_OK) {
             rc = ST_EIO;
             break;
@@ -181,7 +185,7 @@ static int flush_commitlog(st_store_t *st, flush_clock_t *k, uint64_t now, int k
         usleep((useconds_t)st->testFlushDelayMs * 1000);
     if (cl_flush(st) != ST_OK) {
         if (!atomic_exchange(&st->flushFailing, 1))
-            LOG_E(ST_MOD, "commit log flush failed; SYNC_FLUSH sends will time out");
+            LOG_E(ST_MOD, "commit log flush failed (I/O error): sends are refused until a flush succeeds");
         return 0;
     }
     if (atomic_exchange(&st->flushFailing, 0))
@@ -245,11 +249,13 @@ void st_flush_kick(st_store_t *st)
 }
 
 int64_t st_flushed_offset(st_store_t *st) { return atomic_load(&st->flushed); }
+int st_flush_failing(st_store_t *st) { return atomic_load(&st->flushFailing); }
 
 int st_flush_threads_start(st_store_t *st)
 {
     const char *d = getenv("LOULAN_TEST_FLUSH_DELAY_MS");
     st->testFlushDelayMs = d ? atoi(d) : 0;
+    st->testFailFlushPath = getenv("LOULAN_TEST_FAIL_FLUSH_FILE");
     if (pthread_create(&st->thr, NULL, flush_main, st) != 0)
         return ST_EIO;
     if (pthread_create(&st->warmThr, NULL, warm_main, st) != 0) {

@@ -23,6 +23,7 @@ const char *st_strerror(int err)
     case ST_EBLANK: return "end-of-file blank";
     case ST_ENOTWRITABLE: return "store not writable";
     case ST_EDISKFULL: return "disk full";
+    case ST_EFLUSH: return "disk flush failing";
     }
     return "unknown error";
 }

@@ -190,6 +190,8 @@ static int check_msg(const st_store_t *st, const st_msg_t *m, size_t *tlen)
         return ST_ENOTWRITABLE;
     if (atomic_load(&st->diskFull))
         return ST_EDISKFULL;
+    if (atomic_load(&st->flushFailing))
+        return ST_EFLUSH; /* after a failed msync the page cache may hold lost writes: stop */
     if (!m->topic)
         return ST_EMSG_ILLEGAL;
     *tlen = strlen(m->topic);

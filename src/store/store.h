@@ -36,6 +36,8 @@ enum {
     ST_ENOTWRITABLE = -12,  /* store closed or in error state (SERVICE_NOT_AVAILABLE) */
     ST_EDISKFULL = -13,     /* disk usage over diskSpaceWarningLevelRatio, or no space for a
                              * new file: nothing written; clears by itself when space returns */
+    ST_EFLUSH = -14,        /* the last commit-log flush (msync) failed: nothing written; clears
+                             * by itself once a flush succeeds again */
 };
 const char *st_strerror(int err);
 
@@ -132,6 +134,8 @@ int st_store_flush(st_store_t *st);
  * st_flushed_offset() >= res.phyOffset + res.size. Any thread. */
 void st_flush_kick(st_store_t *st);
 int64_t st_flushed_offset(st_store_t *st);
+/* 1 while commit-log flushes fail (I/O error): puts are refused with ST_EFLUSH. Any thread. */
+int st_flush_failing(st_store_t *st);
 
 /* ---- retention and disk space (clean.c) --------------------------------------------------- */
 typedef struct st_clean_report {

@@ -71,6 +71,7 @@ struct st_store {
     int flushWanted;                /* a SYNC_FLUSH put is waiting (guarded by mu) */
     atomic_int flushFailing;        /* the last commit-log msync failed */
     int testFlushDelayMs;           /* LOULAN_TEST_FLUSH_DELAY_MS: slow disk, for tests only */
+    const char *testFailFlushPath;  /* LOULAN_TEST_FAIL_FLUSH_FILE: msync "fails" while it exists */
     int ckptFd;
     _Atomic int64_t ckptPhysic, ckptLogics, ckptIndex;
 

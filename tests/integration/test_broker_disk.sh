@@ -6,6 +6,9 @@
 #     ratio below the current usage): sends are refused with SERVICE_NOT_AVAILABLE (14) and a
 #     [DISK_FULL] remark, reads keep working, nothing acknowledged is lost, and sends resume by
 #     themselves once space returns.
+#  3. A failing disk flush (an injected msync error while a flag file exists): waiting SYNC_FLUSH
+#     sends are answered FLUSH_DISK_TIMEOUT at once, new sends are refused with 14 and a
+#     [DISK_IO_ERROR] remark, reads go on, and sends resume once flushes succeed again.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
@@ -124,5 +127,45 @@ lt_stop_broker
 lt_start_broker "${common[@]}" "diskSpaceWarningLevelRatio=99" || lt_fail "broker did not restart"
 verify "after restart:" || lt_fail "acknowledged messages lost after the full-disk episode"
 pass=$((pass + 1))
+lt_stop_broker
+
+# ---- 3. I/O errors on flush --------------------------------------------------------------------
+flag="$LT_DIR/fail-flush"
+export LOULAN_TEST_FAIL_FLUSH_FILE="$flag"
+lt_start_broker flushDiskType=SYNC_FLUSH syncFlushTimeout=3000 || lt_fail "broker did not start"
+unset LOULAN_TEST_FAIL_FLUSH_FILE
+PYTHONPATH="$here" timeout 60 python3 - "$LT_BROKER_PORT" "$flag" <<'PY' || lt_fail "flush I/O errors were not handled as expected"
+import os, sys, time
+from rmq_frames import Conn, send_v2, pull_all
+c = Conn(int(sys.argv[1]))
+flag = sys.argv[2]
+r = send_v2(c, "IoTopic", b"before", queue_id=0)
+assert r[0]["code"] == 0, r[0]
+open(flag, "w").close()
+t0 = time.time()
+r = send_v2(c, "IoTopic", b"during", queue_id=0)
+dt = time.time() - t0
+print("send while flushes fail:", r[0]["code"], "after %.2fs" % dt, r[0].get("remark"))
+assert r[0]["code"] == 10 and "failed" in r[0].get("remark", ""), r[0]
+assert dt < 2.0, "answered only at the timeout, not when the flush failed"
+r = send_v2(c, "IoTopic", b"refused", queue_id=0)
+print("next send:", r[0]["code"], r[0].get("remark"))
+assert r[0]["code"] == 14 and "DISK_IO_ERROR" in r[0].get("remark", ""), r[0]
+bodies = [x["body"] for x in pull_all(c, "IoTopic", 0)]
+assert bodies[:1] == [b"before"] and b"refused" not in bodies, bodies
+os.unlink(flag)
+deadline = time.time() + 10
+while time.time() < deadline:
+    r = send_v2(c, "IoTopic", b"after", queue_id=0)
+    if r[0]["code"] == 0:
+        break
+    time.sleep(0.1)
+print("after the disk healed:", r[0]["code"])
+assert r[0]["code"] == 0, r[0]
+bodies = [x["body"] for x in pull_all(c, "IoTopic", 0)]
+assert bodies == [b"before", b"during", b"after"], bodies
+PY
+pass=$((pass + 1))
+kill -0 "$LT_BROKER_PID" || lt_fail "broker died on flush I/O errors"
 lt_stop_broker
 echo "disk: $pass passed, 0 failed"
