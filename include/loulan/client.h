@@ -149,6 +149,9 @@ int lc_producer_send_async(lc_producer_t *p, const lc_message_t *m, lc_send_cb c
  * Java's SelectMessageQueueByHash), so messages with one key keep their order; no retry on
  * another queue. */
 int lc_producer_send_orderly(lc_producer_t *p, const lc_message_t *m, const char *shard_key, lc_send_result_t *res);
+/* Send to exactly this queue (broker name and queue id; mq->topic is ignored), no retry
+ * elsewhere; LC_ENOROUTE if the topic has no such writable queue. */
+int lc_producer_send_to_queue(lc_producer_t *p, const lc_message_t *m, const lc_mq_t *mq, lc_send_result_t *res);
 /* Fire and forget. */
 int lc_producer_send_oneway(lc_producer_t *p, const lc_message_t *m);
 /* All messages must have the same topic and no delay level; one queue receives them all. */

@@ -37,6 +37,7 @@ typedef struct send_job {
     int attempts_left;
     char avoid[LC_MAX_NAME];
     long fixed_queue;          /* >= 0: always this index of the writable queues (ordered) */
+    const lc_mq_t *want;       /* non-NULL: exactly this queue (send to a chosen queue) */
     lc_mq_t mq;
     lc_send_result_t res;
     lc_send_cb cb;
@@ -215,11 +216,21 @@ static const lc_mq_t *pick_queue(lc_producer_t *p, const lc_route_t *r, const ch
     return q;
 }
 
+/* The writable queue that is `want` (broker name and queue id), or NULL. */
+static const lc_mq_t *find_queue(const lc_route_t *r, const lc_mq_t *want)
+{
+    for (size_t i = 0; i < r->nwq; i++)
+        if (r->wq[i].queue_id == want->queue_id && !strcmp(r->wq[i].broker_name, want->broker_name))
+            return &r->wq[i];
+    return NULL;
+}
+
 /* The request for the next attempt; fills j->mq and the address. */
 static int job_request(send_job_t *j, rm_cmd_t *req, char *addr, size_t addrlen)
 {
     const lc_mq_t *q = j->fixed_queue >= 0 ? &j->route->wq[(size_t)j->fixed_queue % j->route->nwq]
-                                           : pick_queue(j->p, j->route, j->avoid);
+                       : j->want         ? find_queue(j->route, j->want)
+                                         : pick_queue(j->p, j->route, j->avoid);
     const char *a = q ? lc_route_addr(j->route, q->broker_name) : NULL;
     if (!a)
         return LC_ENOROUTE;
@@ -486,6 +497,30 @@ int lc_producer_send_orderly(lc_producer_t *p, const lc_message_t *m, const char
     job_free(j);
     return rc;
 }
+
+int lc_producer_send_to_queue(lc_producer_t *p, const lc_message_t *m, const lc_mq_t *mq, lc_send_result_t *res)
+{
+    memset(res, 0, sizeof *res);
+    if (!p->in)
+        return LC_ESTATE;
+    if (!mq || !*mq->broker_name)
+        return LC_EINVAL;
+    send_job_t *j;
+    int rc = job_new(p, m, &j);
+    if (rc) {
+        snprintf(res->error, sizeof res->error, "%s", lc_strerror(rc));
+        return rc;
+    }
+    j->want = mq;
+    j->attempts_left = 1; /* the caller chose the queue: no retry elsewhere */
+    rc = send_job_sync(j, res);
+    if (rc == LC_ENOROUTE && !res->error[0])
+        snprintf(res->error, sizeof res->error, "no writable queue %d on broker %s for topic %s", mq->queue_id,
+                 mq->broker_name, m->topic);
+    job_free(j);
+    return rc;
+}
+
 const char *lc_producer_group(const lc_producer_t *p) { return p->group; }
 
 void lc_producer_set_transaction_check(lc_producer_t *p, lc_tx_check_fn fn, void *arg)

@@ -871,7 +871,10 @@ static int send_message(int argc, char **argv)
         return 1;
     lc_message_t m = {.topic = v['t'], .tags = v['c'], .keys = v['k'], .body = v['p'], .body_len = strlen(v['p'])};
     lc_send_result_t r;
-    int rc = lc_producer_send_sync(p, &m, &r);
+    lc_mq_t mq = {.queue_id = v['i'] ? atoi(v['i']) : 0};
+    snprintf(mq.broker_name, sizeof mq.broker_name, "%s", v['b'] ? v['b'] : "");
+    /* as RocketMQ: a chosen queue only when both -b and -i are given */
+    int rc = v['b'] && v['i'] ? lc_producer_send_to_queue(p, &m, &mq, &r) : lc_producer_send_sync(p, &m, &r);
     printf("%-32s  %-4s  %-20s    %s\n", "#Broker Name", "#QID", "#Send Result", "#MsgId");
     if (rc == LC_OK) {
         char q[16];
@@ -1271,7 +1274,7 @@ static const cmd_t k_cmds[] = {
      "mqadmin getBrokerConfig (-b brokerAddr | -c clusterName) [-n namesrvAddr]", get_broker_config},
     {"updateBrokerConfig", "Update broker's config",
      "mqadmin updateBrokerConfig -k key -v value (-b brokerAddr | -c clusterName) [-n namesrvAddr]", update_broker_config},
-    {"sendMessage", "Send a message", "mqadmin sendMessage -t topic -p body [-k keys] [-c tags] [-n namesrvAddr]", send_message},
+    {"sendMessage", "Send a message", "mqadmin sendMessage -t topic -p body [-k keys] [-c tags] [-b brokerName -i queueId] [-n namesrvAddr]", send_message},
     {"queryMsgByKey", "Query Message by Key", "mqadmin queryMsgByKey -t topic -k msgKey [-n namesrvAddr]", query_msg_by_key},
     {"queryMsgById", "Query Message by Id",
      "mqadmin queryMsgById -i msgId[,msgId...] [-t topic (for a UNIQ_KEY msgId)] [-n namesrvAddr]", query_msg_by_id},

@@ -85,6 +85,12 @@ out=$("$A" sendMessage -n "$N" -t TopicTest -p hello-admin -k admin-key -c TagQ)
 [ "$(head -1 <<<"$out")" = "$(printf '%-32s  %-4s  %-20s    %s' '#Broker Name' '#QID' '#Send Result' '#MsgId')" ] || lt_fail "sendMessage header: $out"
 msgid=$(sed -n 2p <<<"$out" | awk '{print $4}')
 sed -n 2p <<<"$out" | grep -qE "^broker-a {24}  [0-9] {3}  SEND_OK {13}    [0-9A-F]{32}$" || lt_fail "sendMessage row: $out"; ok
+for q in 2 3; do   # -b and -i pick the queue, as RocketMQ's sendMessage
+    out=$("$A" sendMessage -n "$N" -t TopicTest -p to-queue-$q -b broker-a -i $q) || lt_fail "sendMessage -i $q failed: $out"
+    sed -n 2p <<<"$out" | grep -qE "^broker-a {24}  $q {3}  SEND_OK " || lt_fail "sendMessage -b -i $q: $out"
+done
+out=$("$A" sendMessage -n "$N" -t TopicTest -p nowhere -b broker-a -i 99 2>&1) && lt_fail "sendMessage to a missing queue succeeded: $out"
+grep -q "no writable queue 99" <<<"$out" || lt_fail "sendMessage to a missing queue: $out"; ok
 out=$("$A" queryMsgByKey -n "$N" -t TopicTest -k admin-key) || lt_fail "queryMsgByKey failed"
 [ "$(head -1 <<<"$out")" = "$(printf '%-50s %4s %40s' '#Message ID' '#QID' '#Offset')" ] && [ "$(tail -n +2 <<<"$out" | wc -l)" -eq 1 ] \
     && grep -q "^$msgid " <<<"$out" || lt_fail "queryMsgByKey: $out"; ok
@@ -99,7 +105,7 @@ offid=$(grep "^OffsetID:" <<<"$out" | awk '{print $2}')
 out=$("$A" queryMsgByOffset -n "$N" -t TopicTest -b broker-a -i 1 -o 2) || lt_fail "queryMsgByOffset failed"
 grep -qx "Queue ID:            1" <<<"$out" && grep -qx "Queue Offset:        2" <<<"$out" || lt_fail "queryMsgByOffset: $out"; ok
 out=$("$A" printMsg -n "$N" -t TopicTest) || lt_fail "printMsg failed"
-[ "$(grep -c '^MSGID: [0-9A-F]\{32\} MessageExt \[' <<<"$out")" -eq 51 ] && [ "$(grep -c '^minOffset=0, maxOffset=' <<<"$out")" -eq 4 ] \
+[ "$(grep -c '^MSGID: [0-9A-F]\{32\} MessageExt \[' <<<"$out")" -eq 53 ] && [ "$(grep -c '^minOffset=0, maxOffset=' <<<"$out")" -eq 4 ] \
     && grep -q "BODY: hello-admin$" <<<"$out" && ! grep -q "print msg finished" <<<"$out" || lt_fail "printMsg: $(head -5 <<<"$out")"
 "$A" printMsg -n "$N" -t TopicTest -d false | grep -q " BODY: NOT PRINT BODY$" || lt_fail "printMsg -d false"; ok
 out=$("$A" consumeMessage -n "$N" -t TopicTest -b broker-a -i 2 -c 5) || lt_fail "consumeMessage failed"
@@ -109,8 +115,8 @@ out=$("$A" statsAll -n "$N" -t TopicTest) || lt_fail "statsAll failed"
 [ "$(head -1 <<<"$out")" = "$(printf '%-64s  %-64s %12s %11s %11s %14s %14s' '#Topic' '#Consumer Group' '#Accumulation' '#InTPS' '#OutTPS' '#InMsg24Hour' '#OutMsg24Hour')" ] \
     || lt_fail "statsAll header: $(head -1 <<<"$out")"
 row=$(grep -E '^TopicTest +AdminGroup ' <<<"$out")
-[ "$(awk '{print $6}' <<<"$row")" -eq 51 ] && [ "$(awk '{print $7}' <<<"$row")" -ge 50 ] && [ "$(awk '{print $3}' <<<"$row")" -eq 51 ] \
-    || lt_fail "statsAll row (want 51 in, >= 50 out, 51 accumulated after the reset): $out"; ok
+[ "$(awk '{print $6}' <<<"$row")" -eq 53 ] && [ "$(awk '{print $7}' <<<"$row")" -ge 50 ] && [ "$(awk '{print $3}' <<<"$row")" -eq 53 ] \
+    || lt_fail "statsAll row (want 53 in, >= 50 out, 53 accumulated after the reset): $out"; ok
 
 # recorded mqadmin 4.9.5 requests: same code, and the body keys of the real answers
 PYTHONPATH="$here" timeout 20 python3 - "$LT_BROKER_PORT" "$2/java-mqadmin-4.9.5" <<'PY' || lt_fail "recorded mqadmin requests"
