@@ -46,6 +46,7 @@ typedef struct br_config {
     int64_t registerNameServerPeriod;
     char regionId[64];
     int clusterTopicEnable, brokerTopicEnable, traceTopicEnable;
+    char configFile[1024];      /* the -c file (not a key): UPDATE_BROKER_CONFIG writes there */
     int enablePropertyFilter;
     int rejectTransactionMessage;
     int64_t transactionTimeOut, transactionCheckMax, transactionCheckInterval;

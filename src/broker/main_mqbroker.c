@@ -64,6 +64,7 @@ int main(int argc, char **argv)
                 LOG_W("broker", "unknown config key %s ignored", p.items[i].key);
         }
         cm_props_free(&p);
+        snprintf(cfg.configFile, sizeof cfg.configFile, "%s", conf);
     }
     if (ns && br_config_set(&cfg, "namesrvAddr", ns)) {
         fprintf(stderr, "mqbroker: bad name server address '%s'\n", ns);

@@ -147,6 +147,10 @@ void br_handle_update_broker_config(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     b->cfg = next;
     b->configVersion++;
     LOG_I("broker", "broker config updated by %s (%zu key(s))", rm_conn_peer(c), props.n);
+    /* as RocketMQ, the change outlives a restart: written into the -c file, only these keys */
+    if (b->cfg.configFile[0] && cm_props_update_file(b->cfg.configFile, &props) != 0)
+        LOG_W("broker", "could not write the updated keys into %s; they hold until the broker stops",
+              b->cfg.configFile);
     cm_props_free(&props);
     if (perm_changed)
         br_register_soon(b);

@@ -77,6 +77,9 @@ int cm_props_load(cm_props_t *p, const char *path);          /* CM_ENOENT, CM_EI
 const char *cm_props_get(const cm_props_t *p, const char *key); /* NULL if absent */
 int cm_props_set(cm_props_t *p, const char *key, const char *val);
 void cm_props_free(cm_props_t *p);
+/* Write changed keys back into a properties file (in place where set, else appended), keeping
+ * comments and the other lines; atomic (cm_write_file_safe). */
+int cm_props_update_file(const char *path, const cm_props_t *changes);
 
 /* Strict number/bool parsing for config and header values: whole string must match. */
 int cm_parse_i64(const char *s, int64_t *out);

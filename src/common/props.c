@@ -49,6 +49,23 @@ int cm_props_set(cm_props_t *p, const char *key, const char *val)
     return 0;
 }
 
+/* One logical line: key and value trimmed; 0 for a blank or comment line. */
+static int split_line(const char *line, size_t n, const char **k, size_t *kn, const char **v, size_t *vn)
+{
+    if (n == 0 || line[0] == '#' || line[0] == '!')
+        return 0;
+    const char *sep = NULL;
+    for (size_t i = 0; i < n && !sep; i++)
+        if (line[i] == '=' || line[i] == ':')
+            sep = line + i;
+    *k = trim(line, sep ? sep : line + n, kn);
+    if (sep)
+        *v = trim(sep + 1, line + n, vn);
+    else
+        *v = line + n, *vn = 0;
+    return 1;
+}
+
 int cm_props_parse(cm_props_t *p, const char *text, size_t len)
 {
     const char *s = text, *end = text + len;
@@ -56,20 +73,11 @@ int cm_props_parse(cm_props_t *p, const char *text, size_t len)
         const char *eol = memchr(s, '\n', (size_t)(end - s));
         if (!eol)
             eol = end;
-        size_t n;
-        const char *line = trim(s, eol, &n);
+        size_t n, kn, vn;
+        const char *line = trim(s, eol, &n), *k, *v;
         s = eol + 1;
-        if (n == 0 || line[0] == '#' || line[0] == '!')
+        if (!split_line(line, n, &k, &kn, &v, &vn))
             continue;
-        const char *sep = NULL;
-        for (size_t i = 0; i < n; i++)
-            if (line[i] == '=' || line[i] == ':') {
-                sep = line + i;
-                break;
-            }
-        size_t kn, vn;
-        const char *k = trim(line, sep ? sep : line + n, &kn);
-        const char *v = sep ? trim(sep + 1, line + n, &vn) : (vn = 0, line + n);
         char *key = cm_strndup(k, kn), *val = cm_strndup(v, vn);
         int rc = (key && val) ? cm_props_set(p, key, val) : CM_ENOMEM;
         free(key);
@@ -78,6 +86,48 @@ int cm_props_parse(cm_props_t *p, const char *text, size_t len)
             return rc;
     }
     return 0;
+}
+
+/* Rewrite `path` with `changes`: a line that sets a changed key gets the new value in place,
+ * keys not in the file are appended; comments, order and other keys stay as they were. */
+int cm_props_update_file(const char *path, const cm_props_t *changes)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int rc = cm_read_file(path, &text, &len);
+    if (rc)
+        return rc;
+    cm_buf_t out;
+    cm_buf_init(&out);
+    char *done = calloc(changes->n + 1, 1);
+    const char *s = text, *end = text + len;
+    while (s < end && done) {
+        const char *eol = memchr(s, '\n', (size_t)(end - s));
+        if (!eol)
+            eol = end;
+        size_t n, kn, vn, i = changes->n;
+        const char *line = trim(s, eol, &n), *k, *v;
+        if (split_line(line, n, &k, &kn, &v, &vn))
+            for (i = 0; i < changes->n; i++)
+                if (strlen(changes->items[i].key) == kn && !memcmp(changes->items[i].key, k, kn))
+                    break;
+        if (i < changes->n) {
+            cm_buf_printf(&out, "%s=%s\n", changes->items[i].key, changes->items[i].val);
+            done[i] = 1;
+        } else {
+            cm_buf_append(&out, s, (size_t)(eol - s));
+            cm_buf_append(&out, "\n", 1);
+        }
+        s = eol + 1;
+    }
+    for (size_t i = 0; done && i < changes->n; i++)
+        if (!done[i])
+            cm_buf_printf(&out, "%s=%s\n", changes->items[i].key, changes->items[i].val);
+    rc = done ? cm_write_file_safe(path, out.data, out.len) : CM_ENOMEM;
+    free(done);
+    free(text);
+    cm_buf_free(&out);
+    return rc;
 }
 
 int cm_props_load(cm_props_t *p, const char *path)

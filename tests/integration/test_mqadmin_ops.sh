@@ -69,9 +69,15 @@ out=$("$A" getBrokerConfig -n "$N" -b "$LT_BROKER_ADDR") || lt_fail "getBrokerCo
 out=$("$A" updateBrokerConfig -n "$N" -b "$LT_BROKER_ADDR" -k autoCreateTopicEnable -v false) || lt_fail "updateBrokerConfig failed"
 [ "$out" = "update broker config success, $LT_BROKER_ADDR" ] || lt_fail "updateBrokerConfig output: $out"
 "$A" getBrokerConfig -n "$N" -b "$LT_BROKER_ADDR" | grep -qE '^autoCreateTopicEnable +=  false$' || lt_fail "update not applied"; ok
+# written into the broker's -c file, as RocketMQ does: in place when set there, else appended
+"$A" updateBrokerConfig -n "$N" -b "$LT_BROKER_ADDR" -k transactionCheckMax -v 7 >/dev/null || lt_fail "updateBrokerConfig transactionCheckMax"
+[ "$(grep -c '^autoCreateTopicEnable=' "$LT_DIR/broker.conf")" -eq 1 ] && grep -qx "autoCreateTopicEnable=false" "$LT_DIR/broker.conf" \
+    && grep -qx "transactionCheckMax=7" "$LT_DIR/broker.conf" && grep -qx "brokerName=broker-a" "$LT_DIR/broker.conf" \
+    || lt_fail "updated keys not written into broker.conf: $(cat "$LT_DIR/broker.conf")"; ok
 err=$("$A" updateBrokerConfig -n "$N" -b "$LT_BROKER_ADDR" -k storePathRootDir -v /tmp/evil 2>&1); rc=$?
 [ $rc -ne 0 ] && grep -q "cannot be changed at run time" <<<"$err" && [ "$(wc -l <<<"$err")" -eq 1 ] || lt_fail "a path key was not refused: $err"
-"$A" getBrokerConfig -n "$N" -b "$LT_BROKER_ADDR" | grep -q '/tmp/evil' && lt_fail "the path changed"; ok
+"$A" getBrokerConfig -n "$N" -b "$LT_BROKER_ADDR" | grep -q '/tmp/evil' && lt_fail "the path changed"
+grep -q '/tmp/evil' "$LT_DIR/broker.conf" && lt_fail "a refused key reached broker.conf"; ok
 
 out=$("$A" resetOffsetByTime -n "$N" -g AdminGroup -t TopicTest -s 0) || lt_fail "resetOffsetByTime failed: $out"
 [ "$(head -1 <<<"$out")" = "rollback consumer offset by specified group[AdminGroup], topic[TopicTest], force[true], timestamp(string)[0], timestamp(long)[0]" ] \

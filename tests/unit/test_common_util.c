@@ -114,6 +114,33 @@ static void test_safe_write_keeps_previous_version_as_bak(void **s)
     assert_int_equal(system(cmd), 0);
 }
 
+static void test_properties_file_update_keeps_comments_and_order(void **s)
+{
+    char dir[] = "/tmp/loulan-ut-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/broker.conf", dir);
+    const char *before = "# cluster\nbrokerName = broker-a\nautoCreateTopicEnable=true\n!x\nlistenPort:10911";
+    assert_int_equal(cm_write_file_safe(path, before, strlen(before)), 0);
+    cm_props_t ch = {0};
+    assert_int_equal(cm_props_set(&ch, "autoCreateTopicEnable", "false"), 0);
+    assert_int_equal(cm_props_set(&ch, "transactionCheckMax", "7"), 0);
+    assert_int_equal(cm_props_update_file(path, &ch), 0);
+    char *text;
+    size_t len;
+    assert_int_equal(cm_read_file(path, &text, &len), 0);
+    const char *want = "# cluster\nbrokerName = broker-a\nautoCreateTopicEnable=false\n!x\nlistenPort:10911\n"
+                       "transactionCheckMax=7\n";
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(text, want, len);
+    free(text);
+    cm_props_free(&ch);
+    assert_int_not_equal(cm_props_update_file("/nonexistent/broker.conf", &ch), 0);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -124,6 +151,7 @@ int main(void)
         cmocka_unit_test(test_map_put_get_remove_and_grow),
         cmocka_unit_test(test_buffer_big_endian_and_printf),
         cmocka_unit_test(test_safe_write_keeps_previous_version_as_bak),
+        cmocka_unit_test(test_properties_file_update_keeps_comments_and_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
