@@ -137,7 +137,7 @@ void br_handle_update_broker_config(rm_conn_t *c, rm_cmd_t *req, void *ctx)
             cm_props_free(&props);
             return;
         }
-        if (br_config_set(&next, k, v) != 0) {
+        if (strpbrk(v, "\r\n") || br_config_set(&next, k, v) != 0) { /* no line breaks into broker.conf */
             rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "bad value for %s: %s", k, v);
             cm_props_free(&props);
             return;
