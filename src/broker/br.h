@@ -123,6 +123,8 @@ typedef struct br_stats {
     cm_map_t groups;            /* consumer group -> messages handed out (stats.c) */
     cm_map_t topicPut;          /* topic -> messages stored by sends */
     cm_map_t groupGet;          /* "topic@group" -> messages handed out */
+    int day;                    /* local calendar day of the last sample (year * 1000 + yday) */
+    int64_t putMorning[2], getMorning[2]; /* totals at the start of today [0] and yesterday [1] */
 } br_stats_t;
 
 /* ---- SYNC_FLUSH waiters (flushwait.c) ---- */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <time.h>
 
 #include "br.h"
 
@@ -126,9 +127,27 @@ void br_stats_free(br_broker_t *b)
     cm_map_free(&b->stats.groupGet, free);
 }
 
+/* RocketMQ's "morning" figures: the totals when the local day began (0 before the broker
+ * started, so "today" on the first day counts since the start). */
+static void roll_day(br_stats_t *s)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    int day = tm.tm_year * 1000 + tm.tm_yday;
+    if (s->day && day != s->day) {
+        s->putMorning[1] = s->putMorning[0];
+        s->getMorning[1] = s->getMorning[0];
+        s->putMorning[0] = s->putTotal;
+        s->getMorning[0] = s->getTotal;
+    }
+    s->day = day;
+}
+
 void br_stats_sample(br_broker_t *b)
 {
     br_stats_t *s = &b->stats;
+    roll_day(s);
     uint64_t nowLoop = uv_now(b->loop);
     cm_map_each(&s->groups, roll, &nowLoop);
     cm_map_each(&s->topicPut, roll, &nowLoop);
@@ -183,10 +202,10 @@ void br_handle_get_broker_runtime_info(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 #define SET_I(k, x) (snprintf(v, sizeof v, "%lld", (long long)(x)), lj_set_str(t, k, v))
     SET_I("msgPutTotalTodayNow", s->putTotal);
     SET_I("msgGetTotalTodayNow", s->getTotal);
-    SET_I("msgPutTotalTodayMorning", 0);
-    SET_I("msgGetTotalTodayMorning", 0);
-    SET_I("msgPutTotalYesterdayMorning", 0);
-    SET_I("msgGetTotalYesterdayMorning", 0);
+    SET_I("msgPutTotalTodayMorning", s->putMorning[0]);
+    SET_I("msgGetTotalTodayMorning", s->getMorning[0]);
+    SET_I("msgPutTotalYesterdayMorning", s->putMorning[1]);
+    SET_I("msgGetTotalYesterdayMorning", s->getMorning[1]);
     SET_I("putMessageTimesTotal", s->putTotal);
     SET_I("sendThreadPoolQueueSize", 0);
     SET_I("pullThreadPoolQueueSize", 0);

@@ -299,6 +299,26 @@ static void cluster_row(const char *cluster, const char *broker, const char *id,
     lj_free(info);
 }
 
+/* clusterList -m: yesterday's and today's message totals from the runtime info's "morning"
+ * counters, as RocketMQ 4.9's printClusterMoreStats. */
+static void cluster_more_row(const char *cluster, const char *broker, const char *addr)
+{
+    rm_cmd_t req;
+    rm_cmd_init(&req, 28);
+    lj_val_t *info = NULL;
+    call_ok(addr, &req, &info);
+    rm_cmd_free(&req);
+    const lj_val_t *t = lj_get(info, "table");
+#define RT(k) strtoll(lj_get_str(t, k, "0"), NULL, 10)
+    long long inYest = RT("msgPutTotalTodayMorning") - RT("msgPutTotalYesterdayMorning");
+    long long outYest = RT("msgGetTotalTodayMorning") - RT("msgGetTotalYesterdayMorning");
+    long long inToday = RT("msgPutTotalTodayNow") - RT("msgPutTotalTodayMorning");
+    long long outToday = RT("msgGetTotalTodayNow") - RT("msgGetTotalTodayMorning");
+#undef RT
+    printf("%-16s  %-32s %14lld %14lld %14lld %14lld\n", cluster, broker, inYest, outYest, inToday, outToday);
+    lj_free(info);
+}
+
 static int cluster_list(int argc, char **argv)
 {
     const char *v[128] = {0};
@@ -312,8 +332,13 @@ static int cluster_list(int argc, char **argv)
     rm_cmd_free(&req);
     if (rc)
         return 1;
-    printf("%-16s  %-22s  %-4s  %-22s %-16s %19s %19s %10s %5s %6s\n", "#Cluster Name", "#Broker Name", "#BID",
-           "#Addr", "#Version", "#InTPS(LOAD)", "#OutTPS(LOAD)", "#PCWait(ms)", "#Hour", "#SPACE");
+    int more = v['m'] != NULL;
+    if (more)
+        printf("%-16s  %-32s %14s %14s %14s %14s\n", "#Cluster Name", "#Broker Name", "#InTotalYest",
+               "#OutTotalYest", "#InTotalToday", "#OutTotalToday");
+    else
+        printf("%-16s  %-22s  %-4s  %-22s %-16s %19s %19s %10s %5s %6s\n", "#Cluster Name", "#Broker Name", "#BID",
+               "#Addr", "#Version", "#InTPS(LOAD)", "#OutTPS(LOAD)", "#PCWait(ms)", "#Hour", "#SPACE");
     const lj_val_t *clusters = lj_get(info, "clusterAddrTable");
     for (size_t i = 0; clusters && i < clusters->n; i++) {
         const char *cluster = clusters->members[i].key->s;
@@ -326,8 +351,12 @@ static int cluster_list(int argc, char **argv)
         qsort(sorted, names->n, sizeof *sorted, cmp_str);
         for (size_t j = 0; j < names->n; j++) {
             const lj_val_t *addrs = lj_get(lj_get(lj_get(info, "brokerAddrTable"), sorted[j]), "brokerAddrs");
-            for (size_t k = 0; addrs && k < addrs->n; k++)
-                cluster_row(cluster, sorted[j], addrs->members[k].key->s, lj_str(addrs->members[k].val, ""));
+            for (size_t k = 0; addrs && k < addrs->n; k++) {
+                if (more)
+                    cluster_more_row(cluster, sorted[j], lj_str(addrs->members[k].val, ""));
+                else
+                    cluster_row(cluster, sorted[j], addrs->members[k].key->s, lj_str(addrs->members[k].val, ""));
+            }
         }
         free(sorted);
     }
@@ -1252,7 +1281,7 @@ static int stats_all(int argc, char **argv)
 
 static const cmd_t k_cmds[] = {
     {"topicStatus", "Examine topic Status info", "mqadmin topicStatus -t topic [-n namesrvAddr]", topic_status},
-    {"clusterList", "List cluster infos", "mqadmin clusterList [-c clusterName] [-n namesrvAddr]", cluster_list},
+    {"clusterList", "List cluster infos", "mqadmin clusterList [-c clusterName] [-m (more stats)] [-n namesrvAddr]", cluster_list},
     {"topicList", "Fetch all topic list from name server", "mqadmin topicList [-n namesrvAddr]", topic_list},
     {"topicRoute", "Examine topic route info", "mqadmin topicRoute -t topic [-n namesrvAddr]", topic_route},
     {"updateTopic", "Update or create topic",

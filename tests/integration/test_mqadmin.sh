@@ -40,6 +40,10 @@ row=$(sed -n 2p <<<"$out")
 echo "$row" | grep -qE "^DefaultCluster +broker-a +0 +$LT_BROKER_ADDR +V4_9_8 +[0-9]+\.[0-9]{2}\(0,0ms\)" || lt_fail "clusterList row: $row"
 intps=$(echo "$row" | awk '{print $6}' | cut -d'(' -f1)
 awk "BEGIN{exit !($intps > 0)}" || lt_fail "InTPS should count the 50 sends: $row"; ok
+# clusterList -m: yesterday's and today's totals (today counts the 50 sends, the broker is new)
+out=$("$A" clusterList -m -n "$LT_NS_ADDR") || lt_fail "clusterList -m failed"
+[ "$(head -1 <<<"$out")" = "$(printf '%-16s  %-32s %14s %14s %14s %14s' '#Cluster Name' '#Broker Name' '#InTotalYest' '#OutTotalYest' '#InTotalToday' '#OutTotalToday')" ] \
+    && sed -n 2p <<<"$out" | grep -qE '^DefaultCluster +broker-a +0 +0 +50 +[0-9]+$' || lt_fail "clusterList -m: $out"; ok
 # topicStatus: one line per queue with min/max offsets and the last store time.
 out=$("$A" topicStatus -n "$LT_NS_ADDR" -t TopicTest) || lt_fail "topicStatus failed"
 head -1 <<<"$out" | grep -qx '#Broker Name                      #QID  #Min Offset           #Max Offset             #Last Updated' \
