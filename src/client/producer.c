@@ -324,7 +324,10 @@ static int send_job_sync(send_job_t *j, lc_send_result_t *out)
     return rc;
 }
 
-int lc_producer_send_sync(lc_producer_t *p, const lc_message_t *m, lc_send_result_t *res)
+/* A synchronous send: to any queue (fixed < 0, want NULL, with retries), to the fixed-th
+ * writable queue, or to exactly `want`; the last two never retry elsewhere. */
+static int send_sync_to(lc_producer_t *p, const lc_message_t *m, long fixed, const lc_mq_t *want,
+                        lc_send_result_t *res)
 {
     memset(res, 0, sizeof *res);
     if (!p->in)
@@ -335,9 +338,19 @@ int lc_producer_send_sync(lc_producer_t *p, const lc_message_t *m, lc_send_resul
         snprintf(res->error, sizeof res->error, "%s", lc_strerror(rc));
         return rc;
     }
+    if (fixed >= 0 || want) {
+        j->fixed_queue = fixed;
+        j->want = want;
+        j->attempts_left = 1;
+    }
     rc = send_job_sync(j, res);
     job_free(j);
     return rc;
+}
+
+int lc_producer_send_sync(lc_producer_t *p, const lc_message_t *m, lc_send_result_t *res)
+{
+    return send_sync_to(p, m, -1, NULL, res);
 }
 
 /* ---- async ---- */
@@ -477,47 +490,26 @@ lc_inst_t *lc_producer_inst(lc_producer_t *p) { return p->in; }
 
 int lc_producer_send_orderly(lc_producer_t *p, const lc_message_t *m, const char *shard_key, lc_send_result_t *res)
 {
-    memset(res, 0, sizeof *res);
-    if (!p->in)
-        return LC_ESTATE;
-    if (!shard_key)
+    if (!shard_key) {
+        memset(res, 0, sizeof *res);
         return LC_EINVAL;
-    send_job_t *j;
-    int rc = job_new(p, m, &j);
-    if (rc) {
-        snprintf(res->error, sizeof res->error, "%s", lc_strerror(rc));
-        return rc;
     }
     /* Java's SelectMessageQueueByHash: abs(hashCode(key)) % number of writable queues; no
      * retry on another queue, which would break the order */
     int32_t h = cm_java_hash(shard_key, strlen(shard_key));
-    j->fixed_queue = h == INT32_MIN ? 0 : (h < 0 ? -h : h);
-    j->attempts_left = 1;
-    rc = send_job_sync(j, res);
-    job_free(j);
-    return rc;
+    return send_sync_to(p, m, h == INT32_MIN ? 0 : (h < 0 ? -h : h), NULL, res);
 }
 
 int lc_producer_send_to_queue(lc_producer_t *p, const lc_message_t *m, const lc_mq_t *mq, lc_send_result_t *res)
 {
-    memset(res, 0, sizeof *res);
-    if (!p->in)
-        return LC_ESTATE;
-    if (!mq || !*mq->broker_name)
+    if (!mq || !*mq->broker_name) {
+        memset(res, 0, sizeof *res);
         return LC_EINVAL;
-    send_job_t *j;
-    int rc = job_new(p, m, &j);
-    if (rc) {
-        snprintf(res->error, sizeof res->error, "%s", lc_strerror(rc));
-        return rc;
     }
-    j->want = mq;
-    j->attempts_left = 1; /* the caller chose the queue: no retry elsewhere */
-    rc = send_job_sync(j, res);
+    int rc = send_sync_to(p, m, -1, mq, res);
     if (rc == LC_ENOROUTE && !res->error[0])
         snprintf(res->error, sizeof res->error, "no writable queue %d on broker %s for topic %s", mq->queue_id,
                  mq->broker_name, m->topic);
-    job_free(j);
     return rc;
 }
 
