@@ -201,10 +201,10 @@ typedef struct br_broker {
     br_trans_t trans;
     br_sched_t sched;
     br_timer_t timer;
-    cm_map_t locks;
+    cm_map_t locks;             /* "group\1topic\1broker\1qid" -> queue lock (lock.c) */
     int64_t configVersion;      /* bumped by UPDATE_BROKER_CONFIG */
     uv_tcp_t metrics;           /* Prometheus endpoint (metrics.c), when enabled */
-    int metricsOn;             /* "group\1topic\1broker\1qid" -> queue lock (lock.c) */
+    int metricsOn;
 } br_broker_t;
 
 /* clients.c */
@@ -312,6 +312,10 @@ void br_locks_free(br_broker_t *b);
 
 /* query.c */
 void br_handle_query_message(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+
+/* relay.c: GET_CONSUMER_RUNNING_INFO (307) and CONSUME_MESSAGE_DIRECTLY (309), passed to the
+ * consumer client named in the header and its answer passed back */
+void br_handle_relay_to_consumer(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 
 /* stats.c */
 void br_stats_sample(br_broker_t *b);

@@ -134,6 +134,8 @@ static const rm_handler_t k_handlers[] = {
     {215, br_handle_delete_topic_in_broker},
     {222, br_handle_invoke_broker_to_reset_offset},
     {300, br_handle_query_topic_consume_by_who},
+    {307, br_handle_relay_to_consumer},
+    {309, br_handle_relay_to_consumer},
     {310, br_handle_send_message},
     {315, br_handle_view_broker_stats_data},
     {320, br_handle_send_message},

@@ -66,7 +66,7 @@ struct lc_inst {
     later_t *armed;
     cm_map_t conns;             /* loop only: addr -> rm_conn_t* (one reference held) */
     rm_endpoint_t ep;
-    rm_handler_t handlers[3];
+    rm_handler_t handlers[4];
     lc_inst_cfg_t cfg;
     char client_id[256];
     char **ns;
@@ -160,6 +160,21 @@ static void on_reset_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     if (in->cfg.on_reset_offset && group && topic)
         in->cfg.on_reset_offset(in->cfg.owner, group, topic);
     rm_conn_respond_code(c, req, 0, NULL); /* nothing is sent back for a oneway request */
+}
+
+/* GET_CONSUMER_RUNNING_INFO (307), relayed by a broker for mqadmin consumerStatus: the
+ * owner's view of its queues, subscriptions and settings, as Java's ConsumerRunningInfo. */
+static void on_running_info(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    lc_inst_t *in = ctx;
+    const char *group = rm_ext_get(req, "consumerGroup");
+    lj_val_t *info = group && in->cfg.running_info ? in->cfg.running_info(in->cfg.owner, group) : NULL;
+    if (!info) {
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "The Consumer Group <%s> not exist in this consumer",
+                             group ? group : "");
+        return;
+    }
+    rm_conn_respond_json(c, req, info, LJ_W_FASTJSON); /* MessageQueue objects as map keys */
 }
 
 static rm_conn_t *get_conn(lc_inst_t *in, const char *addr)
@@ -496,7 +511,8 @@ int lc_inst_start(const lc_inst_cfg_t *cfg, lc_inst_t **out)
     in->handlers[0] = (rm_handler_t){RQ_NOTIFY_CONSUMER_IDS_CHANGED, on_notify_ids_changed};
     in->handlers[1] = (rm_handler_t){39 /* CHECK_TRANSACTION_STATE */, on_check_transaction};
     in->handlers[2] = (rm_handler_t){220 /* RESET_CONSUMER_CLIENT_OFFSET */, on_reset_offset};
-    in->ep = (rm_endpoint_t){.name = "client", .handlers = in->handlers, .nhandlers = 3,
+    in->handlers[3] = (rm_handler_t){307 /* GET_CONSUMER_RUNNING_INFO */, on_running_info};
+    in->ep = (rm_endpoint_t){.name = "client", .handlers = in->handlers, .nhandlers = 4,
                              .on_close = on_conn_close, .ctx = in};
     if (uv_loop_init(&in->loop) != 0) {
         inst_free(in);

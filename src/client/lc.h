@@ -126,6 +126,9 @@ typedef struct lc_inst_cfg {
     void (*on_check_transaction)(void *owner, rm_conn_t *c, rm_cmd_t *req);
     /* RESET_CONSUMER_CLIENT_OFFSET: the broker moved `group`'s offsets of `topic`; loop thread. */
     void (*on_reset_offset)(void *owner, const char *group, const char *topic);
+    /* GET_CONSUMER_RUNNING_INFO: a ConsumerRunningInfo object for `group`, or NULL when the
+     * owner is not that group; loop thread; must not block. */
+    lj_val_t *(*running_info)(void *owner, const char *group);
 } lc_inst_cfg_t;
 
 int lc_inst_start(const lc_inst_cfg_t *cfg, lc_inst_t **out);

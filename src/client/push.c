@@ -38,6 +38,8 @@ typedef struct pq {
     int cached;                /* under c->mu: messages handed over, not yet consumed */
     int locked;                /* atomic; orderly: we hold the broker's lock on this queue */
     int in_cb;                 /* atomic; a callback for this queue is running */
+    int64_t last_pull_ms;      /* atomic; wall clock of the last pull request */
+    int64_t last_consume_ms;   /* atomic; wall clock of the last finished batch */
 } pq_t;
 
 typedef struct batch {
@@ -82,6 +84,7 @@ struct lc_push_consumer {
     size_t npqs;
     worker_t *workers;
     size_t known_brokers;
+    int64_t start_ms;          /* wall clock at start (PROP_CONSUMER_START_TIMESTAMP) */
 };
 
 static void pq_unref(pq_t *q)
@@ -288,6 +291,77 @@ static void push_ids_changed(void *owner, const char *group)
     uv_mutex_unlock(&c->mu);
 }
 
+/* ---- GET_CONSUMER_RUNNING_INFO (loop thread) ---- */
+
+static void prop(lj_val_t *o, const char *k, const char *fmt, long long v)
+{
+    char b[64];
+    snprintf(b, sizeof b, fmt, v);
+    lj_set_str(o, k, b); /* Java reads these with getProperty: strings only */
+}
+
+static lj_val_t *pq_info(const pq_t *q)
+{
+    lj_val_t *o = lj_new_obj();
+    lj_set_int(o, "commitOffset", q->consume_offset);
+    lj_set_int(o, "cachedMsgMinOffset", q->consume_offset);
+    lj_set_int(o, "cachedMsgMaxOffset", q->cached ? q->pull_offset - 1 : q->consume_offset);
+    lj_set_int(o, "cachedMsgCount", q->cached);
+    lj_set_int(o, "cachedMsgSizeInMiB", 0);
+    lj_set_int(o, "transactionMsgMinOffset", 0);
+    lj_set_int(o, "transactionMsgMaxOffset", 0);
+    lj_set_int(o, "transactionMsgCount", 0);
+    lj_set_bool(o, "locked", q->c->orderly && __atomic_load_n(&q->locked, __ATOMIC_ACQUIRE));
+    lj_set_int(o, "tryUnlockTimes", 0);
+    lj_set_int(o, "lastLockTimestamp", 0);
+    lj_set_bool(o, "droped", __atomic_load_n(&q->dropped, __ATOMIC_ACQUIRE));
+    lj_set_int(o, "lastPullTimestamp", __atomic_load_n(&q->last_pull_ms, __ATOMIC_RELAXED));
+    lj_set_int(o, "lastConsumeTimestamp", __atomic_load_n(&q->last_consume_ms, __ATOMIC_RELAXED));
+    return o;
+}
+
+/* Java's ConsumerRunningInfo: properties, subscriptionSet, mqTable and statusTable. */
+static lj_val_t *push_running_info(void *owner, const char *group)
+{
+    lc_push_consumer_t *c = owner;
+    if (strcmp(group, c->group) != 0)
+        return NULL;
+    lj_val_t *info = lj_new_obj(), *props = lj_new_obj(), *subs = lj_new_arr(), *mqs = lj_new_obj();
+    const char *ns = c->namesrv ? c->namesrv : getenv("NAMESRV_ADDR");
+    lj_set_str(props, "PROP_NAMESERVER_ADDR", ns ? ns : "");
+    lj_set_str(props, "PROP_CONSUME_TYPE", "CONSUME_PASSIVELY");
+    lj_set_str(props, "PROP_CONSUMEORDERLY", c->orderly ? "true" : "false");
+    prop(props, "PROP_THREADPOOL_CORE_SIZE", "%lld", c->nthreads);
+    prop(props, "PROP_CONSUMER_START_TIMESTAMP", "%lld", c->start_ms);
+    lj_set_str(props, "PROP_CLIENT_VERSION", "V4_9_8");
+    lj_set_str(props, "consumerGroup", c->group);
+    lj_set_str(props, "messageModel", c->broadcast ? "BROADCASTING" : "CLUSTERING");
+    lj_set_str(props, "consumeFromWhere", from_name(c->from));
+    prop(props, "consumeMessageBatchMaxSize", "%lld", c->batch_max);
+    prop(props, "pullBatchSize", "%lld", PULL_BATCH);
+    prop(props, "maxReconsumeTimes", "%lld", c->max_reconsume);
+    for (size_t i = 0; i < c->nsubs; i++) {
+        lj_val_t *o;
+        if (lc_subscription_json(&c->subs[i], &o) == 0)
+            lj_push(subs, o);
+    }
+    uv_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->npqs; i++) {
+        const pq_t *q = c->pqs[i];
+        lj_val_t *k = lj_new_obj();
+        lj_set_str(k, "brokerName", q->mq.broker_name);
+        lj_set_int(k, "queueId", q->mq.queue_id);
+        lj_set_str(k, "topic", q->mq.topic);
+        lj_put(mqs, k, pq_info(q));
+    }
+    uv_mutex_unlock(&c->mu);
+    lj_set(info, "properties", props);
+    lj_set(info, "subscriptionSet", subs);
+    lj_set(info, "mqTable", mqs);
+    lj_set(info, "statusTable", lj_new_obj());
+    return info;
+}
+
 /* ---- pulling (loop thread) ---- */
 
 static void pull_task(lc_inst_t *in, void *arg, int cancelled);
@@ -401,6 +475,7 @@ static void pull_task(lc_inst_t *in, void *arg, int cancelled)
         return;
     }
     q->pull_started = uv_hrtime() / 1000000;
+    __atomic_store_n(&q->last_pull_ms, cm_now_ms(), __ATOMIC_RELAXED);
     if (lc_rpc_async(in, addr, &req, PULL_TIMEOUT_MS, on_pull, q) != 0)
         pull_later(q, PULL_RETRY_MS);
 }
@@ -495,6 +570,7 @@ static void consume_batch(worker_t *w, batch_t *b)
     if (b->next_offset > q->consume_offset)
         q->consume_offset = b->next_offset;
     uv_mutex_unlock(&c->mu);
+    __atomic_store_n(&q->last_consume_ms, cm_now_ms(), __ATOMIC_RELAXED);
 }
 
 static void worker_main(void *arg)
@@ -879,7 +955,8 @@ int lc_push_consumer_start(lc_push_consumer_t *c)
         return LC_ENOMEM;
     lc_inst_cfg_t cfg = {.namesrv = c->namesrv, .instance_name = c->instance_name, .owner = c,
                          .hb_fill = push_hb_fill, .on_ids_changed = push_ids_changed,
-                         .on_reset_offset = push_reset_offset};
+                         .on_reset_offset = push_reset_offset, .running_info = push_running_info};
+    c->start_ms = cm_now_ms();
     if ((rc = lc_inst_start(&cfg, &c->in)) != 0)
         return rc;
     char why[300] = "";

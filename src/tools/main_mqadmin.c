@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common/common.h"
@@ -490,6 +491,42 @@ static const char *front(const char *s, int n)
     return b[i];
 }
 
+static int connection_list(const char *addr, int code, const char *key, const char *group, const char *topic,
+                           lj_val_t **out);
+static lj_val_t *running_info(const char *addr, const char *group, const char *clientId, int jstack);
+
+/* consumerProgress -s true: the running info of every client of the group (NULL-terminated). */
+static lj_val_t **group_infos(const char *addr, const char *group, lj_val_t **cc)
+{
+    if (connection_list(addr, 203, "consumerGroup", group, NULL, cc))
+        return NULL;
+    const lj_val_t *set = lj_get(*cc, "connectionSet");
+    lj_val_t **infos = calloc(set ? set->n + 1 : 1, sizeof *infos);
+    size_t k = 0;
+    for (size_t i = 0; infos && set && i < set->n; i++)
+        if ((infos[k] = running_info(addr, group, lj_get_str(set->items[i], "clientId", ""), 0)) != NULL)
+            lj_set_str(infos[k++], "clientId", lj_get_str(set->items[i], "clientId", ""));
+    return infos;
+}
+
+/* The IP part of the client id that holds this queue, or NULL (RocketMQ prints N/A). */
+static const char *queue_owner(lj_val_t *const *infos, const mqrow_t *r, char *out, size_t n)
+{
+    for (size_t i = 0; infos && infos[i]; i++) {
+        const lj_val_t *mqs = lj_get(infos[i], "mqTable");
+        for (size_t j = 0; mqs && mqs->type == LJ_OBJ && j < mqs->n; j++) {
+            const lj_val_t *k = mqs->members[j].key;
+            if (!strcmp(lj_get_str(k, "topic", ""), r->topic) && !strcmp(lj_get_str(k, "brokerName", ""), r->broker) &&
+                lj_get_int(k, "queueId", -1) == r->qid) {
+                const char *id = lj_get_str(infos[i], "clientId", "");
+                snprintf(out, n, "%.*s", (int)strcspn(id, "@"), id);
+                return out;
+            }
+        }
+    }
+    return NULL;
+}
+
 static int consumer_progress(int argc, char **argv)
 {
     const char *v[128] = {0};
@@ -525,11 +562,17 @@ static int consumer_progress(int argc, char **argv)
         lj_free(st);
     }
     qsort(rows, n, sizeof *rows, cmp_mqrow);
-    printf("%-64s  %-32s  %-4s  %-20s  %-20s  %-20s  %s\n", "#Topic", "#Broker Name", "#QID", "#Broker Offset",
-           "#Consumer Offset", "#Diff", "#LastTime");
+    int show_ip = v['s'] && !strcasecmp(v['s'], "true");
+    lj_val_t *cc = NULL, **infos = show_ip ? group_infos(addrs[0], v['g'], &cc) : NULL;
+    if (show_ip)
+        printf("%-64s  %-32s  %-4s  %-20s  %-20s  %-20s %-20s  %s\n", "#Topic", "#Broker Name", "#QID", "#Broker Offset",
+               "#Consumer Offset", "#Client IP", "#Diff", "#LastTime");
+    else
+        printf("%-64s  %-32s  %-4s  %-20s  %-20s  %-20s  %s\n", "#Topic", "#Broker Name", "#QID", "#Broker Offset",
+               "#Consumer Offset", "#Diff", "#LastTime");
     long long total = 0;
     for (size_t i = 0; i < n; i++) {
-        char last[40] = "N/A";
+        char last[40] = "N/A", ip[128];
         if (rows[i].v[2]) {
             time_t t = (time_t)(rows[i].v[2] / 1000);
             struct tm tm;
@@ -538,10 +581,20 @@ static int consumer_progress(int argc, char **argv)
         }
         long long diff = (long long)(rows[i].v[0] - rows[i].v[1]);
         total += diff;
-        printf("%-64s  %-32s  %-4d  %-20lld  %-20lld  %-20lld  %s\n", front(rows[i].topic, 64), front(rows[i].broker, 32),
-               rows[i].qid, (long long)rows[i].v[0], (long long)rows[i].v[1], diff, last);
+        printf("%-64s  %-32s  %-4d  %-20lld  %-20lld  ", front(rows[i].topic, 64), front(rows[i].broker, 32),
+               rows[i].qid, (long long)rows[i].v[0], (long long)rows[i].v[1]);
+        if (show_ip) {
+            const char *who = queue_owner(infos, &rows[i], ip, sizeof ip);
+            printf("%-20s %-20lld  %s\n", who ? who : "N/A", diff, last);
+        } else {
+            printf("%-20lld  %s\n", diff, last);
+        }
     }
     printf("\nConsume TPS: %.2f\nDiff Total: %lld\n", tps, total);
+    for (size_t i = 0; infos && infos[i]; i++)
+        lj_free(infos[i]);
+    free(infos);
+    lj_free(cc);
     free(rows);
     return 0;
 }
@@ -594,6 +647,240 @@ static int consumer_connection(int argc, char **argv)
     printf("ConsumeFromWhere: %s\n", lj_get_str(cc, "consumeFromWhere", ""));
     lj_free(cc);
     return 0;
+}
+
+/* ---- consumerStatus: GET_CONSUMER_RUNNING_INFO (307), relayed by a broker to each client ---- */
+
+static lj_val_t *running_info(const char *addr, const char *group, const char *clientId, int jstack)
+{
+    rm_cmd_t req;
+    rm_cmd_init(&req, 307);
+    rm_ext_set(&req, "consumerGroup", group);
+    rm_ext_set(&req, "clientId", clientId);
+    rm_ext_set(&req, "jstackEnable", jstack ? "true" : "false");
+    lj_val_t *info = NULL;
+    int rc = call_ok(addr, &req, &info);
+    rm_cmd_free(&req);
+    return rc ? NULL : info;
+}
+
+/* RocketMQ's timeMillisToHumanString: yyyyMMddHHmmssSSS, local time. */
+static const char *java_millis(int64_t ms)
+{
+    static char b[40];
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    snprintf(b, sizeof b, "%04d%02d%02d%02d%02d%02d%03d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    return b;
+}
+
+static const lj_val_t *g_sort_tab; /* qsort has no context argument */
+static int cmp_mq_member(const void *a, const void *b)
+{
+    const lj_val_t *x = g_sort_tab->members[*(const size_t *)a].key, *y = g_sort_tab->members[*(const size_t *)b].key;
+    int c = strcmp(lj_get_str(x, "topic", ""), lj_get_str(y, "topic", ""));
+    if (!c)
+        c = strcmp(lj_get_str(x, "brokerName", ""), lj_get_str(y, "brokerName", ""));
+    return c ? c : (int)(lj_get_int(x, "queueId", 0) - lj_get_int(y, "queueId", 0));
+}
+
+/* The members of an mqTable in MessageQueue order (topic, broker, queue), as Java's TreeMap. */
+static size_t *sorted_mqs(const lj_val_t *tab)
+{
+    size_t n = tab ? tab->n : 0, *ix = calloc(n + 1, sizeof *ix);
+    for (size_t i = 0; ix && i < n; i++)
+        ix[i] = i;
+    if (ix && n) {
+        g_sort_tab = tab;
+        qsort(ix, n, sizeof *ix, cmp_mq_member);
+    }
+    return ix;
+}
+
+static void pq_string(const lj_val_t *p, cm_buf_t *o)
+{
+#define PI(k) (long long)lj_get_int(p, k, 0)
+#define PB(k) (lj_get_bool(p, k, 0) ? "true" : "false")
+    cm_buf_printf(o, "ProcessQueueInfo [commitOffset=%lld, cachedMsgMinOffset=%lld, cachedMsgMaxOffset=%lld, "
+                  "cachedMsgCount=%lld, cachedMsgSizeInMiB=%lld, transactionMsgMinOffset=%lld, "
+                  "transactionMsgMaxOffset=%lld, transactionMsgCount=%lld, locked=%s, tryUnlockTimes=%lld, ",
+                  PI("commitOffset"), PI("cachedMsgMinOffset"), PI("cachedMsgMaxOffset"), PI("cachedMsgCount"),
+                  PI("cachedMsgSizeInMiB"), PI("transactionMsgMinOffset"), PI("transactionMsgMaxOffset"),
+                  PI("transactionMsgCount"), PB("locked"), PI("tryUnlockTimes"));
+    cm_buf_printf(o, "lastLockTimestamp=%s, droped=%s, ", java_millis(PI("lastLockTimestamp")), PB("droped"));
+    cm_buf_printf(o, "lastPullTimestamp=%s, ", java_millis(PI("lastPullTimestamp")));
+    cm_buf_printf(o, "lastConsumeTimestamp=%s]", java_millis(PI("lastConsumeTimestamp")));
+#undef PI
+#undef PB
+}
+
+/* Java's ConsumerRunningInfo.formatString(). */
+static void running_info_text(const lj_val_t *info, cm_buf_t *o)
+{
+    const lj_val_t *props = lj_get(info, "properties"), *subs = lj_get(info, "subscriptionSet");
+    const lj_val_t *mqs = lj_get(info, "mqTable"), *st = lj_get(info, "statusTable");
+    cm_buf_printf(o, "#Consumer Properties#\n");
+    for (size_t i = 0; props && props->type == LJ_OBJ && i < props->n; i++)
+        cm_buf_printf(o, "%-40s: %s\n", props->members[i].key->s, lj_str(props->members[i].val, ""));
+    cm_buf_printf(o, "\n\n#Consumer Subscription#\n");
+    for (size_t i = 0; subs && subs->type == LJ_ARR && i < subs->n; i++)
+        cm_buf_printf(o, "%03zu Topic: %-40s ClassFilter: %-8s SubExpression: %s\n", i + 1,
+                      lj_get_str(subs->items[i], "topic", ""),
+                      lj_get_bool(subs->items[i], "classFilterMode", 0) ? "true" : "false",
+                      lj_get_str(subs->items[i], "subString", ""));
+    size_t *ix = sorted_mqs(mqs), n = mqs && ix ? mqs->n : 0;
+    cm_buf_printf(o, "\n\n#Consumer Offset#\n%-64s  %-32s  %-4s  %-20s\n", "#Topic", "#Broker Name", "#QID",
+                  "#Consumer Offset");
+    for (size_t i = 0; i < n; i++) {
+        const lj_val_t *k = mqs->members[ix[i]].key;
+        cm_buf_printf(o, "%-32s  %-32s  %-4lld  %-20lld\n", lj_get_str(k, "topic", ""), lj_get_str(k, "brokerName", ""),
+                      (long long)lj_get_int(k, "queueId", 0), (long long)lj_get_int(mqs->members[ix[i]].val, "commitOffset", 0));
+    }
+    cm_buf_printf(o, "\n\n#Consumer MQ Detail#\n%-64s  %-32s  %-4s  %-20s\n", "#Topic", "#Broker Name", "#QID",
+                  "#ProcessQueueInfo");
+    for (size_t i = 0; i < n; i++) {
+        const lj_val_t *k = mqs->members[ix[i]].key;
+        cm_buf_printf(o, "%-64s  %-32s  %-4lld  ", lj_get_str(k, "topic", ""), lj_get_str(k, "brokerName", ""),
+                      (long long)lj_get_int(k, "queueId", 0));
+        pq_string(mqs->members[ix[i]].val, o);
+        cm_buf_printf(o, "\n");
+    }
+    free(ix);
+    cm_buf_printf(o, "\n\n#Consumer RT&TPS#\n%-64s  %14s %14s %14s %14s %18s %25s\n", "#Topic", "#Pull RT", "#Pull TPS",
+                  "#Consume RT", "#ConsumeOK TPS", "#ConsumeFailed TPS", "#ConsumeFailedMsgsInHour");
+    for (size_t i = 0; st && st->type == LJ_OBJ && i < st->n; i++) {
+        const lj_val_t *x = st->members[i].val;
+        cm_buf_printf(o, "%-32s  %14.2f %14.2f %14.2f %14.2f %18.2f %25lld\n", st->members[i].key->s,
+                      lj_double(lj_get(x, "pullRT"), 0), lj_double(lj_get(x, "pullTPS"), 0),
+                      lj_double(lj_get(x, "consumeRT"), 0), lj_double(lj_get(x, "consumeOKTPS"), 0),
+                      lj_double(lj_get(x, "consumeFailedTPS"), 0), (long long)lj_get_int(x, "consumeFailedMsgs", 0));
+    }
+    const char *js = lj_get_str(info, "jstack", NULL);
+    if (js)
+        cm_buf_printf(o, "\n\n#Consumer jstack#\n%s", js);
+}
+
+/* The consumer's subscriptions as one comparable string (Java compares the TreeSets). */
+static void subs_key(const lj_val_t *info, char *out, size_t n)
+{
+    const lj_val_t *subs = lj_get(info, "subscriptionSet");
+    size_t len = 0;
+    out[0] = 0;
+    for (size_t i = 0; subs && subs->type == LJ_ARR && i < subs->n && len < n; i++)
+        len += (size_t)snprintf(out + len, n - len, "%s@%s;", lj_get_str(subs->items[i], "topic", ""),
+                                lj_get_str(subs->items[i], "subString", ""));
+}
+
+/* ConsumerRunningInfo.analyzeProcessQueue: queues that look stuck. */
+static void analyze_queues(const char *clientId, const lj_val_t *info)
+{
+    const lj_val_t *props = lj_get(info, "properties"), *mqs = lj_get(info, "mqTable");
+    if (strcmp(lj_get_str(props, "PROP_CONSUME_TYPE", ""), "CONSUME_PASSIVELY") != 0)
+        return;
+    int orderly = strcmp(lj_get_str(props, "PROP_CONSUMEORDERLY", "false"), "true") == 0;
+    int64_t now = cm_now_ms();
+    for (size_t i = 0; mqs && mqs->type == LJ_OBJ && i < mqs->n; i++) {
+        const lj_val_t *k = mqs->members[i].key, *p = mqs->members[i].val;
+        char mq[512];
+        snprintf(mq, sizeof mq, "MessageQueue [topic=%s, brokerName=%s, queueId=%lld]", lj_get_str(k, "topic", ""),
+                 lj_get_str(k, "brokerName", ""), (long long)lj_get_int(k, "queueId", 0));
+        if (orderly && !lj_get_bool(p, "locked", 0))
+            printf("%s %s can't lock for a while, %lldms\n", clientId, mq,
+                   (long long)(now - lj_get_int(p, "lastLockTimestamp", 0)));
+        else if (orderly && lj_get_bool(p, "droped", 0) && lj_get_int(p, "tryUnlockTimes", 0) > 0)
+            printf("%s %s unlock %lld times, still failed\n", clientId, mq, (long long)lj_get_int(p, "tryUnlockTimes", 0));
+        else if (!orderly && now - lj_get_int(p, "lastConsumeTimestamp", 0) > 60000 && lj_get_int(p, "cachedMsgCount", 0) > 0)
+            printf("%s %s can't consume for a while, maybe blocked, %lldms\n", clientId, mq,
+                   (long long)(now - lj_get_int(p, "lastConsumeTimestamp", 0)));
+    }
+}
+
+/* Each client's running info into the file <now>/<clientId> (as RocketMQ), then the analysis. */
+static int status_all(const char *addr, const char *group, const lj_val_t *set, int jstack)
+{
+    int64_t now = cm_now_ms();
+    char dir[32], first[4096] = "", cur[4096];
+    snprintf(dir, sizeof dir, "%lld", (long long)now);
+    int same = 1, n = 0, push = 0, old = 0;
+    printf("%-10s %-40s %-20s %s\n", "#Index", "#ClientId", "#Version", "#ConsumerRunningInfoFile");
+    lj_val_t **infos = calloc(set ? set->n + 1 : 1, sizeof *infos);
+    for (size_t i = 0; infos && set && i < set->n; i++) {
+        const char *id = lj_get_str(set->items[i], "clientId", "");
+        if (!(infos[i] = running_info(addr, group, id, jstack)))
+            continue;
+        cm_buf_t text;
+        cm_buf_init(&text);
+        running_info_text(infos[i], &text);
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, id);
+        cm_mkdirs(dir);
+        if (cm_write_file_safe(path, text.data, text.len) != 0)
+            fprintf(stderr, "mqadmin: cannot write %s\n", path);
+        cm_buf_free(&text);
+        printf("%-10d %-40s %-20s %s\n", ++n, id, version_desc(lj_get_int(set->items[i], "version", 0)), path);
+        const lj_val_t *props = lj_get(infos[i], "properties");
+        push = strcmp(lj_get_str(props, "PROP_CONSUME_TYPE", ""), "CONSUME_PASSIVELY") == 0;
+        old = now - strtoll(lj_get_str(props, "PROP_CONSUMER_START_TIMESTAMP", "0"), NULL, 10) > 120000;
+        subs_key(infos[i], cur, sizeof cur);
+        if (!first[0])
+            snprintf(first, sizeof first, "%s", cur);
+        else if (strcmp(first, cur) != 0)
+            same = 0;
+    }
+    /* as RocketMQ: the comparison only counts for push consumers started over two minutes ago */
+    if (n && (!push || !old))
+        same = 1;
+    if (n && same) {
+        printf("\n\nSame subscription in the same group of consumer");
+        printf("\n\nRebalance OK\n");
+        for (size_t i = 0; set && i < set->n; i++)
+            if (infos[i])
+                analyze_queues(lj_get_str(set->items[i], "clientId", ""), infos[i]);
+    } else if (n) {
+        printf("\n\nWARN: Different subscription in the same group of consumer!!!");
+    }
+    for (size_t i = 0; infos && set && i < set->n; i++)
+        lj_free(infos[i]);
+    free(infos);
+    return 0;
+}
+
+static int consumer_status(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:g:i:b:s", v) || !v['g']) {
+        fprintf(stderr, "mqadmin: consumerStatus needs -g consumerGroup\n");
+        return 2;
+    }
+    char retry[300], addrs[1][128];
+    snprintf(retry, sizeof retry, "%%RETRY%%%s", v['g']);
+    const char *ns = v['b'] ? NULL : namesrv(v['n']);
+    if (v['b'])
+        snprintf(addrs[0], 128, "%s", v['b']);
+    else if (!ns || topic_masters(ns, retry, addrs, NULL, 1) <= 0)
+        return 1; /* the route lookup said why */
+    lj_val_t *cc = NULL;
+    if (connection_list(addrs[0], 203, "consumerGroup", v['g'], NULL, &cc))
+        return 1;
+    int rc = 0;
+    if (!v['i']) {
+        rc = status_all(addrs[0], v['g'], lj_get(cc, "connectionSet"), v['s'] != NULL);
+    } else {
+        lj_val_t *info = running_info(addrs[0], v['g'], v['i'], v['s'] != NULL);
+        cm_buf_t text;
+        cm_buf_init(&text);
+        if (info) {
+            running_info_text(info, &text);
+            fwrite(text.data, 1, text.len, stdout);
+        }
+        cm_buf_free(&text);
+        rc = info ? 0 : 1;
+        lj_free(info);
+    }
+    lj_free(cc);
+    return rc;
 }
 
 static int producer_connection(int argc, char **argv)
@@ -1296,6 +1583,8 @@ static const cmd_t k_cmds[] = {
     {"consumerProgress", "Query consumers's progress, speed", "mqadmin consumerProgress -g groupName [-n namesrvAddr]", consumer_progress},
     {"consumerConnection", "Query consumer's socket connection, client version and subscription",
      "mqadmin consumerConnection -g consumerGroup [-b brokerAddr] [-n namesrvAddr]", consumer_connection},
+    {"consumerStatus", "Query consumer's internal data structure",
+     "mqadmin consumerStatus -g consumerGroup [-i clientId] [-b brokerAddr] [-s (jstack)] [-n namesrvAddr]", consumer_status},
     {"producerConnection", "Query producer's socket connection and client version",
      "mqadmin producerConnection -g producerGroup -t topic [-n namesrvAddr]", producer_connection},
     {"brokerStatus", "Fetch broker runtime status data", "mqadmin brokerStatus (-b brokerAddr | -c clusterName) [-n namesrvAddr]", broker_status},

@@ -33,6 +33,25 @@ out=$("$A" consumerConnection -n "$N" -g AdminGroup) || lt_fail "consumerConnect
 [ "$(head -1 <<<"$out")" = "$(printf '%-36s %-22s %-10s %s' '#ClientId' '#ClientAddr' '#Language' '#Version')" ] || lt_fail "consumerConnection header: $out"
 grep -qx 'ConsumeType: CONSUME_PASSIVELY' <<<"$out" && grep -qx 'MessageModel: CLUSTERING' <<<"$out" \
     && grep -qE '^TopicTest +\*$' <<<"$out" && [ "$(sed -n 2p <<<"$out" | awk '{print $3}')" != "" ] || lt_fail "consumerConnection: $out"; ok
+# consumerStatus: the broker relays GET_CONSUMER_RUNNING_INFO (307) to the live client
+cid=$(sed -n 2p <<<"$out" | awk '{print $1}')
+out=$(cd "$LT_DIR" && "$A" consumerStatus -n "$N" -g AdminGroup) || lt_fail "consumerStatus failed: $out"
+[ "$(head -1 <<<"$out")" = "$(printf '%-10s %-40s %-20s %s' '#Index' '#ClientId' '#Version' '#ConsumerRunningInfoFile')" ] \
+    && sed -n 2p <<<"$out" | grep -qE "^1 +$cid +V4_9_[0-9] +[0-9]+/$cid$" && grep -qx "Rebalance OK" <<<"$out" \
+    || lt_fail "consumerStatus: $out"
+file="$LT_DIR/$(sed -n 2p <<<"$out" | awk '{print $4}')"
+grep -qx "#Consumer Properties#" "$file" && grep -qE '^PROP_CONSUME_TYPE +: CONSUME_PASSIVELY$' "$file" \
+    && grep -qE '^001 Topic: (TopicTest|%RETRY%AdminGroup) +ClassFilter: false +SubExpression: \*$' "$file" \
+    && [ "$(grep -cE '^TopicTest +broker-a +[0-3] +[0-9]+ *$' "$file")" -eq 4 ] && grep -qE '^PROP_NAMESERVER_ADDR +: 127.0.0.1:' "$file" \
+    && grep -qE '^TopicTest +broker-a +0 +ProcessQueueInfo \[commitOffset=[0-9]+, .*lastConsumeTimestamp=[0-9]{17}\]$' "$file" \
+    || lt_fail "consumerStatus file: $(cat "$file")"
+out=$("$A" consumerStatus -n "$N" -g AdminGroup -i "$cid") && grep -qx "#Consumer MQ Detail#" <<<"$out" \
+    || lt_fail "consumerStatus -i: $out"
+out=$("$A" consumerStatus -n "$N" -g AdminGroup -i no-such-client 2>&1) && lt_fail "consumerStatus for a missing client succeeded"
+grep -q "not online" <<<"$out" || lt_fail "consumerStatus for a missing client: $out"; ok
+out=$("$A" consumerProgress -n "$N" -g AdminGroup -s true) || lt_fail "consumerProgress -s failed"
+[ "$(head -1 <<<"$out")" = "$(printf '%-64s  %-32s  %-4s  %-20s  %-20s  %-20s %-20s  %s' '#Topic' '#Broker Name' '#QID' '#Broker Offset' '#Consumer Offset' '#Client IP' '#Diff' '#LastTime')" ] \
+    && [ "$(grep -cE "^TopicTest +broker-a +[0-3] +[0-9]+ +[0-9]+ +${cid%%@*} +0 " <<<"$out")" -eq 4 ] || lt_fail "consumerProgress -s: $out"; ok
 kill "$cpid" 2>/dev/null; wait "$cpid" 2>/dev/null
 
 # a producer that stays connected (a Java-like heartbeat with a producer group, version V4_9_5)
