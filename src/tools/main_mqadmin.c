@@ -612,13 +612,10 @@ static int connection_list(const char *addr, int code, const char *key, const ch
     return rc;
 }
 
-static int consumer_connection(int argc, char **argv)
+/* The consumer connections of group -g, from broker -b or the first master of its retry
+ * topic (as RocketMQ's examineConsumerConnectionInfo); addr gets the broker asked. */
+static int group_connections(const char *const *v, char addr[128], lj_val_t **cc)
 {
-    const char *v[128] = {0};
-    if (parse(argc, argv, "n:g:b:", v) || !v['g']) {
-        fprintf(stderr, "mqadmin: consumerConnection needs -g consumerGroup\n");
-        return 2;
-    }
     char retry[300], addrs[1][128];
     snprintf(retry, sizeof retry, "%%RETRY%%%s", v['g']);
     const char *ns = v['b'] ? NULL : namesrv(v['n']);
@@ -626,8 +623,20 @@ static int consumer_connection(int argc, char **argv)
         snprintf(addrs[0], 128, "%s", v['b']);
     else if (!ns || topic_masters(ns, retry, addrs, NULL, 1) <= 0)
         return 1; /* the route lookup said why */
+    snprintf(addr, 128, "%s", addrs[0]);
+    return connection_list(addr, 203, "consumerGroup", v['g'], NULL, cc) ? 1 : 0;
+}
+
+static int consumer_connection(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:g:b:", v) || !v['g']) {
+        fprintf(stderr, "mqadmin: consumerConnection needs -g consumerGroup\n");
+        return 2;
+    }
+    char addrs[1][128];
     lj_val_t *cc = NULL;
-    if (connection_list(addrs[0], 203, "consumerGroup", v['g'], NULL, &cc))
+    if (group_connections(v, addrs[0], &cc))
         return 1;
     printf("%-36s %-22s %-10s %s\n", "#ClientId", "#ClientAddr", "#Language", "#Version");
     const lj_val_t *set = lj_get(cc, "connectionSet");
@@ -854,15 +863,9 @@ static int consumer_status(int argc, char **argv)
         fprintf(stderr, "mqadmin: consumerStatus needs -g consumerGroup\n");
         return 2;
     }
-    char retry[300], addrs[1][128];
-    snprintf(retry, sizeof retry, "%%RETRY%%%s", v['g']);
-    const char *ns = v['b'] ? NULL : namesrv(v['n']);
-    if (v['b'])
-        snprintf(addrs[0], 128, "%s", v['b']);
-    else if (!ns || topic_masters(ns, retry, addrs, NULL, 1) <= 0)
-        return 1; /* the route lookup said why */
+    char addrs[1][128];
     lj_val_t *cc = NULL;
-    if (connection_list(addrs[0], 203, "consumerGroup", v['g'], NULL, &cc))
+    if (group_connections(v, addrs[0], &cc))
         return 1;
     int rc = 0;
     if (!v['i']) {
