@@ -88,6 +88,17 @@ lt_start_broker() {
     lt_wait_port "$LT_BROKER_PORT" 15
 }
 
+# The usual start of a test: a name server and one broker (extra broker.conf lines as
+# arguments). Sets N (name server address), A (mqadmin) and a pass counter that ok bumps.
+lt_start_single() {
+    lt_start_namesrv || lt_fail "name server did not start"
+    lt_start_broker "$@" || lt_fail "broker did not start"
+    N="$LT_NS_ADDR"
+    A="$LT_BIN/mqadmin"
+    pass=0
+}
+ok() { pass=$((pass + 1)); }
+
 lt_stop_broker() {   # clean stop (SIGTERM), bounded wait
     kill -TERM "$LT_BROKER_PID" 2>/dev/null
     for _ in $(seq 1 100); do kill -0 "$LT_BROKER_PID" 2>/dev/null || return 0; sleep 0.1; done

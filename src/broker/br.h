@@ -53,6 +53,7 @@ int64_t br_offsets_get(const br_offsets_t *o, const char *group, const char *top
 void br_offsets_set(br_offsets_t *o, const char *group, const char *topic, int queueId, int64_t off);
 void br_offsets_delete_topic(br_offsets_t *o, const char *topic);
 int br_offsets_save(br_offsets_t *o);
+lj_val_t *br_offsets_json(const br_offsets_t *o); /* consumerOffset.json's content */
 /* Call fn for every topic the group has offsets for. */
 void br_offsets_topics(const br_offsets_t *o, const char *group, void (*fn)(void *arg, const char *topic), void *arg);
 void br_offsets_delete_group(br_offsets_t *o, const char *group);
@@ -210,6 +211,9 @@ typedef struct br_broker {
 /* clients.c */
 void br_clients_free(br_clients_t *c);
 br_cgroup_t *br_cgroup_get(br_broker_t *b, const char *group);
+/* RocketMQ's findSubscriptionData test for admin views: 1 unless the group is online with
+ * subscriptions and none is for `topic`. */
+int br_group_subscribes(br_broker_t *b, const char *group, const char *topic);
 void br_clients_conn_closed(br_broker_t *b, rm_conn_t *conn);
 void br_clients_scan(br_broker_t *b, uint64_t now);
 int br_sub_parse(br_sub_t *s, const char *topic, const char *expr);
@@ -270,6 +274,7 @@ int br_schedule_divert(br_broker_t *b, cm_buf_t *props, const char *topic, int q
 void br_schedule_start(br_broker_t *b);
 void br_schedule_stop(br_broker_t *b, uv_close_cb cb);
 int br_schedule_save(br_broker_t *b);
+lj_val_t *br_schedule_json(const br_broker_t *b); /* delayOffset.json's content */
 lj_val_t *br_load_json_file(const char *path); /* offsets.c: the file, or its .bak; NULL */
 
 /* timer.c */
@@ -299,6 +304,7 @@ void br_handle_delete_subscriptiongroup(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_get_broker_config(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_update_broker_config(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_get_consume_stats(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_get_broker_consume_stats(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_invoke_broker_to_reset_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 
 /* metrics.c: Prometheus text on metricsPromExporterPort when metricsExporterType=PROM */
@@ -316,6 +322,17 @@ void br_handle_query_message(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 /* relay.c: GET_CONSUMER_RUNNING_INFO (307) and CONSUME_MESSAGE_DIRECTLY (309), passed to the
  * consumer client named in the header and its answer passed back */
 void br_handle_relay_to_consumer(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+
+/* inspect.c: store inspection and maintenance requests of mqadmin */
+void br_handle_get_all_consumer_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_get_all_delay_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_query_consume_time_span(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_get_system_topic_list(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_clean_expired_consumequeue(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_delete_expired_commitlog(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_clean_unused_topic(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_clone_group_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+void br_handle_query_consume_queue(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 
 /* stats.c */
 void br_stats_sample(br_broker_t *b);

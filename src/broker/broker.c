@@ -123,6 +123,8 @@ static const rm_handler_t k_handlers[] = {
     {38, br_handle_get_consumer_list_by_group},
     {41, br_handle_lock_batch_mq},
     {42, br_handle_unlock_batch_mq},
+    {43, br_handle_get_all_consumer_offset},
+    {45, br_handle_get_all_delay_offset},
     {46, br_handle_check_client_config},
     {200, br_handle_update_and_create_subscriptiongroup},
     {201, br_handle_get_all_subscriptiongroup_config},
@@ -134,11 +136,19 @@ static const rm_handler_t k_handlers[] = {
     {215, br_handle_delete_topic_in_broker},
     {222, br_handle_invoke_broker_to_reset_offset},
     {300, br_handle_query_topic_consume_by_who},
+    {303, br_handle_query_consume_time_span},
+    {305, br_handle_get_system_topic_list},
+    {306, br_handle_clean_expired_consumequeue},
     {307, br_handle_relay_to_consumer},
     {309, br_handle_relay_to_consumer},
+    {314, br_handle_clone_group_offset},
     {310, br_handle_send_message},
     {315, br_handle_view_broker_stats_data},
+    {316, br_handle_clean_unused_topic},
+    {317, br_handle_get_broker_consume_stats},
     {320, br_handle_send_message},
+    {321, br_handle_query_consume_queue},
+    {329, br_handle_delete_expired_commitlog},
 };
 /* The VIP port serves everything but PULL_MESSAGE, as RocketMQ's fast channel. */
 static rm_handler_t k_vip_handlers[sizeof k_handlers / sizeof k_handlers[0]];

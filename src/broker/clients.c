@@ -469,3 +469,14 @@ void br_handle_get_producer_connection_list(rm_conn_t *c, rm_cmd_t *req, void *c
     lj_set(o, "connectionSet", connection_set(g ? g->clients : NULL));
     rm_conn_respond_json(c, req, o, LJ_W_FASTJSON);
 }
+
+int br_group_subscribes(br_broker_t *b, const char *group, const char *topic)
+{
+    br_cgroup_t *cg = br_cgroup_get(b, group);
+    if (!cg || cg->nsubs == 0)
+        return 1; /* offline: every topic it has offsets on counts */
+    for (size_t i = 0; i < cg->nsubs; i++)
+        if (!strcmp(cg->subs[i].topic, topic))
+            return 1;
+    return 0;
+}

@@ -207,6 +207,62 @@ void br_handle_get_consume_stats(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     rm_conn_respond_json(c, req, root, LJ_W_FASTJSON);
 }
 
+/* GET_BROKER_CONSUME_STATS (317, mqadmin brokerConsumeStats): the consume stats of every
+ * subscription group for each topic it has offsets on, as RocketMQ's fetchAllConsumeStatsInBroker:
+ * an online group's topics it does not subscribe are left out; isOrder keeps ordered topics. */
+typedef struct all_ctx {
+    br_broker_t *b;
+    const char *group;
+    int isOrder;
+    lj_val_t *list;             /* the current group's ConsumeStats */
+    int64_t diff;
+    lj_val_t *out;              /* [{group: [ConsumeStats]}] */
+} all_ctx_t;
+
+static void add_group_topic(void *arg, const char *topic)
+{
+    all_ctx_t *x = arg;
+    br_topic_t *tc = br_topics_get(&x->b->topics, topic);
+    if (!tc || (x->isOrder && !tc->order) || !br_group_subscribes(x->b, x->group, topic))
+        return;
+    stats_ctx_t s = {x->b, x->group, topic, lj_new_obj()};
+    add_topic_stats(&s, topic);
+    for (size_t i = 0; i < s.tab->n; i++)
+        x->diff += lj_get_int(s.tab->members[i].val, "brokerOffset", 0) -
+                   lj_get_int(s.tab->members[i].val, "consumerOffset", 0);
+    lj_val_t *cs = lj_new_obj();
+    lj_set(cs, "consumeTps", lj_new_double(br_stats_group_tps(x->b, x->group)));
+    lj_set(cs, "offsetTable", s.tab);
+    lj_push(x->list, cs);
+}
+
+static void add_group_stats(const char *group, void *val, void *arg)
+{
+    (void)val;
+    all_ctx_t *x = arg;
+    x->group = group;
+    x->list = lj_new_arr();
+    br_offsets_topics(&x->b->offsets, group, add_group_topic, x);
+    lj_val_t *m = lj_new_obj();
+    lj_set(m, group, x->list);
+    lj_push(x->out, m);
+}
+
+void br_handle_get_broker_consume_stats(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    const char *order = rm_ext_get(req, "isOrder");
+    all_ctx_t x = {b, NULL, order && !strcmp(order, "true"), NULL, 0, lj_new_arr()};
+    cm_map_each(&b->groups.map, add_group_stats, &x);
+    char addr[160];
+    snprintf(addr, sizeof addr, "%s:%d", b->cfg.brokerIP1, (int)b->cfg.listenPort);
+    lj_val_t *root = lj_new_obj();
+    lj_set_str(root, "brokerAddr", addr);
+    lj_set(root, "consumeStatsList", x.out);
+    lj_set_int(root, "totalDiff", x.diff);
+    rm_conn_respond_json(c, req, root, LJ_W_FASTJSON);
+}
+
 /* ---- reset offsets -------------------------------------------------------------------------------- */
 
 void br_handle_invoke_broker_to_reset_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx)

@@ -106,11 +106,17 @@ static void add_offsets_json(const char *key, void *val, void *arg)
     lj_set((lj_val_t *)arg, key, m);
 }
 
-int br_offsets_save(br_offsets_t *o)
+lj_val_t *br_offsets_json(const br_offsets_t *o)
 {
     lj_val_t *root = lj_new_obj(), *tab = lj_new_obj();
     cm_map_each(&o->map, add_offsets_json, tab);
     lj_set(root, "offsetTable", tab);
+    return root;
+}
+
+int br_offsets_save(br_offsets_t *o)
+{
+    lj_val_t *root = br_offsets_json(o);
     cm_buf_t b;
     cm_buf_init(&b);
     int rc = lj_write(root, LJ_W_FASTJSON, &b);

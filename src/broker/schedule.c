@@ -140,12 +140,18 @@ static int deliver_level(br_broker_t *b, int level, int64_t now, int budget)
     return n;
 }
 
-int br_schedule_save(br_broker_t *b)
+lj_val_t *br_schedule_json(const br_broker_t *b)
 {
     lj_val_t *root = lj_new_obj(), *tab = lj_new_obj();
     for (int i = 0; i < b->cfg.delayLevelCount; i++)
         lj_put(tab, lj_new_int(i + 1), lj_new_int(b->sched.offset[i]));
     lj_set(root, "offsetTable", tab);
+    return root;
+}
+
+int br_schedule_save(br_broker_t *b)
+{
+    lj_val_t *root = br_schedule_json(b);
     cm_buf_t out;
     cm_buf_init(&out);
     int rc = lj_write(root, LJ_W_FASTJSON, &out);

@@ -621,6 +621,20 @@ int64_t st_max_offset(st_store_t *st, const char *topic, int32_t queueId)
     return cq ? cq->maxUnits : 0;
 }
 
+int st_cq_entry(st_store_t *st, const char *topic, int32_t queueId, int64_t offset, int64_t *phy, int32_t *size,
+                int64_t *tagsCode)
+{
+    st_cq_t *cq = st_cq_find(st, topic, strlen(topic), queueId);
+    if (!cq || offset < cq->minUnits)
+        return ST_ENOENT;
+    return st_cq_unit(st, cq, offset, phy, size, tagsCode);
+}
+
+int st_queue_exists(st_store_t *st, const char *topic, int32_t queueId)
+{
+    return st_cq_find(st, topic, strlen(topic), queueId) != NULL;
+}
+
 int64_t st_min_offset(st_store_t *st, const char *topic, int32_t queueId)
 {
     st_cq_t *cq = st_cq_find(st, topic, strlen(topic), queueId);

@@ -282,6 +282,10 @@ int64_t st_max_phy_offset(st_store_t *st);   /* next write position */
 int64_t st_min_phy_offset(st_store_t *st);
 /* Remove every consume queue of `topic` (files deleted; commit-log records stay). */
 int st_delete_topic(st_store_t *st, const char *topic);
+/* One consume-queue unit (QUERY_CONSUME_QUEUE): ST_ENOENT outside [min, max) or no queue. */
+int st_cq_entry(st_store_t *st, const char *topic, int32_t queueId, int64_t offset, int64_t *phy, int32_t *size,
+                int64_t *tagsCode);
+int st_queue_exists(st_store_t *st, const char *topic, int32_t queueId);
 /* Sum over the topic's queues of (max - min). */
 int64_t st_topic_msg_count(st_store_t *st, const char *topic);
 /* Visit every consume queue (order unspecified). fn must not call st_put/st_delete_topic. */

@@ -166,6 +166,7 @@ static int topic_route(int argc, char **argv)
 }
 
 /* Master (id 0) addresses of a cluster's brokers, from GET_BROKER_CLUSTER_INFO. */
+/* Master addresses of the brokers of `cluster` (NULL: of every cluster). */
 static int cluster_masters(const char *ns, const char *cluster, char addrs[][128], int max)
 {
     rm_cmd_t req;
@@ -173,15 +174,20 @@ static int cluster_masters(const char *ns, const char *cluster, char addrs[][128
     lj_val_t *info = NULL;
     int n = 0;
     if (call_ok(ns, &req, &info) == 0) {
-        const lj_val_t *names = lj_get(lj_get(info, "clusterAddrTable"), cluster);
-        for (size_t i = 0; names && i < names->n && n < max; i++) {
-            const lj_val_t *bd = lj_get(lj_get(info, "brokerAddrTable"), lj_str(names->items[i], ""));
-            const char *a = lj_get_str(lj_get(bd, "brokerAddrs"), "0", NULL);
-            if (a)
-                snprintf(addrs[n++], 128, "%s", a);
+        const lj_val_t *clusters = lj_get(info, "clusterAddrTable");
+        for (size_t c = 0; clusters && clusters->type == LJ_OBJ && c < clusters->n; c++) {
+            if (cluster && strcmp(clusters->members[c].key->s, cluster) != 0)
+                continue;
+            const lj_val_t *names = clusters->members[c].val;
+            for (size_t i = 0; names && i < names->n && n < max; i++) {
+                const lj_val_t *bd = lj_get(lj_get(info, "brokerAddrTable"), lj_str(names->items[i], ""));
+                const char *a = lj_get_str(lj_get(bd, "brokerAddrs"), "0", NULL);
+                if (a)
+                    snprintf(addrs[n++], 128, "%s", a);
+            }
         }
-        if (!names)
-            fprintf(stderr, "mqadmin: cluster %s has no brokers\n", cluster);
+        if (!n)
+            fprintf(stderr, "mqadmin: cluster %s has no brokers\n", cluster ? cluster : "(any)");
     }
     rm_cmd_free(&req);
     lj_free(info);
@@ -1569,6 +1575,201 @@ static int stats_all(int argc, char **argv)
     return 0;
 }
 
+/* ---- broker maintenance and inspection ------------------------------------------------------- */
+
+/* One request with no header to each broker of -b or -c (no -c: every cluster); RocketMQ
+ * prints "success" or "false" with no newline. */
+static int broker_action(int argc, char **argv, int code)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:b:c:", v))
+        return 2;
+    char addrs[64][128];
+    int n = broker_addrs(v, addrs, 64), ok = n > 0;
+    for (int i = 0; i < n; i++) {
+        rm_cmd_t req;
+        rm_cmd_init(&req, code);
+        ok &= call_ok(addrs[i], &req, NULL) == 0;
+        rm_cmd_free(&req);
+    }
+    printf("%s", ok ? "success" : "false");
+    return ok ? 0 : 1;
+}
+
+static int clean_expired_cq(int argc, char **argv) { return broker_action(argc, argv, 306); }
+static int clean_unused_topic(int argc, char **argv) { return broker_action(argc, argv, 316); }
+static int delete_expired_commitlog(int argc, char **argv) { return broker_action(argc, argv, 329); }
+
+static int broker_consume_stats(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:b:t:l:o:", v) || !v['b']) {
+        fprintf(stderr, "mqadmin: brokerConsumeStats needs -b brokerAddr\n");
+        return 2;
+    }
+    long long level = v['l'] ? atoll(v['l']) : 0;
+    rm_cmd_t req;
+    rm_cmd_init(&req, 317);
+    rm_ext_set(&req, "isOrder", v['o'] && !strcasecmp(v['o'], "true") ? "true" : "false");
+    rm_ext_set(&req, "timeoutMillis", v['t'] ? v['t'] : "50000");
+    lj_val_t *all = NULL;
+    int rc = call_ok(v['b'], &req, &all);
+    rm_cmd_free(&req);
+    if (rc)
+        return 1;
+    printf("%-64s  %-64s  %-32s  %-4s  %-20s  %-20s  %-20s  %s\n", "#Topic", "#Group", "#Broker Name", "#QID",
+           "#Broker Offset", "#Consumer Offset", "#Diff", "#LastTime");
+    const lj_val_t *list = lj_get(all, "consumeStatsList");
+    for (size_t i = 0; list && i < list->n; i++) {
+        const lj_val_t *m = list->items[i];
+        for (size_t g = 0; m && m->type == LJ_OBJ && g < m->n; g++) {
+            const lj_val_t *arr = m->members[g].val;
+            for (size_t k = 0; arr && k < arr->n; k++) {
+                mqrow_t *rows = NULL;
+                size_t nr = 0;
+                static const char *const f[3] = {"brokerOffset", "consumerOffset", "lastTimestamp"};
+                collect_rows(lj_get(arr->items[k], "offsetTable"), f, &rows, &nr);
+                qsort(rows, nr, sizeof *rows, cmp_mqrow);
+                for (size_t r = 0; r < nr; r++) {
+                    long long diff = (long long)(rows[r].v[0] - rows[r].v[1]);
+                    if (diff < level || rows[r].v[2] <= 0) /* as RocketMQ: queues never consumed are not shown */
+                        continue;
+                    char last[40];
+                    time_t t = (time_t)(rows[r].v[2] / 1000);
+                    struct tm tm;
+                    localtime_r(&t, &tm);
+                    strftime(last, sizeof last, "%Y-%m-%d %H:%M:%S", &tm);
+                    printf("%-64s  %-64s  %-32s  %-4d  %-20lld  %-20lld  %-20lld  %s\n", front(rows[r].topic, 64),
+                           m->members[g].key->s, front(rows[r].broker, 32), rows[r].qid, (long long)rows[r].v[0],
+                           (long long)rows[r].v[1], diff, last);
+                }
+                free(rows);
+            }
+        }
+    }
+    printf("\nDiff Total: %lld\n", (long long)lj_get_int(all, "totalDiff", 0));
+    lj_free(all);
+    return 0;
+}
+
+/* RocketMQ prints the subscription with fastjson's pretty printer (tab indents). */
+static void print_pretty(const lj_val_t *o)
+{
+    printf("{\n");
+    for (size_t i = 0; o && o->type == LJ_OBJ && i < o->n; i++) {
+        cm_buf_t b;
+        cm_buf_init(&b);
+        lj_write(o->members[i].val, LJ_W_FASTJSON, &b);
+        printf("\t\"%s\":%.*s%s\n", o->members[i].key->s, (int)b.len, b.data, i + 1 < o->n ? "," : "");
+        cm_buf_free(&b);
+    }
+    printf("}");
+}
+
+static int query_cq(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:t:q:i:c:b:g:", v) || !v['t'] || !v['q'] || !v['i']) {
+        fprintf(stderr, "mqadmin: queryCq needs -t topic -q queueId -i index\n");
+        return 2;
+    }
+    char addrs[1][128];
+    const char *ns = v['b'] ? NULL : namesrv(v['n']);
+    if (v['b'])
+        snprintf(addrs[0], 128, "%s", v['b']);
+    else if (!ns || topic_masters(ns, v['t'], addrs, NULL, 1) <= 0)
+        return 1; /* the route lookup said why */
+    long long index = atoll(v['i']);
+    rm_cmd_t req, resp;
+    rm_cmd_init(&req, 321);
+    rm_ext_set(&req, "topic", v['t']);
+    rm_ext_set(&req, "queueId", v['q']);
+    rm_ext_set_i64(&req, "index", index);
+    rm_ext_set(&req, "count", v['c'] ? v['c'] : "10");
+    if (v['g'])
+        rm_ext_set(&req, "consumerGroup", v['g']);
+    int rc = rpc(addrs[0], &req, &resp);
+    rm_cmd_free(&req);
+    if (rc)
+        return 1;
+    if (resp.code != RC_SUCCESS) {
+        fprintf(stderr, "mqadmin: CODE: %d DESC: %s\n", resp.code, resp.remark ? resp.remark : "");
+        rm_cmd_free(&resp);
+        return 1;
+    }
+    lj_val_t *body = NULL;
+    if (resp.body_len && lj_parse((const char *)resp.body, resp.body_len, &body) != 0)
+        body = NULL;
+    const lj_val_t *sub = lj_get(body, "subscriptionData");
+    if (sub) {
+        printf("Subscription data: \n");
+        print_pretty(sub);
+        printf("\n======================================\n");
+    }
+    if (lj_get_str(body, "filterData", NULL))
+        printf("Filter data: \n%s\n======================================\n", lj_get_str(body, "filterData", ""));
+    printf("Queue data: \nmax: %lld, min: %lld\n", (long long)lj_get_int(body, "maxQueueIndex", 0),
+           (long long)lj_get_int(body, "minQueueIndex", 0));
+    printf("======================================\n");
+    const lj_val_t *units = lj_get(body, "queueData");
+    for (size_t i = 0; units && i < units->n; i++) {
+        const lj_val_t *u = units->items[i];
+        printf("idx: %lld\nConsumeQueueData{physicOffset=%lld, physicSize=%lld, tagsCode=%lld, extendDataJson='null', "
+               "bitMap='null', eval=%s, msg='null'}\n======================================\n",
+               index + (long long)i, (long long)lj_get_int(u, "physicOffset", 0), (long long)lj_get_int(u, "physicSize", 0),
+               (long long)lj_get_int(u, "tagsCode", 0), lj_get_bool(u, "eval", 0) ? "true" : "false");
+    }
+    lj_free(body);
+    rm_cmd_free(&resp);
+    return 0;
+}
+
+/* As RocketMQ's cloneGroupOffset: the source group's consumer offsets (GET_CONSUME_STATS) are
+ * written for the destination group queue by queue (UPDATE_CONSUMER_OFFSET). */
+static int clone_group_offset(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:s:d:t:o:", v) || !v['s'] || !v['d'] || !v['t']) {
+        fprintf(stderr, "mqadmin: cloneGroupOffset needs -s srcGroup -d destGroup -t topic\n");
+        return 2;
+    }
+    const char *ns = namesrv(v['n']);
+    char retry[300], addrs[16][128], names[16][128];
+    snprintf(retry, sizeof retry, "%%RETRY%%%s", v['s']);
+    int nb = ns ? topic_masters(ns, retry, addrs, names, 16) : -1;
+    if (nb <= 0)
+        return 1;
+    int ok = 1;
+    for (int i = 0; i < nb && ok; i++) {
+        rm_cmd_t req;
+        rm_cmd_init(&req, 208);
+        rm_ext_set(&req, "consumerGroup", v['s']);
+        lj_val_t *st = NULL;
+        ok = call_ok(addrs[i], &req, &st) == 0;
+        rm_cmd_free(&req);
+        const lj_val_t *tab = lj_get(st, "offsetTable");
+        for (size_t j = 0; ok && tab && j < tab->n; j++) {
+            const lj_val_t *mq = tab->members[j].key;
+            int64_t off = lj_get_int(tab->members[j].val, "consumerOffset", -1);
+            if (off < 0)
+                continue;
+            rm_cmd_t up;
+            rm_cmd_init(&up, 15);
+            rm_ext_set(&up, "consumerGroup", v['d']);
+            rm_ext_set(&up, "topic", lj_get_str(mq, "topic", ""));
+            rm_ext_set_i64(&up, "queueId", lj_get_int(mq, "queueId", 0));
+            rm_ext_set_i64(&up, "commitOffset", off);
+            ok = call_ok(addrs[i], &up, NULL) == 0;
+            rm_cmd_free(&up);
+        }
+        lj_free(st);
+    }
+    if (!ok)
+        return 1;
+    printf("clone group offset success. srcGroup[%s], destGroup=[%s], topic[%s]", v['s'], v['d'], v['t']);
+    return 0;
+}
+
 static const cmd_t k_cmds[] = {
     {"topicStatus", "Examine topic Status info", "mqadmin topicStatus -t topic [-n namesrvAddr]", topic_status},
     {"clusterList", "List cluster infos", "mqadmin clusterList [-c clusterName] [-m (more stats)] [-n namesrvAddr]", cluster_list},
@@ -1583,7 +1784,7 @@ static const cmd_t k_cmds[] = {
      update_sub_group},
     {"deleteSubGroup", "Delete subscription group from broker.",
      "mqadmin deleteSubGroup -g groupName (-b brokerAddr | -c clusterName) [-r removeOffset] [-n namesrvAddr]", delete_sub_group},
-    {"consumerProgress", "Query consumers's progress, speed", "mqadmin consumerProgress -g groupName [-n namesrvAddr]", consumer_progress},
+    {"consumerProgress", "Query consumers's progress, speed", "mqadmin consumerProgress -g groupName [-s showClientIP (true|false)] [-n namesrvAddr]", consumer_progress},
     {"consumerConnection", "Query consumer's socket connection, client version and subscription",
      "mqadmin consumerConnection -g consumerGroup [-b brokerAddr] [-n namesrvAddr]", consumer_connection},
     {"consumerStatus", "Query consumer's internal data structure",
@@ -1607,6 +1808,19 @@ static const cmd_t k_cmds[] = {
     {"statsAll", "Topic and Consumer tps stats", "mqadmin statsAll [-a activeTopic] [-t topic] [-n namesrvAddr]", stats_all},
     {"resetOffsetByTime", "Reset consumer offset by timestamp(without client restart).",
      "mqadmin resetOffsetByTime -g group -t topic -s timestamp [-f force] [-n namesrvAddr]", reset_offset_by_time},
+    {"brokerConsumeStats", "Fetch broker consume stats data",
+     "mqadmin brokerConsumeStats -b brokerAddr [-t timeoutMillis] [-l diffLevel] [-o order] [-n namesrvAddr]",
+     broker_consume_stats},
+    {"queryCq", "Query cq command.", "mqadmin queryCq -t topic -q queueId -i index [-c count] [-b brokerAddr] [-g consumerGroup] [-n namesrvAddr]",
+     query_cq},
+    {"cloneGroupOffset", "clone offset from other group.",
+     "mqadmin cloneGroupOffset -s srcGroup -d destGroup -t topic [-o offline] [-n namesrvAddr]", clone_group_offset},
+    {"cleanExpiredCQ", "Clean expired ConsumeQueue on broker.", "mqadmin cleanExpiredCQ [-b brokerAddr | -c clusterName] [-n namesrvAddr]",
+     clean_expired_cq},
+    {"cleanUnusedTopic", "Clean unused topic on broker.", "mqadmin cleanUnusedTopic [-b brokerAddr | -c clusterName] [-n namesrvAddr]",
+     clean_unused_topic},
+    {"deleteExpiredCommitLog", "Delete expired CommitLog files",
+     "mqadmin deleteExpiredCommitLog [-b brokerAddr | -c clusterName] [-n namesrvAddr]", delete_expired_commitlog},
 };
 #define NCMDS (sizeof k_cmds / sizeof k_cmds[0])
 

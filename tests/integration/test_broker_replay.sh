@@ -5,6 +5,5 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
 lt_setup "$1"
-lt_start_namesrv || lt_fail "name server did not start"
-lt_start_broker || lt_fail "broker did not start"
+lt_start_single
 timeout 120 python3 "$here/replay_broker.py" "$LT_BROKER_PORT" "$2" || lt_fail "broker replay mismatches"

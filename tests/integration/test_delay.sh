@@ -12,9 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
 lt_setup "$1"
 [ -x "$LT_BIN/delay_e2e" ] || lt_fail "no delay_e2e in $LT_BIN"
-lt_start_namesrv || lt_fail "name server did not start"
-lt_start_broker || lt_fail "broker did not start"
-pass=0
+lt_start_single
 
 out=$(timeout 60 "$LT_BIN/delay_e2e" "$LT_NS_ADDR" delay) || lt_fail "delay run failed: $out"
 echo "$out"

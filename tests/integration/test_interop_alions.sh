@@ -14,8 +14,7 @@ if [ ! -d "$interop/node_modules/ali-ons" ]; then
     (cd "$interop" && timeout 240 npm ci --no-audit --no-fund --loglevel=error) \
         || lt_fail "npm ci failed in tests/interop (the npm registry must be reachable once)"
 fi
-lt_start_namesrv || lt_fail "name server did not start"
-lt_start_broker || lt_fail "broker did not start"
+lt_start_single
 # Only the name server is given: the tests find the broker through it, as a user's client does.
 export NAMESRV_ADDR="$LT_NS_ADDR" ALIONS_STATE="$LT_DIR/alions-state.json"
 # Each phase is bounded (ctest allows this whole script 300 s): 120 s, then 60 s, then 60 s.

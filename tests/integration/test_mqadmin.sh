@@ -5,12 +5,8 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
 lt_setup "$1"
-lt_start_namesrv || lt_fail "name server did not start"
-lt_start_broker || lt_fail "broker did not start"
+lt_start_single
 sleep 0.5
-A="$LT_BIN/mqadmin"
-pass=0
-ok() { pass=$((pass + 1)); }
 out=$("$A" updateTopic -n "$LT_NS_ADDR" -c DefaultCluster -t AdminTopic -r 3 -w 3) || lt_fail "updateTopic failed: $out"
 [ "$out" = "create topic to $LT_BROKER_ADDR success.
 TopicConfig [topicName=AdminTopic, readQueueNums=3, writeQueueNums=3, perm=RW-, topicFilterType=SINGLE_TAG, topicSysFlag=0, order=false]" ] \

@@ -8,12 +8,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
 lt_setup "$1"
-lt_start_namesrv || lt_fail "name server did not start"
-lt_start_broker || lt_fail "broker did not start"
-A="$LT_BIN/mqadmin"
-N="$LT_NS_ADDR"
-pass=0
-ok() { pass=$((pass + 1)); }
+lt_start_single
 NAMESRV_ADDR="$N" timeout 30 "$LT_BIN/producer" -c 50 >/dev/null 2>&1 || lt_fail "producer failed"
 NAMESRV_ADDR="$N" timeout 30 "$LT_BIN/consumer" -g AdminGroup -T 20 >/dev/null 2>&1 &
 cpid=$!

@@ -6,8 +6,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
 lt_setup "$1"
-lt_start_namesrv || lt_fail "name server did not start"
-lt_start_broker || lt_fail "broker did not start"
+lt_start_single
 sleep 0.5
 export NAMESRV_ADDR="$LT_NS_ADDR"
 timeout 30 "$LT_BIN/producer" -c 40 >/dev/null 2>&1 || lt_fail "producer"

@@ -10,8 +10,7 @@ fi
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
 lt_setup "$1"
-lt_start_namesrv || lt_fail "name server did not start"
-lt_start_broker || lt_fail "broker did not start"
+lt_start_single
 sleep 0.5
 timeout 30 "$LT_BIN/mqshutdown" broker || lt_fail "mqshutdown broker failed"
 wait "$LT_BROKER_PID"; rc=$?

@@ -7,8 +7,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
 lt_setup "$1"
 [ -x "$LT_BIN/query_e2e" ] || lt_fail "no query_e2e in $LT_BIN"
-lt_start_namesrv || lt_fail "name server did not start"
-lt_start_broker || lt_fail "broker did not start"
+lt_start_single
 ids="$LT_DIR/ids.txt"
 timeout 60 "$LT_BIN/query_e2e" "$LT_NS_ADDR" send "$ids" || lt_fail "sending failed"
 timeout 60 "$LT_BIN/query_e2e" "$LT_NS_ADDR" check "$ids" || lt_fail "queries right after sending"
