@@ -27,6 +27,7 @@ typedef struct pending {
 struct rm_conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
+    uv_prepare_t flush_prep;    /* writes queued outside a read go out once per loop turn */
     uv_connect_t connect_req;
     uv_loop_t *loop;
     const rm_endpoint_t *ep;
@@ -114,6 +115,7 @@ void rm_conn_close(rm_conn_t *c)
 {
     if (c->closing)
         return;
+    conn_flush(c); /* what was queued this turn still goes out first */
     c->closing = 1;
     rm_conn_ref(c); /* callbacks below may drop references */
     if (c->server) {
@@ -130,6 +132,7 @@ void rm_conn_close(rm_conn_t *c)
         c->ep->on_close(c, c->ep->ctx);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&c->flush_prep, on_handle_closed);
     rm_conn_unref(c);
 }
 
@@ -357,6 +360,17 @@ static void conn_flush(rm_conn_t *c)
     write_bufs(c, p, len, NULL, 0, NULL, NULL);
 }
 
+static void on_flush_prep(uv_prepare_t *h)
+{
+    rm_conn_t *c = h->data;
+    uv_prepare_stop(h);
+    conn_flush(c);
+}
+
+/* Frames queued while reading go out when the read batch ends; others just before the loop
+ * next polls (a prepare handle, which also covers frames queued before the loop runs), so that
+ * many requests or answers produced in one turn - a client draining its send queue, a broker
+ * waking parked pulls - share one write. */
 static int send_cmd(rm_conn_t *c, const rm_cmd_t *cmd)
 {
     if (c->closing)
@@ -364,7 +378,8 @@ static int send_cmd(rm_conn_t *c, const rm_cmd_t *cmd)
     int rc = rm_frame_encode(cmd, &c->out);
     if (rc)
         return rc;
-    conn_flush(c);
+    if (!c->in_read && !uv_is_active((uv_handle_t *)&c->flush_prep))
+        uv_prepare_start(&c->flush_prep, on_flush_prep);
     return 0;
 }
 
@@ -550,8 +565,9 @@ static rm_conn_t *conn_new(uv_loop_t *loop, const rm_endpoint_t *ep)
     cm_buf_init(&c->out);
     uv_tcp_init(loop, &c->tcp);
     uv_timer_init(loop, &c->timer);
-    c->tcp.data = c->timer.data = c;
-    c->handles_open = 2;
+    uv_prepare_init(loop, &c->flush_prep);
+    c->tcp.data = c->timer.data = c->flush_prep.data = c;
+    c->handles_open = 3;
     uv_timer_start(&c->timer, on_sweep, SWEEP_MS, SWEEP_MS);
     uv_unref((uv_handle_t *)&c->timer); /* the sweep alone must not keep a loop alive */
     return c;
