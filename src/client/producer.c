@@ -237,12 +237,12 @@ static int job_request(send_job_t *j, rm_cmd_t *req, char *addr, size_t addrlen)
     j->mq = *q;
     snprintf(addr, addrlen, "%s", a);
     lc_req_init(req, j->batch ? RQ_SEND_BATCH_MESSAGE : RQ_SEND_MESSAGE_V2);
-    if (rm_ext_set(req, "a", j->p->group) || rm_ext_set(req, "b", j->topic) || rm_ext_set(req, "c", "TBW102") ||
-        rm_ext_set(req, "d", "4") || rm_ext_set_i64(req, "e", q->queue_id) || rm_ext_set_i64(req, "f", j->sys_flag) ||
+    if (rm_ext_add(req, "a", j->p->group) || rm_ext_add(req, "b", j->topic) || rm_ext_add(req, "c", "TBW102") ||
+        rm_ext_add(req, "d", "4") || rm_ext_set_i64(req, "e", q->queue_id) || rm_ext_set_i64(req, "f", j->sys_flag) ||
         rm_ext_set_i64(req, "g", j->born) || rm_ext_set_i64(req, "h", j->flag) ||
-        (j->props.len && rm_ext_set(req, "i", j->props.data)) || rm_ext_set(req, "j", "0") ||
-        rm_ext_set(req, "k", "false") || rm_ext_set(req, "m", j->batch ? "true" : "false") ||
-        rm_ext_set(req, "n", q->broker_name)) {
+        (j->props.len && rm_ext_add(req, "i", j->props.data)) || rm_ext_add(req, "j", "0") ||
+        rm_ext_add(req, "k", "false") || rm_ext_add(req, "m", j->batch ? "true" : "false") ||
+        rm_ext_add(req, "n", q->broker_name)) {
         rm_cmd_free(req);
         return LC_ENOMEM;
     }

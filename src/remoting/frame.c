@@ -33,10 +33,8 @@ void rm_cmd_init(rm_cmd_t *c, int32_t code)
 
 void rm_cmd_free(rm_cmd_t *c)
 {
-    for (size_t i = c->arena_n; i < c->next; i++) {
-        free(c->ext[i].key);
-        free(c->ext[i].val);
-    }
+    for (size_t i = c->arena_n; i < c->next; i++)
+        free(c->ext[i].key); /* the value lives in the same block */
     free(c->ext);
     free(c->remark);
     free(c->body_owned);
@@ -85,61 +83,82 @@ const char *rm_ext_get(const rm_cmd_t *c, const char *key)
     return NULL;
 }
 
-static int ext_add(rm_cmd_t *c, char *key, char *val) /* takes ownership */
+/* An entry outside the arena is one block: "key\0value\0", key pointing at its start. */
+static int ext_entry(rm_kv_t *e, const char *k, size_t kl, const char *v, size_t vl)
 {
-    if (!key || !val)
-        goto err;
+    char *blk = malloc(kl + vl + 2);
+    if (!blk)
+        return RM_ENOMEM;
+    memcpy(blk, k, kl);
+    blk[kl] = 0;
+    memcpy(blk + kl + 1, v, vl);
+    blk[kl + 1 + vl] = 0;
+    e->key = blk;
+    e->val = blk + kl + 1;
+    return 0;
+}
+
+static int ext_add(rm_cmd_t *c, const char *k, size_t kl, const char *v, size_t vl)
+{
     if (c->next == c->ext_cap) {
-        size_t cap = c->ext_cap ? c->ext_cap * 2 : 8;
+        size_t cap = c->ext_cap ? c->ext_cap * 2 : 16;
         rm_kv_t *e = realloc(c->ext, cap * sizeof *e);
         if (!e)
-            goto err;
+            return RM_ENOMEM;
         c->ext = e;
         c->ext_cap = cap;
     }
-    c->ext[c->next].key = key;
-    c->ext[c->next].val = val;
+    if (ext_entry(&c->ext[c->next], k, kl, v, vl))
+        return RM_ENOMEM;
     c->next++;
     return 0;
-err:
-    free(key);
-    free(val);
-    return RM_ENOMEM;
+}
+
+int rm_ext_add(rm_cmd_t *c, const char *key, const char *val)
+{
+    return ext_add(c, key, strlen(key), val, strlen(val));
 }
 
 int rm_ext_set(rm_cmd_t *c, const char *key, const char *val)
 {
+    size_t kl = strlen(key), vl = strlen(val);
     for (size_t i = 0; i < c->next; i++) {
-        if (strcmp(c->ext[i].key, key) == 0) {
-            char *v = cm_strdup(val);
-            if (!v)
-                return RM_ENOMEM;
-            if (i >= c->arena_n) {
-                free(c->ext[i].val);
-            } else { /* the key stays in the arena; give the entry heap strings of its own */
-                char *k = cm_strdup(c->ext[i].key);
-                if (!k) {
-                    free(v);
-                    return RM_ENOMEM;
-                }
-                rm_kv_t e = {k, v};
-                c->ext[i] = c->ext[c->arena_n - 1];
-                c->ext[c->arena_n - 1] = e;
-                c->arena_n--;
-                return 0;
-            }
-            c->ext[i].val = v;
-            return 0;
+        if (strcmp(c->ext[i].key, key) != 0)
+            continue;
+        rm_kv_t e;
+        if (ext_entry(&e, key, kl, val, vl))
+            return RM_ENOMEM;
+        if (i >= c->arena_n) {
+            free(c->ext[i].key);
+            c->ext[i] = e;
+        } else { /* the old entry is in the arena: move the last arena entry here, ours after it */
+            c->ext[i] = c->ext[c->arena_n - 1];
+            c->ext[c->arena_n - 1] = e;
+            c->arena_n--;
         }
+        return 0;
     }
-    return ext_add(c, cm_strdup(key), cm_strdup(val));
+    return ext_add(c, key, kl, val, vl);
+}
+
+/* Decimal text of v (no printf: every send request and answer carries several numbers). */
+static const char *i64_text(int64_t v, char buf[24])
+{
+    char *p = buf + 23;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    *p = 0;
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    return p;
 }
 
 int rm_ext_set_i64(rm_cmd_t *c, const char *key, int64_t v)
 {
     char s[24];
-    snprintf(s, sizeof s, "%lld", (long long)v);
-    return rm_ext_set(c, key, s);
+    return rm_ext_set(c, key, i64_text(v, s));
 }
 
 int rm_ext_i64(const rm_cmd_t *c, const char *key, int64_t *out)
@@ -436,23 +455,31 @@ static int decode_json_header(const uint8_t *hdr, size_t hlen, rm_cmd_t *c)
     return have_code && h.p == h.end ? 0 : RM_EHEADER;
 }
 
+/* Runs of characters that need no escape are copied at once: headers are mostly plain text. */
 static int put_json_str(cm_buf_t *b, const char *s)
 {
     int rc = cm_buf_putc(b, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p && rc == 0; p++) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p && rc == 0) {
+        const unsigned char *run = p;
+        while (*p >= 0x20 && *p != '"' && *p != '\\')
+            p++;
+        if (p > run)
+            rc = cm_buf_append(b, run, (size_t)(p - run));
+        if (!*p || rc)
+            break;
         if (*p == '"' || *p == '\\') {
-            rc = cm_buf_putc(b, '\\');
-            if (!rc)
-                rc = cm_buf_putc(b, (char)*p);
+            char e[2] = {'\\', (char)*p};
+            rc = cm_buf_append(b, e, 2);
         } else if (*p == '\n' || *p == '\r' || *p == '\t') { /* fastjson's short escapes */
-            rc = cm_buf_putc(b, '\\');
-            if (!rc)
-                rc = cm_buf_putc(b, *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't');
-        } else if (*p < 0x20) {
-            rc = cm_buf_printf(b, "\\u%04X", *p);
-        } else {
-            rc = cm_buf_putc(b, (char)*p);
+            char e[2] = {'\\', *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't'};
+            rc = cm_buf_append(b, e, 2);
+        } else { /* \u00XX: the property separators 1 and 2 come twice per property */
+            static const char hex[] = "0123456789ABCDEF";
+            char e[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+            rc = cm_buf_append(b, e, 6);
         }
+        p++;
     }
     return rc ? rc : cm_buf_putc(b, '"');
 }
@@ -520,7 +547,7 @@ static int decode_binary_header(const uint8_t *h, size_t hlen, rm_cmd_t *c)
         pos += 4;
         if (vl > end - pos)
             return RM_EHEADER;
-        if (ext_add(c, cm_strndup(k, kl), cm_strndup((const char *)h + pos, vl)))
+        if (ext_add(c, k, kl, (const char *)h + pos, vl))
             return RM_ENOMEM;
         pos += vl;
     }

@@ -79,6 +79,8 @@ int rm_cmd_is_oneway(const rm_cmd_t *c);
 /* extFields. Values are canonical strings whatever JSON type the peer sent. */
 const char *rm_ext_get(const rm_cmd_t *c, const char *key);
 int rm_ext_set(rm_cmd_t *c, const char *key, const char *val);
+/* Append a field the command does not have yet (no duplicate check: for building requests). */
+int rm_ext_add(rm_cmd_t *c, const char *key, const char *val);
 int rm_ext_set_i64(rm_cmd_t *c, const char *key, int64_t v);
 /* Typed getters: RM_EMISSING if absent, RM_EBADVAL if unparsable; *out untouched then. */
 int rm_ext_i64(const rm_cmd_t *c, const char *key, int64_t *out);

@@ -155,6 +155,38 @@ static void test_binary_header_matches_the_spec_example(void **s)
     rm_cmd_free(&c);
 }
 
+static void test_ext_fields_set_replace_and_numbers(void **s)
+{
+    (void)s;
+    rm_cmd_t c;
+    rm_cmd_init(&c, 10);
+    assert_int_equal(rm_ext_set_i64(&c, "min", INT64_MIN), 0);
+    assert_int_equal(rm_ext_set_i64(&c, "max", INT64_MAX), 0);
+    assert_int_equal(rm_ext_set_i64(&c, "neg", -42), 0);
+    assert_int_equal(rm_ext_set_i64(&c, "zero", 0), 0);
+    assert_int_equal(rm_ext_add(&c, "tag", "\001a\"b"), 0);
+    assert_string_equal(rm_ext_get(&c, "min"), "-9223372036854775808");
+    assert_string_equal(rm_ext_get(&c, "max"), "9223372036854775807");
+    assert_string_equal(rm_ext_get(&c, "neg"), "-42");
+    assert_string_equal(rm_ext_get(&c, "zero"), "0");
+    assert_int_equal(rm_ext_set(&c, "neg", "7"), 0); /* replaced, not added */
+    assert_string_equal(rm_ext_get(&c, "neg"), "7");
+    assert_int_equal(c.next, 5);
+    /* a JSON header round trip keeps the escaped characters */
+    cm_buf_t out;
+    cm_buf_init(&out);
+    assert_int_equal(rm_frame_encode(&c, &out), 0);
+    rm_cmd_t d;
+    assert_int_equal(rm_frame_decode((const uint8_t *)out.data, out.len, &d), 0);
+    assert_string_equal(rm_ext_get(&d, "tag"), "\001a\"b");
+    assert_int_equal(rm_ext_set(&d, "tag", "x"), 0); /* replacing a field that lives in the arena */
+    assert_string_equal(rm_ext_get(&d, "tag"), "x");
+    assert_string_equal(rm_ext_get(&d, "min"), "-9223372036854775808");
+    rm_cmd_free(&d);
+    cm_buf_free(&out);
+    rm_cmd_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -162,6 +194,7 @@ int main(void)
         cmocka_unit_test(test_ext_values_of_any_json_type_become_strings),
         cmocka_unit_test(test_malformed_frames_are_errors),
         cmocka_unit_test(test_binary_header_matches_the_spec_example),
+        cmocka_unit_test(test_ext_fields_set_replace_and_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
