@@ -119,7 +119,7 @@ static int is_dispatched_type(int32_t sysFlag)
 
 /* ---- commit-log files -------------------------------------------------------------------- */
 
-static int cl_new_file(st_store_t *st, int64_t start, st_mfile_t **out)
+int st_cl_new_file(st_store_t *st, int64_t start, st_mfile_t **out)
 {
     st_mfile_t *f;
     int rc = st_mfile_open(st->clDir, start, st_cl_fsize(st), 1, &f);
@@ -149,7 +149,7 @@ static int cl_reserve(st_store_t *st, size_t need, st_mfile_t **fo, uint64_t *po
     if (need + 8 > fsz)
         return ST_EMSG_ILLEGAL;
     f = st_cl_file_at(st, w);
-    if (!f && (rc = cl_new_file(st, w - w % (int64_t)fsz, &f)) != ST_OK)
+    if (!f && (rc = st_cl_new_file(st, w - w % (int64_t)fsz, &f)) != ST_OK)
         return rc;
     uint64_t pos = (uint64_t)(w - f->start);
     if (need + 8 > fsz - pos) {
@@ -158,7 +158,7 @@ static int cl_reserve(st_store_t *st, size_t need, st_mfile_t **fo, uint64_t *po
         cm_wbe32(b + 4, ST_BLANK_MAGIC);
         w = f->start + (int64_t)fsz;
         atomic_store(&st->wrote, w);
-        if ((rc = cl_new_file(st, w, &f)) != ST_OK)
+        if ((rc = st_cl_new_file(st, w, &f)) != ST_OK)
             return rc;
         pos = 0;
     }
@@ -807,12 +807,16 @@ static int64_t recover_scan(st_store_t *st, size_t from)
     return end;
 }
 
-/* Re-dispatch records in [from, to) to the consume queues (idempotent). */
-static int redispatch(st_store_t *st, int64_t from, int64_t to)
+/* Dispatch the records in [from, to) to the consume queues and the index (idempotent for
+ * units already there). *end gets where it stopped: `to`, or the start of a record that is
+ * cut short (a slave's batch ends inside it) or not a record (*bad set). Records of
+ * half transactions and rollbacks go to the index only, as in st_put. */
+int st_dispatch(st_store_t *st, int64_t from, int64_t to, int64_t *end, int *bad, int *count)
 {
     uint64_t fsz = st_cl_fsize(st);
     int64_t phy = from;
-    int n = 0;
+    int n = 0, rc = ST_OK;
+    *bad = 0;
     while (phy < to) {
         st_mfile_t *f = st_cl_file_at(st, phy);
         if (!f)
@@ -820,13 +824,15 @@ static int redispatch(st_store_t *st, int64_t from, int64_t to)
         int64_t fileEnd = f->start + (int64_t)fsz;
         int64_t lim = to < fileEnd ? to : fileEnd;
         st_record_t r;
-        int rc = st_record_decode(f->base + (phy - f->start), (size_t)(lim - phy), 0, &r);
+        rc = st_record_decode(f->base + (phy - f->start), (size_t)(lim - phy), 0, &r);
         if (rc == ST_EBLANK) {
             phy = fileEnd;
+            rc = ST_OK;
             continue;
         }
         if (rc != ST_OK) {
-            LOG_W(ST_MOD, "re-dispatch stopped at %" PRId64 ": %s", phy, st_strerror(rc));
+            *bad = rc != ST_ETRUNC || lim == fileEnd; /* cut short is fine only before `to` */
+            rc = ST_OK;
             break;
         }
         st_index_record(st, &r, phy);
@@ -842,15 +848,31 @@ static int redispatch(st_store_t *st, int64_t from, int64_t to)
                     n++;
             }
             if (rc != ST_OK) {
-                LOG_E(ST_MOD, "re-dispatch of %" PRId64 " failed: %s", phy, st_strerror(rc));
-                return rc;
+                LOG_E(ST_MOD, "dispatch of %" PRId64 " failed: %s", phy, st_strerror(rc));
+                break;
             }
         }
+        if (r.storeTimestamp > st->lastStoreTs)
+            st->lastStoreTs = r.storeTimestamp;
         phy += r.totalSize;
     }
+    *end = phy;
+    if (count)
+        *count = n;
+    return rc;
+}
+
+/* Re-dispatch records in [from, to) to the consume queues (recovery). */
+static int redispatch(st_store_t *st, int64_t from, int64_t to)
+{
+    int64_t end;
+    int bad, n;
+    int rc = st_dispatch(st, from, to, &end, &bad, &n);
+    if (end < to && rc == ST_OK)
+        LOG_W(ST_MOD, "re-dispatch stopped at %" PRId64 " (not a record)", end);
     if (n)
         LOG_I(ST_MOD, "re-dispatched %d record(s) to consume queues", n);
-    return ST_OK;
+    return rc;
 }
 
 /* The newest file whose first record is older than what the checkpoint says is on disk
@@ -900,6 +922,7 @@ static int recover(st_store_t *st, int lastExitOK)
     }
     atomic_store(&st->wrote, processOffset);
     atomic_store(&st->flushed, processOffset);
+    st->haDispatched = processOffset;
     st_index_truncate(st, processOffset);
     int64_t minPhy = st_min_phy_offset(st);
 

@@ -308,6 +308,17 @@ typedef struct st_query_result {
 int st_query_by_key(st_store_t *st, const char *topic, const char *key, int maxNum, int64_t begin,
                     int64_t end, int uniq, st_query_result_t *res);
 
+/* ---- replication (ha.c, spec §5.2) -------------------------------------------------------- */
+/* Master: raw commit-log bytes from `from` for a slave, at most maxLen, never across a file
+ * end or past the written end; *len is 0 when there is nothing new. ST_ENOENT when `from` was
+ * deleted by retention. The bytes stay valid while the file lives. Loop thread. */
+int st_ha_read(st_store_t *st, int64_t from, size_t maxLen, const uint8_t **ptr, size_t *len);
+/* Slave: bytes the master stored at phyOffset, which must be this log's end (an empty store
+ * starts wherever the master begins). Complete records are dispatched to the consume queues and
+ * the index as on the master; a record cut by the batch end waits for the next batch.
+ * ST_EINVAL for another offset, ST_ECORRUPT for bytes that are not records. Loop thread. */
+int st_ha_append(st_store_t *st, int64_t phyOffset, const uint8_t *data, size_t len);
+
 /* ---- record codec (thread-safe, no store needed) ----------------------------------------- */
 typedef struct st_record {
     int32_t totalSize;

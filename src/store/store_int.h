@@ -84,6 +84,9 @@ struct st_store {
     /* clean.c: retention and disk space */
     atomic_int diskFull;            /* usage over diskSpaceWarningLevelRatio: puts refused */
     int manualCleanRuns;            /* runs left that delete regardless of the hour */
+
+    /* ha.c: a slave's commit log is dispatched up to here (the rest is a record cut short) */
+    int64_t haDispatched;
 };
 
 
@@ -137,6 +140,10 @@ static inline st_mfile_t *st_cl_file_at(const st_store_t *st, int64_t phy)
 {
     return phy < 0 ? NULL : st_mfiles_get(&st->cl, phy / (int64_t)st_cl_fsize(st));
 }
+
+/* store.c, shared with ha.c */
+int st_cl_new_file(st_store_t *st, int64_t start, st_mfile_t **out);
+int st_dispatch(st_store_t *st, int64_t from, int64_t to, int64_t *end, int *bad, int *count);
 
 /* flush.c */
 int st_ckpt_open(st_store_t *st);
