@@ -33,6 +33,9 @@ br_topic_t *br_topics_get(const br_topics_t *t, const char *name);
 br_topic_t *br_topics_put(br_topics_t *t, const char *name, int r, int w, int perm, int sysFlag);
 int br_topics_delete(br_topics_t *t, const char *name);
 int br_topics_save(br_topics_t *t);
+/* A slave takes its master's table (GET_ALL_TOPIC_CONFIG JSON) when the data version differs;
+ * 1 if it changed (and was persisted). */
+int br_topics_adopt(br_topics_t *t, const lj_val_t *root);
 /* {"dataVersion":...,"topicConfigTable":{...}} */
 lj_val_t *br_topics_json(const br_topics_t *t);
 lj_val_t *br_topic_json(const br_topic_t *tc);
@@ -54,6 +57,7 @@ void br_offsets_set(br_offsets_t *o, const char *group, const char *topic, int q
 void br_offsets_delete_topic(br_offsets_t *o, const char *topic);
 int br_offsets_save(br_offsets_t *o);
 lj_val_t *br_offsets_json(const br_offsets_t *o); /* consumerOffset.json's content */
+void br_offsets_merge(br_offsets_t *o, const lj_val_t *root); /* put every offset of such JSON */
 /* Call fn for every topic the group has offsets for. */
 void br_offsets_topics(const br_offsets_t *o, const char *group, void (*fn)(void *arg, const char *topic), void *arg);
 void br_offsets_delete_group(br_offsets_t *o, const char *group);
@@ -72,6 +76,7 @@ void br_groups_free(br_groups_t *g);
 br_group_t *br_groups_get(br_groups_t *g, const char *name);
 br_group_t *br_groups_put(br_groups_t *g, const char *name);
 int br_groups_save(br_groups_t *g);
+int br_groups_adopt(br_groups_t *g, const lj_val_t *root); /* as br_topics_adopt */
 struct br_broker;
 /* The group's config, created (and persisted) when autoCreateSubscriptionGroup allows; else
  * answers SUBSCRIPTION_GROUP_NOT_EXIST and returns NULL. */
@@ -206,7 +211,22 @@ typedef struct br_broker {
     int64_t configVersion;      /* bumped by UPDATE_BROKER_CONFIG */
     uv_tcp_t metrics;           /* Prometheus endpoint (metrics.c), when enabled */
     int metricsOn;
+    int role;                   /* BR_ASYNC_MASTER, BR_SYNC_MASTER, BR_SLAVE (brokerRole) */
+    struct br_ha *ha;           /* replication (ha.c) */
+    struct br_ns_ctx { struct br_broker *b; int i; } ns_ctx[8]; /* registration answers */
 } br_broker_t;
+
+enum { BR_ASYNC_MASTER, BR_SYNC_MASTER, BR_SLAVE };
+static inline int br_is_slave(const br_broker_t *b) { return b->role == BR_SLAVE; }
+
+/* ha.c: master/slave replication (spec §5) */
+typedef struct br_ha br_ha_t;
+int br_ha_start(br_broker_t *b);
+void br_ha_stop(br_broker_t *b, uv_close_cb cb); /* cb once, with a handle whose data is b */
+/* A slave learns its master from the name server's answer to its registration. */
+void br_ha_master_known(br_broker_t *b, const char *masterAddr, const char *haAddr);
+int64_t br_ha_acked(const br_broker_t *b);      /* furthest offset a slave confirmed */
+int br_ha_slaves(const br_broker_t *b);         /* connected slaves */
 
 /* clients.c */
 void br_clients_free(br_clients_t *c);
@@ -275,6 +295,7 @@ void br_schedule_start(br_broker_t *b);
 void br_schedule_stop(br_broker_t *b, uv_close_cb cb);
 int br_schedule_save(br_broker_t *b);
 lj_val_t *br_schedule_json(const br_broker_t *b); /* delayOffset.json's content */
+void br_schedule_adopt(br_broker_t *b, const lj_val_t *root); /* progress from such JSON */
 lj_val_t *br_load_json_file(const char *path); /* offsets.c: the file, or its .bak; NULL */
 
 /* timer.c */
@@ -360,6 +381,8 @@ int br_flushwait_needed(br_broker_t *b, const rm_cmd_t *req, const char *props, 
 void br_flushwait_add(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req, rm_cmd_t *resp, int64_t need);
 /* Answer every waiter (durable or timed out) and close the handles with cb. */
 void br_flushwait_stop(br_broker_t *b, uv_close_cb cb);
+/* A slave acknowledged more, or went away: answer the SYNC_MASTER sends that can be answered. */
+void br_flushwait_kick(br_broker_t *b);
 
 /* broker.c */
 void br_register_all(br_broker_t *b, int oneway);

@@ -14,11 +14,14 @@
 
 static void on_registered(int status, rm_cmd_t *resp, void *arg)
 {
-    const char *addr = arg;
+    const struct br_ns_ctx *x = arg;
+    const char *addr = x->b->ns_addrs[x->i];
     if (status)
         LOG_W("broker", "register to name server %s failed (%d)", addr, status);
     else if (resp->code != RC_SUCCESS)
         LOG_W("broker", "name server %s refused registration: %d %s", addr, resp->code, resp->remark ? resp->remark : "");
+    else /* a slave learns its master here */
+        br_ha_master_known(x->b, rm_ext_get(resp, "masterAddr"), rm_ext_get(resp, "haServerAddr"));
 }
 
 static rm_conn_t *ns_conn(br_broker_t *b, int i)
@@ -78,7 +81,7 @@ void br_register_all(br_broker_t *b, int oneway)
         if (oneway)
             rm_conn_oneway(c, &req);
         else
-            rm_conn_invoke(c, &req, REGISTER_TIMEOUT_MS, on_registered, b->ns_addrs[i]);
+            rm_conn_invoke(c, &req, REGISTER_TIMEOUT_MS, on_registered, &b->ns_ctx[i]);
         rm_cmd_free(&req);
     }
     cm_buf_free(&buf);
@@ -273,6 +276,7 @@ static int open_store(br_broker_t *b)
     sc.delayLevelCount = b->cfg.delayLevelCount;
     sc.maxHashSlotNum = (int32_t)b->cfg.maxHashSlotNum;
     sc.maxIndexNum = (int32_t)b->cfg.maxIndexNum;
+    sc.slave = br_is_slave(b);
     br_flushwait_init(b, &sc);
     sc.storeHostIp = b->store_ip;
     sc.storeHostPort = b->cfg.listenPort;
@@ -297,6 +301,10 @@ int br_start(uv_loop_t *loop, const br_config_t *cfg, br_broker_t **out)
         return CM_ENOMEM;
     b->loop = loop;
     b->cfg = *cfg;
+    b->role = !strcmp(cfg->brokerRole, "SLAVE") ? BR_SLAVE : !strcmp(cfg->brokerRole, "SYNC_MASTER") ? BR_SYNC_MASTER
+                                                                                                  : BR_ASYNC_MASTER;
+    for (int i = 0; i < 8; i++)
+        b->ns_ctx[i] = (struct br_ns_ctx){b, i};
     snprintf(b->addr, sizeof b->addr, "%s:%d", cfg->brokerIP1, cfg->listenPort);
     struct in_addr a;
     inet_pton(AF_INET, cfg->brokerIP1, &a);
@@ -327,6 +335,8 @@ int br_start(uv_loop_t *loop, const br_config_t *cfg, br_broker_t **out)
             snprintf(b->ns_addrs[b->nns++], sizeof b->ns_addrs[0], "%s", tok);
     if (b->nns == 0)
         LOG_W("broker", "no name server address (namesrvAddr, -n or NAMESRV_ADDR): clients cannot find this broker");
+    if (br_ha_start(b) != 0)
+        goto err;
     br_register_all(b, 0);
     start_timer(b, &b->reg_timer, on_register_timer, 10000, (uint64_t)cfg->registerNameServerPeriod);
     start_timer(b, &b->scan_timer, on_scan_timer, 10000, 10000);
@@ -400,7 +410,8 @@ void br_stop(br_broker_t *b)
             rm_conn_close(b->ns_conns[i]);
             rm_conn_unref(b->ns_conns[i]);
         }
-    b->timers_open += 2;
+    b->timers_open += 3;
+    br_ha_stop(b, on_timer_closed); /* before the store closes: slaves read from it */
     st_store_flush(b->store);
     br_flushwait_stop(b, on_timer_closed); /* after the final flush: waiters are durable now */
     st_store_close(b->store);

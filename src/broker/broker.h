@@ -31,6 +31,9 @@ typedef struct br_config {
     int64_t flushIntervalCommitLog;
     int64_t syncFlushTimeout;
     char brokerRole[32];        /* ASYNC_MASTER, SYNC_MASTER, SLAVE */
+    char haMasterAddress[128];  /* a slave's master HA address, else the name server's answer */
+    int64_t haSendHeartbeatInterval, haHousekeepingInterval, haTransferBatchSize;
+    int64_t haSlaveFallbehindMax, slaveTimeout; /* SYNC_MASTER: how far a slave may lag; wait */
     int brokerPermission;
     char deleteWhen[64];        /* hours that may delete expired files: "04" or "04;16" */
     int64_t fileReservedTime;   /* hours */

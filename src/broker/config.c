@@ -35,6 +35,11 @@ void br_config_defaults(br_config_t *c)
     c->flushIntervalCommitLog = 500;
     c->syncFlushTimeout = 5000;
     snprintf(c->brokerRole, sizeof c->brokerRole, "ASYNC_MASTER");
+    c->haSendHeartbeatInterval = 5000;
+    c->haHousekeepingInterval = 20000;
+    c->haTransferBatchSize = 32 * 1024;
+    c->haSlaveFallbehindMax = 256LL * 1024 * 1024;
+    c->slaveTimeout = 3000;
     c->brokerPermission = 6;
     snprintf(c->deleteWhen, sizeof c->deleteWhen, "04");
     c->fileReservedTime = 72;
@@ -97,6 +102,8 @@ static const key_t_ k_keys[] = {
     B(longPollingEnable), I(shortPollingTimeMills, 1, 1 << 30), B(notifyConsumerIdsChangedEnable),
     I(registerNameServerPeriod, 10000, 60000), S(regionId), B(clusterTopicEnable),
     B(brokerTopicEnable), B(traceTopicEnable), B(enablePropertyFilter), B(rejectTransactionMessage),
+    S(haMasterAddress), I(haSendHeartbeatInterval, 100, 1 << 30), I(haHousekeepingInterval, 1000, 1 << 30),
+    I(haTransferBatchSize, 1024, 1 << 26), I(haSlaveFallbehindMax, 0, 1LL << 40), I(slaveTimeout, 1, 1 << 30),
 };
 
 int br_config_set(br_config_t *c, const char *key, const char *val)
@@ -208,6 +215,8 @@ int br_config_format(const br_config_t *c, cm_buf_t *out)
     for (size_t i = 0; i < sizeof k_keys / sizeof k_keys[0]; i++) {
         const key_t_ *k = &k_keys[i];
         const char *p = (const char *)c + k->off;
+        if (k->kind == T_STR && !*p)
+            continue; /* unset, like Java's null fields, which its Properties leave out */
         if (k->kind == T_STR)
             snprintf(line, sizeof line, "%s=%s\n", k->key, p);
         else if (k->kind == T_BOOL)

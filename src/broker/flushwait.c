@@ -4,6 +4,10 @@
  * send written meanwhile. A send still waiting after syncFlushTimeout ms is answered
  * FLUSH_DISK_TIMEOUT (10) with its msgId/queueOffset, as RocketMQ: stored, not known durable;
  * so is every waiting send as soon as a flush fails with an I/O error.
+ * SYNC_MASTER sends wait here too, for a slave to acknowledge the record (spec §5.3): answered
+ * when a slave's report passes the end of the record, FLUSH_SLAVE_TIMEOUT (12) after
+ * slaveTimeout, SLAVE_NOT_AVAILABLE (11) at once when no slave is connected or the slaves are
+ * more than haSlaveFallbehindMax behind. Both waits are for the same record, so one queue does.
  * Waiters are kept in write order, so the queue's head is always the oldest. Loop thread. */
 #include <stdlib.h>
 #include <string.h>
@@ -15,14 +19,25 @@ struct br_fwait {
     int32_t opaque;
     int serialize;
     rm_cmd_t resp;
-    int64_t need;               /* commit-log offset that must be flushed */
-    uint64_t deadline;          /* uv_now */
+    int64_t need;               /* commit-log offset that must be flushed, -1 if not waited for */
+    int64_t needSlave;          /* ... that a slave must acknowledge, -1 if not waited for */
+    uint64_t deadline;          /* uv_now: disk */
+    uint64_t slaveDeadline;
+    int code;                   /* an outcome decided early (SLAVE_NOT_AVAILABLE), else 0 */
     struct br_fwait *next;
 };
 
 static void answer(br_broker_t *b, br_fwait_t *w, int code)
 {
+    if (code == RC_SUCCESS && w->code)
+        code = w->code;
     w->resp.code = code;
+    if (code == RC_SLAVE_NOT_AVAILABLE)
+        rm_cmd_set_remark(&w->resp, "the message is stored on the master but no slave is connected (or slaves "
+                                    "are too far behind) to replicate it: SYNC_MASTER could not wait");
+    else if (code == RC_FLUSH_SLAVE_TIMEOUT)
+        rm_cmd_set_remark(&w->resp, "the message is stored on the master but no slave confirmed it within %lld ms",
+                          (long long)b->cfg.slaveTimeout);
     if (code == RC_FLUSH_DISK_TIMEOUT && b->store && st_flush_failing(b->store))
         rm_cmd_set_remark(&w->resp, "the message is stored but the disk flush failed (I/O error, see the "
                                     "broker log): it is not known to be durable");
@@ -36,7 +51,21 @@ static void answer(br_broker_t *b, br_fwait_t *w, int code)
     free(w);
 }
 
-/* Answer every waiter that is durable, then every waiter past its deadline. */
+/* The outcome of a waiter now: RC_SUCCESS when done, a timeout code, or -1 to keep waiting. */
+static int outcome(br_broker_t *b, const br_fwait_t *w, int64_t flushed, uint64_t now, int all)
+{
+    int diskDone = w->need < 0 || w->need <= flushed;
+    int slaveDone = w->needSlave < 0 || w->needSlave <= br_ha_acked(b);
+    if (diskDone && slaveDone)
+        return RC_SUCCESS;
+    if (!diskDone && (all || now >= w->deadline))
+        return RC_FLUSH_DISK_TIMEOUT;
+    if (diskDone && (all || now >= w->slaveDeadline || br_ha_slaves(b) == 0))
+        return br_ha_slaves(b) == 0 ? RC_SLAVE_NOT_AVAILABLE : RC_FLUSH_SLAVE_TIMEOUT;
+    return -1;
+}
+
+/* Answer waiters from the oldest while they are done or past their deadline. */
 static void drain(br_broker_t *b, int all)
 {
     int64_t flushed = b->store ? st_flushed_offset(b->store) : 0;
@@ -45,12 +74,8 @@ static void drain(br_broker_t *b, int all)
     all = all || (b->store && st_flush_failing(b->store));
     while (b->fw_head) {
         br_fwait_t *w = b->fw_head;
-        int code;
-        if (w->need <= flushed)
-            code = RC_SUCCESS;
-        else if (all || now >= w->deadline)
-            code = RC_FLUSH_DISK_TIMEOUT;
-        else
+        int code = outcome(b, w, flushed, now, all);
+        if (code < 0)
             break;
         b->fw_head = w->next;
         if (!b->fw_head)
@@ -62,6 +87,8 @@ static void drain(br_broker_t *b, int all)
         b->fw_timer_on = 0;
     }
 }
+
+void br_flushwait_kick(br_broker_t *b) { drain(b, 0); }
 
 static void on_flushed_async(uv_async_t *a) { drain(a->data, 0); }
 static void on_fw_timer(uv_timer_t *t) { drain(t->data, 0); }
@@ -87,7 +114,7 @@ int br_flushwait_needed(br_broker_t *b, const rm_cmd_t *req, const char *props, 
 {
     const char *v;
     size_t vl;
-    if (!b->cfg.flushDiskSync || rm_cmd_is_oneway(req))
+    if ((!b->cfg.flushDiskSync && b->role != BR_SYNC_MASTER) || rm_cmd_is_oneway(req))
         return 0;
     /* RocketMQ's WAIT property: "false" means the producer does not wait for the flush */
     return !(st_props_get(props, plen, "WAIT", &v, &vl) == ST_OK && vl == 5 && !memcmp(v, "false", 5));
@@ -106,8 +133,15 @@ void br_flushwait_add(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req, rm_cmd_
     w->opaque = req->opaque;
     w->serialize = req->serialize;
     w->resp = *resp; /* takes it over */
-    w->need = need;
-    w->deadline = uv_now(b->loop) + (uint64_t)b->cfg.syncFlushTimeout;
+    uint64_t now = uv_now(b->loop);
+    w->need = b->cfg.flushDiskSync ? need : -1;
+    w->needSlave = b->role == BR_SYNC_MASTER ? need : -1;
+    w->deadline = now + (uint64_t)b->cfg.syncFlushTimeout;
+    w->slaveDeadline = now + (uint64_t)b->cfg.slaveTimeout;
+    if (w->needSlave >= 0 && (br_ha_slaves(b) == 0 || need - br_ha_acked(b) > b->cfg.haSlaveFallbehindMax)) {
+        w->needSlave = -1; /* no slave to wait for: answered as soon as the disk part is done */
+        w->code = RC_SLAVE_NOT_AVAILABLE;
+    }
     if (b->fw_tail)
         b->fw_tail->next = w;
     else
@@ -117,8 +151,7 @@ void br_flushwait_add(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req, rm_cmd_
         uv_timer_start(&b->fw_timer, on_fw_timer, 50, 50);
         b->fw_timer_on = 1;
     }
-    if (need <= st_flushed_offset(b->store))
-        drain(b, 0);
+    drain(b, 0);
 }
 
 /* At stop, after the store's final flush: everything left is either durable or timed out. */

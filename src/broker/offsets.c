@@ -129,11 +129,9 @@ int br_offsets_save(br_offsets_t *o)
     return rc;
 }
 
-int br_offsets_load(br_offsets_t *o, const char *path)
+/* Put every offset of consumerOffset.json's JSON into the table (a file, or a master's). */
+void br_offsets_merge(br_offsets_t *o, const lj_val_t *root)
 {
-    snprintf(o->path, sizeof o->path, "%s", path);
-    cm_map_init(&o->map);
-    lj_val_t *root = br_load_json_file(path);
     const lj_val_t *tab = lj_get(root, "offsetTable");
     for (size_t i = 0; tab && tab->type == LJ_OBJ && i < tab->n; i++) {
         const lj_val_t *m = tab->members[i].val;
@@ -146,6 +144,14 @@ int br_offsets_load(br_offsets_t *o, const char *path)
                 qo_set(q, (int)qid, lj_int(m->members[j].val, 0));
         }
     }
+}
+
+int br_offsets_load(br_offsets_t *o, const char *path)
+{
+    snprintf(o->path, sizeof o->path, "%s", path);
+    cm_map_init(&o->map);
+    lj_val_t *root = br_load_json_file(path);
+    br_offsets_merge(o, root);
     lj_free(root);
     return 0;
 }
@@ -209,11 +215,8 @@ int br_groups_save(br_groups_t *g)
     return rc;
 }
 
-int br_groups_load(br_groups_t *g, const char *path)
+static void groups_from_json(br_groups_t *g, const lj_val_t *root)
 {
-    snprintf(g->path, sizeof g->path, "%s", path);
-    cm_map_init(&g->map);
-    lj_val_t *root = br_load_json_file(path);
     const lj_val_t *dv = lj_get(root, "dataVersion");
     g->dvCounter = lj_get_int(dv, "counter", 0);
     g->dvTimestamp = lj_get_int(dv, "timestamp", 0);
@@ -230,8 +233,29 @@ int br_groups_load(br_groups_t *g, const char *path)
         gr->retryQueueNums = (int)lj_get_int(v, "retryQueueNums", 1);
         gr->retryMaxTimes = (int)lj_get_int(v, "retryMaxTimes", 16);
     }
+}
+
+int br_groups_load(br_groups_t *g, const char *path)
+{
+    snprintf(g->path, sizeof g->path, "%s", path);
+    cm_map_init(&g->map);
+    lj_val_t *root = br_load_json_file(path);
+    groups_from_json(g, root);
     lj_free(root);
     return 0;
+}
+
+int br_groups_adopt(br_groups_t *g, const lj_val_t *root)
+{
+    const lj_val_t *dv = lj_get(root, "dataVersion");
+    if (!lj_get(root, "subscriptionGroupTable") ||
+        (lj_get_int(dv, "counter", -1) == g->dvCounter && lj_get_int(dv, "timestamp", -1) == g->dvTimestamp))
+        return 0;
+    cm_map_free(&g->map, free);
+    cm_map_init(&g->map);
+    groups_from_json(g, root);
+    br_groups_save(g);
+    return 1;
 }
 
 void br_groups_free(br_groups_t *g) { cm_map_free(&g->map, free); }

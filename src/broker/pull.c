@@ -213,7 +213,7 @@ void br_handle_pull_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
             return;
         }
     }
-    if ((sysFlag & FLAG_COMMIT_OFFSET) && commitOffset >= 0)
+    if ((sysFlag & FLAG_COMMIT_OFFSET) && commitOffset >= 0 && !br_is_slave(b)) /* a slave ignores commits */
         br_offsets_set(&b->offsets, group, topic, qid, commitOffset);
     int may_park = (sysFlag & FLAG_SUSPEND) != 0;
     uint64_t hold = b->cfg.longPollingEnable ? (uint64_t)(suspend > 0 ? suspend : 0) : (uint64_t)b->cfg.shortPollingTimeMills;

@@ -169,6 +169,8 @@ int br_schedule_save(br_broker_t *b)
 static void on_tick(uv_timer_t *t)
 {
     br_broker_t *b = t->data;
+    if (br_is_slave(b))
+        return; /* a slave's copies arrive by replication; delivering here would duplicate them */
     int64_t now = cm_now_ms();
     int budget = BUDGET_PER_TICK;
     for (int l = 1; l <= b->cfg.delayLevelCount && budget > 0; l++)
@@ -180,16 +182,22 @@ static void on_tick(uv_timer_t *t)
     }
 }
 
-void br_schedule_start(br_broker_t *b)
+/* Progress per level from delayOffset.json's JSON (the file, or a master's GET_ALL_DELAY_OFFSET). */
+void br_schedule_adopt(br_broker_t *b, const lj_val_t *root)
 {
-    snprintf(b->sched.path, sizeof b->sched.path, "%s/config/delayOffset.json", b->cfg.storePathRootDir);
-    lj_val_t *root = br_load_json_file(b->sched.path);
     const lj_val_t *tab = lj_get(root, "offsetTable");
     for (size_t i = 0; tab && tab->type == LJ_OBJ && i < tab->n; i++) {
         int64_t level = lj_int(tab->members[i].key, -1);
         if (level >= 1 && level <= b->cfg.delayLevelCount)
             b->sched.offset[level - 1] = lj_int(tab->members[i].val, 0);
     }
+}
+
+void br_schedule_start(br_broker_t *b)
+{
+    snprintf(b->sched.path, sizeof b->sched.path, "%s/config/delayOffset.json", b->cfg.storePathRootDir);
+    lj_val_t *root = br_load_json_file(b->sched.path);
+    br_schedule_adopt(b, root);
     lj_free(root);
     /* RocketMQ clamps saved progress into each queue's range */
     for (int i = 0; i < b->cfg.delayLevelCount; i++) {

@@ -283,6 +283,8 @@ static void deliver_due(br_broker_t *b, int64_t now)
 static void on_tick(uv_timer_t *h)
 {
     br_broker_t *b = h->data;
+    if (br_is_slave(b))
+        return; /* the master delivers; its copies reach this slave by replication */
     enqueue(b);
     deliver_due(b, cm_now_ms());
 }

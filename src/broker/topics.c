@@ -146,13 +146,9 @@ lj_val_t *br_load_json_file(const char *path)
     return NULL;
 }
 
-int br_topics_load(br_topics_t *t, const char *path)
+/* Fill an empty table from topics.json's JSON (a file, or a master's GET_ALL_TOPIC_CONFIG). */
+static void topics_from_json(br_topics_t *t, const lj_val_t *root)
 {
-    snprintf(t->path, sizeof t->path, "%s", path);
-    cm_map_init(&t->map);
-    lj_val_t *root = br_load_json_file(path);
-    if (!root)
-        return 0;
     const lj_val_t *dv = lj_get(root, "dataVersion");
     t->dvCounter = lj_get_int(dv, "counter", 0);
     t->dvTimestamp = lj_get_int(dv, "timestamp", 0);
@@ -169,8 +165,30 @@ int br_topics_load(br_topics_t *t, const char *path)
             tc->multiTag = strcmp(lj_get_str(v, "topicFilterType", ""), "MULTI_TAG") == 0;
         }
     }
+}
+
+int br_topics_load(br_topics_t *t, const char *path)
+{
+    snprintf(t->path, sizeof t->path, "%s", path);
+    cm_map_init(&t->map);
+    lj_val_t *root = br_load_json_file(path);
+    if (root)
+        topics_from_json(t, root);
     lj_free(root);
     return 0;
+}
+
+int br_topics_adopt(br_topics_t *t, const lj_val_t *root)
+{
+    const lj_val_t *dv = lj_get(root, "dataVersion");
+    if (!lj_get(root, "topicConfigTable") ||
+        (lj_get_int(dv, "counter", -1) == t->dvCounter && lj_get_int(dv, "timestamp", -1) == t->dvTimestamp))
+        return 0;
+    cm_map_free(&t->map, free);
+    cm_map_init(&t->map);
+    topics_from_json(t, root);
+    br_topics_save(t);
+    return 1;
 }
 
 void br_topics_free(br_topics_t *t) { cm_map_free(&t->map, free); }

@@ -200,6 +200,10 @@ void br_handle_end_transaction(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     if (!rm_req_str(c, req, "producerGroup") || rm_req_i64(c, req, "commitLogOffset", &phy) ||
         rm_req_i64(c, req, "tranStateTableOffset", &tso) || rm_req_i32(c, req, "commitOrRollback", &type))
         return;
+    if (br_is_slave(b)) { /* as RocketMQ: only the master decides */
+        rm_conn_respond_code(c, req, RC_SLAVE_NOT_AVAILABLE, "this broker is a slave: end the transaction on its master");
+        return;
+    }
     if (type != ST_SYSFLAG_TX_COMMIT && type != ST_SYSFLAG_TX_ROLLBACK) {
         rm_conn_respond_code(c, req, RC_SUCCESS, NULL); /* unknown: wait for the check */
         return;
@@ -402,7 +406,11 @@ void br_trans_check(br_broker_t *b)
     br_offsets_set(&b->offsets, SYS_GROUP, OP_TOPIC, 0, b->trans.opOffset);
 }
 
-static void on_check_timer(uv_timer_t *t) { br_trans_check(t->data); }
+static void on_check_timer(uv_timer_t *t)
+{
+    if (!br_is_slave(t->data)) /* only a master checks transactions back */
+        br_trans_check(t->data);
+}
 
 /* Rebuild the decisions the progress has not passed yet: every op record from the op progress
  * (decided), every half message from the half progress (known). */

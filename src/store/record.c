@@ -24,6 +24,7 @@ const char *st_strerror(int err)
     case ST_ENOTWRITABLE: return "store not writable";
     case ST_EDISKFULL: return "disk full";
     case ST_EFLUSH: return "disk flush failing";
+    case ST_ESLAVE: return "slave store: writes come from the master";
     }
     return "unknown error";
 }

@@ -188,6 +188,8 @@ static int check_msg(const st_store_t *st, const st_msg_t *m, size_t *tlen)
 {
     if (!st->writable)
         return ST_ENOTWRITABLE;
+    if (st->cfg.slave)
+        return ST_ESLAVE;
     if (atomic_load(&st->diskFull))
         return ST_EDISKFULL;
     if (atomic_load(&st->flushFailing))

@@ -36,6 +36,7 @@ enum {
     ST_ENOTWRITABLE = -12,  /* store closed or in error state (SERVICE_NOT_AVAILABLE) */
     ST_EDISKFULL = -13,     /* disk usage over diskSpaceWarningLevelRatio, or no space for a
                              * new file: nothing written; clears by itself when space returns */
+    ST_ESLAVE = -15,        /* a slave's store: only replication (st_ha_append) writes */
     ST_EFLUSH = -14,        /* the last commit-log flush (msync) failed: nothing written; clears
                              * by itself once a flush succeeds again */
 };
@@ -93,6 +94,7 @@ typedef struct st_config {
     int messageIndexEnable;             /* 1 */
     int32_t maxHashSlotNum;             /* 5000000 */
     int32_t maxIndexNum;                /* 20000000 entries a file */
+    int slave;                          /* brokerRole=SLAVE: st_put refuses (ST_ESLAVE) */
     /* Broker address written as STOREHOSTADDRESS and used in offsetMsgId. IPv4 as a host-order
      * integer: 192.168.1.10 == 0xC0A8010A. */
     uint32_t storeHostIp;

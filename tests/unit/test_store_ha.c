@@ -13,10 +13,11 @@
 static void put_n(st_store_t *st, st_put_result_t *pr, const char *topic, int q, int n)
 {
     char body[300];
+    static const char props[] = "TAGS\001TagA\002KEYS\001k1\002";
     for (int i = 0; i < n; i++) {
         int len = snprintf(body, sizeof body, "%s-%d-%0*d", topic, q, 50 + i % 200, i);
         st_msg_t m = {.topic = topic, .queueId = q, .body = (const uint8_t *)body, .bodyLen = (uint32_t)len,
-                      .properties = "TAGS\001TagA\002KEYS\001k1\002", .propertiesLen = 21, .bornTimestamp = 1};
+                      .properties = props, .propertiesLen = sizeof props - 1, .bornTimestamp = 1};
         assert_int_equal(st_put(st, &m, pr), ST_OK);
     }
 }
