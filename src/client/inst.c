@@ -704,12 +704,39 @@ void lc_route_put(lc_route_t *r)
     free(r);
 }
 
-const char *lc_route_addr(const lc_route_t *r, const char *broker_name)
+static const struct lc_broker *route_broker(const lc_route_t *r, const char *broker_name)
 {
     for (size_t i = 0; i < r->nbrokers; i++)
         if (strcmp(r->brokers[i].name, broker_name) == 0)
-            return r->brokers[i].addr;
+            return &r->brokers[i];
     return NULL;
+}
+
+const char *lc_route_addr(const lc_route_t *r, const char *broker_name)
+{
+    const struct lc_broker *b = route_broker(r, broker_name);
+    return b && b->addr[0] ? b->addr : NULL;
+}
+
+const char *lc_route_read_addr(const lc_route_t *r, const char *broker_name)
+{
+    const struct lc_broker *b = route_broker(r, broker_name);
+    return b ? b->any : NULL;
+}
+
+/* The address of the lowest broker id in a BrokerData's brokerAddrs (0 is the master). */
+static const char *lowest_id_addr(const lj_val_t *addrs)
+{
+    const char *best = NULL;
+    int64_t bestId = INT64_MAX;
+    for (size_t i = 0; addrs && addrs->type == LJ_OBJ && i < addrs->n; i++) {
+        int64_t id = lj_int(addrs->members[i].key, INT64_MAX);
+        if (id >= 0 && id < bestId && addrs->members[i].val->type == LJ_STR) {
+            bestId = id;
+            best = addrs->members[i].val->s;
+        }
+    }
+    return best;
 }
 
 static int add_queues(lc_mq_t **arr, size_t *n, const char *topic, const char *broker, int64_t count)
@@ -753,11 +780,12 @@ static int route_parse(const rm_cmd_t *resp, const char *as_topic, int cap4, lc_
         for (size_t i = 0; i < bds->n; i++) {
             const char *name = lj_get_str(bds->items[i], "brokerName", NULL);
             lj_val_t *addrs = lj_get(bds->items[i], "brokerAddrs");
-            const char *a0 = addrs ? lj_get_str(addrs, "0", NULL) : NULL;
-            if (!name || !a0)
+            const char *a0 = addrs ? lj_get_str(addrs, "0", NULL) : NULL, *any = lowest_id_addr(addrs);
+            if (!name || !any)
                 continue;
             snprintf(r->brokers[r->nbrokers].name, sizeof r->brokers[0].name, "%s", name);
-            snprintf(r->brokers[r->nbrokers].addr, sizeof r->brokers[0].addr, "%s", a0);
+            snprintf(r->brokers[r->nbrokers].addr, sizeof r->brokers[0].addr, "%s", a0 ? a0 : "");
+            snprintf(r->brokers[r->nbrokers].any, sizeof r->brokers[0].any, "%s", any);
             r->nbrokers++;
         }
     }
@@ -765,15 +793,16 @@ static int route_parse(const rm_cmd_t *resp, const char *as_topic, int cap4, lc_
         for (size_t i = 0; i < qds->n; i++) {
             lj_val_t *qd = qds->items[i];
             const char *name = lj_get_str(qd, "brokerName", NULL);
-            if (!name || !lc_route_addr(r, name))
+            if (!name || !lc_route_read_addr(r, name))
                 continue;
+            int master = lc_route_addr(r, name) != NULL; /* no master: readable, not writable */
             int64_t perm = lj_get_int(qd, "perm", 6);
             int64_t rn = lj_get_int(qd, "readQueueNums", 0), wn = lj_get_int(qd, "writeQueueNums", 0);
             if (cap4) {
                 rn = rn < 4 ? rn : 4;
                 wn = rn;
             }
-            if ((perm & 2) && (rc = add_queues(&r->wq, &r->nwq, as_topic, name, wn)) != 0)
+            if ((perm & 2) && master && (rc = add_queues(&r->wq, &r->nwq, as_topic, name, wn)) != 0)
                 goto out;
             if ((perm & 4) && (rc = add_queues(&r->rq, &r->nrq, as_topic, name, rn)) != 0)
                 goto out;
@@ -849,8 +878,8 @@ int lc_route_get(lc_inst_t *in, const char *topic, int force, int tbw102, lc_rou
         if (cm_map_put(&in->routes, topic, r) == 0) {
             lc_route_put(prev);
             __atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
-            for (size_t i = 0; i < r->nbrokers; i++)
-                cm_map_put(&in->brokers, r->brokers[i].addr, (void *)1);
+            for (size_t i = 0; i < r->nbrokers; i++) /* heartbeats go where the client reads */
+                cm_map_put(&in->brokers, r->brokers[i].any, (void *)1);
         }
         *out = r;
         rc = 0;
@@ -873,7 +902,7 @@ static void find_broker(const char *key, void *val, void *arg)
     lc_route_t *r = val;
     if (f->found)
         return;
-    const char *a = lc_route_addr(r, f->name);
+    const char *a = lc_route_read_addr(r, f->name);
     if (a) {
         snprintf(f->addr, f->n, "%s", a);
         f->found = 1;

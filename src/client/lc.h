@@ -104,7 +104,8 @@ typedef struct lc_route {
     int refs;
     int64_t fetched_ms;
     size_t nbrokers;
-    struct lc_broker { char name[LC_MAX_NAME]; char addr[64]; } *brokers; /* masters only */
+    /* addr: the master ("" when it is gone); any: the master, else the slave with the lowest id */
+    struct lc_broker { char name[LC_MAX_NAME]; char addr[64]; char any[64]; } *brokers;
     size_t nwq, nrq;
     lc_mq_t *wq;   /* writable queues (send) */
     lc_mq_t *rq;   /* readable queues (pull), sorted */
@@ -153,7 +154,10 @@ int lc_run_later(lc_inst_t *in, uint64_t delay_ms, lc_task_fn fn, void *arg);
  * not exist and tbw102 is set, a route built from TBW102 (producer auto-create). */
 int lc_route_get(lc_inst_t *in, const char *topic, int force, int tbw102, lc_route_t **out);
 void lc_route_put(lc_route_t *r);
-const char *lc_route_addr(const lc_route_t *r, const char *broker_name);
+const char *lc_route_addr(const lc_route_t *r, const char *broker_name);     /* master, for sends */
+/* For pulls, offsets and locks: the master, else a slave (reading on while the master is gone,
+ * as Java's findBrokerAddressInSubscribe). */
+const char *lc_route_read_addr(const lc_route_t *r, const char *broker_name);
 /* Thread-safe address lookup of a broker's master by name across cached routes. */
 int lc_broker_addr(lc_inst_t *in, const char *broker_name, char *addr, size_t n);
 /* Fill a HEART_BEAT body for one consumer group: consumerDataSet with `subs` (an array of

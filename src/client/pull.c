@@ -28,7 +28,7 @@ static int broker_of(lc_inst_t *in, const lc_mq_t *mq, char *addr, size_t n)
     int rc = lc_route_get(in, mq->topic, 1, 0, &r);
     if (rc)
         return rc;
-    const char *a = lc_route_addr(r, mq->broker_name);
+    const char *a = lc_route_read_addr(r, mq->broker_name);
     if (a)
         snprintf(addr, n, "%s", a);
     lc_route_put(r);

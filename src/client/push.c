@@ -196,7 +196,7 @@ static int check_sql_subs(lc_push_consumer_t *c, char *why, size_t n)
             req.body_len = out.len;
             rm_cmd_own_body(&req);
             cm_buf_free(&out);
-            rc = lc_rpc_sync(c->in, r->brokers[k].addr, &req, 3000, &resp);
+            rc = lc_rpc_sync(c->in, r->brokers[k].any, &req, 3000, &resp);
             if (rc == 0) {
                 if (resp.code != 0) {
                     snprintf(why, n, "broker %s refused the subscription to %s: %s", r->brokers[k].name,
@@ -679,7 +679,7 @@ static int rebalance_topic(lc_push_consumer_t *c, const lc_sub_t *sub)
         return 1;
     if (c->broadcast) /* every client takes every queue */
         return take_queues(c, sub, r, r->rq, r->nrq);
-    if (r->nbrokers == 0 || consumer_ids(c, r->brokers[0].addr, &ids, &nids) != 0 || nids == 0) {
+    if (r->nbrokers == 0 || consumer_ids(c, r->brokers[0].any, &ids, &nids) != 0 || nids == 0) {
         lc_route_put(r);
         free_ids(ids, nids);
         return 1;

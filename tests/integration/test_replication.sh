@@ -8,7 +8,8 @@
 #     (SIGSTOP) makes sends FLUSH_SLAVE_TIMEOUT (12) after slaveTimeout;
 #  4. a killed slave makes sends SLAVE_NOT_AVAILABLE at once; restarted, it catches up from its
 #     own end;
-#  5. with the master killed (-9), every acknowledged message is read from the slave.
+#  5. with the master killed (-9), every acknowledged message is read from the slave, also by
+#     the C client's push consumer.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
@@ -169,4 +170,9 @@ assert not missing and b"first" in bodies and b"after" in bodies, missing[:5]
 print("slave serves", len(bodies), "messages with the master gone")
 PY
 ok
+# ... and an unchanged consumer (Loulan's C client) reads them there: with the master gone the
+# name server's route has only the slave, and the client reads from it
+NAMESRV_ADDR="$N" timeout 40 "$LT_BIN/consumer" -t RepTopic -g FailoverGroup -c 224 -T 30 >"$LT_DIR/failover.out" 2>&1
+out=$(grep -c "Receive New Messages" "$LT_DIR/failover.out")
+[ "$out" -ge 224 ] || lt_fail "the consumer got $out of 224 messages from the slave: $(grep -v "Receive New" "$LT_DIR/failover.out" | tail -20) $(tail -20 "$LT_DIR/slave.out")"; ok
 echo "replication: $pass passed, 0 failed"
