@@ -99,6 +99,59 @@ lt_start_single() {
 }
 ok() { pass=$((pass + 1)); }
 
+# A SLAVE of broker-a (brokerId 1) with its own ports and store, registered with the same name
+# server; extra broker.conf lines as arguments. Sets LT_SLAVE_PORT (kept across restarts) and
+# LT_SLAVE_PID.
+lt_start_slave() {
+    local gap
+    while :; do   # its VIP (-2) and HA (+1) ports must not meet the master's
+        if [ -n "${LT_SLAVE_PORT:-}" ]; then
+            gap=$((LT_SLAVE_PORT - LT_BROKER_PORT))
+            [ "${gap#-}" -gt 3 ] && break
+        fi
+        LT_SLAVE_PORT=$(lt_free_port)
+    done
+    {
+        echo "brokerClusterName=DefaultCluster"
+        echo "brokerName=broker-a"
+        echo "brokerId=1"
+        echo "brokerRole=SLAVE"
+        echo "brokerIP1=127.0.0.1"
+        echo "listenPort=$LT_SLAVE_PORT"
+        echo "namesrvAddr=$LT_NS_ADDR"
+        echo "storePathRootDir=$LT_DIR/slave-store"
+        echo "mapedFileSizeCommitLog=67108864"
+        echo "diskSpaceWarningLevelRatio=99"
+        echo "diskSpaceCleanForciblyRatio=99"
+        for kv in "$@"; do echo "$kv"; done
+    } >"$LT_DIR/slave.conf"
+    "$LT_BIN/mqbroker" -c "$LT_DIR/slave.conf" >>"$LT_DIR/slave.out" 2>&1 &
+    LT_SLAVE_PID=$!
+    LT_PIDS+=("$LT_SLAVE_PID")
+    lt_wait_port "$LT_SLAVE_PORT" 15
+}
+
+# Wait (at most $2 s) until the slave serves every message the master has in queues 0..3 of
+# topic $1 (its topic table is copied every 10 s, its data as it is written).
+lt_wait_slave_caught_up() {
+    PYTHONPATH="$(dirname "${BASH_SOURCE[0]}")/integration" timeout $(( $2 + 10 )) python3 - "$LT_BROKER_PORT" "$LT_SLAVE_PORT" "$1" "$2" <<'PY'
+import sys, time
+from rmq_frames import Conn
+m, s, topic = Conn(int(sys.argv[1])), Conn(int(sys.argv[2])), sys.argv[3]
+def maxes(c):
+    out = []
+    for q in range(4):
+        r = c.call(30, {"topic": topic, "queueId": q})
+        out.append(r[0]["extFields"].get("offset") if r and r[0]["code"] == 0 else None)
+    return out
+want, deadline = maxes(m), time.time() + float(sys.argv[4])
+while maxes(s) != want:
+    if time.time() > deadline:
+        sys.exit("the slave did not catch up: master %s, slave %s" % (want, maxes(s)))
+    time.sleep(0.3)
+PY
+}
+
 lt_stop_broker() {   # clean stop (SIGTERM), bounded wait
     kill -TERM "$LT_BROKER_PID" 2>/dev/null
     for _ in $(seq 1 100); do kill -0 "$LT_BROKER_PID" 2>/dev/null || return 0; sleep 0.1; done

@@ -161,7 +161,15 @@ void br_handle_pull_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         rm_conn_respond_code(c, req, RC_NO_PERMISSION, "subscription group no permission, %s", group);
         return;
     }
-    br_topic_t *tc = br_topics_get(&b->topics, topic);
+    br_topic_t *tc = br_topics_get(&b->topics, topic), replicated;
+    if (!tc && br_is_slave(b) && st_queue_exists(b->store, topic, qid)) {
+        /* replicated data whose topic config has not been copied yet (the master may be gone
+         * for good): serve what this slave holds rather than refuse it, as RocketMQ would */
+        memset(&replicated, 0, sizeof replicated);
+        replicated.perm = PERM_READ;
+        replicated.readQueueNums = replicated.writeQueueNums = qid + 1;
+        tc = &replicated;
+    }
     if (!tc) {
         rm_conn_respond_code(c, req, RC_TOPIC_NOT_EXIST, "topic[%s] not exist, apply first please!", topic);
         return;

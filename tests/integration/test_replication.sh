@@ -18,29 +18,7 @@ lt_start_single brokerRole=SYNC_MASTER slaveTimeout=1000
 M=$LT_BROKER_PORT
 MPID=$LT_BROKER_PID
 
-S=$(lt_free_port)
-while [ $((S + 1)) -eq "$M" ] || [ "$S" -eq $((M + 1)) ] || [ $((S - 2)) -eq "$M" ]; do S=$(lt_free_port); done
-start_slave() {
-    {
-        echo "brokerClusterName=DefaultCluster"
-        echo "brokerName=broker-a"
-        echo "brokerId=1"
-        echo "brokerRole=SLAVE"
-        echo "brokerIP1=127.0.0.1"
-        echo "listenPort=$S"
-        echo "namesrvAddr=$N"
-        echo "storePathRootDir=$LT_DIR/slave-store"
-        echo "mapedFileSizeCommitLog=67108864"
-        echo "diskSpaceWarningLevelRatio=99"
-        echo "diskSpaceCleanForciblyRatio=99"
-    } >"$LT_DIR/slave.conf"
-    "$LT_BIN/mqbroker" -c "$LT_DIR/slave.conf" >>"$LT_DIR/slave.out" 2>&1 &
-    SPID=$!
-    LT_PIDS+=("$SPID")
-    lt_wait_port "$S" 15
-}
-
-py() { PYTHONPATH="$here" timeout 60 python3 - "$M" "$S" "$N" "$@"; }
+py() { PYTHONPATH="$here" timeout 60 python3 - "$M" "${LT_SLAVE_PORT:-0}" "$N" "$@"; }
 
 # 1. no slave yet
 py <<'PY' || lt_fail "SYNC_MASTER without a slave"
@@ -55,7 +33,7 @@ PY
 ok
 
 # 2. the slave attaches; SEND_OK means the slave has the message
-start_slave || lt_fail "slave did not start"
+lt_start_slave || lt_fail "slave did not start"
 py <<'PY' || lt_fail "replication to the slave"
 import json, sys, time
 from rmq_frames import Conn, send_v2, pull_all
@@ -115,8 +93,8 @@ PY
 ok
 
 # a slave that cannot confirm (frozen, its connection still open): FLUSH_SLAVE_TIMEOUT
-kill -STOP "$SPID"
-py <<'PY' || { kill -CONT "$SPID"; lt_fail "send with a frozen slave"; }
+kill -STOP "$LT_SLAVE_PID"
+py <<'PY' || { kill -CONT "$LT_SLAVE_PID"; lt_fail "send with a frozen slave"; }
 import sys, time
 from rmq_frames import Conn, send_v2
 m = Conn(int(sys.argv[1]))
@@ -126,11 +104,11 @@ dt = time.time() - t0
 print("frozen slave:", r[0]["code"], "after %.2fs" % dt, r[0].get("remark"))
 assert r[0]["code"] == 12 and 0.9 <= dt < 3, (r[0], dt)
 PY
-kill -CONT "$SPID"
+kill -CONT "$LT_SLAVE_PID"
 ok
 
 # 4. the slave dies: SLAVE_NOT_AVAILABLE; back again: it catches up from its own end
-kill -9 "$SPID"; wait "$SPID" 2>/dev/null
+kill -9 "$LT_SLAVE_PID"; wait "$LT_SLAVE_PID" 2>/dev/null
 py <<'PY' || lt_fail "sends while the slave is down"
 import sys, time
 from rmq_frames import Conn, send_v2
@@ -140,7 +118,7 @@ for i in range(20):
     r = send_v2(m, "RepTopic", b"alone-%d" % i, queue_id=3)
     assert r[0]["code"] == 11, r[0]
 PY
-start_slave || lt_fail "slave did not restart"
+lt_start_slave || lt_fail "slave did not restart"
 py <<'PY' || lt_fail "slave catching up"
 import sys, time
 from rmq_frames import Conn, send_v2, pull_all

@@ -6,6 +6,8 @@
 //                    bodies/properties round trip, broadcasting, redelivery of a failed message
 //   before-restart - produce and consume a batch, close cleanly (offsets are committed)
 //   after-restart  - committed offsets and messages survived; the group sees only new messages
+//   failover-produce / failover-consume - with a master and a slave: produce to the master;
+//                    then, with the master killed, a new group reads everything from the slave
 // ALIONS_STATE is the file that carries the topic/group/offsets from before to after the restart.
 // Every wait is bounded, each test has a timeout, and the whole file is bounded by a watchdog.
 const { test, before, after } = require('node:test');
@@ -18,7 +20,8 @@ let BROKER = process.env.BROKER_ADDR;
 const PHASE = process.env.ALIONS_PHASE || 'main';
 const STATE = process.env.ALIONS_STATE || '/tmp/alions-state.json';
 assert.ok(NS, 'NAMESRV_ADDR must be set (host:port of the name server)');
-assert.ok(['main', 'before-restart', 'after-restart'].includes(PHASE), `unknown ALIONS_PHASE ${PHASE}`);
+assert.ok(['main', 'before-restart', 'after-restart', 'failover-produce', 'failover-consume'].includes(PHASE),
+  `unknown ALIONS_PHASE ${PHASE}`);
 
 // The whole file ends within WATCHDOG_MS whatever happens (a hung close, a lost promise).
 const WATCHDOG_MS = Number(process.env.ALIONS_WATCHDOG_MS || 110000);
@@ -405,5 +408,26 @@ if (PHASE === 'after-restart') {
     await sleep(1000);
     assertExactlyOnce(got.map(m => m.body).filter(b => b.startsWith('old-')), 'old', 50);
     assertExactlyOnce(got.map(m => m.body).filter(b => b.startsWith('new-')), 'new', 10);
+  });
+}
+
+if (PHASE === 'failover-produce') {
+  test('produce to the master of a master/slave pair', { timeout: 30000 }, async () => {
+    const p = await producer(`PG_${uniq()}`);
+    const topic = `TopicHa_${uniq()}`;
+    await createTopic(p, topic);
+    const sent = await sendAll(p, topic, 'ha', 50);
+    assert.ok(sent.every(r => r.sendStatus === 'SEND_OK'), 'every send SEND_OK');
+    fs.writeFileSync(STATE, JSON.stringify({ topic }));
+  });
+}
+
+if (PHASE === 'failover-consume') {
+  test('with the master gone, a new group reads every message from the slave', { timeout: 45000 }, async () => {
+    const { topic } = JSON.parse(fs.readFileSync(STATE, 'utf8'));
+    const { got } = await consumer(`CG_ha_${uniq()}`, topic, '*', { consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET' });
+    await waitFor(() => got.length >= 50, 40000, `50 messages from the slave (got ${got.length})`);
+    await sleep(500);
+    assertExactlyOnce(got.map(m => m.body), 'ha', 50);
   });
 }
