@@ -65,6 +65,7 @@ void br_offsets_delete_group(br_offsets_t *o, const char *group);
 typedef struct br_group {
     char name[256];
     int consumeEnable, consumeBroadcastEnable, retryQueueNums, retryMaxTimes;
+    int64_t brokerId, whichBrokerWhenConsumeSlowly; /* pull suggestions with slaveReadEnable */
 } br_group_t;
 typedef struct br_groups {
     cm_map_t map;

@@ -34,6 +34,7 @@ typedef struct br_config {
     char haMasterAddress[128];  /* a slave's master HA address, else the name server's answer */
     int64_t haSendHeartbeatInterval, haHousekeepingInterval, haTransferBatchSize;
     int64_t haSlaveFallbehindMax, slaveTimeout; /* SYNC_MASTER: how far a slave may lag; wait */
+    int slaveReadEnable;        /* pulls that lag behind the page cache are sent to a slave */
     int brokerPermission;
     char deleteWhen[64];        /* hours that may delete expired files: "04" or "04;16" */
     int64_t fileReservedTime;   /* hours */

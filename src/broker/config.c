@@ -104,6 +104,7 @@ static const key_t_ k_keys[] = {
     B(brokerTopicEnable), B(traceTopicEnable), B(enablePropertyFilter), B(rejectTransactionMessage),
     S(haMasterAddress), I(haSendHeartbeatInterval, 100, 1 << 30), I(haHousekeepingInterval, 1000, 1 << 30),
     I(haTransferBatchSize, 1024, 1 << 26), I(haSlaveFallbehindMax, 0, 1LL << 40), I(slaveTimeout, 1, 1 << 30),
+    B(slaveReadEnable),
 };
 
 int br_config_set(br_config_t *c, const char *key, const char *val)

@@ -35,6 +35,8 @@ void br_handle_update_and_create_subscriptiongroup(rm_conn_t *c, rm_cmd_t *req, 
         g->consumeBroadcastEnable = lj_get_bool(v, "consumeBroadcastEnable", 1);
         g->retryQueueNums = (int)lj_get_int(v, "retryQueueNums", 1);
         g->retryMaxTimes = (int)lj_get_int(v, "retryMaxTimes", 16);
+        g->brokerId = lj_get_int(v, "brokerId", 0);
+        g->whichBrokerWhenConsumeSlowly = lj_get_int(v, "whichBrokerWhenConsumeSlowly", 1);
         b->groups.dvCounter++;
         b->groups.dvTimestamp = cm_now_ms();
     }

@@ -176,6 +176,7 @@ br_group_t *br_groups_put(br_groups_t *g, const char *name)
     gr->consumeEnable = gr->consumeBroadcastEnable = 1;
     gr->retryQueueNums = 1;
     gr->retryMaxTimes = 16;
+    gr->whichBrokerWhenConsumeSlowly = 1;
     g->dvCounter++;
     g->dvTimestamp = cm_now_ms();
     return gr;
@@ -185,7 +186,7 @@ static void add_group_json(const char *key, void *val, void *arg)
 {
     const br_group_t *gr = val;
     lj_val_t *o = lj_new_obj();
-    lj_set_int(o, "brokerId", 0);
+    lj_set_int(o, "brokerId", gr->brokerId);
     lj_set_bool(o, "consumeBroadcastEnable", gr->consumeBroadcastEnable);
     lj_set_bool(o, "consumeEnable", gr->consumeEnable);
     lj_set_bool(o, "consumeFromMinEnable", 1);
@@ -193,7 +194,7 @@ static void add_group_json(const char *key, void *val, void *arg)
     lj_set_bool(o, "notifyConsumerIdsChangedEnable", 1);
     lj_set_int(o, "retryMaxTimes", gr->retryMaxTimes);
     lj_set_int(o, "retryQueueNums", gr->retryQueueNums);
-    lj_set_int(o, "whichBrokerWhenConsumeSlowly", 1);
+    lj_set_int(o, "whichBrokerWhenConsumeSlowly", gr->whichBrokerWhenConsumeSlowly);
     lj_set((lj_val_t *)arg, key, o);
 }
 
@@ -232,6 +233,8 @@ static void groups_from_json(br_groups_t *g, const lj_val_t *root)
         gr->consumeBroadcastEnable = lj_get_bool(v, "consumeBroadcastEnable", 1);
         gr->retryQueueNums = (int)lj_get_int(v, "retryQueueNums", 1);
         gr->retryMaxTimes = (int)lj_get_int(v, "retryMaxTimes", 16);
+        gr->brokerId = lj_get_int(v, "brokerId", 0);
+        gr->whichBrokerWhenConsumeSlowly = lj_get_int(v, "whichBrokerWhenConsumeSlowly", 1);
     }
 }
 

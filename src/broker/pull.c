@@ -53,15 +53,26 @@ static int sql_match(void *arg, int64_t tagsCode, const uint8_t *record, uint32_
 
 static int pull_exec(br_broker_t *b, rm_conn_t *c, int32_t opaque, int serialize, pull_req_t *pr, int may_park, uint64_t hold);
 
+/* Which broker id the consumer should pull from next (spec §5.5): with slaveReadEnable, a
+ * consumer whose reads fall out of the page cache goes to the group's
+ * whichBrokerWhenConsumeSlowly (1), others to the group's brokerId (0); otherwise the master. */
+static int64_t suggest_broker(br_broker_t *b, const char *group, int lagging)
+{
+    if (!b->cfg.slaveReadEnable)
+        return 0;
+    br_group_t *g = br_groups_get(&b->groups, group);
+    return lagging ? (g ? g->whichBrokerWhenConsumeSlowly : 1) : (g ? g->brokerId : 0);
+}
+
 static void respond_pull(rm_conn_t *c, int32_t opaque, int serialize, int code, const char *remark,
-                         int64_t next, int64_t min, int64_t max, const uv_buf_t *bufs, unsigned n)
+                         int64_t next, int64_t min, int64_t max, const uv_buf_t *bufs, unsigned n, int64_t suggest)
 {
     rm_cmd_t resp;
     rm_cmd_init(&resp, code);
     rm_ext_set_i64(&resp, "nextBeginOffset", next);
     rm_ext_set_i64(&resp, "minOffset", min);
     rm_ext_set_i64(&resp, "maxOffset", max);
-    rm_ext_set_i64(&resp, "suggestWhichBrokerId", 0);
+    rm_ext_set_i64(&resp, "suggestWhichBrokerId", suggest);
     if (remark)
         resp.remark = cm_strdup(remark);
     rm_conn_respond_raw(c, opaque, serialize, &resp, bufs, n, NULL, NULL);
@@ -72,7 +83,7 @@ static void park(br_broker_t *b, rm_conn_t *c, int32_t opaque, int serialize, pu
 {
     br_pull_wait_t *w = calloc(1, sizeof *w);
     if (!w) {
-        respond_pull(c, opaque, serialize, RC_PULL_NOT_FOUND, "OFFSET_OVERFLOW_ONE", pr->offset, 0, 0, NULL, 0);
+        respond_pull(c, opaque, serialize, RC_PULL_NOT_FOUND, "OFFSET_OVERFLOW_ONE", pr->offset, 0, 0, NULL, 0, 0);
         return;
     }
     w->conn = c;
@@ -104,7 +115,7 @@ static int pull_exec(br_broker_t *b, rm_conn_t *c, int32_t opaque, int serialize
     }
     int rc = st_get(b->store, pr->topic, pr->queueId, pr->offset, n, MAX_PULL_BYTES, pr->sub.all ? NULL : &filter, &r);
     if (rc < 0) {
-        respond_pull(c, opaque, serialize, RC_SYSTEM_ERROR, "store read failed", pr->offset, 0, 0, NULL, 0);
+        respond_pull(c, opaque, serialize, RC_SYSTEM_ERROR, "store read failed", pr->offset, 0, 0, NULL, 0, 0);
         return 0;
     }
     int code;
@@ -134,7 +145,8 @@ static int pull_exec(br_broker_t *b, rm_conn_t *c, int32_t opaque, int serialize
         br_stats_group_add(b, pr->group, nb);
         br_stats_count(b, BR_STAT_GROUP_GET, key, nb);
     }
-    respond_pull(c, opaque, serialize, code, st_get_status_name(r.status), next, r.minOffset, r.maxOffset, bufs, nb);
+    respond_pull(c, opaque, serialize, code, st_get_status_name(r.status), next, r.minOffset, r.maxOffset, bufs, nb,
+                 suggest_broker(b, pr->group, r.suggestPullingFromSlave));
     return 0;
 }
 

@@ -4,7 +4,8 @@
 #  1. with no slave, a SYNC_MASTER send is stored and answered SLAVE_NOT_AVAILABLE (11);
 #  2. once the slave is attached, sends are answered SEND_OK only after the slave has them; the
 #     slave's records are byte for byte the master's; the name server lists both brokers;
-#  3. the slave copies topics and consumer offsets; it refuses sends (14); a frozen slave
+#  3. the slave copies topics and consumer offsets; pulls suggest the group's broker id
+#     (slaveReadEnable); the slave refuses sends (14); a frozen slave
 #     (SIGSTOP) makes sends FLUSH_SLAVE_TIMEOUT (12) after slaveTimeout;
 #  4. a killed slave makes sends SLAVE_NOT_AVAILABLE at once; restarted, it catches up from its
 #     own end;
@@ -14,7 +15,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
 lt_setup "$1"
-lt_start_single brokerRole=SYNC_MASTER slaveTimeout=1000
+lt_start_single brokerRole=SYNC_MASTER slaveTimeout=1000 slaveReadEnable=true
 M=$LT_BROKER_PORT
 MPID=$LT_BROKER_PID
 
@@ -72,8 +73,8 @@ PY
 ok
 
 # 3. consumer offsets reach the slave; the slave refuses sends
-py <<'PY' || lt_fail "slave tables and refusal"
-import sys, time
+py <<'PY' || lt_fail "slave tables, read suggestions and refusal"
+import json, sys, time
 from rmq_frames import Conn, send_v2
 m, s = Conn(int(sys.argv[1])), Conn(int(sys.argv[2]))
 r = m.call(15, {"consumerGroup": "RepGroup", "topic": "RepTopic", "queueId": 2, "commitOffset": 7})
@@ -86,6 +87,15 @@ while time.time() < deadline:
     time.sleep(0.5)
 else:
     raise SystemExit("offset never reached the slave: %r" % (r[0],))
+# slaveReadEnable: pulls suggest the group's brokerId (whichBrokerWhenConsumeSlowly when lagging)
+r = m.call(200, {}, json.dumps({"groupName": "SlaveReaders", "brokerId": 1, "whichBrokerWhenConsumeSlowly": 1}).encode())
+assert r[0]["code"] == 0, r[0]
+def suggestion(group):
+    r = m.call(11, {"consumerGroup": group, "topic": "RepTopic", "queueId": 0, "queueOffset": 0, "maxMsgNums": 1,
+                    "sysFlag": 4, "commitOffset": 0, "suspendTimeoutMillis": 0, "subscription": "*", "subVersion": 0})
+    assert r[0]["code"] == 0, r[0]
+    return r[0]["extFields"]["suggestWhichBrokerId"]
+assert suggestion("SlaveReaders") == "1" and suggestion("RepGroup") == "0", (suggestion("SlaveReaders"), suggestion("RepGroup"))
 r = send_v2(s, "RepTopic", b"to-slave")
 print("send to slave:", r[0]["code"], r[0].get("remark"))
 assert r[0]["code"] == 14 and "slave" in r[0].get("remark", ""), r[0]
