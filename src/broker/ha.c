@@ -25,6 +25,7 @@
 #define SYNC_EVERY_MS 10000
 #define MAX_FRAME (64u << 20)
 #define RPC_TIMEOUT_MS 5000
+#define ASK_MASTER_MS 2000      /* a slave without a master re-registers this often, not every 30 s */
 
 typedef struct peer {           /* master: one connected slave */
     uv_tcp_t tcp;
@@ -66,7 +67,7 @@ struct br_ha {
     /* slave */
     link_t *link;
     char masterAddr[128], haAddr[128];
-    uint64_t lastAttempt, nextSync;
+    uint64_t lastAttempt, nextSync, lastAsk;
     rm_conn_t *admin;           /* to the master's main port, for the table copies */
 };
 
@@ -488,6 +489,10 @@ static void slave_tick(br_ha_t *ha)
 {
     uint64_t now = now_ms(ha);
     link_t *l = ha->link;
+    if (!ha->haAddr[0] && now - ha->lastAsk >= ASK_MASTER_MS) {
+        ha->lastAsk = now; /* the name server names the master in its answer to a registration */
+        br_register_all(ha->b, 0);
+    }
     if (l && l->connected && now - l->lastRead > (uint64_t)ha->b->cfg.haHousekeepingInterval)
         link_close(l, "nothing from the master within haHousekeepingInterval");
     else if (l && l->connected && now - l->lastReport >= (uint64_t)ha->b->cfg.haSendHeartbeatInterval)
