@@ -81,7 +81,8 @@ rounds() {
 
 conf=("flushDiskType=SYNC_FLUSH")
 lt_start_broker "${conf[@]}" || lt_fail "broker did not start"
-rounds 20 SyncKill 3
+# LOULAN_SOAK_ROUNDS adds kill -9 rounds for a long soak run outside ctest (no time limit there)
+rounds $((20 + ${LOULAN_SOAK_ROUNDS:-0})) SyncKill 3
 check SyncKill "$LT_DIR"/acked-SyncKill-*.txt || lt_fail "SYNC_FLUSH: acknowledged messages lost, or a bad record"
 grep -q "abnormal exit" "$LT_DIR/logs"/*broker* 2>/dev/null || grep -q "abnormal" "$LT_DIR/broker.out" \
     || lt_fail "the broker never reported an abnormal-exit recovery"
@@ -89,6 +90,6 @@ grep -q "abnormal exit" "$LT_DIR/logs"/*broker* 2>/dev/null || grep -q "abnormal
 conf=("flushDiskType=ASYNC_FLUSH")
 lt_stop_broker
 lt_start_broker "${conf[@]}" || lt_fail "broker did not start in ASYNC_FLUSH"
-rounds 5 AsyncKill 1
+rounds $((5 + ${LOULAN_SOAK_ROUNDS:-0} / 4)) AsyncKill 1
 check AsyncKill "$LT_DIR"/acked-AsyncKill-*.txt || lt_fail "ASYNC_FLUSH: acknowledged messages lost, or a bad record"
 echo "kill -9: 2 passed, 0 failed"
