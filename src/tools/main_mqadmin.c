@@ -3,6 +3,7 @@
  * Name server from -n or NAMESRV_ADDR. Every error is one line on stderr and exit status 1. */
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,25 @@ static int call_ok(const char *addr, rm_cmd_t *req, lj_val_t **json)
     return rc;
 }
 
+/* One request: the code, then header fields as key, value pairs (a NULL value is left out)
+ * ending with NULL; as call_ok. */
+static int call_fields(const char *addr, lj_val_t **json, int code, ...)
+{
+    rm_cmd_t req;
+    rm_cmd_init(&req, code);
+    va_list ap;
+    va_start(ap, code);
+    for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
+        const char *v = va_arg(ap, const char *);
+        if (v)
+            rm_ext_set(&req, k, v);
+    }
+    va_end(ap);
+    int rc = call_ok(addr, &req, json);
+    rm_cmd_free(&req);
+    return rc;
+}
+
 /* ---- subcommands ---- */
 
 static int parse(int argc, char **argv, const char *spec, const char **vals /* indexed by char */)
@@ -122,11 +142,8 @@ static int topic_list(int argc, char **argv)
     if (parse(argc, argv, "n:c", v))
         return 2;
     const char *ns = namesrv(v['n']);
-    rm_cmd_t req;
-    rm_cmd_init(&req, 206);
     lj_val_t *body = NULL;
-    int rc = ns ? call_ok(ns, &req, &body) : -1;
-    rm_cmd_free(&req);
+    int rc = ns ? call_fields(ns, &body, 206, NULL) : -1;
     const lj_val_t *list = lj_get(body, "topicList");
     for (size_t i = 0; rc == 0 && list && i < list->n; i++)
         printf("%s\n", lj_str(list->items[i], ""));
@@ -137,11 +154,7 @@ static int topic_list(int argc, char **argv)
 /* GET_ROUTEINFO_BY_TOPIC from the name server into *route (caller frees). */
 static int fetch_route(const char *ns, const char *topic, lj_val_t **route)
 {
-    rm_cmd_t req;
-    rm_cmd_init(&req, 105);
-    rm_ext_set(&req, "topic", topic);
-    int rc = ns ? call_ok(ns, &req, route) : -1;
-    rm_cmd_free(&req);
+    int rc = ns ? call_fields(ns, route, 105, "topic", topic, NULL) : -1;
     return rc;
 }
 
@@ -260,19 +273,11 @@ static int delete_topic(int argc, char **argv)
     if (n == 0)
         return 1;
     for (int i = 0; i < n; i++) {
-        rm_cmd_t req;
-        rm_cmd_init(&req, 215);
-        rm_ext_set(&req, "topic", v['t']);
-        int rc = call_ok(addrs[i], &req, NULL);
-        rm_cmd_free(&req);
+        int rc = call_fields(addrs[i], NULL, 215, "topic", v['t'], NULL);
         if (rc)
             return 1;
     }
-    rm_cmd_t req;
-    rm_cmd_init(&req, 216);
-    rm_ext_set(&req, "topic", v['t']);
-    int rc = call_ok(ns, &req, NULL);
-    rm_cmd_free(&req);
+    int rc = call_fields(ns, NULL, 216, "topic", v['t'], NULL);
     if (rc)
         return 1;
     printf("delete topic [%s] from cluster [%s] success.\n", v['t'], v['c']);
@@ -332,11 +337,8 @@ static int cluster_list(int argc, char **argv)
     if (parse(argc, argv, "n:c:mi:", v))
         return 2;
     const char *ns = namesrv(v['n']);
-    rm_cmd_t req;
-    rm_cmd_init(&req, 106);
     lj_val_t *info = NULL;
-    int rc = ns ? call_ok(ns, &req, &info) : -1;
-    rm_cmd_free(&req);
+    int rc = ns ? call_fields(ns, &info, 106, NULL) : -1;
     if (rc)
         return 1;
     int more = v['m'] != NULL;
@@ -552,12 +554,8 @@ static int consumer_progress(int argc, char **argv)
     size_t n = 0;
     double tps = 0;
     for (int i = 0; i < nb; i++) {
-        rm_cmd_t req;
-        rm_cmd_init(&req, 208);
-        rm_ext_set(&req, "consumerGroup", v['g']);
         lj_val_t *st = NULL;
-        int rc = call_ok(addrs[i], &req, &st);
-        rm_cmd_free(&req);
+        int rc = call_fields(addrs[i], &st, 208, "consumerGroup", v['g'], NULL);
         if (rc) {
             free(rows);
             return 1;
@@ -668,14 +666,8 @@ static int consumer_connection(int argc, char **argv)
 
 static lj_val_t *running_info(const char *addr, const char *group, const char *clientId, int jstack)
 {
-    rm_cmd_t req;
-    rm_cmd_init(&req, 307);
-    rm_ext_set(&req, "consumerGroup", group);
-    rm_ext_set(&req, "clientId", clientId);
-    rm_ext_set(&req, "jstackEnable", jstack ? "true" : "false");
     lj_val_t *info = NULL;
-    int rc = call_ok(addr, &req, &info);
-    rm_cmd_free(&req);
+    int rc = call_fields(addr, &info, 307, "consumerGroup", group, "clientId", clientId, "jstackEnable", jstack ? "true" : "false", NULL);
     return rc ? NULL : info;
 }
 
@@ -1029,11 +1021,8 @@ static int broker_status(int argc, char **argv)
     char addrs[16][128];
     int n = broker_addrs(v, addrs, 16);
     for (int i = 0; i < n; i++) {
-        rm_cmd_t req;
-        rm_cmd_init(&req, 28);
         lj_val_t *kv = NULL;
-        int rc = call_ok(addrs[i], &req, &kv);
-        rm_cmd_free(&req);
+        int rc = call_fields(addrs[i], &kv, 28, NULL);
         if (rc)
             return 1;
         lj_val_t *tab = (lj_val_t *)lj_get(kv, "table");
@@ -1555,11 +1544,8 @@ static int stats_all(int argc, char **argv)
     if (parse(argc, argv, "n:at:", v))
         return 2;
     const char *ns = namesrv(v['n']);
-    rm_cmd_t req;
-    rm_cmd_init(&req, 206);
     lj_val_t *body = NULL;
-    int rc = ns ? call_ok(ns, &req, &body) : -1;
-    rm_cmd_free(&req);
+    int rc = ns ? call_fields(ns, &body, 206, NULL) : -1;
     if (rc)
         return 1;
     printf("%-64s  %-64s %12s %11s %11s %14s %14s\n", "#Topic", "#Consumer Group", "#Accumulation", "#InTPS", "#OutTPS",
@@ -1608,13 +1594,8 @@ static int broker_consume_stats(int argc, char **argv)
         return 2;
     }
     long long level = v['l'] ? atoll(v['l']) : 0;
-    rm_cmd_t req;
-    rm_cmd_init(&req, 317);
-    rm_ext_set(&req, "isOrder", v['o'] && !strcasecmp(v['o'], "true") ? "true" : "false");
-    rm_ext_set(&req, "timeoutMillis", v['t'] ? v['t'] : "50000");
     lj_val_t *all = NULL;
-    int rc = call_ok(v['b'], &req, &all);
-    rm_cmd_free(&req);
+    int rc = call_fields(v['b'], &all, 317, "isOrder", v['o'] && !strcasecmp(v['o'], "true") ? "true" : "false", "timeoutMillis", v['t'] ? v['t'] : "50000", NULL);
     if (rc)
         return 1;
     printf("%-64s  %-64s  %-32s  %-4s  %-20s  %-20s  %-20s  %s\n", "#Topic", "#Group", "#Broker Name", "#QID",
