@@ -167,6 +167,8 @@ static int cq_write_unit(st_store_t *st, st_cq_t *cq, int64_t q, int64_t phy, in
 int st_cq_put(st_store_t *st, st_cq_t *cq, int64_t q, int64_t phy, int32_t size, int64_t tags)
 {
     int rc;
+    if (q < 0 || q > INT64_MAX / ST_CQ_UNIT_SIZE / 2 || size <= 0)
+        return ST_EINVAL; /* a record whose queue offset cannot be a position in a file */
     if (q < cq->maxUnits || phy + size <= cq->maxPhysicOffset)
         return ST_OK; /* built already (re-dispatch after recovery) */
     if (q > cq->maxUnits) {

@@ -44,6 +44,20 @@ static int append_bytes(st_store_t *st, int64_t phy, const uint8_t *data, size_t
     return ST_OK;
 }
 
+/* Zero what was appended past `end` and end the log there again. */
+static void unappend(st_store_t *st, int64_t end)
+{
+    uint64_t fsz = st_cl_fsize(st);
+    for (int64_t p = end, w = atomic_load(&st->wrote); p < w;) {
+        st_mfile_t *f = st_cl_file_at(st, p);
+        int64_t fileEnd = p - p % (int64_t)fsz + (int64_t)fsz, to = w < fileEnd ? w : fileEnd;
+        if (f)
+            memset(f->base + (p - f->start), 0, (size_t)(to - p));
+        p = to;
+    }
+    atomic_store(&st->wrote, end);
+}
+
 int st_ha_append(st_store_t *st, int64_t phyOffset, const uint8_t *data, size_t len)
 {
     int64_t w = atomic_load(&st->wrote);
@@ -63,9 +77,14 @@ int st_ha_append(st_store_t *st, int64_t phyOffset, const uint8_t *data, size_t 
     int bad;
     rc = st_dispatch(st, st->haDispatched, atomic_load(&st->wrote), &end, &bad, NULL);
     st->haDispatched = end;
-    if (rc == ST_OK && bad) {
-        LOG_E(ST_MOD, "replicated bytes at %" PRId64 " are not a record", end);
-        rc = ST_ECORRUPT;
+    if (rc != ST_OK || bad) {
+        /* not a record, or one that cannot be dispatched (a bad topic or queue in it, or no disk
+         * for its queue): take the bytes back from there, so the log ends at the last good record
+         * and the next report asks the master for exactly what follows it */
+        LOG_E(ST_MOD, "replicated bytes at %" PRId64 " dropped: %s", end, bad ? "not a record" : st_strerror(rc));
+        unappend(st, end);
+        if (rc == ST_OK || rc == ST_EMSG_ILLEGAL || rc == ST_EINVAL)
+            rc = ST_ECORRUPT;
     }
     atomic_store(&st->lastPutTs, st->lastStoreTs);
     if (st->cfg.flushDiskType == ST_SYNC_FLUSH)

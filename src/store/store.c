@@ -849,6 +849,11 @@ int st_dispatch(st_store_t *st, int64_t from, int64_t to, int64_t *end, int *bad
                 if ((size_t)cq->maxUnits != before)
                     n++;
             }
+            if (rc == ST_EINVAL || rc == ST_EMSG_ILLEGAL) { /* its topic or queue fields are nonsense */
+                *bad = 1;
+                rc = ST_OK;
+                break;
+            }
             if (rc != ST_OK) {
                 LOG_E(ST_MOD, "dispatch of %" PRId64 " failed: %s", phy, st_strerror(rc));
                 break;

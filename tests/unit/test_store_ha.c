@@ -76,12 +76,23 @@ static void test_slave_gets_the_same_log_and_queues(void **state)
     assert_int_equal(st_ha_append(s->st, end + 100, junk, sizeof junk), ST_EINVAL);
 }
 
-static void test_garbage_is_refused(void **state)
+static void test_garbage_is_refused_and_taken_back(void **state)
 {
-    fx_t *s = ((void **)*state)[1];
+    void **pair = *state;
+    fx_t *m = pair[0], *s = pair[1];
     uint8_t junk[256];
     memset(junk, 0x5A, sizeof junk);
     assert_int_equal(st_ha_append(s->st, 0, junk, sizeof junk), ST_ECORRUPT);
+    assert_int_equal(st_max_phy_offset(s->st), 0);
+    /* good data, then garbage after it: the log ends at the good data again */
+    put_n(m->st, &m->pr, "HaTopic", 0, 10);
+    int64_t end = replicate(m->st, s->st, 0, 1 << 20);
+    assert_int_equal(st_ha_append(s->st, end, junk, sizeof junk), ST_ECORRUPT);
+    assert_int_equal(st_max_phy_offset(s->st), end);
+    /* and replication goes on from there */
+    put_n(m->st, &m->pr, "HaTopic", 0, 5);
+    assert_int_equal(replicate(m->st, s->st, end, 700), st_max_phy_offset(m->st));
+    assert_same_queue(m, s, "HaTopic", 0);
 }
 
 static void test_fresh_slave_starts_at_the_masters_last_file(void **state)
@@ -121,7 +132,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_slave_gets_the_same_log_and_queues, setup2, teardown2),
-        cmocka_unit_test_setup_teardown(test_garbage_is_refused, setup2, teardown2),
+        cmocka_unit_test_setup_teardown(test_garbage_is_refused_and_taken_back, setup2, teardown2),
         cmocka_unit_test_setup_teardown(test_fresh_slave_starts_at_the_masters_last_file, setup2, teardown2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
