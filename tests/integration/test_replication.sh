@@ -71,6 +71,10 @@ assert set(addrs.values()) == {"127.0.0.1:%s" % sys.argv[1], "127.0.0.1:%s" % sy
 print("slave has everything; route", addrs)
 PY
 ok
+# mqadmin clusterList shows the pair: the master as BID 0, the slave as BID 1
+out=$("$A" clusterList -n "$N") || lt_fail "clusterList failed"
+grep -qE "^DefaultCluster +broker-a +0 +127.0.0.1:$M " <<<"$out" && grep -qE "^DefaultCluster +broker-a +1 +127.0.0.1:$LT_SLAVE_PORT " <<<"$out" \
+    || lt_fail "clusterList does not show master and slave: $out"; ok
 
 # 3. consumer offsets reach the slave; the slave refuses sends
 py <<'PY' || lt_fail "slave tables, read suggestions and refusal"
