@@ -1751,6 +1751,181 @@ static int clone_group_offset(int argc, char **argv)
     return 0;
 }
 
+/* ---- name server commands --------------------------------------------------------------------- */
+
+/* Every address of -n / NAMESRV_ADDR ("a;b"), as RocketMQ's name-server commands ask each one. */
+static int ns_all(const char *opt, char out[][128], int max)
+{
+    const char *ns = opt ? opt : getenv("NAMESRV_ADDR");
+    char list[1024];
+    int n = 0;
+    if (!ns || !*ns) {
+        fprintf(stderr, "mqadmin: no name server address: use -n host:port or NAMESRV_ADDR\n");
+        return 0;
+    }
+    snprintf(list, sizeof list, "%s", ns);
+    for (char *save = NULL, *t = strtok_r(list, ";", &save); t && n < max; t = strtok_r(NULL, ";", &save))
+        if (*t)
+            snprintf(out[n++], 128, "%s", t);
+    return n;
+}
+
+/* A request whose answer's fields or body the caller reads: 0 with *resp (caller frees) on
+ * SUCCESS, else the error is printed. Fields as call_fields. */
+static int call_raw(const char *addr, rm_cmd_t *resp, const void *body, size_t blen, int code, ...)
+{
+    rm_cmd_t req;
+    rm_cmd_init(&req, code);
+    va_list ap;
+    va_start(ap, code);
+    for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
+        const char *v = va_arg(ap, const char *);
+        if (v)
+            rm_ext_set(&req, k, v);
+    }
+    va_end(ap);
+    req.body = body;
+    req.body_len = blen;
+    int rc = rpc(addr, &req, resp);
+    req.body = NULL;
+    rm_cmd_free(&req);
+    if (rc)
+        return -1;
+    if (resp->code != RC_SUCCESS) {
+        fprintf(stderr, "mqadmin: CODE: %d DESC: %s\n", resp->code, resp->remark ? resp->remark : "");
+        rm_cmd_free(resp);
+        return -1;
+    }
+    return 0;
+}
+
+static int write_perm(int argc, char **argv, int add)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:b:", v) || !v['b']) {
+        fprintf(stderr, "mqadmin: %s needs -b brokerName\n", add ? "addWritePerm" : "wipeWritePerm");
+        return 2;
+    }
+    char nss[8][128];
+    int n = ns_all(v['n'], nss, 8), bad = !n;
+    for (int i = 0; i < n; i++) {
+        rm_cmd_t resp;
+        if (call_raw(nss[i], &resp, NULL, 0, add ? 327 : 205, "brokerName", v['b'], NULL) == 0) {
+            const char *cnt = rm_ext_get(&resp, add ? "addTopicCount" : "wipeTopicCount");
+            printf("%s write perm of broker[%s] in name server[%s] OK, %s\n", add ? "add" : "wipe", v['b'], nss[i],
+                   cnt ? cnt : "0");
+            rm_cmd_free(&resp);
+        } else {
+            printf("%s write perm of broker[%s] in name server[%s] Failed\n", add ? "add" : "wipe", v['b'], nss[i]);
+            bad = 1;
+        }
+    }
+    return bad;
+}
+
+static int wipe_write_perm(int argc, char **argv) { return write_perm(argc, argv, 0); }
+static int add_write_perm(int argc, char **argv) { return write_perm(argc, argv, 1); }
+
+static int get_namesrv_config(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:", v))
+        return 2;
+    char nss[8][128];
+    int n = ns_all(v['n'], nss, 8), bad = !n;
+    for (int i = 0; i < n; i++) {
+        rm_cmd_t resp;
+        cm_props_t props = {0};
+        if (call_raw(nss[i], &resp, NULL, 0, 319, NULL) != 0) {
+            bad = 1;
+            continue;
+        }
+        cm_props_parse(&props, (const char *)resp.body, resp.body_len);
+        printf("============%s============\n", nss[i]);
+        for (size_t k = 0; k < props.n; k++)
+            printf("%-50s=  %s\n", props.items[k].key, props.items[k].val);
+        cm_props_free(&props);
+        rm_cmd_free(&resp);
+    }
+    return bad;
+}
+
+static int update_namesrv_config(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:k:v:", v) || !v['k'] || !v['v']) {
+        fprintf(stderr, "mqadmin: updateNamesrvConfig needs -k key -v value\n");
+        return 2;
+    }
+    char nss[8][128], body[1200];
+    int n = ns_all(v['n'], nss, 8), bad = !n;
+    int len = snprintf(body, sizeof body, "%s=%s\n", v['k'], v['v']);
+    for (int i = 0; i < n; i++) {
+        rm_cmd_t resp;
+        if (call_raw(nss[i], &resp, body, (size_t)len, 318, NULL) != 0) {
+            bad = 1;
+            continue;
+        }
+        rm_cmd_free(&resp);
+    }
+    if (!bad) { /* RocketMQ prints the -n list as a Java List, or nothing without -n */
+        printf("update name server config success!");
+        for (int i = 0; v['n'] && i < n; i++)
+            printf("%s%s%s", i ? ", " : "[", nss[i], i + 1 == n ? "]" : "");
+        printf("\n%s : %s\n", v['k'], v['v']);
+    }
+    return bad;
+}
+
+static int kv_config(int argc, char **argv, int del)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, del ? "n:s:k:" : "n:s:k:v:", v) || !v['s'] || !v['k'] || (!del && !v['v'])) {
+        fprintf(stderr, "mqadmin: %s needs -s namespace -k key%s\n", del ? "deleteKvConfig" : "updateKvConfig",
+                del ? "" : " -v value");
+        return 2;
+    }
+    char nss[8][128];
+    int n = ns_all(v['n'], nss, 8), bad = !n;
+    for (int i = 0; i < n && !bad; i++)
+        bad = call_fields(nss[i], NULL, del ? 102 : 100, "namespace", v['s'], "key", v['k'], "value", v['v'], NULL) != 0;
+    if (!bad)
+        printf("%s\n", del ? "delete kv config from namespace success." : "create or update kv config to namespace success.");
+    return bad;
+}
+
+static int update_kv_config(int argc, char **argv) { return kv_config(argc, argv, 0); }
+static int delete_kv_config(int argc, char **argv) { return kv_config(argc, argv, 1); }
+
+/* The clusters whose brokers serve the topic. */
+static int topic_cluster_list(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:t:", v) || !v['t']) {
+        fprintf(stderr, "mqadmin: topicClusterList needs -t topic\n");
+        return 2;
+    }
+    const char *ns = namesrv(v['n']);
+    lj_val_t *route = NULL, *info = NULL;
+    if (!ns || fetch_route(ns, v['t'], &route) != 0 || call_fields(ns, &info, 106, NULL) != 0) {
+        lj_free(route);
+        return 1;
+    }
+    const lj_val_t *bds = lj_get(route, "brokerDatas"), *clusters = lj_get(info, "clusterAddrTable");
+    for (size_t c = 0; clusters && clusters->type == LJ_OBJ && c < clusters->n; c++) {
+        const lj_val_t *names = clusters->members[c].val;
+        int hit = 0;
+        for (size_t i = 0; !hit && bds && i < bds->n; i++)
+            for (size_t j = 0; !hit && names && j < names->n; j++)
+                hit = !strcmp(lj_get_str(bds->items[i], "brokerName", ""), lj_str(names->items[j], ""));
+        if (hit)
+            printf("%s\n", clusters->members[c].key->s);
+    }
+    lj_free(route);
+    lj_free(info);
+    return 0;
+}
+
 static const cmd_t k_cmds[] = {
     {"topicStatus", "Examine topic Status info", "mqadmin topicStatus -t topic [-n namesrvAddr]", topic_status},
     {"clusterList", "List cluster infos", "mqadmin clusterList [-c clusterName] [-m (more stats)] [-n namesrvAddr]", cluster_list},
@@ -1802,6 +1977,18 @@ static const cmd_t k_cmds[] = {
      clean_unused_topic},
     {"deleteExpiredCommitLog", "Delete expired CommitLog files",
      "mqadmin deleteExpiredCommitLog [-b brokerAddr | -c clusterName] [-n namesrvAddr]", delete_expired_commitlog},
+    {"wipeWritePerm", "Wipe write perm of broker in all name server you defined in the -n param",
+     "mqadmin wipeWritePerm -b brokerName [-n namesrvAddr]", wipe_write_perm},
+    {"addWritePerm", "Add write perm of broker in all name server you defined in the -n param",
+     "mqadmin addWritePerm -b brokerName [-n namesrvAddr]", add_write_perm},
+    {"getNamesrvConfig", "Get configs of name server.", "mqadmin getNamesrvConfig [-n namesrvAddr]", get_namesrv_config},
+    {"updateNamesrvConfig", "Update configs of name server.", "mqadmin updateNamesrvConfig -k key -v value [-n namesrvAddr]",
+     update_namesrv_config},
+    {"updateKvConfig", "Create or update KV config.", "mqadmin updateKvConfig -s namespace -k key -v value [-n namesrvAddr]",
+     update_kv_config},
+    {"deleteKvConfig", "Delete KV config.", "mqadmin deleteKvConfig -s namespace -k key [-n namesrvAddr]", delete_kv_config},
+    {"topicClusterList", "get cluster info for topic", "mqadmin topicClusterList -t topic [-n namesrvAddr]",
+     topic_cluster_list},
 };
 #define NCMDS (sizeof k_cmds / sizeof k_cmds[0])
 

@@ -63,4 +63,29 @@ print("runtime info:", "ok" if ok else "FAIL", missing)
 sys.exit(0 if ok else 1)
 PY
 ok
+
+# name-server commands, RocketMQ 4.9's lines
+N="$LT_NS_ADDR"
+out=$("$A" topicClusterList -n "$N" -t TopicTest) && [ "$out" = "DefaultCluster" ] || lt_fail "topicClusterList: $out"; ok
+out=$("$A" updateKvConfig -n "$N" -s ORDER_TOPIC_CONFIG -k TopicTest -v broker-a:4) \
+    && [ "$out" = "create or update kv config to namespace success." ] || lt_fail "updateKvConfig: $out"
+PYTHONPATH="$here" timeout 10 python3 - "$LT_NS_PORT" <<'PY' || lt_fail "the kv config did not reach the name server"
+import sys
+from rmq_frames import Conn
+r = Conn(int(sys.argv[1])).call(101, {"namespace": "ORDER_TOPIC_CONFIG", "key": "TopicTest"})
+assert r[0]["code"] == 0 and r[0]["extFields"]["value"] == "broker-a:4", r[0]
+PY
+out=$("$A" deleteKvConfig -n "$N" -s ORDER_TOPIC_CONFIG -k TopicTest) \
+    && [ "$out" = "delete kv config from namespace success." ] || lt_fail "deleteKvConfig: $out"; ok
+out=$("$A" getNamesrvConfig -n "$N") && [ "$(head -1 <<<"$out")" = "============$N============" ] \
+    && grep -qE '^orderMessageEnable {32}=  false$' <<<"$out" || lt_fail "getNamesrvConfig: $out"
+out=$("$A" updateNamesrvConfig -n "$N" -k orderMessageEnable -v true) \
+    && [ "$out" = "update name server config success![$N]
+orderMessageEnable : true" ] || lt_fail "updateNamesrvConfig: $out"
+"$A" getNamesrvConfig -n "$N" | grep -qE '^orderMessageEnable +=  true$' || lt_fail "updateNamesrvConfig had no effect"
+"$A" updateNamesrvConfig -n "$N" -k kvConfigPath -v /tmp/evil >/dev/null 2>&1 && lt_fail "a path key of the name server changed"; ok
+out=$("$A" wipeWritePerm -n "$N" -b broker-a) && [ "$out" = "wipe write perm of broker[broker-a] in name server[$N] OK, 1" ] \
+    || grep -qE "^wipe write perm of broker\[broker-a\] in name server\[$N\] OK, [1-9][0-9]*$" <<<"$out" || lt_fail "wipeWritePerm: $out"
+out=$("$A" addWritePerm -n "$N" -b broker-a) \
+    && grep -qE "^add write perm of broker\[broker-a\] in name server\[$N\] OK, [1-9][0-9]*$" <<<"$out" || lt_fail "addWritePerm: $out"; ok
 echo "mqadmin: $pass passed, 0 failed"
