@@ -105,17 +105,22 @@ static int call_ok(const char *addr, rm_cmd_t *req, lj_val_t **json)
 
 /* One request: the code, then header fields as key, value pairs (a NULL value is left out)
  * ending with NULL; as call_ok. */
+static void add_fields(rm_cmd_t *req, va_list ap)
+{
+    for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
+        const char *v = va_arg(ap, const char *);
+        if (v)
+            rm_ext_set(req, k, v);
+    }
+}
+
 static int call_fields(const char *addr, lj_val_t **json, int code, ...)
 {
     rm_cmd_t req;
     rm_cmd_init(&req, code);
     va_list ap;
     va_start(ap, code);
-    for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
-        const char *v = va_arg(ap, const char *);
-        if (v)
-            rm_ext_set(&req, k, v);
-    }
+    add_fields(&req, ap);
     va_end(ap);
     int rc = call_ok(addr, &req, json);
     rm_cmd_free(&req);
@@ -1778,11 +1783,7 @@ static int call_raw(const char *addr, rm_cmd_t *resp, const void *body, size_t b
     rm_cmd_init(&req, code);
     va_list ap;
     va_start(ap, code);
-    for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
-        const char *v = va_arg(ap, const char *);
-        if (v)
-            rm_ext_set(&req, k, v);
-    }
+    add_fields(&req, ap);
     va_end(ap);
     req.body = body;
     req.body_len = blen;
