@@ -1102,6 +1102,33 @@ static int update_broker_config(int argc, char **argv)
 
 /* ---- offsets ---- */
 
+/* INVOKE_BROKER_TO_RESET_OFFSET on every master of the topic (timestamp -1: the max offset),
+ * printing RocketMQ's table of the new offsets. */
+static int reset_offsets(const char *nsopt, const char *group, const char *topic, int64_t ts, const char *force)
+{
+    char addrs[16][128], names[16][128], tsText[24];
+    const char *ns = namesrv(nsopt);
+    int nb = ns ? topic_masters(ns, topic, addrs, names, 16) : -1;
+    if (nb <= 0) {
+        fprintf(stderr, "mqadmin: topic %s has no route\n", topic);
+        return 1;
+    }
+    snprintf(tsText, sizeof tsText, "%lld", (long long)ts);
+    printf("%-40s  %-40s  %-40s\n", "#brokerName", "#queueId", "#offset");
+    for (int i = 0; i < nb; i++) {
+        lj_val_t *body = NULL;
+        if (call_fields(addrs[i], &body, 222, "topic", topic, "group", group, "timestamp", tsText, "isForce", force,
+                        NULL))
+            return 1;
+        const lj_val_t *tab = lj_get(body, "offsetTable");
+        for (size_t j = 0; tab && j < tab->n; j++)
+            printf("%-40s  %-40lld  %-40lld\n", lj_get_str(tab->members[j].key, "brokerName", names[i]),
+                   (long long)lj_get_int(tab->members[j].key, "queueId", 0), (long long)lj_int(tab->members[j].val, 0));
+        lj_free(body);
+    }
+    return 0;
+}
+
 static int reset_offset_by_time(int argc, char **argv)
 {
     const char *v[128] = {0};
@@ -1128,37 +1155,21 @@ static int reset_offset_by_time(int argc, char **argv)
         fprintf(stderr, "mqadmin: bad timestamp %s\n", v['s']);
         return 2;
     }
-    char addrs[16][128], names[16][128];
-    const char *ns = namesrv(v['n']);
-    int nb = ns ? topic_masters(ns, v['t'], addrs, names, 16) : -1;
-    if (nb <= 0) {
-        fprintf(stderr, "mqadmin: topic %s has no route\n", v['t']);
-        return 1;
-    }
     printf("rollback consumer offset by specified group[%s], topic[%s], force[%s], timestamp(string)[%s], "
            "timestamp(long)[%lld]\n", v['g'], v['t'], v['f'] ? v['f'] : "true", v['s'], (long long)ts);
-    printf("%-40s  %-40s  %-40s\n", "#brokerName", "#queueId", "#offset");
-    for (int i = 0; i < nb; i++) {
-        rm_cmd_t req;
-        rm_cmd_init(&req, 222);
-        rm_ext_set(&req, "topic", v['t']);
-        rm_ext_set(&req, "group", v['g']);
-        rm_ext_set_i64(&req, "timestamp", ts);
-        rm_ext_set(&req, "isForce", v['f'] ? v['f'] : "true");
-        lj_val_t *body = NULL;
-        int rc = call_ok(addrs[i], &req, &body);
-        rm_cmd_free(&req);
-        if (rc)
-            return 1;
-        const lj_val_t *tab = lj_get(body, "offsetTable");
-        for (size_t j = 0; tab && j < tab->n; j++)
-            printf("%-40s  %-40lld  %-40lld\n", lj_get_str(tab->members[j].key, "brokerName", names[i]),
-                   (long long)lj_get_int(tab->members[j].key, "queueId", 0), (long long)lj_int(tab->members[j].val, 0));
-        lj_free(body);
-    }
-    return 0;
+    return reset_offsets(v['n'], v['g'], v['t'], ts, v['f'] ? v['f'] : "true");
 }
 
+/* As RocketMQ's skipAccumulatedMessage: every queue of the group moves to its max offset. */
+static int skip_accumulated(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:g:t:f:", v) || !v['g'] || !v['t']) {
+        fprintf(stderr, "mqadmin: skipAccumulatedMessage needs -g group -t topic\n");
+        return 2;
+    }
+    return reset_offsets(v['n'], v['g'], v['t'], -1, v['f'] ? v['f'] : "true");
+}
 
 /* ---- messages (through Loulan's own client library) ---- */
 
@@ -1978,6 +1989,8 @@ static const cmd_t k_cmds[] = {
      clean_unused_topic},
     {"deleteExpiredCommitLog", "Delete expired CommitLog files",
      "mqadmin deleteExpiredCommitLog [-b brokerAddr | -c clusterName] [-n namesrvAddr]", delete_expired_commitlog},
+    {"skipAccumulatedMessage", "Skip all messages that are accumulated (not consumed) currently",
+     "mqadmin skipAccumulatedMessage -g group -t topic [-f force] [-n namesrvAddr]", skip_accumulated},
     {"wipeWritePerm", "Wipe write perm of broker in all name server you defined in the -n param",
      "mqadmin wipeWritePerm -b brokerName [-n namesrvAddr]", wipe_write_perm},
     {"addWritePerm", "Add write perm of broker in all name server you defined in the -n param",
