@@ -222,6 +222,26 @@ static const char *perm_string(int perm)
     return s;
 }
 
+/* UPDATE_AND_CREATE_TOPIC (17) to one broker. */
+static int put_topic(const char *addr, const char *topic, int r, int w, int perm, int sysFlag, int order)
+{
+    char rs[16], ws[16], ps[16], fs[16];
+    snprintf(rs, sizeof rs, "%d", r);
+    snprintf(ws, sizeof ws, "%d", w);
+    snprintf(ps, sizeof ps, "%d", perm);
+    snprintf(fs, sizeof fs, "%d", sysFlag);
+    return call_fields(addr, NULL, 17, "topic", topic, "defaultTopic", "TBW102", "readQueueNums", rs, "writeQueueNums",
+                       ws, "perm", ps, "topicFilterType", "SINGLE_TAG", "topicSysFlag", fs, "order",
+                       order ? "true" : "false", NULL);
+}
+
+/* Java's TopicConfig.toString(), then `end`. */
+static void print_topic_config(const char *topic, int r, int w, int perm, int sysFlag, int order, const char *end)
+{
+    printf("TopicConfig [topicName=%s, readQueueNums=%d, writeQueueNums=%d, perm=%s, topicFilterType=SINGLE_TAG, "
+           "topicSysFlag=%d, order=%s]%s", topic, r, w, perm_string(perm), sysFlag, order ? "true" : "false", end);
+}
+
 static int update_topic(int argc, char **argv)
 {
     const char *v[128] = {0};
@@ -243,26 +263,58 @@ static int update_topic(int argc, char **argv)
         if (!ns || (n = cluster_masters(ns, v['c'], addrs, 64)) == 0)
             return 1;
     }
+    int order = v['o'] && strcmp(v['o'], "true") == 0;
     for (int i = 0; i < n; i++) {
-        rm_cmd_t req;
-        rm_cmd_init(&req, 17);
-        rm_ext_set(&req, "topic", v['t']);
-        rm_ext_set(&req, "defaultTopic", "TBW102");
-        rm_ext_set_i64(&req, "readQueueNums", r);
-        rm_ext_set_i64(&req, "writeQueueNums", w);
-        rm_ext_set_i64(&req, "perm", perm);
-        rm_ext_set(&req, "topicFilterType", "SINGLE_TAG");
-        rm_ext_set(&req, "topicSysFlag", "0");
-        rm_ext_set(&req, "order", v['o'] && strcmp(v['o'], "true") == 0 ? "true" : "false");
-        int rc = call_ok(addrs[i], &req, NULL);
-        rm_cmd_free(&req);
-        if (rc)
+        if (put_topic(addrs[i], v['t'], r, w, perm, 0, order))
             return 1;
         printf("create topic to %s success.\n", addrs[i]);
     }
-    printf("TopicConfig [topicName=%s, readQueueNums=%d, writeQueueNums=%d, perm=%s, topicFilterType=SINGLE_TAG, "
-           "topicSysFlag=0, order=%s]\n", v['t'], r, w, perm_string(perm), v['o'] && strcmp(v['o'], "true") == 0 ? "true" : "false");
+    print_topic_config(v['t'], r, w, perm, 0, order, "\n");
     return 0;
+}
+
+/* updateTopicPerm: the topic's queue counts from its route, the new permission to its masters. */
+static int update_topic_perm(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    int32_t perm;
+    if (parse(argc, argv, "n:t:b:c:p:", v) || !v['t'] || !v['p'] || (!v['b'] && !v['c']) || cm_parse_i32(v['p'], &perm)) {
+        fprintf(stderr, "mqadmin: updateTopicPerm needs -t topic -p perm (2|4|6) and -b brokerAddr or -c clusterName\n");
+        return 2;
+    }
+    const char *ns = namesrv(v['n']);
+    lj_val_t *route = NULL;
+    if (!ns || fetch_route(ns, v['t'], &route) != 0)
+        return 1;
+    const lj_val_t *qd = lj_get(route, "queueDatas"), *bds = lj_get(route, "brokerDatas");
+    const lj_val_t *q0 = qd && qd->n ? qd->items[0] : NULL;
+    int r = (int)lj_get_int(q0, "readQueueNums", 0), w = (int)lj_get_int(q0, "writeQueueNums", 0);
+    int sysFlag = (int)lj_get_int(q0, "topicSysFlag", 0), oldPerm = (int)lj_get_int(q0, "perm", 0), rc = 0;
+    char addrs[64][128];
+    int n = 0;
+    if (v['b']) { /* as RocketMQ: -b must be the master of a broker that serves the topic */
+        const char *name = NULL;
+        for (size_t i = 0; !name && bds && i < bds->n; i++)
+            if (!strcmp(lj_get_str(lj_get(bds->items[i], "brokerAddrs"), "0", ""), v['b']))
+                name = lj_get_str(bds->items[i], "brokerName", NULL);
+        for (size_t i = 0; name && qd && i < qd->n; i++)
+            if (!strcmp(lj_get_str(qd->items[i], "brokerName", ""), name))
+                oldPerm = (int)lj_get_int(qd->items[i], "perm", 0);
+        if (!name)
+            printf("updateTopicPerm error broker not exit or broker is not master!.\n");
+        else if (perm == oldPerm)
+            printf("new perm equals to the old one!\n");
+        else if ((rc = put_topic(v['b'], v['t'], r, w, perm, sysFlag, 0)) == 0) {
+            printf("update topic perm from %d to %d in %s success.\n", oldPerm, perm, v['b']);
+            print_topic_config(v['t'], r, w, perm, sysFlag, 0, ".\n");
+        }
+    } else if ((n = cluster_masters(ns, v['c'], addrs, 64)) > 0) {
+        for (int i = 0; i < n && !rc; i++)
+            if ((rc = put_topic(addrs[i], v['t'], r, w, perm, sysFlag, 0)) == 0)
+                printf("update topic perm from %d to %d in %s success.\n", oldPerm, perm, addrs[i]);
+    }
+    lj_free(route);
+    return rc || (v['c'] && n == 0) ? 1 : 0;
 }
 
 static int delete_topic(int argc, char **argv)
@@ -1991,6 +2043,8 @@ static const cmd_t k_cmds[] = {
      "mqadmin deleteExpiredCommitLog [-b brokerAddr | -c clusterName] [-n namesrvAddr]", delete_expired_commitlog},
     {"skipAccumulatedMessage", "Skip all messages that are accumulated (not consumed) currently",
      "mqadmin skipAccumulatedMessage -g group -t topic [-f force] [-n namesrvAddr]", skip_accumulated},
+    {"updateTopicPerm", "Update topic perm", "mqadmin updateTopicPerm -t topic -p perm (-b brokerAddr | -c clusterName) [-n namesrvAddr]",
+     update_topic_perm},
     {"wipeWritePerm", "Wipe write perm of broker in all name server you defined in the -n param",
      "mqadmin wipeWritePerm -b brokerName [-n namesrvAddr]", wipe_write_perm},
     {"addWritePerm", "Add write perm of broker in all name server you defined in the -n param",

@@ -84,6 +84,18 @@ out=$("$A" updateNamesrvConfig -n "$N" -k orderMessageEnable -v true) \
 orderMessageEnable : true" ] || lt_fail "updateNamesrvConfig: $out"
 "$A" getNamesrvConfig -n "$N" | grep -qE '^orderMessageEnable +=  true$' || lt_fail "updateNamesrvConfig had no effect"
 "$A" updateNamesrvConfig -n "$N" -k kvConfigPath -v /tmp/evil >/dev/null 2>&1 && lt_fail "a path key of the name server changed"; ok
+# updateTopicPerm: -b must be the master; same perm is a no-op; the route shows the new perm
+out=$("$A" updateTopicPerm -n "$N" -t TopicTest -p 6 -b "$LT_BROKER_ADDR") && [ "$out" = "new perm equals to the old one!" ] \
+    || lt_fail "updateTopicPerm same perm: $out"
+out=$("$A" updateTopicPerm -n "$N" -t TopicTest -p 4 -b "$LT_BROKER_ADDR") && [ "$out" = "update topic perm from 6 to 4 in $LT_BROKER_ADDR success.
+TopicConfig [topicName=TopicTest, readQueueNums=4, writeQueueNums=4, perm=R--, topicFilterType=SINGLE_TAG, topicSysFlag=0, order=false]." ] \
+    || lt_fail "updateTopicPerm: $out"
+sleep 0.3
+"$A" topicRoute -n "$N" -t TopicTest | grep -q '"perm":4' || lt_fail "the route does not show perm 4"
+out=$("$A" updateTopicPerm -n "$N" -t TopicTest -p 6 -c DefaultCluster) && [ "$out" = "update topic perm from 4 to 6 in $LT_BROKER_ADDR success." ] \
+    || lt_fail "updateTopicPerm -c: $out"
+out=$("$A" updateTopicPerm -n "$N" -t TopicTest -p 6 -b 127.0.0.1:1) && [ "$out" = "updateTopicPerm error broker not exit or broker is not master!." ] \
+    || lt_fail "updateTopicPerm with a wrong broker: $out"; ok
 out=$("$A" wipeWritePerm -n "$N" -b broker-a) && [ "$out" = "wipe write perm of broker[broker-a] in name server[$N] OK, 1" ] \
     || grep -qE "^wipe write perm of broker\[broker-a\] in name server\[$N\] OK, [1-9][0-9]*$" <<<"$out" || lt_fail "wipeWritePerm: $out"
 out=$("$A" addWritePerm -n "$N" -b broker-a) \
