@@ -1990,6 +1990,47 @@ static int topic_cluster_list(int argc, char **argv)
     return 0;
 }
 
+/* decodeMessageId: the client IP and the (nearly) send time in a UNIQ_KEY message id, as
+ * RocketMQ's MessageClientIDSetter reads them: ip(4) pid(2) random(4) ms-since-month-start(4)
+ * counter(2); a time past now belongs to the previous month. Printed as RocketMQ does, on one
+ * line with no separator. */
+static int decode_message_id(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    uint8_t b[16];
+    if (parse(argc, argv, "n:i:", v) || !v['i']) {
+        fprintf(stderr, "mqadmin: decodeMessageId needs -i messageId\n");
+        return 2;
+    }
+    for (int i = 0; i < 16; i++) {
+        unsigned x;
+        if (strlen(v['i']) != 32 || sscanf(v['i'] + 2 * i, "%2x", &x) != 1) {
+            fprintf(stderr, "mqadmin: %s is not a 32-hex-digit message id\n", v['i']);
+            return 1;
+        }
+        b[i] = (uint8_t)x;
+    }
+    printf("ip=%u.%u.%u.%u", b[0], b[1], b[2], b[3]);
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    tm.tm_mday = 1;
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    tm.tm_isdst = -1;
+    int64_t span = (int64_t)cm_be32(b + 10), start = (int64_t)mktime(&tm) * 1000;
+    if (start + span >= cm_now_ms()) {
+        tm.tm_mon -= 1;
+        tm.tm_isdst = -1;
+        start = (int64_t)mktime(&tm) * 1000;
+    }
+    int64_t ms = start + span;
+    time_t t = (time_t)(ms / 1000);
+    localtime_r(&t, &tm);
+    printf("date=%04d-%02d-%02d#%02d:%02d:%02d:%03d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+           tm.tm_sec, (int)(ms % 1000));
+    return 0;
+}
+
 static const cmd_t k_cmds[] = {
     {"topicStatus", "Examine topic Status info", "mqadmin topicStatus -t topic [-n namesrvAddr]", topic_status},
     {"clusterList", "List cluster infos", "mqadmin clusterList [-c clusterName] [-m (more stats)] [-n namesrvAddr]", cluster_list},
@@ -2045,6 +2086,7 @@ static const cmd_t k_cmds[] = {
      "mqadmin skipAccumulatedMessage -g group -t topic [-f force] [-n namesrvAddr]", skip_accumulated},
     {"updateTopicPerm", "Update topic perm", "mqadmin updateTopicPerm -t topic -p perm (-b brokerAddr | -c clusterName) [-n namesrvAddr]",
      update_topic_perm},
+    {"decodeMessageId", "decode unique message ID", "mqadmin decodeMessageId -i messageId", decode_message_id},
     {"wipeWritePerm", "Wipe write perm of broker in all name server you defined in the -n param",
      "mqadmin wipeWritePerm -b brokerName [-n namesrvAddr]", wipe_write_perm},
     {"addWritePerm", "Add write perm of broker in all name server you defined in the -n param",

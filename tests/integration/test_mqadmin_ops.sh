@@ -111,6 +111,9 @@ for q in 2 3; do   # -b and -i pick the queue, as RocketMQ's sendMessage
 done
 out=$("$A" sendMessage -n "$N" -t TopicTest -p nowhere -b broker-a -i 99 2>&1) && lt_fail "sendMessage to a missing queue succeeded: $out"
 grep -q "no writable queue 99" <<<"$out" || lt_fail "sendMessage to a missing queue: $out"; ok
+out=$("$A" decodeMessageId -i "$msgid") || lt_fail "decodeMessageId failed"
+grep -qE "^ip=[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+date=$(date +%Y-%m-%d)#[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{3}$" <<<"$out" \
+    || grep -qE "^ip=[0-9.]+date=$(date -d '1 minute ago' +%Y-%m-%d)#" <<<"$out" || lt_fail "decodeMessageId: $out"; ok
 out=$("$A" queryMsgByKey -n "$N" -t TopicTest -k admin-key) || lt_fail "queryMsgByKey failed"
 [ "$(head -1 <<<"$out")" = "$(printf '%-50s %4s %40s' '#Message ID' '#QID' '#Offset')" ] && [ "$(tail -n +2 <<<"$out" | wc -l)" -eq 1 ] \
     && grep -q "^$msgid " <<<"$out" || lt_fail "queryMsgByKey: $out"; ok
