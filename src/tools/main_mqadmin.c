@@ -2031,6 +2031,55 @@ static int decode_message_id(int argc, char **argv)
     return 0;
 }
 
+/* getConsumerConfig: the group's SubscriptionGroupConfig on every broker that has it, fields
+ * in Java's declaration order as RocketMQ prints them by reflection. */
+static int get_consumer_config(int argc, char **argv)
+{
+    static const char *const fields[] = {"groupName", "consumeEnable", "consumeFromMinEnable", "consumeBroadcastEnable",
+                                         "retryQueueNums", "retryMaxTimes", "brokerId", "whichBrokerWhenConsumeSlowly",
+                                         "notifyConsumerIdsChangedEnable"};
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:g:", v) || !v['g']) {
+        fprintf(stderr, "mqadmin: getConsumerConfig needs -g groupName\n");
+        return 2;
+    }
+    const char *ns = namesrv(v['n']);
+    lj_val_t *info = NULL;
+    if (!ns || call_fields(ns, &info, 106, NULL))
+        return 1;
+    const lj_val_t *brokers = lj_get(info, "brokerAddrTable"), *clusters = lj_get(info, "clusterAddrTable");
+    for (size_t i = 0; brokers && brokers->type == LJ_OBJ && i < brokers->n; i++) {
+        const char *name = brokers->members[i].key->s, *cluster = "";
+        const lj_val_t *addrs = lj_get(brokers->members[i].val, "brokerAddrs");
+        const char *addr = lj_get_str(addrs, "0", addrs && addrs->n ? lj_str(addrs->members[0].val, NULL) : NULL);
+        for (size_t c = 0; clusters && clusters->type == LJ_OBJ && c < clusters->n; c++)
+            for (size_t j = 0; clusters->members[c].val && j < clusters->members[c].val->n; j++)
+                if (!strcmp(lj_str(clusters->members[c].val->items[j], ""), name))
+                    cluster = clusters->members[c].key->s;
+        lj_val_t *all = NULL;
+        if (!addr || call_fields(addr, &all, 201, NULL))
+            continue;
+        const lj_val_t *g = lj_get(lj_get(all, "subscriptionGroupTable"), v['g']);
+        if (g) {
+            printf("=============================%s:%s=============================\n", cluster, name);
+            for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+                const lj_val_t *x = lj_get(g, fields[f]);
+                cm_buf_t b;
+                cm_buf_init(&b);
+                if (x && x->type == LJ_STR)
+                    cm_buf_puts(&b, x->s);
+                else if (x)
+                    lj_write(x, LJ_W_FASTJSON, &b);
+                printf("%-40s=  %.*s\n", fields[f], (int)b.len, b.data ? b.data : "");
+                cm_buf_free(&b);
+            }
+        }
+        lj_free(all);
+    }
+    lj_free(info);
+    return 0;
+}
+
 static const cmd_t k_cmds[] = {
     {"topicStatus", "Examine topic Status info", "mqadmin topicStatus -t topic [-n namesrvAddr]", topic_status},
     {"clusterList", "List cluster infos", "mqadmin clusterList [-c clusterName] [-m (more stats)] [-n namesrvAddr]", cluster_list},
@@ -2087,6 +2136,8 @@ static const cmd_t k_cmds[] = {
     {"updateTopicPerm", "Update topic perm", "mqadmin updateTopicPerm -t topic -p perm (-b brokerAddr | -c clusterName) [-n namesrvAddr]",
      update_topic_perm},
     {"decodeMessageId", "decode unique message ID", "mqadmin decodeMessageId -i messageId", decode_message_id},
+    {"getConsumerConfig", "Get consumer config by subscription group name!", "mqadmin getConsumerConfig -g groupName [-n namesrvAddr]",
+     get_consumer_config},
     {"wipeWritePerm", "Wipe write perm of broker in all name server you defined in the -n param",
      "mqadmin wipeWritePerm -b brokerName [-n namesrvAddr]", wipe_write_perm},
     {"addWritePerm", "Add write perm of broker in all name server you defined in the -n param",

@@ -174,6 +174,13 @@ for name, kind in (("010", "GET_CONSUME_STATS"), ("011", "GET_BROKER_CONFIG"), (
 PY
 ok
 
+# getConsumerConfig: the group's config on each broker, Java field order
+out=$("$A" getConsumerConfig -n "$N" -g AdminGroup) || lt_fail "getConsumerConfig failed"
+[ "$(head -1 <<<"$out")" = "=============================DefaultCluster:broker-a=============================" ] \
+    && [ "$(sed -n 2p <<<"$out")" = "$(printf '%-40s=  %s' groupName AdminGroup)" ] \
+    && [ "$(sed -n 7p <<<"$out")" = "$(printf '%-40s=  %s' retryMaxTimes 16)" ] && [ "$(wc -l <<<"$out")" -eq 10 ] \
+    || lt_fail "getConsumerConfig: $out"; ok
+
 # skipAccumulatedMessage: the group's offsets jump to the end (RocketMQ's table of new offsets)
 "$A" consumerProgress -n "$N" -g AdminGroup | grep -qx 'Diff Total: 0' && lt_fail "nothing accumulated to skip"
 out=$("$A" skipAccumulatedMessage -n "$N" -g AdminGroup -t TopicTest) || lt_fail "skipAccumulatedMessage failed: $out"
