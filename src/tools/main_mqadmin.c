@@ -1305,7 +1305,7 @@ static void print_props(const lc_message_ext_t *m)
 }
 
 /* QueryMsgByIdSubCommand.printMsg's layout; the body goes to /tmp/rocketmq/msgbodys/<id>. */
-static void print_msg(const lc_message_ext_t *m)
+static void print_msg(const lc_message_ext_t *m, int offset_id)
 {
     char born[40], stored[40], path[256];
     human_time(m->born_timestamp, born, sizeof born);
@@ -1318,7 +1318,8 @@ static void print_msg(const lc_message_ext_t *m)
             fclose(f);
         }
     }
-    printf("%-20s %s\n", "OffsetID:", m->offset_msg_id);
+    if (offset_id)
+        printf("%-20s %s\n", "OffsetID:", m->offset_msg_id);
     printf("%-20s %s\n", "Topic:", m->topic);
     printf("%-20s [%s]\n", "Tags:", m->tags ? m->tags : "null");
     printf("%-20s [%s]\n", "Keys:", m->keys ? m->keys : "null");
@@ -1333,6 +1334,75 @@ static void print_msg(const lc_message_ext_t *m)
     printf("%-20s %d\n", "System Flag:", m->sys_flag);
     print_props(m);
     printf("%-20s %s\n", "Message Body Path:", path);
+}
+
+/* One group's track for a message, as RocketMQ's messageTrackDetail: NOT_ONLINE, PULL,
+ * CONSUMED, CONSUMED_BUT_FILTERED, NOT_CONSUME_YET or UNKNOWN with the error. */
+static void print_track(const char *ns, const lc_message_ext_t *m, const char *group)
+{
+    char retry[300], addr[1][128], desc[600] = "null";
+    const char *type = "UNKNOWN";
+    snprintf(retry, sizeof retry, "%%RETRY%%%s", group);
+    rm_cmd_t resp;
+    lj_val_t *cc = NULL, *st = NULL;
+    if (topic_masters(ns, retry, addr, NULL, 1) <= 0) {
+        snprintf(desc, sizeof desc, "No topic route info in name server for the topic: %s", retry);
+    } else {
+        rm_cmd_t req;
+        rm_cmd_init(&req, 203);
+        rm_ext_set(&req, "consumerGroup", group);
+        int rc = rpc(addr[0], &req, &resp);
+        rm_cmd_free(&req);
+        if (rc) {
+            snprintf(desc, sizeof desc, "connect to %s failed", addr[0]);
+        } else if (resp.code != RC_SUCCESS) {
+            if (resp.code == RC_CONSUMER_NOT_ONLINE)
+                type = "NOT_ONLINE";
+            snprintf(desc, sizeof desc, "CODE:%d DESC:%s", resp.code, resp.remark ? resp.remark : "");
+        } else if (lj_parse((const char *)resp.body, resp.body_len, &cc) == 0 &&
+                   !strcmp(lj_get_str(cc, "consumeType", ""), "CONSUME_ACTIVELY")) {
+            type = "PULL";
+        } else if (cc && call_fields(addr[0], &st, 208, "consumerGroup", group, NULL) == 0) {
+            type = "NOT_CONSUME_YET";
+            const lj_val_t *tab = lj_get(st, "offsetTable");
+            for (size_t i = 0; tab && i < tab->n; i++) {
+                const lj_val_t *mq = tab->members[i].key;
+                if (!strcmp(lj_get_str(mq, "topic", ""), m->topic) && lj_get_int(mq, "queueId", -1) == m->queue_id &&
+                    lj_get_int(tab->members[i].val, "consumerOffset", 0) > m->queue_offset)
+                    type = "CONSUMED";
+            }
+            /* consumed, but its subscription's tags leave this message out */
+            const lj_val_t *sub = lj_get(lj_get(cc, "subscriptionTable"), m->topic);
+            const lj_val_t *tags = lj_get(sub, "tagsSet");
+            int match = !tags || tags->n == 0;
+            for (size_t i = 0; tags && i < tags->n; i++)
+                match |= !strcmp(lj_str(tags->items[i], ""), "*") || (m->tags && !strcmp(lj_str(tags->items[i], ""), m->tags));
+            if (!strcmp(type, "CONSUMED") && sub && !match)
+                type = "CONSUMED_BUT_FILTERED";
+        }
+        if (!rc)
+            rm_cmd_free(&resp);
+    }
+    printf("MessageTrack [consumerGroup=%s, trackType=%s, exceptionDesc=%s]", group, type, desc);
+    lj_free(cc);
+    lj_free(st);
+}
+
+/* The consumer groups of the message's topic (QUERY_TOPIC_CONSUME_BY_WHO) and where each is. */
+static void print_tracks(const char *ns, const lc_message_ext_t *m)
+{
+    char addr[1][128];
+    lj_val_t *gl = NULL;
+    if (topic_masters(ns, m->topic, addr, NULL, 1) <= 0 || call_fields(addr[0], &gl, 300, "topic", m->topic, NULL))
+        return;
+    const lj_val_t *groups = lj_get(gl, "groupList");
+    if (!groups || groups->n == 0)
+        printf("\n\nWARN: No Consumer");
+    else
+        printf("\n\n");
+    for (size_t i = 0; groups && i < groups->n; i++)
+        print_track(ns, m, lj_str(groups->items[i], ""));
+    lj_free(gl);
 }
 
 static int query_msg_by_id(int argc, char **argv)
@@ -1353,7 +1423,8 @@ static int query_msg_by_id(int argc, char **argv)
         lc_message_ext_t *m = NULL;
         int r = lc_producer_view_message(p, v['t'] ? v['t'] : "TBW102", id, &m);
         if (r == LC_OK) {
-            print_msg(m);
+            print_msg(m, 1);
+            print_tracks(ns, m);
             lc_message_ext_free(m);
         } else {
             printf("\nMessage not found!");
@@ -1462,9 +1533,10 @@ static int query_msg_by_offset(int argc, char **argv)
     mq.queue_id = atoi(v['i']);
     lc_pull_result_t r;
     int rc = lc_pull_consumer_pull(c, &mq, "*", atoll(v['o']), 1, 0, &r);
-    if (rc == LC_OK && r.nmsgs > 0)
-        print_msg(r.msgs[0]);
-    else
+    if (rc == LC_OK && r.nmsgs > 0) {
+        print_msg(r.msgs[0], 1);
+        print_tracks(ns, r.msgs[0]);
+    } else
         printf("\nMessage not found!");
     if (rc == LC_OK)
         lc_pull_result_free(&r);
@@ -2080,6 +2152,30 @@ static int get_consumer_config(int argc, char **argv)
     return 0;
 }
 
+/* queryMsgByUniqueKey: the message whose UNIQ_KEY is -i in topic -t, printed as RocketMQ's
+ * showMessage (no OffsetID line), with its consumer groups' tracks. */
+static int query_msg_by_unique_key(int argc, char **argv)
+{
+    const char *v[128] = {0};
+    if (parse(argc, argv, "n:i:t:ag:d:", v) || !v['i'] || !v['t']) {
+        fprintf(stderr, "mqadmin: queryMsgByUniqueKey needs -i msgId -t topic\n");
+        return 2;
+    }
+    const char *ns = namesrv(v['n']);
+    lc_producer_t *p = ns ? admin_producer(ns) : NULL;
+    if (!p)
+        return 1;
+    lc_message_ext_t *m = NULL;
+    int r = lc_producer_view_message(p, v['t'], v['i'], &m);
+    if (r == LC_OK) {
+        print_msg(m, 0);
+        print_tracks(ns, m);
+        lc_message_ext_free(m);
+    } /* RocketMQ prints nothing when there is no such message */
+    lc_producer_destroy(p);
+    return r == LC_OK || r == LC_ENOTFOUND ? 0 : 1;
+}
+
 static const cmd_t k_cmds[] = {
     {"topicStatus", "Examine topic Status info", "mqadmin topicStatus -t topic [-n namesrvAddr]", topic_status},
     {"clusterList", "List cluster infos", "mqadmin clusterList [-c clusterName] [-m (more stats)] [-n namesrvAddr]", cluster_list},
@@ -2138,6 +2234,8 @@ static const cmd_t k_cmds[] = {
     {"decodeMessageId", "decode unique message ID", "mqadmin decodeMessageId -i messageId", decode_message_id},
     {"getConsumerConfig", "Get consumer config by subscription group name!", "mqadmin getConsumerConfig -g groupName [-n namesrvAddr]",
      get_consumer_config},
+    {"queryMsgByUniqueKey", "Query Message by Unique key", "mqadmin queryMsgByUniqueKey -i msgId -t topic [-n namesrvAddr]",
+     query_msg_by_unique_key},
     {"wipeWritePerm", "Wipe write perm of broker in all name server you defined in the -n param",
      "mqadmin wipeWritePerm -b brokerName [-n namesrvAddr]", wipe_write_perm},
     {"addWritePerm", "Add write perm of broker in all name server you defined in the -n param",

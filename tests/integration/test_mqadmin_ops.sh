@@ -47,6 +47,10 @@ grep -q "not online" <<<"$out" || lt_fail "consumerStatus for a missing client: 
 out=$("$A" consumerProgress -n "$N" -g AdminGroup -s true) || lt_fail "consumerProgress -s failed"
 [ "$(head -1 <<<"$out")" = "$(printf '%-64s  %-32s  %-4s  %-20s  %-20s  %-20s %-20s  %s' '#Topic' '#Broker Name' '#QID' '#Broker Offset' '#Consumer Offset' '#Client IP' '#Diff' '#LastTime')" ] \
     && [ "$(grep -cE "^TopicTest +broker-a +[0-3] +[0-9]+ +[0-9]+ +${cid%%@*} +0 " <<<"$out")" -eq 4 ] || lt_fail "consumerProgress -s: $out"; ok
+# a live group that has consumed the message: its track is CONSUMED
+out=$("$A" queryMsgByOffset -n "$N" -t TopicTest -b broker-a -i 0 -o 0) || lt_fail "queryMsgByOffset failed"
+grep -q "^MessageTrack \[consumerGroup=AdminGroup, trackType=CONSUMED, exceptionDesc=null\]" <<<"$out" \
+    || lt_fail "queryMsgByOffset track of a live group: $out"; ok
 kill "$cpid" 2>/dev/null; wait "$cpid" 2>/dev/null
 
 # a producer that stays connected (a Java-like heartbeat with a producer group, version V4_9_5)
@@ -120,6 +124,12 @@ out=$("$A" queryMsgByKey -n "$N" -t TopicTest -k admin-key) || lt_fail "queryMsg
 out=$("$A" queryMsgById -n "$N" -t TopicTest -i "$msgid") || lt_fail "queryMsgById failed: $out"
 grep -qx "Topic:               TopicTest" <<<"$out" && grep -qx "Tags:                \[TagQ\]" <<<"$out" \
     && grep -qx "Keys:                \[admin-key\]" <<<"$out" && grep -qE "^OffsetID: {12}[0-9A-F]{32}$" <<<"$out" || lt_fail "queryMsgById: $out"
+# the message track of each consumer group of the topic (AdminGroup has stopped by now)
+grep -q "^MessageTrack \[consumerGroup=AdminGroup, trackType=NOT_ONLINE, exceptionDesc=CODE:206 DESC:the consumer group\[AdminGroup\] not online\]" <<<"$out" \
+    || lt_fail "queryMsgById track: $out"
+out2=$("$A" queryMsgByUniqueKey -n "$N" -t TopicTest -i "$msgid") || lt_fail "queryMsgByUniqueKey failed"
+grep -qx "Topic:               TopicTest" <<<"$out2" && ! grep -q "^OffsetID:" <<<"$out2" && grep -q "^MessageTrack \[consumerGroup=AdminGroup" <<<"$out2" \
+    || lt_fail "queryMsgByUniqueKey: $out2"; ok
 path=$(grep "^Message Body Path:" <<<"$out" | awk '{print $4}')
 [ "$(cat "$path")" = "hello-admin" ] || lt_fail "message body file $path"
 offid=$(grep "^OffsetID:" <<<"$out" | awk '{print $2}')
