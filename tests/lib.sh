@@ -40,6 +40,30 @@ lt_free_port() {
       || echo $((20000 + RANDOM % 20000))
 }
 
+# A port P for a broker: P, its VIP port P-2 and its HA port P+1 are all free. Taken below the
+# kernel's ephemeral range, so outgoing connections of other tests do not grab P+1 meanwhile.
+lt_free_broker_port() {
+    python3 - <<'PY' 2>/dev/null || echo $((20000 + RANDOM % 10000))
+import random, socket
+def free(q):
+    t = socket.socket()
+    try:
+        t.bind(("0.0.0.0", q))
+        return True
+    except OSError:
+        return False
+    finally:
+        t.close()
+for _ in range(500):
+    p = random.randint(20002, 32000)
+    if all(free(q) for q in (p - 2, p, p + 1)):
+        print(p)
+        break
+else:
+    raise SystemExit(1)
+PY
+}
+
 # Wait until host:port accepts connections, at most $2 seconds (default 10).
 lt_wait_port() {
     local port=$1 limit=${2:-10} i=0
@@ -62,7 +86,7 @@ lt_start_namesrv() {
 
 # Extra broker.conf lines may be passed as arguments ("key=value" each).
 lt_start_broker() {
-    : "${LT_BROKER_PORT:=$(lt_free_port)}"
+    : "${LT_BROKER_PORT:=$(lt_free_broker_port)}"
     LT_BROKER_ADDR="127.0.0.1:$LT_BROKER_PORT"
     local conf="$LT_DIR/broker.conf"
     {
@@ -109,7 +133,7 @@ lt_start_slave() {
             gap=$((LT_SLAVE_PORT - LT_BROKER_PORT))
             [ "${gap#-}" -gt 3 ] && break
         fi
-        LT_SLAVE_PORT=$(lt_free_port)
+        LT_SLAVE_PORT=$(lt_free_broker_port)
     done
     {
         echo "brokerClusterName=DefaultCluster"

@@ -249,9 +249,9 @@ static void ifile_put(st_store_t *st, st_ifile_t *f, uint32_t hash, int64_t phy,
         f->beginTs = storeTs;
         f->beginPhy = phy;
     }
-    int64_t diff = f->beginTs > 0 ? (storeTs - f->beginTs) / 1000 : 0;
-    if (diff < 0)
-        diff = 0;
+    /* seconds since the file's first entry; a store time before it (or nonsense from a
+     * replicated record) counts as 0, computed without signed overflow */
+    int64_t diff = f->beginTs > 0 && storeTs > f->beginTs ? (storeTs - f->beginTs) / 1000 : 0;
     if (diff > INT32_MAX)
         diff = INT32_MAX;
     uint8_t *e = f->base + IDX_HEADER + 4 * (size_t)slots + IDX_ENTRY * (size_t)f->indexCount;
