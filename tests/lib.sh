@@ -84,32 +84,38 @@ lt_start_namesrv() {
     lt_wait_port "$LT_NS_PORT" 10
 }
 
-# Extra broker.conf lines may be passed as arguments ("key=value" each).
-lt_start_broker() {
-    : "${LT_BROKER_PORT:=$(lt_free_broker_port)}"
-    LT_BROKER_ADDR="127.0.0.1:$LT_BROKER_PORT"
-    local conf="$LT_DIR/broker.conf"
+# A broker process with the tests' common settings, then the given broker.conf lines (later
+# lines win): writes $LT_DIR/<name>.conf, appends its output to <name>.out, sets LT_LAST_PID.
+lt_broker_proc() {
+    local name=$1 port=$2
+    shift 2
     {
         echo "brokerClusterName=DefaultCluster"
         echo "brokerName=broker-a"
-        echo "brokerId=0"
         echo "brokerIP1=127.0.0.1"
-        echo "listenPort=$LT_BROKER_PORT"
+        echo "listenPort=$port"
         echo "namesrvAddr=$LT_NS_ADDR"
-        echo "storePathRootDir=$LT_DIR/store"
-        echo "autoCreateTopicEnable=true"
         echo "mapedFileSizeCommitLog=67108864"
-        echo "maxHashSlotNum=50000"
         # the machine's own disk may be nearly full: tests that want the thresholds set them
         echo "diskSpaceWarningLevelRatio=99"
         echo "diskSpaceCleanForciblyRatio=99"
-        echo "maxIndexNum=200000"
         for kv in "$@"; do echo "$kv"; done
-    } >"$conf"
-    "$LT_BIN/mqbroker" -c "$conf" >>"$LT_DIR/broker.out" 2>&1 &
-    LT_BROKER_PID=$!
-    LT_PIDS+=("$LT_BROKER_PID")
-    lt_wait_port "$LT_BROKER_PORT" 15
+    } >"$LT_DIR/$name.conf"
+    "$LT_BIN/mqbroker" -c "$LT_DIR/$name.conf" >>"$LT_DIR/$name.out" 2>&1 &
+    LT_LAST_PID=$!
+    LT_PIDS+=("$LT_LAST_PID")
+    lt_wait_port "$port" 15
+}
+
+# The master broker-a; extra broker.conf lines may be passed as arguments ("key=value" each).
+lt_start_broker() {
+    : "${LT_BROKER_PORT:=$(lt_free_broker_port)}"
+    LT_BROKER_ADDR="127.0.0.1:$LT_BROKER_PORT"
+    lt_broker_proc broker "$LT_BROKER_PORT" "brokerId=0" "storePathRootDir=$LT_DIR/store" "autoCreateTopicEnable=true" \
+        "maxHashSlotNum=50000" "maxIndexNum=200000" "$@"
+    local rc=$?
+    LT_BROKER_PID=$LT_LAST_PID
+    return $rc
 }
 
 # The usual start of a test: a name server and one broker (extra broker.conf lines as
@@ -135,24 +141,10 @@ lt_start_slave() {
         fi
         LT_SLAVE_PORT=$(lt_free_broker_port)
     done
-    {
-        echo "brokerClusterName=DefaultCluster"
-        echo "brokerName=broker-a"
-        echo "brokerId=1"
-        echo "brokerRole=SLAVE"
-        echo "brokerIP1=127.0.0.1"
-        echo "listenPort=$LT_SLAVE_PORT"
-        echo "namesrvAddr=$LT_NS_ADDR"
-        echo "storePathRootDir=$LT_DIR/slave-store"
-        echo "mapedFileSizeCommitLog=67108864"
-        echo "diskSpaceWarningLevelRatio=99"
-        echo "diskSpaceCleanForciblyRatio=99"
-        for kv in "$@"; do echo "$kv"; done
-    } >"$LT_DIR/slave.conf"
-    "$LT_BIN/mqbroker" -c "$LT_DIR/slave.conf" >>"$LT_DIR/slave.out" 2>&1 &
-    LT_SLAVE_PID=$!
-    LT_PIDS+=("$LT_SLAVE_PID")
-    lt_wait_port "$LT_SLAVE_PORT" 15
+    lt_broker_proc slave "$LT_SLAVE_PORT" "brokerId=1" "brokerRole=SLAVE" "storePathRootDir=$LT_DIR/slave-store" "$@"
+    local rc=$?
+    LT_SLAVE_PID=$LT_LAST_PID
+    return $rc
 }
 
 # Wait (at most $2 s) until the slave serves every message the master has in queues 0..3 of
