@@ -83,19 +83,28 @@ static const char *namesrv(const char *opt)
     return first;
 }
 
+/* Send req to addr and require SUCCESS: 0 with *resp (caller frees), else -1 after one line
+ * on stderr (RocketMQ's remarks may carry a second "See http://...faq" line: not printed). */
+static int rpc_ok(const char *addr, rm_cmd_t *req, rm_cmd_t *resp)
+{
+    if (rpc(addr, req, resp))
+        return -1;
+    if (resp->code == RC_SUCCESS)
+        return 0;
+    const char *r = resp->remark ? resp->remark : "";
+    fprintf(stderr, "mqadmin: CODE: %d DESC: %.*s\n", resp->code, (int)strcspn(r, "\n"), r);
+    rm_cmd_free(resp);
+    return -1;
+}
+
 /* Call and require SUCCESS; the body is parsed as JSON into *json when asked. */
 static int call_ok(const char *addr, rm_cmd_t *req, lj_val_t **json)
 {
     rm_cmd_t resp;
-    if (rpc(addr, req, &resp))
+    if (rpc_ok(addr, req, &resp))
         return -1;
     int rc = 0;
-    if (resp.code != RC_SUCCESS) {
-        const char *r = resp.remark ? resp.remark : "";
-        /* one line: RocketMQ's remarks may carry a second "See http://...faq" line */
-        fprintf(stderr, "mqadmin: CODE: %d DESC: %.*s\n", resp.code, (int)strcspn(r, "\n"), r);
-        rc = -1;
-    } else if (json && lj_parse((const char *)resp.body, resp.body_len, json) != 0) {
+    if (json && lj_parse((const char *)resp.body, resp.body_len, json) != 0) {
         fprintf(stderr, "mqadmin: unreadable answer from %s\n", addr);
         rc = -1;
     }
@@ -1809,15 +1818,10 @@ static int query_cq(int argc, char **argv)
     rm_ext_set(&req, "count", v['c'] ? v['c'] : "10");
     if (v['g'])
         rm_ext_set(&req, "consumerGroup", v['g']);
-    int rc = rpc(addrs[0], &req, &resp);
+    int rc = rpc_ok(addrs[0], &req, &resp);
     rm_cmd_free(&req);
     if (rc)
         return 1;
-    if (resp.code != RC_SUCCESS) {
-        fprintf(stderr, "mqadmin: CODE: %d DESC: %s\n", resp.code, resp.remark ? resp.remark : "");
-        rm_cmd_free(&resp);
-        return 1;
-    }
     lj_val_t *body = NULL;
     if (resp.body_len && lj_parse((const char *)resp.body, resp.body_len, &body) != 0)
         body = NULL;
@@ -1910,8 +1914,7 @@ static int ns_all(const char *opt, char out[][128], int max)
     return n;
 }
 
-/* A request whose answer's fields or body the caller reads: 0 with *resp (caller frees) on
- * SUCCESS, else the error is printed. Fields as call_fields. */
+/* A request whose answer's fields or body the caller reads: as rpc_ok, fields as call_fields. */
 static int call_raw(const char *addr, rm_cmd_t *resp, const void *body, size_t blen, int code, ...)
 {
     rm_cmd_t req;
@@ -1922,17 +1925,10 @@ static int call_raw(const char *addr, rm_cmd_t *resp, const void *body, size_t b
     va_end(ap);
     req.body = body;
     req.body_len = blen;
-    int rc = rpc(addr, &req, resp);
+    int rc = rpc_ok(addr, &req, resp);
     req.body = NULL;
     rm_cmd_free(&req);
-    if (rc)
-        return -1;
-    if (resp->code != RC_SUCCESS) {
-        fprintf(stderr, "mqadmin: CODE: %d DESC: %s\n", resp->code, resp->remark ? resp->remark : "");
-        rm_cmd_free(resp);
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 static int write_perm(int argc, char **argv, int add)
