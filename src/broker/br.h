@@ -26,6 +26,15 @@ typedef struct br_topics {
     char path[1100];
 } br_topics_t;
 
+/* A master's table (JSON with `table` and dataVersion) that a slave should take: present, and
+ * of another data version than the one it has (spec §5.6). */
+static inline int br_dv_changed(const lj_val_t *root, const char *table, int64_t counter, int64_t timestamp)
+{
+    const lj_val_t *dv = lj_get(root, "dataVersion");
+    return lj_get(root, table) &&
+           (lj_get_int(dv, "counter", -1) != counter || lj_get_int(dv, "timestamp", -1) != timestamp);
+}
+
 int br_topics_load(br_topics_t *t, const char *path);
 void br_topics_free(br_topics_t *t);
 br_topic_t *br_topics_get(const br_topics_t *t, const char *name);

@@ -250,9 +250,7 @@ int br_groups_load(br_groups_t *g, const char *path)
 
 int br_groups_adopt(br_groups_t *g, const lj_val_t *root)
 {
-    const lj_val_t *dv = lj_get(root, "dataVersion");
-    if (!lj_get(root, "subscriptionGroupTable") ||
-        (lj_get_int(dv, "counter", -1) == g->dvCounter && lj_get_int(dv, "timestamp", -1) == g->dvTimestamp))
+    if (!br_dv_changed(root, "subscriptionGroupTable", g->dvCounter, g->dvTimestamp))
         return 0;
     cm_map_free(&g->map, free);
     cm_map_init(&g->map);

@@ -180,9 +180,7 @@ int br_topics_load(br_topics_t *t, const char *path)
 
 int br_topics_adopt(br_topics_t *t, const lj_val_t *root)
 {
-    const lj_val_t *dv = lj_get(root, "dataVersion");
-    if (!lj_get(root, "topicConfigTable") ||
-        (lj_get_int(dv, "counter", -1) == t->dvCounter && lj_get_int(dv, "timestamp", -1) == t->dvTimestamp))
+    if (!br_dv_changed(root, "topicConfigTable", t->dvCounter, t->dvTimestamp))
         return 0;
     cm_map_free(&t->map, free);
     cm_map_init(&t->map);
