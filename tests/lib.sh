@@ -168,6 +168,23 @@ while maxes(s) != want:
 PY
 }
 
+# The ali-ons interop scripts: node must be there; tests/interop/node_modules is installed from
+# the lock file when missing. Sets LT_INTEROP.
+lt_alions_setup() {
+    LT_INTEROP=$(cd "$(dirname "${BASH_SOURCE[0]}")/interop" && pwd)
+    command -v node >/dev/null || lt_fail "node is not installed (scripts/install-deps.sh installs nodejs and npm)"
+    [ -d "$LT_INTEROP/node_modules/ali-ons" ] && return 0
+    command -v npm >/dev/null || lt_fail "npm is not installed and tests/interop/node_modules is missing"
+    (cd "$LT_INTEROP" && timeout 240 npm ci --no-audit --no-fund --loglevel=error) \
+        || lt_fail "npm ci failed in tests/interop (the npm registry must be reachable once)"
+}
+
+# One phase of tests/interop/alions.test.js, bounded by $2 seconds (its watchdog fires 5 s
+# earlier, so it reports what hung).
+lt_alions_run() {
+    (cd "$LT_INTEROP" && ALIONS_PHASE=$1 ALIONS_WATCHDOG_MS=$(( ($2 - 5) * 1000 )) timeout -k 5 "$2" node --test alions.test.js)
+}
+
 lt_stop_broker() {   # clean stop (SIGTERM), bounded wait
     kill -TERM "$LT_BROKER_PID" 2>/dev/null
     for _ in $(seq 1 100); do kill -0 "$LT_BROKER_PID" 2>/dev/null || return 0; sleep 0.1; done
