@@ -183,7 +183,7 @@ void br_handle_get_all_topic_config(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     rm_conn_respond_json(c, req, br_topics_json(&b->topics), LJ_W_FASTJSON);
 }
 
-static lj_val_t *mq_json(const char *brokerName, int queueId, const char *topic)
+lj_val_t *br_mq_json(const char *brokerName, const char *topic, int queueId)
 {
     lj_val_t *o = lj_new_obj();
     lj_set_str(o, "brokerName", brokerName);
@@ -213,7 +213,7 @@ void br_handle_get_topic_stats_info(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         lj_set_int(off, "lastUpdateTimestamp", ts);
         lj_set_int(off, "maxOffset", max);
         lj_set_int(off, "minOffset", min);
-        lj_put(tab, mq_json(b->cfg.brokerName, q, topic), off);
+        lj_put(tab, br_mq_json(b->cfg.brokerName, topic, q), off);
     }
     lj_set(o, "offsetTable", tab);
     rm_conn_respond_json(c, req, o, LJ_W_FASTJSON);

@@ -284,6 +284,8 @@ void br_handle_update_and_create_topic(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_delete_topic_in_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_get_all_topic_config(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_get_topic_stats_info(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+/* A MessageQueue as fastjson writes it (brokerName, queueId, topic), e.g. as a map key. */
+lj_val_t *br_mq_json(const char *brokerName, const char *topic, int queueId);
 
 /* props.c */
 /* out = p[n] without the properties named in `drop` (NULL-terminated), then the name, value

@@ -26,15 +26,6 @@ void br_handle_get_all_delay_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     rm_conn_respond_json(c, req, br_schedule_json(b), LJ_W_FASTJSON);
 }
 
-static lj_val_t *mq_key(const br_broker_t *b, const char *topic, int q)
-{
-    lj_val_t *o = lj_new_obj();
-    lj_set_str(o, "brokerName", b->cfg.brokerName);
-    lj_set_int(o, "queueId", q);
-    lj_set_str(o, "topic", topic);
-    return o;
-}
-
 static int64_t store_time(br_broker_t *b, const char *topic, int q, int64_t offset)
 {
     int64_t ts = 0;
@@ -61,7 +52,7 @@ void br_handle_query_consume_time_span(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         st_earliest_msg_time(b->store, topic, q, &minTime);
         int64_t off = br_offsets_get(&b->offsets, group, topic, q);
         lj_val_t *span = lj_new_obj();
-        lj_set(span, "messageQueue", mq_key(b, topic, q));
+        lj_set(span, "messageQueue", br_mq_json(b->cfg.brokerName, topic, q));
         lj_set_int(span, "minTimeStamp", minTime);
         lj_set_int(span, "maxTimeStamp", store_time(b, topic, q, max - 1));
         lj_set_int(span, "consumeTimeStamp", off > 0 ? store_time(b, topic, q, off - 1) : minTime);

@@ -20,16 +20,10 @@ static void lock_key(char *out, size_t n, const char *group, const lj_val_t *mq)
              (long long)lj_get_int(mq, "queueId", -1));
 }
 
-/* A MessageQueue as fastjson writes it: brokerName, queueId, topic. */
+/* A fresh copy of a request's MessageQueue, for the answer's set. */
 static lj_val_t *mq_copy(const lj_val_t *mq)
 {
-    lj_val_t *o = lj_new_obj();
-    if (o) {
-        lj_set_str(o, "brokerName", lj_get_str(mq, "brokerName", ""));
-        lj_set_int(o, "queueId", lj_get_int(mq, "queueId", -1));
-        lj_set_str(o, "topic", lj_get_str(mq, "topic", ""));
-    }
-    return o;
+    return br_mq_json(lj_get_str(mq, "brokerName", ""), lj_get_str(mq, "topic", ""), (int)lj_get_int(mq, "queueId", -1));
 }
 
 static int parse_body(rm_conn_t *c, rm_cmd_t *req, lj_val_t **body, const char **group, const char **client,

@@ -163,15 +163,6 @@ void br_handle_update_broker_config(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 
 typedef struct stats_ctx { br_broker_t *b; const char *group, *only; lj_val_t *tab; } stats_ctx_t;
 
-static lj_val_t *mq_obj(const char *broker, const char *topic, int q)
-{
-    lj_val_t *o = lj_new_obj();
-    lj_set_str(o, "brokerName", broker);
-    lj_set_int(o, "queueId", q);
-    lj_set_str(o, "topic", topic);
-    return o;
-}
-
 static void add_topic_stats(void *arg, const char *topic)
 {
     stats_ctx_t *x = arg;
@@ -190,7 +181,7 @@ static void add_topic_stats(void *arg, const char *topic)
         lj_set_int(w, "brokerOffset", st_max_offset(b->store, topic, q));
         lj_set_int(w, "consumerOffset", consumer);
         lj_set_int(w, "lastTimestamp", ts);
-        lj_put(x->tab, mq_obj(b->cfg.brokerName, topic, q), w);
+        lj_put(x->tab, br_mq_json(b->cfg.brokerName, topic, q), w);
     }
 }
 
@@ -290,7 +281,7 @@ void br_handle_invoke_broker_to_reset_offset(rm_conn_t *c, rm_cmd_t *req, void *
             br_offsets_set(&b->offsets, group, topic, q, target);
         else
             target = cur;
-        lj_put(tab, mq_obj(b->cfg.brokerName, topic, q), lj_new_int(target));
+        lj_put(tab, br_mq_json(b->cfg.brokerName, topic, q), lj_new_int(target));
     }
     br_offsets_save(&b->offsets);
     lj_val_t *body = lj_new_obj();
