@@ -83,7 +83,7 @@ int st_ha_append(st_store_t *st, int64_t phyOffset, const uint8_t *data, size_t 
          * and the next report asks the master for exactly what follows it */
         LOG_E(ST_MOD, "replicated bytes at %" PRId64 " dropped: %s", end, bad ? "not a record" : st_strerror(rc));
         unappend(st, end);
-        if (rc == ST_OK || rc == ST_EMSG_ILLEGAL || rc == ST_EINVAL)
+        if (rc == ST_OK) /* st_dispatch already counts nonsense fields as bad */
             rc = ST_ECORRUPT;
     }
     atomic_store(&st->lastPutTs, st->lastStoreTs);
