@@ -67,7 +67,10 @@ SESSIONS = ["java-client-4.9.5/real-producer", "java-client-4.9.5/real-consumer"
             "ali-ons-3.12.0/real-consumer", "cpp-client-2.2.x-master/real-producer", "cpp-client-2.2.x-master/real-consumer"]
 for session in SESSIONS:
     s = socket.create_connection(("127.0.0.1", port), timeout=20)
-    for f in sorted(glob.glob("%s/%s-*-broker-req-*.bin" % (vec, session))):
+    recorded = sorted(glob.glob("%s/%s-*-broker-req-*.bin" % (vec, session)))
+    # no recording found must fail, not pass with nothing replayed (tests/vectors travels with us)
+    check(session + " has recorded requests in " + vec, recorded)
+    for f in recorded:
         name = os.path.relpath(f, vec)
         kind = f.rsplit("-req-", 1)[1][:-4]
         req = open(f, "rb").read()

@@ -1,4 +1,4 @@
-"""Replay the recorded requests of the real Java mqadmin 4.9.5 (../shared/vectors/java-mqadmin-4.9.5)
+"""Replay the recorded requests of the real Java mqadmin 4.9.5 (tests/vectors/java-mqadmin-4.9.5)
 in recorded order against mqnamesrv / mqbroker, and check each answer has the shape of the real
 4.9.5 answer: the same response code, and for JSON bodies the same member names at each of the
 first three nesting levels (fastjson's object-keyed maps included); for GET_BROKER_CONFIG,
@@ -82,7 +82,10 @@ def conn(port):
     return conns[port]
 
 
-for f in sorted(glob.glob(vec + "/java-mqadmin-4.9.5/real-*-req-*.bin")):
+recorded = sorted(glob.glob(vec + "/java-mqadmin-4.9.5/real-*-req-*.bin"))
+# no recording found must fail, not pass with nothing replayed (tests/vectors travels with us)
+check("mqadmin requests recorded in " + vec, len(recorded) >= 15)
+for f in recorded:
     name = os.path.basename(f)[:-4]
     kind = f.rsplit("-req-", 1)[1][:-4]
     s = conn(ns_port if "-ns-req-" in f else br_port)
