@@ -12,23 +12,6 @@
 #define PERM_WRITE 2
 #define PERM_READ 4
 
-/* ---- config files written off the loop, coalesced (persist.c) ---- */
-/* How a table becomes its file: snap copies it on the loop thread (cheap: flat copies),
- * render makes the file's bytes from the copy on any thread, free drops the copy. */
-typedef struct br_ptype {
-    void *(*snap)(const void *table);
-    int (*render)(const void *snap, cm_buf_t *out);
-    void (*free)(void *snap);
-} br_ptype_t;
-extern const br_ptype_t br_topics_ptype, br_groups_ptype, br_offsets_ptype, br_sched_ptype;
-struct br_pslot;                /* a table's place in the persister; NULL: none running */
-#define BR_PERSIST_SOON_MS 100  /* topics, groups, delay progress: written within this */
-#define BR_PERSIST_OFFSETS_MS 5000 /* consumer offsets, as RocketMQ's flushConsumerOffsetInterval */
-/* Loop thread: the table changed; its file is written within within_ms (coalesced). Returns 0. */
-int br_persist_request(struct br_pslot *s, int within_ms);
-/* Any thread that owns the table: write its file now (atomic); logs and returns the error. */
-int br_persist_write(const br_ptype_t *pt, const void *table, const char *path);
-
 /* ---- topic configs (config/topics.json) ---- */
 typedef struct br_topic {
     char name[128];
@@ -41,7 +24,6 @@ typedef struct br_topics {
     cm_map_t map;               /* name -> br_topic_t* */
     int64_t dvCounter, dvTimestamp;
     char path[1100];
-    struct br_pslot *ps;
 } br_topics_t;
 
 /* A master's table (JSON with `table` and dataVersion) that a slave should take: present, and
@@ -59,8 +41,6 @@ br_topic_t *br_topics_get(const br_topics_t *t, const char *name);
 /* Create or replace a topic; bumps the data version and persists. */
 br_topic_t *br_topics_put(br_topics_t *t, const char *name, int r, int w, int perm, int sysFlag);
 int br_topics_delete(br_topics_t *t, const char *name);
-/* The *_save functions persist a table: within BR_PERSIST_SOON_MS, off the loop, coalesced
- * (persist.c); at once when no persister runs. */
 int br_topics_save(br_topics_t *t);
 /* A slave takes its master's table (GET_ALL_TOPIC_CONFIG JSON) when the data version differs;
  * 1 if it changed (and was persisted). */
@@ -71,21 +51,12 @@ lj_val_t *br_topic_json(const br_topic_t *tc);
 /* Topic names clients may use: 1..127 of [%|a-zA-Z0-9_-]. NULL if valid, else the remark. */
 const char *br_topic_name_error(const char *name);
 int br_topic_is_system_forbidden(const char *name);
-/* Topics the broker owns and nobody may delete (RocketMQ 5's system topics): the internal ones
- * above, TBW102, the trace topic, the cluster's and the broker's own topic. */
-int br_topic_is_system(const char *name, const char *cluster, const char *brokerName);
-/* Group names, as RocketMQ's clients check them: 1..255 of [%|a-zA-Z0-9_-]. NULL if valid,
- * else the remark. */
-const char *br_group_name_error(const char *name);
-/* admit.c: every request's check before its handler (rm_endpoint_t.admit). */
-int br_admit(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 
 /* ---- consumer offsets (config/consumerOffset.json) and groups (subscriptionGroup.json) ---- */
 typedef struct br_offsets {
     cm_map_t map;               /* "topic@group" -> br_qoffsets_t* */
     char path[1100];
     int dirty;
-    struct br_pslot *ps;
 } br_offsets_t;
 
 int br_offsets_load(br_offsets_t *o, const char *path);
@@ -109,14 +80,12 @@ typedef struct br_groups {
     cm_map_t map;
     int64_t dvCounter, dvTimestamp;
     char path[1100];
-    struct br_pslot *ps;
 } br_groups_t;
 int br_groups_load(br_groups_t *g, const char *path);
 void br_groups_free(br_groups_t *g);
 br_group_t *br_groups_get(br_groups_t *g, const char *name);
 br_group_t *br_groups_put(br_groups_t *g, const char *name);
 int br_groups_save(br_groups_t *g);
-lj_val_t *br_groups_json(const br_groups_t *g); /* subscriptionGroup.json's content */
 int br_groups_adopt(br_groups_t *g, const lj_val_t *root); /* as br_topics_adopt */
 struct br_broker;
 /* The group's config, created (and persisted) when autoCreateSubscriptionGroup allows; else
@@ -135,62 +104,28 @@ typedef struct br_sub {
     struct fl_expr *sql;        /* compiled when isSql */
 } br_sub_t;
 
-/* One connection's membership of one group. Every lookup is hashed or O(1) (clients.c): by
- * connection in the group, by connection over all groups, and oldest heartbeat first for expiry. */
 typedef struct br_client {
     rm_conn_t *conn;
     char clientId[256];
     int language, version;
     uint64_t lastSeen;
-    struct br_client *next;     /* the group's members; other files only walk this list */
-    struct br_client **pprev;
-    struct br_client *lru_prev, *lru_next;   /* all memberships, oldest lastSeen first */
-    struct br_client *conn_next, **conn_pprev; /* the same connection's memberships */
-    void *group;                /* br_cgroup_t (consumer set) or br_pgroup_t */
-    int consumer;
+    struct br_client *next;
 } br_client_t;
 
 typedef struct br_cgroup {             /* a live consumer group */
     char name[256];
     br_client_t *clients;
-    br_sub_t *subs;             /* one per topic */
+    br_sub_t *subs;
     size_t nsubs;
-    cm_map_t subIndex;          /* topic -> index + 1 into subs */
-    cm_map_t members;           /* connection key -> br_client_t* */
-    struct br_cgroup *settle_next; /* clients.c: groups to notify or free after a removal pass */
-    int settle;
     char consumeType[32], messageModel[32], consumeFromWhere[64];
 } br_cgroup_t;
 
-typedef struct br_pgroup { char name[256]; br_client_t *clients; cm_map_t members; } br_pgroup_t;
+typedef struct br_pgroup { char name[256]; br_client_t *clients; } br_pgroup_t;
 
 typedef struct br_clients {
     cm_map_t consumers;         /* group -> br_cgroup_t* */
     cm_map_t producers;         /* group -> br_pgroup_t* */
-    cm_map_t conns;             /* connection key -> br_cconn_t* (its memberships) */
-    br_client_t *lru_head, *lru_tail;
 } br_clients_t;
-
-/* A HEART_BEAT body, decoded and checked without a broker (br_heartbeat_decode). */
-#define BR_HB_MAX_GROUPS 1024   /* consumer or producer groups in one heartbeat */
-#define BR_HB_MAX_SUBS 65536    /* subscriptions in one heartbeat, all groups together */
-typedef struct br_hb_consumer {
-    char groupName[256];
-    char consumeType[32], messageModel[32], consumeFromWhere[64];
-    br_sub_t *subs;             /* deduplicated by topic (the last one wins) */
-    size_t nsubs;
-    cm_map_t subIndex;          /* topic -> index + 1 */
-} br_hb_consumer_t;
-
-typedef struct br_heartbeat {
-    char clientID[256];
-    br_hb_consumer_t *consumers;
-    size_t nconsumers;
-    char (*producers)[256];
-    size_t nproducers;
-    size_t badSubs;             /* subscriptions kept but not usable (bad SQL92, unknown type) */
-    char firstBad[640];         /* the reason for the first of them */
-} br_heartbeat_t;
 
 /* ---- statistics (stats.c) ---- */
 #define BR_STATS_SAMPLES 601
@@ -218,7 +153,6 @@ typedef struct br_sched {
     uint64_t savedAt;
     char path[1200];
     uv_timer_t timer;
-    struct br_pslot *ps;
 } br_sched_t;
 
 /* ---- timer messages (timer.c) ---- */
@@ -249,13 +183,8 @@ typedef struct br_trans {
     uv_timer_t timer;
 } br_trans_t;
 
-/* ---- long polling (pull.c) ---- */
+/* ---- long polling ---- */
 typedef struct br_pull_wait br_pull_wait_t;
-typedef struct br_pulls {
-    cm_map_t queues;            /* "topic@queueId" -> that queue's parked pulls */
-    br_pull_wait_t **heap;      /* every parked pull, earliest deadline on top */
-    size_t n, cap;
-} br_pulls_t;
 
 typedef struct br_broker {
     uv_loop_t *loop;
@@ -272,7 +201,7 @@ typedef struct br_broker {
     char ns_addrs[8][128];
     int nns;
     uv_timer_t reg_timer, scan_timer, persist_timer, poll_timer, reg_soon_timer;
-    br_pulls_t pulls;           /* parked pulls (long polling) */
+    br_pull_wait_t *waits;      /* parked pulls (long polling) */
     br_stats_t stats;
     uv_timer_t stats_timer;
     char addr[96];              /* brokerIP1:listenPort, as registered */
@@ -294,17 +223,10 @@ typedef struct br_broker {
     int metricsOn;
     int role;                   /* BR_ASYNC_MASTER, BR_SYNC_MASTER, BR_SLAVE (brokerRole) */
     struct br_ha *ha;           /* replication (ha.c) */
-    struct br_persist *persist; /* config-file writer (persist.c) */
     struct br_ns_ctx { struct br_broker *b; int i; } ns_ctx[8]; /* registration answers */
 } br_broker_t;
 
 enum { BR_ASYNC_MASTER, BR_SYNC_MASTER, BR_SLAVE };
-
-/* persist.c: start the writer thread (b->persist_timer must be initialised); on failure the
- * tables are written synchronously as before. Stop joins it and writes every table with
- * unwritten changes before returning. Loop thread. */
-int br_persist_start(br_broker_t *b);
-void br_persist_stop(br_broker_t *b);
 static inline int br_is_slave(const br_broker_t *b) { return b->role == BR_SLAVE; }
 
 /* ha.c: master/slave replication (spec §5) */
@@ -330,13 +252,6 @@ int br_sub_parse(br_sub_t *s, const char *topic, const char *expr);
 int br_sub_parse_typed(br_sub_t *s, const char *topic, const char *expr, const char *type, char *err, size_t errlen);
 void br_sub_free(br_sub_t *s);
 int br_sub_match(const br_sub_t *s, int64_t tagsCode);
-/* Decode a HEART_BEAT body (HeartbeatData JSON) into hb; no broker needed, any bytes accepted.
- * 0, or -1 with a one-line reason in err (not JSON, over BR_HB_MAX_GROUPS / BR_HB_MAX_SUBS).
- * Call br_heartbeat_free(hb) in both cases. */
-int br_heartbeat_decode(const void *body, size_t len, br_heartbeat_t *hb, char *err, size_t errlen);
-void br_heartbeat_free(br_heartbeat_t *hb);
-/* The group's subscription to topic, or NULL (hashed). */
-const br_sub_t *br_cgroup_sub(const br_cgroup_t *g, const char *topic);
 void br_handle_heart_beat(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_unregister_client(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_get_consumer_list_by_group(rm_conn_t *c, rm_cmd_t *req, void *ctx);
@@ -382,15 +297,6 @@ int br_prop(const st_record_t *r, const char *name, char *buf, size_t n);
  * levels, timers re-put stored messages this way); counted as a put. ST_* code. */
 int br_put_copy(br_broker_t *b, const st_record_t *r, const char *topic, int qid, const cm_buf_t *props,
                 int32_t sysFlag, int64_t preparedOffset, st_put_result_t *res);
-/* Where a delayed or timer message goes when it can never be delivered (its REAL_TOPIC or
- * REAL_QID is invalid or gone, or the store refuses it for good): kept with the properties
- * UNDELIVERABLE_REASON and UNDELIVERABLE_FROM, so the schedule moves on and an operator can
- * still read it. Clients can neither send to it nor delete it (an rmq_sys_ topic). */
-#define BR_UNDELIVERABLE_TOPIC "rmq_sys_undeliverable"
-/* Deliver a due message r (props: its edited properties) to REAL_TOPIC / REAL_QID and wake its
- * pulls. 0 delivered, 1 moved to BR_UNDELIVERABLE_TOPIC with a log line, -1 not now (the store
- * cannot take it yet: try again later). `from` names the schedule for the log. */
-int br_put_due(br_broker_t *b, const st_record_t *r, const char *from, const cm_buf_t *props, st_put_result_t *res);
 
 /* schedule.c */
 /* Redirect a send with delay `level` (clamped to the levels there are) to the schedule topic:
