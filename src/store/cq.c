@@ -3,6 +3,7 @@
  * file name = byte offset of its first unit. Found through a chained hash table keyed by
  * (topic, queueId). Loop thread only, except the dirty list which the flush thread drains. */
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,6 +214,47 @@ int st_cq_unit(const st_store_t *st, const st_cq_t *cq, int64_t q, int64_t *phy,
     return ST_OK;
 }
 
+void st_cq_mark_damaged(st_cq_t *cq, const char *fmt, ...)
+{
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    if (!cq->damaged)
+        LOG_W(ST_MOD, "consume queue %s/%d: %s; rebuilding this queue from the commit log",
+              cq->topic, cq->queueId, what);
+    cq->damaged = 1;
+}
+
+static int unit_is_zero(const uint8_t *u)
+{
+    for (int k = 0; k < ST_CQ_UNIT_SIZE; k++)
+        if (u[k])
+            return 0;
+    return 1;
+}
+
+/* Where the units end (at file index i, byte p): a real end is an all-zero unit with nothing
+ * after it; anything else is a unit that damage overwrote. */
+static void cq_check_end(st_store_t *st, st_cq_t *cq, size_t i, uint64_t p)
+{
+    uint64_t fsz = st->cfg.mappedFileSizeConsumeQueue;
+    st_mfile_t *f = cq->files.v[i];
+    const uint8_t *u = f->base + p;
+    const uint8_t *next = p + 2 * ST_CQ_UNIT_SIZE <= fsz ? u + ST_CQ_UNIT_SIZE
+                          : i + 1 < cq->files.n && cq->files.v[i + 1] ? cq->files.v[i + 1]->base
+                          : NULL;
+    int64_t q = (f->start + (int64_t)p) / ST_CQ_UNIT_SIZE;
+    if (!unit_is_zero(u))
+        st_cq_mark_damaged(cq, "%s byte %" PRIu64 ": unit %" PRId64 " is not a unit "
+                           "(commit-log offset %" PRId64 ", size %d)", f->path, p, q,
+                           (int64_t)cm_be64(u), (int)(int32_t)cm_be32(u + 8));
+    else if (next && !unit_is_zero(next))
+        st_cq_mark_damaged(cq, "%s byte %" PRIu64 ": unit %" PRId64 " is zeroed but units "
+                           "follow it", f->path, p, q);
+}
+
 /* Find the end of the valid units (phy >= 0 && size > 0), scanning from the third-to-last
  * file; files after the end are deleted. */
 static void cq_recover(st_store_t *st, st_cq_t *cq)
@@ -241,9 +283,13 @@ static void cq_recover(st_store_t *st, st_cq_t *cq)
                 lastPhyEnd = phy + size;
         }
         endPos = f->start + (int64_t)p;
-        if (p + ST_CQ_UNIT_SIZE <= fsz)
+        if (p + ST_CQ_UNIT_SIZE <= fsz) {
+            cq_check_end(st, cq, i, p);
             break;
+        }
     }
+    if (cq->damaged)
+        return; /* the rebuild replaces every file */
     /* drop files beyond the one holding the end (keep an empty file that starts at the end) */
     for (size_t j = 0; j < cq->files.n; j++) {
         st_mfile_t *f = cq->files.v[j];
@@ -259,6 +305,62 @@ static void cq_recover(st_store_t *st, st_cq_t *cq)
     cq->maxUnits = endPos / ST_CQ_UNIT_SIZE;
     cq->minUnits = cq->files.n ? cq->files.firstNo * (int64_t)fsz / ST_CQ_UNIT_SIZE : 0;
     cq->maxPhysicOffset = lastPhyEnd;
+}
+
+/* The file names of one queue must be aligned and consecutive, and every file exactly
+ * mappedFileSizeConsumeQueue bytes (files are created at full size: a shorter one, even the
+ * last, lost units). */
+static void cq_check_names(st_store_t *st, st_cq_t *cq, const int64_t *starts, size_t n)
+{
+    int64_t fsz = (int64_t)st->cfg.mappedFileSizeConsumeQueue;
+    char path[4096];
+    struct stat sb;
+
+    if (n == 0)
+        st_cq_mark_damaged(cq, "%s holds no consume-queue file", cq->dir);
+    for (size_t i = 0; i < n && !cq->damaged; i++) {
+        snprintf(path, sizeof(path), "%s/%020" PRId64, cq->dir, starts[i]);
+        if (starts[i] % fsz != 0)
+            st_cq_mark_damaged(cq, "%s: name not a multiple of the file size %" PRId64,
+                               path, fsz);
+        else if (i > 0 && starts[i] != starts[i - 1] + fsz)
+            st_cq_mark_damaged(cq, "files %s/%020" PRId64 " to %020" PRId64 " are missing "
+                               "(queue offsets %" PRId64 " to %" PRId64 ")", cq->dir,
+                               starts[i - 1] + fsz, starts[i] - fsz,
+                               (starts[i - 1] + fsz) / ST_CQ_UNIT_SIZE,
+                               starts[i] / ST_CQ_UNIT_SIZE - 1);
+        else if (stat(path, &sb) == 0 && sb.st_size != (off_t)fsz)
+            st_cq_mark_damaged(cq, "%s is %lld bytes, expected %" PRId64 " (units from queue "
+                               "offset %" PRId64 " on are lost)", path, (long long)sb.st_size,
+                               fsz, (starts[i] + (int64_t)sb.st_size) / ST_CQ_UNIT_SIZE);
+    }
+}
+
+/* Map the files of one queue and find where its units end. Damage marks the queue for a
+ * rebuild (nothing of it stays mapped); only system errors fail. */
+static int cq_load(st_store_t *st, st_cq_t *cq)
+{
+    uint64_t fsz = st->cfg.mappedFileSizeConsumeQueue;
+    int64_t *starts;
+    size_t n;
+    int rc = st_list_numbered(cq->dir, &starts, &n);
+    if (rc != ST_OK)
+        return rc;
+    cq_check_names(st, cq, starts, n);
+    for (size_t i = 0; i < n && rc == ST_OK && !cq->damaged; i++) {
+        st_mfile_t *f;
+        rc = st_mfile_open(cq->dir, starts[i], fsz, 0, &f);
+        if (rc == ST_OK)
+            madvise(f->base, fsz, MADV_RANDOM);
+        if (rc == ST_OK && (rc = st_mfiles_set(&cq->files, starts[i] / (int64_t)fsz, f)))
+            st_mfile_close(f);
+    }
+    free(starts);
+    if (rc == ST_OK && !cq->damaged)
+        cq_recover(st, cq);
+    if (cq->damaged)
+        st_mfiles_free(&cq->files); /* nothing written through them yet: no one else holds them */
+    return rc;
 }
 
 int st_cq_load_all(st_store_t *st)
@@ -283,30 +385,8 @@ int st_cq_load_all(st_store_t *st)
                 continue; /* non-numeric queue dirs are skipped, like RocketMQ */
             st_cq_t *cq;
             rc = cq_new(st, te->d_name, strlen(te->d_name), (int32_t)qid, 0, &cq);
-            if (rc != ST_OK)
-                break;
-            int64_t *starts;
-            size_t n;
-            if ((rc = st_list_numbered(cq->dir, &starts, &n)) != ST_OK)
-                break;
-            for (size_t i = 0; i < n && rc == ST_OK; i++) {
-                st_mfile_t *f;
-                uint64_t fsz = st->cfg.mappedFileSizeConsumeQueue;
-                if (starts[i] % (int64_t)fsz != 0) {
-                    LOG_E(ST_MOD, "%s: file %020" PRId64 " not aligned to %" PRIu64, cq->dir,
-                          starts[i], fsz);
-                    rc = ST_ECORRUPT;
-                    break;
-                }
-                rc = st_mfile_open(cq->dir, starts[i], fsz, i + 1 == n ? ST_MFILE_GROW : 0, &f);
-                if (rc == ST_OK)
-                    madvise(f->base, fsz, MADV_RANDOM);
-                if (rc == ST_OK && (rc = st_mfiles_set(&cq->files, starts[i] / (int64_t)fsz, f)))
-                    st_mfile_close(f);
-            }
-            free(starts);
             if (rc == ST_OK)
-                cq_recover(st, cq);
+                rc = cq_load(st, cq);
         }
         closedir(qd);
     }

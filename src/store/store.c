@@ -117,6 +117,14 @@ static int is_dispatched_type(int32_t sysFlag)
     return t == ST_SYSFLAG_TX_NOT || t == ST_SYSFLAG_TX_COMMIT;
 }
 
+int64_t st_rec_tags_code(const st_store_t *st, const st_record_t *r)
+{
+    return tags_code_of(st, r->topic, r->topicLen, r->properties, r->propertiesLen,
+                        r->storeTimestamp);
+}
+
+int st_rec_dispatched(const st_record_t *r) { return is_dispatched_type(r->sysFlag); }
+
 /* ---- commit-log files -------------------------------------------------------------------- */
 
 int st_cl_new_file(st_store_t *st, int64_t start, st_mfile_t **out)
@@ -444,6 +452,25 @@ int st_read_record_at(st_store_t *st, int64_t phyOffset, const uint8_t **ptr, ui
     return cl_locate(st, phyOffset, 0, ptr, len);
 }
 
+const char *st_cl_unit_record(st_store_t *st, const st_cq_t *cq, int64_t q, int64_t phy,
+                              int32_t size, const uint8_t **ptr, uint32_t *len)
+{
+    st_record_t r;
+    if (phy < st_min_phy_offset(st) || phy >= atomic_load(&st->wrote))
+        return "outside the commit log";
+    if (cl_locate(st, phy, size, ptr, len) != ST_OK ||
+        st_record_decode(*ptr, *len, 0, &r) != ST_OK || r.physicOffset != phy)
+        return "not the start of a record of that size";
+    /* a unit copied or shifted by damage can point at a whole, valid record of another
+     * queue or offset: handing that out would deliver a wrong message */
+    if (r.queueId != cq->queueId || r.topicLen != strlen(cq->topic) ||
+        memcmp(r.topic, cq->topic, r.topicLen) != 0)
+        return "a record of another queue";
+    if (r.queueOffset != q)
+        return "a record of another queue offset";
+    return NULL;
+}
+
 static int record_store_ts(st_store_t *st, int64_t phy, int32_t size, int64_t *ts)
 {
     const uint8_t *p;
@@ -465,6 +492,19 @@ void st_get_result_free(st_get_result_t *r)
 {
     free(r->msgs);
     memset(r, 0, sizeof(*r));
+}
+
+/* A unit that does not point at its own record: skipped by the pull. Logged once per queue
+ * and open (no log line per message on the hot path); the next open's checks or an operator
+ * deleting the queue's files rebuild it from the commit log. */
+static void unit_damaged(st_cq_t *cq, int64_t q, int64_t phy, int32_t size, const char *why)
+{
+    if (cq->damageLogged)
+        return;
+    cq->damageLogged = 1;
+    LOG_W(ST_MOD, "consume queue %s/%d: unit %" PRId64 " (commit-log offset %" PRId64
+          ", size %d) points %s; skipping it (further bad units of this queue are skipped "
+          "silently)", cq->topic, cq->queueId, q, phy, (int)size, why);
 }
 
 static int batch_full(const st_store_t *st, uint32_t size, int32_t maxMsgNums, uint64_t maxBytes,
@@ -569,8 +609,11 @@ int st_get(st_store_t *st, const char *topic, int32_t queueId, int64_t offset,
         int32_t size;
         if (st_cq_unit(st, cq, offset + i, &phy, &size, &tags) != ST_OK)
             break;
-        if (size == ST_CQ_FILLER_SIZE || size <= 0)
-            continue;
+        if (size == ST_CQ_FILLER_SIZE || size <= 0 || phy < 0 || phy >= clMax) {
+            if (size != ST_CQ_FILLER_SIZE)
+                unit_damaged(cq, offset + i, phy, size, "outside the commit log");
+            continue; /* a damaged unit costs itself only, never the units after it */
+        }
         maxPhyPulled = phy;
         if (nextPhyFileStart != INT64_MIN && phy < nextPhyFileStart)
             continue;
@@ -584,10 +627,16 @@ int st_get(st_store_t *st, const char *topic, int32_t queueId, int64_t offset,
         }
         const uint8_t *p;
         uint32_t len;
-        if (phy < clMin || cl_locate(st, phy, size, &p, &len) != ST_OK) {
+        if (phy < clMin) {
+            /* retention deleted its file: skip the units that point into the same file */
             if (res->n == 0)
                 status = ST_GET_MESSAGE_WAS_REMOVING;
             nextPhyFileStart = phy - phy % (int64_t)clfsz + (int64_t)clfsz;
+            continue;
+        }
+        const char *why = st_cl_unit_record(st, cq, offset + i, phy, size, &p, &len);
+        if (why) {
+            unit_damaged(cq, offset + i, phy, size, why);
             continue;
         }
         if (filter && filter->match && !filter->match(filter->arg, tags, p, len)) {
@@ -647,7 +696,10 @@ static int unit_ts(st_store_t *st, st_cq_t *cq, int64_t q, int64_t *ts)
 {
     int64_t phy;
     int32_t size;
-    if (st_cq_unit(st, cq, q, &phy, &size, NULL) != ST_OK || size == ST_CQ_FILLER_SIZE)
+    const uint8_t *p;
+    uint32_t len;
+    if (st_cq_unit(st, cq, q, &phy, &size, NULL) != ST_OK || size == ST_CQ_FILLER_SIZE ||
+        st_cl_unit_record(st, cq, q, phy, size, &p, &len) != NULL)
         return ST_ENOENT;
     return record_store_ts(st, phy, size, ts);
 }
@@ -938,9 +990,15 @@ static int recover(st_store_t *st, int lastExitOK)
         for (st_cq_t *c = st->buckets[b]; c; c = c->hnext) {
             if (c->maxPhysicOffset > processOffset)
                 st_cq_truncate(st, c, processOffset);
+            st_cq_check(st, c, minPhy, processOffset);
+        }
+    /* damaged consume queues come back from the commit log, which is the truth */
+    if ((rc = st_cq_rebuild(st, minPhy, processOffset)) != ST_OK)
+        return rc;
+    for (size_t b = 0; b < st->nbuckets; b++)
+        for (st_cq_t *c = st->buckets[b]; c; c = c->hnext)
             if (c->maxPhysicOffset > maxCqPhy)
                 maxCqPhy = c->maxPhysicOffset;
-        }
     /* after a crash, re-dispatch everything the scan covered (idempotent for units present) */
     int64_t from = lastExitOK ? maxCqPhy : (scanFrom < maxCqPhy ? scanFrom : maxCqPhy);
     if (from < minPhy)

@@ -39,6 +39,8 @@ typedef struct st_cq {
     int64_t minUnits;               /* min queue offset */
     int64_t maxUnits;               /* next queue offset to write */
     int64_t maxPhysicOffset;        /* phy + size of the last unit */
+    int damaged;                    /* open found it damaged: rebuilt from the commit log */
+    int damageLogged;               /* a pull met a bad unit (logged once) */
 } st_cq_t;
 
 struct st_store {
@@ -127,7 +129,11 @@ int st_cq_put(st_store_t *st, st_cq_t *cq, int64_t q, int64_t phy, int32_t size,
 /* Read unit q: ST_ENOENT if its file is missing or q is outside [min, max). */
 int st_cq_unit(const st_store_t *st, const st_cq_t *cq, int64_t q, int64_t *phy, int32_t *size,
                int64_t *tags);
+/* Load every queue under consumequeue/; a damaged one is logged and marked (cq->damaged,
+ * no files mapped) for st_cq_rebuild. Fails only on system errors. */
 int st_cq_load_all(st_store_t *st);
+/* Log what is wrong (printf-style; say which file and offset) once and mark cq damaged. */
+void st_cq_mark_damaged(st_cq_t *cq, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void st_cq_truncate(st_store_t *st, st_cq_t *cq, int64_t phyEnd);
 void st_cq_correct_min(st_store_t *st, st_cq_t *cq, int64_t minPhy);
 void st_cq_remove(st_store_t *st, st_cq_t *cq);       /* unhash, delete files, free */
@@ -140,6 +146,24 @@ static inline st_mfile_t *st_cl_file_at(const st_store_t *st, int64_t phy)
 {
     return phy < 0 ? NULL : st_mfiles_get(&st->cl, phy / (int64_t)st_cl_fsize(st));
 }
+
+/* store.c: NULL when unit q of cq (phy, size) points at its own record (filled in *ptr,
+ * *len), else what is wrong with it ("outside the commit log", ...) for a log line. */
+const char *st_cl_unit_record(st_store_t *st, const st_cq_t *cq, int64_t q, int64_t phy,
+                              int32_t size, const uint8_t **ptr, uint32_t *len);
+
+/* cqrepair.c: at open, after the commit log's end is known. st_cq_check marks a queue damaged
+ * (and logs the file, offset and what is wrong) when its units are out of order, point outside
+ * [minPhy, end) or at records that are not theirs (checked: the first and last unit of every
+ * file). st_cq_rebuild rebuilds every damaged queue from the records in [minPhy, end) in one
+ * pass over the commit log; its memory is the queues' mapped files only. */
+void st_cq_check(st_store_t *st, st_cq_t *cq, int64_t minPhy, int64_t end);
+int st_cq_rebuild(st_store_t *st, int64_t minPhy, int64_t end);
+
+/* store.c: a record's tagsCode (TAGS hash, or delivery time in the schedule topic) and
+ * whether it gets a consume-queue unit (not a half or rolled-back transaction). */
+int64_t st_rec_tags_code(const st_store_t *st, const st_record_t *r);
+int st_rec_dispatched(const st_record_t *r);
 
 /* store.c, shared with ha.c */
 int st_cl_new_file(st_store_t *st, int64_t start, st_mfile_t **out);
