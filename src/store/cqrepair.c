@@ -93,6 +93,15 @@ static void check_tail_order(st_store_t *st, st_cq_t *cq, int64_t end)
     }
 }
 
+/* A new slave's log begins wherever its master was, mid-file: zeros before that, and its
+ * queues may start at any offset. */
+static int log_starts_with_a_record(st_store_t *st)
+{
+    st_record_t r;
+    st_mfile_t *f = st->cl.n ? st->cl.v[0] : NULL;
+    return f && st_record_decode(f->base, f->size, 0, &r) == ST_OK && r.physicOffset == f->start;
+}
+
 void st_cq_check(st_store_t *st, st_cq_t *cq, int64_t minPhy, int64_t end)
 {
     if (cq->damaged || cq->files.n == 0)
@@ -100,7 +109,7 @@ void st_cq_check(st_store_t *st, st_cq_t *cq, int64_t minPhy, int64_t end)
     int64_t fsz = (int64_t)st->cfg.mappedFileSizeConsumeQueue;
     /* retention is the only thing that deletes the first files of a queue, and it needs a
      * commit log that no longer starts at 0 */
-    if (minPhy == 0 && cq->files.firstNo > 0)
+    if (minPhy == 0 && cq->files.firstNo > 0 && log_starts_with_a_record(st))
         st_cq_mark_damaged(cq, "files %s/%020d to %020" PRId64 " are missing (queue offsets 0 "
                            "to %" PRId64 ") while the commit log still starts at 0", cq->dir, 0,
                            (cq->files.firstNo - 1) * fsz,
