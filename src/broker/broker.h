@@ -18,6 +18,7 @@ typedef struct br_config {
     char brokerIP1[64];
     char brokerIP2[64];
     int listenPort;             /* 10911; VIP port = listenPort - 2, HA port = listenPort + 1 */
+    int maxConnections;         /* Loulan's own key: accepted connections open at once (10000) */
     int haListenPort;
     int autoCreateTopicEnable;
     int autoCreateSubscriptionGroup;

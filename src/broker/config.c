@@ -24,6 +24,7 @@ void br_config_defaults(br_config_t *c)
     if (ns)
         snprintf(c->namesrvAddr, sizeof c->namesrvAddr, "%s", ns);
     c->listenPort = 10911;
+    c->maxConnections = 10000;
     c->autoCreateTopicEnable = 1;
     c->autoCreateSubscriptionGroup = 1;
     c->defaultTopicQueueNums = 8;
@@ -85,7 +86,7 @@ typedef struct {
 #define B(k) {#k, T_BOOL, offsetof(br_config_t, k), sizeof(int), 0, 1}
 static const key_t_ k_keys[] = {
     S(brokerClusterName), S(brokerName), I(brokerId, 0, 1 << 20), S(namesrvAddr), S(brokerIP1),
-    S(brokerIP2), I(listenPort, 3, 65535), I(haListenPort, 0, 65535), B(autoCreateTopicEnable),
+    S(brokerIP2), I(listenPort, 3, 65535), I(maxConnections, 1, 1 << 24), I(haListenPort, 0, 65535), B(autoCreateTopicEnable),
     B(autoCreateSubscriptionGroup), I(defaultTopicQueueNums, 1, 1024), S(storePathRootDir),
     S(storePathCommitLog), I(mappedFileSizeCommitLog, 4096, 1LL << 40),
     I(mappedFileSizeConsumeQueue, 20, 1LL << 32), I(maxMessageSize, 1, 1LL << 30),

@@ -8,6 +8,7 @@
 
 #include "broker/broker.h"
 #include "common/common.h"
+#include "remoting/remoting.h"
 
 static br_broker_t *g_broker;
 static uv_signal_t g_sigint, g_sigterm;
@@ -80,6 +81,7 @@ int main(int argc, char **argv)
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
+    rm_setup_limits("broker", cfg.maxConnections);
     uv_loop_t *loop = uv_default_loop();
     if (br_start(loop, &cfg, &g_broker) != 0) {
         fprintf(stderr, "mqbroker: start failed, see the log above\n");

@@ -8,6 +8,7 @@
 
 #include "common/common.h"
 #include "namesrv/namesrv.h"
+#include "remoting/remoting.h"
 
 static uv_loop_t *g_loop;
 static ns_server_t *g_ns;
@@ -78,6 +79,7 @@ int main(int argc, char **argv)
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
+    rm_setup_limits("namesrv", cfg.maxConnections);
     g_loop = uv_default_loop();
     if (ns_start(g_loop, &cfg, &g_ns) != 0) {
         fprintf(stderr, "mqnamesrv: cannot listen on port %d\n", cfg.listenPort);

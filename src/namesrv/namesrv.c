@@ -31,6 +31,7 @@ void ns_config_defaults(ns_config_t *cfg)
     memset(cfg, 0, sizeof *cfg);
     snprintf(cfg->listenAddr, sizeof cfg->listenAddr, "0.0.0.0");
     cfg->listenPort = 9876;
+    cfg->maxConnections = 10000;
     const char *home = getenv("HOME");
     snprintf(cfg->kvConfigPath, sizeof cfg->kvConfigPath, "%s/namesrv/kvConfig.json", home ? home : ".");
     cfg->brokerExpireMs = 120000;
@@ -45,6 +46,10 @@ int ns_config_set(ns_config_t *cfg, const char *key, const char *val)
         if (cm_parse_i64(val, &v) || v < 0 || v > 65535)
             return -2;
         cfg->listenPort = (int)v;
+    } else if (strcmp(key, "maxConnections") == 0) {
+        if (cm_parse_i64(val, &v) || v < 1 || v > (1 << 24))
+            return -2;
+        cfg->maxConnections = (int)v;
     } else if (strcmp(key, "listenAddr") == 0 || strcmp(key, "bindAddress") == 0) {
         snprintf(cfg->listenAddr, sizeof cfg->listenAddr, "%s", val);
     } else if (strcmp(key, "kvConfigPath") == 0) {
@@ -70,9 +75,9 @@ int ns_config_set(ns_config_t *cfg, const char *key, const char *val)
 void ns_config_print(const ns_config_t *cfg)
 {
     printf("listenAddr=%s\nlistenPort=%d\nkvConfigPath=%s\norderMessageEnable=%s\n"
-           "brokerExpireMillis=%llu\nscanNotActiveBrokerInterval=%llu\n",
+           "brokerExpireMillis=%llu\nscanNotActiveBrokerInterval=%llu\nmaxConnections=%d\n",
            cfg->listenAddr, cfg->listenPort, cfg->kvConfigPath, cfg->orderMessageEnable ? "true" : "false",
-           (unsigned long long)cfg->brokerExpireMs, (unsigned long long)cfg->scanIntervalMs);
+           (unsigned long long)cfg->brokerExpireMs, (unsigned long long)cfg->scanIntervalMs, cfg->maxConnections);
 }
 
 /* ---- REGISTER_BROKER body forms ---- */

@@ -9,6 +9,7 @@
 typedef struct ns_config {
     char listenAddr[64];      /* bind address, default 0.0.0.0 */
     int listenPort;           /* 9876 */
+    int maxConnections;       /* Loulan's own key: accepted connections open at once (10000) */
     char kvConfigPath[1024];  /* default $HOME/namesrv/kvConfig.json */
     int orderMessageEnable;   /* return ORDER_TOPIC_CONFIG with routes */
     uint64_t brokerExpireMs;  /* 120000; a test may shorten it */

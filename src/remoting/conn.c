@@ -3,18 +3,38 @@
  *
  * Writes made while a read callback runs are gathered into one buffer and written once at the
  * end of that callback, so a burst of pipelined requests costs one writev, not one per answer.
- * A connection is freed when it is closed and nobody holds a reference (rm_conn_ref). */
+ * A connection is freed when it is closed and nobody holds a reference (rm_conn_ref).
+ *
+ * Hardening of accepted connections (the peers are clients we do not trust):
+ *  - backpressure: a connection whose unwritten answers pass WQ_HIGH stops being read (and its
+ *    already-read requests wait) until they drain below WQ_LOW; past the process-wide write
+ *    budget, every connection that still has unwritten answers pauses too;
+ *  - memory: reads land in one per-thread scratch buffer, a connection keeps its own buffer only
+ *    for a partial frame, so an idle connection holds no read buffer; after many closes the
+ *    heap is trimmed from a timer;
+ *  - a process-wide connection limit, and "out of file descriptors" said as such. */
 #include "remoting.h"
 
 #include <netdb.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #define NBUCKETS 64
 #define READ_CHUNK 65536
 #define MAX_WRITE_QUEUE (256u * 1024 * 1024) /* a peer that stops reading is cut off */
 #define SWEEP_MS 100
+#define WQ_HIGH (1u * 1024 * 1024)  /* per connection: stop reading above this much unwritten */
+#define WQ_LOW (256u * 1024)        /* ... and resume below this */
+#define WQ_BUDGET_DEFAULT (64u * 1024 * 1024) /* all connections of the process together */
+#define TRIM_EVERY_MS 1000
+#define TRIM_AFTER_CLOSES 256       /* malloc_trim once this many connections were freed */
+#define LOG_EVERY_MS 10000          /* rate limit for per-event warnings (refusals, EMFILE) */
 
 typedef struct pending {
     int32_t opaque;
@@ -38,7 +58,12 @@ struct rm_conn {
     int handles_open;
     int connected;
     int in_read;
-    uint8_t *rbuf;
+    int accepted;       /* by one of our servers: counted in the limit, subject to backpressure */
+    int paused;         /* reading stopped by backpressure */
+    int resume_pending; /* the prepare handle resumes reading on its next run */
+    size_t queued;      /* bytes handed to uv_write and not yet written */
+    uint64_t last_sweep;
+    uint8_t *rbuf;      /* only a partial frame, or frames left unread while paused */
     size_t rlen, rcap;
     cm_buf_t out;
     pending_t *pending[NBUCKETS];
@@ -55,6 +80,8 @@ struct rm_server {
     uv_tcp_t tcp;
     uv_loop_t *loop;
     const rm_endpoint_t *ep;
+    uv_timer_t trim;     /* gives freed connection memory back to the system */
+    int handles_open;
     rm_conn_t *conns;
     int port;
     int stopping;
@@ -64,13 +91,77 @@ typedef struct write_req {
     uv_write_t req;
     rm_conn_t *conn;
     char *owned;          /* header or gathered bytes, freed after the write */
+    size_t len;           /* all bytes of this write, for the queue accounting */
     rm_done_fn done;
     void *arg;
 } write_req_t;
 
 static uint64_t g_next_id = 1;
 
+/* Process-wide state. Atomic because client-library processes may run several loops. */
+static atomic_size_t g_queued;        /* bytes queued for writing over all connections */
+static atomic_int g_nconns;           /* accepted connections open */
+static atomic_int g_freed_since_trim;
+static atomic_int g_max_conns;        /* 0 = no limit */
+static atomic_size_t g_budget = WQ_BUDGET_DEFAULT;
+static _Thread_local uint8_t *t_scratch; /* the loop thread's read buffer, READ_CHUNK bytes */
+
 static void conn_flush(rm_conn_t *c);
+static void conn_resume(rm_conn_t *c);
+static void maybe_resume(rm_conn_t *c);
+static void on_flush_prep(uv_prepare_t *h);
+
+void rm_set_max_connections(int n) { atomic_store(&g_max_conns, n > 0 ? n : 0); }
+int rm_max_connections(void) { return atomic_load(&g_max_conns); }
+void rm_set_write_budget(size_t bytes) { atomic_store(&g_budget, bytes ? bytes : WQ_BUDGET_DEFAULT); }
+int rm_open_connections(void) { return atomic_load(&g_nconns); }
+size_t rm_queued_bytes(void) { return atomic_load(&g_queued); }
+
+int rm_raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return -1;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max;
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl); /* not allowed: keep what we have */
+    }
+    return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 0x7fffffff ? 0x7fffffff : (int)rl.rlim_cur;
+}
+
+int rm_setup_limits(const char *who, int max_connections)
+{
+    int fds = rm_raise_fd_limit();
+    int max = max_connections;
+    if (fds > 0 && (max == 0 || max > fds / 4 * 3)) {
+        max = fds / 4 * 3 > 1 ? fds / 4 * 3 : 1;
+        LOG_W("remoting", "%s: maxConnections=%d does not fit the file descriptor limit %d: using %d",
+              who, max_connections, fds, max);
+    }
+    rm_set_max_connections(max);
+    LOG_I("remoting", "%s: file descriptor limit %d, maxConnections %d", who, fds, max);
+    return max;
+}
+
+static int fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 0x7fffffff)
+        return -1;
+    return (int)rl.rlim_cur;
+}
+
+/* At most one line per LOG_EVERY_MS for an event that a flood of peers could repeat; *skipped
+ * counts the lines held back, which the next line reports. */
+static int log_allowed(uint64_t *last, uint64_t now)
+{
+    if (*last && now - *last < LOG_EVERY_MS)
+        return 0;
+    *last = now ? now : 1;
+    return 1;
+}
 
 /* ---- lifetime ---- */
 
@@ -79,6 +170,7 @@ static void conn_free(rm_conn_t *c)
     free(c->rbuf);
     cm_buf_free(&c->out);
     free(c);
+    atomic_fetch_add(&g_freed_since_trim, 1);
 }
 
 void rm_conn_ref(rm_conn_t *c) { c->refs++; }
@@ -117,6 +209,10 @@ void rm_conn_close(rm_conn_t *c)
         return;
     conn_flush(c); /* what was queued this turn still goes out first */
     c->closing = 1;
+    if (c->accepted) {
+        c->accepted = 0;
+        atomic_fetch_sub(&g_nconns, 1);
+    }
     rm_conn_ref(c); /* callbacks below may drop references */
     if (c->server) {
         if (c->prev)
@@ -149,6 +245,15 @@ static void on_sweep(uv_timer_t *t)
 {
     rm_conn_t *c = t->data;
     uint64_t now = uv_now(c->loop);
+    /* A sweep far later than planned means the loop was blocked (a long handler, a slow disk):
+     * that time is not the peer's idleness. */
+    if (c->last_sweep && now - c->last_sweep > 2 * SWEEP_MS) {
+        c->last_active += now - c->last_sweep - SWEEP_MS;
+        if (c->last_active > now)
+            c->last_active = now;
+    }
+    c->last_sweep = now;
+    maybe_resume(c); /* a pause for the global budget ends when others have drained */
     if (c->ep && c->ep->idle_timeout_ms && now - c->last_active > c->ep->idle_timeout_ms) {
         LOG_I("remoting", "closing idle connection %s", c->peer);
         rm_conn_close(c);
@@ -190,11 +295,21 @@ static pending_t *take_pending(rm_conn_t *c, int32_t opaque)
 
 /* ---- reading ---- */
 
+/* Reads go to the thread's scratch buffer unless a partial frame is waiting in the
+ * connection's own buffer, so idle connections hold no read memory. */
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     rm_conn_t *c = h->data;
+    (void)suggested;
+    if (c->rlen == 0) {
+        if (!t_scratch)
+            t_scratch = malloc(READ_CHUNK);
+        buf->base = (char *)t_scratch;
+        buf->len = t_scratch ? READ_CHUNK : 0;
+        return;
+    }
     if (c->rcap - c->rlen < READ_CHUNK / 4) {
-        size_t cap = c->rcap ? c->rcap * 2 : READ_CHUNK;
+        size_t cap = c->rcap + READ_CHUNK;
         uint8_t *p = realloc(c->rbuf, cap);
         if (!p) {
             buf->base = NULL;
@@ -211,6 +326,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void dispatch_request(rm_conn_t *c, rm_cmd_t *req)
 {
     const rm_endpoint_t *ep = c->ep;
+    if (ep->admit && ep->admit(c, req, ep->ctx) != 0)
+        return;
     for (size_t i = 0; i < ep->nhandlers; i++) {
         if (ep->handlers[i].code == req->code) {
             ep->handlers[i].fn(c, req, ep->ctx);
@@ -221,7 +338,9 @@ static void dispatch_request(rm_conn_t *c, rm_cmd_t *req)
         ep->fallback(c, req, ep->ctx);
         return;
     }
-    LOG_W("remoting", "%s: request code %d from %s not supported", ep->name, req->code, c->peer);
+    static uint64_t last_log; /* a client may send any number of them */
+    if (log_allowed(&last_log, uv_now(c->loop)))
+        LOG_W("remoting", "%s: request code %d from %s not supported", ep->name, req->code, c->peer);
     rm_conn_respond_code(c, req, RC_REQUEST_CODE_NOT_SUPPORTED, " request type %d not supported", req->code);
 }
 
@@ -249,6 +368,122 @@ static int handle_frame(rm_conn_t *c, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* Bytes this connection owes its peer: gathered this turn plus handed to uv_write. */
+static size_t backlog(const rm_conn_t *c) { return c->out.len + c->queued; }
+
+/* Stop reading an accepted connection whose peer does not take its answers fast enough, or
+ * that still has answers pending while the whole process is over its write budget. Outgoing
+ * connections never pause: their peers are our servers, and pausing both ends could deadlock. */
+static int must_pause(const rm_conn_t *c)
+{
+    size_t b = backlog(c);
+    return c->accepted && (b > WQ_HIGH || (b > 0 && atomic_load(&g_queued) + c->out.len > atomic_load(&g_budget)));
+}
+
+static int may_resume(const rm_conn_t *c)
+{
+    size_t b = backlog(c);
+    return b < WQ_LOW && (b == 0 || atomic_load(&g_queued) <= atomic_load(&g_budget));
+}
+
+static void conn_pause(rm_conn_t *c)
+{
+    static uint64_t last_log;
+    c->paused = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    if (log_allowed(&last_log, uv_now(c->loop)))
+        LOG_I("remoting", "%s: %s does not take its answers (%zu bytes unwritten, %zu in the process): "
+              "reading paused until they drain", c->ep->name, c->peer, backlog(c), atomic_load(&g_queued));
+}
+
+/* Called when writes complete and from the sweep: resumes on the next prepare run, not from
+ * inside a write callback, so handlers never run nested in libuv's write completion. */
+static void maybe_resume(rm_conn_t *c)
+{
+    if (!c->paused || c->closing || c->resume_pending || !may_resume(c))
+        return;
+    c->resume_pending = 1;
+    if (!uv_is_active((uv_handle_t *)&c->flush_prep))
+        uv_prepare_start(&c->flush_prep, on_flush_prep);
+}
+
+/* Handle the complete frames in p[0..n) until the data ends, the connection closes or must
+ * pause. Returns the bytes consumed. */
+static size_t process_input(rm_conn_t *c, const uint8_t *p, size_t n)
+{
+    size_t off = 0;
+    while (!c->closing) {
+        if (must_pause(c)) {
+            conn_pause(c);
+            break;
+        }
+        int64_t size = rm_frame_size(p + off, n - off);
+        if (size < 0) {
+            LOG_W("remoting", "%s: bad frame length %u from %s (limit %d), closing", c->ep->name,
+                  cm_be32(p + off), c->peer, RM_MAX_FRAME);
+            rm_conn_close(c);
+            break;
+        }
+        if (size == 0 || (size_t)size > n - off)
+            break;
+        if (handle_frame(c, p + off, (size_t)size) != 0) {
+            rm_conn_close(c);
+            break;
+        }
+        off += (size_t)size;
+    }
+    return off;
+}
+
+/* Keep the n unhandled bytes at p (a partial frame, or frames left while paused) at the start
+ * of the connection's own buffer, with room for the whole next frame; none: free the buffer.
+ * p may point into that buffer or into the scratch buffer. */
+static int keep_rest(rm_conn_t *c, const uint8_t *p, size_t n)
+{
+    if (n == 0) {
+        free(c->rbuf);
+        c->rbuf = NULL;
+        c->rlen = c->rcap = 0;
+        return 0;
+    }
+    int64_t fsz = rm_frame_size(p, n);
+    size_t want = n > READ_CHUNK ? n : READ_CHUNK;
+    if (fsz > 0 && (size_t)fsz > want)
+        want = (size_t)fsz;
+    int inside = c->rbuf && p >= c->rbuf && p < c->rbuf + c->rcap;
+    if (inside && p != c->rbuf)
+        memmove(c->rbuf, p, n);
+    if (c->rcap < want || c->rcap > 2 * want) { /* grow for a big frame, shrink after one */
+        uint8_t *q = realloc(c->rbuf, want);
+        if (!q)
+            return RM_ENOMEM;
+        c->rbuf = q;
+        c->rcap = want;
+    }
+    if (!inside)
+        memcpy(c->rbuf, p, n);
+    c->rlen = n;
+    return 0;
+}
+
+/* Handle what was read (at p, n bytes: the scratch buffer or the connection's own), keep the
+ * rest, send the answers in one write. */
+static void consume(rm_conn_t *c, const uint8_t *p, size_t n)
+{
+    rm_conn_ref(c);
+    c->in_read = 1;
+    size_t off = process_input(c, p, n);
+    if (!c->closing && keep_rest(c, p + off, n - off) != 0)
+        rm_conn_close(c);
+    c->in_read = 0;
+    /* The handlers may have run long: count from now, so the idle sweep never blames the
+     * peer for time the loop spent on its requests. */
+    uv_update_time(c->loop);
+    c->last_active = uv_now(c->loop);
+    conn_flush(c);
+    rm_conn_unref(c);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     rm_conn_t *c = s->data;
@@ -260,43 +495,27 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0)
         return;
-    c->rlen += (size_t)nread;
     c->last_active = uv_now(c->loop);
+    if ((uint8_t *)buf->base == t_scratch && c->rlen == 0) {
+        consume(c, t_scratch, (size_t)nread);
+        return;
+    }
+    c->rlen += (size_t)nread;
+    consume(c, c->rbuf, c->rlen);
+}
+
+/* Backpressure lifted: handle the requests read before the pause, then read again. */
+static void conn_resume(rm_conn_t *c)
+{
+    c->resume_pending = 0;
+    if (!c->paused || c->closing)
+        return;
+    c->paused = 0;
     rm_conn_ref(c);
-    c->in_read = 1;
-    size_t off = 0;
-    while (!c->closing) {
-        int64_t size = rm_frame_size(c->rbuf + off, c->rlen - off);
-        if (size < 0) {
-            LOG_W("remoting", "%s: bad frame length %u from %s (limit %d), closing", c->ep->name,
-                  cm_be32(c->rbuf + off), c->peer, RM_MAX_FRAME);
-            rm_conn_close(c);
-            break;
-        }
-        if (size == 0 || (size_t)size > c->rlen - off) {
-            if (size > 0 && (size_t)size > c->rcap) { /* make room for the whole frame */
-                uint8_t *p = realloc(c->rbuf, (size_t)size);
-                if (!p) {
-                    rm_conn_close(c);
-                    break;
-                }
-                c->rbuf = p;
-                c->rcap = (size_t)size;
-            }
-            break;
-        }
-        if (handle_frame(c, c->rbuf + off, (size_t)size) != 0) {
-            rm_conn_close(c);
-            break;
-        }
-        off += (size_t)size;
-    }
-    if (!c->closing && off) {
-        memmove(c->rbuf, c->rbuf + off, c->rlen - off);
-        c->rlen -= off;
-    }
-    c->in_read = 0;
-    conn_flush(c);
+    if (c->rlen)
+        consume(c, c->rbuf, c->rlen);
+    if (!c->paused && !c->closing)
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     rm_conn_unref(c);
 }
 
@@ -305,11 +524,17 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void on_written(uv_write_t *w, int status)
 {
     write_req_t *r = (write_req_t *)w;
+    rm_conn_t *c = r->conn; /* alive: libuv completes writes before the close callback */
+    c->queued -= r->len;
+    atomic_fetch_sub(&g_queued, r->len);
+    if (status == 0)
+        c->last_active = uv_now(c->loop); /* the peer takes its answers: not idle */
     if (r->done)
         r->done(r->arg);
     free(r->owned);
     free(r);
-    (void)status; /* a failed write shows up as a read error and closes the connection */
+    maybe_resume(c);
+    /* a failed write shows up as a read error and closes the connection */
 }
 
 static int write_bufs(rm_conn_t *c, char *owned, size_t owned_len, const uv_buf_t *extra,
@@ -329,10 +554,13 @@ static int write_bufs(rm_conn_t *c, char *owned, size_t owned_len, const uv_buf_
     r->done = done;
     r->arg = arg;
     unsigned n = 0;
+    r->len = owned_len;
     if (owned_len)
         bufs[n++] = uv_buf_init(owned, (unsigned)owned_len);
-    for (unsigned i = 0; i < nextra; i++)
+    for (unsigned i = 0; i < nextra; i++) {
         bufs[n++] = extra[i];
+        r->len += extra[i].len;
+    }
     int rc = uv_write(&r->req, (uv_stream_t *)&c->tcp, bufs, n, on_written);
     if (rc) {
         LOG_W("remoting", "write to %s failed: %s", c->peer, uv_strerror(rc));
@@ -343,6 +571,8 @@ static int write_bufs(rm_conn_t *c, char *owned, size_t owned_len, const uv_buf_
         rm_conn_close(c);
         return RM_ECLOSED;
     }
+    c->queued += r->len;
+    atomic_fetch_add(&g_queued, r->len);
     if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > MAX_WRITE_QUEUE) {
         LOG_W("remoting", "%s does not read its answers (%zu bytes queued), closing", c->peer,
               uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp));
@@ -365,6 +595,8 @@ static void on_flush_prep(uv_prepare_t *h)
     rm_conn_t *c = h->data;
     uv_prepare_stop(h);
     conn_flush(c);
+    if (c->resume_pending)
+        conn_resume(c);
 }
 
 /* Frames queued while reading go out when the read batch ends; others just before the loop
@@ -573,21 +805,69 @@ static rm_conn_t *conn_new(uv_loop_t *loop, const rm_endpoint_t *ep)
     return c;
 }
 
+/* accept failed: running out of descriptors is said as such, at most once per LOG_EVERY_MS. */
+static void accept_failed(rm_server_t *s, int status)
+{
+    static uint64_t last_log;
+    static unsigned skipped;
+    if (!log_allowed(&last_log, uv_now(s->loop))) {
+        skipped++;
+        return;
+    }
+    if (status == UV_EMFILE || status == UV_ENFILE)
+        LOG_E("remoting", "%s: out of file descriptors (limit %d%s): new connections are refused "
+              "(%u more since the last report); raise ulimit -n or lower maxConnections", s->ep->name,
+              fd_limit(), status == UV_ENFILE ? ", system-wide table full" : "", skipped);
+    else
+        LOG_W("remoting", "%s: accept failed: %s (%u more since the last report)", s->ep->name,
+              uv_strerror(status), skipped);
+    skipped = 0;
+}
+
+/* Over maxConnections: the connection is accepted and closed at once (left in the backlog it
+ * would wake the loop again and again). */
+static int over_limit(rm_server_t *s, rm_conn_t *c)
+{
+    static uint64_t last_log;
+    static unsigned skipped;
+    int max = atomic_load(&g_max_conns);
+    if (max == 0 || atomic_load(&g_nconns) < max)
+        return 0;
+    if (log_allowed(&last_log, uv_now(s->loop))) {
+        LOG_W("remoting", "%s: connection limit reached (maxConnections=%d): refusing %s "
+              "(%u more refused since the last report)", s->ep->name, max, c->peer, skipped);
+        skipped = 0;
+    } else {
+        skipped++;
+    }
+    return 1;
+}
+
 static void on_connection(uv_stream_t *ls, int status)
 {
     rm_server_t *s = ls->data;
-    if (status < 0)
+    if (status < 0) {
+        accept_failed(s, status);
         return;
+    }
     rm_conn_t *c = conn_new(s->loop, s->ep);
     if (!c)
         return;
-    if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
+    int rc = uv_accept(ls, (uv_stream_t *)&c->tcp);
+    if (rc != 0) {
+        accept_failed(s, rc);
         rm_conn_close(c);
         return;
     }
+    fill_names(c);
+    if (over_limit(s, c)) {
+        rm_conn_close(c);
+        return;
+    }
+    c->accepted = 1;
+    atomic_fetch_add(&g_nconns, 1);
     c->connected = 1;
     uv_tcp_nodelay(&c->tcp, 1);
-    fill_names(c);
     c->server = s;
     c->next = s->conns;
     if (s->conns)
@@ -612,6 +892,26 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss)
     return 0;
 }
 
+/* Freed connections leave holes in the heap that free() does not give back; trimming is
+ * proportional to the heap, not to any input, and runs at most once per TRIM_EVERY_MS. */
+static void on_trim(uv_timer_t *t)
+{
+    (void)t;
+    if (atomic_load(&g_freed_since_trim) < TRIM_AFTER_CLOSES)
+        return;
+    atomic_store(&g_freed_since_trim, 0);
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+static void on_server_handle_closed(uv_handle_t *h)
+{
+    rm_server_t *s = h->data;
+    if (--s->handles_open == 0)
+        free(s);
+}
+
 int rm_server_start(uv_loop_t *loop, const char *host, int port, const rm_endpoint_t *ep, rm_server_t **out)
 {
     struct sockaddr_storage ss;
@@ -623,15 +923,20 @@ int rm_server_start(uv_loop_t *loop, const char *host, int port, const rm_endpoi
     s->loop = loop;
     s->ep = ep;
     uv_tcp_init(loop, &s->tcp);
-    s->tcp.data = s;
+    uv_timer_init(loop, &s->trim);
+    s->tcp.data = s->trim.data = s;
+    s->handles_open = 2;
     int rc = uv_tcp_bind(&s->tcp, (struct sockaddr *)&ss, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&s->tcp, 1024, on_connection);
     if (rc) {
         LOG_E("remoting", "cannot listen on %s:%d: %s", host, port, uv_strerror(rc));
-        uv_close((uv_handle_t *)&s->tcp, (uv_close_cb)free);
+        uv_close((uv_handle_t *)&s->tcp, on_server_handle_closed);
+        uv_close((uv_handle_t *)&s->trim, on_server_handle_closed);
         return RM_ECONNECT;
     }
+    uv_timer_start(&s->trim, on_trim, TRIM_EVERY_MS, TRIM_EVERY_MS);
+    uv_unref((uv_handle_t *)&s->trim);
     int len = sizeof ss;
     uv_tcp_getsockname(&s->tcp, (struct sockaddr *)&ss, &len);
     s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
@@ -648,7 +953,8 @@ void rm_server_stop(rm_server_t *s)
     s->stopping = 1;
     while (s->conns)
         rm_conn_close(s->conns);
-    uv_close((uv_handle_t *)&s->tcp, (uv_close_cb)free);
+    uv_close((uv_handle_t *)&s->tcp, on_server_handle_closed);
+    uv_close((uv_handle_t *)&s->trim, on_server_handle_closed);
 }
 
 static void on_connect(uv_connect_t *req, int status)

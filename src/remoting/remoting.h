@@ -118,6 +118,9 @@ typedef struct rm_endpoint {
     const rm_handler_t *handlers;  /* table; codes not in it get REQUEST_CODE_NOT_SUPPORTED */
     size_t nhandlers;
     rm_handler_fn fallback;        /* optional: called for codes not in the table */
+    /* optional: a check every request passes before its handler (field validation, later access
+     * control); returns 0 to go on, or non-zero when it has answered the request itself. */
+    int (*admit)(rm_conn_t *c, rm_cmd_t *req, void *ctx);
     rm_close_fn on_close;          /* optional */
     void *ctx;
     uint64_t idle_timeout_ms;      /* 0 = never; RocketMQ closes idle server channels at 120 s */
@@ -129,6 +132,24 @@ int rm_server_start(uv_loop_t *loop, const char *host, int port, const rm_endpoi
 int rm_server_port(const rm_server_t *s);
 /* Stop listening and close every accepted connection. */
 void rm_server_stop(rm_server_t *s);
+
+/* Process-wide limits of accepted connections (any thread; set them before the servers start).
+ * Over max_connections (0 = no limit) a new connection is accepted and closed at once, with a
+ * rate-limited log line. Reading pauses on a connection with more than 1 MiB of unwritten
+ * answers (until below 256 KiB), and on every connection with unwritten answers while the
+ * process has more than `bytes` queued (0 = the default, 64 MiB). */
+void rm_set_max_connections(int n);
+int rm_max_connections(void);
+void rm_set_write_budget(size_t bytes);
+int rm_open_connections(void);   /* accepted connections open now */
+size_t rm_queued_bytes(void);    /* bytes handed to the kernel writer, not yet written */
+/* Raise the soft RLIMIT_NOFILE to the hard limit where allowed; returns the soft limit now
+ * in force (INT_MAX if unlimited), or -1 if it cannot be read. Call once at start. */
+int rm_raise_fd_limit(void);
+/* At a server's start: raise the fd limit, then set max_connections, lowered to 3/4 of the fd
+ * limit so that sockets can never starve the store of descriptors; logs both. Returns the
+ * limit in force. */
+int rm_setup_limits(const char *who, int max_connections);
 
 /* Open an outgoing connection to "host:port". Returns at once; requests sent before the
  * connection is up are queued; a failed connect fails them with RM_ECONNECT. */
