@@ -104,28 +104,62 @@ typedef struct br_sub {
     struct fl_expr *sql;        /* compiled when isSql */
 } br_sub_t;
 
+/* One connection's membership of one group. Every lookup is hashed or O(1) (clients.c): by
+ * connection in the group, by connection over all groups, and oldest heartbeat first for expiry. */
 typedef struct br_client {
     rm_conn_t *conn;
     char clientId[256];
     int language, version;
     uint64_t lastSeen;
-    struct br_client *next;
+    struct br_client *next;     /* the group's members; other files only walk this list */
+    struct br_client **pprev;
+    struct br_client *lru_prev, *lru_next;   /* all memberships, oldest lastSeen first */
+    struct br_client *conn_next, **conn_pprev; /* the same connection's memberships */
+    void *group;                /* br_cgroup_t (consumer set) or br_pgroup_t */
+    int consumer;
 } br_client_t;
 
 typedef struct br_cgroup {             /* a live consumer group */
     char name[256];
     br_client_t *clients;
-    br_sub_t *subs;
+    br_sub_t *subs;             /* one per topic */
     size_t nsubs;
+    cm_map_t subIndex;          /* topic -> index + 1 into subs */
+    cm_map_t members;           /* connection key -> br_client_t* */
+    struct br_cgroup *settle_next; /* clients.c: groups to notify or free after a removal pass */
+    int settle;
     char consumeType[32], messageModel[32], consumeFromWhere[64];
 } br_cgroup_t;
 
-typedef struct br_pgroup { char name[256]; br_client_t *clients; } br_pgroup_t;
+typedef struct br_pgroup { char name[256]; br_client_t *clients; cm_map_t members; } br_pgroup_t;
 
 typedef struct br_clients {
     cm_map_t consumers;         /* group -> br_cgroup_t* */
     cm_map_t producers;         /* group -> br_pgroup_t* */
+    cm_map_t conns;             /* connection key -> br_cconn_t* (its memberships) */
+    br_client_t *lru_head, *lru_tail;
 } br_clients_t;
+
+/* A HEART_BEAT body, decoded and checked without a broker (br_heartbeat_decode). */
+#define BR_HB_MAX_GROUPS 1024   /* consumer or producer groups in one heartbeat */
+#define BR_HB_MAX_SUBS 65536    /* subscriptions in one heartbeat, all groups together */
+typedef struct br_hb_consumer {
+    char groupName[256];
+    char consumeType[32], messageModel[32], consumeFromWhere[64];
+    br_sub_t *subs;             /* deduplicated by topic (the last one wins) */
+    size_t nsubs;
+    cm_map_t subIndex;          /* topic -> index + 1 */
+} br_hb_consumer_t;
+
+typedef struct br_heartbeat {
+    char clientID[256];
+    br_hb_consumer_t *consumers;
+    size_t nconsumers;
+    char (*producers)[256];
+    size_t nproducers;
+    size_t badSubs;             /* subscriptions kept but not usable (bad SQL92, unknown type) */
+    char firstBad[640];         /* the reason for the first of them */
+} br_heartbeat_t;
 
 /* ---- statistics (stats.c) ---- */
 #define BR_STATS_SAMPLES 601
@@ -183,8 +217,13 @@ typedef struct br_trans {
     uv_timer_t timer;
 } br_trans_t;
 
-/* ---- long polling ---- */
+/* ---- long polling (pull.c) ---- */
 typedef struct br_pull_wait br_pull_wait_t;
+typedef struct br_pulls {
+    cm_map_t queues;            /* "topic@queueId" -> that queue's parked pulls */
+    br_pull_wait_t **heap;      /* every parked pull, earliest deadline on top */
+    size_t n, cap;
+} br_pulls_t;
 
 typedef struct br_broker {
     uv_loop_t *loop;
@@ -201,7 +240,7 @@ typedef struct br_broker {
     char ns_addrs[8][128];
     int nns;
     uv_timer_t reg_timer, scan_timer, persist_timer, poll_timer, reg_soon_timer;
-    br_pull_wait_t *waits;      /* parked pulls (long polling) */
+    br_pulls_t pulls;           /* parked pulls (long polling) */
     br_stats_t stats;
     uv_timer_t stats_timer;
     char addr[96];              /* brokerIP1:listenPort, as registered */
@@ -252,6 +291,13 @@ int br_sub_parse(br_sub_t *s, const char *topic, const char *expr);
 int br_sub_parse_typed(br_sub_t *s, const char *topic, const char *expr, const char *type, char *err, size_t errlen);
 void br_sub_free(br_sub_t *s);
 int br_sub_match(const br_sub_t *s, int64_t tagsCode);
+/* Decode a HEART_BEAT body (HeartbeatData JSON) into hb; no broker needed, any bytes accepted.
+ * 0, or -1 with a one-line reason in err (not JSON, over BR_HB_MAX_GROUPS / BR_HB_MAX_SUBS).
+ * Call br_heartbeat_free(hb) in both cases. */
+int br_heartbeat_decode(const void *body, size_t len, br_heartbeat_t *hb, char *err, size_t errlen);
+void br_heartbeat_free(br_heartbeat_t *hb);
+/* The group's subscription to topic, or NULL (hashed). */
+const br_sub_t *br_cgroup_sub(const br_cgroup_t *g, const char *topic);
 void br_handle_heart_beat(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_unregister_client(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_get_consumer_list_by_group(rm_conn_t *c, rm_cmd_t *req, void *ctx);

@@ -75,87 +75,166 @@ int br_sub_match(const br_sub_t *s, int64_t tagsCode)
     return 0;
 }
 
-static void free_client_list(br_client_t *c)
+/* ---- memberships ------------------------------------------------------------------------
+ * A membership (br_client_t) sits in three places at once: its group's list and hash (by
+ * connection), its connection's chain (br_cconn_t, found by connection), and one list of all
+ * memberships in heartbeat order. So a heartbeat, a closed connection, an UNREGISTER_CLIENT and
+ * the expiry scan each cost what they remove or refresh, never the number of groups or clients. */
+
+typedef struct br_cconn { br_client_t *first; } br_cconn_t;
+
+static void conn_key(const rm_conn_t *conn, char key[32]) { snprintf(key, 32, "%p", (const void *)conn); }
+
+static void lru_unlink(br_clients_t *cl, br_client_t *m)
 {
-    while (c) {
-        br_client_t *n = c->next;
-        rm_conn_unref(c->conn);
-        free(c);
-        c = n;
+    if (m->lru_prev)
+        m->lru_prev->lru_next = m->lru_next;
+    else
+        cl->lru_head = m->lru_next;
+    if (m->lru_next)
+        m->lru_next->lru_prev = m->lru_prev;
+    else
+        cl->lru_tail = m->lru_prev;
+    m->lru_prev = m->lru_next = NULL;
+}
+
+/* uv_now never goes back, so appending keeps the list sorted by lastSeen. */
+static void lru_append(br_clients_t *cl, br_client_t *m)
+{
+    m->lru_prev = cl->lru_tail;
+    m->lru_next = NULL;
+    if (cl->lru_tail)
+        cl->lru_tail->lru_next = m;
+    else
+        cl->lru_head = m;
+    cl->lru_tail = m;
+}
+
+static br_client_t *member_find(const cm_map_t *members, const rm_conn_t *conn)
+{
+    char key[32];
+    conn_key(conn, key);
+    return cm_map_get(members, key);
+}
+
+/* A new membership of conn in a group (list head *list, hash members); NULL without memory. */
+static br_client_t *member_add(br_clients_t *cl, br_client_t **list, cm_map_t *members, void *group, int consumer,
+                               rm_conn_t *conn, const char *clientId, int lang, int ver, uint64_t now)
+{
+    char key[32];
+    conn_key(conn, key);
+    br_cconn_t *cc = cm_map_get(&cl->conns, key);
+    int new_cc = cc == NULL;
+    br_client_t *m = calloc(1, sizeof *m);
+    if (new_cc && (!(cc = calloc(1, sizeof *cc)) || cm_map_put(&cl->conns, key, cc)))
+        goto err;
+    if (!m || cm_map_put(members, key, m))
+        goto err;
+    m->conn = conn;
+    rm_conn_ref(conn);
+    snprintf(m->clientId, sizeof m->clientId, "%s", clientId);
+    m->language = lang;
+    m->version = ver;
+    m->lastSeen = now;
+    m->group = group;
+    m->consumer = consumer;
+    if ((m->next = *list) != NULL)
+        m->next->pprev = &m->next;
+    m->pprev = list;
+    *list = m;
+    if ((m->conn_next = cc->first) != NULL)
+        m->conn_next->conn_pprev = &m->conn_next;
+    m->conn_pprev = &cc->first;
+    cc->first = m;
+    lru_append(cl, m);
+    return m;
+err:
+    if (new_cc && cc) {
+        cm_map_remove(&cl->conns, key);
+        free(cc);
     }
+    free(m);
+    return NULL;
 }
 
-static void free_cgroup(void *p)
+/* Unlink and free one membership; its group is left for the caller (maybe empty now). */
+static void member_remove(br_clients_t *cl, br_client_t *m)
 {
-    br_cgroup_t *g = p;
-    free_client_list(g->clients);
-    for (size_t i = 0; i < g->nsubs; i++)
-        br_sub_free(&g->subs[i]);
-    free(g->subs);
+    char key[32];
+    conn_key(m->conn, key);
+    cm_map_remove(m->consumer ? &((br_cgroup_t *)m->group)->members : &((br_pgroup_t *)m->group)->members, key);
+    if ((*m->pprev = m->next) != NULL)
+        m->next->pprev = m->pprev;
+    if ((*m->conn_pprev = m->conn_next) != NULL)
+        m->conn_next->conn_pprev = m->conn_pprev;
+    br_cconn_t *cc = cm_map_get(&cl->conns, key);
+    if (cc && !cc->first)
+        free(cm_map_remove(&cl->conns, key));
+    lru_unlink(cl, m);
+    rm_conn_unref(m->conn);
+    free(m);
+}
+
+/* Add or refresh conn's membership; returns 1 when it is new or its clientId changed. */
+static int upsert_client(br_clients_t *cl, br_client_t **list, cm_map_t *members, void *group, int consumer,
+                         rm_conn_t *conn, const char *clientId, int lang, int ver, uint64_t now)
+{
+    br_client_t *m = member_find(members, conn);
+    if (!m)
+        return member_add(cl, list, members, group, consumer, conn, clientId, lang, ver, now) != NULL;
+    m->lastSeen = now;
+    lru_unlink(cl, m);
+    lru_append(cl, m);
+    if (strcmp(m->clientId, clientId) == 0)
+        return 0;
+    snprintf(m->clientId, sizeof m->clientId, "%s", clientId);
+    return 1;
+}
+
+static void free_subs(br_sub_t *subs, size_t n, cm_map_t *index)
+{
+    for (size_t i = 0; i < n; i++)
+        br_sub_free(&subs[i]);
+    free(subs);
+    cm_map_free(index, NULL);
+}
+
+/* Groups are freed only when their last member is gone, and never while a removal pass still
+ * holds pointers to them: the pass marks them (settle list) and settle_groups ends it. */
+static void free_cgroup(br_cgroup_t *g)
+{
+    free_subs(g->subs, g->nsubs, &g->subIndex);
+    cm_map_free(&g->members, NULL);
     free(g);
 }
 
-static void free_pgroup(void *p)
+static void free_pgroup(br_pgroup_t *g)
 {
-    br_pgroup_t *g = p;
-    free_client_list(g->clients);
+    cm_map_free(&g->members, NULL);
     free(g);
 }
+
+static void free_cgroup_cb(void *p) { free_cgroup(p); }
+static void free_pgroup_cb(void *p) { free_pgroup(p); }
 
 void br_clients_free(br_clients_t *c)
 {
-    cm_map_free(&c->consumers, free_cgroup);
-    cm_map_free(&c->producers, free_pgroup);
+    while (c->lru_head)
+        member_remove(c, c->lru_head);
+    cm_map_free(&c->consumers, free_cgroup_cb);
+    cm_map_free(&c->producers, free_pgroup_cb);
+    cm_map_free(&c->conns, free);
 }
 
 br_cgroup_t *br_cgroup_get(br_broker_t *b, const char *group) { return cm_map_get(&b->clients.consumers, group); }
 
-/* Add or refresh a connection in a list; returns 1 when it is new. */
-static int upsert_client(br_client_t **list, rm_conn_t *conn, const char *clientId, int lang, int ver, uint64_t now)
+const br_sub_t *br_cgroup_sub(const br_cgroup_t *g, const char *topic)
 {
-    for (br_client_t *c = *list; c; c = c->next) {
-        if (c->conn == conn) {
-            c->lastSeen = now;
-            if (strcmp(c->clientId, clientId) != 0) {
-                snprintf(c->clientId, sizeof c->clientId, "%s", clientId);
-                return 1;
-            }
-            return 0;
-        }
-    }
-    br_client_t *c = calloc(1, sizeof *c);
-    if (!c)
-        return 0;
-    c->conn = conn;
-    rm_conn_ref(conn);
-    snprintf(c->clientId, sizeof c->clientId, "%s", clientId);
-    c->language = lang;
-    c->version = ver;
-    c->lastSeen = now;
-    c->next = *list;
-    *list = c;
-    return 1;
+    uintptr_t i = g ? (uintptr_t)cm_map_get(&g->subIndex, topic) : 0;
+    return i ? &g->subs[i - 1] : NULL;
 }
 
-/* Remove entries matching conn (or clientId when conn is NULL, or expired when deadline > 0). */
-static int remove_clients(br_client_t **list, rm_conn_t *conn, const char *clientId, uint64_t deadline)
-{
-    int removed = 0;
-    for (br_client_t **pp = list; *pp;) {
-        br_client_t *c = *pp;
-        int match = conn ? c->conn == conn : clientId ? strcmp(c->clientId, clientId) == 0 : c->lastSeen < deadline;
-        if (match) {
-            *pp = c->next;
-            rm_conn_unref(c->conn);
-            free(c);
-            removed++;
-        } else {
-            pp = &c->next;
-        }
-    }
-    return removed;
-}
-
+/* Fan-out to the group's members: proportional to the members told, as in RocketMQ. */
 static void notify_ids_changed(br_broker_t *b, br_cgroup_t *g)
 {
     if (!b->cfg.notifyConsumerIdsChangedEnable)
@@ -168,6 +247,43 @@ static void notify_ids_changed(br_broker_t *b, br_cgroup_t *g)
         rm_cmd_free(&req);
     }
 }
+
+/* Remove one membership as part of a pass; consumer groups are settled afterwards, producer
+ * groups (nobody to notify) are freed at once when empty. */
+static void remove_in_pass(br_broker_t *b, br_client_t *m, br_cgroup_t **settle)
+{
+    if (m->consumer) {
+        br_cgroup_t *g = m->group;
+        member_remove(&b->clients, m);
+        if (!g->settle) {
+            g->settle = 1;
+            g->settle_next = *settle;
+            *settle = g;
+        }
+        return;
+    }
+    br_pgroup_t *g = m->group;
+    member_remove(&b->clients, m);
+    if (!g->clients)
+        free_pgroup(cm_map_remove(&b->clients.producers, g->name));
+}
+
+/* End a removal pass: tell the members left in each touched group once, or drop the group. */
+static void settle_groups(br_broker_t *b, br_cgroup_t *g)
+{
+    while (g) {
+        br_cgroup_t *n = g->settle_next;
+        g->settle = 0;
+        g->settle_next = NULL;
+        if (g->clients)
+            notify_ids_changed(b, g);
+        else
+            free_cgroup(cm_map_remove(&b->clients.consumers, g->name));
+        g = n;
+    }
+}
+
+/* ---- HEART_BEAT ----------------------------------------------------------------------------- */
 
 /* Heartbeat enums may arrive as names (Java, ali-ons) or ordinals (C++). */
 static const char *enum_name(const lj_val_t *v, const char *const *names, size_t n, const char *dflt)
@@ -186,32 +302,125 @@ static const char *const k_from[] = {"CONSUME_FROM_LAST_OFFSET", "CONSUME_FROM_L
                                      "CONSUME_FROM_MIN_OFFSET", "CONSUME_FROM_MAX_OFFSET",
                                      "CONSUME_FROM_FIRST_OFFSET", "CONSUME_FROM_TIMESTAMP"};
 
-/* Replace the group's subscriptions with the heartbeat's; returns 1 if anything changed. */
-static int update_subs(br_cgroup_t *g, const lj_val_t *set)
+static size_t arr_len(const lj_val_t *v) { return v && v->type == LJ_ARR ? v->n : 0; }
+
+/* One subscriptionDataSet into c->subs, one entry per topic (a later duplicate replaces an
+ * earlier one, as RocketMQ's topic-keyed table does). Unusable expressions are kept (a pull
+ * then gets SUBSCRIPTION_PARSE_FAILED) and counted in hb. */
+static int decode_subs(br_heartbeat_t *hb, br_hb_consumer_t *c, const lj_val_t *set)
 {
-    size_t n = set && set->type == LJ_ARR ? set->n : 0;
-    br_sub_t *subs = calloc(n ? n : 1, sizeof *subs);
-    if (!subs)
-        return 0;
-    int changed = n != g->nsubs;
+    size_t n = arr_len(set);
+    if (n && !(c->subs = calloc(n, sizeof *c->subs)))
+        return CM_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         const lj_val_t *sd = set->items[i];
+        br_sub_t s;
         char err[200];
-        if (br_sub_parse_typed(&subs[i], lj_get_str(sd, "topic", ""), lj_get_str(sd, "subString", "*"),
-                               lj_get_str(sd, "expressionType", "TAG"), err, sizeof err) != 0)
-            LOG_W("broker", "group %s: subscription to %s not usable: %s", g->name, subs[i].topic, err);
-        subs[i].subVersion = lj_get_int(sd, "subVersion", 0);
-        int found = 0;
-        for (size_t j = 0; j < g->nsubs; j++)
-            if (strcmp(g->subs[j].topic, subs[i].topic) == 0 && strcmp(g->subs[j].expr, subs[i].expr) == 0)
-                found = 1;
-        changed |= !found;
+        if (br_sub_parse_typed(&s, lj_get_str(sd, "topic", ""), lj_get_str(sd, "subString", "*"),
+                               lj_get_str(sd, "expressionType", "TAG"), err, sizeof err) != 0 && hb->badSubs++ == 0)
+            snprintf(hb->firstBad, sizeof hb->firstBad, "group %s, topic %s: %s", c->groupName, s.topic, err);
+        s.subVersion = lj_get_int(sd, "subVersion", 0);
+        uintptr_t at = (uintptr_t)cm_map_get(&c->subIndex, s.topic);
+        if (at) {
+            br_sub_free(&c->subs[at - 1]);
+            c->subs[at - 1] = s;
+        } else if (cm_map_put(&c->subIndex, s.topic, (void *)(uintptr_t)(c->nsubs + 1)) == 0) {
+            c->subs[c->nsubs++] = s;
+        } else {
+            br_sub_free(&s);
+            return CM_ENOMEM;
+        }
     }
-    for (size_t j = 0; j < g->nsubs; j++)
-        br_sub_free(&g->subs[j]);
-    free(g->subs);
-    g->subs = subs;
-    g->nsubs = n;
+    return 0;
+}
+
+/* Checks the limits before building anything, so a huge body costs one parse, not its subs. */
+static int check_limits(const lj_val_t *cs, const lj_val_t *ps, char *err, size_t errlen)
+{
+    size_t nsubs = 0;
+    if (arr_len(cs) > BR_HB_MAX_GROUPS || arr_len(ps) > BR_HB_MAX_GROUPS) {
+        snprintf(err, errlen, "heartbeat has %zu consumer and %zu producer groups, at most %d each", arr_len(cs),
+                 arr_len(ps), BR_HB_MAX_GROUPS);
+        return -1;
+    }
+    for (size_t i = 0; i < arr_len(cs); i++)
+        nsubs += arr_len(lj_get(cs->items[i], "subscriptionDataSet"));
+    if (nsubs > BR_HB_MAX_SUBS) {
+        snprintf(err, errlen, "heartbeat has %zu subscriptions, at most %d", nsubs, BR_HB_MAX_SUBS);
+        return -1;
+    }
+    return 0;
+}
+
+int br_heartbeat_decode(const void *body, size_t len, br_heartbeat_t *hb, char *err, size_t errlen)
+{
+    lj_val_t *v = NULL;
+    memset(hb, 0, sizeof *hb);
+    if (lj_parse(body, len, &v) != 0 || v->type != LJ_OBJ) {
+        snprintf(err, errlen, "heartbeat body is not valid HeartbeatData JSON");
+        goto err;
+    }
+    const lj_val_t *cs = lj_get(v, "consumerDataSet"), *ps = lj_get(v, "producerDataSet");
+    if (check_limits(cs, ps, err, errlen) != 0)
+        goto err;
+    snprintf(hb->clientID, sizeof hb->clientID, "%s", lj_get_str(v, "clientID", ""));
+    if ((arr_len(cs) && !(hb->consumers = calloc(arr_len(cs), sizeof *hb->consumers))) ||
+        (arr_len(ps) && !(hb->producers = calloc(arr_len(ps), sizeof *hb->producers))))
+        goto nomem;
+    for (size_t i = 0; i < arr_len(cs); i++) {
+        const lj_val_t *cd = cs->items[i];
+        const char *name = lj_get_str(cd, "groupName", "");
+        br_hb_consumer_t *c = &hb->consumers[hb->nconsumers];
+        if (!*name || strlen(name) >= sizeof c->groupName)
+            continue; /* no group to join, as before: ignored */
+        hb->nconsumers++;
+        snprintf(c->groupName, sizeof c->groupName, "%s", name);
+        snprintf(c->consumeType, sizeof c->consumeType, "%s", enum_name(lj_get(cd, "consumeType"), k_consume_type, 2, "CONSUME_PASSIVELY"));
+        snprintf(c->messageModel, sizeof c->messageModel, "%s", enum_name(lj_get(cd, "messageModel"), k_model, 2, "CLUSTERING"));
+        snprintf(c->consumeFromWhere, sizeof c->consumeFromWhere, "%s",
+                 enum_name(lj_get(cd, "consumeFromWhere"), k_from, 6, "CONSUME_FROM_LAST_OFFSET"));
+        if (decode_subs(hb, c, lj_get(cd, "subscriptionDataSet")) != 0)
+            goto nomem;
+    }
+    for (size_t i = 0; i < arr_len(ps); i++) {
+        const char *name = lj_get_str(ps->items[i], "groupName", "");
+        if (*name && strlen(name) < sizeof hb->producers[0])
+            snprintf(hb->producers[hb->nproducers++], sizeof hb->producers[0], "%s", name);
+    }
+    lj_free(v);
+    return 0;
+nomem:
+    snprintf(err, errlen, "out of memory decoding the heartbeat");
+err:
+    lj_free(v);
+    return -1;
+}
+
+void br_heartbeat_free(br_heartbeat_t *hb)
+{
+    for (size_t i = 0; i < hb->nconsumers; i++)
+        free_subs(hb->consumers[i].subs, hb->consumers[i].nsubs, &hb->consumers[i].subIndex);
+    free(hb->consumers);
+    free(hb->producers);
+    memset(hb, 0, sizeof *hb);
+}
+
+/* Take the heartbeat's subscriptions for the group (hashed compare, then a swap of ownership);
+ * returns 1 if any topic or expression changed. */
+static int update_subs(br_cgroup_t *g, br_hb_consumer_t *hc)
+{
+    int changed = hc->nsubs != g->nsubs;
+    for (size_t i = 0; i < hc->nsubs && !changed; i++) {
+        const br_sub_t *old = br_cgroup_sub(g, hc->subs[i].topic);
+        changed = !old || strcmp(old->expr, hc->subs[i].expr) != 0;
+    }
+    free_subs(g->subs, g->nsubs, &g->subIndex);
+    g->subs = hc->subs;
+    g->nsubs = hc->nsubs;
+    g->subIndex = hc->subIndex;
+    hc->subs = NULL;
+    hc->nsubs = 0;
+    memset(&hc->subIndex, 0, sizeof hc->subIndex);
     return changed;
 }
 
@@ -229,16 +438,15 @@ static br_cgroup_t *cgroup_put(br_broker_t *b, const char *name)
     return g;
 }
 
-static void heartbeat_consumer(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req, const char *clientId, const lj_val_t *cd)
+/* Returns 1 when the subscription group table gained the group (the caller saves it once). */
+static int heartbeat_consumer(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req, const char *clientId, br_hb_consumer_t *hc)
 {
-    const char *name = lj_get_str(cd, "groupName", NULL);
-    if (!name || !*name)
-        return;
+    const char *name = hc->groupName;
+    int created = 0;
     if (!br_groups_get(&b->groups, name)) {
         if (!b->cfg.autoCreateSubscriptionGroup)
-            return;
-        br_groups_put(&b->groups, name);
-        br_groups_save(&b->groups);
+            return 0;
+        created = br_groups_put(&b->groups, name) != NULL;
     }
     /* The retry topic must exist so that failed messages have somewhere to go. */
     char retry[300];
@@ -249,16 +457,22 @@ static void heartbeat_consumer(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req
     }
     br_cgroup_t *g = cgroup_put(b, name);
     if (!g)
-        return;
-    snprintf(g->consumeType, sizeof g->consumeType, "%s", enum_name(lj_get(cd, "consumeType"), k_consume_type, 2, "CONSUME_PASSIVELY"));
-    snprintf(g->messageModel, sizeof g->messageModel, "%s", enum_name(lj_get(cd, "messageModel"), k_model, 2, "CLUSTERING"));
-    snprintf(g->consumeFromWhere, sizeof g->consumeFromWhere, "%s", enum_name(lj_get(cd, "consumeFromWhere"), k_from, 6, "CONSUME_FROM_LAST_OFFSET"));
-    int changed = upsert_client(&g->clients, c, clientId, req->language, req->version, uv_now(b->loop));
-    changed |= update_subs(g, lj_get(cd, "subscriptionDataSet"));
+        return created;
+    snprintf(g->consumeType, sizeof g->consumeType, "%s", hc->consumeType);
+    snprintf(g->messageModel, sizeof g->messageModel, "%s", hc->messageModel);
+    snprintf(g->consumeFromWhere, sizeof g->consumeFromWhere, "%s", hc->consumeFromWhere);
+    int changed = upsert_client(&b->clients, &g->clients, &g->members, g, 1, c, clientId, req->language, req->version,
+                                uv_now(b->loop));
+    changed |= update_subs(g, hc);
+    if (!g->clients) { /* no memory for the membership: do not keep an empty group */
+        free_cgroup(cm_map_remove(&b->clients.consumers, name));
+        return created;
+    }
     if (changed) {
         LOG_I("broker", "consumer group %s changed: client %s from %s", name, clientId, rm_conn_peer(c));
         notify_ids_changed(b, g);
     }
+    return created;
 }
 
 static br_pgroup_t *pgroup_put(br_broker_t *b, const char *name)
@@ -278,39 +492,37 @@ static br_pgroup_t *pgroup_put(br_broker_t *b, const char *name)
 void br_handle_heart_beat(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     br_broker_t *b = ctx;
-    lj_val_t *hb = NULL;
-    if (lj_parse((const char *)req->body, req->body_len, &hb) != 0 || hb->type != LJ_OBJ) {
-        lj_free(hb);
-        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "heartbeat body is not valid HeartbeatData JSON");
+    br_heartbeat_t hb;
+    char err[256];
+    if (br_heartbeat_decode(req->body, req->body_len, &hb, err, sizeof err) != 0) {
+        br_heartbeat_free(&hb);
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "%s", err);
         return;
     }
-    const char *clientId = lj_get_str(hb, "clientID", "");
-    const lj_val_t *cs = lj_get(hb, "consumerDataSet");
-    for (size_t i = 0; cs && cs->type == LJ_ARR && i < cs->n; i++)
-        heartbeat_consumer(b, c, req, clientId, cs->items[i]);
-    const lj_val_t *ps = lj_get(hb, "producerDataSet");
-    for (size_t i = 0; ps && ps->type == LJ_ARR && i < ps->n; i++) {
-        const char *name = lj_get_str(ps->items[i], "groupName", NULL);
-        br_pgroup_t *g = name ? pgroup_put(b, name) : NULL;
-        if (g)
-            upsert_client(&g->clients, c, clientId, req->language, req->version, uv_now(b->loop));
+    if (hb.badSubs)
+        LOG_W("broker", "client %s: %zu subscriptions not usable, first: %s", hb.clientID, hb.badSubs, hb.firstBad);
+    int groups_added = 0;
+    for (size_t i = 0; i < hb.nconsumers; i++)
+        groups_added |= heartbeat_consumer(b, c, req, hb.clientID, &hb.consumers[i]);
+    if (groups_added)
+        br_groups_save(&b->groups); /* once per heartbeat, not once per new group */
+    for (size_t i = 0; i < hb.nproducers; i++) {
+        br_pgroup_t *g = pgroup_put(b, hb.producers[i]);
+        if (!g)
+            continue;
+        upsert_client(&b->clients, &g->clients, &g->members, g, 0, c, hb.clientID, req->language, req->version,
+                      uv_now(b->loop));
+        if (!g->clients)
+            free_pgroup(cm_map_remove(&b->clients.producers, g->name));
     }
-    lj_free(hb);
+    br_heartbeat_free(&hb);
     rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
 }
 
-static int drop_from_consumers(br_broker_t *b, const char *group, rm_conn_t *conn, const char *clientId, uint64_t deadline)
-{
-    br_cgroup_t *g = cm_map_get(&b->clients.consumers, group);
-    if (!g || !remove_clients(&g->clients, conn, clientId, deadline))
-        return 0;
-    if (g->clients)
-        notify_ids_changed(b, g);
-    else
-        free_cgroup(cm_map_remove(&b->clients.consumers, group));
-    return 1;
-}
+/* ---- leaving ------------------------------------------------------------------------------- */
 
+/* RocketMQ removes the requesting channel's membership (unregisterChannel keys by channel);
+ * clientID only names it in the log. */
 void br_handle_unregister_client(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     br_broker_t *b = ctx;
@@ -318,56 +530,48 @@ void br_handle_unregister_client(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     if (!clientId)
         return;
     const char *pg = rm_ext_get(req, "producerGroup"), *cg = rm_ext_get(req, "consumerGroup");
-    if (pg) {
-        br_pgroup_t *g = cm_map_get(&b->clients.producers, pg);
-        if (g)
-            remove_clients(&g->clients, NULL, clientId, 0);
+    br_cgroup_t *settle = NULL;
+    br_pgroup_t *p = pg ? cm_map_get(&b->clients.producers, pg) : NULL;
+    br_client_t *m = p ? member_find(&p->members, c) : NULL;
+    if (m)
+        remove_in_pass(b, m, &settle);
+    br_cgroup_t *g = cg ? cm_map_get(&b->clients.consumers, cg) : NULL;
+    if (g && (m = member_find(&g->members, c)) != NULL) {
+        LOG_I("broker", "client %s left consumer group %s", clientId, cg);
+        remove_in_pass(b, m, &settle);
     }
-    if (cg)
-        drop_from_consumers(b, cg, NULL, clientId, 0);
+    settle_groups(b, settle);
     rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
 }
 
-typedef struct { char **names; size_t n; } names_t;
-
-static void collect_name(const char *key, void *val, void *arg)
+/* A closed connection leaves every group it was in: its own chain, not a walk of all groups. */
+void br_clients_conn_closed(br_broker_t *b, rm_conn_t *conn)
 {
-    names_t *n = arg;
-    char **p = realloc(n->names, (n->n + 1) * sizeof *p);
-    if (p) {
-        n->names = p;
-        n->names[n->n++] = strdup(key);
+    char key[32];
+    conn_key(conn, key);
+    br_cconn_t *cc = cm_map_get(&b->clients.conns, key);
+    br_cgroup_t *settle = NULL;
+    while (cc && cc->first) {
+        br_client_t *m = cc->first;
+        int last = m->conn_next == NULL; /* removing the last one frees cc */
+        remove_in_pass(b, m, &settle);
+        if (last)
+            break;
     }
+    settle_groups(b, settle);
 }
 
-/* Drop a connection (closed) or every client silent since `deadline` from all groups. */
-static void drop_everywhere(br_broker_t *b, rm_conn_t *conn, uint64_t deadline)
-{
-    names_t n = {0};
-    cm_map_each(&b->clients.consumers, collect_name, &n);
-    for (size_t i = 0; i < n.n; i++) {
-        drop_from_consumers(b, n.names[i], conn, NULL, deadline);
-        free(n.names[i]);
-    }
-    free(n.names);
-    memset(&n, 0, sizeof n);
-    cm_map_each(&b->clients.producers, collect_name, &n);
-    for (size_t i = 0; i < n.n; i++) {
-        br_pgroup_t *g = cm_map_get(&b->clients.producers, n.names[i]);
-        remove_clients(&g->clients, conn, NULL, deadline);
-        if (!g->clients)
-            free_pgroup(cm_map_remove(&b->clients.producers, n.names[i]));
-        free(n.names[i]);
-    }
-    free(n.names);
-}
-
-void br_clients_conn_closed(br_broker_t *b, rm_conn_t *conn) { drop_everywhere(b, conn, 0); }
-
+/* Every 10 s: memberships silent for CLIENT_EXPIRE_MS, oldest first, so the scan stops at the
+ * first one still alive instead of visiting every client. */
 void br_clients_scan(br_broker_t *b, uint64_t now)
 {
-    if (now > CLIENT_EXPIRE_MS)
-        drop_everywhere(b, NULL, now - CLIENT_EXPIRE_MS);
+    br_cgroup_t *settle = NULL;
+    while (now > CLIENT_EXPIRE_MS && b->clients.lru_head && b->clients.lru_head->lastSeen < now - CLIENT_EXPIRE_MS) {
+        br_client_t *m = b->clients.lru_head;
+        LOG_I("broker", "client %s expired (no heartbeat for %d s)", m->clientId, CLIENT_EXPIRE_MS / 1000);
+        remove_in_pass(b, m, &settle);
+    }
+    settle_groups(b, settle);
 }
 
 void br_handle_get_consumer_list_by_group(rm_conn_t *c, rm_cmd_t *req, void *ctx)
@@ -452,7 +656,7 @@ void br_handle_get_consumer_connection_list(rm_conn_t *c, rm_cmd_t *req, void *c
         lj_set_int(sd, "subVersion", g->subs[i].subVersion);
         lj_set(sd, "tagsSet", tags);
         lj_set_str(sd, "topic", g->subs[i].topic);
-        lj_set(subs, g->subs[i].topic, sd);
+        lj_put(subs, lj_new_str(g->subs[i].topic), sd); /* topics are unique: no lj_set search */
     }
     lj_set(o, "subscriptionTable", subs);
     rm_conn_respond_json(c, req, o, LJ_W_FASTJSON);
@@ -475,8 +679,5 @@ int br_group_subscribes(br_broker_t *b, const char *group, const char *topic)
     br_cgroup_t *cg = br_cgroup_get(b, group);
     if (!cg || cg->nsubs == 0)
         return 1; /* offline: every topic it has offsets on counts */
-    for (size_t i = 0; i < cg->nsubs; i++)
-        if (!strcmp(cg->subs[i].topic, topic))
-            return 1;
-    return 0;
+    return br_cgroup_sub(cg, topic) != NULL;
 }

@@ -1,7 +1,10 @@
-/* PULL_MESSAGE (11) with long polling. A pull that finds nothing new is parked per
- * (topic, queue) and re-run when a message arrives there (br_pull_notify, called after each
- * put) or when its hold time ends (br_pull_check, a loop timer). Found records are written
- * straight from the mapped commit log (writev), never copied. */
+/* PULL_MESSAGE (11) with long polling. A pull that finds nothing new is parked under its
+ * queue ("topic@queueId", as RocketMQ's PullRequestHoldService keys them) and in a deadline
+ * heap. A put wakes only the pulls parked on its queue (br_pull_notify: one hash lookup), the
+ * poll timer answers the pulls whose hold ended (heap order: the ones due, nothing else) and,
+ * every 5 s like RocketMQ, re-checks each parked queue once for data that came without a
+ * notify (replication on a slave). Found records are written straight from the mapped commit
+ * log (writev), never copied. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +28,16 @@ typedef struct pull_req {
     int have_sub;
 } pull_req_t;
 
+/* The pulls parked on one queue, in arrival order. */
+typedef struct pull_queue {
+    br_pull_wait_t *head, *tail;
+    char key[160];
+} pull_queue_t;
+
 struct br_pull_wait {
-    br_pull_wait_t *next;
+    br_pull_wait_t *prev, *next; /* in its queue */
+    pull_queue_t *q;
+    size_t heap_at;             /* index in b->pulls.heap */
     rm_conn_t *conn;
     int32_t opaque;
     int serialize;
@@ -79,10 +90,111 @@ static void respond_pull(rm_conn_t *c, int32_t opaque, int serialize, int code, 
     rm_cmd_free(&resp);
 }
 
+/* ---- the deadline heap: a binary min-heap of waits, each knowing its index ---- */
+
+static void heap_set(br_pulls_t *p, size_t i, br_pull_wait_t *w)
+{
+    p->heap[i] = w;
+    w->heap_at = i;
+}
+
+static void heap_up(br_pulls_t *p, size_t i)
+{
+    br_pull_wait_t *w = p->heap[i];
+    while (i > 0 && p->heap[(i - 1) / 2]->deadline > w->deadline) {
+        heap_set(p, i, p->heap[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    heap_set(p, i, w);
+}
+
+static void heap_down(br_pulls_t *p, size_t i)
+{
+    br_pull_wait_t *w = p->heap[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= p->n)
+            break;
+        if (c + 1 < p->n && p->heap[c + 1]->deadline < p->heap[c]->deadline)
+            c++;
+        if (p->heap[c]->deadline >= w->deadline)
+            break;
+        heap_set(p, i, p->heap[c]);
+        i = c;
+    }
+    heap_set(p, i, w);
+}
+
+static int heap_push(br_pulls_t *p, br_pull_wait_t *w)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 64;
+        br_pull_wait_t **h = realloc(p->heap, cap * sizeof *h);
+        if (!h)
+            return CM_ENOMEM;
+        p->heap = h;
+        p->cap = cap;
+    }
+    heap_set(p, p->n++, w);
+    heap_up(p, p->n - 1);
+    return 0;
+}
+
+static void heap_remove(br_pulls_t *p, br_pull_wait_t *w)
+{
+    size_t i = w->heap_at;
+    br_pull_wait_t *last = p->heap[--p->n];
+    if (i == p->n)
+        return;
+    heap_set(p, i, last);
+    heap_up(p, i);
+    heap_down(p, last->heap_at);
+}
+
+/* ---- parked pulls per queue ---- */
+
+static void queue_key(char *key, size_t len, const char *topic, int queueId) { snprintf(key, len, "%s@%d", topic, queueId); }
+
+/* Take w out of its queue (dropping the queue when empty) and out of the heap. */
+static void unpark(br_broker_t *b, br_pull_wait_t *w)
+{
+    pull_queue_t *q = w->q;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        q->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        q->tail = w->prev;
+    w->prev = w->next = NULL;
+    if (!q->head) {
+        cm_map_remove(&b->pulls.queues, q->key);
+        free(q);
+    }
+    heap_remove(&b->pulls, w);
+}
+
 static void park(br_broker_t *b, rm_conn_t *c, int32_t opaque, int serialize, pull_req_t *pr, uint64_t hold)
 {
+    char key[160];
+    queue_key(key, sizeof key, pr->topic, pr->queueId);
+    pull_queue_t *q = cm_map_get(&b->pulls.queues, key);
     br_pull_wait_t *w = calloc(1, sizeof *w);
-    if (!w) {
+    int new_q = q == NULL;
+    if (new_q && (q = calloc(1, sizeof *q)) != NULL) {
+        snprintf(q->key, sizeof q->key, "%s", key);
+        if (cm_map_put(&b->pulls.queues, key, q) != 0) {
+            free(q);
+            q = NULL;
+        }
+    }
+    if (w)
+        w->deadline = uv_now(b->loop) + (hold > HOLD_CAP_MS ? HOLD_CAP_MS : hold);
+    if (!w || !q || heap_push(&b->pulls, w) != 0) {
+        if (new_q && q)
+            free(cm_map_remove(&b->pulls.queues, key));
+        free(w);
         respond_pull(c, opaque, serialize, RC_PULL_NOT_FOUND, "OFFSET_OVERFLOW_ONE", pr->offset, 0, 0, NULL, 0, 0);
         return;
     }
@@ -90,12 +202,16 @@ static void park(br_broker_t *b, rm_conn_t *c, int32_t opaque, int serialize, pu
     rm_conn_ref(c);
     w->opaque = opaque;
     w->serialize = serialize;
-    w->deadline = uv_now(b->loop) + (hold > HOLD_CAP_MS ? HOLD_CAP_MS : hold);
     w->pr = *pr;
     pr->sub.codes = NULL; /* ownership moved to the waiter */
     pr->sub.sql = NULL;
-    w->next = b->waits;
-    b->waits = w;
+    w->q = q;
+    w->prev = q->tail;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
 }
 
 static int pull_exec(br_broker_t *b, rm_conn_t *c, int32_t opaque, int serialize, pull_req_t *pr, int may_park, uint64_t hold)
@@ -214,11 +330,7 @@ void br_handle_pull_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
             return;
         }
     } else {
-        br_cgroup_t *cg = br_cgroup_get(b, group);
-        const br_sub_t *s = NULL;
-        for (size_t i = 0; cg && i < cg->nsubs; i++)
-            if (strcmp(cg->subs[i].topic, topic) == 0)
-                s = &cg->subs[i];
+        const br_sub_t *s = br_cgroup_sub(br_cgroup_get(b, group), topic); /* hashed: groups may have 64k */
         if (!s) {
             rm_conn_respond_code(c, req, RC_SUBSCRIPTION_NOT_EXIST, "the consumer's subscription not exist, group: %s topic: %s", group, topic);
             return;
@@ -250,21 +362,22 @@ static void finish_wait(br_broker_t *b, br_pull_wait_t *w)
     free(w);
 }
 
-/* Unlink every parked pull for which due(b, w, arg) holds and answer it. Unlinking first
- * keeps the list consistent while answers run (an answer may park nothing, but it writes). */
-static void answer_parked(br_broker_t *b, int (*due)(br_broker_t *, const br_pull_wait_t *, const void *), const void *arg)
+/* A message landed in (topic, queueId): wake the pulls parked on that queue, and only those. */
+void br_pull_notify(br_broker_t *b, const char *topic, int queueId)
 {
-    br_pull_wait_t *ready = NULL;
-    for (br_pull_wait_t **pp = &b->waits; *pp;) {
-        br_pull_wait_t *w = *pp;
-        if (due(b, w, arg)) {
-            *pp = w->next;
-            w->next = ready;
-            ready = w;
-        } else {
-            pp = &w->next;
-        }
-    }
+    if (b->pulls.n == 0)
+        return;
+    char key[160];
+    queue_key(key, sizeof key, topic, queueId);
+    pull_queue_t *q = cm_map_get(&b->pulls.queues, key);
+    if (!q)
+        return;
+    /* Unlink the whole queue first: answering writes, and nothing may see a half-built list. */
+    br_pull_wait_t *ready = q->head;
+    cm_map_remove(&b->pulls.queues, key);
+    free(q);
+    for (br_pull_wait_t *w = ready; w; w = w->next)
+        heap_remove(&b->pulls, w);
     while (ready) {
         br_pull_wait_t *n = ready->next;
         finish_wait(b, ready);
@@ -272,30 +385,56 @@ static void answer_parked(br_broker_t *b, int (*due)(br_broker_t *, const br_pul
     }
 }
 
-typedef struct { const char *topic; int queueId; } queue_key_t;
+typedef struct { br_broker_t *b; br_pull_wait_t **ready; size_t n, cap; } sweep_t;
 
-static int on_queue(br_broker_t *b, const br_pull_wait_t *w, const void *arg)
+/* The safety net: one max-offset lookup per parked queue; waits of closed clients go too.
+ * Only collects (a map walk must not change the map). */
+static void sweep_queue(const char *key, void *val, void *arg)
 {
-    const queue_key_t *k = arg;
-    return w->pr.queueId == k->queueId && strcmp(w->pr.topic, k->topic) == 0;
+    sweep_t *s = arg;
+    pull_queue_t *q = val;
+    (void)key;
+    int64_t max = st_max_offset(s->b->store, q->head->pr.topic, q->head->pr.queueId);
+    for (br_pull_wait_t *w = q->head; w; w = w->next) {
+        if (max <= w->pr.offset && !rm_conn_is_closed(w->conn))
+            continue;
+        if (s->n == s->cap) {
+            size_t cap = s->cap ? s->cap * 2 : 64;
+            br_pull_wait_t **r = realloc(s->ready, cap * sizeof *r);
+            if (!r)
+                return; /* the next sweep or the deadline answers it */
+            s->ready = r;
+            s->cap = cap;
+        }
+        s->ready[s->n++] = w;
+    }
 }
 
-/* A message landed in (topic, queueId): wake the pulls parked on it. */
-void br_pull_notify(br_broker_t *b, const char *topic, int queueId)
-{
-    queue_key_t k = {topic, queueId};
-    if (b->waits)
-        answer_parked(b, on_queue, &k);
-}
-
-static int expired_or_ready(br_broker_t *b, const br_pull_wait_t *w, const void *arg)
-{
-    return *(const int *)arg || w->deadline <= uv_now(b->loop) || rm_conn_is_closed(w->conn) ||
-           st_max_offset(b->store, w->pr.topic, w->pr.queueId) > w->pr.offset;
-}
-
-/* Timer: answer parked pulls whose hold ended, whose client left, or whose queue grew. */
+/* Poll timer: answer the parked pulls whose hold ended (earliest deadline first, stopping at
+ * the first one still due later), then those whose queue grew without a notify or whose
+ * client left. expire_all (shutdown) answers every one and frees the tables. */
 void br_pull_check(br_broker_t *b, int expire_all)
 {
-    answer_parked(b, expired_or_ready, &expire_all);
+    br_pulls_t *p = &b->pulls;
+    uint64_t now = uv_now(b->loop);
+    while (p->n > 0 && (expire_all || p->heap[0]->deadline <= now)) {
+        br_pull_wait_t *w = p->heap[0];
+        unpark(b, w);
+        finish_wait(b, w);
+    }
+    if (expire_all) {
+        cm_map_free(&p->queues, free);
+        free(p->heap);
+        memset(p, 0, sizeof *p);
+        return;
+    }
+    if (p->n == 0)
+        return;
+    sweep_t s = {.b = b};
+    cm_map_each(&p->queues, sweep_queue, &s);
+    for (size_t i = 0; i < s.n; i++) {
+        unpark(b, s.ready[i]);
+        finish_wait(b, s.ready[i]);
+    }
+    free(s.ready);
 }
