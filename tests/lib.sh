@@ -14,8 +14,9 @@ lt_setup() {
 }
 
 lt_cleanup() {
+    local deadline=$((SECONDS + 15))   # a sanitizer build on a busy machine exits slowly
     for p in "${LT_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for _ in $(seq 1 40); do
+    while [ $SECONDS -lt $deadline ]; do
         alive=0
         for p in "${LT_PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
         [ $alive -eq 0 ] && break
@@ -64,16 +65,41 @@ else:
 PY
 }
 
-# Wait until host:port accepts connections, at most $2 seconds (default 10).
+# Wait until 127.0.0.1:port accepts connections, at most $2 seconds of wall clock (default 30;
+# counted by the clock, not by iterations, which a busy machine stretches).
 lt_wait_port() {
-    local port=$1 limit=${2:-10} i=0
-    while [ $i -lt $((limit * 20)) ]; do
+    local port=$1 limit=${2:-30}
+    local deadline=$((SECONDS + limit))
+    while :; do
         (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && return 0
-        sleep 0.05; i=$((i + 1))
+        [ $SECONDS -lt $deadline ] || break
+        sleep 0.05
     done
     echo "port $port did not open within ${limit}s" >&2
     return 1
 }
+
+# lt_wait_for <seconds> <what> <command...>: run the command (output hidden) until it
+# succeeds, at most <seconds> of wall clock; says <what> did not happen and returns 1 otherwise.
+# Tests wait for the condition they need, never for a guessed delay: CI machines are busy.
+lt_wait_for() {
+    local limit=$1 what=$2
+    local deadline=$((SECONDS + limit))
+    shift 2
+    until "$@" >/dev/null 2>&1; do
+        if [ $SECONDS -ge $deadline ]; then
+            echo "not within ${limit}s: $what" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+# Whether the name server lists broker address $1 (default: the master) in its cluster info.
+lt_ns_lists() {
+    "$LT_BIN/mqadmin" clusterList -n "$LT_NS_ADDR" 2>/dev/null | grep -qF " ${1:-$LT_BROKER_ADDR} "
+}
+lt_ns_forgot() { ! lt_ns_lists "$@"; }
 
 lt_start_namesrv() {
     LT_NS_PORT=$(lt_free_port)
@@ -81,7 +107,7 @@ lt_start_namesrv() {
     "$LT_BIN/mqnamesrv" -l "$LT_NS_PORT" >"$LT_DIR/namesrv.out" 2>&1 &
     LT_NS_PID=$!
     LT_PIDS+=("$LT_NS_PID")
-    lt_wait_port "$LT_NS_PORT" 10
+    lt_wait_port "$LT_NS_PORT" 60
 }
 
 # A broker process with the tests' common settings, then the given broker.conf lines (later
@@ -104,7 +130,7 @@ lt_broker_proc() {
     "$LT_BIN/mqbroker" -c "$LT_DIR/$name.conf" >>"$LT_DIR/$name.out" 2>&1 &
     LT_LAST_PID=$!
     LT_PIDS+=("$LT_LAST_PID")
-    lt_wait_port "$port" 15
+    lt_wait_port "$port" 90   # recovery after kill -9 under ASan on a busy machine takes seconds
 }
 
 # The master broker-a; extra broker.conf lines may be passed as arguments ("key=value" each).
@@ -123,6 +149,7 @@ lt_start_broker() {
 lt_start_single() {
     lt_start_namesrv || lt_fail "name server did not start"
     lt_start_broker "$@" || lt_fail "broker did not start"
+    lt_wait_for 60 "the broker registers with the name server" lt_ns_lists || lt_fail "broker not registered"
     N="$LT_NS_ADDR"
     A="$LT_BIN/mqadmin"
     pass=0
@@ -186,9 +213,10 @@ lt_alions_run() {
 }
 
 lt_stop_broker() {   # clean stop (SIGTERM), bounded wait
+    local deadline=$((SECONDS + 60))
     kill -TERM "$LT_BROKER_PID" 2>/dev/null
-    for _ in $(seq 1 100); do kill -0 "$LT_BROKER_PID" 2>/dev/null || return 0; sleep 0.1; done
-    echo "broker did not stop within 10s" >&2
+    while [ $SECONDS -lt $deadline ]; do kill -0 "$LT_BROKER_PID" 2>/dev/null || return 0; sleep 0.1; done
+    echo "broker did not stop within 60s" >&2
     kill -9 "$LT_BROKER_PID" 2>/dev/null
     return 1
 }
