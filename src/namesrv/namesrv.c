@@ -6,14 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "remoting/remoting.h"
 #include "route.h"
 
-#define V3_0_11 37
 #define V4_9_4 401
-#define MAX_INFLATED (64u * 1024 * 1024)
 
 struct ns_server {
     uv_loop_t *loop;
@@ -80,144 +77,6 @@ void ns_config_print(const ns_config_t *cfg)
            (unsigned long long)cfg->brokerExpireMs, (unsigned long long)cfg->scanIntervalMs, cfg->maxConnections);
 }
 
-/* ---- REGISTER_BROKER body forms ---- */
-
-typedef struct reg_body {
-    int64_t dvCounter, dvTimestamp;
-    ns_topic_conf_t *topics;
-    size_t n;
-} reg_body_t;
-
-static void reg_body_free(reg_body_t *rb)
-{
-    for (size_t i = 0; i < rb->n; i++)
-        free(rb->topics[i].name);
-    free(rb->topics);
-}
-
-static int add_topic(reg_body_t *rb, const char *name, size_t nlen, int r, int w, int perm, int sysFlag)
-{
-    ns_topic_conf_t *t = realloc(rb->topics, (rb->n + 1) * sizeof *t);
-    if (!t)
-        return CM_ENOMEM;
-    rb->topics = t;
-    t = &rb->topics[rb->n];
-    if (!(t->name = cm_strndup(name, nlen)))
-        return CM_ENOMEM;
-    t->r = r;
-    t->w = w;
-    t->perm = perm;
-    t->sysFlag = sysFlag;
-    rb->n++;
-    return 0;
-}
-
-/* {"dataVersion":{..},"topicConfigTable":{name:TopicConfig}} */
-static int parse_wrapper(const lj_val_t *w, reg_body_t *rb)
-{
-    const lj_val_t *dv = lj_get(w, "dataVersion");
-    rb->dvCounter = lj_get_int(dv, "counter", 0);
-    rb->dvTimestamp = lj_get_int(dv, "timestamp", 0);
-    const lj_val_t *tab = lj_get(w, "topicConfigTable");
-    for (size_t i = 0; tab && tab->type == LJ_OBJ && i < tab->n; i++) {
-        const lj_val_t *tc = tab->members[i].val, *k = tab->members[i].key;
-        if (tc->type != LJ_OBJ || k->type == LJ_OBJ)
-            continue;
-        if (add_topic(rb, k->s, k->slen, (int)lj_get_int(tc, "readQueueNums", 0), (int)lj_get_int(tc, "writeQueueNums", 0),
-                      (int)lj_get_int(tc, "perm", 6), (int)lj_get_int(tc, "topicSysFlag", 0)))
-            return CM_ENOMEM;
-    }
-    return 0;
-}
-
-static int parse_json_body(const rm_cmd_t *req, reg_body_t *rb)
-{
-    if (req->body_len == 0)
-        return 0;
-    lj_val_t *root = NULL;
-    if (lj_parse((const char *)req->body, req->body_len, &root) || root->type != LJ_OBJ) {
-        lj_free(root);
-        return CM_EPARSE;
-    }
-    const lj_val_t *w = req->version >= V3_0_11 ? lj_get(root, "topicConfigSerializeWrapper") : root;
-    int rc = w ? parse_wrapper(w, rb) : 0;
-    lj_free(root);
-    return rc;
-}
-
-static int inflate_all(const uint8_t *in, size_t n, cm_buf_t *out)
-{
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    if (inflateInit(&z) != Z_OK)
-        return CM_ENOMEM;
-    z.next_in = (Bytef *)in;
-    z.avail_in = (uInt)n;
-    int zr = Z_OK;
-    while (zr == Z_OK) {
-        if (cm_buf_reserve(out, 65536) || out->len > MAX_INFLATED) {
-            zr = Z_MEM_ERROR;
-            break;
-        }
-        z.next_out = (Bytef *)out->data + out->len;
-        z.avail_out = 65536;
-        zr = inflate(&z, Z_NO_FLUSH);
-        out->len = (size_t)((char *)z.next_out - out->data);
-        if (zr == Z_BUF_ERROR && z.avail_in == 0)
-            break;
-    }
-    inflateEnd(&z);
-    return zr == Z_STREAM_END ? 0 : CM_EPARSE;
-}
-
-/* Compressed form: u32 len + DataVersion JSON, u32 count, count x (u32 len + "name r w perm filter"),
- * u32 len + filter server list. */
-static int parse_compressed_body(const rm_cmd_t *req, reg_body_t *rb)
-{
-    cm_buf_t b;
-    cm_buf_init(&b);
-    int rc = inflate_all(req->body, req->body_len, &b);
-    const uint8_t *p = (const uint8_t *)b.data, *end = p + b.len;
-    if (rc)
-        goto out;
-    rc = CM_EPARSE;
-    if (end - p < 4 || cm_be32(p) > (size_t)(end - p - 4))
-        goto out;
-    uint32_t l = cm_be32(p);
-    lj_val_t *dv = NULL;
-    if (lj_parse((const char *)p + 4, l, &dv) == 0) {
-        rb->dvCounter = lj_get_int(dv, "counter", 0);
-        rb->dvTimestamp = lj_get_int(dv, "timestamp", 0);
-    }
-    lj_free(dv);
-    p += 4 + l;
-    if (end - p < 4)
-        goto out;
-    uint32_t count = cm_be32(p);
-    p += 4;
-    for (uint32_t i = 0; i < count; i++) {
-        if (end - p < 4 || cm_be32(p) > (size_t)(end - p - 4))
-            goto out;
-        l = cm_be32(p);
-        char line[512];
-        if (l >= sizeof line)
-            goto out;
-        memcpy(line, p + 4, l);
-        line[l] = 0;
-        p += 4 + l;
-        char name[256];
-        int r, w, perm;
-        if (sscanf(line, "%255s %d %d %d", name, &r, &w, &perm) != 4)
-            goto out;
-        if (add_topic(rb, name, strlen(name), r, w, perm, 0))
-            goto out;
-    }
-    rc = 0;
-out:
-    cm_buf_free(&b);
-    return rc;
-}
-
 /* ---- handlers ---- */
 
 static void h_register_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx)
@@ -238,10 +97,10 @@ static void h_register_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     }
     int compressed = 0;
     rm_ext_bool(req, "compressed", &compressed);
-    reg_body_t rb = {0};
-    int rc = compressed ? parse_compressed_body(req, &rb) : parse_json_body(req, &rb);
+    ns_reg_body_t rb = {0};
+    int rc = ns_reg_body_decode(req->body, req->body_len, compressed, req->version, &rb);
     if (rc) {
-        reg_body_free(&rb);
+        ns_reg_body_free(&rb);
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "register body of broker %s cannot be decoded", addr);
         return;
     }
@@ -249,11 +108,9 @@ static void h_register_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx)
                   .dvCounter = rb.dvCounter, .dvTimestamp = rb.dvTimestamp, .topics = rb.topics,
                   .ntopics = rb.n, .connId = rm_conn_id(c), .now = uv_now(ns->loop)};
     const char *master, *masterHa;
-    int isnew = 1;
-    for (size_t i = 0; i < ns->routes.nlive; i++)
-        isnew &= strcmp(ns->routes.live[i].addr, addr) != 0;
+    int isnew = ns_routes_live(&ns->routes, addr) == NULL;
     rc = ns_routes_register(&ns->routes, &g, &master, &masterHa);
-    reg_body_free(&rb);
+    ns_reg_body_free(&rb);
     if (rc) {
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "out of memory");
         return;
@@ -425,10 +282,7 @@ static void h_query_data_version(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     lj_parse((const char *)req->body, req->body_len, &dv);
     int64_t counter = lj_get_int(dv, "counter", -1), ts = lj_get_int(dv, "timestamp", -1);
     lj_free(dv);
-    ns_live_t *l = NULL;
-    for (size_t i = 0; i < ns->routes.nlive; i++)
-        if (strcmp(ns->routes.live[i].addr, addr) == 0)
-            l = &ns->routes.live[i];
+    ns_live_t *l = ns_routes_live(&ns->routes, addr);
     int changed = !l || l->dvCounter != counter || l->dvTimestamp != ts;
     if (l && !changed)
         l->last = uv_now(ns->loop);

@@ -9,7 +9,13 @@
 #include "common/common.h"
 
 typedef struct ns_qdata { char *brokerName; int r, w, perm, sysFlag; } ns_qdata_t;
-typedef struct ns_topic { char *name; ns_qdata_t *q; size_t nq, capq; } ns_topic_t;
+/* A topic's queue data has one entry per broker name carrying it (tens at most), so it stays
+ * a small array; the topics themselves are hashed by name. */
+typedef struct ns_topic {
+    char *name;
+    ns_qdata_t *q; size_t nq, capq;
+    struct ns_topic *prev, *next;   /* creation order, for topic lists */
+} ns_topic_t;
 typedef struct ns_baddr { int64_t id; char *addr; } ns_baddr_t;
 typedef struct ns_broker { char *name; char *cluster; ns_baddr_t *addrs; size_t n, cap; } ns_broker_t;
 typedef struct ns_cluster { char *name; char **brokers; size_t n, cap; } ns_cluster_t;
@@ -20,17 +26,20 @@ typedef struct ns_live {
     int64_t dvCounter, dvTimestamp;
     uint64_t connId;
 } ns_live_t;
-typedef struct ns_kv { char *ns, *key, *val; } ns_kv_t;
 
 /* A topic as a broker registers it. */
 typedef struct ns_topic_conf { char *name; int r, w, perm, sysFlag; } ns_topic_conf_t;
 
+/* Every table a request looks up by name is a hash map, so no handler does work that grows
+ * with the square of the number of topics (a 40k-topic registration once froze the loop 12 s).
+ * A zeroed struct is an empty table. */
 typedef struct ns_routes {
-    ns_topic_t *topics; size_t ntopics, captopics;
-    ns_broker_t *brokers; size_t nbrokers, capbrokers;
-    ns_cluster_t *clusters; size_t nclusters, capclusters;
-    ns_live_t *live; size_t nlive, caplive;
-    ns_kv_t *kv; size_t nkv, capkv;
+    cm_map_t topics;                    /* topic name -> ns_topic_t* */
+    ns_topic_t *first, *last;           /* the same topics in creation order */
+    cm_map_t brokers;                   /* brokerName -> ns_broker_t* */
+    cm_map_t clusters;                  /* clusterName -> ns_cluster_t* */
+    cm_map_t live;                      /* brokerAddr -> ns_live_t* */
+    cm_map_t kv;                        /* namespace -> cm_map_t* of key -> value (char*) */
 } ns_routes_t;
 
 typedef struct ns_reg {
@@ -42,12 +51,31 @@ typedef struct ns_reg {
     uint64_t connId, now;
 } ns_reg_t;
 
+/* A decoded REGISTER_BROKER body. */
+typedef struct ns_reg_body {
+    int64_t dvCounter, dvTimestamp;
+    ns_topic_conf_t *topics;
+    size_t n, cap;
+} ns_reg_body_t;
+
+/* Decode a REGISTER_BROKER body: JSON (wrapped in topicConfigSerializeWrapper when the
+ * requester's version >= V3_0_11) or the zlib-compressed binary form. Fills *rb (zeroed by the
+ * caller; free it with ns_reg_body_free even on error). 0, CM_EPARSE or CM_ENOMEM. Work and
+ * memory are linear in len; inflated bodies are capped at 64 MiB. */
+int ns_reg_body_decode(const uint8_t *body, size_t len, int compressed, int version, ns_reg_body_t *rb);
+void ns_reg_body_free(ns_reg_body_t *rb);
+
 void ns_routes_free(ns_routes_t *r);
 /* Register a broker; master and masterHa get the live master's addresses for a slave (or NULL). */
+/* Cost: linear in g->ntopics (hashed topic lookups). */
 int ns_routes_register(ns_routes_t *r, const ns_reg_t *reg, const char **master, const char **masterHa);
+/* Cost: linear in the number of topics when the broker name goes away. */
 void ns_routes_unregister(ns_routes_t *r, const char *cluster, const char *addr, const char *name, int64_t id);
 /* Drop brokers registered over connection connId (0 = none) or silent since before `deadline`. */
 size_t ns_routes_expire(ns_routes_t *r, uint64_t connId, uint64_t deadline);
+
+/* The live broker registered from addr, or NULL. */
+ns_live_t *ns_routes_live(const ns_routes_t *r, const char *addr);
 
 /* JSON bodies; return NULL when there is nothing (unknown topic). Caller frees with lj_free. */
 lj_val_t *ns_routes_route_json(const ns_routes_t *r, const char *topic, const char *orderConf);

@@ -1,0 +1,173 @@
+"""Drive one name server with brokers of 40,000 topics each (raw frames) and check two things:
+the loop stays responsive (another client's GET_ROUTEINFO is answered quickly while a
+registration, an unregistration or a connection close of such a broker is processed) and the
+route table is still right (routes, topic lists, write-permission wipe, topic deletion).
+
+Usage: namesrv_many_topics.py <port> [topics]. Bounds are generous for a busy 2-core machine;
+LOULAN_SLOW=1 (sanitizer builds) doubles them. Before the hashed route table a registration
+of 40k topics froze the loop for over 10 s."""
+import json
+import os
+import re
+import sys
+import threading
+import time
+
+from rmq_frames import Conn, frame
+
+port = int(sys.argv[1])
+NTOPICS = int(sys.argv[2]) if len(sys.argv) > 2 else 40000
+SLOW = 2.0 if os.environ.get("LOULAN_SLOW") else 1.0
+REG_BOUND = 3.0 * SLOW      # a whole registration, sent to answered
+OTHER_BOUND = 2.0 * SLOW    # any other client's request meanwhile
+PROBE = "T%05d" % (NTOPICS * 3 // 10)
+failed = 0
+
+
+def check(name, cond, detail=""):
+    global failed
+    print(("ok   " if cond else "FAIL ") + name + ("" if cond else "  " + str(detail)))
+    if not cond:
+        failed += 1
+
+
+def fastjson(b):
+    """fastjson's bare integer map keys quoted, so json can read the body."""
+    return json.loads(re.sub(r'([{,])(-?\d+):', r'\1"\2":', b.decode()))
+
+
+def register_frame(name, addr, counter, opaque):
+    table = {}
+    for i in range(NTOPICS):
+        t = "T%05d" % i
+        table[t] = {"order": False, "perm": 6, "readQueueNums": 4, "topicFilterType": "SINGLE_TAG",
+                    "topicName": t, "topicSysFlag": 0, "writeQueueNums": 8}
+    body = json.dumps({"filterServerList": [], "topicConfigSerializeWrapper": {
+        "dataVersion": {"counter": counter, "timestamp": 1795563974725}, "topicConfigTable": table}},
+        separators=(",", ":")).encode()
+    ext = {"brokerId": 0, "clusterName": "DefaultCluster", "brokerAddr": addr,
+           "haServerAddr": addr, "compressed": "false", "brokerName": name}
+    return frame(103, ext, body, opaque=opaque, version=403)
+
+
+def timed(conn, code, ext=None):
+    t0 = time.monotonic()
+    r = conn.call(code, ext)
+    return r, time.monotonic() - t0
+
+
+def while_busy(what, start, done, probe):
+    """Run start() on a thread; meanwhile time another client's requests (probe) until done()
+    says the work is visible. Returns (seconds the work took, slowest probe answer)."""
+    res = {}
+
+    def run():
+        t0 = time.monotonic()
+        res["r"] = start()
+        res["t"] = time.monotonic() - t0
+
+    th = threading.Thread(target=run)
+    th.start()
+    worst, deadline = 0.0, time.monotonic() + 120
+    while time.monotonic() < deadline:
+        r, dt = probe()
+        worst = max(worst, dt)
+        if r is None:
+            break
+        if not th.is_alive() and done(r):
+            break
+    th.join(120)
+    print("%s: %.3f s; slowest other request meanwhile %.3f s" % (what, res.get("t", -1), worst))
+    return res.get("r"), res.get("t", 1e9), worst
+
+
+client = Conn(port, timeout=150)
+route = lambda: timed(client, 105, {"topic": PROBE})
+found = lambda r: r[0]["code"] == 0
+
+
+def reg(conn, name, addr, counter):
+    f = register_frame(name, addr, counter, 100 + counter)  # built before the clock starts
+
+    def go():
+        conn.send_raw(f)
+        return conn.recv_frame()
+    return go
+
+
+# 1. broker-a registers 40k topics, then again with a new data version (the table is rebuilt).
+ba = Conn(port, timeout=150)
+for counter in (1, 2):
+    r, t, worst = while_busy("register broker-a #%d (%d topics)" % (counter, NTOPICS),
+                             reg(ba, "broker-a", "127.0.0.1:10911", counter), found, route)
+    check("registration #%d answered SUCCESS" % counter, r is not None and r[0]["code"] == 0, r and r[0])
+    check("registration #%d within %.0f s" % (counter, REG_BOUND), t < REG_BOUND, "%.3f s" % t)
+    check("GET_ROUTEINFO meanwhile within %.0f s" % OTHER_BOUND, worst < OTHER_BOUND, "%.3f s" % worst)
+
+# 2. broker-b carries the same topics: each topic now has two queue datas.
+bb = Conn(port, timeout=150)
+r, t, worst = while_busy("register broker-b", reg(bb, "broker-b", "127.0.0.1:10921", 1),
+                         lambda r: found(r) and b"broker-b" in r[1], route)
+check("broker-b registration within %.0f s" % REG_BOUND, t < REG_BOUND, "%.3f s" % t)
+check("GET_ROUTEINFO during broker-b's registration within %.0f s" % OTHER_BOUND, worst < OTHER_BOUND)
+r, _ = route()
+rt = fastjson(r[1])
+qd = sorted(rt["queueDatas"], key=lambda q: q["brokerName"])
+check("route of %s: both brokers' queue data" % PROBE,
+      [(q["brokerName"], q["readQueueNums"], q["writeQueueNums"], q["perm"]) for q in qd] ==
+      [("broker-a", 4, 8, 6), ("broker-b", 4, 8, 6)], qd)
+check("route of %s: both brokers' addresses" % PROBE,
+      sorted((b["brokerName"], b["brokerAddrs"]["0"]) for b in rt["brokerDatas"]) ==
+      [("broker-a", "127.0.0.1:10911"), ("broker-b", "127.0.0.1:10921")], rt["brokerDatas"])
+r, _ = timed(client, 105, {"topic": "T%05d" % NTOPICS})
+check("a topic outside the table is TOPIC_NOT_EXIST", r[0]["code"] == 17, r[0])
+
+# 3. Topic lists, cluster topic list.
+r, dt = timed(client, 206)
+names = fastjson(r[1])["topicList"]
+check("GET_ALL_TOPIC_LIST has all %d topics (%.3f s)" % (NTOPICS, dt),
+      len(names) == NTOPICS and len(set(names)) == NTOPICS and dt < OTHER_BOUND, (len(names), dt))
+r, dt = timed(client, 224, {"cluster": "DefaultCluster"})
+check("GET_TOPICS_BY_CLUSTER has all %d topics (%.3f s)" % (NTOPICS, dt),
+      len(fastjson(r[1])["topicList"]) == NTOPICS and dt < OTHER_BOUND, dt)
+r, dt = timed(client, 224, {"cluster": "NoSuchCluster"})
+check("GET_TOPICS_BY_CLUSTER of an unknown cluster is empty", fastjson(r[1])["topicList"] == [])
+
+# 4. Wipe broker-a's write permission; delete one topic.
+r, dt = timed(client, 205, {"brokerName": "broker-a"})
+check("WIPE_WRITE_PERM touches %d topics (%.3f s)" % (NTOPICS, dt),
+      r[0]["extFields"].get("wipeTopicCount") == str(NTOPICS) and dt < OTHER_BOUND, r[0])
+r, _ = route()
+perms = {q["brokerName"]: q["perm"] for q in fastjson(r[1])["queueDatas"]}
+check("after the wipe broker-a is read-only, broker-b unchanged", perms == {"broker-a": 4, "broker-b": 6}, perms)
+r, _ = timed(client, 216, {"topic": "T00007"})
+r, _ = timed(client, 105, {"topic": "T00007"})
+check("a deleted topic has no route", r[0]["code"] == 17, r[0])
+
+# 5. broker-b unregisters: its queue data goes, the topics stay with broker-a.
+r, t, worst = while_busy("unregister broker-b",
+                         lambda: bb.call(104, {"brokerName": "broker-b", "brokerAddr": "127.0.0.1:10921",
+                                               "clusterName": "DefaultCluster", "brokerId": 0}),
+                         lambda r: found(r) and b"broker-b" not in r[1], route)
+check("UNREGISTER_BROKER within %.0f s" % REG_BOUND, t < REG_BOUND, "%.3f s" % t)
+check("GET_ROUTEINFO during unregistration within %.0f s" % OTHER_BOUND, worst < OTHER_BOUND)
+r, _ = route()
+check("after unregistration only broker-a serves %s" % PROBE,
+      [q["brokerName"] for q in fastjson(r[1])["queueDatas"]] == ["broker-a"], r[1][:200])
+
+# 6. broker-a's connection closes: every topic goes at once.
+t0 = time.monotonic()
+ba.close()
+worst, deadline, left = 0.0, time.monotonic() + 120, -1
+while time.monotonic() < deadline:
+    r, dt = timed(client, 206)
+    worst = max(worst, dt)
+    left = len(fastjson(r[1])["topicList"])
+    if left == 0:
+        break
+print("broker-a's connection closed: topics gone after %.3f s; slowest request %.3f s" % (time.monotonic() - t0, worst))
+check("all topics gone after broker-a's connection closed", left == 0, left)
+check("requests meanwhile within %.0f s" % OTHER_BOUND, worst < OTHER_BOUND, "%.3f s" % worst)
+
+print("%s (%d failed)" % ("FAIL" if failed else "PASS", failed))
+sys.exit(1 if failed else 0)
