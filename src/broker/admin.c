@@ -168,6 +168,11 @@ void br_handle_delete_topic_in_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     const char *topic = rm_req_str(c, req, "topic");
     if (!topic)
         return;
+    /* Deleting SCHEDULE_TOPIC_XXXX or a transaction topic would lose acknowledged messages. */
+    if (br_topic_is_system(topic, b->cfg.brokerClusterName, b->cfg.brokerName)) {
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "The topic[%s] is conflict with system topic.", topic);
+        return;
+    }
     if (br_topics_delete(&b->topics, topic) == 0) {
         br_offsets_delete_topic(&b->offsets, topic);
         st_delete_topic(b->store, topic);

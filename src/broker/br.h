@@ -51,12 +51,21 @@ lj_val_t *br_topic_json(const br_topic_t *tc);
 /* Topic names clients may use: 1..127 of [%|a-zA-Z0-9_-]. NULL if valid, else the remark. */
 const char *br_topic_name_error(const char *name);
 int br_topic_is_system_forbidden(const char *name);
+/* Topics the broker owns and nobody may delete (RocketMQ 5's system topics): the internal ones
+ * above, TBW102, the trace topic, the cluster's and the broker's own topic. */
+int br_topic_is_system(const char *name, const char *cluster, const char *brokerName);
+/* Group names, as RocketMQ's clients check them: 1..255 of [%|a-zA-Z0-9_-]. NULL if valid,
+ * else the remark. */
+const char *br_group_name_error(const char *name);
+/* admit.c: every request's check before its handler (rm_endpoint_t.admit). */
+int br_admit(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 
 /* ---- consumer offsets (config/consumerOffset.json) and groups (subscriptionGroup.json) ---- */
 typedef struct br_offsets {
     cm_map_t map;               /* "topic@group" -> br_qoffsets_t* */
     char path[1100];
     int dirty;
+    struct br_pslot *ps;
 } br_offsets_t;
 
 int br_offsets_load(br_offsets_t *o, const char *path);
@@ -343,6 +352,15 @@ int br_prop(const st_record_t *r, const char *name, char *buf, size_t n);
  * levels, timers re-put stored messages this way); counted as a put. ST_* code. */
 int br_put_copy(br_broker_t *b, const st_record_t *r, const char *topic, int qid, const cm_buf_t *props,
                 int32_t sysFlag, int64_t preparedOffset, st_put_result_t *res);
+/* Where a delayed or timer message goes when it can never be delivered (its REAL_TOPIC or
+ * REAL_QID is invalid or gone, or the store refuses it for good): kept with the properties
+ * UNDELIVERABLE_REASON and UNDELIVERABLE_FROM, so the schedule moves on and an operator can
+ * still read it. Clients can neither send to it nor delete it (an rmq_sys_ topic). */
+#define BR_UNDELIVERABLE_TOPIC "rmq_sys_undeliverable"
+/* Deliver a due message r (props: its edited properties) to REAL_TOPIC / REAL_QID and wake its
+ * pulls. 0 delivered, 1 moved to BR_UNDELIVERABLE_TOPIC with a log line, -1 not now (the store
+ * cannot take it yet: try again later). `from` names the schedule for the log. */
+int br_put_due(br_broker_t *b, const st_record_t *r, const char *from, const cm_buf_t *props, st_put_result_t *res);
 
 /* schedule.c */
 /* Redirect a send with delay `level` (clamped to the levels there are) to the schedule topic:

@@ -221,6 +221,7 @@ static void system_topics(br_broker_t *b)
         br_topics_get(&b->topics, "TBW102")->perm = rw; /* no inheritance without auto-create */
     struct { const char *name; int q, perm; } sys[] = {
         {"SELF_TEST_TOPIC", 1, rw}, {"OFFSET_MOVED_EVENT", 1, rw}, {"SCHEDULE_TOPIC_XXXX", c->delayLevelCount, rw},
+        {BR_UNDELIVERABLE_TOPIC, 1, PERM_READ},
         {c->brokerClusterName, 16, c->clusterTopicEnable ? rw | PERM_INHERIT : PERM_INHERIT},
         {c->brokerName, 1, c->brokerTopicEnable ? rw | PERM_INHERIT : PERM_INHERIT},
     };
@@ -313,7 +314,8 @@ int br_start(uv_loop_t *loop, const br_config_t *cfg, br_broker_t **out)
         goto err;
     b->ep = (rm_endpoint_t){.name = "broker", .handlers = k_handlers,
                             .nhandlers = sizeof k_handlers / sizeof k_handlers[0],
-                            .on_close = on_client_closed, .ctx = b, .idle_timeout_ms = 120000};
+                            .on_close = on_client_closed, .admit = br_admit, .ctx = b,
+                            .idle_timeout_ms = 120000};
     size_t nvip = 0;
     for (size_t i = 0; i < sizeof k_handlers / sizeof k_handlers[0]; i++)
         if (k_handlers[i].code != 11)

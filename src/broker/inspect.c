@@ -70,7 +70,8 @@ void br_handle_get_system_topic_list(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     (void)ctx;
     static const char *const sys[] = {"TBW102", "SCHEDULE_TOPIC_XXXX", "BenchmarkTest", "RMQ_SYS_TRANS_HALF_TOPIC",
                                       "RMQ_SYS_TRACE_TOPIC", "RMQ_SYS_TRANS_OP_HALF_TOPIC",
-                                      "TRANS_CHECK_MAX_TIME_TOPIC", "SELF_TEST_TOPIC", "OFFSET_MOVED_EVENT"};
+                                      "TRANS_CHECK_MAX_TIME_TOPIC", "SELF_TEST_TOPIC", "OFFSET_MOVED_EVENT",
+                                      "rmq_sys_wheel_timer", BR_UNDELIVERABLE_TOPIC};
     lj_val_t *list = lj_new_arr(), *root = lj_new_obj();
     for (size_t i = 0; i < sizeof sys / sizeof sys[0]; i++)
         lj_push(list, lj_new_str(sys[i]));

@@ -30,7 +30,7 @@ static int parse_body(rm_conn_t *c, rm_cmd_t *req, lj_val_t **body, const char *
                       const lj_val_t **set)
 {
     if (lj_parse((const char *)req->body, req->body_len, body) != 0 || (*body)->type != LJ_OBJ ||
-        !(*group = lj_get_str(*body, "consumerGroup", NULL)) || !(*client = lj_get_str(*body, "clientId", NULL)) ||
+        !(*group = lj_get_str(*body, "consumerGroup", NULL)) || br_group_name_error(*group) || !(*client = lj_get_str(*body, "clientId", NULL)) ||
         !(*set = lj_get(*body, "mqSet")) || (*set)->type != LJ_ARR) {
         lj_free(*body);
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the body is not a LockBatchRequestBody "

@@ -24,9 +24,9 @@ void br_handle_update_and_create_subscriptiongroup(rm_conn_t *c, rm_cmd_t *req, 
     lj_val_t *v = NULL;
     const char *name;
     if (lj_parse((const char *)req->body, req->body_len, &v) != 0 || v->type != LJ_OBJ ||
-        !(name = lj_get_str(v, "groupName", NULL)) || !*name || strlen(name) > 255) {
+        !(name = lj_get_str(v, "groupName", NULL)) || br_group_name_error(name)) {
         lj_free(v);
-        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the body is not a SubscriptionGroupConfig with a groupName");
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the body is not a SubscriptionGroupConfig with a valid groupName (1..255 of [%%|a-zA-Z0-9_-])");
         return;
     }
     br_group_t *g = br_groups_put(&b->groups, name);

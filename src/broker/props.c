@@ -1,6 +1,8 @@
 /* props.c: editing RocketMQ property strings ("name\x01value\x02...") when the broker
  * re-puts a stored message somewhere else (transactions, delay levels, retries). */
+#include <inttypes.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker/br.h"
@@ -74,3 +76,74 @@ int br_put_copy(br_broker_t *b, const st_record_t *r, const char *topic, int qid
     return rc;
 }
 
+
+/* ---- delivering a due message (delay levels, timers) ------------------------------------- */
+
+/* Store errors that no retry can cure: the message itself is unacceptable. Everything else (a
+ * full disk, a failed flush, a store shut down) passes, so the schedule waits for it. */
+static int permanent(int rc) { return rc == ST_EMSG_ILLEGAL || rc == ST_EPROPS_TOO_LONG || rc == ST_EINVAL; }
+
+/* Why a stored destination cannot be delivered to at all, or NULL. Records written before
+ * sends were checked, or whose topic went away since, must not hold up the schedule. */
+static const char *bad_destination(br_broker_t *b, const char *topic, const char *qid, int *q)
+{
+    char *end;
+    long v = strtol(qid, &end, 10);
+    if (br_topic_name_error(topic))
+        return "the real topic is not a valid topic name";
+    if (end == qid || *end || v < 0)
+        return "the real queue id is not a queue id";
+    br_topic_t *tc = br_topics_get(&b->topics, topic);
+    if (!tc)
+        return "the real topic does not exist (any more)";
+    int qmax = tc->writeQueueNums > tc->readQueueNums ? tc->writeQueueNums : tc->readQueueNums;
+    if (v >= qmax)
+        return "the real queue id is beyond the topic's queues";
+    *q = (int)v;
+    return NULL;
+}
+
+/* Put a copy into BR_UNDELIVERABLE_TOPIC with the reason; 0 when done (or hopeless), -1 to
+ * try again later. */
+static int bury(br_broker_t *b, const st_record_t *r, const cm_buf_t *props, const char *from, const char *why,
+                st_put_result_t *res)
+{
+    static cm_buf_t tmp;
+    static const char *const drop[] = {"UNDELIVERABLE_REASON", "UNDELIVERABLE_FROM", NULL};
+    if (br_props_edit(&tmp, props->data, props->len, drop, "UNDELIVERABLE_REASON", why, "UNDELIVERABLE_FROM", from,
+                      (char *)NULL))
+        return -1;
+    int rc = br_put_copy(b, r, BR_UNDELIVERABLE_TOPIC, 0, &tmp, r->sysFlag & ~0xC, 0, res);
+    if (rc != ST_OK && !permanent(rc))
+        return -1;
+    if (rc != ST_OK)
+        LOG_E("broker", "%s: message at %" PRId64 " dropped: %s, and it cannot be kept in %s either (%s)", from,
+              r->physicOffset, why, BR_UNDELIVERABLE_TOPIC, st_strerror(rc));
+    else
+        LOG_W("broker", "%s: message at %" PRId64 " moved to %s: %s", from, r->physicOffset, BR_UNDELIVERABLE_TOPIC,
+              why);
+    return 0;
+}
+
+int br_put_due(br_broker_t *b, const st_record_t *r, const char *from, const cm_buf_t *props, st_put_result_t *res)
+{
+    char topic[300], qid[16];
+    int q = -1;
+    const char *why = NULL;
+    if (br_prop(r, "REAL_TOPIC", topic, sizeof topic) || br_prop(r, "REAL_QID", qid, sizeof qid))
+        why = "no REAL_TOPIC / REAL_QID property";
+    else
+        why = bad_destination(b, topic, qid, &q);
+    if (why)
+        return bury(b, r, props, from, why, res) == 0 ? 1 : -1;
+    int rc = br_put_copy(b, r, topic, q, props, r->sysFlag, r->preparedTransactionOffset, res);
+    if (rc == ST_OK) {
+        br_pull_notify(b, topic, q);
+        return 0;
+    }
+    if (!permanent(rc)) {
+        LOG_W("broker", "%s: message to %s not delivered yet: %s", from, topic, st_strerror(rc));
+        return -1;
+    }
+    return bury(b, r, props, from, st_strerror(rc), res) == 0 ? 1 : -1;
+}

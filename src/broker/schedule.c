@@ -6,7 +6,8 @@
  * that is not due. Progress is persisted in config/delayOffset.json ({"offsetTable":{1:0,...}},
  * RocketMQ's file) after each change and at stop: a restart delivers nothing twice beyond
  * the last persisted batch and loses nothing. CONSUMER_SEND_MSG_BACK uses the same path for the
- * retry back-off. Loop thread. */
+ * retry back-off. A message that can never be delivered (br_put_due) is moved aside with a log
+ * line instead of holding its level up for ever. Loop thread. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,30 +75,20 @@ int br_schedule_divert(br_broker_t *b, cm_buf_t *props, const char *topic, int q
 
 /* ---- delivery ------------------------------------------------------------------------------- */
 
+/* 0 delivered or moved aside (br_put_due), -1 try again next tick: at least once. */
 static int deliver(br_broker_t *b, const st_record_t *r)
 {
     static cm_buf_t props;
     static st_put_result_t res;
     static int ready;
-    char topic[300], qid[16];
     if (!ready) {
         st_put_result_init(&res);
         ready = 1;
     }
-    if (br_prop(r, "REAL_TOPIC", topic, sizeof topic) || br_prop(r, "REAL_QID", qid, sizeof qid)) {
-        LOG_W("broker", "delayed message at %" PRId64 " has no REAL_TOPIC/REAL_QID; dropped", r->physicOffset);
-        return 0;
-    }
     static const char *const drop[] = {"DELAY", NULL};
     if (br_props_edit(&props, r->properties, r->propertiesLen, drop, (char *)NULL))
         return -1;
-    int rc = br_put_copy(b, r, topic, atoi(qid), &props, r->sysFlag, r->preparedTransactionOffset, &res);
-    if (rc != ST_OK) {
-        LOG_W("broker", "delayed message to %s not delivered yet: %s", topic, st_strerror(rc));
-        return -1; /* try again next tick: at least once */
-    }
-    br_pull_notify(b, topic, atoi(qid));
-    return 0;
+    return br_put_due(b, r, SCHEDULE_TOPIC, &props, &res) < 0 ? -1 : 0;
 }
 
 /* Deliver the due messages of one level; returns how many. */

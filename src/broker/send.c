@@ -1,6 +1,6 @@
 /* SEND_MESSAGE (10), SEND_MESSAGE_V2 (310) and SEND_BATCH_MESSAGE (320): validate, pick or
  * auto-create the topic, divert exhausted retries to the DLQ, rewrite the properties
- * (drop WAIT, add CLUSTER) into a reused scratch buffer, append to the store, answer.
+ * (drop WAIT and internal properties, add CLUSTER) into a reused scratch buffer, append to the store, answer.
  * Nothing here allocates per message once the scratch buffer has grown. */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -63,6 +63,10 @@ br_topic_t *br_topic_for_send(br_broker_t *b, const char *topic, const char *tmp
     br_topic_t *tc = br_topics_get(&b->topics, topic);
     if (tc)
         return tc;
+    if (br_topic_name_error(topic)) { /* e.g. %RETRY% of an over-long group: never created */
+        *code = RC_TOPIC_NOT_EXIST;
+        return NULL;
+    }
     br_topic_t *t = tmpl ? br_topics_get(&b->topics, tmpl) : NULL;
     int retry = strncmp(topic, "%RETRY%", 7) == 0 || strncmp(topic, "%DLQ%", 5) == 0;
     if (t && (t->perm & PERM_INHERIT) && b->cfg.autoCreateTopicEnable) {
@@ -82,7 +86,24 @@ br_topic_t *br_topic_for_send(br_broker_t *b, const char *topic, const char *tmp
     return tc;
 }
 
-/* Copy the property string without WAIT, then add CLUSTER. */
+/* Properties only the broker may set: the real destination of a delayed, timer or half
+ * message, the timer's due time and the check count of a transaction. A client that sets them
+ * could otherwise steer its message past the topic and queue checks when it is delivered. */
+static const char *const k_internal_props[] = {"WAIT", "REAL_TOPIC", "REAL_QID", "TIMER_OUT_MS",
+                                               "TRANSACTION_CHECK_TIMES"};
+
+static int is_internal_prop(const char *p, size_t n)
+{
+    for (size_t i = 0; i < sizeof k_internal_props / sizeof k_internal_props[0]; i++) {
+        size_t kl = strlen(k_internal_props[i]);
+        if (n > kl && p[kl] == 1 && memcmp(p, k_internal_props[i], kl) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Copy the property string without WAIT and the broker's internal properties, then add
+ * CLUSTER. */
 static int rewrite_props(cm_buf_t *out, const char *p, size_t n, const char *cluster)
 {
     cm_buf_reset(out);
@@ -90,7 +111,7 @@ static int rewrite_props(cm_buf_t *out, const char *p, size_t n, const char *clu
     while (p < end) {
         const char *sep = memchr(p, 2, (size_t)(end - p));
         const char *stop = sep ? sep : end;
-        if (!(stop - p > 5 && memcmp(p, "WAIT\x01", 5) == 0) && stop > p) {
+        if (!is_internal_prop(p, (size_t)(stop - p)) && stop > p) {
             if (cm_buf_append(out, p, (size_t)(stop - p)) || cm_buf_putc(out, 2))
                 return CM_ENOMEM;
         }
@@ -310,7 +331,7 @@ void br_handle_send_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     rm_ext_set_i64(&resp, "queueOffset", res.queueOffset);
     rm_ext_set(&resp, "MSG_REGION", b->cfg.regionId);
     rm_ext_set(&resp, "TRACE_ON", "true");
-    if (code == RC_SUCCESS && br_flushwait_needed(b, req, msg.properties, msg.propertiesLen)) {
+    if (code == RC_SUCCESS && br_flushwait_needed(b, req, rawprops ? rawprops : "", rawlen)) {
         br_flushwait_add(b, c, req, &resp, res.phyOffset + res.size);
     } else {
         rm_conn_respond(c, req, &resp);

@@ -14,7 +14,8 @@
  * a segment whose entries are all delivered is deleted. The current second is kept in
  * timer/timercheck; the enqueue progress is the last entry's queue offset, so a restart
  * neither loses a timer nor enqueues one twice (delivery is at least once: the second that was
- * being delivered at a crash is delivered again). Loop thread. */
+ * being delivered at a crash is delivered again). A timer that can never be delivered
+ * (br_put_due) is moved aside with a log line, so it never holds up the wheel. Loop thread. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -197,6 +198,7 @@ static void enqueue(br_broker_t *b)
 
 /* ---- delivery ------------------------------------------------------------------------------- */
 
+/* 0 delivered, moved aside (br_put_due) or gone; -1 try again next tick. */
 static int deliver(br_broker_t *b, const due_t *d)
 {
     static cm_buf_t props;
@@ -209,19 +211,14 @@ static int deliver(br_broker_t *b, const due_t *d)
     const uint8_t *p;
     uint32_t len;
     st_record_t r;
-    char topic[300], qid[16];
-    if (st_read_record_at(b->store, d->phy, &p, &len) != ST_OK || st_record_decode(p, len, 0, &r) != ST_OK ||
-        br_prop(&r, "REAL_TOPIC", topic, sizeof topic) || br_prop(&r, "REAL_QID", qid, sizeof qid)) {
+    if (st_read_record_at(b->store, d->phy, &p, &len) != ST_OK || st_record_decode(p, len, 0, &r) != ST_OK) {
         LOG_W("broker", "timer message at %" PRId64 " is gone or malformed; skipped", d->phy);
         return 0;
     }
     static const char *const drop[] = {"TIMER_DELAY_SEC", "TIMER_DELAY_MS", "TIMER_DELIVER_MS", NULL};
     if (br_props_edit(&props, r.properties, r.propertiesLen, drop, (char *)NULL))
         return -1;
-    if (br_put_copy(b, &r, topic, atoi(qid), &props, r.sysFlag, r.preparedTransactionOffset, &res) != ST_OK)
-        return -1; /* e.g. disk full: try again next tick */
-    br_pull_notify(b, topic, atoi(qid));
-    return 0;
+    return br_put_due(b, &r, TIMER_TOPIC, &props, &res) < 0 ? -1 : 0;
 }
 
 /* Load the current second's entries (its slot chain) into the sorted due list. */
@@ -314,13 +311,16 @@ int br_timer_divert(br_broker_t *b, cm_buf_t *props, const char *topic, int qid,
         *remark = "the timer property (TIMER_DELAY_SEC / TIMER_DELAY_MS / TIMER_DELIVER_MS) is not a number";
         return RC_MESSAGE_ILLEGAL;
     }
-    at = k == 0 ? now + x * 1000 : k == 1 ? now + x : x;
-    if (at <= now)
-        return 0; /* due already: an ordinary message */
-    if (at - now > b->cfg.timerMaxDelaySec * 1000) {
+    /* Compare the delay with the limit before turning it into a time: x near INT64_MAX would
+     * overflow now + x * 1000. */
+    int64_t maxMs = b->cfg.timerMaxDelaySec * 1000;
+    if ((k == 0 && x > maxMs / 1000) || (k == 1 && x > maxMs) || (k == 2 && x - now > maxMs)) {
         *remark = "timer message illegal: the delay time is bigger than timerMaxDelaySec";
         return RC_MESSAGE_ILLEGAL;
     }
+    at = k == 0 ? now + x * 1000 : k == 1 ? now + x : x;
+    if (at <= now)
+        return 0; /* due already: an ordinary message */
     char q[16], out[32];
     snprintf(q, sizeof q, "%d", qid);
     snprintf(out, sizeof out, "%" PRId64, at);

@@ -10,12 +10,22 @@ static const char *const k_forbidden[] = {"SCHEDULE_TOPIC_XXXX", "RMQ_SYS_TRANS_
                                           "RMQ_SYS_TRANS_OP_HALF_TOPIC", "TRANS_CHECK_MAX_TIME_TOPIC",
                                           "SELF_TEST_TOPIC", "OFFSET_MOVED_EVENT"};
 
+/* Internal topics: clients may not send to them (RocketMQ's NOT_ALLOWED_SEND_TOPIC_SET), and
+ * every rmq_sys_ topic is the broker's own (the timer wheel's queue, the undeliverable log). */
 int br_topic_is_system_forbidden(const char *name)
 {
+    if (strncmp(name, "rmq_sys_", 8) == 0)
+        return 1;
     for (size_t i = 0; i < sizeof k_forbidden / sizeof k_forbidden[0]; i++)
         if (strcmp(name, k_forbidden[i]) == 0)
             return 1;
     return 0;
+}
+
+int br_topic_is_system(const char *name, const char *cluster, const char *brokerName)
+{
+    return br_topic_is_system_forbidden(name) || strcmp(name, "TBW102") == 0 ||
+           strcmp(name, "RMQ_SYS_TRACE_TOPIC") == 0 || strcmp(name, cluster) == 0 || strcmp(name, brokerName) == 0;
 }
 
 const char *br_topic_name_error(const char *name)

@@ -1,0 +1,43 @@
+/* admit.c: the check every request passes before its handler (rm_endpoint_t.admit). Today it
+ * validates the group names a request header carries, once for every handler: a group name
+ * becomes a topic name (%RETRY%group, %DLQ%group), a map key and a file entry, so one with a
+ * '/' or a control character must never get in. Bodies that carry group names (heartbeat,
+ * queue locks, subscription group configs) are checked where they are decoded. Loop thread. */
+#include <string.h>
+
+#include "br.h"
+
+const char *br_group_name_error(const char *name)
+{
+    if (!name || !*name)
+        return "the specified group is blank";
+    if (strlen(name) > 255)
+        return "the specified group is longer than group max length 255";
+    for (const char *p = name; *p; p++) {
+        char ch = *p;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '%' || ch == '|' || ch == '_' || ch == '-'))
+            return "the specified group contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$";
+    }
+    return NULL;
+}
+
+/* Header fields that name a group, across all request codes. */
+static const char *const k_group_fields[] = {"consumerGroup", "producerGroup", "group",
+                                             "groupName",     "srcGroup",      "destGroup"};
+
+int br_admit(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    (void)ctx;
+    for (size_t i = 0; i < sizeof k_group_fields / sizeof k_group_fields[0]; i++) {
+        const char *v = rm_ext_get(req, k_group_fields[i]);
+        /* empty means "none" (the C++ client's UNREGISTER_CLIENT sends producerGroup="");
+         * handlers that need the group refuse that themselves */
+        const char *err = v && *v ? br_group_name_error(v) : NULL;
+        if (err) {
+            rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "%s: %s[%.64s]", err, k_group_fields[i], v);
+            return 1;
+        }
+    }
+    return 0;
+}
