@@ -63,4 +63,10 @@ probe flood "$LT_BROKER_PORT" "$mport" "$LT_BROKER_PID" "$n" || lt_fail "metrics
 refusals=$(grep -c "metrics: refused" "$LT_DIR/broker.out")
 echo "refusal log lines during the flood: $refusals"
 [ "$refusals" -ge 1 ] && [ "$refusals" -le 10 ] || lt_fail "refusals not logged, or not rate-limited ($refusals lines)"
-echo "metrics: 7 passed, 0 failed"
+# A broker asked to stop while a scraper is connected and silent still stops (bounded wait).
+exec 7<>/dev/tcp/127.0.0.1/"$mport" || lt_fail "cannot connect to the metrics port"
+kill -TERM "$LT_BROKER_PID"
+for _ in $(seq 1 300); do kill -0 "$LT_BROKER_PID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$LT_BROKER_PID" 2>/dev/null && lt_fail "broker still running 30 s after SIGTERM with a metrics connection open"
+exec 7>&-
+echo "metrics: 8 passed, 0 failed"
