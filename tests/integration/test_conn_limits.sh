@@ -14,6 +14,8 @@ printf 'brokerName=b\nmaxConnections=77\n' >"$LT_DIR/p.conf"
 "$LT_BIN/mqbroker" -c "$LT_DIR/p.conf" -p | grep -qx "maxConnections=77" || lt_fail "mqbroker -p does not print maxConnections"
 echo "ok    -p prints maxConnections (both servers)"
 
+# Under ASan a 256 MB quarantine of freed blocks would be measured as growth: keep it small.
+grep -q __asan_init "$LT_BIN/mqbroker" && export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}:quarantine_size_mb=16"
 lt_start_namesrv || lt_fail "name server did not start"
 lt_start_broker || lt_fail "broker did not start"
 grep -q "file descriptor limit [0-9]*, maxConnections [0-9]*" "$LT_DIR/broker.out" \
@@ -23,9 +25,14 @@ grep -q "file descriptor limit [0-9]*, maxConnections [0-9]*" "$LT_DIR/namesrv.o
 
 # (b) 3000 connections that were read from, then closed: RSS back within 6 MB of the start
 # (before the fix 11 MB stayed; now the heap is trimmed back to the start).
-drive idle "$LT_BROKER_PORT" "$LT_BROKER_PID" 3000 6 || lt_fail "memory of closed connections stays"
-# (a) 12 clients pipelining GET_ALL_TOPIC_CONFIG without reading: growth < 300 MB.
-drive pipeline "$LT_BROKER_PORT" "$LT_BROKER_PID" 12 6000 300 300 || lt_fail "non-reading clients"
+# Under ASan freed memory sits in its quarantine, so there the bound cannot hold: the phase
+# still opens, serves and closes the connections, with a bound that only catches a runaway.
+idle_mb=6 answer_s=10
+grep -q __asan_init "$LT_BIN/mqbroker" && { idle_mb=200 answer_s=60; echo "note: sanitizer build: idle RSS bound $idle_mb MB, answer bound $answer_s s"; }
+drive idle "$LT_BROKER_PORT" "$LT_BROKER_PID" 3000 $idle_mb || lt_fail "memory of closed connections stays"
+# (a) 12 clients pipelining GET_ALL_TOPIC_CONFIG (300 topics: ~40 KB answers) without reading:
+# growth < 300 MB (before the fix: over 300 MB within seconds), another client still served.
+drive pipeline "$LT_BROKER_PORT" "$LT_BROKER_PID" 12 6000 300 300 $answer_s || lt_fail "non-reading clients"
 kill -0 "$LT_BROKER_PID" 2>/dev/null || lt_fail "the broker died"
 lt_stop_broker
 
