@@ -165,6 +165,21 @@ static int cq_write_unit(st_store_t *st, st_cq_t *cq, int64_t q, int64_t phy, in
     return ST_OK;
 }
 
+int st_cq_start_at(st_store_t *st, st_cq_t *cq, int64_t q)
+{
+    uint64_t fsz = st->cfg.mappedFileSizeConsumeQueue;
+    int rc = ST_OK;
+    if (cq->files.n || cq->maxUnits || q <= 0 || q > INT64_MAX / ST_CQ_UNIT_SIZE / 2)
+        return ST_EINVAL;
+    /* fillers, not zeros: recovery ends a queue at its first zero unit */
+    for (int64_t i = (q * ST_CQ_UNIT_SIZE) / (int64_t)fsz * (int64_t)fsz / ST_CQ_UNIT_SIZE;
+         i < q && rc == ST_OK; i++)
+        rc = cq_write_unit(st, cq, i, 0, ST_CQ_FILLER_SIZE, 0);
+    if (rc == ST_OK && (rc = st_cq_prepare(st, cq, q)) == ST_OK)
+        cq->minUnits = cq->maxUnits = q;
+    return rc;
+}
+
 int st_cq_put(st_store_t *st, st_cq_t *cq, int64_t q, int64_t phy, int32_t size, int64_t tags)
 {
     int rc;
@@ -288,8 +303,10 @@ static void cq_recover(st_store_t *st, st_cq_t *cq)
             break;
         }
     }
-    if (cq->damaged)
+    if (cq->damaged) {
+        cq->offsetHint = endPos / ST_CQ_UNIT_SIZE;
         return; /* the rebuild replaces every file */
+    }
     /* drop files beyond the one holding the end (keep an empty file that starts at the end) */
     for (size_t j = 0; j < cq->files.n; j++) {
         st_mfile_t *f = cq->files.v[j];
@@ -308,9 +325,10 @@ static void cq_recover(st_store_t *st, st_cq_t *cq)
 }
 
 /* The file names of one queue must be aligned and consecutive, and every file exactly
- * mappedFileSizeConsumeQueue bytes (files are created at full size: a shorter one, even the
- * last, lost units). */
-static void cq_check_names(st_store_t *st, st_cq_t *cq, const int64_t *starts, size_t n)
+ * mappedFileSizeConsumeQueue bytes (files are created at full size: a shorter one lost units).
+ * A short last file is only noted in *shortLast: its units tell how far the queue had got. */
+static void cq_check_names(st_store_t *st, st_cq_t *cq, const int64_t *starts, size_t n,
+                           int *shortLast)
 {
     int64_t fsz = (int64_t)st->cfg.mappedFileSizeConsumeQueue;
     char path[4096];
@@ -329,6 +347,8 @@ static void cq_check_names(st_store_t *st, st_cq_t *cq, const int64_t *starts, s
                                starts[i - 1] + fsz, starts[i] - fsz,
                                (starts[i - 1] + fsz) / ST_CQ_UNIT_SIZE,
                                starts[i] / ST_CQ_UNIT_SIZE - 1);
+        else if (i + 1 == n && stat(path, &sb) == 0 && sb.st_size < (off_t)fsz)
+            *shortLast = 1;
         else if (stat(path, &sb) == 0 && sb.st_size != (off_t)fsz)
             st_cq_mark_damaged(cq, "%s is %lld bytes, expected %" PRId64 " (units from queue "
                                "offset %" PRId64 " on are lost)", path, (long long)sb.st_size,
@@ -346,18 +366,27 @@ static int cq_load(st_store_t *st, st_cq_t *cq)
     int rc = st_list_numbered(cq->dir, &starts, &n);
     if (rc != ST_OK)
         return rc;
-    cq_check_names(st, cq, starts, n);
+    int shortLast = 0;
+    cq_check_names(st, cq, starts, n, &shortLast);
+    if (n && starts[n - 1] % (int64_t)fsz == 0)
+        cq->offsetHint = starts[n - 1] / ST_CQ_UNIT_SIZE; /* made when that offset was reached */
     for (size_t i = 0; i < n && rc == ST_OK && !cq->damaged; i++) {
         st_mfile_t *f;
-        rc = st_mfile_open(cq->dir, starts[i], fsz, 0, &f);
+        rc = st_mfile_open(cq->dir, starts[i], fsz, i + 1 == n ? ST_MFILE_GROW : 0, &f);
         if (rc == ST_OK)
             madvise(f->base, fsz, MADV_RANDOM);
         if (rc == ST_OK && (rc = st_mfiles_set(&cq->files, starts[i] / (int64_t)fsz, f)))
             st_mfile_close(f);
     }
-    free(starts);
     if (rc == ST_OK && !cq->damaged)
         cq_recover(st, cq);
+    if (rc == ST_OK && shortLast && !cq->damaged) {
+        cq->offsetHint = cq->maxUnits;
+        st_cq_mark_damaged(cq, "%s/%020" PRId64 " was short (extended with zeros): units from "
+                           "queue offset %" PRId64 " on may be lost", cq->dir, starts[n - 1],
+                           cq->maxUnits);
+    }
+    free(starts);
     if (cq->damaged)
         st_mfiles_free(&cq->files); /* nothing written through them yet: no one else holds them */
     return rc;

@@ -125,6 +125,8 @@ static int cq_reset(st_store_t *st, st_cq_t *cq)
     int64_t *starts;
     size_t n;
     char path[4096];
+    if (cq->maxUnits > cq->offsetHint)
+        cq->offsetHint = cq->maxUnits;
     for (size_t i = 0; i < cq->files.n; i++)
         if (cq->files.v[i])
             st_grave_add(st, cq->files.v[i]);
@@ -149,8 +151,11 @@ static int rebuild_put(st_store_t *st, const st_record_t *r, int64_t phy)
     if (!cq || !cq->damaged)
         return ST_OK;
     /* the topic was deleted and created again: its offsets start over from here */
-    if (r->queueOffset < cq->maxUnits && (rc = cq_reset(st, cq)) != ST_OK)
-        return rc;
+    if (r->queueOffset < cq->maxUnits) {
+        if ((rc = cq_reset(st, cq)) != ST_OK)
+            return rc;
+        cq->offsetHint = 0; /* what it had reached was the old topic's */
+    }
     rc = st_cq_put(st, cq, r->queueOffset, phy, r->totalSize, st_rec_tags_code(st, r));
     return rc == ST_EINVAL ? ST_OK : rc; /* an impossible queue offset: not indexable */
 }
@@ -184,6 +189,23 @@ static int rebuild_scan(st_store_t *st, int64_t minPhy, int64_t end)
     return rc;
 }
 
+static int rebuilt(st_store_t *st, st_cq_t *cq)
+{
+    int rc = ST_OK;
+    cq->damaged = 0;
+    if (cq->maxUnits == 0 && cq->offsetHint > 0) {
+        /* retention took every record it had: keep its offsets from going back to 0, which
+         * would hand consumers' committed offsets to other messages */
+        LOG_W(ST_MOD, "consume queue %s/%d: none of its records is left in the commit log; "
+              "it stays empty at queue offset %" PRId64, cq->topic, cq->queueId,
+              cq->offsetHint);
+        return st_cq_start_at(st, cq, cq->offsetHint);
+    }
+    LOG_I(ST_MOD, "consume queue %s/%d rebuilt: queue offsets [%" PRId64 ", %" PRId64 ")",
+          cq->topic, cq->queueId, cq->minUnits, cq->maxUnits);
+    return rc;
+}
+
 int st_cq_rebuild(st_store_t *st, int64_t minPhy, int64_t end)
 {
     size_t n = 0;
@@ -205,11 +227,8 @@ int st_cq_rebuild(st_store_t *st, int64_t minPhy, int64_t end)
     }
     for (size_t b = 0; b < st->nbuckets; b++)
         for (st_cq_t *c = st->buckets[b]; c; c = c->hnext)
-            if (c->damaged) {
-                LOG_I(ST_MOD, "consume queue %s/%d rebuilt: queue offsets [%" PRId64 ", %" PRId64
-                      ")", c->topic, c->queueId, c->minUnits, c->maxUnits);
-                c->damaged = 0;
-            }
+            if (c->damaged && (rc = rebuilt(st, c)) != ST_OK)
+                return rc;
     rc = st_cq_flush_dirty(st);
     LOG_I(ST_MOD, "consume-queue rebuild done in %" PRIu64 " ms", cm_mono_ms() - t0);
     return rc;

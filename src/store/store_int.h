@@ -40,6 +40,8 @@ typedef struct st_cq {
     int64_t maxUnits;               /* next queue offset to write */
     int64_t maxPhysicOffset;        /* phy + size of the last unit */
     int damaged;                    /* open found it damaged: rebuilt from the commit log */
+    int64_t offsetHint;             /* damaged: offsets it had reached (if retention took all
+                                     * its records, the rebuilt queue stays empty there) */
     int damageLogged;               /* a pull met a bad unit (logged once) */
 } st_cq_t;
 
@@ -132,6 +134,8 @@ int st_cq_unit(const st_store_t *st, const st_cq_t *cq, int64_t q, int64_t *phy,
 /* Load every queue under consumequeue/; a damaged one is logged and marked (cq->damaged,
  * no files mapped) for st_cq_rebuild. Fails only on system errors. */
 int st_cq_load_all(st_store_t *st);
+/* An empty queue (no files) whose next offset is q: fillers up to q in q's file. */
+int st_cq_start_at(st_store_t *st, st_cq_t *cq, int64_t q);
 /* Log what is wrong (printf-style; say which file and offset) once and mark cq damaged. */
 void st_cq_mark_damaged(st_cq_t *cq, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void st_cq_truncate(st_store_t *st, st_cq_t *cq, int64_t phyEnd);

@@ -175,6 +175,20 @@ static void test_truncated_middle_file_is_reported_and_rebuilt(void **state)
     assert_true(log_has(path, "1000", "rebuil"));
 }
 
+static void test_short_last_file_is_rebuilt(void **state)
+{
+    fx_t *f = *state;
+    put_n(f, "T", 0, 250, 40);
+    put_tail_queue(f);
+    char path[256];
+    cq_file(f, "T", 0, 200, path, sizeof(path));
+    assert_int_equal(truncate(path, 400), 0); /* units 220..249 cut off */
+    reopen_logged(f);
+    assert_int_equal(st_max_offset(f->st, "T", 0), 250);
+    assert_int_equal(read_all(f, "T", 0, 0), 250);
+    assert_true(log_has(path, "short", "rebuil"));
+}
+
 static void test_deleted_middle_file_is_rebuilt(void **state)
 {
     fx_t *f = *state;
@@ -326,12 +340,44 @@ static void test_rebuild_after_retention_moves_the_min_offset(void **state)
     assert_int_equal(f->gr.nextBeginOffset, min);
 }
 
+/* retention took every record of a damaged queue: it must not start over at offset 0, where
+ * consumers' committed offsets would point at other messages */
+static void test_rebuild_without_records_keeps_the_offsets(void **state)
+{
+    fx_t *f = *state;
+    st_store_close(f->st);
+    f->cfg.fileReservedTime = 1;
+    f->cfg.deleteWhen = "0;1;2;3;4;5;6;7;8;9;10;11;12;13;14;15;16;17;18;19;20;21;22;23";
+    assert_int_equal(st_store_open(&f->cfg, &f->st), ST_OK);
+    put_n(f, "R", 0, 130, 1000);
+    put_n(f, "V", 3, 70, 1000); /* R's records are all in files before the current one */
+    assert_int_equal(st_store_flush(f->st), ST_OK);
+    st_clean_report_t rep;
+    assert_int_equal(st_clean(f->st, cm_now_ms() + 2 * 3600 * 1000, &rep), ST_OK);
+    assert_int_equal(st_min_offset(f->st, "R", 0), 130);
+    char path[256];
+    cq_file(f, "R", 0, 100, path, sizeof(path));
+    assert_int_equal(truncate(path, 1000), 0);
+    reopen_logged(f);
+    int64_t max = st_max_offset(f->st, "R", 0);
+    assert_int_equal(max, 130);
+    assert_int_equal(st_min_offset(f->st, "R", 0), max);
+    put_n(f, "R", 0, 3, 40);
+    assert_int_equal(read_all(f, "R", 0, max), 3);
+    st_store_close(f->st);
+    assert_int_equal(st_store_open(&f->cfg, &f->st), ST_OK);
+    assert_int_equal(st_min_offset(f->st, "R", 0), max);
+    assert_int_equal(read_all(f, "R", 0, max), 3);
+    assert_true(log_has("R/0", "none of its records", NULL));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_bad_units_cost_only_themselves_on_a_pull),
         T(test_truncated_middle_file_is_reported_and_rebuilt),
+        T(test_short_last_file_is_rebuilt),
         T(test_deleted_middle_file_is_rebuilt),
         T(test_deleted_first_file_is_rebuilt),
         T(test_queue_without_files_is_rebuilt),
@@ -340,6 +386,7 @@ int main(void)
         T(test_garbage_unit_mid_file_is_rebuilt_at_open),
         T(test_zeroed_unit_before_good_ones_is_rebuilt_at_open),
         T(test_rebuild_after_retention_moves_the_min_offset),
+        T(test_rebuild_without_records_keeps_the_offsets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
