@@ -12,6 +12,23 @@
 #define PERM_WRITE 2
 #define PERM_READ 4
 
+/* ---- config files written off the loop, coalesced (persist.c) ---- */
+/* How a table becomes its file: snap copies it on the loop thread (cheap: flat copies),
+ * render makes the file's bytes from the copy on any thread, free drops the copy. */
+typedef struct br_ptype {
+    void *(*snap)(const void *table);
+    int (*render)(const void *snap, cm_buf_t *out);
+    void (*free)(void *snap);
+} br_ptype_t;
+extern const br_ptype_t br_topics_ptype, br_groups_ptype, br_offsets_ptype, br_sched_ptype;
+struct br_pslot;                /* a table's place in the persister; NULL: none running */
+#define BR_PERSIST_SOON_MS 100  /* topics, groups, delay progress: written within this */
+#define BR_PERSIST_OFFSETS_MS 5000 /* consumer offsets, as RocketMQ's flushConsumerOffsetInterval */
+/* Loop thread: the table changed; its file is written within within_ms (coalesced). Returns 0. */
+int br_persist_request(struct br_pslot *s, int within_ms);
+/* Any thread that owns the table: write its file now (atomic); logs and returns the error. */
+int br_persist_write(const br_ptype_t *pt, const void *table, const char *path);
+
 /* ---- topic configs (config/topics.json) ---- */
 typedef struct br_topic {
     char name[128];
@@ -24,6 +41,7 @@ typedef struct br_topics {
     cm_map_t map;               /* name -> br_topic_t* */
     int64_t dvCounter, dvTimestamp;
     char path[1100];
+    struct br_pslot *ps;
 } br_topics_t;
 
 /* A master's table (JSON with `table` and dataVersion) that a slave should take: present, and
@@ -41,6 +59,8 @@ br_topic_t *br_topics_get(const br_topics_t *t, const char *name);
 /* Create or replace a topic; bumps the data version and persists. */
 br_topic_t *br_topics_put(br_topics_t *t, const char *name, int r, int w, int perm, int sysFlag);
 int br_topics_delete(br_topics_t *t, const char *name);
+/* The *_save functions persist a table: within BR_PERSIST_SOON_MS, off the loop, coalesced
+ * (persist.c); at once when no persister runs. */
 int br_topics_save(br_topics_t *t);
 /* A slave takes its master's table (GET_ALL_TOPIC_CONFIG JSON) when the data version differs;
  * 1 if it changed (and was persisted). */
@@ -89,12 +109,14 @@ typedef struct br_groups {
     cm_map_t map;
     int64_t dvCounter, dvTimestamp;
     char path[1100];
+    struct br_pslot *ps;
 } br_groups_t;
 int br_groups_load(br_groups_t *g, const char *path);
 void br_groups_free(br_groups_t *g);
 br_group_t *br_groups_get(br_groups_t *g, const char *name);
 br_group_t *br_groups_put(br_groups_t *g, const char *name);
 int br_groups_save(br_groups_t *g);
+lj_val_t *br_groups_json(const br_groups_t *g); /* subscriptionGroup.json's content */
 int br_groups_adopt(br_groups_t *g, const lj_val_t *root); /* as br_topics_adopt */
 struct br_broker;
 /* The group's config, created (and persisted) when autoCreateSubscriptionGroup allows; else
@@ -196,6 +218,7 @@ typedef struct br_sched {
     uint64_t savedAt;
     char path[1200];
     uv_timer_t timer;
+    struct br_pslot *ps;
 } br_sched_t;
 
 /* ---- timer messages (timer.c) ---- */
@@ -271,10 +294,17 @@ typedef struct br_broker {
     int metricsOn;
     int role;                   /* BR_ASYNC_MASTER, BR_SYNC_MASTER, BR_SLAVE (brokerRole) */
     struct br_ha *ha;           /* replication (ha.c) */
+    struct br_persist *persist; /* config-file writer (persist.c) */
     struct br_ns_ctx { struct br_broker *b; int i; } ns_ctx[8]; /* registration answers */
 } br_broker_t;
 
 enum { BR_ASYNC_MASTER, BR_SYNC_MASTER, BR_SLAVE };
+
+/* persist.c: start the writer thread (b->persist_timer must be initialised); on failure the
+ * tables are written synchronously as before. Stop joins it and writes every table with
+ * unwritten changes before returning. Loop thread. */
+int br_persist_start(br_broker_t *b);
+void br_persist_stop(br_broker_t *b);
 static inline int br_is_slave(const br_broker_t *b) { return b->role == BR_SLAVE; }
 
 /* ha.c: master/slave replication (spec §5) */

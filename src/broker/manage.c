@@ -53,8 +53,7 @@ void br_handle_update_and_create_subscriptiongroup(rm_conn_t *c, rm_cmd_t *req, 
 void br_handle_get_all_subscriptiongroup_config(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     br_broker_t *b = ctx;
-    br_groups_save(&b->groups); /* the file is the answer: RocketMQ sends its JSON as is */
-    lj_val_t *root = br_load_json_file(b->groups.path);
+    lj_val_t *root = br_groups_json(&b->groups); /* the file's JSON, as RocketMQ sends it */
     if (!root) {
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "no subscription group table");
         return;

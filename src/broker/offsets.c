@@ -1,6 +1,7 @@
 /* Committed consumer offsets (config/consumerOffset.json, {"offsetTable":{"topic@group":{0:12}}}
  * with fastjson's bare integer keys) and subscription-group configs
- * (config/subscriptionGroup.json). Offsets are persisted every 5 s and at shutdown. */
+ * (config/subscriptionGroup.json). Both are written off the loop by persist.c from flat
+ * snapshots: offsets within 5 s of a commit, groups within BR_PERSIST_SOON_MS, all at shutdown. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,14 @@
 lj_val_t *br_load_json_file(const char *path);
 
 typedef struct br_qoffsets { int64_t *v; int n; } br_qoffsets_t;
+
+/* An offset changed: written within 5 s, as RocketMQ's flushConsumerOffsetInterval. */
+static void mark(br_offsets_t *o)
+{
+    o->dirty = 1;
+    if (o->ps)
+        br_persist_request(o->ps, BR_PERSIST_OFFSETS_MS);
+}
 
 static void free_qo(void *p)
 {
@@ -63,7 +72,7 @@ void br_offsets_set(br_offsets_t *o, const char *group, const char *topic, int q
     br_qoffsets_t *q = qo_get(o, key, 1);
     if (q) {
         qo_set(q, queueId, off);
-        o->dirty = 1;
+        mark(o);
     }
 }
 
@@ -93,39 +102,102 @@ void br_offsets_delete_topic(br_offsets_t *o, const char *topic)
         free(d.keys[i]);
     }
     free(d.keys);
-    o->dirty = 1;
+    mark(o);
 }
 
-static void add_offsets_json(const char *key, void *val, void *arg)
+/* The snapshot persist.c takes on the loop thread: one flat buffer of records
+ * [u32 key length][key][i32 n][n x i64], no JSON. */
+typedef struct { cm_buf_t *b; int failed; } snap_ctx_t;
+
+static void copy_offsets(const char *key, void *val, void *arg)
 {
     const br_qoffsets_t *q = val;
-    lj_val_t *m = lj_new_obj();
-    for (int i = 0; i < q->n; i++)
-        if (q->v[i] >= 0)
-            lj_put(m, lj_new_int(i), lj_new_int(q->v[i]));
-    lj_set((lj_val_t *)arg, key, m);
+    uint32_t kl = (uint32_t)strlen(key);
+    int32_t n = q->n;
+    snap_ctx_t *x = arg;
+    x->failed |= cm_buf_append(x->b, &kl, sizeof kl) | cm_buf_append(x->b, key, kl) |
+                 cm_buf_append(x->b, &n, sizeof n) | cm_buf_append(x->b, q->v, (size_t)n * sizeof q->v[0]);
 }
+
+static void offsets_snap_free(void *snap)
+{
+    cm_buf_free(snap);
+    free(snap);
+}
+
+/* NULL when out of memory: a partial table must never replace the file. */
+static void *offsets_snap(const void *table)
+{
+    const br_offsets_t *o = table;
+    snap_ctx_t x = {calloc(1, sizeof(cm_buf_t)), 0};
+    if (!x.b)
+        return NULL;
+    /* one reservation up front: the records need about this much, so few reallocations */
+    x.failed = cm_buf_reserve(x.b, o->map.n * 80);
+    cm_map_each(&o->map, copy_offsets, &x);
+    if (x.failed) {
+        offsets_snap_free(x.b);
+        return NULL;
+    }
+    return x.b;
+}
+
+static lj_val_t *snap_json(const cm_buf_t *b)
+{
+    lj_val_t *root = lj_new_obj(), *tab = lj_new_obj();
+    size_t at = 0;
+    while (at + 4 <= b->len) {
+        uint32_t kl;
+        int32_t n;
+        memcpy(&kl, b->data + at, 4);
+        if (at + 4 + kl + 4 > b->len)
+            break; /* a short record: the snapshot ran out of memory there */
+        memcpy(&n, b->data + at + 4 + kl, 4);
+        const char *v = b->data + at + 8 + kl;
+        if (n < 0 || (size_t)n * 8 > b->len - (at + 8 + kl))
+            break;
+        lj_val_t *m = lj_new_obj();
+        for (int32_t i = 0; i < n; i++) {
+            int64_t off;
+            memcpy(&off, v + (size_t)i * 8, 8);
+            if (off >= 0)
+                lj_put(m, lj_new_int(i), lj_new_int(off));
+        }
+        /* keys are unique in the map: append, no duplicate search */
+        lj_put(tab, lj_new_strn(b->data + at + 4, kl), m);
+        at += 8 + kl + (size_t)n * 8;
+    }
+    lj_set(root, "offsetTable", tab);
+    return root;
+}
+
+static int offsets_render(const void *snap, cm_buf_t *out)
+{
+    lj_val_t *root = snap_json(snap);
+    int rc = lj_write(root, LJ_W_FASTJSON, out);
+    lj_free(root);
+    return rc;
+}
+
+const br_ptype_t br_offsets_ptype = {offsets_snap, offsets_render, offsets_snap_free};
 
 lj_val_t *br_offsets_json(const br_offsets_t *o)
 {
-    lj_val_t *root = lj_new_obj(), *tab = lj_new_obj();
-    cm_map_each(&o->map, add_offsets_json, tab);
-    lj_set(root, "offsetTable", tab);
+    cm_buf_t *b = offsets_snap(o);
+    lj_val_t *root = b ? snap_json(b) : lj_new_obj();
+    if (b)
+        offsets_snap_free(b);
     return root;
 }
 
 int br_offsets_save(br_offsets_t *o)
 {
-    lj_val_t *root = br_offsets_json(o);
-    cm_buf_t b;
-    cm_buf_init(&b);
-    int rc = lj_write(root, LJ_W_FASTJSON, &b);
-    lj_free(root);
-    if (rc == 0)
-        rc = cm_write_file_safe(o->path, b.data, b.len);
-    cm_buf_free(&b);
-    if (rc == 0)
-        o->dirty = 0;
+    o->dirty = 0;
+    if (o->ps)
+        return br_persist_request(o->ps, BR_PERSIST_SOON_MS);
+    int rc = br_persist_write(&br_offsets_ptype, o, o->path);
+    if (rc)
+        o->dirty = 1;
     return rc;
 }
 
@@ -182,9 +254,34 @@ br_group_t *br_groups_put(br_groups_t *g, const char *name)
     return gr;
 }
 
-static void add_group_json(const char *key, void *val, void *arg)
+/* The snapshot persist.c takes on the loop thread: flat copies, no JSON. */
+typedef struct groups_snap {
+    int64_t dvCounter, dvTimestamp;
+    size_t n, cap;
+    br_group_t v[];
+} groups_snap_t;
+
+static void copy_group(const char *key, void *val, void *arg)
 {
-    const br_group_t *gr = val;
+    groups_snap_t *s = arg;
+    (void)key;
+    if (s->n < s->cap)
+        s->v[s->n++] = *(const br_group_t *)val;
+}
+
+static void *groups_snap(const void *table)
+{
+    const br_groups_t *g = table;
+    groups_snap_t *s = malloc(sizeof *s + g->map.n * sizeof s->v[0]);
+    if (!s)
+        return NULL;
+    *s = (groups_snap_t){g->dvCounter, g->dvTimestamp, 0, g->map.n};
+    cm_map_each(&g->map, copy_group, s);
+    return s;
+}
+
+static lj_val_t *group_json(const br_group_t *gr)
+{
     lj_val_t *o = lj_new_obj();
     lj_set_int(o, "brokerId", gr->brokerId);
     lj_set_bool(o, "consumeBroadcastEnable", gr->consumeBroadcastEnable);
@@ -195,25 +292,42 @@ static void add_group_json(const char *key, void *val, void *arg)
     lj_set_int(o, "retryMaxTimes", gr->retryMaxTimes);
     lj_set_int(o, "retryQueueNums", gr->retryQueueNums);
     lj_set_int(o, "whichBrokerWhenConsumeSlowly", gr->whichBrokerWhenConsumeSlowly);
-    lj_set((lj_val_t *)arg, key, o);
+    return o;
 }
+
+static lj_val_t *groups_snap_json(const groups_snap_t *s)
+{
+    lj_val_t *root = lj_new_obj(), *dv = lj_new_obj(), *tab = lj_new_obj();
+    lj_set_int(dv, "counter", s->dvCounter);
+    lj_set_int(dv, "timestamp", s->dvTimestamp);
+    lj_set(root, "dataVersion", dv);
+    for (size_t i = 0; i < s->n; i++) /* names are unique: append, no duplicate search */
+        lj_put(tab, lj_new_str(s->v[i].name), group_json(&s->v[i]));
+    lj_set(root, "subscriptionGroupTable", tab);
+    return root;
+}
+
+lj_val_t *br_groups_json(const br_groups_t *g)
+{
+    groups_snap_t *s = groups_snap(g);
+    lj_val_t *root = s ? groups_snap_json(s) : lj_new_obj();
+    free(s);
+    return root;
+}
+
+static int groups_render(const void *snap, cm_buf_t *out)
+{
+    lj_val_t *root = groups_snap_json(snap);
+    int rc = lj_write(root, LJ_W_SORT, out);
+    lj_free(root);
+    return rc;
+}
+
+const br_ptype_t br_groups_ptype = {groups_snap, groups_render, free};
 
 int br_groups_save(br_groups_t *g)
 {
-    lj_val_t *root = lj_new_obj(), *dv = lj_new_obj(), *tab = lj_new_obj();
-    lj_set_int(dv, "counter", g->dvCounter);
-    lj_set_int(dv, "timestamp", g->dvTimestamp);
-    lj_set(root, "dataVersion", dv);
-    cm_map_each(&g->map, add_group_json, tab);
-    lj_set(root, "subscriptionGroupTable", tab);
-    cm_buf_t b;
-    cm_buf_init(&b);
-    int rc = lj_write(root, LJ_W_SORT, &b);
-    lj_free(root);
-    if (rc == 0)
-        rc = cm_write_file_safe(g->path, b.data, b.len);
-    cm_buf_free(&b);
-    return rc;
+    return g->ps ? br_persist_request(g->ps, BR_PERSIST_SOON_MS) : br_persist_write(&br_groups_ptype, g, g->path);
 }
 
 static void groups_from_json(br_groups_t *g, const lj_val_t *root)
@@ -312,5 +426,5 @@ void br_offsets_delete_group(br_offsets_t *o, const char *group)
         free(keys[i]);
     }
     free(keys);
-    o->dirty = 1;
+    mark(o);
 }

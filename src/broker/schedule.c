@@ -140,20 +140,14 @@ lj_val_t *br_schedule_json(const br_broker_t *b)
     return root;
 }
 
+/* Off the loop through persist.c (delayOffset.json within BR_PERSIST_SOON_MS, coalesced);
+ * at once when no persister runs. Errors are logged where the file is written. */
 int br_schedule_save(br_broker_t *b)
 {
-    lj_val_t *root = br_schedule_json(b);
-    cm_buf_t out;
-    cm_buf_init(&out);
-    int rc = lj_write(root, LJ_W_FASTJSON, &out);
-    lj_free(root);
-    if (rc == 0)
-        rc = cm_write_file_safe(b->sched.path, out.data, out.len);
-    cm_buf_free(&out);
+    int rc = b->sched.ps ? br_persist_request(b->sched.ps, BR_PERSIST_SOON_MS)
+                         : br_persist_write(&br_sched_ptype, b, b->sched.path);
     if (rc == 0)
         b->sched.dirty = 0;
-    else
-        LOG_E("broker", "cannot write %s", b->sched.path);
     return rc;
 }
 

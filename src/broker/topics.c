@@ -1,5 +1,6 @@
-/* Topic configuration table, persisted as RocketMQ's config/topics.json. Every change bumps
- * the data version, which is how name servers notice a new topic table. */
+/* Topic configuration table, persisted as RocketMQ's config/topics.json (off the loop, through
+ * persist.c). Every change bumps the data version, which is how name servers notice a new
+ * topic table. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,8 +75,7 @@ br_topic_t *br_topics_put(br_topics_t *t, const char *name, int r, int w, int pe
     br_topic_t *tc = put_nosave(t, name, r, w, perm, sysFlag);
     if (tc) {
         bump(t);
-        if (br_topics_save(t))
-            LOG_E("broker", "cannot persist %s", t->path);
+        br_topics_save(t); /* errors are logged where the file is written */
     }
     return tc;
 }
@@ -103,34 +103,66 @@ lj_val_t *br_topic_json(const br_topic_t *tc)
     return o;
 }
 
-static void add_topic_json(const char *key, void *val, void *arg)
+/* The snapshot persist.c takes on the loop thread: flat copies, no JSON (10k topics ~1.5 MB). */
+typedef struct topics_snap {
+    int64_t dvCounter, dvTimestamp;
+    size_t n, cap;
+    br_topic_t v[];
+} topics_snap_t;
+
+static void copy_topic(const char *key, void *val, void *arg)
 {
-    /* map keys are unique: append, no duplicate search (that made 1024 topics quadratic) */
-    lj_put((lj_val_t *)arg, lj_new_str(key), br_topic_json(val));
+    topics_snap_t *s = arg;
+    (void)key;
+    if (s->n < s->cap)
+        s->v[s->n++] = *(const br_topic_t *)val;
 }
+
+static void *topics_snap(const void *table)
+{
+    const br_topics_t *t = table;
+    topics_snap_t *s = malloc(sizeof *s + t->map.n * sizeof s->v[0]);
+    if (!s)
+        return NULL;
+    *s = (topics_snap_t){t->dvCounter, t->dvTimestamp, 0, t->map.n};
+    cm_map_each(&t->map, copy_topic, s);
+    return s;
+}
+
+static lj_val_t *snap_json(const topics_snap_t *s)
+{
+    lj_val_t *o = lj_new_obj(), *dv = lj_new_obj(), *tab = lj_new_obj();
+    lj_set_int(dv, "counter", s->dvCounter);
+    lj_set_int(dv, "timestamp", s->dvTimestamp);
+    lj_set(o, "dataVersion", dv);
+    /* names are unique: append, no duplicate search (that made 1024 topics quadratic) */
+    for (size_t i = 0; i < s->n; i++)
+        lj_put(tab, lj_new_str(s->v[i].name), br_topic_json(&s->v[i]));
+    lj_set(o, "topicConfigTable", tab);
+    return o;
+}
+
+static int topics_render(const void *snap, cm_buf_t *out)
+{
+    lj_val_t *o = snap_json(snap);
+    int rc = lj_write(o, LJ_W_SORT, out);
+    lj_free(o);
+    return rc;
+}
+
+const br_ptype_t br_topics_ptype = {topics_snap, topics_render, free};
 
 lj_val_t *br_topics_json(const br_topics_t *t)
 {
-    lj_val_t *o = lj_new_obj(), *dv = lj_new_obj(), *tab = lj_new_obj();
-    lj_set_int(dv, "counter", t->dvCounter);
-    lj_set_int(dv, "timestamp", t->dvTimestamp);
-    lj_set(o, "dataVersion", dv);
-    cm_map_each(&t->map, add_topic_json, tab);
-    lj_set(o, "topicConfigTable", tab);
+    topics_snap_t *s = topics_snap(t);
+    lj_val_t *o = s ? snap_json(s) : lj_new_obj();
+    free(s);
     return o;
 }
 
 int br_topics_save(br_topics_t *t)
 {
-    lj_val_t *o = br_topics_json(t);
-    cm_buf_t b;
-    cm_buf_init(&b);
-    int rc = lj_write(o, LJ_W_SORT, &b);
-    lj_free(o);
-    if (rc == 0)
-        rc = cm_write_file_safe(t->path, b.data, b.len);
-    cm_buf_free(&b);
-    return rc;
+    return t->ps ? br_persist_request(t->ps, BR_PERSIST_SOON_MS) : br_persist_write(&br_topics_ptype, t, t->path);
 }
 
 /* Read <path>, falling back to <path>.bak when the main file is missing or damaged. */

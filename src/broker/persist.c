@@ -1,0 +1,234 @@
+/* Writes the broker's config tables (topics.json, subscriptionGroup.json, consumerOffset.json,
+ * delayOffset.json) off the event loop, coalesced.
+ *
+ * The loop only marks a table's slot as due (br_persist_request, O(1)). One loop timer takes
+ * a flat copy of each due table (a memcpy-sized snapshot, at most one per slot per interval and
+ * never while the previous copy is still waiting or being written) and hands it to one writer
+ * thread, which builds the JSON and writes tmp + fdatasync + rename (cm_write_file_safe). Many
+ * changes during a write give one more write after it. br_persist_stop joins the writer and
+ * writes what is left on the caller's thread, so a clean stop loses nothing; after kill -9 the
+ * loss is what changed in the last BR_PERSIST_SOON_MS (5 s for consumer offsets, as RocketMQ's
+ * flushConsumerOffsetInterval) plus the write in progress. */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "br.h"
+
+typedef struct br_pslot {
+    struct br_persist *p;
+    const br_ptype_t *pt;
+    void *table;                /* what pt->snap copies; loop-owned */
+    const char *path;           /* set before the writer starts, read-only afterwards */
+    uint64_t due;               /* loop: uv_now time of the next snapshot, 0 = nothing to do */
+    void *pending;              /* mu: a snapshot waiting for the writer */
+    int busy;                   /* mu: the writer is writing this slot */
+} br_pslot_t;
+
+enum { SLOT_TOPICS, SLOT_GROUPS, SLOT_OFFSETS, SLOT_DELAY, SLOT_COUNT };
+
+struct br_persist {
+    br_broker_t *b;
+    uv_timer_t *timer;          /* b->persist_timer: broker.c inits and closes it */
+    uint64_t timerDue;          /* when the timer fires, 0 when stopped */
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int quit;                   /* mu */
+    br_pslot_t slots[SLOT_COUNT];
+};
+
+/* delayOffset.json has one entry per delay level (<= 64): its bytes are the snapshot. */
+static void *sched_snap(const void *table)
+{
+    lj_val_t *root = br_schedule_json(table);
+    cm_buf_t *out = calloc(1, sizeof *out);
+    if (out && lj_write(root, LJ_W_FASTJSON, out) != 0) {
+        cm_buf_free(out);
+        free(out);
+        out = NULL;
+    }
+    lj_free(root);
+    return out;
+}
+
+static int sched_render(const void *snap, cm_buf_t *out)
+{
+    const cm_buf_t *in = snap;
+    return cm_buf_append(out, in->data, in->len);
+}
+
+static void sched_free(void *snap)
+{
+    cm_buf_free(snap);
+    free(snap);
+}
+
+const br_ptype_t br_sched_ptype = {sched_snap, sched_render, sched_free};
+
+/* Render a snapshot and write it atomically; takes ownership of snap. Any thread. */
+static int write_snap(const br_ptype_t *pt, void *snap, const char *path)
+{
+    cm_buf_t out;
+    cm_buf_init(&out);
+    int rc = pt->render(snap, &out);
+    pt->free(snap);
+    if (rc == 0)
+        rc = cm_write_file_safe(path, out.data, out.len);
+    cm_buf_free(&out);
+    if (rc)
+        LOG_E("broker", "cannot persist %s (error %d): the previous version stays", path, rc);
+    return rc;
+}
+
+int br_persist_write(const br_ptype_t *pt, const void *table, const char *path)
+{
+    void *snap = pt->snap(table);
+    if (!snap) {
+        LOG_E("broker", "cannot persist %s: out of memory", path);
+        return CM_ENOMEM;
+    }
+    return write_snap(pt, snap, path);
+}
+
+static br_pslot_t *next_pending(struct br_persist *p)
+{
+    for (int i = 0; i < SLOT_COUNT; i++)
+        if (p->slots[i].pending)
+            return &p->slots[i];
+    return NULL;
+}
+
+static void *writer_main(void *arg)
+{
+    struct br_persist *p = arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        br_pslot_t *s = NULL;
+        while (!p->quit && !(s = next_pending(p)))
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->quit)
+            break; /* br_persist_stop writes what is still pending */
+        void *snap = s->pending;
+        s->pending = NULL;
+        s->busy = 1;
+        pthread_mutex_unlock(&p->mu);
+        write_snap(s->pt, snap, s->path);
+        pthread_mutex_lock(&p->mu);
+        s->busy = 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static void on_persist_timer(uv_timer_t *t);
+
+/* (Re)start the one-shot timer for the earliest due slot. */
+static void arm(struct br_persist *p)
+{
+    uint64_t due = 0;
+    for (int i = 0; i < SLOT_COUNT; i++)
+        if (p->slots[i].due && (!due || p->slots[i].due < due))
+            due = p->slots[i].due;
+    if (due == p->timerDue)
+        return;
+    p->timerDue = due;
+    if (!due) {
+        uv_timer_stop(p->timer);
+        return;
+    }
+    uint64_t now = uv_now(p->b->loop);
+    uv_timer_start(p->timer, on_persist_timer, due > now ? due - now : 0, 0);
+}
+
+static void on_persist_timer(uv_timer_t *t)
+{
+    struct br_persist *p = ((br_broker_t *)t->data)->persist;
+    uint64_t now = uv_now(p->b->loop);
+    p->timerDue = 0;
+    for (int i = 0; i < SLOT_COUNT; i++) {
+        br_pslot_t *s = &p->slots[i];
+        if (!s->due || s->due > now)
+            continue;
+        pthread_mutex_lock(&p->mu);
+        int busy = s->pending || s->busy;
+        pthread_mutex_unlock(&p->mu);
+        void *snap = busy ? NULL : s->pt->snap(s->table);
+        if (!snap) { /* the last copy is still being written (or no memory): look again soon */
+            s->due = now + BR_PERSIST_SOON_MS;
+            continue;
+        }
+        s->due = 0;
+        pthread_mutex_lock(&p->mu);
+        s->pending = snap;
+        pthread_cond_signal(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    arm(p);
+}
+
+int br_persist_request(struct br_pslot *s, int within_ms)
+{
+    uint64_t due = uv_now(s->p->b->loop) + (uint64_t)within_ms;
+    if (s->due && s->due <= due)
+        return 0; /* already coming as soon as that */
+    s->due = due;
+    arm(s->p);
+    return 0;
+}
+
+static void slot_init(struct br_persist *p, int i, const br_ptype_t *pt, void *table, const char *path,
+                      struct br_pslot **owner)
+{
+    p->slots[i] = (br_pslot_t){.p = p, .pt = pt, .table = table, .path = path};
+    *owner = &p->slots[i];
+}
+
+int br_persist_start(br_broker_t *b)
+{
+    struct br_persist *p = calloc(1, sizeof *p);
+    if (!p)
+        return CM_ENOMEM;
+    p->b = b;
+    p->timer = &b->persist_timer;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    if (pthread_create(&p->th, NULL, writer_main, p) != 0) {
+        pthread_cond_destroy(&p->cv);
+        pthread_mutex_destroy(&p->mu);
+        free(p);
+        return CM_EIO;
+    }
+    slot_init(p, SLOT_TOPICS, &br_topics_ptype, &b->topics, b->topics.path, &b->topics.ps);
+    slot_init(p, SLOT_GROUPS, &br_groups_ptype, &b->groups, b->groups.path, &b->groups.ps);
+    slot_init(p, SLOT_OFFSETS, &br_offsets_ptype, &b->offsets, b->offsets.path, &b->offsets.ps);
+    slot_init(p, SLOT_DELAY, &br_sched_ptype, b, b->sched.path, &b->sched.ps);
+    b->persist = p;
+    return 0;
+}
+
+void br_persist_stop(br_broker_t *b)
+{
+    struct br_persist *p = b->persist;
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->quit = 1;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->th, NULL); /* at most the write in progress */
+    uv_timer_stop(p->timer);
+    b->topics.ps = b->groups.ps = b->offsets.ps = b->sched.ps = NULL; /* saves write at once now */
+    for (int i = 0; i < SLOT_COUNT; i++) {
+        br_pslot_t *s = &p->slots[i];
+        if (s->pending) { /* superseded by the table as it is now */
+            s->pt->free(s->pending);
+            s->due = 1;
+        }
+        if (s->due)
+            br_persist_write(s->pt, s->table, s->path);
+    }
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+    b->persist = NULL;
+}
