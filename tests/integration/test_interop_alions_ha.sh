@@ -15,6 +15,7 @@ lt_alions_run failover-produce 40 || lt_fail "ali-ons: producing to the master f
 topic=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["topic"])' "$ALIONS_STATE")
 lt_wait_slave_caught_up "$topic" 25 || lt_fail "the slave did not catch up"
 kill -9 "$LT_BROKER_PID"; wait "$LT_BROKER_PID" 2>/dev/null
-sleep 0.5   # the name server drops the master as its connection closes
+lt_wait_for 60 "the name server drops the master as its connection closes" lt_ns_forgot "$LT_BROKER_ADDR" \
+    || lt_fail "the name server still lists the killed master"
 lt_alions_run failover-consume 60 || lt_fail "ali-ons: consuming from the slave failed"
 echo "ali-ons master/slave interop: passed"

@@ -6,12 +6,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
 lt_setup "$1"
 lt_start_single
-sleep 0.5
 out=$("$A" updateTopic -n "$LT_NS_ADDR" -c DefaultCluster -t AdminTopic -r 3 -w 3) || lt_fail "updateTopic failed: $out"
 [ "$out" = "create topic to $LT_BROKER_ADDR success.
 TopicConfig [topicName=AdminTopic, readQueueNums=3, writeQueueNums=3, perm=RW-, topicFilterType=SINGLE_TAG, topicSysFlag=0, order=false]" ] \
     || lt_fail "updateTopic output: $out"; ok
-sleep 0.3
+topic_listed() { "$A" topicList -n "$LT_NS_ADDR" | grep -qx "$1"; }
+lt_wait_for 30 "AdminTopic reaches the name server" topic_listed AdminTopic
 NAMESRV_ADDR="$LT_NS_ADDR" "$A" topicList | grep -qx AdminTopic || lt_fail "topicList lacks AdminTopic"; ok
 "$A" topicList -n "$LT_NS_ADDR" | grep -qx TBW102 || lt_fail "topicList lacks TBW102"; ok
 route=$("$A" topicRoute -n "$LT_NS_ADDR" -t AdminTopic) || lt_fail "topicRoute failed"
@@ -28,7 +28,8 @@ err=$("$A" topicList -n 127.0.0.1:1 2>&1); rc=$?
 "$A" | grep -q updateTopic || lt_fail "mqadmin alone lists the commands"; ok
 # clusterList: RocketMQ 4.9's header line and one row per broker address with its runtime info.
 NAMESRV_ADDR="$LT_NS_ADDR" timeout 30 "$LT_BIN/producer" -c 50 >/dev/null 2>&1 || lt_fail "producer failed"
-sleep 2
+in_tps_counted() { "$A" clusterList -n "$LT_NS_ADDR" | sed -n 2p | awk '{split($6, t, "("); exit !(t[1] > 0)}'; }
+lt_wait_for 30 "clusterList's InTPS counts the 50 sends" in_tps_counted
 out=$("$A" clusterList -n "$LT_NS_ADDR") || lt_fail "clusterList failed"
 head -1 <<<"$out" | grep -qx '#Cluster Name     #Broker Name            #BID  #Addr                  #Version                #InTPS(LOAD)       #OutTPS(LOAD) #PCWait(ms) #Hour #SPACE' \
     || lt_fail "clusterList header: $(head -1 <<<"$out")"; ok
@@ -90,7 +91,8 @@ out=$("$A" updateTopicPerm -n "$N" -t TopicTest -p 6 -b "$LT_BROKER_ADDR") && [ 
 out=$("$A" updateTopicPerm -n "$N" -t TopicTest -p 4 -b "$LT_BROKER_ADDR") && [ "$out" = "update topic perm from 6 to 4 in $LT_BROKER_ADDR success.
 TopicConfig [topicName=TopicTest, readQueueNums=4, writeQueueNums=4, perm=R--, topicFilterType=SINGLE_TAG, topicSysFlag=0, order=false]." ] \
     || lt_fail "updateTopicPerm: $out"
-sleep 0.3
+route_perm() { "$A" topicRoute -n "$N" -t TopicTest | grep -q "\"perm\":$1"; }
+lt_wait_for 30 "the route shows perm 4" route_perm 4
 "$A" topicRoute -n "$N" -t TopicTest | grep -q '"perm":4' || lt_fail "the route does not show perm 4"
 out=$("$A" updateTopicPerm -n "$N" -t TopicTest -p 6 -c DefaultCluster) && [ "$out" = "update topic perm from 4 to 6 in $LT_BROKER_ADDR success." ] \
     || lt_fail "updateTopicPerm -c: $out"

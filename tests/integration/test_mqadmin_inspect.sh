@@ -10,10 +10,10 @@ lt_setup "$1"
 lt_start_single
 
 NAMESRV_ADDR="$N" timeout 30 "$LT_BIN/producer" -c 40 >/dev/null 2>&1 || lt_fail "producer failed"
-NAMESRV_ADDR="$N" timeout 30 "$LT_BIN/consumer" -g G1 -c 40 -T 20 >/dev/null 2>&1 || lt_fail "consumer G1 did not get 40"
-for _ in $(seq 1 30); do   # the consumer commits its offsets as it stops; wait until the broker has them
-    "$A" consumerProgress -n "$N" -g G1 2>/dev/null | grep -qx "Diff Total: 0" && break; sleep 0.2
-done
+NAMESRV_ADDR="$N" timeout 100 "$LT_BIN/consumer" -g G1 -c 40 -T 90 >/dev/null 2>&1 || lt_fail "consumer G1 did not get 40"
+# the consumer commits its offsets as it stops; wait until the broker has them
+g1_done() { "$A" consumerProgress -n "$N" -g G1 2>/dev/null | grep -qx "Diff Total: 0"; }
+lt_wait_for 30 "G1's offsets reach the broker" g1_done
 
 out=$("$A" brokerConsumeStats -n "$N" -b "$LT_BROKER_ADDR") || lt_fail "brokerConsumeStats failed: $out"
 [ "$(head -1 <<<"$out")" = "$(printf '%-64s  %-64s  %-32s  %-4s  %-20s  %-20s  %-20s  %s' '#Topic' '#Group' '#Broker Name' '#QID' '#Broker Offset' '#Consumer Offset' '#Diff' '#LastTime')" ] \

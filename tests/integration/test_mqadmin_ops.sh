@@ -10,9 +10,12 @@ source "$here/../lib.sh"
 lt_setup "$1"
 lt_start_single
 NAMESRV_ADDR="$N" timeout 30 "$LT_BIN/producer" -c 50 >/dev/null 2>&1 || lt_fail "producer failed"
-NAMESRV_ADDR="$N" timeout 30 "$LT_BIN/consumer" -g AdminGroup -T 20 >/dev/null 2>&1 &
+# the consumer must stay alive through the checks below (killed after them): -T is a backstop
+NAMESRV_ADDR="$N" timeout 150 "$LT_BIN/consumer" -g AdminGroup -T 140 >/dev/null 2>&1 &
 cpid=$!
-for _ in $(seq 1 100); do  # until the group has committed all 50
+LT_PIDS+=("$cpid")   # stopped by lt_cleanup too if a check fails first
+deadline=$((SECONDS + 60))
+while [ $SECONDS -lt $deadline ]; do  # until the group has committed all 50
     out=$("$A" consumerProgress -n "$N" -g AdminGroup 2>/dev/null) && grep -q "^Diff Total: 0$" <<<"$out" && \
         [ "$(tail -n +2 <<<"$out" | grep -c '^TopicTest ')" -eq 4 ] && break
     sleep 0.2
@@ -54,16 +57,19 @@ grep -q "^MessageTrack \[consumerGroup=AdminGroup, trackType=CONSUMED, exception
 kill "$cpid" 2>/dev/null; wait "$cpid" 2>/dev/null
 
 # a producer that stays connected (a Java-like heartbeat with a producer group, version V4_9_5)
-PYTHONPATH="$here" python3 - "$LT_BROKER_PORT" <<'PY' &
+# (it says so in a file once the broker has answered the heartbeat, then stays until killed)
+PYTHONPATH="$here" timeout 120 python3 - "$LT_BROKER_PORT" "$LT_DIR/hb-ready" <<'PY' &
 import json, sys, time
 from rmq_frames import Conn
 c = Conn(int(sys.argv[1]))
 hb = {"clientID": "10.0.0.9@demo", "consumerDataSet": [], "producerDataSet": [{"groupName": "AdminPG"}]}
 c.call(34, None, json.dumps(hb).encode())
-time.sleep(8)
+open(sys.argv[2], "w").close()
+time.sleep(110)
 PY
 hbpid=$!
-sleep 1
+LT_PIDS+=("$hbpid")
+lt_wait_for 60 "the producer's heartbeat is answered" test -e "$LT_DIR/hb-ready" || lt_fail "heartbeat not answered"
 out=$("$A" producerConnection -n "$N" -g AdminPG -t TopicTest) || lt_fail "producerConnection failed"
 [[ "$out" =~ ^0001\ \ 10\.0\.0\.9@demo\ {19}\ 127\.0\.0\.1:[0-9]+\ +JAVA\ {5}V4_9_8$ ]] || lt_fail "producerConnection: '$out'"; ok
 kill "$hbpid" 2>/dev/null; wait "$hbpid" 2>/dev/null

@@ -11,11 +11,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
 lt_setup "$1"
 lt_start_single
-sleep 0.5
 timeout 30 "$LT_BIN/mqshutdown" broker || lt_fail "mqshutdown broker failed"
 wait "$LT_BROKER_PID"; rc=$?
 [ $rc -eq 0 ] || lt_fail "broker exit status $rc after mqshutdown"
-grep -q "unregistered" "$LT_DIR/logs/namesrv.log" || lt_fail "the broker did not unregister"
+# the name server logs the unregistration on its own loop, maybe after the broker has gone
+lt_wait_for 30 "the name server logs the unregistration" grep -q "unregistered" "$LT_DIR/logs/namesrv.log" \
+    || lt_fail "the broker did not unregister"
 timeout 30 "$LT_BIN/mqshutdown" namesrv || lt_fail "mqshutdown namesrv failed"
 wait "$LT_NS_PID"; rc=$?
 [ $rc -eq 0 ] || lt_fail "name server exit status $rc after mqshutdown"
