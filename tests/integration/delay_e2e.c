@@ -19,6 +19,12 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static double g_t0[3], g_arrived[3];
 static int g_times[16], g_ntimes;
 static double g_at[16];
+static int g_warm; /* the warm-up message arrived: the consumer owns the topic's queues */
+
+static int is_warm_up(const lc_message_ext_t *m)
+{
+    return m->body_len == 7 && memcmp(m->body, "warm-up", 7) == 0;
+}
 
 static double now_ms(void)
 {
@@ -32,6 +38,7 @@ static lc_consume_status_t on_delay(const lc_consume_ctx_t *ctx, lc_message_ext_
     for (size_t i = 0; i < n; i++) {
         int level = msgs[i]->body_len ? msgs[i]->body[0] - '0' : 0;
         pthread_mutex_lock(&g_mu);
+        g_warm |= is_warm_up(msgs[i]);
         if (level >= 1 && level <= 2 && !g_arrived[level])
             g_arrived[level] = now_ms();
         pthread_mutex_unlock(&g_mu);
@@ -44,6 +51,7 @@ static lc_consume_status_t on_retry(const lc_consume_ctx_t *ctx, lc_message_ext_
     int fail = 0;
     pthread_mutex_lock(&g_mu);
     for (size_t i = 0; i < n && g_ntimes < 16; i++) {
+        g_warm |= is_warm_up(msgs[i]);
         if (msgs[i]->body_len != 12 || memcmp(msgs[i]->body, "always-fails", 12) != 0)
             continue; /* the warm-up message */
         fail = 1;
@@ -52,6 +60,22 @@ static lc_consume_status_t on_retry(const lc_consume_ctx_t *ctx, lc_message_ext_
     }
     pthread_mutex_unlock(&g_mu);
     return fail ? LC_CONSUME_LATER : LC_CONSUME_SUCCESS;
+}
+
+static int warm(void)
+{
+    pthread_mutex_lock(&g_mu);
+    int w = g_warm;
+    pthread_mutex_unlock(&g_mu);
+    return w;
+}
+
+static int arrived(int level)
+{
+    pthread_mutex_lock(&g_mu);
+    int a = g_arrived[level] != 0;
+    pthread_mutex_unlock(&g_mu);
+    return a;
 }
 
 static lc_push_consumer_t *consumer(const char *ns, const char *group, const char *topic, lc_consume_fn fn)
@@ -90,14 +114,23 @@ int main(int argc, char **argv)
     const char *topic = delay ? "DelayTopic" : "RetryTopic";
     send(p, topic, "warm-up", 0); /* creates the topic so the consumer finds its queues */
     lc_push_consumer_t *c = consumer(ns, delay ? "DelayGroup" : "RetryGroup", topic, delay ? on_delay : on_retry);
-    sleep(2); /* let the consumer take its queues */
+    /* Timing starts only once the consumer owns the queues (it has the warm-up message), so
+     * a slow rebalance on a busy machine does not count as delay. Bounded: 60 s. */
+    double give_up = now_ms() + 60000;
+    while (!warm() && now_ms() < give_up)
+        usleep(50000);
+    if (!warm()) {
+        fprintf(stderr, "the consumer never got the warm-up message\n");
+        return 1;
+    }
     if (delay) {
         g_t0[1] = now_ms();
         send(p, topic, "1-level", 1);
         g_t0[2] = now_ms();
         send(p, topic, "2-level", 2);
-        for (int i = 0; i < 100 && !(g_arrived[1] && g_arrived[2]); i++)
-            usleep(100000);
+        give_up = now_ms() + 60000; /* level 2 is 5 s: generous for a busy machine */
+        while (!(arrived(1) && arrived(2)) && now_ms() < give_up)
+            usleep(50000);
         for (int l = 1; l <= 2; l++) {
             if (g_arrived[l])
                 printf("level %d arrived after %.0f ms\n", l, g_arrived[l] - g_t0[l]);

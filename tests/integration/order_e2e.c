@@ -69,6 +69,14 @@ static lc_consume_status_t on_bcast(const lc_consume_ctx_t *ctx, lc_message_ext_
     return LC_CONSUME_SUCCESS;
 }
 
+static int bcast_seen(int who, int seq)
+{
+    pthread_mutex_lock(&g_mu);
+    int n = g_bcast[who][seq];
+    pthread_mutex_unlock(&g_mu);
+    return n > 0;
+}
+
 static lc_push_consumer_t *consumer(const char *ns, const char *group, const char *inst, const char *topic,
                                     lc_consume_fn fn, int who, int mode)
 {
@@ -159,11 +167,11 @@ int main(int argc, char **argv)
         lc_push_consumer_t *a = consumer(ns, "OrderGroup", "A", "OrderTopic", on_ordered, 0, 1);
         lc_push_consumer_t *b = consumer(ns, "OrderGroup", "B", "OrderTopic", on_ordered, 1, 1);
         send_keyed(p, "OrderTopic", 1, PER_KEY / 2);
-        wait_count(KEYS * PER_KEY / 2, 30);
+        wait_count(KEYS * PER_KEY / 2, 50);
         lc_push_consumer_destroy(a); /* A leaves midway */
         send_keyed(p, "OrderTopic", PER_KEY / 2, PER_KEY);
-        wait_count(KEYS * PER_KEY, 40);
-        sleep(1);
+        wait_count(KEYS * PER_KEY, 60);
+        sleep(1); /* a window for a wrong repeat to arrive */
         lc_push_consumer_destroy(b);
         rc = check_order(PER_KEY);
     } else if (!strcmp(mode, "poison")) {
@@ -179,7 +187,7 @@ int main(int argc, char **argv)
             lc_message_t m = {.topic = "PoisonTopic", .body = body, .body_len = strlen(body)};
             lc_producer_send_orderly(p, &m, "one-key", &r);
         }
-        int got = wait_count(5, 20);
+        int got = wait_count(5, 60);
         lc_push_consumer_destroy(c);
         printf("poison: %d of 5 messages behind the poison arrived\n", got);
         rc = got != 5;
@@ -189,7 +197,9 @@ int main(int argc, char **argv)
         lc_producer_send_sync(p, &m0, &r);
         lc_push_consumer_t *a = consumer(ns, "BcastGroup", "BA", "BcastTopic", on_bcast, 0, 2);
         lc_push_consumer_t *b = consumer(ns, "BcastGroup", "BB", "BcastTopic", on_bcast, 1, 2);
-        sleep(2);
+        /* both consume (each has the first message) before the 50 go out; bounded: 60 s */
+        for (int t = 0; t < 600 && !(bcast_seen(0, 63) && bcast_seen(1, 63)); t++)
+            usleep(100000);
         for (int s = 0; s < 50; s++) {
             char body[16];
             snprintf(body, sizeof body, "b-%d", s);
@@ -197,7 +207,7 @@ int main(int argc, char **argv)
             lc_producer_send_sync(p, &m, &r);
         }
         int ok = 0;
-        for (int t = 0; t < 200 && !ok; t++) {
+        for (int t = 0; t < 600 && !ok; t++) {
             usleep(100000);
             pthread_mutex_lock(&g_mu);
             ok = 1;
@@ -206,7 +216,7 @@ int main(int argc, char **argv)
                     ok &= g_bcast[w][s] >= 1;
             pthread_mutex_unlock(&g_mu);
         }
-        sleep(1);
+        sleep(1); /* a window for a wrong repeat to arrive */
         int dup = 0;
         for (int w = 0; w < 2; w++)
             for (int s = 0; s < 50; s++)

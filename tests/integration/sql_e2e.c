@@ -80,7 +80,7 @@ int main(int argc, char **argv)
     int want = 0;
     for (int i = 0; i < N; i++)
         want += expected(i);
-    for (int t = 0; t < 150; t++) {
+    for (int t = 0; t < 600; t++) { /* up to 60 s: a busy machine */
         int got = 0;
         pthread_mutex_lock(&g_mu);
         for (int i = 0; i < N; i++)
@@ -90,7 +90,7 @@ int main(int argc, char **argv)
             break;
         usleep(100000);
     }
-    sleep(1); /* anything extra would arrive now */
+    sleep(1); /* a window for anything wrongly extra to arrive (absence can only be waited for) */
     int wrong = g_extra;
     for (int i = 0; i < N; i++)
         if (g_seen[i] != expected(i)) {

@@ -77,12 +77,15 @@ phy = int(r[0]["extFields"]["msgId"][16:], 16)
 r = msg_back(phy, 16, level=1)
 t0 = time.time()
 check("send back -> SUCCESS", r and r[0]["code"] == 0, r and r[0])
-check("the retry copy waits for its back-off", pull_one("%RETRY%GBack") is None)
-rec = None
-while rec is None and time.time() - t0 < 4:
+early = pull_one("%RETRY%GBack")
+# (a busy machine may take a second to pull: then the copy may rightly be there already)
+check("the retry copy waits for its back-off", early is None or time.time() - t0 >= 0.8)
+rec = early
+while rec is None and time.time() - t0 < 10:
     time.sleep(0.1)
     rec = pull_one("%RETRY%GBack")
-check("back-off of level 1 is about 1 s", rec is not None and 0.8 <= time.time() - t0 <= 2.0, time.time() - t0)
+# late by up to 3.5 s on a busy machine, yet still level 1 (1 s), not level 2 (5 s)
+check("back-off of level 1 is about 1 s", rec is not None and 0.8 <= time.time() - t0 <= 4.5, time.time() - t0)
 ok = rec is not None and b"to-retry" in rec and struct.unpack(">i", rec[72:76])[0] == 1 and b"RETRY_TOPIC\x01BadInputTopic" in rec
 check("the retry copy has reconsumeTimes 1 and RETRY_TOPIC", ok, rec and rec[:120])
 retry_phy = struct.unpack(">q", rec[28:36])[0] if rec else 0
@@ -114,12 +117,13 @@ check("a new connection is served", r and r[0]["code"] == 0 and r[0]["extFields"
 
 # Long polling: a parked pull is answered as soon as a message arrives.
 lp = Conn(port)
-lp.send_raw(frame(11, dict(pull, queueId=0, queueOffset=1, sysFlag=6, suspendTimeoutMillis=10000), opaque=5))
-time.sleep(0.3)
+lp.send_raw(frame(11, dict(pull, queueId=0, queueOffset=1, sysFlag=6, suspendTimeoutMillis=60000), opaque=5))
+time.sleep(0.3)  # if the pull is not parked yet, it finds the message at once: the check holds either way
 t0 = time.time()
 send_v2(c, "BadInputTopic", b"wake-up", queue_id=0)
 r = lp.recv_frame()
-check("parked pull answered when a message arrives", r and r[0]["code"] == 0 and b"wake-up" in r[1] and time.time() - t0 < 2, r and r[0])
+# answered by the arrival, not by the 60 s suspend timeout (30 s: room for a busy machine)
+check("parked pull answered when a message arrives", r and r[0]["code"] == 0 and b"wake-up" in r[1] and time.time() - t0 < 30, r and r[0])
 print("%d passed, %d failed" % (passed, failed))
 sys.exit(1 if failed else 0)
 PY

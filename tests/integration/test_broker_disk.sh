@@ -17,7 +17,8 @@ lt_start_namesrv || lt_fail "name server did not start"
 pass=0
 
 # ---- 1. FLUSH_DISK_TIMEOUT -------------------------------------------------------------------
-export LOULAN_TEST_FLUSH_DELAY_MS=1500
+# a flush that takes 6 s against a 0.3 s timeout: a busy machine cannot blur the two
+export LOULAN_TEST_FLUSH_DELAY_MS=6000
 lt_start_broker flushDiskType=SYNC_FLUSH syncFlushTimeout=300 || lt_fail "broker did not start"
 unset LOULAN_TEST_FLUSH_DELAY_MS
 PYTHONPATH="$here" timeout 30 python3 - "$LT_BROKER_PORT" <<'PY' || lt_fail "slow flush was not answered FLUSH_DISK_TIMEOUT"
@@ -31,7 +32,7 @@ ext = r[0].get("extFields", {})
 print("code", r[0]["code"], "after %.2fs" % dt, r[0].get("remark"))
 assert r[0]["code"] == 10, r[0]
 assert ext.get("msgId") and ext.get("queueOffset") == "0", ext
-assert 0.25 <= dt < 1.4, dt
+assert 0.25 <= dt < 5, dt   # at the timeout, not when the slow flush ends
 recs = pull_all(c, "SlowDisk", 0)
 assert [x["body"] for x in recs] == [b"slow-1"], recs
 PY
@@ -109,11 +110,11 @@ else
     lt_stop_broker
     lt_start_broker "${common[@]}" "diskSpaceWarningLevelRatio=99" || lt_fail "broker did not restart"
 fi
-PYTHONPATH="$here" timeout 30 python3 - "$LT_BROKER_PORT" <<'PY' || lt_fail "sends did not resume after space returned"
+PYTHONPATH="$here" timeout 90 python3 - "$LT_BROKER_PORT" <<'PY' || lt_fail "sends did not resume after space returned"
 import sys, time
 from rmq_frames import Conn, send_v2
 c = Conn(int(sys.argv[1]))
-deadline = time.time() + 10
+deadline = time.time() + 60
 while time.time() < deadline:
     r = send_v2(c, "DiskTopic", b"resumed", queue_id=0)
     if r[0]["code"] == 0:
@@ -132,9 +133,9 @@ lt_stop_broker
 # ---- 3. I/O errors on flush --------------------------------------------------------------------
 flag="$LT_DIR/fail-flush"
 export LOULAN_TEST_FAIL_FLUSH_FILE="$flag"
-lt_start_broker flushDiskType=SYNC_FLUSH syncFlushTimeout=3000 || lt_fail "broker did not start"
+lt_start_broker flushDiskType=SYNC_FLUSH syncFlushTimeout=30000 || lt_fail "broker did not start"
 unset LOULAN_TEST_FAIL_FLUSH_FILE
-PYTHONPATH="$here" timeout 60 python3 - "$LT_BROKER_PORT" "$flag" <<'PY' || lt_fail "flush I/O errors were not handled as expected"
+PYTHONPATH="$here" timeout 150 python3 - "$LT_BROKER_PORT" "$flag" <<'PY' || lt_fail "flush I/O errors were not handled as expected"
 import os, sys, time
 from rmq_frames import Conn, send_v2, pull_all
 c = Conn(int(sys.argv[1]))
@@ -147,14 +148,14 @@ r = send_v2(c, "IoTopic", b"during", queue_id=0)
 dt = time.time() - t0
 print("send while flushes fail:", r[0]["code"], "after %.2fs" % dt, r[0].get("remark"))
 assert r[0]["code"] == 10 and "failed" in r[0].get("remark", ""), r[0]
-assert dt < 2.0, "answered only at the timeout, not when the flush failed"
+assert dt < 15, "answered only at the timeout (30 s), not when the flush failed"
 r = send_v2(c, "IoTopic", b"refused", queue_id=0)
 print("next send:", r[0]["code"], r[0].get("remark"))
 assert r[0]["code"] == 14 and "DISK_IO_ERROR" in r[0].get("remark", ""), r[0]
 bodies = [x["body"] for x in pull_all(c, "IoTopic", 0)]
 assert bodies[:1] == [b"before"] and b"refused" not in bodies, bodies
 os.unlink(flag)
-deadline = time.time() + 10
+deadline = time.time() + 60
 while time.time() < deadline:
     r = send_v2(c, "IoTopic", b"after", queue_id=0)
     if r[0]["code"] == 0:

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Delay levels and the retry back-off:
 #  1. default levels through the C client: delay level 1 arrives 1 s after the send, level 2
-#     after 5 s (tolerance: -50 ms .. +700 ms, the consumer's pull included);
+#     after 5 s (never early: -50 ms; late by at most 2.5 s, the consumer's pull and a busy
+#     machine included, which still tells level 1 from level 2);
 #  2. a consumer that always fails (max 3 reconsumes; levels "1s 1s 1s 1s 1s 1s" so it is short)
-#     sees the message with reconsumeTimes 0, 1, 2, 3, each about 1 s apart, and then it is in
+#     sees the message with reconsumeTimes 0, 1, 2, 3, each 0.9-4 s apart, and then it is in
 #     %DLQ%RetryGroup;
 #  3. delayed messages across a clean restart and across kill -9: none lost; after the clean
 #     restart none delivered twice (progress is in config/delayOffset.json).
@@ -20,7 +21,7 @@ python3 - "$out" <<'PY' || lt_fail "delay levels 1/2 not delivered after 1 s / 5
 import re, sys
 got = {int(l): int(ms) for l, ms in re.findall(r"level (\d) arrived after (\d+) ms", sys.argv[1])}
 want = {1: 1000, 2: 5000}
-bad = [l for l in want if not (want[l] - 50 <= got.get(l, -10**9) <= want[l] + 700)]
+bad = [l for l in want if not (want[l] - 50 <= got.get(l, -10**9) <= want[l] + 2500)]
 sys.exit(1 if bad else 0)
 PY
 pass=$((pass + 1))
@@ -35,7 +36,7 @@ import re, sys
 d = [(int(t), int(ms)) for t, ms in re.findall(r"reconsumeTimes=(\d+) after (\d+) ms", sys.argv[1])]
 times = [t for t, _ in d]
 gaps = [b - a for (_, a), (_, b) in zip(d, d[1:])]
-ok = times == [0, 1, 2, 3] and all(900 <= g <= 2500 for g in gaps)
+ok = times == [0, 1, 2, 3] and all(900 <= g <= 4000 for g in gaps)
 sys.exit(0 if ok else 1)
 PY
 PYTHONPATH="$here" timeout 20 python3 - "$LT_BROKER_PORT" <<'PY' || lt_fail "the exhausted message is not in %DLQ%RetryGroup"
@@ -47,9 +48,10 @@ sys.exit(0 if [r["body"] for r in recs] == [b"always-fails"] else 1)
 PY
 pass=$((pass + 1))
 
-# restarts: 20 messages of level 3 (3 s with these levels: "1s 2s 3s")
+# restarts: 20 messages of level 3 (10 s with these levels: long enough that "not yet
+# delivered" holds however slowly the machine starts the checking process)
 lt_stop_broker
-levels=("messageDelayLevel=1s 2s 3s")
+levels=("messageDelayLevel=1s 2s 10s")
 lt_start_broker "${levels[@]}" || lt_fail "broker did not restart"
 send_delayed() {
     PYTHONPATH="$here" timeout 20 python3 - "$LT_BROKER_PORT" "$1" <<'PY'
@@ -62,7 +64,7 @@ for i in range(20):
 PY
 }
 count() {  # count <topic> <want> <seconds>: wait for want distinct, report duplicates
-    PYTHONPATH="$here" timeout 30 python3 - "$LT_BROKER_PORT" "$@" <<'PY'
+    PYTHONPATH="$here" timeout $(( $3 + 30 )) python3 - "$LT_BROKER_PORT" "$@" <<'PY'
 import sys, time
 from rmq_frames import Conn, pull_all
 port, topic, want, secs = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
@@ -81,7 +83,7 @@ send_delayed DelayClean || lt_fail "delayed sends failed"
 count DelayClean 0 0 || lt_fail "level-3 messages delivered too early"
 lt_stop_broker
 lt_start_broker "${levels[@]}" || lt_fail "broker did not restart"
-count DelayClean 20 6 || lt_fail "delayed messages lost across a clean restart"
+count DelayClean 20 60 || lt_fail "delayed messages lost across a clean restart"
 lt_stop_broker  # a clean stop writes the progress (it is also written every second)
 python3 -c 'import re,sys; sys.exit(0 if int(re.search(r"3:(\d+)", open(sys.argv[1]).read()).group(1)) >= 20 else 1)' \
     "$LT_DIR/store/config/delayOffset.json" || lt_fail "delayOffset.json does not hold the progress: $(cat "$LT_DIR/store/config/delayOffset.json")"
@@ -95,6 +97,6 @@ send_delayed DelayKill || lt_fail "delayed sends failed"
 kill -9 "$LT_BROKER_PID"
 wait "$LT_BROKER_PID" 2>/dev/null
 lt_start_broker "${levels[@]}" || lt_fail "broker did not restart after kill -9"
-count DelayKill 20 6 || lt_fail "delayed messages lost across kill -9"
+count DelayKill 20 60 || lt_fail "delayed messages lost across kill -9"
 pass=$((pass + 1))
 echo "delay: $pass passed, 0 failed"

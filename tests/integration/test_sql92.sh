@@ -10,7 +10,7 @@ lt_setup "$1"
 [ -x "$LT_BIN/sql_e2e" ] || lt_fail "no sql_e2e in $LT_BIN"
 lt_start_namesrv || lt_fail "name server did not start"
 lt_start_broker enablePropertyFilter=true || lt_fail "broker did not start"
-timeout 60 "$LT_BIN/sql_e2e" "$LT_NS_ADDR" match || lt_fail "SQL92 subscription got the wrong messages"
+timeout 90 "$LT_BIN/sql_e2e" "$LT_NS_ADDR" match || lt_fail "SQL92 subscription got the wrong messages"
 timeout 30 "$LT_BIN/sql_e2e" "$LT_NS_ADDR" bad || lt_fail "a malformed expression was accepted"
 PYTHONPATH="$here" timeout 20 python3 - "$LT_BROKER_PORT" <<'PY' || lt_fail "raw SQL92 pull"
 import sys

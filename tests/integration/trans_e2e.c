@@ -79,7 +79,7 @@ int main(int argc, char **argv)
         lc_send_result_t r;
         lc_producer_send_sync(p, &m, &r); /* a normal send registers the group at the broker */
         lc_send_result_clear(&r);
-        for (int t = 0; t < 200 && atomic_load(&g_checks) < n; t++)
+        for (int t = 0; t < 600 && atomic_load(&g_checks) < n; t++) /* 60 s: a busy machine */
             usleep(100000);
     }
     for (int i = 0; i < n && strcmp(mode, "checker"); i++) {
@@ -96,7 +96,7 @@ int main(int argc, char **argv)
                   tx(p, topic, "rollback", i, local_rollback);
     }
     if (!strcmp(mode, "unknown-then-commit"))
-        for (int t = 0; t < 200 && atomic_load(&g_checks) < n; t++)
+        for (int t = 0; t < 600 && atomic_load(&g_checks) < n; t++)
             usleep(100000);
     printf("checks answered: %d\n", atomic_load(&g_checks));
     lc_producer_destroy(p);
