@@ -58,29 +58,40 @@ def check_lines(text):
             fail("malformed metric line: %r" % line)
 
 
+def pull(c, group, topic):
+    r = c.call(11, {"consumerGroup": group, "topic": topic, "queueId": 0, "queueOffset": 0,
+                    "maxMsgNums": 32, "sysFlag": 4, "commitOffset": 0, "suspendTimeoutMillis": 0,
+                    "subscription": "*", "subVersion": 0})
+    return r is not None and r[0]["code"] == 0
+
+
 def inject(port, mport):
+    """Two ways a client's string reaches a label: a consumer group that pulled (group=) and the
+    topic of an offset it commits (group_diff's topic=). Either may be refused by validation;
+    whatever is accepted must come out as one escaped label."""
     evil = 'Evil"} 1\nrocketmq_injected_total{x="y"} 42\n# \\'
+    escaped = 'Evil\\"} 1\\nrocketmq_injected_total{x=\\"y\\"} 42\\n# \\\\'
     c = Conn(port)
     for i in range(3):
         if send_v2(c, "InjectTopic", b"i-%d" % i, queue_id=0)[0]["code"] != 0:
             fail("send to InjectTopic")
-    r = c.call(11, {"consumerGroup": evil, "topic": "InjectTopic", "queueId": 0, "queueOffset": 0,
-                    "maxMsgNums": 32, "sysFlag": 4, "commitOffset": 0, "suspendTimeoutMillis": 0,
-                    "subscription": "*", "subVersion": 0})
-    accepted = r is not None and r[0]["code"] == 0
+    group_ok = pull(c, evil, "InjectTopic")
+    if not pull(c, "InjectGroup", "InjectTopic"):
+        fail("pull by InjectGroup")
+    r = c.call(15, {"consumerGroup": "InjectGroup", "topic": evil, "queueId": 0, "commitOffset": 1})
+    topic_ok = r is not None and r[0]["code"] == 0
     text = scrape(mport)
     if text is None:
         fail("no 200 from /metrics")
     if re.search(r"^rocketmq_injected_total", text, re.M):
-        fail("a group name injected a metric line:\n" + text)
+        fail("a client's string injected a metric line:\n" + text)
     check_lines(text)
-    if accepted:  # the group reached the labels: it must be there, escaped, in one line
-        want = 'group="Evil\\"} 1\\nrocketmq_injected_total{x=\\"y\\"} 42\\n# \\\\"'
-        if want not in text:
-            fail("escaped group label missing:\n" + text)
-        print("inject: hostile group name served as one escaped label")
-    else:
-        print("inject: the broker refused the hostile group name (code %s); no injection" % (r and r[0]["code"]))
+    for accepted, lab in ((group_ok, 'group="%s"' % escaped), (topic_ok, 'group="InjectGroup",topic="%s"' % escaped)):
+        if accepted and lab not in text:
+            fail("escaped label %s missing:\n%s" % (lab, text))
+    print("inject: hostile group %s, hostile topic in an offset commit %s; no line injected"
+          % ("served as one escaped label" if group_ok else "refused",
+             "served as one escaped label" if topic_ok else "refused"))
 
 
 def parse(mport):
