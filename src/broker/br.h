@@ -169,6 +169,8 @@ typedef struct br_clients {
     cm_map_t producers;         /* group -> br_pgroup_t* */
     cm_map_t conns;             /* connection key -> br_cconn_t* (its memberships) */
     br_client_t *lru_head, *lru_tail;
+    struct br_hb_job *hb_head, *hb_tail; /* heartbeats decoding off the loop, in arrival order */
+    size_t hb_big;              /* how many of them are large */
 } br_clients_t;
 
 /* A HEART_BEAT body, decoded and checked without a broker (br_heartbeat_decode). */

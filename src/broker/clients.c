@@ -217,15 +217,6 @@ static void free_pgroup(br_pgroup_t *g)
 static void free_cgroup_cb(void *p) { free_cgroup(p); }
 static void free_pgroup_cb(void *p) { free_pgroup(p); }
 
-void br_clients_free(br_clients_t *c)
-{
-    while (c->lru_head)
-        member_remove(c, c->lru_head);
-    cm_map_free(&c->consumers, free_cgroup_cb);
-    cm_map_free(&c->producers, free_pgroup_cb);
-    cm_map_free(&c->conns, free);
-}
-
 br_cgroup_t *br_cgroup_get(br_broker_t *b, const char *group) { return cm_map_get(&b->clients.consumers, group); }
 
 const br_sub_t *br_cgroup_sub(const br_cgroup_t *g, const char *topic)
@@ -489,9 +480,135 @@ static br_pgroup_t *pgroup_put(br_broker_t *b, const char *name)
     return g;
 }
 
+static void heartbeat_apply(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req, br_heartbeat_t *hb)
+{
+    if (hb->badSubs)
+        LOG_W("broker", "client %s: %zu subscriptions not usable, first: %s", hb->clientID, hb->badSubs, hb->firstBad);
+    int groups_added = 0;
+    for (size_t i = 0; i < hb->nconsumers; i++)
+        groups_added |= heartbeat_consumer(b, c, req, hb->clientID, &hb->consumers[i]);
+    if (groups_added)
+        br_groups_save(&b->groups); /* once per heartbeat, not once per new group */
+    for (size_t i = 0; i < hb->nproducers; i++) {
+        br_pgroup_t *g = pgroup_put(b, hb->producers[i]);
+        if (!g)
+            continue;
+        upsert_client(&b->clients, &g->clients, &g->members, g, 0, c, hb->clientID, req->language, req->version,
+                      uv_now(b->loop));
+        if (!g->clients)
+            free_pgroup(cm_map_remove(&b->clients.producers, g->name));
+    }
+}
+
+/* Large heartbeats (a 40k-subscription body is 6 MB of JSON: 0.3 s to parse, several seconds
+ * under the sanitizers) are decoded on libuv's thread pool, which br_heartbeat_decode allows
+ * since it touches no broker state; the loop only swaps the result in. Jobs run one at a time
+ * in arrival order, and while any is queued every heartbeat queues behind it, so a client's
+ * heartbeats are applied in the order it sent them. At most HB_ASYNC_MAX large ones wait;
+ * more are refused with SYSTEM_BUSY (memory stays bounded). Real clients' heartbeats are
+ * under 1 KiB and are handled at once, as before. */
+#define HB_ASYNC_BYTES (64 * 1024)
+#define HB_ASYNC_MAX 4
+
+typedef struct br_hb_job {
+    uv_work_t work;
+    br_broker_t *b;             /* NULL once the broker is gone: the job only frees itself */
+    rm_conn_t *conn;
+    rm_cmd_t req;               /* the request's header fields, for the answer */
+    uint8_t *body;
+    size_t len;
+    int big, rc;
+    br_heartbeat_t hb;
+    char err[256];
+    struct br_hb_job *next;
+} br_hb_job_t;
+
+static void hb_work(uv_work_t *w)
+{
+    br_hb_job_t *j = w->data;
+    j->rc = br_heartbeat_decode(j->body, j->len, &j->hb, j->err, sizeof j->err);
+    free(j->body); /* the JSON is not needed any more; free it off the loop too */
+    j->body = NULL;
+}
+
+static void hb_after(uv_work_t *w, int status);
+
+static void hb_start_next(br_clients_t *cl)
+{
+    br_hb_job_t *j = cl->hb_head;
+    if (j && uv_queue_work(j->b->loop, &j->work, hb_work, hb_after) != 0)
+        hb_after(&j->work, UV_ECANCELED);
+}
+
+static void hb_after(uv_work_t *w, int status)
+{
+    br_hb_job_t *j = w->data;
+    br_broker_t *b = j->b;
+    if (b) {
+        if (status != 0)
+            rm_conn_respond_code(j->conn, &j->req, RC_SYSTEM_ERROR, "heartbeat not processed");
+        else if (j->rc != 0)
+            rm_conn_respond_code(j->conn, &j->req, RC_SYSTEM_ERROR, "%s", j->err);
+        else if (!rm_conn_is_closed(j->conn) && !b->stopping) { /* a closed client has left already */
+            heartbeat_apply(b, j->conn, &j->req, &j->hb);
+            rm_conn_respond_code(j->conn, &j->req, RC_SUCCESS, NULL);
+        }
+        b->clients.hb_head = j->next;
+        if (!j->next)
+            b->clients.hb_tail = NULL;
+        b->clients.hb_big -= j->big;
+    }
+    br_heartbeat_free(&j->hb);
+    free(j->body);
+    rm_conn_unref(j->conn);
+    free(j);
+    if (b)
+        hb_start_next(&b->clients);
+}
+
+static int heartbeat_queue(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req)
+{
+    br_clients_t *cl = &b->clients;
+    int big = req->body_len > HB_ASYNC_BYTES;
+    if (big && cl->hb_big >= HB_ASYNC_MAX) {
+        rm_conn_respond_code(c, req, RC_SYSTEM_BUSY, "too many large heartbeats in progress (%d), try again later", HB_ASYNC_MAX);
+        return 0;
+    }
+    br_hb_job_t *j = calloc(1, sizeof *j);
+    if (!j || (req->body_len && !(j->body = malloc(req->body_len)))) {
+        free(j);
+        return -1;
+    }
+    memcpy(j->body, req->body, req->body_len);
+    j->len = req->body_len;
+    j->work.data = j;
+    j->b = b;
+    j->conn = c;
+    rm_conn_ref(c);
+    rm_cmd_init(&j->req, req->code);
+    j->req.language = req->language;
+    j->req.version = req->version;
+    j->req.opaque = req->opaque;
+    j->req.flag = req->flag;
+    j->req.serialize = req->serialize;
+    j->big = big;
+    cl->hb_big += big;
+    int idle = cl->hb_head == NULL;
+    if (cl->hb_tail)
+        cl->hb_tail->next = j;
+    else
+        cl->hb_head = j;
+    cl->hb_tail = j;
+    if (idle)
+        hb_start_next(cl);
+    return 0;
+}
+
 void br_handle_heart_beat(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     br_broker_t *b = ctx;
+    if ((req->body_len > HB_ASYNC_BYTES || b->clients.hb_head) && heartbeat_queue(b, c, req) == 0)
+        return;
     br_heartbeat_t hb;
     char err[256];
     if (br_heartbeat_decode(req->body, req->body_len, &hb, err, sizeof err) != 0) {
@@ -499,24 +616,31 @@ void br_handle_heart_beat(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "%s", err);
         return;
     }
-    if (hb.badSubs)
-        LOG_W("broker", "client %s: %zu subscriptions not usable, first: %s", hb.clientID, hb.badSubs, hb.firstBad);
-    int groups_added = 0;
-    for (size_t i = 0; i < hb.nconsumers; i++)
-        groups_added |= heartbeat_consumer(b, c, req, hb.clientID, &hb.consumers[i]);
-    if (groups_added)
-        br_groups_save(&b->groups); /* once per heartbeat, not once per new group */
-    for (size_t i = 0; i < hb.nproducers; i++) {
-        br_pgroup_t *g = pgroup_put(b, hb.producers[i]);
-        if (!g)
-            continue;
-        upsert_client(&b->clients, &g->clients, &g->members, g, 0, c, hb.clientID, req->language, req->version,
-                      uv_now(b->loop));
-        if (!g->clients)
-            free_pgroup(cm_map_remove(&b->clients.producers, g->name));
-    }
+    heartbeat_apply(b, c, req, &hb);
     br_heartbeat_free(&hb);
     rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
+}
+
+void br_clients_free(br_clients_t *c)
+{
+    br_hb_job_t *j = c->hb_head;
+    if (j) {
+        j->b = NULL; /* on the thread pool: it frees itself when it ends */
+        j = j->next;
+    }
+    while (j) { /* never started */
+        br_hb_job_t *n = j->next;
+        free(j->body);
+        rm_conn_unref(j->conn);
+        free(j);
+        j = n;
+    }
+    c->hb_head = c->hb_tail = NULL;
+    while (c->lru_head)
+        member_remove(c, c->lru_head);
+    cm_map_free(&c->consumers, free_cgroup_cb);
+    cm_map_free(&c->producers, free_pgroup_cb);
+    cm_map_free(&c->conns, free);
 }
 
 /* ---- leaving ------------------------------------------------------------------------------- */
