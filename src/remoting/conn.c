@@ -15,12 +15,15 @@
  *  - a process-wide connection limit, and "out of file descriptors" said as such. */
 #include "remoting.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -80,8 +83,10 @@ struct rm_server {
     uv_tcp_t tcp;
     uv_loop_t *loop;
     const rm_endpoint_t *ep;
-    uv_timer_t trim;     /* gives freed connection memory back to the system */
+    uv_timer_t trim;     /* gives freed connection memory back, watches the fd limit */
     int handles_open;
+    int reserve_fd;      /* closed when accept fails for lack of fds, so the next accept works */
+    int shedding;        /* that next connection is closed at once and the reserve reopened */
     rm_conn_t *conns;
     int port;
     int stopping;
@@ -810,11 +815,19 @@ static void accept_failed(rm_server_t *s, int status)
 {
     static uint64_t last_log;
     static unsigned skipped;
+    int no_fds = status == UV_EMFILE || status == UV_ENFILE;
+    /* libuv retries accept at once after this callback: without a free descriptor that would
+     * spin. Our reserve gives one; the connection it lets in is closed (on_connection). */
+    if (no_fds && s->reserve_fd >= 0) {
+        close(s->reserve_fd);
+        s->reserve_fd = -1;
+        s->shedding = 1;
+    }
     if (!log_allowed(&last_log, uv_now(s->loop))) {
         skipped++;
         return;
     }
-    if (status == UV_EMFILE || status == UV_ENFILE)
+    if (no_fds)
         LOG_E("remoting", "%s: out of file descriptors (limit %d%s): new connections are refused "
               "(%u more since the last report); raise ulimit -n or lower maxConnections", s->ep->name,
               fd_limit(), status == UV_ENFILE ? ", system-wide table full" : "", skipped);
@@ -860,6 +873,12 @@ static void on_connection(uv_stream_t *ls, int status)
         return;
     }
     fill_names(c);
+    if (s->shedding) { /* accepted only to free the backlog: no descriptor to spare */
+        rm_conn_close(c);  /* closes the socket now */
+        s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        s->shedding = s->reserve_fd < 0;
+        return;
+    }
     if (over_limit(s, c)) {
         rm_conn_close(c);
         return;
@@ -896,7 +915,14 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss)
  * proportional to the heap, not to any input, and runs at most once per TRIM_EVERY_MS. */
 static void on_trim(uv_timer_t *t)
 {
-    (void)t;
+    rm_server_t *s = t->data;
+    /* libuv sheds connections silently when accept finds no descriptor (it closes a spare fd,
+     * accepts and closes): probe, so that running out is logged as what it is. */
+    int fd = fcntl(s->reserve_fd >= 0 ? s->reserve_fd : 0, F_DUPFD_CLOEXEC, 0);
+    if (fd >= 0)
+        close(fd);
+    else if (errno == EMFILE || errno == ENFILE)
+        accept_failed(s, errno == EMFILE ? UV_EMFILE : UV_ENFILE);
     if (atomic_load(&g_freed_since_trim) < TRIM_AFTER_CLOSES)
         return;
     atomic_store(&g_freed_since_trim, 0);
@@ -908,8 +934,11 @@ static void on_trim(uv_timer_t *t)
 static void on_server_handle_closed(uv_handle_t *h)
 {
     rm_server_t *s = h->data;
-    if (--s->handles_open == 0)
-        free(s);
+    if (--s->handles_open > 0)
+        return;
+    if (s->reserve_fd >= 0)
+        close(s->reserve_fd);
+    free(s);
 }
 
 int rm_server_start(uv_loop_t *loop, const char *host, int port, const rm_endpoint_t *ep, rm_server_t **out)
@@ -926,6 +955,7 @@ int rm_server_start(uv_loop_t *loop, const char *host, int port, const rm_endpoi
     uv_timer_init(loop, &s->trim);
     s->tcp.data = s->trim.data = s;
     s->handles_open = 2;
+    s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     int rc = uv_tcp_bind(&s->tcp, (struct sockaddr *)&ss, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&s->tcp, 1024, on_connection);

@@ -1,6 +1,7 @@
 """Driver for test_conn_limits.sh: hostile connection patterns against a running broker or
 name server, judged by the server's resident memory (VmRSS) and by a well-behaved client's
 answers. Every wait is bounded. Usage: conn_limits.py <phase> <port> <server pid> [args]."""
+import os
 import socket
 import sys
 import threading
@@ -152,10 +153,52 @@ def limit(port, pid, max_conns):
     return ok
 
 
+def cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fds(port, pid, n, log):
+    """The server runs with a tiny fd limit and n clients connect, more than it has descriptors
+    for: its log must say "out of file descriptors", it must not spin, and it must serve again
+    once they leave."""
+    socks = []
+    for _ in range(n):
+        try:
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        except OSError:
+            break
+
+    def logged():
+        with open(log, errors="replace") as f:
+            return "out of file descriptors (limit" in f.read()
+    ok = check("the log says out of file descriptors", wait_until(logged, 15, 0.1))
+    cpu0 = cpu_s(pid)
+    time.sleep(2)  # measuring CPU use over a fixed window, not waiting for an event
+    spent = cpu_s(pid) - cpu0
+    ok = check("no spinning while out of descriptors (%.2f s CPU in 2 s)" % spent, spent < 1.0) and ok
+    for s in socks:
+        s.close()
+
+    def served():
+        c = None
+        try:
+            c = Conn(port, timeout=5)
+            r = c.call(12345)
+        except OSError:
+            r = None
+        finally:
+            if c:
+                c.close()
+        return r is not None and r[0]["code"] == 3
+    return check("served again once the connections are gone", wait_until(served, 15, 0.2)) and ok
+
+
 def main():
     phase, port, pid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    args = [int(a) for a in sys.argv[4:]]
-    ok = {"pipeline": pipeline, "idle": idle, "limit": limit}[phase](port, pid, *args)
+    args = [int(a) if a.isdigit() else a for a in sys.argv[4:]]
+    ok = {"pipeline": pipeline, "idle": idle, "limit": limit, "fds": fds}[phase](port, pid, *args)
     sys.exit(0 if ok else 1)
 
 
