@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +111,8 @@ static atomic_int g_freed_since_trim;
 static atomic_int g_max_conns;        /* 0 = no limit */
 static atomic_size_t g_budget = WQ_BUDGET_DEFAULT;
 static _Thread_local uint8_t *t_scratch; /* the loop thread's read buffer, READ_CHUNK bytes */
+static pthread_key_t g_scratch_key;      /* frees it when a (client library) loop thread ends */
+static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
 
 static void conn_flush(rm_conn_t *c);
 static void conn_resume(rm_conn_t *c);
@@ -300,6 +303,19 @@ static pending_t *take_pending(rm_conn_t *c, int32_t opaque)
 
 /* ---- reading ---- */
 
+static void scratch_key_init(void) { pthread_key_create(&g_scratch_key, free); }
+
+static uint8_t *scratch(void)
+{
+    if (!t_scratch) {
+        pthread_once(&g_scratch_once, scratch_key_init);
+        t_scratch = malloc(READ_CHUNK);
+        if (t_scratch)
+            pthread_setspecific(g_scratch_key, t_scratch);
+    }
+    return t_scratch;
+}
+
 /* Reads go to the thread's scratch buffer unless a partial frame is waiting in the
  * connection's own buffer, so idle connections hold no read memory. */
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -307,10 +323,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     rm_conn_t *c = h->data;
     (void)suggested;
     if (c->rlen == 0) {
-        if (!t_scratch)
-            t_scratch = malloc(READ_CHUNK);
-        buf->base = (char *)t_scratch;
-        buf->len = t_scratch ? READ_CHUNK : 0;
+        buf->base = (char *)scratch();
+        buf->len = buf->base ? READ_CHUNK : 0;
         return;
     }
     if (c->rcap - c->rlen < READ_CHUNK / 4) {
