@@ -297,7 +297,7 @@ static int assignment_settled(counter_t **cs, size_t nqueues)
 static void test_two_consumers_split_the_queues(lc_producer_t *p)
 {
     int ok = 1;
-    CHECK(send_until_routed(p, TOPIC_SPLIT, "Warm", 20) == 0, "topic %s not created", TOPIC_SPLIT);
+    CHECK(send_until_routed(p, TOPIC_SPLIT, "Warm", 60) == 0, "topic %s not created", TOPIC_SPLIT);
     /* queues of the topic, from a pull consumer's view */
     lc_pull_consumer_t *pc;
     lc_mq_t *mqs = NULL;
@@ -400,7 +400,7 @@ static long pull_count(const char *topic, double limit)
 static void test_batch_async_and_oneway_sends_arrive(lc_producer_t *p)
 {
     int ok = 1;
-    CHECK(send_until_routed(p, TOPIC_MODES, "Warm", 20) == 0, "topic %s not created", TOPIC_MODES);
+    CHECK(send_until_routed(p, TOPIC_MODES, "Warm", 60) == 0, "topic %s not created", TOPIC_MODES);
     lc_message_t batch[10];
     char bodies[10][32];
     for (int i = 0; i < 10; i++) {
@@ -428,11 +428,11 @@ static void test_batch_async_and_oneway_sends_arrive(lc_producer_t *p)
     }
     double start = now_s();
     while (__atomic_load_n(&counts[0], __ATOMIC_RELAXED) + __atomic_load_n(&counts[1], __ATOMIC_RELAXED) < 100 &&
-           now_s() - start < 20)
+           now_s() - start < 60) /* generous: a busy machine */
         nap_ms(50);
     CHECK(counts[0] == 100 && counts[1] == 0, "async: %ld ok, %ld failed", counts[0], counts[1]);
     long stored = -1;
-    for (start = now_s(); now_s() - start < 10; nap_ms(300))   /* oneway sends have no answer to wait for */
+    for (start = now_s(); now_s() - start < 60; nap_ms(300))   /* oneway sends have no answer to wait for */
         if ((stored = pull_count(TOPIC_MODES, 10)) >= 120)
             break;
     CHECK(stored == 120, "stored %ld messages, want 10 batch + 100 async + 10 oneway", stored);
@@ -446,7 +446,7 @@ static int phase_main(void)
         fprintf(stderr, "producer did not start\n");
         return 1;
     }
-    int ok = send_until_routed(p, TOPIC_ALL, "Warm", 30) == 0;
+    int ok = send_until_routed(p, TOPIC_ALL, "Warm", 60) == 0;
     report("test_producer_reaches_broker", ok);
     if (ok) {
         test_group_gets_every_message_once(p);
@@ -467,12 +467,12 @@ static void test_restarted_consumer_sees_no_old_messages(void)
     int ok = 1;
     counter_t *c = counter_start("e2e_commit", TOPIC_COMMIT, "*", LC_FROM_FIRST_OFFSET, NULL);
     CHECK(c->c != NULL, "consumer did not start");
-    nap_ms(8000);   /* rebalance + first pulls happen within a few seconds */
+    nap_ms(8000);   /* a window for wrong old messages: rebalance + first pulls happen within it */
     long total = counter_get(c, NULL, NULL);
     CHECK(total == 0, "restarted group got %ld old messages", total);
     lc_producer_t *p;
     if (lc_producer_create("e2e_producer2", g_ns, &p) == 0 && lc_producer_start(p) == 0) {
-        CHECK(send_until_routed(p, TOPIC_COMMIT, "Warm", 30) == 0, "broker not reachable after restart");
+        CHECK(send_until_routed(p, TOPIC_COMMIT, "Warm", 60) == 0, "broker not reachable after restart");
         long failed;
         produce(p, TOPIC_COMMIT, 10, &failed);
         CHECK(failed == 0, "%ld sends failed", failed);
@@ -497,7 +497,7 @@ static void test_messages_survive_restart(void)
     lc_mq_t *mqs = NULL;
     size_t nq = 0;
     double start = now_s();
-    while (rc == 0 && (rc = lc_pull_consumer_fetch_queues(pc, TOPIC_ALL, &mqs, &nq)) != 0 && now_s() - start < 20) {
+    while (rc == 0 && (rc = lc_pull_consumer_fetch_queues(pc, TOPIC_ALL, &mqs, &nq)) != 0 && now_s() - start < 60) {
         rc = 0;
         nap_ms(500);
     }

@@ -13,7 +13,7 @@ lt_start_slave || lt_fail "slave did not start"
 export NAMESRV_ADDR="$LT_NS_ADDR" ALIONS_STATE="$LT_DIR/alions-ha.json"
 lt_alions_run failover-produce 40 || lt_fail "ali-ons: producing to the master failed"
 topic=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["topic"])' "$ALIONS_STATE")
-lt_wait_slave_caught_up "$topic" 25 || lt_fail "the slave did not catch up"
+lt_wait_slave_caught_up "$topic" 60 || lt_fail "the slave did not catch up"
 kill -9 "$LT_BROKER_PID"; wait "$LT_BROKER_PID" 2>/dev/null
 lt_wait_for 60 "the name server drops the master as its connection closes" lt_ns_forgot "$LT_BROKER_ADDR" \
     || lt_fail "the name server still lists the killed master"
