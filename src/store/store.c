@@ -1,6 +1,7 @@
 /* store.c: the store's life cycle and its two paths.
  * open -> lock, load commit log and consume queues, recover (validate records, zero a torn
- * tail, truncate and re-dispatch consume queues), create `abort`, start the flush thread.
+ * tail, truncate consume queues, rebuild damaged ones (cqrepair.c), re-dispatch), create
+ * `abort`, start the flush thread.
  * put  -> reserve room in the last commit-log file (blank + roll when it does not fit), encode
  *         the record straight into the mapping, write its consume-queue unit.
  * get  -> walk consume-queue units, filter by tag code, hand back slices of the mapping.

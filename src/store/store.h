@@ -118,12 +118,15 @@ void st_config_default(st_config_t *cfg);
 typedef struct st_store st_store_t;
 
 /* Open (creating if missing) the store under cfg->storePathRootDir. Takes the `lock` file
- * (ST_ELOCKED if another process has it), loads commit-log and consume-queue files (a file
- * whose size differs from the configured one -> ST_ECORRUPT), recovers: validates records
- * (magic/size/CRC) from the third-to-last commit-log file after a clean exit or from the first
- * file when `abort` exists, zeroes the torn tail, drops consume-queue units beyond the valid end
- * and re-dispatches missing ones. Then creates `abort` and starts the flush thread.
- * cfg is copied (strings too) except delayLevelMs. */
+ * (ST_ELOCKED if another process has it), loads commit-log and consume-queue files (a
+ * commit-log file whose size differs from the configured one -> ST_ECORRUPT), recovers:
+ * validates records (magic/size/CRC) from the checkpoint's file, zeroes the torn tail, drops
+ * consume-queue units beyond the valid end and re-dispatches missing ones. A damaged consume
+ * queue (a file of the wrong size, missing or misnamed; units out of order, past the log, or
+ * not pointing at their own records, checked in the last three files and at both ends of
+ * every file) is logged with file and offset and rebuilt from the commit log in one pass;
+ * if retention took all its records it stays empty at the offset it had reached. Then creates
+ * `abort` and starts the flush thread. cfg is copied (strings too) except delayLevelMs. */
 int st_store_open(const st_config_t *cfg, st_store_t **out);
 
 /* Stop the flush thread, flush commit log and consume queues, unmap everything, remove `abort`,
@@ -254,7 +257,9 @@ void st_get_result_init(st_get_result_t *r);
 void st_get_result_free(st_get_result_t *r);
 
 /* Read up to maxMsgNums records of (topic, queueId) starting at queue offset `offset`.
- * Status and nextBeginOffset follow store spec §2.5 (master rules); at most
+ * A unit that does not point at its own record (checked: topic, queueId, queueOffset, offset,
+ * size) is skipped alone and logged once per queue. Status and nextBeginOffset follow store
+ * spec §2.5 (master rules); at most
  * max(16000, maxMsgNums*20) bytes of consume queue are scanned; a batch also stops at the
  * in-memory (256 KiB / 32) or in-disk (64 KiB / 8) transfer caps, and at maxBytes when > 0
  * (the first record is always taken). filter may be NULL (match all).
