@@ -12,6 +12,8 @@
 
 #define V4_9_4 401
 
+typedef struct ns_job ns_job_t;
+
 struct ns_server {
     uv_loop_t *loop;
     ns_config_t cfg;
@@ -19,6 +21,10 @@ struct ns_server {
     rm_endpoint_t ep;
     rm_server_t *srv;
     uv_timer_t scan;
+    uv_idle_t apply;            /* runs while a big registration's topics are applied in slices */
+    int closing;                /* handles still closing after ns_stop */
+    ns_job_t *jobs, *jobs_tail; /* registrations and unregistrations in arrival order */
+    int njobs, nbig;
 };
 
 /* ---- config ---- */
@@ -79,44 +85,67 @@ void ns_config_print(const ns_config_t *cfg)
 
 /* ---- handlers ---- */
 
-static void h_register_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+/* ---- REGISTER_BROKER / UNREGISTER_BROKER ----
+ * A broker of 40k topics sends 6 MB of JSON: parsing it is ~700k allocations, 0.3-0.8 s that
+ * would hold every other client's request (2-7 s under the sanitizers). So bodies over
+ * NS_ASYNC_BYTES, and compressed ones (their inflated size is unknown until inflated), are
+ * checked and decoded on libuv's thread pool, which ns_reg_body_decode allows; back on the
+ * loop the broker's entry is updated at once and its topics applied NS_APPLY_SLICE per loop
+ * turn (uv_idle), then the broker is answered. Jobs run one at a time in arrival order, and
+ * while any is queued every registration and unregistration queues behind it, so a broker's
+ * requests take effect in the order it sent them. At most NS_ASYNC_MAX big ones wait (each
+ * holds its body); more get SYSTEM_BUSY and the broker tries again at its next registration.
+ * Brokers of a few hundred topics send a few KiB and are handled at once, as before. */
+#define NS_ASYNC_BYTES (64 * 1024)
+#define NS_ASYNC_MAX 8
+#define NS_QUEUE_MAX 1024
+#define NS_APPLY_SLICE 2000
+#define NS_ECRC 1 /* not a CM_ error: the body's crc32 does not match bodyCrc32 */
+
+enum { JOB_WAITING, JOB_DECODING, JOB_APPLYING };
+
+struct ns_job {
+    uv_work_t work;
+    ns_server_t *ns;            /* NULL once the server stopped while the job was on the pool */
+    rm_conn_t *conn;            /* referenced until the job is freed */
+    rm_cmd_t req;               /* the request's header fields, for the answer */
+    int unreg;                  /* an UNREGISTER_BROKER waiting behind registrations */
+    char *cluster, *addr, *name, *ha;
+    int64_t id, crc;
+    int compressed, big, state, rc, due;
+    uint8_t *body;              /* freed on the pool once decoded */
+    size_t len;
+    ns_reg_body_t rb;
+    size_t done;                /* topics applied (and their decoded names freed) so far */
+    struct ns_job *next;
+};
+
+/* Check and decode a REGISTER_BROKER body: 0, NS_ECRC or the decoder's error. Any thread. */
+static int reg_decode(const uint8_t *body, size_t len, int64_t crc, int compressed, int version, ns_reg_body_t *rb)
 {
-    ns_server_t *ns = ctx;
-    const char *name, *addr, *cluster, *ha;
-    int64_t id;
-    if (!(name = rm_req_str(c, req, "brokerName")) || !(addr = rm_req_str(c, req, "brokerAddr")) ||
-        !(cluster = rm_req_str(c, req, "clusterName")) || rm_req_i64(c, req, "brokerId", &id))
-        return;
-    ha = rm_ext_get(req, "haServerAddr");
-    int64_t crc = 0;
-    rm_ext_i64(req, "bodyCrc32", &crc);
-    if (crc != 0 && crc != cm_crc32(req->body, req->body_len)) {
+    if (crc != 0 && crc != cm_crc32(body, len))
+        return NS_ECRC;
+    return ns_reg_body_decode(body, len, compressed, version, rb);
+}
+
+static void reg_refuse(rm_conn_t *c, const rm_cmd_t *req, const char *addr, int rc)
+{
+    if (rc == NS_ECRC) {
         LOG_W("namesrv", "register from %s: body crc32 does not match", addr);
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "crc32 not match");
-        return;
-    }
-    int compressed = 0;
-    rm_ext_bool(req, "compressed", &compressed);
-    ns_reg_body_t rb = {0};
-    int rc = ns_reg_body_decode(req->body, req->body_len, compressed, req->version, &rb);
-    if (rc) {
-        ns_reg_body_free(&rb);
-        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "register body of broker %s cannot be decoded", addr);
-        return;
-    }
-    ns_reg_t g = {.cluster = cluster, .addr = addr, .name = name, .ha = ha, .id = id,
-                  .dvCounter = rb.dvCounter, .dvTimestamp = rb.dvTimestamp, .topics = rb.topics,
-                  .ntopics = rb.n, .connId = rm_conn_id(c), .now = uv_now(ns->loop)};
-    const char *master, *masterHa;
-    int isnew = ns_routes_live(&ns->routes, addr) == NULL;
-    rc = ns_routes_register(&ns->routes, &g, &master, &masterHa);
-    ns_reg_body_free(&rb);
-    if (rc) {
+    } else if (rc == CM_ENOMEM) {
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "out of memory");
-        return;
+    } else {
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "register body of broker %s cannot be decoded", addr);
     }
-    if (isnew)
-        LOG_I("namesrv", "new broker registered, %s (%s, %s, id %lld)", addr, name, cluster, (long long)id);
+}
+
+/* The answer to a registration once applied: a slave learns its master's addresses, and every
+ * broker gets the ORDER_TOPIC_CONFIG table. */
+static void reg_answer(ns_server_t *ns, rm_conn_t *c, const rm_cmd_t *req, const ns_reg_t *g)
+{
+    const char *master, *masterHa;
+    ns_routes_master(&ns->routes, g, &master, &masterHa);
     rm_cmd_t resp;
     rm_cmd_init(&resp, RC_SUCCESS);
     if (master) {
@@ -136,6 +165,225 @@ static void h_register_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     cm_buf_free(&b);
 }
 
+static void log_if_new(ns_server_t *ns, const ns_reg_t *g)
+{
+    if (!ns_routes_live(&ns->routes, g->addr))
+        LOG_I("namesrv", "new broker registered, %s (%s, %s, id %lld)", g->addr, g->name, g->cluster, (long long)g->id);
+}
+
+static void job_free(ns_job_t *j)
+{
+    free(j->cluster);
+    free(j->addr);
+    free(j->name);
+    free(j->ha);
+    free(j->body);
+    ns_reg_body_free(&j->rb);
+    rm_cmd_free(&j->req);
+    rm_conn_unref(j->conn);
+    free(j);
+}
+
+/* Drop the head job (done) and start the next. */
+static void jobs_run(ns_server_t *ns);
+
+static void job_done(ns_server_t *ns)
+{
+    ns_job_t *j = ns->jobs;
+    ns->jobs = j->next;
+    if (!ns->jobs)
+        ns->jobs_tail = NULL;
+    ns->njobs--;
+    ns->nbig -= j->big;
+    job_free(j);
+    jobs_run(ns);
+}
+
+static ns_reg_t job_reg(ns_server_t *ns, const ns_job_t *j)
+{
+    return (ns_reg_t){.cluster = j->cluster, .addr = j->addr, .name = j->name, .ha = j->ha, .id = j->id,
+                      .dvCounter = j->rb.dvCounter, .dvTimestamp = j->rb.dvTimestamp, .topics = j->rb.topics,
+                      .ntopics = j->rb.n, .connId = rm_conn_id(j->conn), .now = uv_now(ns->loop)};
+}
+
+static void job_work(uv_work_t *w)
+{
+    ns_job_t *j = w->data;
+    j->rc = reg_decode(j->body, j->len, j->crc, j->compressed, j->req.version, &j->rb);
+    free(j->body); /* 6 MB freed here, not on the loop */
+    j->body = NULL;
+}
+
+/* One slice of the head job's topics per loop turn; answers after the last. The decoded names
+ * are freed as they go, so no step is larger than a slice. */
+static void on_apply(uv_idle_t *h)
+{
+    ns_server_t *ns = h->data;
+    ns_job_t *j = ns->jobs;
+    if (rm_conn_is_closed(j->conn)) {
+        /* Its close already removed the broker: applying the rest would leave orphan topics. */
+        LOG_W("namesrv", "broker %s closed its connection during its registration; stopped applying it", j->addr);
+        uv_idle_stop(h);
+        job_done(ns);
+        return;
+    }
+    ns_reg_t g = job_reg(ns, j);
+    size_t to = j->done + NS_APPLY_SLICE < j->rb.n ? j->done + NS_APPLY_SLICE : j->rb.n;
+    int rc = j->due ? ns_routes_put_topics(&ns->routes, &g, j->done, to) : 0;
+    for (; j->done < to; j->done++) {
+        free(j->rb.topics[j->done].name);
+        j->rb.topics[j->done].name = NULL;
+    }
+    if (rc || j->done == j->rb.n) {
+        if (rc)
+            reg_refuse(j->conn, &j->req, j->addr, rc);
+        else
+            reg_answer(ns, j->conn, &j->req, &g);
+        uv_idle_stop(h);
+        job_done(ns);
+    }
+}
+
+static void job_decoded(uv_work_t *w, int status)
+{
+    ns_job_t *j = w->data;
+    ns_server_t *ns = j->ns;
+    if (!ns) { /* the server is gone */
+        job_free(j);
+        return;
+    }
+    if (status != 0 || j->rc != 0) {
+        reg_refuse(j->conn, &j->req, j->addr, status != 0 ? CM_ENOMEM : j->rc);
+        job_done(ns);
+        return;
+    }
+    if (rm_conn_is_closed(j->conn)) { /* the broker left meanwhile; its close removed it */
+        job_done(ns);
+        return;
+    }
+    ns_reg_t g = job_reg(ns, j);
+    log_if_new(ns, &g);
+    int rc = ns_routes_register_broker(&ns->routes, &g, &j->due);
+    if (rc) {
+        reg_refuse(j->conn, &j->req, j->addr, rc);
+        job_done(ns);
+        return;
+    }
+    j->state = JOB_APPLYING;
+    uv_idle_start(&ns->apply, on_apply);
+}
+
+static void jobs_run(ns_server_t *ns)
+{
+    ns_job_t *j;
+    while ((j = ns->jobs) && j->state == JOB_WAITING) {
+        if (j->unreg) {
+            LOG_I("namesrv", "broker %s (%s, id %lld) unregistered", j->addr, j->name, (long long)j->id);
+            ns_routes_unregister(&ns->routes, j->cluster, j->addr, j->name, j->id);
+            rm_conn_respond_code(j->conn, &j->req, RC_SUCCESS, NULL);
+        } else {
+            j->state = JOB_DECODING;
+            if (uv_queue_work(ns->loop, &j->work, job_work, job_decoded) == 0)
+                return;
+            reg_refuse(j->conn, &j->req, j->addr, CM_ENOMEM);
+        }
+        /* done with j: like job_done, without recursion */
+        ns->jobs = j->next;
+        if (!ns->jobs)
+            ns->jobs_tail = NULL;
+        ns->njobs--;
+        ns->nbig -= j->big;
+        job_free(j);
+    }
+}
+
+/* Queue a (un)registration behind the others. The body is copied; the request's header
+ * fields are kept for the answer. Answers the request itself if it cannot queue. */
+static void job_queue(ns_server_t *ns, rm_conn_t *c, const rm_cmd_t *req, int unreg, const char *cluster,
+                      const char *addr, const char *name, const char *ha, int64_t id, int compressed, int64_t crc)
+{
+    int big = !unreg && (compressed || req->body_len > NS_ASYNC_BYTES);
+    if ((big && ns->nbig >= NS_ASYNC_MAX) || ns->njobs >= NS_QUEUE_MAX) {
+        rm_conn_respond_code(c, req, RC_SYSTEM_BUSY, "too many broker registrations in progress (%d), try again later",
+                             ns->njobs);
+        return;
+    }
+    ns_job_t *j = calloc(1, sizeof *j);
+    if (!j || !(j->cluster = cm_strdup(cluster)) || !(j->addr = cm_strdup(addr)) || !(j->name = cm_strdup(name)) ||
+        (ha && !(j->ha = cm_strdup(ha))) || (req->body_len && !(j->body = malloc(req->body_len)))) {
+        if (j) {
+            free(j->cluster);
+            free(j->addr);
+            free(j->name);
+            free(j->ha);
+        }
+        free(j);
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "out of memory");
+        return;
+    }
+    if (req->body_len)
+        memcpy(j->body, req->body, req->body_len);
+    j->len = req->body_len;
+    j->work.data = j;
+    j->ns = ns;
+    j->conn = c;
+    rm_conn_ref(c);
+    rm_cmd_init(&j->req, req->code);
+    j->req.language = req->language;
+    j->req.version = req->version;
+    j->req.opaque = req->opaque;
+    j->req.flag = req->flag;
+    j->req.serialize = req->serialize;
+    j->unreg = unreg;
+    j->id = id;
+    j->crc = crc;
+    j->compressed = compressed;
+    j->big = big;
+    ns->nbig += big;
+    ns->njobs++;
+    if (ns->jobs_tail)
+        ns->jobs_tail->next = j;
+    else
+        ns->jobs = j;
+    ns->jobs_tail = j;
+    if (ns->jobs == j)
+        jobs_run(ns);
+}
+
+static void h_register_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    ns_server_t *ns = ctx;
+    const char *name, *addr, *cluster, *ha;
+    int64_t id;
+    if (!(name = rm_req_str(c, req, "brokerName")) || !(addr = rm_req_str(c, req, "brokerAddr")) ||
+        !(cluster = rm_req_str(c, req, "clusterName")) || rm_req_i64(c, req, "brokerId", &id))
+        return;
+    ha = rm_ext_get(req, "haServerAddr");
+    int64_t crc = 0;
+    rm_ext_i64(req, "bodyCrc32", &crc);
+    int compressed = 0;
+    rm_ext_bool(req, "compressed", &compressed);
+    if (compressed || req->body_len > NS_ASYNC_BYTES || ns->jobs) {
+        job_queue(ns, c, req, 0, cluster, addr, name, ha, id, compressed, crc);
+        return;
+    }
+    ns_reg_body_t rb = {0};
+    int rc = reg_decode(req->body, req->body_len, crc, compressed, req->version, &rb);
+    ns_reg_t g = {.cluster = cluster, .addr = addr, .name = name, .ha = ha, .id = id,
+                  .dvCounter = rb.dvCounter, .dvTimestamp = rb.dvTimestamp, .topics = rb.topics,
+                  .ntopics = rb.n, .connId = rm_conn_id(c), .now = uv_now(ns->loop)};
+    const char *master, *masterHa;
+    if (rc == 0) {
+        log_if_new(ns, &g);
+        rc = ns_routes_register(&ns->routes, &g, &master, &masterHa);
+    }
+    ns_reg_body_free(&rb);
+    if (rc)
+        reg_refuse(c, req, addr, rc);
+    else
+        reg_answer(ns, c, req, &g);
+}
+
 static void h_unregister_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     ns_server_t *ns = ctx;
@@ -144,6 +392,10 @@ static void h_unregister_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     if (!(name = rm_req_str(c, req, "brokerName")) || !(addr = rm_req_str(c, req, "brokerAddr")) ||
         !(cluster = rm_req_str(c, req, "clusterName")) || rm_req_i64(c, req, "brokerId", &id))
         return;
+    if (ns->jobs) { /* after the registrations that came before it */
+        job_queue(ns, c, req, 1, cluster, addr, name, NULL, id, 0, 0);
+        return;
+    }
     LOG_I("namesrv", "broker %s (%s, id %lld) unregistered", addr, name, (long long)id);
     ns_routes_unregister(&ns->routes, cluster, addr, name, id);
     rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
@@ -394,6 +646,8 @@ int ns_start(uv_loop_t *loop, const ns_config_t *cfg, ns_server_t **out)
     }
     uv_timer_init(loop, &ns->scan);
     ns->scan.data = ns;
+    uv_idle_init(loop, &ns->apply);
+    ns->apply.data = ns;
     uv_timer_start(&ns->scan, on_scan, cfg->scanIntervalMs < 5000 ? cfg->scanIntervalMs : 5000, cfg->scanIntervalMs);
     *out = ns;
     return 0;
@@ -401,9 +655,11 @@ int ns_start(uv_loop_t *loop, const ns_config_t *cfg, ns_server_t **out)
 
 int ns_port(const ns_server_t *ns) { return rm_server_port(ns->srv); }
 
-static void on_scan_closed(uv_handle_t *h)
+static void on_handle_closed(uv_handle_t *h)
 {
     ns_server_t *ns = h->data;
+    if (--ns->closing > 0)
+        return;
     ns_routes_free(&ns->routes);
     free(ns);
 }
@@ -411,5 +667,19 @@ static void on_scan_closed(uv_handle_t *h)
 void ns_stop(ns_server_t *ns)
 {
     rm_server_stop(ns->srv);
-    uv_close((uv_handle_t *)&ns->scan, on_scan_closed);
+    ns_job_t *j = ns->jobs;
+    if (j && j->state == JOB_DECODING) {
+        j->ns = NULL; /* on the thread pool: it frees itself when it ends */
+        j = j->next;
+    }
+    while (j) {
+        ns_job_t *n = j->next;
+        job_free(j);
+        j = n;
+    }
+    ns->jobs = ns->jobs_tail = NULL;
+    ns->closing = 2;
+    uv_idle_stop(&ns->apply);
+    uv_close((uv_handle_t *)&ns->apply, on_handle_closed);
+    uv_close((uv_handle_t *)&ns->scan, on_handle_closed);
 }

@@ -2,7 +2,8 @@
  * Topics, brokers, clusters, live brokers and KV namespaces are hash maps (cm_map_t), so a
  * request costs what it touches: a registration is linear in the topics it carries, a route
  * lookup is constant, a topic list is linear in its answer. Registration rebuilds a broker's
- * queue data only when its data version changes, as RocketMQ does. Loop thread only. */
+ * queue data only when its data version changes, as RocketMQ does. Loop thread only, except
+ * the body decoder at the end, which touches nothing shared. */
 #include "route.h"
 
 #include <stdio.h>
@@ -264,28 +265,53 @@ static int put_live(ns_routes_t *r, const ns_reg_t *g, int *changed)
     return 0;
 }
 
-int ns_routes_register(ns_routes_t *r, const ns_reg_t *g, const char **master, const char **masterHa)
+int ns_routes_register_broker(ns_routes_t *r, const ns_reg_t *g, int *topics_due)
 {
-    *master = *masterHa = NULL;
     ns_broker_t *b;
     int changed, rc;
+    *topics_due = 0;
     if ((rc = put_cluster(r, g)) || (rc = put_broker(r, g, &b)) || (rc = put_live(r, g, &changed)))
         return rc;
-    if (g->id == 0 && changed)
-        for (size_t i = 0; i < g->ntopics; i++)
-            if (put_queue_data(r, &g->topics[i], g->name))
-                return CM_ENOMEM;
-    if (g->id != 0) {
-        for (size_t i = 0; i < b->n; i++) {
-            if (b->addrs[i].id == 0) {
-                ns_live_t *m = ns_routes_live(r, b->addrs[i].addr);
-                if (m) {
-                    *master = m->addr;
-                    *masterHa = m->ha;
-                }
+    *topics_due = g->id == 0 && changed; /* only a master's topics, and only a new version of them */
+    return 0;
+}
+
+int ns_routes_put_topics(ns_routes_t *r, const ns_reg_t *g, size_t from, size_t to)
+{
+    for (size_t i = from; i < to && i < g->ntopics; i++) {
+        if (put_queue_data(r, &g->topics[i], g->name)) {
+            /* Forget the data version, so the broker's next registration applies all again. */
+            ns_live_t *l = ns_routes_live(r, g->addr);
+            if (l)
+                l->dvCounter = l->dvTimestamp = -1;
+            return CM_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+void ns_routes_master(const ns_routes_t *r, const ns_reg_t *g, const char **master, const char **masterHa)
+{
+    *master = *masterHa = NULL;
+    const ns_broker_t *b = g->id != 0 ? find_broker(r, g->name) : NULL;
+    for (size_t i = 0; b && i < b->n; i++) {
+        if (b->addrs[i].id == 0) {
+            const ns_live_t *m = ns_routes_live(r, b->addrs[i].addr);
+            if (m) {
+                *master = m->addr;
+                *masterHa = m->ha;
             }
         }
     }
+}
+
+int ns_routes_register(ns_routes_t *r, const ns_reg_t *g, const char **master, const char **masterHa)
+{
+    int due, rc;
+    *master = *masterHa = NULL;
+    if ((rc = ns_routes_register_broker(r, g, &due)) || (due && (rc = ns_routes_put_topics(r, g, 0, g->ntopics))))
+        return rc;
+    ns_routes_master(r, g, master, masterHa);
     return 0;
 }
 

@@ -1,5 +1,6 @@
 /* Private to namesrv: the route table (topics -> queue data, brokers -> addresses, clusters,
- * broker liveness) and the KV config. Loop thread only. */
+ * broker liveness) and the KV config: loop thread only. The body decoder (ns_reg_body_*) touches
+ * no shared state and may run on any thread (namesrv.c runs big bodies on libuv's pool). */
 #ifndef LOULAN_NS_ROUTE_H
 #define LOULAN_NS_ROUTE_H
 
@@ -61,14 +62,25 @@ typedef struct ns_reg_body {
 /* Decode a REGISTER_BROKER body: JSON (wrapped in topicConfigSerializeWrapper when the
  * requester's version >= V3_0_11) or the zlib-compressed binary form. Fills *rb (zeroed by the
  * caller; free it with ns_reg_body_free even on error). 0, CM_EPARSE or CM_ENOMEM. Work and
- * memory are linear in len; inflated bodies are capped at 64 MiB. */
+ * memory are linear in len; inflated bodies are capped at 64 MiB. Any thread. */
 int ns_reg_body_decode(const uint8_t *body, size_t len, int compressed, int version, ns_reg_body_t *rb);
 void ns_reg_body_free(ns_reg_body_t *rb);
 
 void ns_routes_free(ns_routes_t *r);
-/* Register a broker; master and masterHa get the live master's addresses for a slave (or NULL). */
-/* Cost: linear in g->ntopics (hashed topic lookups). */
+/* Register a broker; master and masterHa get the live master's addresses for a slave (or NULL).
+ * Cost: linear in g->ntopics (hashed topic lookups). The same as ns_routes_register_broker,
+ * then ns_routes_put_topics of all topics if due, then ns_routes_master. */
 int ns_routes_register(ns_routes_t *r, const ns_reg_t *reg, const char **master, const char **masterHa);
+/* The constant part of a registration: cluster, broker address and liveness (data version).
+ * *topics_due says whether the topics must then be applied (a master with a new data version);
+ * until they are, the table holds the new version with the old topics. */
+int ns_routes_register_broker(ns_routes_t *r, const ns_reg_t *reg, int *topics_due);
+/* Apply reg->topics[from, to) as reg->name's queue data: linear in to - from, so a big
+ * registration can be applied in slices. On CM_ENOMEM the broker's data version is forgotten,
+ * so that its next registration applies everything again. */
+int ns_routes_put_topics(ns_routes_t *r, const ns_reg_t *reg, size_t from, size_t to);
+/* For a slave's registration, the live master's addresses (NULL, NULL if none or a master). */
+void ns_routes_master(const ns_routes_t *r, const ns_reg_t *reg, const char **master, const char **masterHa);
 /* Cost: linear in the number of topics when the broker name goes away. */
 void ns_routes_unregister(ns_routes_t *r, const char *cluster, const char *addr, const char *name, int64_t id);
 /* Drop brokers registered over connection connId (0 = none) or silent since before `deadline`. */
