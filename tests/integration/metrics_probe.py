@@ -80,7 +80,12 @@ def inject(port, mport):
         fail("pull by InjectGroup")
     r = c.call(15, {"consumerGroup": "InjectGroup", "topic": evil, "queueId": 0, "commitOffset": 1})
     topic_ok = r is not None and r[0]["code"] == 0
-    text = scrape(mport)
+    # pages are rebuilt at most once a second: wait (bounded) for one that has InjectGroup's lag
+    deadline, text = time.time() + 15, None
+    while time.time() < deadline and (text is None or 'group="InjectGroup"' not in text):
+        if text is not None:
+            time.sleep(0.2)
+        text = scrape(mport)
     if text is None:
         fail("no 200 from /metrics")
     if re.search(r"^rocketmq_injected_total", text, re.M):

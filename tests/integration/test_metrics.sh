@@ -36,7 +36,13 @@ for i in range(10):
 recs = pull_all(c, "MetricsTopic", 0, group="MetricsGroup")
 assert len(recs) == 10
 c.call(15, {"consumerGroup": "MetricsGroup", "topic": "MetricsTopic", "queueId": 0, "commitOffset": 4})
+def fresh(t):  # pages are rebuilt at most once a second: wait (bounded) for this round's figures
+    return value(t, "rocketmq_messages_in_total") == in0 + 10 and value(t, "rocketmq_group_diff", 'topic="MetricsTopic"') == 6
+deadline = time.time() + 15
 t1 = scrape()
+while not fresh(t1) and time.time() < deadline:
+    time.sleep(0.2)
+    t1 = scrape()
 print("\n".join(l for l in t1.splitlines() if not l.startswith("#")))
 assert value(t1, "rocketmq_messages_in_total") == in0 + 10, t1
 assert value(t1, "rocketmq_messages_out_total") >= out0 + 10, t1
