@@ -191,6 +191,40 @@ r, _ = route()
 check("after unregistration only broker-a serves %s" % PROBE,
       [q["brokerName"] for q in fastjson(r[1])["queueDatas"]] == ["broker-a"], r[1][:200])
 
+# 5b. Registrations and unregistrations take effect in arrival order: an unregistration
+#     pipelined behind a big registration (which waits for the thread pool) is answered after it
+#     and leaves the broker gone.
+def cluster_has(name):
+    r = client.call(106)
+    return r is not None and name.encode() in r[1]
+
+
+bc = Conn(port, timeout=150)
+bc.send_raw(register_frame("broker-c", "127.0.0.1:10931", 1, 7001) +
+            frame(104, {"brokerName": "broker-c", "brokerAddr": "127.0.0.1:10931", "clusterName": "DefaultCluster",
+                        "brokerId": 0}, opaque=7002))
+answers = [bc.recv_frame(), bc.recv_frame()]
+check("registration then unregistration answered in order, both SUCCESS",
+      all(a is not None for a in answers) and [(a[0]["opaque"], a[0]["code"]) for a in answers] == [(7001, 0), (7002, 0)],
+      [a and (a[0]["opaque"], a[0]["code"]) for a in answers])
+check("after both, broker-c is not listed", not cluster_has("broker-c"))
+bc.close()
+
+# 5c. A broker that closes its connection right after sending a big registration is dropped,
+#     whether its close comes before, during or after the registration is applied. A small
+#     registration sent afterwards queues behind it, so its answer means broker-d's is done.
+bd = Conn(port, timeout=150)
+bd.send_raw(register_frame("broker-d", "127.0.0.1:10941", 1, 7003))
+bd.close()
+ext_e = {"brokerId": 0, "clusterName": "DefaultCluster", "brokerAddr": "127.0.0.1:10951", "brokerName": "broker-e"}
+be = Conn(port, timeout=150)
+r = be.call(103, ext_e)
+check("a small registration behind it answered SUCCESS", r is not None and r[0]["code"] == 0, r and r[0])
+check("broker-d, whose connection closed, is not listed", not cluster_has("broker-d"))
+r = be.call(104, ext_e)
+check("broker-e unregistered", r is not None and r[0]["code"] == 0 and not cluster_has("broker-e"), r and r[0])
+be.close()
+
 # 6. broker-a's connection closes: every topic goes at once.
 t0 = time.monotonic()
 ba.close()
