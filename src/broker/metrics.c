@@ -57,7 +57,6 @@ typedef struct mconn {
     msrv_t *srv;
     struct mconn *prev, *next;
     uint64_t deadline;          /* uv_now after which the sweep closes it */
-    int lingering;
     char buf[MAX_REQUEST];
     size_t n;
     char head[256];
@@ -259,7 +258,6 @@ static void on_shutdown(uv_shutdown_t *sd, int status)
         conn_close(m);
         return;
     }
-    m->lingering = 1;
     m->n = 0;
     m->deadline = uv_now(m->tcp.loop) + LINGER_MS;
     if (uv_read_start((uv_stream_t *)&m->tcp, on_alloc, on_linger_read) != 0)
@@ -297,7 +295,8 @@ static void refuse(mconn_t *m, const char *status, const char *why)
     respond(m, status, strncmp(status, "405", 3) == 0 ? "Allow: GET\r\n" : "", why, strlen(why));
 }
 
-/* The request line "GET /metrics HTTP/1.x": 0 if it is one, else the status to answer with. */
+/* The request line "GET /metrics HTTP/1.x": NULL if it is one, else the status to answer with
+ * and, in *why, the body that says what was wrong. */
 static const char *check_request(mconn_t *m, const char **why)
 {
     char *eol = memchr(m->buf, '\n', m->n);
