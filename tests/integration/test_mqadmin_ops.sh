@@ -78,10 +78,14 @@ out=$("$A" updateSubGroup -n "$N" -b "$LT_BROKER_ADDR" -g G1 -r 3) || lt_fail "u
 [ "$out" = "create subscription group to $LT_BROKER_ADDR success.
 SubscriptionGroupConfig [groupName=G1, consumeEnable=true, consumeFromMinEnable=true, consumeBroadcastEnable=true, retryQueueNums=1, retryMaxTimes=3, brokerId=0, whichBrokerWhenConsumeSlowly=1, notifyConsumerIdsChangedEnable=true]" ] \
     || lt_fail "updateSubGroup output: $out"; ok
-grep -q '"G1":{[^}]*"retryMaxTimes":3' "$LT_DIR/store/config/subscriptionGroup.json" || lt_fail "G1 not persisted"; ok
+# the broker writes its config files off the loop, a moment after the change: wait for it
+groups="$LT_DIR/store/config/subscriptionGroup.json"
+g1_saved() { grep -q '"G1":{[^}]*"retryMaxTimes":3' "$groups"; }
+g1_gone() { [ -s "$groups" ] && ! grep -q '"G1"' "$groups"; }
+lt_wait_for 30 "G1 is written to subscriptionGroup.json" g1_saved || lt_fail "G1 not persisted"; ok
 out=$("$A" deleteSubGroup -n "$N" -b "$LT_BROKER_ADDR" -g G1) || lt_fail "deleteSubGroup failed"
 [ "$out" = "delete subscription group [G1] from broker [$LT_BROKER_ADDR] success." ] || lt_fail "deleteSubGroup output: $out"
-grep -q '"G1"' "$LT_DIR/store/config/subscriptionGroup.json" && lt_fail "G1 still there after deleteSubGroup"; ok
+lt_wait_for 30 "G1 leaves subscriptionGroup.json" g1_gone || lt_fail "G1 still there after deleteSubGroup"; ok
 
 out=$("$A" brokerStatus -n "$N" -b "$LT_BROKER_ADDR") || lt_fail "brokerStatus failed"
 grep -qE '^msgPutTotalTodayNow {13}: 50$' <<<"$out" || lt_fail "brokerStatus: $out"
