@@ -184,10 +184,7 @@ static void job_free(ns_job_t *j)
     free(j);
 }
 
-/* Drop the head job (done) and start the next. */
-static void jobs_run(ns_server_t *ns);
-
-static void job_done(ns_server_t *ns)
+static void job_pop(ns_server_t *ns)
 {
     ns_job_t *j = ns->jobs;
     ns->jobs = j->next;
@@ -196,6 +193,14 @@ static void job_done(ns_server_t *ns)
     ns->njobs--;
     ns->nbig -= j->big;
     job_free(j);
+}
+
+static void jobs_run(ns_server_t *ns);
+
+/* The head job is finished: drop it and start the next. */
+static void job_done(ns_server_t *ns)
+{
+    job_pop(ns);
     jobs_run(ns);
 }
 
@@ -273,6 +278,8 @@ static void job_decoded(uv_work_t *w, int status)
     uv_idle_start(&ns->apply, on_apply);
 }
 
+/* Start the head job; unregistrations (and registrations of closed connections) finish at
+ * once, so go on until one is on the pool or applying, or none is left. */
 static void jobs_run(ns_server_t *ns)
 {
     ns_job_t *j;
@@ -281,19 +288,13 @@ static void jobs_run(ns_server_t *ns)
             LOG_I("namesrv", "broker %s (%s, id %lld) unregistered", j->addr, j->name, (long long)j->id);
             ns_routes_unregister(&ns->routes, j->cluster, j->addr, j->name, j->id);
             rm_conn_respond_code(j->conn, &j->req, RC_SUCCESS, NULL);
-        } else {
+        } else if (!rm_conn_is_closed(j->conn)) { /* a broker gone meanwhile is not worth decoding */
             j->state = JOB_DECODING;
             if (uv_queue_work(ns->loop, &j->work, job_work, job_decoded) == 0)
                 return;
             reg_refuse(j->conn, &j->req, j->addr, CM_ENOMEM);
         }
-        /* done with j: like job_done, without recursion */
-        ns->jobs = j->next;
-        if (!ns->jobs)
-            ns->jobs_tail = NULL;
-        ns->njobs--;
-        ns->nbig -= j->big;
-        job_free(j);
+        job_pop(ns);
     }
 }
 
