@@ -14,9 +14,11 @@ all the requests it held back (otherwise one slow sample among many fast ones hi
 import json
 import os
 import re
+import struct
 import sys
 import threading
 import time
+import zlib
 
 from rmq_frames import Conn, frame
 
@@ -44,7 +46,7 @@ def fastjson(b):
     return json.loads(re.sub(r'([{,])(-?\d+):', r'\1"\2":', b.decode()))
 
 
-def register_frame(name, addr, counter, opaque):
+def register_frame(name, addr, counter, opaque, extra=None):
     table = {}
     for i in range(NTOPICS):
         t = "T%05d" % i
@@ -55,6 +57,7 @@ def register_frame(name, addr, counter, opaque):
         separators=(",", ":")).encode()
     ext = {"brokerId": 0, "clusterName": "DefaultCluster", "brokerAddr": addr,
            "haServerAddr": addr, "compressed": "false", "brokerName": name}
+    ext.update(extra or {})
     return frame(103, ext, body, opaque=opaque, version=403)
 
 
@@ -224,6 +227,35 @@ check("broker-d, whose connection closed, is not listed", not cluster_has("broke
 r = be.call(104, ext_e)
 check("broker-e unregistered", r is not None and r[0]["code"] == 0 and not cluster_has("broker-e"), r and r[0])
 be.close()
+
+# 5d. A compressed registration (its inflated size is unknown, so it always goes to the thread
+#     pool) still lands: u32-length-prefixed data version, count, "name r w perm filter" lines.
+def lp(b):
+    return struct.pack(">I", len(b)) + b
+
+
+lines = [lp(("Z%d 2 3 6 SINGLE_TAG" % i).encode()) for i in range(3)]
+zbody = zlib.compress(lp(b'{"counter":1,"timestamp":5}') + struct.pack(">I", len(lines)) + b"".join(lines) + lp(b"[]"))
+ext_f = {"brokerId": 0, "clusterName": "DefaultCluster", "brokerAddr": "127.0.0.1:10971", "brokerName": "broker-f"}
+bf = Conn(port, timeout=150)
+r = bf.call(103, dict(ext_f, compressed="true"), zbody)
+check("compressed registration answered SUCCESS", r is not None and r[0]["code"] == 0, r and r[0])
+r, _ = timed(client, 105, {"topic": "Z2"})
+qd = fastjson(r[1])["queueDatas"] if r[0]["code"] == 0 else []
+check("its topic Z2 is routed to broker-f (2 read, 3 write queues)",
+      [(q["brokerName"], q["readQueueNums"], q["writeQueueNums"]) for q in qd] == [("broker-f", 2, 3)], r[0])
+r = bf.call(104, ext_f)
+check("broker-f unregistered", r is not None and r[0]["code"] == 0 and not cluster_has("broker-f"), r and r[0])
+bf.close()
+
+# 5e. A big body whose crc32 does not match is refused, as a small one is.
+bg = Conn(port, timeout=150)
+bg.send_raw(register_frame("broker-g", "127.0.0.1:10981", 1, 7004, {"bodyCrc32": 12345}))
+r = bg.recv_frame()
+check("a big body with a wrong bodyCrc32 is refused (crc32 not match)",
+      r is not None and r[0]["code"] == 1 and r[0].get("remark") == "crc32 not match" and not cluster_has("broker-g"),
+      r and r[0])
+bg.close()
 
 # 6. broker-a's connection closes: every topic goes at once.
 t0 = time.monotonic()
