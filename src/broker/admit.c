@@ -1,7 +1,7 @@
 /* admit.c: the check every request passes before its handler (rm_endpoint_t.admit). Today it
- * validates the group names a request header carries, once for every handler: a group name
- * becomes a topic name (%RETRY%group, %DLQ%group), a map key and a file entry, so one with a
- * '/' or a control character must never get in. Bodies that carry group names (heartbeat,
+ * validates the group and topic names a request header carries, once for every handler: a
+ * group name becomes a topic name (%RETRY%group, %DLQ%group), both become map keys, file
+ * entries and metric labels, so one with a '/' or a control character must never get in. Bodies that carry group names (heartbeat,
  * queue locks, subscription group configs) are checked where they are decoded. Loop thread. */
 #include <string.h>
 
@@ -26,9 +26,20 @@ const char *br_group_name_error(const char *name)
 static const char *const k_group_fields[] = {"consumerGroup", "producerGroup", "group",
                                              "groupName",     "srcGroup",      "destGroup"};
 
+/* Header fields that name a topic (a send's own check answers the same remark). */
+static const char *const k_topic_fields[] = {"topic", "originTopic"};
+
 int br_admit(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     (void)ctx;
+    for (size_t i = 0; i < sizeof k_topic_fields / sizeof k_topic_fields[0]; i++) {
+        const char *v = rm_ext_get(req, k_topic_fields[i]);
+        const char *err = v && *v ? br_topic_name_error(v) : NULL;
+        if (err) {
+            rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "%s: %s[%.64s]", err, k_topic_fields[i], v);
+            return 1;
+        }
+    }
     for (size_t i = 0; i < sizeof k_group_fields / sizeof k_group_fields[0]; i++) {
         const char *v = rm_ext_get(req, k_group_fields[i]);
         /* empty means "none" (the C++ client's UNREGISTER_CLIENT sends producerGroup="");
