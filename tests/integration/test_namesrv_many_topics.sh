@@ -2,7 +2,7 @@
 # The name server with brokers of 40,000 topics each (issue 12 item 6): registrations,
 # unregistration and a connection close are handled without freezing the loop (another
 # client's GET_ROUTEINFO answered within 2 s, a registration within 3 s; that client's p99
-# during three 40k registrations under 150 ms, as big bodies are decoded off the loop), and the
+# during three 40k registrations under 200 ms, as big bodies are decoded off the loop), and the
 # route table stays right (routes, topic lists, write-permission wipe, topic deletion).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
