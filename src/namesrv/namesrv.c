@@ -1,6 +1,7 @@
 /* mqnamesrv request handlers (RequestCode table below), the broker-expiry timer and config.
  * Answers follow the real 4.9.x name server: codes, remarks, and which JSON dialect each
- * requester gets (quoted map keys only for clients >= V4_9_4). */
+ * requester gets (quoted map keys only for clients >= V4_9_4). Big broker registrations are
+ * decoded on libuv's pool and applied in slices, in arrival order (see REGISTER_BROKER below). */
 #include "namesrv.h"
 
 #include <stdio.h>

@@ -1,6 +1,7 @@
 /* namesrv: the route registry (`mqnamesrv`). Brokers register their topic tables every 30 s;
  * clients ask for routes. State is in memory, except the KV config (kvConfig.json).
- * Everything runs on the loop thread given to ns_start. */
+ * Everything runs on the loop thread given to ns_start, except that big REGISTER_BROKER bodies
+ * are decoded on libuv's thread pool (ns_stop may return while one is; the loop then finishes it). */
 #ifndef LOULAN_NAMESRV_H
 #define LOULAN_NAMESRV_H
 
