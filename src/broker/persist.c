@@ -20,6 +20,7 @@ typedef struct br_pslot {
     void *table;                /* what pt->snap copies; loop-owned */
     const char *path;           /* set before the writer starts, read-only afterwards */
     uint64_t due;               /* loop: uv_now time of the next snapshot, 0 = nothing to do */
+    uint64_t snapAt;            /* loop: uv_now time of the last snapshot */
     void *pending;              /* mu: a snapshot waiting for the writer */
     int busy;                   /* mu: the writer is writing this slot */
 } br_pslot_t;
@@ -158,6 +159,7 @@ static void on_persist_timer(uv_timer_t *t)
             continue;
         }
         s->due = 0;
+        s->snapAt = now;
         pthread_mutex_lock(&p->mu);
         s->pending = snap;
         pthread_cond_signal(&p->cv);
@@ -168,7 +170,11 @@ static void on_persist_timer(uv_timer_t *t)
 
 int br_persist_request(struct br_pslot *s, int within_ms)
 {
-    uint64_t due = uv_now(s->p->b->loop) + (uint64_t)within_ms;
+    /* at once after a quiet spell (the ack and the file are then a write apart), else at
+     * most one snapshot per within_ms: a burst of changes costs one write */
+    uint64_t now = uv_now(s->p->b->loop), due = s->snapAt + (uint64_t)within_ms;
+    if (due < now || !s->snapAt)
+        due = now;
     if (s->due && s->due <= due)
         return 0; /* already coming as soon as that */
     s->due = due;
