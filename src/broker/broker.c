@@ -280,6 +280,52 @@ static int open_store(br_broker_t *b)
     return rc;
 }
 
+/* A topic whose consume queues hold messages but which the topic table lacks: its config was
+ * written after the messages (config files are coalesced off the loop) and the broker was
+ * killed in between. The store is the truth: the topic comes back with as many queues as it
+ * used, so its messages stay visible and due delayed ones still have a destination. */
+typedef struct lost { br_broker_t *b; char (*name)[128]; int *queues; size_t n, cap; } lost_t;
+
+static void find_lost(void *arg, const char *topic, int32_t qid, int64_t mn, int64_t mx)
+{
+    lost_t *l = arg;
+    (void)mn;
+    if (mx <= 0 || br_topics_get(&l->b->topics, topic) || br_topic_name_error(topic) ||
+        br_topic_is_system_forbidden(topic) || qid < 0 || qid >= 1024)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->name[i], topic) == 0) {
+            if (qid >= l->queues[i])
+                l->queues[i] = qid + 1;
+            return;
+        }
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 16;
+        void *nn = realloc(l->name, nc * sizeof *l->name), *nq = nn ? realloc(l->queues, nc * sizeof *l->queues) : NULL;
+        if (nn)
+            l->name = nn;
+        if (!nq)
+            return;
+        l->queues = nq;
+        l->cap = nc;
+    }
+    snprintf(l->name[l->n], sizeof l->name[0], "%s", topic);
+    l->queues[l->n++] = qid + 1;
+}
+
+static void restore_lost_topics(br_broker_t *b)
+{
+    lost_t l = {b, NULL, NULL, 0, 0};
+    st_queue_each(b->store, find_lost, &l); /* few lost topics: the inner search stays small */
+    for (size_t i = 0; i < l.n; i++) {
+        LOG_W("broker", "topic %s has stored messages but no config (lost in an unclean stop?): restored with %d "
+                        "queue(s)", l.name[i], l.queues[i]);
+        br_topics_put(&b->topics, l.name[i], l.queues[i], l.queues[i], PERM_READ | PERM_WRITE, 0);
+    }
+    free(l.name);
+    free(l.queues);
+}
+
 static void start_timer(br_broker_t *b, uv_timer_t *t, uv_timer_cb cb, uint64_t first, uint64_t every)
 {
     uv_timer_init(b->loop, t);
@@ -305,6 +351,7 @@ int br_start(uv_loop_t *loop, const br_config_t *cfg, br_broker_t **out)
     b->store_ip = ntohl(a.s_addr);
     if (open_tables(b) || open_store(b))
         goto err;
+    restore_lost_topics(b);
     b->ep = (rm_endpoint_t){.name = "broker", .handlers = k_handlers,
                             .nhandlers = sizeof k_handlers / sizeof k_handlers[0],
                             .on_close = on_client_closed, .admit = br_admit, .ctx = b,

@@ -343,6 +343,17 @@ static int check_limits(const lj_val_t *cs, const lj_val_t *ps, char *err, size_
     return 0;
 }
 
+/* A group name a heartbeat may not register (it would become %RETRY% topics, file entries and
+ * metric labels): -1 with the reason in err. */
+static int bad_group(const char *name, char *err, size_t errlen)
+{
+    const char *why = br_group_name_error(name);
+    if (!why)
+        return 0;
+    snprintf(err, errlen, "heartbeat refused: group [%.64s]: %s", name, why);
+    return -1;
+}
+
 int br_heartbeat_decode(const void *body, size_t len, br_heartbeat_t *hb, char *err, size_t errlen)
 {
     lj_val_t *v = NULL;
@@ -362,8 +373,10 @@ int br_heartbeat_decode(const void *body, size_t len, br_heartbeat_t *hb, char *
         const lj_val_t *cd = cs->items[i];
         const char *name = lj_get_str(cd, "groupName", "");
         br_hb_consumer_t *c = &hb->consumers[hb->nconsumers];
-        if (!*name || strlen(name) >= sizeof c->groupName)
+        if (!*name)
             continue; /* no group to join, as before: ignored */
+        if (bad_group(name, err, errlen))
+            goto err;
         hb->nconsumers++;
         snprintf(c->groupName, sizeof c->groupName, "%s", name);
         snprintf(c->consumeType, sizeof c->consumeType, "%s", enum_name(lj_get(cd, "consumeType"), k_consume_type, 2, "CONSUME_PASSIVELY"));
@@ -375,7 +388,9 @@ int br_heartbeat_decode(const void *body, size_t len, br_heartbeat_t *hb, char *
     }
     for (size_t i = 0; i < arr_len(ps); i++) {
         const char *name = lj_get_str(ps->items[i], "groupName", "");
-        if (*name && strlen(name) < sizeof hb->producers[0])
+        if (*name && bad_group(name, err, errlen))
+            goto err;
+        if (*name)
             snprintf(hb->producers[hb->nproducers++], sizeof hb->producers[0], "%s", name);
     }
     lj_free(v);

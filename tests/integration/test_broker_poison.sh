@@ -89,6 +89,17 @@ for code, ext in ((36, {"group": "g/x", "offset": 0, "delayLevel": 0, "originMsg
     check(r is not None and r[0]["code"] == 1 and "group" in r[0].get("remark", ""),
           "request %d with a bad group refused (got %s %s)" % (code, r and r[0]["code"], r and r[0].get("remark")))
 
+import json
+for body in ({"clientID": "c1", "consumerDataSet": [{"groupName": "g/x", "consumeType": "CONSUME_PASSIVELY",
+              "messageModel": "CLUSTERING", "consumeFromWhere": "CONSUME_FROM_LAST_OFFSET",
+              "subscriptionDataSet": [{"topic": "Dest", "subString": "*"}]}], "producerDataSet": []},
+             {"clientID": "c1", "consumerDataSet": [], "producerDataSet": [{"groupName": "p\nx"}]}):
+    r = c.call(34, {}, json.dumps(body).encode())
+    check(r is not None and r[0]["code"] == 1 and "group" in r[0].get("remark", ""),
+          "heartbeat with a bad group refused (got %s %s)" % (r and r[0]["code"], r and r[0].get("remark")))
+r = c.call(15, {"consumerGroup": "G", "topic": "a/b\n", "queueId": 0, "commitOffset": 1})
+check(r is not None and r[0]["code"] == 1 and "topic" in r[0].get("remark", ""), "offset commit with a bad topic refused")
+
 # 2. a delayed message whose destination went away is moved aside; the level goes on
 topic("Gone", 1)
 topic("Shrunk", 4)
