@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "broker/br.h"
+#include "broker/core/core.h"
 
 static char *escaped(cm_buf_t *o, const char *v)
 {

@@ -5,7 +5,7 @@
  * queue locks, subscription group configs) are checked where they are decoded. Loop thread. */
 #include <string.h>
 
-#include "br.h"
+#include "broker/core/core.h"
 
 const char *br_group_name_error(const char *name)
 {

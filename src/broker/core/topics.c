@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "br.h"
+#include "broker/core/core.h"
 
 static const char *const k_forbidden[] = {"SCHEDULE_TOPIC_XXXX", "RMQ_SYS_TRANS_HALF_TOPIC",
                                           "RMQ_SYS_TRANS_OP_HALF_TOPIC", "TRANS_CHECK_MAX_TIME_TOPIC",

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/br.h"
+#include "broker/core/core.h"
 
 /* Copy a property string without the `drop` names, then append name=value pairs (NULL ends). */
 int br_props_edit(cm_buf_t *out, const char *p, size_t n, const char *const *drop, ...)

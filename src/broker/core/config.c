@@ -1,6 +1,6 @@
 /* Broker configuration: RocketMQ's broker.conf keys and defaults (BrokerConfig,
  * MessageStoreConfig, NettyServerConfig). A bad value is a start-up error naming the key. */
-#include "broker.h"
+#include "broker/broker.h"
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>

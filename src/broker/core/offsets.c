@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "br.h"
+#include "broker/core/core.h"
 
 lj_val_t *br_load_json_file(const char *path);
 

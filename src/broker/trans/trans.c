@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/br.h"
+#include "broker/core/core.h"
 
 #define HALF_TOPIC "RMQ_SYS_TRANS_HALF_TOPIC"
 #define OP_TOPIC "RMQ_SYS_TRANS_OP_HALF_TOPIC"

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "br.h"
+#include "broker/core/core.h"
 
 #define FLAG_COMMIT_OFFSET 0x1
 #define FLAG_SUSPEND 0x2

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/br.h"
+#include "broker/core/core.h"
 
 void br_handle_get_all_consumer_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "br.h"
+#include "broker/core/core.h"
 
 /* Common prelude of the per-queue requests: topic and queueId headers. */
 static int queue_args(rm_conn_t *c, const rm_cmd_t *req, const char **topic, int32_t *qid)

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "br.h"
+#include "broker/core/core.h"
 
 #define REGISTER_TIMEOUT_MS 6000
 

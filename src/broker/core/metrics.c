@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/br.h"
+#include "broker/core/core.h"
 
 #define MAX_REQUEST 8192        /* request line and headers; Prometheus sends ~300 bytes */
 #define MAX_CONNS 64            /* scrapers are few; the rest of the fds belong to remoting */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "br.h"
+#include "broker/core/core.h"
 
 #define MIN_CLIENT_VERSION_FOR_MAX_RECONSUME 121 /* V3_4_9 */
 

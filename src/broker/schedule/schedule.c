@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/br.h"
+#include "broker/core/core.h"
 
 #define SCHEDULE_TOPIC "SCHEDULE_TOPIC_XXXX"
 #define TICK_MS 100

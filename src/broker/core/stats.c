@@ -7,7 +7,7 @@
 #include <sys/statvfs.h>
 #include <time.h>
 
-#include "br.h"
+#include "broker/core/core.h"
 
 /* Keyed counters: messages per consumer group (consumeTps), per topic stored (TOPIC_PUT_NUMS)
  * and per "topic@group" handed out (GROUP_GET_NUMS). Each keeps its total and the totals at

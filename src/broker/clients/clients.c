@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "br.h"
+#include "broker/core/core.h"
 
 #define CLIENT_EXPIRE_MS 120000
 

@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "broker/br.h"
+#include "broker/core/core.h"
 
 #define TIMER_TOPIC "rmq_sys_wheel_timer"
 #define ENTRY 32

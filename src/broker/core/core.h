@@ -2,7 +2,7 @@
 #ifndef LOULAN_BR_H
 #define LOULAN_BR_H
 
-#include "broker.h"
+#include "broker/broker.h"
 #include "common/common.h"
 #include "remoting/remoting.h"
 #include "store/store.h"

@@ -12,7 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "br.h"
+#include "broker/core/core.h"
 
 typedef struct br_pslot {
     struct br_persist *p;

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/br.h"
+#include "broker/core/core.h"
 
 #define DEFAULT_QUERY_MAX_NUM 32
 
