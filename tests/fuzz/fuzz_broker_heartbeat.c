@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/core/core.h"
+#include "broker/clients/clients.h"
 
 static void check_consumer(const br_hb_consumer_t *c)
 {

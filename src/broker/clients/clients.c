@@ -5,75 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/core/core.h"
+#include "broker/clients/clients.h"
 
 #define CLIENT_EXPIRE_MS 120000
-
-void br_sub_free(br_sub_t *s)
-{
-    free(s->codes);
-    s->codes = NULL;
-    fl_free(s->sql);
-    s->sql = NULL;
-    s->ncodes = 0;
-}
-
-/* Tag expression: "*" (or empty) = all, else tags separated by "||". */
-int br_sub_parse(br_sub_t *s, const char *topic, const char *expr)
-{
-    memset(s, 0, sizeof *s);
-    snprintf(s->topic, sizeof s->topic, "%s", topic);
-    snprintf(s->expr, sizeof s->expr, "%s", expr ? expr : "*");
-    if (!expr || !*expr || strcmp(expr, "*") == 0) {
-        s->all = 1;
-        return 0;
-    }
-    const char *p = expr;
-    while (*p) {
-        const char *e = strstr(p, "||");
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        while (n && (*p == ' ' || *p == '\t')) { p++; n--; }
-        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t')) n--;
-        if (n) {
-            int64_t *c = realloc(s->codes, (s->ncodes + 1) * sizeof *c);
-            if (!c)
-                return CM_ENOMEM;
-            s->codes = c;
-            s->codes[s->ncodes++] = cm_java_hash(p, n);
-        }
-        if (!e)
-            break;
-        p = e + 2;
-    }
-    if (s->ncodes == 0)
-        s->all = 1;
-    return 0;
-}
-
-int br_sub_parse_typed(br_sub_t *s, const char *topic, const char *expr, const char *type, char *err, size_t errlen)
-{
-    if (!type || strcmp(type, "TAG") == 0)
-        return br_sub_parse(s, topic, expr);
-    memset(s, 0, sizeof *s);
-    snprintf(s->topic, sizeof s->topic, "%s", topic);
-    snprintf(s->expr, sizeof s->expr, "%s", expr ? expr : "");
-    if (strcmp(type, "SQL92") != 0) {
-        snprintf(err, errlen, "unknown expressionType %s", type);
-        return -1;
-    }
-    s->isSql = 1;
-    return fl_compile(expr, &s->sql, err, errlen);
-}
-
-int br_sub_match(const br_sub_t *s, int64_t tagsCode)
-{
-    if (s->all)
-        return 1;
-    for (size_t i = 0; i < s->ncodes; i++)
-        if (s->codes[i] == tagsCode)
-            return 1;
-    return 0;
-}
 
 /* ---- memberships ------------------------------------------------------------------------
  * A membership (br_client_t) sits in three places at once: its group's list and hash (by
@@ -217,7 +151,7 @@ static void free_pgroup(br_pgroup_t *g)
 static void free_cgroup_cb(void *p) { free_cgroup(p); }
 static void free_pgroup_cb(void *p) { free_pgroup(p); }
 
-br_cgroup_t *br_cgroup_get(br_broker_t *b, const char *group) { return cm_map_get(&b->clients.consumers, group); }
+br_cgroup_t *br_cgroup_get(br_broker_t *b, const char *group) { return cm_map_get(&b->clients->consumers, group); }
 
 const br_sub_t *br_cgroup_sub(const br_cgroup_t *g, const char *topic)
 {
@@ -245,7 +179,7 @@ static void remove_in_pass(br_broker_t *b, br_client_t *m, br_cgroup_t **settle)
 {
     if (m->consumer) {
         br_cgroup_t *g = m->group;
-        member_remove(&b->clients, m);
+        member_remove(b->clients, m);
         if (!g->settle) {
             g->settle = 1;
             g->settle_next = *settle;
@@ -254,9 +188,9 @@ static void remove_in_pass(br_broker_t *b, br_client_t *m, br_cgroup_t **settle)
         return;
     }
     br_pgroup_t *g = m->group;
-    member_remove(&b->clients, m);
+    member_remove(b->clients, m);
     if (!g->clients)
-        free_pgroup(cm_map_remove(&b->clients.producers, g->name));
+        free_pgroup(cm_map_remove(&b->clients->producers, g->name));
 }
 
 /* End a removal pass: tell the members left in each touched group once, or drop the group. */
@@ -269,7 +203,7 @@ static void settle_groups(br_broker_t *b, br_cgroup_t *g)
         if (g->clients)
             notify_ids_changed(b, g);
         else
-            free_cgroup(cm_map_remove(&b->clients.consumers, g->name));
+            free_cgroup(cm_map_remove(&b->clients->consumers, g->name));
         g = n;
     }
 }
@@ -432,11 +366,11 @@ static int update_subs(br_cgroup_t *g, br_hb_consumer_t *hc)
 
 static br_cgroup_t *cgroup_put(br_broker_t *b, const char *name)
 {
-    br_cgroup_t *g = cm_map_get(&b->clients.consumers, name);
+    br_cgroup_t *g = cm_map_get(&b->clients->consumers, name);
     if (g)
         return g;
     g = calloc(1, sizeof *g);
-    if (!g || strlen(name) >= sizeof g->name || cm_map_put(&b->clients.consumers, name, g)) {
+    if (!g || strlen(name) >= sizeof g->name || cm_map_put(&b->clients->consumers, name, g)) {
         free(g);
         return NULL;
     }
@@ -467,11 +401,11 @@ static int heartbeat_consumer(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req,
     snprintf(g->consumeType, sizeof g->consumeType, "%s", hc->consumeType);
     snprintf(g->messageModel, sizeof g->messageModel, "%s", hc->messageModel);
     snprintf(g->consumeFromWhere, sizeof g->consumeFromWhere, "%s", hc->consumeFromWhere);
-    int changed = upsert_client(&b->clients, &g->clients, &g->members, g, 1, c, clientId, req->language, req->version,
+    int changed = upsert_client(b->clients, &g->clients, &g->members, g, 1, c, clientId, req->language, req->version,
                                 uv_now(b->loop));
     changed |= update_subs(g, hc);
     if (!g->clients) { /* no memory for the membership: do not keep an empty group */
-        free_cgroup(cm_map_remove(&b->clients.consumers, name));
+        free_cgroup(cm_map_remove(&b->clients->consumers, name));
         return created;
     }
     if (changed) {
@@ -483,11 +417,11 @@ static int heartbeat_consumer(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req,
 
 static br_pgroup_t *pgroup_put(br_broker_t *b, const char *name)
 {
-    br_pgroup_t *g = cm_map_get(&b->clients.producers, name);
+    br_pgroup_t *g = cm_map_get(&b->clients->producers, name);
     if (g)
         return g;
     g = calloc(1, sizeof *g);
-    if (!g || strlen(name) >= sizeof g->name || cm_map_put(&b->clients.producers, name, g)) {
+    if (!g || strlen(name) >= sizeof g->name || cm_map_put(&b->clients->producers, name, g)) {
         free(g);
         return NULL;
     }
@@ -508,10 +442,10 @@ static void heartbeat_apply(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req, b
         br_pgroup_t *g = pgroup_put(b, hb->producers[i]);
         if (!g)
             continue;
-        upsert_client(&b->clients, &g->clients, &g->members, g, 0, c, hb->clientID, req->language, req->version,
+        upsert_client(b->clients, &g->clients, &g->members, g, 0, c, hb->clientID, req->language, req->version,
                       uv_now(b->loop));
         if (!g->clients)
-            free_pgroup(cm_map_remove(&b->clients.producers, g->name));
+            free_pgroup(cm_map_remove(&b->clients->producers, g->name));
     }
 }
 
@@ -568,22 +502,22 @@ static void hb_after(uv_work_t *w, int status)
             heartbeat_apply(b, j->conn, &j->req, &j->hb);
             rm_conn_respond_code(j->conn, &j->req, RC_SUCCESS, NULL);
         }
-        b->clients.hb_head = j->next;
+        b->clients->hb_head = j->next;
         if (!j->next)
-            b->clients.hb_tail = NULL;
-        b->clients.hb_big -= j->big;
+            b->clients->hb_tail = NULL;
+        b->clients->hb_big -= j->big;
     }
     br_heartbeat_free(&j->hb);
     free(j->body);
     rm_conn_unref(j->conn);
     free(j);
     if (b)
-        hb_start_next(&b->clients);
+        hb_start_next(b->clients);
 }
 
 static int heartbeat_queue(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req)
 {
-    br_clients_t *cl = &b->clients;
+    br_clients_t *cl = b->clients;
     int big = req->body_len > HB_ASYNC_BYTES;
     if (big && cl->hb_big >= HB_ASYNC_MAX) {
         rm_conn_respond_code(c, req, RC_SYSTEM_BUSY, "too many large heartbeats in progress (%d), try again later", HB_ASYNC_MAX);
@@ -622,7 +556,7 @@ static int heartbeat_queue(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req)
 void br_handle_heart_beat(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     br_broker_t *b = ctx;
-    if ((req->body_len > HB_ASYNC_BYTES || b->clients.hb_head) && heartbeat_queue(b, c, req) == 0)
+    if ((req->body_len > HB_ASYNC_BYTES || b->clients->hb_head) && heartbeat_queue(b, c, req) == 0)
         return;
     br_heartbeat_t hb;
     char err[256];
@@ -670,11 +604,11 @@ void br_handle_unregister_client(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         return;
     const char *pg = rm_ext_get(req, "producerGroup"), *cg = rm_ext_get(req, "consumerGroup");
     br_cgroup_t *settle = NULL;
-    br_pgroup_t *p = pg ? cm_map_get(&b->clients.producers, pg) : NULL;
+    br_pgroup_t *p = pg ? cm_map_get(&b->clients->producers, pg) : NULL;
     br_client_t *m = p ? member_find(&p->members, c) : NULL;
     if (m)
         remove_in_pass(b, m, &settle);
-    br_cgroup_t *g = cg ? cm_map_get(&b->clients.consumers, cg) : NULL;
+    br_cgroup_t *g = cg ? cm_map_get(&b->clients->consumers, cg) : NULL;
     if (g && (m = member_find(&g->members, c)) != NULL) {
         LOG_I("broker", "client %s left consumer group %s", clientId, cg);
         remove_in_pass(b, m, &settle);
@@ -688,7 +622,7 @@ void br_clients_conn_closed(br_broker_t *b, rm_conn_t *conn)
 {
     char key[32];
     conn_key(conn, key);
-    br_cconn_t *cc = cm_map_get(&b->clients.conns, key);
+    br_cconn_t *cc = cm_map_get(&b->clients->conns, key);
     br_cgroup_t *settle = NULL;
     while (cc && cc->first) {
         br_client_t *m = cc->first;
@@ -705,8 +639,8 @@ void br_clients_conn_closed(br_broker_t *b, rm_conn_t *conn)
 void br_clients_scan(br_broker_t *b, uint64_t now)
 {
     br_cgroup_t *settle = NULL;
-    while (now > CLIENT_EXPIRE_MS && b->clients.lru_head && b->clients.lru_head->lastSeen < now - CLIENT_EXPIRE_MS) {
-        br_client_t *m = b->clients.lru_head;
+    while (now > CLIENT_EXPIRE_MS && b->clients->lru_head && b->clients->lru_head->lastSeen < now - CLIENT_EXPIRE_MS) {
+        br_client_t *m = b->clients->lru_head;
         LOG_I("broker", "client %s expired (no heartbeat for %d s)", m->clientId, CLIENT_EXPIRE_MS / 1000);
         remove_in_pass(b, m, &settle);
     }
@@ -719,7 +653,7 @@ void br_handle_get_consumer_list_by_group(rm_conn_t *c, rm_cmd_t *req, void *ctx
     const char *group = rm_req_str(c, req, "consumerGroup");
     if (!group)
         return;
-    br_cgroup_t *g = cm_map_get(&b->clients.consumers, group);
+    br_cgroup_t *g = cm_map_get(&b->clients->consumers, group);
     if (!g || !g->clients) {
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "no consumer for this group, %s", group);
         return;
@@ -774,7 +708,7 @@ void br_handle_get_consumer_connection_list(rm_conn_t *c, rm_cmd_t *req, void *c
     const char *group = rm_req_str(c, req, "consumerGroup");
     if (!group)
         return;
-    br_cgroup_t *g = cm_map_get(&b->clients.consumers, group);
+    br_cgroup_t *g = cm_map_get(&b->clients->consumers, group);
     if (!g || !g->clients) {
         rm_conn_respond_code(c, req, RC_CONSUMER_NOT_ONLINE, "the consumer group[%s] not online", group);
         return;
@@ -807,16 +741,108 @@ void br_handle_get_producer_connection_list(rm_conn_t *c, rm_cmd_t *req, void *c
     const char *group = rm_req_str(c, req, "producerGroup");
     if (!group)
         return;
-    br_pgroup_t *g = cm_map_get(&b->clients.producers, group);
+    br_pgroup_t *g = cm_map_get(&b->clients->producers, group);
     lj_val_t *o = lj_new_obj();
     lj_set(o, "connectionSet", connection_set(g ? g->clients : NULL));
     rm_conn_respond_json(c, req, o, LJ_W_FASTJSON);
 }
 
-int br_group_subscribes(br_broker_t *b, const char *group, const char *topic)
+static int group_subscribes(br_broker_t *b, const char *group, const char *topic)
 {
     br_cgroup_t *cg = br_cgroup_get(b, group);
     if (!cg || cg->nsubs == 0)
         return 1; /* offline: every topic it has offsets on counts */
     return br_cgroup_sub(cg, topic) != NULL;
 }
+
+/* ---- the subsystem ---- */
+
+static const br_sub_t *find_sub(br_broker_t *b, const char *group, const char *topic)
+{
+    return br_cgroup_sub(br_cgroup_get(b, group), topic);
+}
+
+static void each_consumer(br_broker_t *b, const char *group, void (*fn)(void *arg, rm_conn_t *conn), void *arg)
+{
+    br_cgroup_t *cg = br_cgroup_get(b, group);
+    for (br_client_t *cl = cg ? cg->clients : NULL; cl; cl = cl->next)
+        fn(arg, cl->conn);
+}
+
+typedef struct of_topic { const char *topic; void (*fn)(void *arg, const char *group); void *arg; } of_topic_t;
+
+static void group_of_topic(const char *key, void *val, void *arg)
+{
+    of_topic_t *x = arg;
+    const br_cgroup_t *g = val;
+    for (size_t i = 0; i < g->nsubs; i++)
+        if (strcmp(g->subs[i].topic, x->topic) == 0)
+            x->fn(x->arg, key);
+}
+
+static void each_group_of_topic(br_broker_t *b, const char *topic, void (*fn)(void *arg, const char *group), void *arg)
+{
+    of_topic_t x = {topic, fn, arg};
+    cm_map_each(&b->clients->consumers, group_of_topic, &x);
+}
+
+static rm_conn_t *producer_conn(br_broker_t *b, const char *group)
+{
+    br_pgroup_t *g = cm_map_get(&b->clients->producers, group);
+    for (br_client_t *cl = g ? g->clients : NULL; cl; cl = cl->next)
+        if (!rm_conn_is_closed(cl->conn))
+            return cl->conn;
+    return NULL;
+}
+
+static void on_scan(uv_timer_t *t)
+{
+    br_broker_t *b = t->data;
+    br_clients_scan(b, uv_now(b->loop));
+}
+
+static int clients_start(br_broker_t *b)
+{
+    if (!(b->clients = calloc(1, sizeof *b->clients)))
+        return -1;
+    b->hooks.conn_closed = br_clients_conn_closed;
+    b->hooks.find_sub = find_sub;
+    b->hooks.group_subscribes = group_subscribes;
+    b->hooks.each_consumer = each_consumer;
+    b->hooks.producer_conn = producer_conn;
+    b->hooks.each_group_of_topic = each_group_of_topic;
+    uv_timer_init(b->loop, &b->clients->scan);
+    b->clients->scan.data = b;
+    uv_timer_start(&b->clients->scan, on_scan, 10000, 10000);
+    return 0;
+}
+
+static int clients_stop(br_broker_t *b, uv_close_cb cb)
+{
+    uv_close((uv_handle_t *)&b->clients->scan, cb);
+    return 1;
+}
+
+static void clients_release(br_broker_t *b)
+{
+    br_clients_free(b->clients);
+    br_locks_free(b->clients);
+    free(b->clients);
+    b->clients = NULL;
+}
+
+static const rm_handler_t k_handlers[] = {
+    {34, br_handle_heart_beat},
+    {35, br_handle_unregister_client},
+    {38, br_handle_get_consumer_list_by_group},
+    {41, br_handle_lock_batch_mq},
+    {42, br_handle_unlock_batch_mq},
+    {46, br_handle_check_client_config},
+    {203, br_handle_get_consumer_connection_list},
+    {204, br_handle_get_producer_connection_list},
+    {307, br_handle_relay_to_consumer},
+    {309, br_handle_relay_to_consumer},
+};
+
+const br_subsys_t br_clients_subsys = {"clients", clients_start, clients_stop, clients_release, k_handlers,
+                                       sizeof k_handlers / sizeof k_handlers[0], 0};

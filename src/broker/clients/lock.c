@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/core/core.h"
+#include "broker/clients/clients.h"
 
 typedef struct mq_lock {
     char clientId[256];
@@ -53,8 +53,8 @@ void br_handle_lock_batch_mq(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     for (size_t i = 0; i < set->n; i++) {
         char key[700];
         lock_key(key, sizeof key, group, set->items[i]);
-        mq_lock_t *l = cm_map_get(&b->locks, key);
-        if (!l && (l = calloc(1, sizeof *l)) != NULL && cm_map_put(&b->locks, key, l) != 0) {
+        mq_lock_t *l = cm_map_get(&b->clients->locks, key);
+        if (!l && (l = calloc(1, sizeof *l)) != NULL && cm_map_put(&b->clients->locks, key, l) != 0) {
             free(l);
             l = NULL;
         }
@@ -85,13 +85,13 @@ void br_handle_unlock_batch_mq(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     for (size_t i = 0; i < set->n; i++) {
         char key[700];
         lock_key(key, sizeof key, group, set->items[i]);
-        mq_lock_t *l = cm_map_get(&b->locks, key);
+        mq_lock_t *l = cm_map_get(&b->clients->locks, key);
         if (l && strcmp(l->clientId, client) == 0)
-            free(cm_map_remove(&b->locks, key));
+            free(cm_map_remove(&b->clients->locks, key));
     }
     lj_free(body);
     rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
 }
 
 static void free_lock(void *v) { free(v); }
-void br_locks_free(br_broker_t *b) { cm_map_free(&b->locks, free_lock); }
+void br_locks_free(br_clients_t *c) { cm_map_free(&c->locks, free_lock); }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/core/core.h"
+#include "broker/clients/clients.h"
 
 #define RELAY_TIMEOUT_MS 10000
 #define RC_CONSUME_MSG_TIMEOUT 207

@@ -1,6 +1,7 @@
 /* Broker start-up and life cycle: store and config tables, the main and VIP listeners, the
- * handler table, registration with every name server (at start, every 30 s, after topic
- * changes) and the periodic jobs (client expiry, offset persistence, long-poll checks). */
+ * handler registry (the core's table plus each subsystem's), registration with every name
+ * server (at start, every 30 s, after topic changes), the core's periodic jobs (stats, disk
+ * clean-up, config persistence) and starting and stopping the subsystems wire.c names. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,8 @@ static void on_registered(int status, rm_cmd_t *resp, void *arg)
     else if (resp->code != RC_SUCCESS)
         LOG_W("broker", "name server %s refused registration: %d %s", addr, resp->code, resp->remark ? resp->remark : "");
     else /* a slave learns its master here */
-        br_ha_master_known(x->b, rm_ext_get(resp, "masterAddr"), rm_ext_get(resp, "haServerAddr"));
+    if (x->b->hooks.master_known)
+        x->b->hooks.master_known(x->b, rm_ext_get(resp, "masterAddr"), rm_ext_get(resp, "haServerAddr"));
 }
 
 static rm_conn_t *ns_conn(br_broker_t *b, int i)
@@ -101,11 +103,12 @@ static void unregister_all(br_broker_t *b)
     }
 }
 
-/* ---- handler table ---- */
+/* ---- handler registry ---- */
 
+/* The core's own requests; each subsystem brings its table (br_subsys_t.handlers) and
+ * assemble_handlers joins them at start. */
 static const rm_handler_t k_handlers[] = {
     {10, br_handle_send_message},
-    {11, br_handle_pull_message},
     {12, br_handle_query_message},
     {14, br_handle_query_consumer_offset},
     {15, br_handle_update_consumer_offset},
@@ -119,21 +122,11 @@ static const rm_handler_t k_handlers[] = {
     {31, br_handle_get_min_offset},
     {32, br_handle_get_earliest_msg_storetime},
     {33, br_handle_view_message_by_id},
-    {34, br_handle_heart_beat},
-    {35, br_handle_unregister_client},
-    {36, br_handle_consumer_send_msg_back},
-    {37, br_handle_end_transaction},
-    {38, br_handle_get_consumer_list_by_group},
-    {41, br_handle_lock_batch_mq},
-    {42, br_handle_unlock_batch_mq},
     {43, br_handle_get_all_consumer_offset},
     {45, br_handle_get_all_delay_offset},
-    {46, br_handle_check_client_config},
     {200, br_handle_update_and_create_subscriptiongroup},
     {201, br_handle_get_all_subscriptiongroup_config},
     {202, br_handle_get_topic_stats_info},
-    {203, br_handle_get_consumer_connection_list},
-    {204, br_handle_get_producer_connection_list},
     {207, br_handle_delete_subscriptiongroup},
     {208, br_handle_get_consume_stats},
     {215, br_handle_delete_topic_in_broker},
@@ -142,8 +135,6 @@ static const rm_handler_t k_handlers[] = {
     {303, br_handle_query_consume_time_span},
     {305, br_handle_get_system_topic_list},
     {306, br_handle_clean_expired_consumequeue},
-    {307, br_handle_relay_to_consumer},
-    {309, br_handle_relay_to_consumer},
     {314, br_handle_clone_group_offset},
     {310, br_handle_send_message},
     {315, br_handle_view_broker_stats_data},
@@ -153,10 +144,43 @@ static const rm_handler_t k_handlers[] = {
     {321, br_handle_query_consume_queue},
     {329, br_handle_delete_expired_commitlog},
 };
-/* The VIP port serves everything but PULL_MESSAGE, as RocketMQ's fast channel. */
-static rm_handler_t k_vip_handlers[sizeof k_handlers / sizeof k_handlers[0]];
+#define NCORE (sizeof k_handlers / sizeof k_handlers[0])
 
-static void on_client_closed(rm_conn_t *c, void *ctx) { br_clients_conn_closed(ctx, c); }
+/* One table from code to handler (the core's, then each subsystem's), and the VIP port's: the
+ * same but PULL_MESSAGE, as RocketMQ's fast channel. */
+static int assemble_handlers(br_broker_t *b)
+{
+    size_t n = NCORE;
+    for (size_t i = 0; i < b->nsubsys; i++)
+        n += b->subsys[i]->nhandlers;
+    b->handlers = malloc(n * sizeof *b->handlers);
+    b->vip_handlers = malloc(n * sizeof *b->vip_handlers);
+    if (!b->handlers || !b->vip_handlers)
+        return CM_ENOMEM;
+    memcpy(b->handlers, k_handlers, sizeof k_handlers);
+    size_t at = NCORE;
+    for (size_t i = 0; i < b->nsubsys; i++) {
+        memcpy(b->handlers + at, b->subsys[i]->handlers, b->subsys[i]->nhandlers * sizeof *b->handlers);
+        at += b->subsys[i]->nhandlers;
+    }
+    size_t nvip = 0;
+    for (size_t i = 0; i < n; i++)
+        if (b->handlers[i].code != 11)
+            b->vip_handlers[nvip++] = b->handlers[i];
+    b->ep.handlers = b->handlers;
+    b->ep.nhandlers = n;
+    b->ep_vip = b->ep;
+    b->ep_vip.handlers = b->vip_handlers;
+    b->ep_vip.nhandlers = nvip;
+    return 0;
+}
+
+static void on_client_closed(rm_conn_t *c, void *ctx)
+{
+    br_broker_t *b = ctx;
+    if (b->hooks.conn_closed)
+        b->hooks.conn_closed(b, c);
+}
 
 /* ---- timers ---- */
 
@@ -185,14 +209,6 @@ void br_register_soon(br_broker_t *b)
     br_register_all(b, 1);
     uv_timer_start(&b->reg_soon_timer, on_register_soon, 50, 0);
 }
-
-static void on_scan_timer(uv_timer_t *t)
-{
-    br_broker_t *b = t->data;
-    br_clients_scan(b, uv_now(b->loop));
-}
-
-static void on_poll_timer(uv_timer_t *t) { br_pull_check(t->data, 0); }
 
 static void on_stats_timer(uv_timer_t *t) { br_stats_sample(t->data); }
 
@@ -334,13 +350,37 @@ static void start_timer(br_broker_t *b, uv_timer_t *t, uv_timer_cb cb, uint64_t 
     b->timers_open++;
 }
 
-int br_start(uv_loop_t *loop, const br_config_t *cfg, br_broker_t **out)
+/* Start the subsystems that start before the store-dependent jobs (all but the late ones), or
+ * the late ones; wire.c's order. */
+static int start_subsystems(br_broker_t *b, int late)
+{
+    for (size_t i = 0; i < b->nsubsys; i++) {
+        const br_subsys_t *s = b->subsys[i];
+        if (s->late == late && s->start && s->start(b) != 0) {
+            LOG_E("broker", "subsystem %s did not start", s->name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void stop_subsystems(br_broker_t *b, int late, uv_close_cb cb)
+{
+    for (size_t i = 0; i < b->nsubsys; i++)
+        if (b->subsys[i]->late == late && b->subsys[i]->stop)
+            b->timers_open += b->subsys[i]->stop(b, cb);
+}
+
+int br_core_start(uv_loop_t *loop, const br_config_t *cfg, const br_subsys_t *const *subsys, size_t nsubsys,
+                  br_broker_t **out)
 {
     br_broker_t *b = calloc(1, sizeof *b);
     if (!b)
         return CM_ENOMEM;
     b->loop = loop;
     b->cfg = *cfg;
+    b->subsys = subsys;
+    b->nsubsys = nsubsys;
     b->role = !strcmp(cfg->brokerRole, "SLAVE") ? BR_SLAVE : !strcmp(cfg->brokerRole, "SYNC_MASTER") ? BR_SYNC_MASTER
                                                                                                   : BR_ASYNC_MASTER;
     for (int i = 0; i < 8; i++)
@@ -352,17 +392,10 @@ int br_start(uv_loop_t *loop, const br_config_t *cfg, br_broker_t **out)
     if (open_tables(b) || open_store(b))
         goto err;
     restore_lost_topics(b);
-    b->ep = (rm_endpoint_t){.name = "broker", .handlers = k_handlers,
-                            .nhandlers = sizeof k_handlers / sizeof k_handlers[0],
-                            .on_close = on_client_closed, .admit = br_admit, .ctx = b,
+    b->ep = (rm_endpoint_t){.name = "broker", .on_close = on_client_closed, .admit = br_admit, .ctx = b,
                             .idle_timeout_ms = 120000};
-    size_t nvip = 0;
-    for (size_t i = 0; i < sizeof k_handlers / sizeof k_handlers[0]; i++)
-        if (k_handlers[i].code != 11)
-            k_vip_handlers[nvip++] = k_handlers[i];
-    b->ep_vip = b->ep;
-    b->ep_vip.handlers = k_vip_handlers;
-    b->ep_vip.nhandlers = nvip;
+    if (assemble_handlers(b))
+        goto err;
     b->ep_ns = (rm_endpoint_t){.name = "broker->namesrv", .ctx = b};
     if (rm_server_start(loop, "0.0.0.0", cfg->listenPort, &b->ep, &b->srv)) {
         LOG_E("broker", "cannot listen on port %d", cfg->listenPort);
@@ -377,11 +410,10 @@ int br_start(uv_loop_t *loop, const br_config_t *cfg, br_broker_t **out)
             snprintf(b->ns_addrs[b->nns++], sizeof b->ns_addrs[0], "%s", tok);
     if (b->nns == 0)
         LOG_W("broker", "no name server address (namesrvAddr, -n or NAMESRV_ADDR): clients cannot find this broker");
-    if (br_ha_start(b) != 0)
+    if (start_subsystems(b, 1) != 0) /* replication: before the first registration's answer */
         goto err;
     br_register_all(b, 0);
     start_timer(b, &b->reg_timer, on_register_timer, 10000, (uint64_t)cfg->registerNameServerPeriod);
-    start_timer(b, &b->scan_timer, on_scan_timer, 10000, 10000);
     /* config files from here on are written off the loop (persist.c), within
      * BR_PERSIST_SOON_MS of a change (consumer offsets: 5 s); without it, at once as before */
     uv_timer_init(loop, &b->persist_timer);
@@ -389,12 +421,9 @@ int br_start(uv_loop_t *loop, const br_config_t *cfg, br_broker_t **out)
     b->timers_open++;
     if (br_persist_start(b))
         LOG_E("broker", "no config-file writer thread: config files are written on the loop");
-    start_timer(b, &b->poll_timer, on_poll_timer, 1000, cfg->longPollingEnable ? 5000 : (uint64_t)cfg->shortPollingTimeMills);
-    br_trans_start(b);
-    br_schedule_start(b);
+    if (start_subsystems(b, 0) != 0)
+        goto err;
     br_metrics_start(b);
-    if (br_timer_start(b) != 0)
-        LOG_E("broker", "timer messages unavailable: the timer files could not be opened");
     b->stats.bootMs = cm_now_ms();
     b->stats.bootLoopMs = uv_now(loop);
     br_stats_sample(b);
@@ -407,6 +436,8 @@ int br_start(uv_loop_t *loop, const br_config_t *cfg, br_broker_t **out)
     *out = b;
     return 0;
 err:
+    free(b->handlers);
+    free(b->vip_handlers);
     if (b->store)
         st_store_close(b->store);
     br_topics_free(&b->topics);
@@ -421,9 +452,12 @@ static void on_timer_closed(uv_handle_t *h)
     br_broker_t *b = h->data;
     if (--b->timers_open > 0)
         return;
-    br_clients_free(&b->clients);
-    br_locks_free(b);
+    for (size_t i = 0; i < b->nsubsys; i++)
+        if (b->subsys[i]->release)
+            b->subsys[i]->release(b);
     br_stats_free(b);
+    free(b->handlers);
+    free(b->vip_handlers);
     br_topics_free(&b->topics);
     br_offsets_free(&b->offsets);
     br_groups_free(&b->groups);
@@ -436,12 +470,7 @@ void br_stop(br_broker_t *b)
         return;
     unregister_all(b);
     b->stopping = 1;
-    br_pull_check(b, 1); /* answer every parked pull */
-    b->timers_open += 2;
-    br_trans_stop(b, on_timer_closed);
-    br_schedule_stop(b, on_timer_closed);
-    if (br_timer_stop(b, on_timer_closed))
-        b->timers_open++;
+    stop_subsystems(b, 0, on_timer_closed); /* pulls answered; delay, timer, transaction progress saved */
     if (b->metricsOn) {
         b->timers_open++;
         br_metrics_stop(b, on_timer_closed);
@@ -458,16 +487,14 @@ void br_stop(br_broker_t *b)
             rm_conn_close(b->ns_conns[i]);
             rm_conn_unref(b->ns_conns[i]);
         }
-    b->timers_open += 3;
-    br_ha_stop(b, on_timer_closed); /* before the store closes: slaves read from it */
+    stop_subsystems(b, 1, on_timer_closed); /* before the store closes: slaves read from it */
+    b->timers_open += 2;
     st_store_flush(b->store);
     br_flushwait_stop(b, on_timer_closed); /* after the final flush: waiters are durable now */
     st_store_close(b->store);
     b->store = NULL;
     uv_close((uv_handle_t *)&b->reg_timer, on_timer_closed);
-    uv_close((uv_handle_t *)&b->scan_timer, on_timer_closed);
     uv_close((uv_handle_t *)&b->persist_timer, on_timer_closed);
-    uv_close((uv_handle_t *)&b->poll_timer, on_timer_closed);
     uv_close((uv_handle_t *)&b->reg_soon_timer, on_timer_closed);
     uv_close((uv_handle_t *)&b->stats_timer, on_timer_closed);
     uv_close((uv_handle_t *)&b->clean_timer, on_timer_closed);

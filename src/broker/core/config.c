@@ -241,3 +241,32 @@ void br_config_print(const br_config_t *c)
         fwrite(b.data, 1, b.len, stdout);
     cm_buf_free(&b);
 }
+
+/* messageDelayLevel: "1s 5s 1m 2h" -> ms[] (br_config_finish; the schedule subsystem reads the result). */
+int br_parse_delay_levels(const char *s, int64_t *ms, int max)
+{
+    int n = 0;
+    while (*s) {
+        while (*s == ' ')
+            s++;
+        if (!*s)
+            break;
+        char *end;
+        long long v = strtoll(s, &end, 10);
+        int64_t unit;
+        switch (*end) {
+        case 's': unit = 1000; break;
+        case 'm': unit = 60000; break;
+        case 'h': unit = 3600000; break;
+        case 'd': unit = 86400000; break;
+        default: return -1;
+        }
+        if (end == s || v <= 0 || n >= max)
+            return -1;
+        ms[n++] = v * unit;
+        s = end + 1;
+        if (*s && *s != ' ')
+            return -1;
+    }
+    return n > 0 ? n : -1;
+}

@@ -1,6 +1,13 @@
-/* Private to the broker: its state and the functions its files share. Loop thread only. */
-#ifndef LOULAN_BR_H
-#define LOULAN_BR_H
+/* The broker's core: its state (br_broker_t), the tables (topics, groups, offsets), config,
+ * store access (br_put_copy, br_put_due), stats, persistence, admission, the handler registry
+ * and the seam to the subsystems (br_hooks_t, br_subsys_t). Private to the broker; loop thread.
+ *
+ * Subsystems (clients/, pull/, schedule/, timer/, trans/, ha/) include this header and their
+ * own, never a sibling's; the core includes no subsystem header. Where the core needs a
+ * subsystem it calls a hook, which the subsystem fills in when it starts (NULL: absent).
+ * wire.c is the one file that knows every subsystem (docs/broker-structure.md). */
+#ifndef LOULAN_BR_CORE_H
+#define LOULAN_BR_CORE_H
 
 #include "broker/broker.h"
 #include "common/common.h"
@@ -20,7 +27,7 @@ typedef struct br_ptype {
     int (*render)(const void *snap, cm_buf_t *out);
     void (*free)(void *snap);
 } br_ptype_t;
-extern const br_ptype_t br_topics_ptype, br_groups_ptype, br_offsets_ptype, br_sched_ptype;
+extern const br_ptype_t br_topics_ptype, br_groups_ptype, br_offsets_ptype;
 struct br_pslot;                /* a table's place in the persister; NULL: none running */
 #define BR_PERSIST_SOON_MS 100  /* topics, groups, delay progress: written within this */
 #define BR_PERSIST_OFFSETS_MS 5000 /* consumer offsets, as RocketMQ's flushConsumerOffsetInterval */
@@ -123,7 +130,7 @@ struct br_broker;
  * answers SUBSCRIPTION_GROUP_NOT_EXIST and returns NULL. */
 br_group_t *br_group_for_request(struct br_broker *b, rm_conn_t *c, const rm_cmd_t *req, const char *group);
 
-/* ---- connected clients ---- */
+/* ---- subscriptions (sub.c): a consumer's filter, parsed ---- */
 typedef struct br_sub {
     char topic[128];
     char expr[512];
@@ -135,64 +142,12 @@ typedef struct br_sub {
     struct fl_expr *sql;        /* compiled when isSql */
 } br_sub_t;
 
-/* One connection's membership of one group. Every lookup is hashed or O(1) (clients.c): by
- * connection in the group, by connection over all groups, and oldest heartbeat first for expiry. */
-typedef struct br_client {
-    rm_conn_t *conn;
-    char clientId[256];
-    int language, version;
-    uint64_t lastSeen;
-    struct br_client *next;     /* the group's members; other files only walk this list */
-    struct br_client **pprev;
-    struct br_client *lru_prev, *lru_next;   /* all memberships, oldest lastSeen first */
-    struct br_client *conn_next, **conn_pprev; /* the same connection's memberships */
-    void *group;                /* br_cgroup_t (consumer set) or br_pgroup_t */
-    int consumer;
-} br_client_t;
-
-typedef struct br_cgroup {             /* a live consumer group */
-    char name[256];
-    br_client_t *clients;
-    br_sub_t *subs;             /* one per topic */
-    size_t nsubs;
-    cm_map_t subIndex;          /* topic -> index + 1 into subs */
-    cm_map_t members;           /* connection key -> br_client_t* */
-    struct br_cgroup *settle_next; /* clients.c: groups to notify or free after a removal pass */
-    int settle;
-    char consumeType[32], messageModel[32], consumeFromWhere[64];
-} br_cgroup_t;
-
-typedef struct br_pgroup { char name[256]; br_client_t *clients; cm_map_t members; } br_pgroup_t;
-
-typedef struct br_clients {
-    cm_map_t consumers;         /* group -> br_cgroup_t* */
-    cm_map_t producers;         /* group -> br_pgroup_t* */
-    cm_map_t conns;             /* connection key -> br_cconn_t* (its memberships) */
-    br_client_t *lru_head, *lru_tail;
-    struct br_hb_job *hb_head, *hb_tail; /* heartbeats decoding off the loop, in arrival order */
-    size_t hb_big;              /* how many of them are large */
-} br_clients_t;
-
-/* A HEART_BEAT body, decoded and checked without a broker (br_heartbeat_decode). */
-#define BR_HB_MAX_GROUPS 1024   /* consumer or producer groups in one heartbeat */
-#define BR_HB_MAX_SUBS 65536    /* subscriptions in one heartbeat, all groups together */
-typedef struct br_hb_consumer {
-    char groupName[256];
-    char consumeType[32], messageModel[32], consumeFromWhere[64];
-    br_sub_t *subs;             /* deduplicated by topic (the last one wins) */
-    size_t nsubs;
-    cm_map_t subIndex;          /* topic -> index + 1 */
-} br_hb_consumer_t;
-
-typedef struct br_heartbeat {
-    char clientID[256];
-    br_hb_consumer_t *consumers;
-    size_t nconsumers;
-    char (*producers)[256];
-    size_t nproducers;
-    size_t badSubs;             /* subscriptions kept but not usable (bad SQL92, unknown type) */
-    char firstBad[640];         /* the reason for the first of them */
-} br_heartbeat_t;
+int br_sub_parse(br_sub_t *s, const char *topic, const char *expr);
+/* type "TAG" (or NULL) or "SQL92"; -1 with the reason in err for a bad SQL92 expression or an
+ * unknown type. */
+int br_sub_parse_typed(br_sub_t *s, const char *topic, const char *expr, const char *type, char *err, size_t errlen);
+void br_sub_free(br_sub_t *s);
+int br_sub_match(const br_sub_t *s, int64_t tagsCode);
 
 /* ---- statistics (stats.c) ---- */
 #define BR_STATS_SAMPLES 601
@@ -213,51 +168,57 @@ typedef struct br_stats {
 /* ---- SYNC_FLUSH waiters (flushwait.c) ---- */
 typedef struct br_fwait br_fwait_t;
 
-/* ---- delay levels (schedule.c) ---- */
-typedef struct br_sched {
-    int64_t offset[64];         /* delivery progress per level (queue level-1) */
-    int dirty;
-    uint64_t savedAt;
-    char path[1200];
-    uv_timer_t timer;
-    struct br_pslot *ps;
-} br_sched_t;
+/* ---- the seam between core and subsystems ---- */
+struct br_broker;
+/* What the core asks of the subsystems. Each subsystem's start fills its own slots; a slot left
+ * NULL means "absent" and the core does without (br_hook_* below say what that means). */
+typedef struct br_hooks {
+    /* send path (send.c), tried in this order */
+    int (*trans_half)(struct br_broker *b, cm_buf_t *props, const char *topic, int qid, const char **st_topic,
+                      int *st_qid, int64_t *sysFlag, const char **remark);                  /* trans */
+    int (*timer_divert)(struct br_broker *b, cm_buf_t *props, const char *topic, int qid, const char **st_topic,
+                        int *st_qid, const char **remark);                                  /* timer */
+    int (*delay_divert)(struct br_broker *b, cm_buf_t *props, const char *topic, int qid, int level,
+                        const char **st_topic, int *st_qid);                                /* schedule */
+    /* a message was stored to topic/qid: wake the pulls parked on it (pull) */
+    void (*message_arrived)(struct br_broker *b, const char *topic, int qid);
+    /* clients */
+    void (*conn_closed)(struct br_broker *b, rm_conn_t *conn);
+    /* the online group's subscription to topic, or NULL (hashed) */
+    const br_sub_t *(*find_sub)(struct br_broker *b, const char *group, const char *topic);
+    /* RocketMQ's findSubscriptionData test for admin views: 1 unless the group is online with
+     * subscriptions and none is for `topic` */
+    int (*group_subscribes)(struct br_broker *b, const char *group, const char *topic);
+    /* every live connection of the online consumer group (reset offsets tells them) */
+    void (*each_consumer)(struct br_broker *b, const char *group, void (*fn)(void *arg, rm_conn_t *conn), void *arg);
+    /* a live connection of the producer group (transaction check-back), or NULL */
+    rm_conn_t *(*producer_conn)(struct br_broker *b, const char *group);
+    /* every online consumer group with a subscription to topic */
+    void (*each_group_of_topic)(struct br_broker *b, const char *topic, void (*fn)(void *arg, const char *group),
+                                void *arg);
+    /* replication (ha) */
+    void (*master_known)(struct br_broker *b, const char *masterAddr, const char *haAddr);
+    int64_t (*ha_acked)(const struct br_broker *b);  /* furthest offset a slave confirmed */
+    int (*ha_slaves)(const struct br_broker *b);     /* connected slaves */
+    /* delay levels (schedule): delayOffset.json's content; take a master's (and persist it) */
+    lj_val_t *(*delay_json)(const struct br_broker *b);
+    void (*delay_adopt)(struct br_broker *b, const lj_val_t *root);
+} br_hooks_t;
 
-/* ---- timer messages (timer.c) ---- */
-typedef struct br_tseg { int fd; uint8_t *base; int64_t pending; } br_tseg_t;
-typedef struct br_timer {
-    int started;
-    char dir[1200];
-    int wheelFd, checkFd;
-    uint8_t *wheel;             /* nslots one-second slots: sec, last entry, count */
-    size_t nslots;
-    br_tseg_t *segs;            /* timer-log segments, oldest first */
-    size_t nseg;
-    int64_t firstSeg;
-    int64_t logEnd;             /* next entry number */
-    int64_t enqOffset;          /* next rmq_sys_wheel_timer queue offset to enqueue */
-    int64_t curSec;             /* the second being delivered */
-    void *due;                  /* that second's entries, sorted by time */
-    size_t ndue, capdue, dueAt;
-    int loaded;
-    uv_timer_t tick;
-} br_timer_t;
-
-/* ---- transactions (trans.c) ---- */
-typedef struct br_trans {
-    cm_map_t keys;              /* UNIQ_KEY -> decision state, while the check may meet it */
-    int64_t halfOffset;         /* check progress in the half queue */
-    int64_t opOffset;           /* op records before this are no longer needed */
-    uv_timer_t timer;
-} br_trans_t;
-
-/* ---- long polling (pull.c) ---- */
-typedef struct br_pull_wait br_pull_wait_t;
-typedef struct br_pulls {
-    cm_map_t queues;            /* "topic@queueId" -> that queue's parked pulls */
-    br_pull_wait_t **heap;      /* every parked pull, earliest deadline on top */
-    size_t n, cap;
-} br_pulls_t;
+/* A subsystem as the core sees it. start runs once the store, tables and listeners exist (in
+ * the order wire.c lists them); stop closes the subsystem's handles with cb and returns how many
+ * it closed (each calls cb once). `late` subsystems stop after the listeners close and before the
+ * store does (replication: slaves read the store); the others first, before the tables are
+ * saved (their progress goes into them). release frees what is left once every handle closed. */
+typedef struct br_subsys {
+    const char *name;
+    int (*start)(struct br_broker *b);          /* 0, or -1: the broker does not start */
+    int (*stop)(struct br_broker *b, uv_close_cb cb);
+    void (*release)(struct br_broker *b);
+    const rm_handler_t *handlers;               /* request codes this subsystem answers */
+    size_t nhandlers;
+    int late;
+} br_subsys_t;
 
 typedef struct br_broker {
     uv_loop_t *loop;
@@ -266,15 +227,15 @@ typedef struct br_broker {
     br_topics_t topics;
     br_offsets_t offsets;
     br_groups_t groups;
-    br_clients_t clients;
+    struct br_clients *clients; /* clients/: connected producers and consumers, queue locks */
     rm_endpoint_t ep, ep_vip;
     rm_server_t *srv, *srv_vip;
     rm_endpoint_t ep_ns;        /* outgoing connections to name servers */
     rm_conn_t *ns_conns[8];
     char ns_addrs[8][128];
     int nns;
-    uv_timer_t reg_timer, scan_timer, persist_timer, poll_timer, reg_soon_timer;
-    br_pulls_t pulls;           /* parked pulls (long polling) */
+    uv_timer_t reg_timer, persist_timer, reg_soon_timer;
+    struct br_pulls *pulls;     /* pull/: parked pulls (long polling) */
     br_stats_t stats;
     uv_timer_t stats_timer;
     char addr[96];              /* brokerIP1:listenPort, as registered */
@@ -287,18 +248,42 @@ typedef struct br_broker {
     int fw_timer_on;
     br_fwait_t *fw_head, *fw_tail;
     uv_timer_t clean_timer;     /* retention and disk check every cleanResourceInterval */
-    br_trans_t trans;
-    br_sched_t sched;
-    br_timer_t timer;
-    cm_map_t locks;             /* "group\1topic\1broker\1qid" -> queue lock (lock.c) */
+    struct br_trans *trans;     /* trans/: transactions */
+    struct br_sched *sched;     /* schedule/: delay levels */
+    struct br_timer *timer;     /* timer/: timer messages */
     int64_t configVersion;      /* bumped by UPDATE_BROKER_CONFIG */
     uv_tcp_t metrics;           /* Prometheus endpoint (metrics.c), when enabled */
     int metricsOn;
     int role;                   /* BR_ASYNC_MASTER, BR_SYNC_MASTER, BR_SLAVE (brokerRole) */
-    struct br_ha *ha;           /* replication (ha.c) */
+    struct br_ha *ha;           /* ha/: replication */
     struct br_persist *persist; /* config-file writer (persist.c) */
     struct br_ns_ctx { struct br_broker *b; int i; } ns_ctx[8]; /* registration answers */
+    br_hooks_t hooks;           /* filled by the subsystems' start */
+    const br_subsys_t *const *subsys; /* wire.c's list */
+    size_t nsubsys;
+    rm_handler_t *handlers, *vip_handlers; /* the core's and every subsystem's, assembled at start */
 } br_broker_t;
+
+/* broker.c: start with these subsystems (wire.c's br_start passes every one). */
+int br_core_start(uv_loop_t *loop, const br_config_t *cfg, const br_subsys_t *const *subsys, size_t nsubsys,
+                  br_broker_t **out);
+
+/* The hooks as the core calls them: what each means when its subsystem is absent. */
+static inline void br_message_arrived(br_broker_t *b, const char *topic, int qid)
+{
+    if (b->hooks.message_arrived)
+        b->hooks.message_arrived(b, topic, qid);
+}
+static inline const br_sub_t *br_find_sub(br_broker_t *b, const char *group, const char *topic)
+{
+    return b->hooks.find_sub ? b->hooks.find_sub(b, group, topic) : NULL;
+}
+static inline int br_group_subscribes(br_broker_t *b, const char *group, const char *topic)
+{
+    return b->hooks.group_subscribes ? b->hooks.group_subscribes(b, group, topic) : 1;
+}
+static inline int64_t br_slave_acked(const br_broker_t *b) { return b->hooks.ha_acked ? b->hooks.ha_acked(b) : 0; }
+static inline int br_slaves(const br_broker_t *b) { return b->hooks.ha_slaves ? b->hooks.ha_slaves(b) : 0; }
 
 enum { BR_ASYNC_MASTER, BR_SYNC_MASTER, BR_SLAVE };
 
@@ -308,56 +293,17 @@ enum { BR_ASYNC_MASTER, BR_SYNC_MASTER, BR_SLAVE };
 int br_persist_start(br_broker_t *b);
 void br_persist_stop(br_broker_t *b);
 static inline int br_is_slave(const br_broker_t *b) { return b->role == BR_SLAVE; }
-
-/* ha.c: master/slave replication (spec §5) */
-typedef struct br_ha br_ha_t;
-int br_ha_start(br_broker_t *b);
-void br_ha_stop(br_broker_t *b, uv_close_cb cb); /* cb once, with a handle whose data is b */
-/* A slave learns its master from the name server's answer to its registration. */
-void br_ha_master_known(br_broker_t *b, const char *masterAddr, const char *haAddr);
-int64_t br_ha_acked(const br_broker_t *b);      /* furthest offset a slave confirmed */
-int br_ha_slaves(const br_broker_t *b);         /* connected slaves */
-
-/* clients.c */
-void br_clients_free(br_clients_t *c);
-br_cgroup_t *br_cgroup_get(br_broker_t *b, const char *group);
-/* RocketMQ's findSubscriptionData test for admin views: 1 unless the group is online with
- * subscriptions and none is for `topic`. */
-int br_group_subscribes(br_broker_t *b, const char *group, const char *topic);
-void br_clients_conn_closed(br_broker_t *b, rm_conn_t *conn);
-void br_clients_scan(br_broker_t *b, uint64_t now);
-int br_sub_parse(br_sub_t *s, const char *topic, const char *expr);
-/* type "TAG" (or NULL) or "SQL92"; -1 with the reason in err for a bad SQL92 expression or an
- * unknown type. */
-int br_sub_parse_typed(br_sub_t *s, const char *topic, const char *expr, const char *type, char *err, size_t errlen);
-void br_sub_free(br_sub_t *s);
-int br_sub_match(const br_sub_t *s, int64_t tagsCode);
-/* Decode a HEART_BEAT body (HeartbeatData JSON) into hb; no broker needed, any bytes accepted.
- * 0, or -1 with a one-line reason in err (not JSON, over BR_HB_MAX_GROUPS / BR_HB_MAX_SUBS).
- * Call br_heartbeat_free(hb) in both cases. */
-int br_heartbeat_decode(const void *body, size_t len, br_heartbeat_t *hb, char *err, size_t errlen);
-void br_heartbeat_free(br_heartbeat_t *hb);
-/* The group's subscription to topic, or NULL (hashed). */
-const br_sub_t *br_cgroup_sub(const br_cgroup_t *g, const char *topic);
-void br_handle_heart_beat(rm_conn_t *c, rm_cmd_t *req, void *ctx);
-void br_handle_unregister_client(rm_conn_t *c, rm_cmd_t *req, void *ctx);
-void br_handle_get_consumer_list_by_group(rm_conn_t *c, rm_cmd_t *req, void *ctx);
-void br_handle_check_client_config(rm_conn_t *c, rm_cmd_t *req, void *ctx);
-void br_handle_get_consumer_connection_list(rm_conn_t *c, rm_cmd_t *req, void *ctx);
-void br_handle_get_producer_connection_list(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+/* A subsystem's table gets a slot in the persister (at start, after br_persist_start): its file
+ * is then written off the loop like the core's. NULL when no writer runs: write at once. The
+ * slot is cleared (*owner = NULL) when the persister stops. */
+struct br_pslot *br_persist_slot(br_broker_t *b, const br_ptype_t *pt, void *table, const char *path,
+                                 struct br_pslot **owner);
+lj_val_t *br_load_json_file(const char *path); /* offsets.c: the file, or its .bak; NULL */
 
 /* send.c */
 void br_handle_send_message(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 /* Find a topic or create it from the template (auto-create) / as a retry/DLQ topic. */
 br_topic_t *br_topic_for_send(br_broker_t *b, const char *topic, const char *tmpl, int queues, int *code);
-
-/* retry.c */
-void br_handle_consumer_send_msg_back(rm_conn_t *c, rm_cmd_t *req, void *ctx);
-
-/* pull.c */
-void br_handle_pull_message(rm_conn_t *c, rm_cmd_t *req, void *ctx);
-void br_pull_notify(br_broker_t *b, const char *topic, int queueId);
-void br_pull_check(br_broker_t *b, int expire_all);
 
 /* admin.c */
 void br_handle_query_consumer_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx);
@@ -394,37 +340,6 @@ int br_put_copy(br_broker_t *b, const st_record_t *r, const char *topic, int qid
  * cannot take it yet: try again later). `from` names the schedule for the log. */
 int br_put_due(br_broker_t *b, const st_record_t *r, const char *from, const cm_buf_t *props, st_put_result_t *res);
 
-/* schedule.c */
-/* Redirect a send with delay `level` (clamped to the levels there are) to the schedule topic:
- * props get DELAY/REAL_TOPIC/REAL_QID. 0, or -1 out of memory. */
-int br_schedule_divert(br_broker_t *b, cm_buf_t *props, const char *topic, int qid, int level,
-                       const char **st_topic, int *st_qid);
-void br_schedule_start(br_broker_t *b);
-void br_schedule_stop(br_broker_t *b, uv_close_cb cb);
-int br_schedule_save(br_broker_t *b);
-lj_val_t *br_schedule_json(const br_broker_t *b); /* delayOffset.json's content */
-void br_schedule_adopt(br_broker_t *b, const lj_val_t *root); /* progress from such JSON */
-lj_val_t *br_load_json_file(const char *path); /* offsets.c: the file, or its .bak; NULL */
-
-/* timer.c */
-/* A send with TIMER_DELAY_SEC / TIMER_DELAY_MS / TIMER_DELIVER_MS for a future time: props get
- * TIMER_OUT_MS/REAL_TOPIC/REAL_QID and the store target becomes rmq_sys_wheel_timer queue 0.
- * 0 (diverted, or not a timer, or due already), or an error code with *remark. */
-int br_timer_divert(br_broker_t *b, cm_buf_t *props, const char *topic, int qid, const char **st_topic,
-                    int *st_qid, const char **remark);
-int br_timer_start(br_broker_t *b);
-int br_timer_stop(br_broker_t *b, uv_close_cb cb); /* 1 if cb will be called */
-
-/* trans.c */
-/* A send with TRAN_MSG=true: adds REAL_TOPIC/REAL_QID to props and redirects the store
- * target to the half topic. RC_SUCCESS, or an error code with *remark. */
-int br_trans_half(br_broker_t *b, cm_buf_t *props, const char *topic, int qid, const char **st_topic,
-                  int *st_qid, int64_t *sysFlag, const char **remark);
-void br_handle_end_transaction(rm_conn_t *c, rm_cmd_t *req, void *ctx);
-void br_trans_check(br_broker_t *b);            /* one check-back round (timer, tests) */
-void br_trans_start(br_broker_t *b);
-void br_trans_stop(br_broker_t *b, uv_close_cb cb);
-
 /* manage.c: admin requests of mqadmin (subscription groups, broker config, consume stats,
  * reset offsets) */
 void br_handle_update_and_create_subscriptiongroup(rm_conn_t *c, rm_cmd_t *req, void *ctx);
@@ -442,17 +357,8 @@ void br_metrics_stop(br_broker_t *b, uv_close_cb cb); /* calls cb once if it was
 /* Append v as a Prometheus label value: \\ \" and \n escaped, as the text format requires. */
 void br_metrics_escape(cm_buf_t *o, const char *v);
 
-/* lock.c */
-void br_handle_lock_batch_mq(rm_conn_t *c, rm_cmd_t *req, void *ctx);
-void br_handle_unlock_batch_mq(rm_conn_t *c, rm_cmd_t *req, void *ctx);
-void br_locks_free(br_broker_t *b);
-
 /* query.c */
 void br_handle_query_message(rm_conn_t *c, rm_cmd_t *req, void *ctx);
-
-/* relay.c: GET_CONSUMER_RUNNING_INFO (307) and CONSUME_MESSAGE_DIRECTLY (309), passed to the
- * consumer client named in the header and its answer passed back */
-void br_handle_relay_to_consumer(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 
 /* inspect.c: store inspection and maintenance requests of mqadmin */
 void br_handle_get_all_consumer_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx);

@@ -55,13 +55,13 @@ static void answer(br_broker_t *b, br_fwait_t *w, int code)
 static int outcome(br_broker_t *b, const br_fwait_t *w, int64_t flushed, uint64_t now, int all)
 {
     int diskDone = w->need < 0 || w->need <= flushed;
-    int slaveDone = w->needSlave < 0 || w->needSlave <= br_ha_acked(b);
+    int slaveDone = w->needSlave < 0 || w->needSlave <= br_slave_acked(b);
     if (diskDone && slaveDone)
         return RC_SUCCESS;
     if (!diskDone && (all || now >= w->deadline))
         return RC_FLUSH_DISK_TIMEOUT;
-    if (diskDone && (all || now >= w->slaveDeadline || br_ha_slaves(b) == 0))
-        return br_ha_slaves(b) == 0 ? RC_SLAVE_NOT_AVAILABLE : RC_FLUSH_SLAVE_TIMEOUT;
+    if (diskDone && (all || now >= w->slaveDeadline || br_slaves(b) == 0))
+        return br_slaves(b) == 0 ? RC_SLAVE_NOT_AVAILABLE : RC_FLUSH_SLAVE_TIMEOUT;
     return -1;
 }
 
@@ -138,7 +138,7 @@ void br_flushwait_add(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req, rm_cmd_
     w->needSlave = b->role == BR_SYNC_MASTER ? need : -1;
     w->deadline = now + (uint64_t)b->cfg.syncFlushTimeout;
     w->slaveDeadline = now + (uint64_t)b->cfg.slaveTimeout;
-    if (w->needSlave >= 0 && (br_ha_slaves(b) == 0 || need - br_ha_acked(b) > b->cfg.haSlaveFallbehindMax)) {
+    if (w->needSlave >= 0 && (br_slaves(b) == 0 || need - br_slave_acked(b) > b->cfg.haSlaveFallbehindMax)) {
         w->needSlave = -1; /* no slave to wait for: answered as soon as the disk part is done */
         w->code = RC_SLAVE_NOT_AVAILABLE;
     }

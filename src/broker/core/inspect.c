@@ -23,7 +23,12 @@ void br_handle_get_all_consumer_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 void br_handle_get_all_delay_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     br_broker_t *b = ctx;
-    rm_conn_respond_json(c, req, br_schedule_json(b), LJ_W_FASTJSON);
+    lj_val_t *o = b->hooks.delay_json ? b->hooks.delay_json(b) : NULL;
+    if (!o) { /* no delay levels served here: an empty table */
+        o = lj_new_obj();
+        lj_set(o, "offsetTable", lj_new_obj());
+    }
+    rm_conn_respond_json(c, req, o, LJ_W_FASTJSON);
 }
 
 static int64_t store_time(br_broker_t *b, const char *topic, int q, int64_t offset)
@@ -179,11 +184,8 @@ void br_handle_clone_group_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 
 static lj_val_t *subscription_of(br_broker_t *b, const char *group, const char *topic)
 {
-    br_cgroup_t *cg = br_cgroup_get(b, group);
-    for (size_t i = 0; cg && i < cg->nsubs; i++) {
-        const br_sub_t *s = &cg->subs[i];
-        if (strcmp(s->topic, topic) != 0)
-            continue;
+    const br_sub_t *s = br_find_sub(b, group, topic);
+    if (s) {
         lj_val_t *o = lj_new_obj();
         lj_set_bool(o, "classFilterMode", 0);
         lj_set_str(o, "expressionType", s->sql ? "SQL92" : "TAG");

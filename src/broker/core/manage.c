@@ -257,6 +257,32 @@ void br_handle_get_broker_consume_stats(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 
 /* ---- reset offsets -------------------------------------------------------------------------------- */
 
+typedef struct reset_ctx {
+    const char *topic, *group;
+    int64_t ts;
+    int isForce;
+    const cm_buf_t *body;
+    int told;
+} reset_ctx_t;
+
+/* RESET_CONSUMER_CLIENT_OFFSET (220) to one live consumer of the group. */
+static void tell_consumer(void *arg, rm_conn_t *conn)
+{
+    reset_ctx_t *x = arg;
+    rm_cmd_t r;
+    rm_cmd_init(&r, 220);
+    rm_ext_set(&r, "topic", x->topic);
+    rm_ext_set(&r, "group", x->group);
+    rm_ext_set_i64(&r, "timestamp", x->ts);
+    rm_ext_set(&r, "isForce", x->isForce ? "true" : "false");
+    r.body = (const uint8_t *)x->body->data;
+    r.body_len = x->body->len;
+    if (!rm_conn_is_closed(conn) && rm_conn_oneway(conn, &r) == 0)
+        x->told++;
+    r.body = NULL;
+    rm_cmd_free(&r);
+}
+
 void br_handle_invoke_broker_to_reset_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     br_broker_t *b = ctx;
@@ -289,23 +315,10 @@ void br_handle_invoke_broker_to_reset_offset(rm_conn_t *c, rm_cmd_t *req, void *
     cm_buf_init(&out);
     lj_write(body, LJ_W_FASTJSON, &out);
     /* live consumers move now (they drop the queues and rebalance from the new offsets) */
-    br_cgroup_t *cg = br_cgroup_get(b, group);
-    int told = 0;
-    for (br_client_t *cl = cg ? cg->clients : NULL; cl; cl = cl->next) {
-        rm_cmd_t r;
-        rm_cmd_init(&r, 220);
-        rm_ext_set(&r, "topic", topic);
-        rm_ext_set(&r, "group", group);
-        rm_ext_set_i64(&r, "timestamp", ts);
-        rm_ext_set(&r, "isForce", isForce ? "true" : "false");
-        r.body = (const uint8_t *)out.data;
-        r.body_len = out.len;
-        if (!rm_conn_is_closed(cl->conn) && rm_conn_oneway(cl->conn, &r) == 0)
-            told++;
-        r.body = NULL;
-        rm_cmd_free(&r);
-    }
-    LOG_I("broker", "offsets of %s on %s reset to %" PRId64 " (%d live consumer(s) told)", group, topic, ts, told);
+    reset_ctx_t x = {topic, group, ts, isForce, &out, 0};
+    if (b->hooks.each_consumer)
+        b->hooks.each_consumer(b, group, tell_consumer, &x);
+    LOG_I("broker", "offsets of %s on %s reset to %" PRId64 " (%d live consumer(s) told)", group, topic, ts, x.told);
     cm_buf_free(&out);
     rm_conn_respond_json(c, req, body, LJ_W_FASTJSON);
 }
@@ -361,14 +374,7 @@ static void offsets_entry(const char *key, void *val, void *arg)
         add_group(x, key + tl + 1);
 }
 
-static void live_group(const char *key, void *val, void *arg)
-{
-    who_ctx_t *x = arg;
-    const br_cgroup_t *g = val;
-    for (size_t i = 0; i < g->nsubs; i++)
-        if (strcmp(g->subs[i].topic, x->topic) == 0)
-            add_group(x, key);
-}
+static void live_group(void *arg, const char *group) { add_group(arg, group); }
 
 /* QUERY_TOPIC_CONSUME_BY_WHO (300): groups subscribed now or with offsets for the topic. */
 void br_handle_query_topic_consume_by_who(rm_conn_t *c, rm_cmd_t *req, void *ctx)
@@ -379,7 +385,8 @@ void br_handle_query_topic_consume_by_who(rm_conn_t *c, rm_cmd_t *req, void *ctx
         return;
     who_ctx_t x = {topic, lj_new_arr()};
     cm_map_init(&x.seen);
-    cm_map_each(&b->clients.consumers, live_group, &x);
+    if (b->hooks.each_group_of_topic)
+        b->hooks.each_group_of_topic(b, topic, live_group, &x);
     cm_map_each(&b->offsets.map, offsets_entry, &x);
     cm_map_free(&x.seen, NULL);
     lj_val_t *o = lj_new_obj();

@@ -18,14 +18,17 @@ typedef struct br_pslot {
     struct br_persist *p;
     const br_ptype_t *pt;
     void *table;                /* what pt->snap copies; loop-owned */
-    const char *path;           /* set before the writer starts, read-only afterwards */
+    const char *path;           /* set before the slot is used (under mu), read-only afterwards */
+    struct br_pslot **owner;    /* cleared when the persister stops: saves write at once then */
     uint64_t due;               /* loop: uv_now time of the next snapshot, 0 = nothing to do */
     uint64_t snapAt;            /* loop: uv_now time of the last snapshot */
     void *pending;              /* mu: a snapshot waiting for the writer */
     int busy;                   /* mu: the writer is writing this slot */
 } br_pslot_t;
 
-enum { SLOT_TOPICS, SLOT_GROUPS, SLOT_OFFSETS, SLOT_DELAY, SLOT_COUNT };
+/* The core's tables, then BR_PERSIST_EXTRA slots subsystems take at start (br_persist_slot). */
+#define BR_PERSIST_EXTRA 4
+enum { SLOT_TOPICS, SLOT_GROUPS, SLOT_OFFSETS, SLOT_EXTRA, SLOT_COUNT = SLOT_EXTRA + BR_PERSIST_EXTRA };
 
 struct br_persist {
     br_broker_t *b;
@@ -35,36 +38,9 @@ struct br_persist {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int quit;                   /* mu */
+    int nslots;                 /* loop: slots in use */
     br_pslot_t slots[SLOT_COUNT];
 };
-
-/* delayOffset.json has one entry per delay level (<= 64): its bytes are the snapshot. */
-static void *sched_snap(const void *table)
-{
-    lj_val_t *root = br_schedule_json(table);
-    cm_buf_t *out = calloc(1, sizeof *out);
-    if (out && lj_write(root, LJ_W_FASTJSON, out) != 0) {
-        cm_buf_free(out);
-        free(out);
-        out = NULL;
-    }
-    lj_free(root);
-    return out;
-}
-
-static int sched_render(const void *snap, cm_buf_t *out)
-{
-    const cm_buf_t *in = snap;
-    return cm_buf_append(out, in->data, in->len);
-}
-
-static void sched_free(void *snap)
-{
-    cm_buf_free(snap);
-    free(snap);
-}
-
-const br_ptype_t br_sched_ptype = {sched_snap, sched_render, sched_free};
 
 /* Render a snapshot and write it atomically; takes ownership of snap. Any thread. */
 static int write_snap(const br_ptype_t *pt, void *snap, const char *path)
@@ -185,8 +161,22 @@ int br_persist_request(struct br_pslot *s, int within_ms)
 static void slot_init(struct br_persist *p, int i, const br_ptype_t *pt, void *table, const char *path,
                       struct br_pslot **owner)
 {
-    p->slots[i] = (br_pslot_t){.p = p, .pt = pt, .table = table, .path = path};
+    p->slots[i] = (br_pslot_t){.p = p, .pt = pt, .table = table, .path = path, .owner = owner};
     *owner = &p->slots[i];
+    p->nslots = i + 1;
+}
+
+struct br_pslot *br_persist_slot(br_broker_t *b, const br_ptype_t *pt, void *table, const char *path,
+                                 struct br_pslot **owner)
+{
+    struct br_persist *p = b->persist;
+    *owner = NULL;
+    if (!p || p->nslots >= SLOT_COUNT)
+        return NULL;
+    pthread_mutex_lock(&p->mu); /* the writer scans every slot for pending work */
+    slot_init(p, p->nslots, pt, table, path, owner);
+    pthread_mutex_unlock(&p->mu);
+    return *owner;
 }
 
 int br_persist_start(br_broker_t *b)
@@ -207,7 +197,6 @@ int br_persist_start(br_broker_t *b)
     slot_init(p, SLOT_TOPICS, &br_topics_ptype, &b->topics, b->topics.path, &b->topics.ps);
     slot_init(p, SLOT_GROUPS, &br_groups_ptype, &b->groups, b->groups.path, &b->groups.ps);
     slot_init(p, SLOT_OFFSETS, &br_offsets_ptype, &b->offsets, b->offsets.path, &b->offsets.ps);
-    slot_init(p, SLOT_DELAY, &br_sched_ptype, b, b->sched.path, &b->sched.ps);
     b->persist = p;
     return 0;
 }
@@ -223,8 +212,9 @@ void br_persist_stop(br_broker_t *b)
     pthread_mutex_unlock(&p->mu);
     pthread_join(p->th, NULL); /* at most the write in progress */
     uv_timer_stop(p->timer);
-    b->topics.ps = b->groups.ps = b->offsets.ps = b->sched.ps = NULL; /* saves write at once now */
-    for (int i = 0; i < SLOT_COUNT; i++) {
+    for (int i = 0; i < p->nslots; i++)
+        *p->slots[i].owner = NULL; /* saves write at once now */
+    for (int i = 0; i < p->nslots; i++) {
         br_pslot_t *s = &p->slots[i];
         if (s->pending) { /* superseded by the table as it is now */
             s->pt->free(s->pending);

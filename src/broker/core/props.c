@@ -138,7 +138,7 @@ int br_put_due(br_broker_t *b, const st_record_t *r, const char *from, const cm_
         return bury(b, r, props, from, why, res) == 0 ? 1 : -1;
     int rc = br_put_copy(b, r, topic, q, props, r->sysFlag, r->preparedTransactionOffset, res);
     if (rc == ST_OK) {
-        br_pull_notify(b, topic, q);
+        br_message_arrived(b, topic, q);
         return 0;
     }
     if (!permanent(rc)) {

@@ -269,16 +269,18 @@ void br_handle_send_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     const char *st_topic = topic;
     int st_qid = (int)qid;
     if (tran) { /* a half message: stored out of consumers' sight until END_TRANSACTION */
-        const char *why = NULL;
-        int tc_code = br_trans_half(b, &props, topic, (int)qid, &st_topic, &st_qid, &sysFlag, &why);
+        const char *why = "transaction messages are not served by this broker";
+        int tc_code = b->hooks.trans_half ? b->hooks.trans_half(b, &props, topic, (int)qid, &st_topic, &st_qid, &sysFlag, &why)
+                                          : RC_NO_PERMISSION;
         if (tc_code != RC_SUCCESS) {
             respond_send(c, req, b, tc_code, why);
             return;
         }
     }
-    if (!tran && !batch && strncmp(topic, "%DLQ%", 5) != 0 && rawprops && strstr(rawprops, "TIMER_")) {
+    if (!tran && !batch && strncmp(topic, "%DLQ%", 5) != 0 && rawprops && strstr(rawprops, "TIMER_") &&
+        b->hooks.timer_divert) {
         const char *why = NULL;
-        int tcode = br_timer_divert(b, &props, topic, (int)qid, &st_topic, &st_qid, &why);
+        int tcode = b->hooks.timer_divert(b, &props, topic, (int)qid, &st_topic, &st_qid, &why);
         if (tcode != RC_SUCCESS) {
             respond_send(c, req, b, tcode, why);
             return;
@@ -287,7 +289,7 @@ void br_handle_send_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     int64_t level = 0;
     if (!tran && !batch && st_topic == topic && strncmp(topic, "%DLQ%", 5) != 0 && rawprops &&
         prop_value(rawprops, rawlen, "DELAY", val, sizeof val) && cm_parse_i64(val, &level) == 0 && level > 0 &&
-        br_schedule_divert(b, &props, topic, (int)qid, (int)level, &st_topic, &st_qid) != 0) {
+        b->hooks.delay_divert && b->hooks.delay_divert(b, &props, topic, (int)qid, (int)level, &st_topic, &st_qid) != 0) {
         respond_send(c, req, b, RC_SYSTEM_ERROR, "out of memory");
         return;
     }
@@ -337,5 +339,5 @@ void br_handle_send_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         rm_conn_respond(c, req, &resp);
         rm_cmd_free(&resp);
     }
-    br_pull_notify(b, st_topic, st_qid);
+    br_message_arrived(b, st_topic, st_qid);
 }

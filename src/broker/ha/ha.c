@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/core/core.h"
+#include "broker/ha/ha.h"
 
 #define TICK_MS 1000
 #define RECONNECT_MS 5000
@@ -433,8 +433,8 @@ static void adopt_offsets(br_broker_t *b, const lj_val_t *root)
 
 static void adopt_delay(br_broker_t *b, const lj_val_t *root)
 {
-    br_schedule_adopt(b, root);
-    br_schedule_save(b);
+    if (b->hooks.delay_adopt) /* the schedule subsystem takes it and persists it */
+        b->hooks.delay_adopt(b, root);
 }
 
 static void adopt_groups(br_broker_t *b, const lj_val_t *root)
@@ -568,8 +568,8 @@ void br_ha_master_known(br_broker_t *b, const char *masterAddr, const char *haAd
     slave_tick(ha);
 }
 
-int64_t br_ha_acked(const br_broker_t *b) { return b->ha ? b->ha->acked : 0; }
-int br_ha_slaves(const br_broker_t *b) { return b->ha ? b->ha->npeers : 0; }
+static int64_t ha_acked(const br_broker_t *b) { return b->ha ? b->ha->acked : 0; }
+static int ha_slaves(const br_broker_t *b) { return b->ha ? b->ha->npeers : 0; }
 
 void br_ha_stop(br_broker_t *b, uv_close_cb cb)
 {
@@ -592,3 +592,23 @@ void br_ha_stop(br_broker_t *b, uv_close_cb cb)
     uv_close((uv_handle_t *)&ha->timer, on_ha_handle_closed);
     handle_gone(ha);
 }
+
+/* ---- the subsystem ---- */
+
+static int ha_start(br_broker_t *b)
+{
+    b->hooks.master_known = br_ha_master_known;
+    b->hooks.ha_acked = ha_acked;
+    b->hooks.ha_slaves = ha_slaves;
+    return br_ha_start(b);
+}
+
+static int ha_stop(br_broker_t *b, uv_close_cb cb)
+{
+    br_ha_stop(b, cb);
+    return 1;
+}
+
+/* Started first (a slave learns its master from the first registration's answer) and stopped
+ * late: after the listeners, before the store closes, as slaves read from it. */
+const br_subsys_t br_ha_subsys = {"ha", ha_start, ha_stop, NULL, NULL, 0, 1};

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/core/core.h"
+#include "broker/pull/pull.h"
 
 #define FLAG_COMMIT_OFFSET 0x1
 #define FLAG_SUSPEND 0x2
@@ -37,7 +37,7 @@ typedef struct pull_queue {
 struct br_pull_wait {
     br_pull_wait_t *prev, *next; /* in its queue */
     pull_queue_t *q;
-    size_t heap_at;             /* index in b->pulls.heap */
+    size_t heap_at;             /* index in b->pulls->heap */
     rm_conn_t *conn;
     int32_t opaque;
     int serialize;
@@ -169,31 +169,31 @@ static void unpark(br_broker_t *b, br_pull_wait_t *w)
         q->tail = w->prev;
     w->prev = w->next = NULL;
     if (!q->head) {
-        cm_map_remove(&b->pulls.queues, q->key);
+        cm_map_remove(&b->pulls->queues, q->key);
         free(q);
     }
-    heap_remove(&b->pulls, w);
+    heap_remove(b->pulls, w);
 }
 
 static void park(br_broker_t *b, rm_conn_t *c, int32_t opaque, int serialize, pull_req_t *pr, uint64_t hold)
 {
     char key[160];
     queue_key(key, sizeof key, pr->topic, pr->queueId);
-    pull_queue_t *q = cm_map_get(&b->pulls.queues, key);
+    pull_queue_t *q = cm_map_get(&b->pulls->queues, key);
     br_pull_wait_t *w = calloc(1, sizeof *w);
     int new_q = q == NULL;
     if (new_q && (q = calloc(1, sizeof *q)) != NULL) {
         snprintf(q->key, sizeof q->key, "%s", key);
-        if (cm_map_put(&b->pulls.queues, key, q) != 0) {
+        if (cm_map_put(&b->pulls->queues, key, q) != 0) {
             free(q);
             q = NULL;
         }
     }
     if (w)
         w->deadline = uv_now(b->loop) + (hold > HOLD_CAP_MS ? HOLD_CAP_MS : hold);
-    if (!w || !q || heap_push(&b->pulls, w) != 0) {
+    if (!w || !q || heap_push(b->pulls, w) != 0) {
         if (new_q && q)
-            free(cm_map_remove(&b->pulls.queues, key));
+            free(cm_map_remove(&b->pulls->queues, key));
         free(w);
         respond_pull(c, opaque, serialize, RC_PULL_NOT_FOUND, "OFFSET_OVERFLOW_ONE", pr->offset, 0, 0, NULL, 0, 0);
         return;
@@ -330,7 +330,7 @@ void br_handle_pull_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
             return;
         }
     } else {
-        const br_sub_t *s = br_cgroup_sub(br_cgroup_get(b, group), topic); /* hashed: groups may have 64k */
+        const br_sub_t *s = br_find_sub(b, group, topic); /* hashed: groups may have 64k */
         if (!s) {
             rm_conn_respond_code(c, req, RC_SUBSCRIPTION_NOT_EXIST, "the consumer's subscription not exist, group: %s topic: %s", group, topic);
             return;
@@ -365,19 +365,19 @@ static void finish_wait(br_broker_t *b, br_pull_wait_t *w)
 /* A message landed in (topic, queueId): wake the pulls parked on that queue, and only those. */
 void br_pull_notify(br_broker_t *b, const char *topic, int queueId)
 {
-    if (b->pulls.n == 0)
+    if (b->pulls->n == 0)
         return;
     char key[160];
     queue_key(key, sizeof key, topic, queueId);
-    pull_queue_t *q = cm_map_get(&b->pulls.queues, key);
+    pull_queue_t *q = cm_map_get(&b->pulls->queues, key);
     if (!q)
         return;
     /* Unlink the whole queue first: answering writes, and nothing may see a half-built list. */
     br_pull_wait_t *ready = q->head;
-    cm_map_remove(&b->pulls.queues, key);
+    cm_map_remove(&b->pulls->queues, key);
     free(q);
     for (br_pull_wait_t *w = ready; w; w = w->next)
-        heap_remove(&b->pulls, w);
+        heap_remove(b->pulls, w);
     while (ready) {
         br_pull_wait_t *n = ready->next;
         finish_wait(b, ready);
@@ -415,7 +415,7 @@ static void sweep_queue(const char *key, void *val, void *arg)
  * client left. expire_all (shutdown) answers every one and frees the tables. */
 void br_pull_check(br_broker_t *b, int expire_all)
 {
-    br_pulls_t *p = &b->pulls;
+    br_pulls_t *p = b->pulls;
     uint64_t now = uv_now(b->loop);
     while (p->n > 0 && (expire_all || p->heap[0]->deadline <= now)) {
         br_pull_wait_t *w = p->heap[0];
@@ -438,3 +438,39 @@ void br_pull_check(br_broker_t *b, int expire_all)
     }
     free(s.ready);
 }
+
+/* ---- the subsystem ---- */
+
+static void on_poll(uv_timer_t *t) { br_pull_check(t->data, 0); }
+
+static int pull_start(br_broker_t *b)
+{
+    if (!(b->pulls = calloc(1, sizeof *b->pulls)))
+        return -1;
+    b->hooks.message_arrived = br_pull_notify;
+    uv_timer_init(b->loop, &b->pulls->timer);
+    b->pulls->timer.data = b;
+    uv_timer_start(&b->pulls->timer, on_poll, 1000,
+                   b->cfg.longPollingEnable ? 5000 : (uint64_t)b->cfg.shortPollingTimeMills);
+    return 0;
+}
+
+static int pull_stop(br_broker_t *b, uv_close_cb cb)
+{
+    br_pull_check(b, 1); /* answer every parked pull */
+    uv_close((uv_handle_t *)&b->pulls->timer, cb);
+    return 1;
+}
+
+static void pull_release(br_broker_t *b)
+{
+    free(b->pulls);
+    b->pulls = NULL;
+}
+
+static const rm_handler_t k_handlers[] = {
+    {11, br_handle_pull_message},
+};
+
+const br_subsys_t br_pull_subsys = {"pull", pull_start, pull_stop, pull_release, k_handlers,
+                                    sizeof k_handlers / sizeof k_handlers[0], 0};

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/core/core.h"
+#include "broker/schedule/schedule.h"
 
 #define MIN_CLIENT_VERSION_FOR_MAX_RECONSUME 121 /* V3_4_9 */
 
@@ -111,5 +111,5 @@ void br_handle_consumer_send_msg_back(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         LOG_I("broker", "message at %lld of group %s moved to %s after %d attempts", (long long)offset, group, topic, r.reconsumeTimes);
     rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
     if (dead)
-        br_pull_notify(b, topic, m.queueId);
+        br_message_arrived(b, topic, m.queueId);
 }

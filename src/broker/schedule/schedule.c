@@ -13,40 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/core/core.h"
+#include "broker/schedule/schedule.h"
 
 #define SCHEDULE_TOPIC "SCHEDULE_TOPIC_XXXX"
 #define TICK_MS 100
 #define BUDGET_PER_TICK 20000   /* messages delivered per tick, so the loop stays responsive */
 #define PERSIST_EVERY_MS 1000
-
-int br_parse_delay_levels(const char *s, int64_t *ms, int max)
-{
-    int n = 0;
-    while (*s) {
-        while (*s == ' ')
-            s++;
-        if (!*s)
-            break;
-        char *end;
-        long long v = strtoll(s, &end, 10);
-        int64_t unit;
-        switch (*end) {
-        case 's': unit = 1000; break;
-        case 'm': unit = 60000; break;
-        case 'h': unit = 3600000; break;
-        case 'd': unit = 86400000; break;
-        default: return -1;
-        }
-        if (end == s || v <= 0 || n >= max)
-            return -1;
-        ms[n++] = v * unit;
-        s = end + 1;
-        if (*s && *s != ' ')
-            return -1;
-    }
-    return n > 0 ? n : -1;
-}
 
 /* ---- diverting a send ---------------------------------------------------------------------- */
 
@@ -101,7 +73,7 @@ static int deliver_level(br_broker_t *b, int level, int64_t now, int budget)
         ready = 1;
     }
     int qid = level - 1, n = 0;
-    int64_t off = b->sched.offset[qid], max = st_max_offset(b->store, SCHEDULE_TOPIC, qid);
+    int64_t off = b->sched->offset[qid], max = st_max_offset(b->store, SCHEDULE_TOPIC, qid);
     int64_t min = st_min_offset(b->store, SCHEDULE_TOPIC, qid);
     if (off < min)
         off = min;
@@ -124,9 +96,9 @@ static int deliver_level(br_broker_t *b, int level, int64_t now, int budget)
         off++;
         n++;
     }
-    if (off != b->sched.offset[qid]) {
-        b->sched.offset[qid] = off;
-        b->sched.dirty = 1;
+    if (off != b->sched->offset[qid]) {
+        b->sched->offset[qid] = off;
+        b->sched->dirty = 1;
     }
     return n;
 }
@@ -135,19 +107,49 @@ lj_val_t *br_schedule_json(const br_broker_t *b)
 {
     lj_val_t *root = lj_new_obj(), *tab = lj_new_obj();
     for (int i = 0; i < b->cfg.delayLevelCount; i++)
-        lj_put(tab, lj_new_int(i + 1), lj_new_int(b->sched.offset[i]));
+        lj_put(tab, lj_new_int(i + 1), lj_new_int(b->sched->offset[i]));
     lj_set(root, "offsetTable", tab);
     return root;
 }
 
 /* Off the loop through persist.c (delayOffset.json within BR_PERSIST_SOON_MS, coalesced);
  * at once when no persister runs. Errors are logged where the file is written. */
+/* ---- its file (delayOffset.json), through the core's persister ---- */
+
+/* delayOffset.json has one entry per delay level (<= 64): its bytes are the snapshot. */
+static void *sched_snap(const void *table)
+{
+    lj_val_t *root = br_schedule_json(table);
+    cm_buf_t *out = calloc(1, sizeof *out);
+    if (out && lj_write(root, LJ_W_FASTJSON, out) != 0) {
+        cm_buf_free(out);
+        free(out);
+        out = NULL;
+    }
+    lj_free(root);
+    return out;
+}
+
+static int sched_render(const void *snap, cm_buf_t *out)
+{
+    const cm_buf_t *in = snap;
+    return cm_buf_append(out, in->data, in->len);
+}
+
+static void sched_free(void *snap)
+{
+    cm_buf_free(snap);
+    free(snap);
+}
+
+static const br_ptype_t sched_ptype = {sched_snap, sched_render, sched_free};
+
 int br_schedule_save(br_broker_t *b)
 {
-    int rc = b->sched.ps ? br_persist_request(b->sched.ps, BR_PERSIST_SOON_MS)
-                         : br_persist_write(&br_sched_ptype, b, b->sched.path);
+    int rc = b->sched->ps ? br_persist_request(b->sched->ps, BR_PERSIST_SOON_MS)
+                         : br_persist_write(&sched_ptype, b, b->sched->path);
     if (rc == 0)
-        b->sched.dirty = 0;
+        b->sched->dirty = 0;
     return rc;
 }
 
@@ -161,9 +163,9 @@ static void on_tick(uv_timer_t *t)
     for (int l = 1; l <= b->cfg.delayLevelCount && budget > 0; l++)
         budget -= deliver_level(b, l, now, budget);
     uint64_t mono = uv_now(b->loop);
-    if (b->sched.dirty && mono - b->sched.savedAt >= PERSIST_EVERY_MS) {
+    if (b->sched->dirty && mono - b->sched->savedAt >= PERSIST_EVERY_MS) {
         br_schedule_save(b);
-        b->sched.savedAt = mono;
+        b->sched->savedAt = mono;
     }
 }
 
@@ -174,31 +176,70 @@ void br_schedule_adopt(br_broker_t *b, const lj_val_t *root)
     for (size_t i = 0; tab && tab->type == LJ_OBJ && i < tab->n; i++) {
         int64_t level = lj_int(tab->members[i].key, -1);
         if (level >= 1 && level <= b->cfg.delayLevelCount)
-            b->sched.offset[level - 1] = lj_int(tab->members[i].val, 0);
+            b->sched->offset[level - 1] = lj_int(tab->members[i].val, 0);
     }
 }
 
 void br_schedule_start(br_broker_t *b)
 {
-    snprintf(b->sched.path, sizeof b->sched.path, "%s/config/delayOffset.json", b->cfg.storePathRootDir);
-    lj_val_t *root = br_load_json_file(b->sched.path);
+    snprintf(b->sched->path, sizeof b->sched->path, "%s/config/delayOffset.json", b->cfg.storePathRootDir);
+    lj_val_t *root = br_load_json_file(b->sched->path);
     br_schedule_adopt(b, root);
     lj_free(root);
     /* RocketMQ clamps saved progress into each queue's range */
     for (int i = 0; i < b->cfg.delayLevelCount; i++) {
         int64_t min = st_min_offset(b->store, SCHEDULE_TOPIC, i), max = st_max_offset(b->store, SCHEDULE_TOPIC, i);
-        if (b->sched.offset[i] < min)
-            b->sched.offset[i] = min;
-        if (b->sched.offset[i] > max)
-            b->sched.offset[i] = max;
+        if (b->sched->offset[i] < min)
+            b->sched->offset[i] = min;
+        if (b->sched->offset[i] > max)
+            b->sched->offset[i] = max;
     }
-    uv_timer_init(b->loop, &b->sched.timer);
-    b->sched.timer.data = b;
-    uv_timer_start(&b->sched.timer, on_tick, TICK_MS, TICK_MS);
+    uv_timer_init(b->loop, &b->sched->timer);
+    b->sched->timer.data = b;
+    uv_timer_start(&b->sched->timer, on_tick, TICK_MS, TICK_MS);
 }
 
 void br_schedule_stop(br_broker_t *b, uv_close_cb cb)
 {
     br_schedule_save(b);
-    uv_close((uv_handle_t *)&b->sched.timer, cb);
+    uv_close((uv_handle_t *)&b->sched->timer, cb);
 }
+
+/* ---- the subsystem ---- */
+
+static void delay_adopt(br_broker_t *b, const lj_val_t *root)
+{
+    br_schedule_adopt(b, root);
+    br_schedule_save(b);
+}
+
+static int sched_start(br_broker_t *b)
+{
+    if (!(b->sched = calloc(1, sizeof *b->sched)))
+        return -1;
+    b->hooks.delay_divert = br_schedule_divert;
+    b->hooks.delay_json = br_schedule_json;
+    b->hooks.delay_adopt = delay_adopt;
+    br_schedule_start(b);
+    br_persist_slot(b, &sched_ptype, b, b->sched->path, &b->sched->ps);
+    return 0;
+}
+
+static int sched_stop(br_broker_t *b, uv_close_cb cb)
+{
+    br_schedule_stop(b, cb);
+    return 1;
+}
+
+static void sched_release(br_broker_t *b)
+{
+    free(b->sched);
+    b->sched = NULL;
+}
+
+static const rm_handler_t k_handlers[] = {
+    {36, br_handle_consumer_send_msg_back},
+};
+
+const br_subsys_t br_schedule_subsys = {"schedule", sched_start, sched_stop, sched_release, k_handlers,
+                                        sizeof k_handlers / sizeof k_handlers[0], 0};

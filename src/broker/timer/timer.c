@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "broker/core/core.h"
+#include "broker/timer/timer.h"
 
 #define TIMER_TOPIC "rmq_sys_wheel_timer"
 #define ENTRY 32
@@ -138,7 +138,7 @@ static void due_push(br_timer_t *t, int64_t ms, int64_t phy, int64_t idx)
 /* Append one timer to the log and the wheel. */
 static int append_entry(br_broker_t *b, int64_t deliverMs, int64_t phy, int64_t qoff)
 {
-    br_timer_t *t = &b->timer;
+    br_timer_t *t = b->timer;
     int64_t sec = deliverMs / 1000, idx = t->logEnd;
     if (sec < t->curSec)
         sec = t->curSec; /* late (a backlog after a restart): deliver in the current second */
@@ -173,7 +173,7 @@ static void enqueue(br_broker_t *b)
         st_get_result_init(&g);
         ready = 1;
     }
-    br_timer_t *t = &b->timer;
+    br_timer_t *t = b->timer;
     int64_t max = st_max_offset(b->store, TIMER_TOPIC, 0);
     for (int n = 0; t->enqOffset < max && n < ENQUEUE_BUDGET; n++) {
         if (st_get(b->store, TIMER_TOPIC, 0, t->enqOffset, 1, 0, NULL, &g) != ST_OK)
@@ -257,7 +257,7 @@ static void delivered(br_timer_t *t, int64_t idx)
 
 static void deliver_due(br_broker_t *b, int64_t now)
 {
-    br_timer_t *t = &b->timer;
+    br_timer_t *t = b->timer;
     int budget = DELIVER_BUDGET;
     while (budget > 0) {
         if (!t->loaded)
@@ -401,7 +401,7 @@ static int load_segments(br_timer_t *t)
 
 int br_timer_start(br_broker_t *b)
 {
-    br_timer_t *t = &b->timer;
+    br_timer_t *t = b->timer;
     char path[1300];
     t->checkFd = -1;
     if (!b->cfg.timerWheelEnable)
@@ -439,7 +439,7 @@ int br_timer_start(br_broker_t *b)
 
 int br_timer_stop(br_broker_t *b, uv_close_cb cb)
 {
-    br_timer_t *t = &b->timer;
+    br_timer_t *t = b->timer;
     if (!t->started)
         return 0;
     save_check(t);
@@ -458,3 +458,25 @@ int br_timer_stop(br_broker_t *b, uv_close_cb cb)
     uv_close((uv_handle_t *)&t->tick, cb);
     return 1;
 }
+
+/* ---- the subsystem ---- */
+
+static int timer_start(br_broker_t *b)
+{
+    if (!(b->timer = calloc(1, sizeof *b->timer)))
+        return -1;
+    b->hooks.timer_divert = br_timer_divert;
+    if (br_timer_start(b) != 0) /* the broker runs on without them, as before the split */
+        LOG_E("broker", "timer messages unavailable: the timer files could not be opened");
+    return 0;
+}
+
+static int timer_stop(br_broker_t *b, uv_close_cb cb) { return br_timer_stop(b, cb); }
+
+static void timer_release(br_broker_t *b)
+{
+    free(b->timer);
+    b->timer = NULL;
+}
+
+const br_subsys_t br_timer_subsys = {"timer", timer_start, timer_stop, timer_release, NULL, 0, 0};

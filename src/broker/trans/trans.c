@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/core/core.h"
+#include "broker/trans/trans.h"
 
 #define HALF_TOPIC "RMQ_SYS_TRANS_HALF_TOPIC"
 #define OP_TOPIC "RMQ_SYS_TRANS_OP_HALF_TOPIC"
@@ -57,10 +57,10 @@ static int half_at(br_broker_t *b, int64_t q, st_record_t *r)
 
 static tx_entry_t *entry(br_broker_t *b, const char *key, int create)
 {
-    tx_entry_t *e = cm_map_get(&b->trans.keys, key);
+    tx_entry_t *e = cm_map_get(&b->trans->keys, key);
     if (!e && create && (e = calloc(1, sizeof *e)) != NULL) {
         e->pruneAt = PRUNE_NEVER;
-        if (cm_map_put(&b->trans.keys, key, e) != 0) {
+        if (cm_map_put(&b->trans->keys, key, e) != 0) {
             free(e);
             e = NULL;
         }
@@ -168,7 +168,7 @@ static int commit(br_broker_t *b, const st_record_t *r, int64_t halfPhy)
     int32_t sys = (r->sysFlag & ~ST_SYSFLAG_TX_MASK) | ST_SYSFLAG_TX_COMMIT;
     int rc = br_put_copy(b, r, topic, atoi(qid), &props, sys, halfPhy, &res);
     if (rc == ST_OK)
-        br_pull_notify(b, topic, atoi(qid));
+        br_message_arrived(b, topic, atoi(qid));
     return rc;
 }
 
@@ -221,7 +221,7 @@ void br_handle_end_transaction(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         rm_conn_respond_code(c, req, RC_SUCCESS, NULL); /* decided already: never twice */
         return;
     }
-    if (!e && r.queueOffset < b->trans.halfOffset) {
+    if (!e && r.queueOffset < b->trans->halfOffset) {
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the transaction was already decided or expired");
         return;
     }
@@ -243,11 +243,7 @@ void br_handle_end_transaction(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 
 static rm_conn_t *producer_conn(br_broker_t *b, const char *group)
 {
-    br_pgroup_t *g = cm_map_get(&b->clients.producers, group);
-    for (br_client_t *cl = g ? g->clients : NULL; cl; cl = cl->next)
-        if (!rm_conn_is_closed(cl->conn))
-            return cl->conn;
-    return NULL;
+    return b->hooks.producer_conn ? b->hooks.producer_conn(b, group) : NULL; /* clients */
 }
 
 /* CHECK_TRANSACTION_STATE for the copy `r` (just appended at res) to a producer of its group. */
@@ -337,7 +333,7 @@ static void collect_prunable(const char *key, void *val, void *arg)
 {
     prune_ctx_t *p = arg;
     tx_entry_t *e = val;
-    if (e->resolved && e->pruneAt <= p->b->trans.halfOffset) {
+    if (e->resolved && e->pruneAt <= p->b->trans->halfOffset) {
         if (p->n == p->cap) {
             size_t nc = p->cap ? p->cap * 2 : 64;
             char **nk = realloc(p->keys, nc * sizeof *nk);
@@ -355,14 +351,14 @@ static void collect_prunable(const char *key, void *val, void *arg)
 static void prune(br_broker_t *b)
 {
     prune_ctx_t p = {.b = b};
-    cm_map_each(&b->trans.keys, collect_prunable, &p);
+    cm_map_each(&b->trans->keys, collect_prunable, &p);
     for (size_t i = 0; i < p.n; i++) {
         char key[128];
         snprintf(key, sizeof key, "%s", p.keys[i]);
-        free(cm_map_remove(&b->trans.keys, key));
+        free(cm_map_remove(&b->trans->keys, key));
     }
     free(p.keys);
-    int64_t max = st_max_offset(b->store, OP_TOPIC, 0), o = b->trans.opOffset;
+    int64_t max = st_max_offset(b->store, OP_TOPIC, 0), o = b->trans->opOffset;
     static st_get_result_t g;
     static int ready;
     if (!ready) {
@@ -373,17 +369,17 @@ static void prune(br_broker_t *b)
         st_record_t r;
         char key[128];
         if (st_record_decode(g.msgs[0].iov_base, g.msgs[0].iov_len, 0, &r) != ST_OK || br_prop(&r, "KEYS", key, sizeof key) ||
-            cm_map_get(&b->trans.keys, key))
+            cm_map_get(&b->trans->keys, key))
             break;
         o++;
     }
-    b->trans.opOffset = o;
+    b->trans->opOffset = o;
 }
 
 void br_trans_check(br_broker_t *b)
 {
     int64_t now = cm_now_ms(), max = st_max_offset(b->store, HALF_TOPIC, 0);
-    int64_t o = b->trans.halfOffset, min = st_min_offset(b->store, HALF_TOPIC, 0);
+    int64_t o = b->trans->halfOffset, min = st_min_offset(b->store, HALF_TOPIC, 0);
     if (o < min)
         o = min;
     for (int seen = 0; o < max && seen < ROUND_LIMIT; seen++, o++) {
@@ -400,10 +396,10 @@ void br_trans_check(br_broker_t *b)
             break; /* too young to ask about; so is everything after it */
         check_one(b, &r, key);
     }
-    b->trans.halfOffset = o;
+    b->trans->halfOffset = o;
     prune(b);
-    br_offsets_set(&b->offsets, SYS_GROUP, HALF_TOPIC, 0, b->trans.halfOffset);
-    br_offsets_set(&b->offsets, SYS_GROUP, OP_TOPIC, 0, b->trans.opOffset);
+    br_offsets_set(&b->offsets, SYS_GROUP, HALF_TOPIC, 0, b->trans->halfOffset);
+    br_offsets_set(&b->offsets, SYS_GROUP, OP_TOPIC, 0, b->trans->opOffset);
 }
 
 static void on_check_timer(uv_timer_t *t)
@@ -419,7 +415,7 @@ static void rebuild(br_broker_t *b)
     int64_t max = st_max_offset(b->store, OP_TOPIC, 0);
     static st_get_result_t g;
     st_get_result_init(&g);
-    for (int64_t o = b->trans.opOffset; o < max; o++) {
+    for (int64_t o = b->trans->opOffset; o < max; o++) {
         st_record_t r;
         char key[128];
         if (st_get(b->store, OP_TOPIC, 0, o, 1, 0, NULL, &g) == ST_OK && g.status == ST_GET_FOUND &&
@@ -428,7 +424,7 @@ static void rebuild(br_broker_t *b)
     }
     st_get_result_free(&g);
     max = st_max_offset(b->store, HALF_TOPIC, 0);
-    for (int64_t o = b->trans.halfOffset; o < max; o++) {
+    for (int64_t o = b->trans->halfOffset; o < max; o++) {
         st_record_t r;
         char key[128];
         if (half_at(b, o, &r) == 0 && br_prop(&r, "UNIQ_KEY", key, sizeof key) == 0)
@@ -438,15 +434,15 @@ static void rebuild(br_broker_t *b)
 
 void br_trans_start(br_broker_t *b)
 {
-    cm_map_init(&b->trans.keys);
+    cm_map_init(&b->trans->keys);
     int64_t h = br_offsets_get(&b->offsets, SYS_GROUP, HALF_TOPIC, 0);
     int64_t o = br_offsets_get(&b->offsets, SYS_GROUP, OP_TOPIC, 0);
-    b->trans.halfOffset = h >= 0 ? h : st_min_offset(b->store, HALF_TOPIC, 0);
-    b->trans.opOffset = o >= 0 ? o : st_min_offset(b->store, OP_TOPIC, 0);
+    b->trans->halfOffset = h >= 0 ? h : st_min_offset(b->store, HALF_TOPIC, 0);
+    b->trans->opOffset = o >= 0 ? o : st_min_offset(b->store, OP_TOPIC, 0);
     rebuild(b);
-    uv_timer_init(b->loop, &b->trans.timer);
-    b->trans.timer.data = b;
-    uv_timer_start(&b->trans.timer, on_check_timer, (uint64_t)b->cfg.transactionCheckInterval,
+    uv_timer_init(b->loop, &b->trans->timer);
+    b->trans->timer.data = b;
+    uv_timer_start(&b->trans->timer, on_check_timer, (uint64_t)b->cfg.transactionCheckInterval,
                    (uint64_t)b->cfg.transactionCheckInterval);
 }
 
@@ -454,8 +450,38 @@ static void free_entry(void *v) { free(v); }
 
 void br_trans_stop(br_broker_t *b, uv_close_cb cb)
 {
-    br_offsets_set(&b->offsets, SYS_GROUP, HALF_TOPIC, 0, b->trans.halfOffset);
-    br_offsets_set(&b->offsets, SYS_GROUP, OP_TOPIC, 0, b->trans.opOffset);
-    cm_map_free(&b->trans.keys, free_entry);
-    uv_close((uv_handle_t *)&b->trans.timer, cb);
+    br_offsets_set(&b->offsets, SYS_GROUP, HALF_TOPIC, 0, b->trans->halfOffset);
+    br_offsets_set(&b->offsets, SYS_GROUP, OP_TOPIC, 0, b->trans->opOffset);
+    cm_map_free(&b->trans->keys, free_entry);
+    uv_close((uv_handle_t *)&b->trans->timer, cb);
 }
+
+/* ---- the subsystem ---- */
+
+static int trans_start(br_broker_t *b)
+{
+    if (!(b->trans = calloc(1, sizeof *b->trans)))
+        return -1;
+    b->hooks.trans_half = br_trans_half;
+    br_trans_start(b);
+    return 0;
+}
+
+static int trans_stop(br_broker_t *b, uv_close_cb cb)
+{
+    br_trans_stop(b, cb);
+    return 1;
+}
+
+static void trans_release(br_broker_t *b)
+{
+    free(b->trans);
+    b->trans = NULL;
+}
+
+static const rm_handler_t k_handlers[] = {
+    {37, br_handle_end_transaction},
+};
+
+const br_subsys_t br_trans_subsys = {"trans", trans_start, trans_stop, trans_release, k_handlers,
+                                     sizeof k_handlers / sizeof k_handlers[0], 0};
