@@ -160,7 +160,8 @@ static int assemble_handlers(br_broker_t *b)
     memcpy(b->handlers, k_handlers, sizeof k_handlers);
     size_t at = NCORE;
     for (size_t i = 0; i < b->nsubsys; i++) {
-        memcpy(b->handlers + at, b->subsys[i]->handlers, b->subsys[i]->nhandlers * sizeof *b->handlers);
+        if (b->subsys[i]->nhandlers) /* timer and ha answer no request */
+            memcpy(b->handlers + at, b->subsys[i]->handlers, b->subsys[i]->nhandlers * sizeof *b->handlers);
         at += b->subsys[i]->nhandlers;
     }
     size_t nvip = 0;
