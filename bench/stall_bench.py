@@ -8,6 +8,13 @@ counts from when it was due, and a probe that waited also records the probes tha
 meanwhile, so a stalled loop shows as all the requests it held back (as namesrv_many_topics.py
 does). Prints scenario, probes answered, p50, p99, max, p99 / baseline p99 and attack duration.
 The attack generators are the integration tests' own, borrowed from tests/integration.
+Scenarios: 0 baseline (broker probe, name server probe), 1 a 40k-subscription HEART_BEAT twice,
+2 heartbeats registering 2,000 new groups, 3 2,000 sends auto-creating topics, 4 parked long-poll
+pulls while raw_send sends (its rate against its rate alone), 6 REGISTER_BROKER of 40k topics
+twice (name server probe), 7 /metrics scraped in a loop with 2,000 consuming groups, 5 twelve
+connections pipelining without reading (run last: its leftovers would spill into the others),
+8 idle again. After each attack the note says how long until the server answered 5 probes in a
+row within 20 ms, if that took over a second (work an attack queued can outlast it).
 Timings are reported, never judged: the exit status is non-zero only if something breaks (a
 probe unanswered for NO_ANSWER_S, an attack request refused or unanswered, a server gone).
 usage: stall_bench.py <bin-dir> [parked pulls=100000]"""
@@ -41,6 +48,7 @@ NTOPICS_AUTO = 2000    # auto-created topics (scenario 3)
 NSUBS = 40000          # subscriptions in one heartbeat (scenario 1)
 NS_TOPICS = 40000      # topics in one REGISTER_BROKER (scenario 6)
 METRIC_TOPICS = 10     # offset entries per metrics group: 20,000 group/topic pairs
+SETTLE_N, SETTLE_MS, SETTLE_LIMIT_S = 5, 20, 60  # after an attack: 5 answers in a row < 20 ms
 
 
 def borrow(script, names, **globs):
@@ -212,10 +220,45 @@ class Bench:
         self.base = {}
         self.ctx = mp.get_context("spawn")
 
+    def probe_of(self, target):
+        return ((self.srv.port, 30, {"topic": "TBW102", "queueId": 0}) if target == "broker"
+                else (self.srv.ns_port, 105, {"topic": "TBW102"}))
+
+    def settle(self, target):
+        """Seconds until the server answers SETTLE_N probes in a row within SETTLE_MS each (work
+        an attack queued may outlast it), or None if not within SETTLE_LIMIT_S."""
+        port, code, ext = self.probe_of(target)
+        t0, fast, c = time.monotonic(), 0, None
+        while fast < SETTLE_N:
+            if time.monotonic() - t0 > SETTLE_LIMIT_S:
+                return None
+            t = time.monotonic()
+            try:
+                c = c or Conn(port, timeout=NO_ANSWER_S)
+                r = c.call(code, ext)
+            except OSError:
+                r = None
+            if r is None and c:
+                c.close()
+                c = None
+            fast = fast + 1 if r is not None and time.monotonic() - t < SETTLE_MS / 1e3 else 0
+            time.sleep(PROBE_PERIOD)
+        c.close()
+        return time.monotonic() - t0
+
+    def setup(self, name, fn):
+        """Run a scenario's preparation; False (and the scenario reported broken) if it fails."""
+        try:
+            fn()
+            return True
+        except Exception as e:
+            self.broken.append("%s: setup: %r" % (name, e))
+            print("| %s | - | - | - | - | - | - | BROKEN in setup: %r |" % (name, e), flush=True)
+            return False
+
     def run(self, name, target, attack, base_key=None):
         """Probe target ("broker" or "namesrv") while attack() runs; attack returns a note."""
-        port, code, ext = ((self.srv.port, 30, {"topic": "TBW102", "queueId": 0}) if target == "broker"
-                           else (self.srv.ns_port, 105, {"topic": "TBW102"}))
+        port, code, ext = self.probe_of(target)
         ready, stop = self.ctx.Event(), self.ctx.Event()
         rx, tx = self.ctx.Pipe(False)
         p = self.ctx.Process(target=probe_main, args=(port, code, ext, ready, stop, tx), daemon=True)
@@ -239,6 +282,11 @@ class Bench:
             self.broken.append("%s: %d probes unanswered within %.0f s" % (name, lost, NO_ANSWER_S))
         if not self.srv.alive():
             self.broken.append("%s: a server process died" % name)
+        settled = self.settle(target) if not base_key else 0.0
+        if settled is None:
+            note += "; not settled within %.0f s" % SETTLE_LIMIT_S
+        elif settled > 1.0:
+            note += "; settled %.1f s after" % settled
         p99 = pct(lat, 0.99)
         if base_key:
             self.base[base_key] = p99
@@ -265,18 +313,18 @@ def call_timed(conn, code, ext, body, what):
     return time.monotonic() - t
 
 
-def pipelined(port, frames, timeout=120):
-    """Send frames (opaques 1..n) on one connection, read every answer; returns the answers."""
+def pipelined(port, frames, timeout=120, batch=500):
+    """Send frames on one connection, batch by batch (a broker that stops reading a client whose
+    answers pile up must not deadlock us), reading every answer."""
     c = Conn(port, timeout=timeout)
-    c.send_raw(b"".join(frames))
-    got = []
-    while len(got) < len(frames):
-        r = c.recv_frame()
-        if r is None:
-            raise RuntimeError("%d of %d pipelined answers" % (len(got), len(frames)))
-        got.append(r)
+    for i in range(0, len(frames), batch):
+        part = frames[i:i + batch]
+        c.send_raw(b"".join(part))
+        for _ in part:
+            r = c.recv_frame()
+            if r is None:
+                raise RuntimeError("pipelined answers stopped after %d of %d" % (i, len(frames)))
     c.close()
-    return got
 
 
 def main():
@@ -314,9 +362,9 @@ def bench(srv, bindir, npark):
     # 1. a 40k-subscription HEART_BEAT, twice (the second compared every subscription with every
     #    old one before the hashed table)
     big = hb("stall@1", "GStallHb", NSUBS)
-    c = Conn(port, timeout=180)
 
     def heartbeats():
+        c = Conn(port, timeout=180)
         d = [call_timed(c, 34, None, big, "heartbeat %d" % i) for i in (1, 2)]
         return "%.1f MB body; answered in %.2f s, %.2f s" % (len(big) / 1e6, d[0], d[1])
     b.run("1 HEART_BEAT 40k subscriptions x2", "broker", heartbeats)
@@ -326,24 +374,29 @@ def bench(srv, bindir, npark):
     bodies = [hb("stall-g%s@1" % h, "PG" + h, 0, ngroups=NGROUPS // 2) for h in ("a", "b")]
 
     def groups():
+        c = Conn(port, timeout=180)
         d = [call_timed(c, 34, None, body, "groups heartbeat") for body in bodies]
         return "answered in %.2f s, %.2f s" % tuple(d)
     b.run("2 heartbeat of 2,000 new groups", "broker", groups)
 
     # 3. 2,000 sends, each auto-creating a topic from TBW102
     def autocreate():
+        c = Conn(port, timeout=180)
         for i in range(NTOPICS_AUTO):
             expect_ok(send_v2(c, "AUTO_%04d" % i, b"x"), "auto-create send %d" % i)
         return ""
     b.run("3 2,000 sends auto-creating topics", "broker", autocreate)
 
     # 4. parked long-poll pulls (on 100 topics x 16 queues) while raw_send sends to other topics
-    admin = Conn(port, timeout=120)
-    for t in range(100):
-        expect_ok(admin.call(17, {"topic": "Park_%d" % t, "readQueueNums": 16, "writeQueueNums": 16, "perm": 6}),
-                  "create Park_%d" % t)
-    with contextlib.redirect_stdout(io.StringIO()):
-        base_rate = pp["send_rate"]()
+    base_rate = [0.0]
+
+    def park_setup():
+        admin = Conn(port, timeout=120)
+        for t in range(100):
+            expect_ok(admin.call(17, {"topic": "Park_%d" % t, "readQueueNums": 16, "writeQueueNums": 16,
+                                      "perm": 6}), "create Park_%d" % t)
+        with contextlib.redirect_stdout(io.StringIO()):
+            base_rate[0] = pp["send_rate"]()
 
     def parked():
         t0 = time.monotonic()
@@ -362,27 +415,16 @@ def bench(srv, bindir, npark):
             p.t.join(30)
             p.c.close()
         return "parking took %.1f s; raw_send %.0f/s vs %.0f/s alone (%.2f)" % (
-            park_s, rate, base_rate, rate / max(base_rate, 1))
-    b.run("4 %dk parked pulls + raw_send" % (npark // 1000), "broker", parked)
-
-    # 5. 12 connections pipelining GET_ALL_TOPIC_CONFIG without reading (conn_limits.py's flood:
-    #    8 s, or until the broker grew 300 MB)
-    ntopics = len(json.loads(expect_ok(admin.call(21), "topic list")[1])["topicConfigTable"])
-
-    def flood():
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            conn_limits.pipeline(port, srv.broker.pid, 12, 6000, 0, 300, 30)
-        m = [ln.split("measure: ", 1)[1] for ln in out.getvalue().splitlines() if ln.startswith("measure: ")]
-        return "%d topics in each answer; %s" % (ntopics, "; ".join(m))
-    b.run("5 12 non-reading pipelining clients", "broker", flood)
+            park_s, rate, base_rate[0], rate / max(base_rate[0], 1))
+    name = "4 %dk parked pulls + raw_send" % (npark // 1000)
+    if b.setup(name, park_setup):
+        b.run(name, "broker", parked)
 
     # 6. REGISTER_BROKER with 40k topics, twice, at the name server
     regs = [register_frame("stall-b", "127.0.0.1:10999", n, 100 + n) for n in (1, 2)]
-    nsc = Conn(srv.ns_port, timeout=180)
 
     def register():
-        d = []
+        nsc, d = Conn(srv.ns_port, timeout=180), []
         for f in regs:
             t = time.monotonic()
             nsc.send_raw(f)
@@ -392,7 +434,7 @@ def bench(srv, bindir, npark):
     b.run("6 REGISTER_BROKER 40k topics x2", "namesrv", register)
 
     # 7. /metrics scraped in a loop; 2,000 groups that consumed, 10 offset entries each
-    if accepts(srv.mport):
+    def consumed():  # each group pulls once (so it counts as consuming) and commits 10 offsets
         names = ["PG%s_%d" % (h, i) for h in ("a", "b") for i in range(NGROUPS // 2)]
         frames = []
         for i, g in enumerate(names):
@@ -404,6 +446,8 @@ def bench(srv, bindir, npark):
                 frames.append(frame(15, {"consumerGroup": g, "topic": "AUTO_%04d" % t, "queueId": 0, "commitOffset": 0},
                                     opaque=len(frames) + 1))
         pipelined(port, frames)
+    name = "7 /metrics scraped in a loop"
+    if accepts(srv.mport) and b.setup(name, consumed):
 
         def scrapes():
             n, size, diff, end = 0, 0, 0, time.monotonic() + SCRAPE_S
@@ -414,9 +458,29 @@ def bench(srv, bindir, npark):
                 n, size = n + 1, len(text)
                 diff = text.count("\nrocketmq_group_diff{")
             return "%d scrapes (%.0f/s), page %.1f MB, %d group_diff lines" % (n, n / SCRAPE_S, size / 1e6, diff)
-        b.run("7 /metrics scraped in a loop", "broker", scrapes)
-    else:
-        print("| 7 /metrics | - | - | - | - | - | - | metrics port not open: not measured |")
+        b.run(name, "broker", scrapes)
+    elif not accepts(srv.mport):
+        print("| %s | - | - | - | - | - | - | metrics port not open: not measured |" % name)
+
+    # 5. (run last: what it leaves behind would spill into the others) 12 connections pipelining
+    #    GET_ALL_TOPIC_CONFIG without reading (conn_limits.py's flood: 8 s, or until the broker
+    #    grew 300 MB)
+    ntopics = [0]
+
+    def count_topics():
+        r = expect_ok(Conn(port, timeout=120).call(21), "topic list")
+        ntopics[0] = len(json.loads(r[1])["topicConfigTable"])
+
+    def flood():
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            conn_limits.pipeline(port, srv.broker.pid, 12, 6000, 0, 300, 30)
+        m = [ln.split("measure: ", 1)[1] for ln in out.getvalue().splitlines() if ln.startswith("measure: ")]
+        return "%d topics in each answer; %s" % (ntopics[0], "; ".join(m))
+    name = "5 12 non-reading pipelining clients"
+    if b.setup(name, count_topics):
+        b.run(name, "broker", flood)
+
 
     # 8. nothing running again: whatever the attacks left behind (groups, topics, routes) stays
     b.run("8 idle after the attacks (broker probe)", "broker", lambda: time.sleep(BASELINE_S))
