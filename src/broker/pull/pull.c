@@ -425,7 +425,9 @@ void br_pull_check(br_broker_t *b, int expire_all)
     if (expire_all) {
         cm_map_free(&p->queues, free);
         free(p->heap);
-        memset(p, 0, sizeof *p);
+        memset(&p->queues, 0, sizeof p->queues); /* not the whole struct: p->timer may be closing */
+        p->heap = NULL;
+        p->n = p->cap = 0;
         return;
     }
     if (p->n == 0)
@@ -464,6 +466,7 @@ static int pull_stop(br_broker_t *b, uv_close_cb cb)
 
 static void pull_release(br_broker_t *b)
 {
+    b->hooks.message_arrived = NULL; /* nothing is parked any more, and nothing may look */
     free(b->pulls);
     b->pulls = NULL;
 }
