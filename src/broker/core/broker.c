@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "broker/core/core.h"
 
@@ -297,9 +298,10 @@ static int open_store(br_broker_t *b)
     return rc;
 }
 
-/* A topic whose consume queues hold messages but which the topic table lacks: its config was
- * written after the messages (config files are coalesced off the loop) and the broker was
- * killed in between. The store is the truth: the topic comes back with as many queues as it
+/* After a crash, a topic whose consume queues hold messages but which the topic table lacks:
+ * its config was to be written after the messages (config files are coalesced off the loop)
+ * and the broker was killed in between. (After a clean stop every config is on disk, so such
+ * queues are what an operator left behind on purpose, for cleanUnusedTopic.) The store is the truth: the topic comes back with as many queues as it
  * used, so its messages stay visible and due delayed ones still have a destination. */
 typedef struct lost { br_broker_t *b; char (*name)[128]; int *queues; size_t n, cap; } lost_t;
 
@@ -390,9 +392,14 @@ int br_core_start(uv_loop_t *loop, const br_config_t *cfg, const br_subsys_t *co
     struct in_addr a;
     inet_pton(AF_INET, cfg->brokerIP1, &a);
     b->store_ip = ntohl(a.s_addr);
+    /* the store removes its abort marker at a clean stop: present now means a crash */
+    char abort_path[1200];
+    snprintf(abort_path, sizeof abort_path, "%s/abort", cfg->storePathRootDir);
+    int crashed = access(abort_path, F_OK) == 0;
     if (open_tables(b) || open_store(b))
         goto err;
-    restore_lost_topics(b);
+    if (crashed)
+        restore_lost_topics(b);
     b->ep = (rm_endpoint_t){.name = "broker", .on_close = on_client_closed, .admit = br_admit, .ctx = b,
                             .idle_timeout_ms = 120000};
     if (assemble_handlers(b))
