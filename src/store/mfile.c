@@ -28,6 +28,8 @@ int st_mfile_open(const char *dir, int64_t start, uint64_t size, int create, st_
         LOG_E(ST_MOD, "open %s: %s", path, strerror(errno));
         if (errno == ENOSPC || errno == EDQUOT)
             rc = ST_EDISKFULL;
+        else if (errno == EMFILE || errno == ENFILE)
+            rc = ST_ENOFILES; /* say so: "i/o error" sent operators to look at their disks */
         goto err;
     }
     if (fstat(fd, &sb) != 0)

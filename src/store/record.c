@@ -12,6 +12,7 @@ const char *st_strerror(int err)
     case ST_OK: return "ok";
     case ST_ENOMEM: return "out of memory";
     case ST_EIO: return "i/o error";
+    case ST_ENOFILES: return "out of file descriptors";
     case ST_EINVAL: return "invalid argument";
     case ST_EMSG_ILLEGAL: return "message illegal";
     case ST_EPROPS_TOO_LONG: return "properties too long";

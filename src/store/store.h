@@ -36,6 +36,7 @@ enum {
     ST_ENOTWRITABLE = -12,  /* store closed or in error state (SERVICE_NOT_AVAILABLE) */
     ST_EDISKFULL = -13,     /* disk usage over diskSpaceWarningLevelRatio, or no space for a
                              * new file: nothing written; clears by itself when space returns */
+    ST_ENOFILES = -16,      /* a file could not be opened: the process is out of file descriptors */
     ST_ESLAVE = -15,        /* a slave's store: only replication (st_ha_append) writes */
     ST_EFLUSH = -14,        /* the last commit-log flush (msync) failed: nothing written; clears
                              * by itself once a flush succeeds again */

@@ -164,6 +164,7 @@ static int store_code(int rc, const char **remark)
     case ST_EMSG_ILLEGAL: *remark = "the message is illegal, maybe msg body or properties length not matched. msg body length limit 4194304 bytes."; return RC_MESSAGE_ILLEGAL;
     case ST_EPROPS_TOO_LONG: *remark = "the message properties length is longer than 32767 bytes."; return RC_MESSAGE_ILLEGAL;
     case ST_ENOTWRITABLE: *remark = "service not available now: the message store is shut down or in an error state; see the broker log"; return RC_SERVICE_NOT_AVAILABLE;
+    case ST_ENOFILES: *remark = "[TOO_MANY_OPEN_FILES] service not available now: the broker is out of file descriptors (see its log; raise its limit or maxConnections); nothing was stored"; return RC_SERVICE_NOT_AVAILABLE;
     case ST_EDISKFULL: *remark = "[DISK_FULL] service not available now: the broker's disk is full (over diskSpaceWarningLevelRatio); nothing was stored, sends resume when space is freed"; return RC_SERVICE_NOT_AVAILABLE;
     case ST_ESLAVE: *remark = "service not available now: this broker is a slave (brokerRole=SLAVE); messages are sent to its master"; return RC_SERVICE_NOT_AVAILABLE;
     case ST_EFLUSH: *remark = "[DISK_IO_ERROR] service not available now: the broker's last disk flush failed (see its log); nothing was stored, sends resume when a flush succeeds"; return RC_SERVICE_NOT_AVAILABLE;
