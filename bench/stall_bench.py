@@ -292,7 +292,7 @@ class Bench:
             self.base[base_key] = p99
         ratio = p99 / self.base[target] if target in self.base and not base_key else 1.0
         row = (name, answered, pct(lat, 0.5) * 1e3, p99 * 1e3, (lat[-1] if lat else float("nan")) * 1e3,
-               ratio, dur, note + (" %d probes LOST" % lost if lost else ""))
+               ratio, dur, (note + ("; %d probes LOST" % lost if lost else "")).lstrip("; "))
         self.rows.append(row)
         print("| %s | %d | %.1f | %.1f | %.1f | %.1f | %.2f | %s |" % row, flush=True)
 
