@@ -126,6 +126,13 @@ class Servers:
                         LOULAN_LOG_DIR=os.path.join(self.dir, "logs"))
         os.makedirs(self.env["HOME"])
         self.ns_port, self.port, self.mport = free_port(), free_broker_port(), free_port()
+        try:
+            self.start()
+        except BaseException:  # nothing left running or on disk when a start fails
+            self.stop()
+            raise
+
+    def start(self):
         self.ns = self.spawn("namesrv", [self.bin + "/mqnamesrv", "-l", str(self.ns_port)])
         if not wait_until(lambda: accepts(self.ns_port), 60):
             raise SystemExit("name server did not open its port within 60 s")
@@ -332,6 +339,9 @@ def main():
         raise SystemExit(__doc__.rsplit("usage: ", 1)[1])
     bindir = sys.argv[1]
     npark = int(sys.argv[2]) if len(sys.argv) > 2 else 100000
+    for prog in ("mqnamesrv", "mqbroker", "raw_send"):
+        if not os.access(os.path.join(bindir, prog), os.X_OK):
+            raise SystemExit("stall_bench: no %s in %s (give the build's bin folder)" % (prog, bindir))
     t_all = time.monotonic()
     srv = Servers(bindir)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
