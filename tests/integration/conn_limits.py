@@ -195,10 +195,110 @@ def fds(port, pid, n, log):
     return check("served again once the connections are gone", wait_until(served, 15, 0.2)) and ok
 
 
+def pct(samples, p):
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(len(s) * p / 100))] if s else float("inf")
+
+
+def probe_for(port, seconds, out, result=None):
+    """A well-behaved client: one cheap request (an unsupported code, answered by the remoting
+    layer itself) every 10 ms for `seconds`; appends each round trip (s) to out. False if one
+    went unanswered."""
+    c = Conn(port, timeout=30)
+    end = time.time() + seconds
+    ok = True
+    while time.time() < end:
+        t0 = time.time()
+        r = c.call(12345)
+        if not r:
+            ok = False
+            break
+        out.append(time.time() - t0)
+        time.sleep(max(0.0, 0.01 - (time.time() - t0)))  # paced, as a client that is not flooding
+    c.close()
+    if result is not None:
+        result.append(ok)
+    return ok
+
+
+def fairness(port, pid, conns, topics, bound_ms, settle_s):
+    """conns clients pipeline GET_ALL_TOPIC_CONFIG (each answer lists `topics` topics: ms of CPU)
+    and never read. Another client's p99 must stay under bound_ms while they do, and once they
+    close their sockets the broker must drop what it read from them: within settle_s it is idle
+    (under 0.25 s of CPU in a 1 s window) and the other client's p99 is under the bound again.
+    Before the fix every buffered request was answered, one read chunk per connection at a time,
+    and the broker stayed busy for a minute after they left."""
+    setup = Conn(port, timeout=60)
+    for b in range(0, topics, 250):  # pipelined in batches, every answer read
+        n = min(250, topics - b)
+        setup.send_raw(b"".join(frame(17, {"topic": "FairTopicWithALongishName%05d" % (b + i), "readQueueNums": 8,
+                                           "writeQueueNums": 8, "perm": 6}, opaque=b + i + 1)
+                                for i in range(n)))
+        for _ in range(n):
+            r = setup.recv_frame()
+            if not r or r[0]["code"] != 0:
+                return check("create topics %d.." % b, False, r and r[0])
+    r = setup.call(21)
+    ok = check("GET_ALL_TOPIC_CONFIG lists %d topics or more" % topics,
+               r and r[1].count(b"FairTopicWithALongishName") >= topics, r and len(r[1]))
+    setup.close()
+    if not ok:
+        return False
+    base = []
+    probe_for(port, 1, base)
+    req = b"".join(frame(21, opaque=i + 1) for i in range(3000))
+    socks, stop = [], threading.Event()
+
+    def flood():
+        s = socket.create_connection(("127.0.0.1", port), timeout=1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # never read: the broker queues
+        socks.append(s)
+        view = memoryview(req)
+        while view and not stop.is_set():
+            try:
+                view = view[s.send(view):]
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+
+    during, res = [], []
+    prober = threading.Thread(target=probe_for, args=(port, 6, during, res), daemon=True)
+    prober.start()  # from before the flood starts: its first burst is what stalls the loop
+    threads = [threading.Thread(target=flood, daemon=True) for _ in range(conns)]
+    for t in threads:
+        t.start()
+    prober.join(60)
+    answered = res == [True]
+    p99 = pct(during, 99) * 1000
+    print("measure: probe baseline p99_ms=%.1f; during the attack n=%d p50_ms=%.1f p99_ms=%.1f max_ms=%.1f"
+          % (pct(base, 99) * 1000, len(during), pct(during, 50) * 1000, p99, max(during or [0]) * 1000), flush=True)
+    ok = check("another client's p99 < %d ms while %d clients pipeline without reading" % (bound_ms, conns),
+               answered and p99 < bound_ms, "p99 %.1f ms, answered=%s" % (p99, answered))
+    stop.set()
+    for s in socks:
+        s.close()
+    t0 = time.time()
+    state = {}
+
+    def idle_again():
+        c0 = cpu_s(pid)
+        after = []
+        answered = probe_for(port, 1, after)
+        state["cpu"], state["p99"] = cpu_s(pid) - c0, pct(after, 99) * 1000
+        return answered and state["cpu"] < 0.25 and state["p99"] < bound_ms
+    settled = wait_until(idle_again, settle_s, 0)
+    print("measure: after the attackers closed: settled=%s in %.1f s (last window: cpu %.2f s, probe p99 %.1f ms)"
+          % (settled, time.time() - t0, state["cpu"], state["p99"]), flush=True)
+    return check("the broker is idle within %d s after they close" % settle_s, settled,
+                 "cpu %.2f s per s, p99 %.1f ms" % (state["cpu"], state["p99"])) and ok
+
+
 def main():
     phase, port, pid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     args = [int(a) if a.isdigit() else a for a in sys.argv[4:]]
-    ok = {"pipeline": pipeline, "idle": idle, "limit": limit, "fds": fds}[phase](port, pid, *args)
+    ok = {"pipeline": pipeline, "idle": idle, "limit": limit, "fds": fds,
+          "fairness": fairness}[phase](port, pid, *args)
     sys.exit(0 if ok else 1)
 
 
