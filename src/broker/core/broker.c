@@ -1,6 +1,6 @@
 /* Broker start-up and life cycle: store and config tables, the main and VIP listeners, the
- * handler registry (the core's table plus each subsystem's), registration with every name
- * server (at start, every 30 s, after topic changes), the core's periodic jobs (stats, disk
+ * handler registry (the core's table plus each subsystem's), the register timer (every 30 s;
+ * registration itself is register.c), the core's periodic jobs (stats, disk
  * clean-up, config persistence) and starting and stopping the subsystems wire.c names. */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -9,100 +9,6 @@
 #include <unistd.h>
 
 #include "broker/core/core.h"
-
-#define REGISTER_TIMEOUT_MS 6000
-
-/* ---- name server registration ---- */
-
-static void on_registered(int status, rm_cmd_t *resp, void *arg)
-{
-    const struct br_ns_ctx *x = arg;
-    const char *addr = x->b->ns_addrs[x->i];
-    if (status)
-        LOG_W("broker", "register to name server %s failed (%d)", addr, status);
-    else if (resp->code != RC_SUCCESS)
-        LOG_W("broker", "name server %s refused registration: %d %s", addr, resp->code, resp->remark ? resp->remark : "");
-    else /* a slave learns its master here */
-    if (x->b->hooks.master_known)
-        x->b->hooks.master_known(x->b, rm_ext_get(resp, "masterAddr"), rm_ext_get(resp, "haServerAddr"));
-}
-
-static rm_conn_t *ns_conn(br_broker_t *b, int i)
-{
-    if (b->ns_conns[i] && rm_conn_is_closed(b->ns_conns[i])) {
-        rm_conn_unref(b->ns_conns[i]);
-        b->ns_conns[i] = NULL;
-    }
-    if (!b->ns_conns[i] && rm_conn_connect(b->loop, b->ns_addrs[i], &b->ep_ns, &b->ns_conns[i]) == 0)
-        rm_conn_ref(b->ns_conns[i]);
-    return b->ns_conns[i];
-}
-
-static void fill_register_header(br_broker_t *b, rm_cmd_t *req)
-{
-    rm_ext_set(req, "brokerName", b->cfg.brokerName);
-    rm_ext_set(req, "brokerAddr", b->addr);
-    rm_ext_set(req, "clusterName", b->cfg.brokerClusterName);
-    char ha[96];
-    snprintf(ha, sizeof ha, "%s:%d", b->cfg.brokerIP2, b->cfg.haListenPort);
-    rm_ext_set(req, "haServerAddr", ha);
-    rm_ext_set_i64(req, "brokerId", b->cfg.brokerId);
-}
-
-void br_register_all(br_broker_t *b, int oneway)
-{
-    if (b->stopping)
-        return;
-    lj_val_t *body = lj_new_obj();
-    lj_set(body, "filterServerList", lj_new_arr());
-    lj_val_t *w = br_topics_json(&b->topics);
-    /* The broker's permission caps every topic's, as RocketMQ does. */
-    lj_val_t *tab = lj_get(w, "topicConfigTable");
-    for (size_t i = 0; tab && i < tab->n; i++) {
-        lj_val_t *tc = tab->members[i].val;
-        int64_t perm = lj_get_int(tc, "perm", 6);
-        if ((b->cfg.brokerPermission & PERM_WRITE) == 0)
-            perm &= ~PERM_WRITE;
-        lj_set_int(tc, "perm", perm);
-    }
-    lj_set(body, "topicConfigSerializeWrapper", w);
-    cm_buf_t buf;
-    cm_buf_init(&buf);
-    lj_write(body, LJ_W_FASTJSON, &buf);
-    lj_free(body);
-    for (int i = 0; i < b->nns; i++) {
-        rm_conn_t *c = ns_conn(b, i);
-        if (!c)
-            continue;
-        rm_cmd_t req;
-        rm_cmd_init(&req, 103);
-        fill_register_header(b, &req);
-        rm_ext_set(&req, "compressed", "false");
-        rm_ext_set_i64(&req, "bodyCrc32", cm_crc32(buf.data, buf.len));
-        req.body = (const uint8_t *)buf.data;
-        req.body_len = buf.len;
-        if (oneway)
-            rm_conn_oneway(c, &req);
-        else
-            rm_conn_invoke(c, &req, REGISTER_TIMEOUT_MS, on_registered, &b->ns_ctx[i]);
-        rm_cmd_free(&req);
-    }
-    cm_buf_free(&buf);
-}
-
-static void unregister_all(br_broker_t *b)
-{
-    for (int i = 0; i < b->nns; i++) {
-        rm_conn_t *c = b->ns_conns[i];
-        if (!c || rm_conn_is_closed(c))
-            continue;
-        rm_cmd_t req;
-        rm_cmd_init(&req, 104);
-        fill_register_header(b, &req);
-        rm_conn_oneway(c, &req);
-        rm_cmd_free(&req);
-    }
-}
 
 /* ---- handler registry ---- */
 
@@ -187,30 +93,6 @@ static void on_client_closed(rm_conn_t *c, void *ctx)
 /* ---- timers ---- */
 
 static void on_register_timer(uv_timer_t *t) { br_register_all(t->data, 0); }
-
-/* Leading and trailing edge: the first change registers at once (clients look the new topic
- * up right after their send), later changes within 50 ms share one registration. */
-static void on_register_soon(uv_timer_t *t)
-{
-    br_broker_t *b = t->data;
-    if (b->reg_pending) {
-        b->reg_pending = 0;
-        br_register_all(b, 1);
-        uv_timer_start(&b->reg_soon_timer, on_register_soon, 50, 0);
-    }
-}
-
-void br_register_soon(br_broker_t *b)
-{
-    if (b->stopping)
-        return;
-    if (uv_is_active((uv_handle_t *)&b->reg_soon_timer)) {
-        b->reg_pending = 1;
-        return;
-    }
-    br_register_all(b, 1);
-    uv_timer_start(&b->reg_soon_timer, on_register_soon, 50, 0);
-}
 
 static void on_stats_timer(uv_timer_t *t) { br_stats_sample(t->data); }
 
@@ -476,7 +358,7 @@ void br_stop(br_broker_t *b)
 {
     if (b->stopping)
         return;
-    unregister_all(b);
+    br_unregister_all(b); /* a registration body being built is dropped */
     b->stopping = 1;
     stop_subsystems(b, 0, on_timer_closed); /* pulls answered; delay, timer, transaction progress saved */
     if (b->metricsOn) {

@@ -243,6 +243,8 @@ typedef struct br_broker {
     int stopping;
     int timers_open;
     int reg_pending;            /* a topic changed while a registration was throttled */
+    struct br_reg_job *reg_job; /* register.c: the registration body being built, NULL if none */
+    int reg_again, reg_again_oneway; /* requested during that build: one more follows it */
     uv_async_t flush_async;     /* the store's flush thread: flushed offset advanced */
     uv_timer_t fw_timer;        /* FLUSH_DISK_TIMEOUT deadlines */
     int fw_timer_on;
@@ -400,8 +402,13 @@ void br_flushwait_stop(br_broker_t *b, uv_close_cb cb);
 /* A slave acknowledged more, or went away: answer the SYNC_MASTER sends that can be answered. */
 void br_flushwait_kick(br_broker_t *b);
 
-/* broker.c */
+/* register.c, loop thread. Register with every name server: the body (all topics, at the data
+ * version of the moment of the call) is built on libuv's thread pool and sent when ready; a
+ * call during a build makes one more build after it (oneway unless a call wanted answers). */
 void br_register_all(br_broker_t *b, int oneway);
 /* Register (oneway) now, or within 50 ms of the last one: a burst makes few registrations. */
 void br_register_soon(br_broker_t *b);
+/* br_stop: UNREGISTER_BROKER to every name server; a build in flight is dropped (it frees
+ * itself when the pool is done with it and sends nothing). */
+void br_unregister_all(br_broker_t *b);
 #endif

@@ -1,0 +1,240 @@
+/* Registration with every name server: REGISTER_BROKER (103) at start, every
+ * registerNameServerPeriod and soon after a topic change; UNREGISTER_BROKER (104) at stop.
+ *
+ * The body lists every topic (TopicConfigSerializeWrapper), so it is not built on the loop
+ * (issue 12: at 10k topics each build stalled every client for tens of ms). The loop takes a
+ * flat copy of the topic table (memcpy-sized, as persist.c does for topics.json); libuv's
+ * thread pool renders the JSON and its CRC; the after-work callback sends that one body to
+ * every name server. One build at a time: requests meanwhile ask for one more build after it.
+ * A build still running when the broker stops is orphaned: it frees itself and sends nothing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/core/core.h"
+
+#define REGISTER_TIMEOUT_MS 6000
+#define REGISTER_SOON_MS 50
+
+/* One registration: the snapshot it was built from and, once built, its body. */
+typedef struct br_reg_job {
+    uv_work_t work;
+    br_broker_t *b;             /* loop: NULL once the broker stopped */
+    int oneway;
+    int rc;                     /* pool: 0 when body is ready */
+    int64_t dvCounter, dvTimestamp; /* the data version the snapshot was taken at */
+    size_t n;
+    br_topic_t *v;              /* flat copies, perm already capped by the broker's */
+    cm_buf_t body;
+    int32_t crc;
+} br_reg_job_t;
+
+static void on_registered(int status, rm_cmd_t *resp, void *arg)
+{
+    const struct br_ns_ctx *x = arg;
+    const char *addr = x->b->ns_addrs[x->i];
+    if (status)
+        LOG_W("broker", "register to name server %s failed (%d)", addr, status);
+    else if (resp->code != RC_SUCCESS)
+        LOG_W("broker", "name server %s refused registration: %d %s", addr, resp->code, resp->remark ? resp->remark : "");
+    else /* a slave learns its master here */
+    if (x->b->hooks.master_known)
+        x->b->hooks.master_known(x->b, rm_ext_get(resp, "masterAddr"), rm_ext_get(resp, "haServerAddr"));
+}
+
+static rm_conn_t *ns_conn(br_broker_t *b, int i)
+{
+    if (b->ns_conns[i] && rm_conn_is_closed(b->ns_conns[i])) {
+        rm_conn_unref(b->ns_conns[i]);
+        b->ns_conns[i] = NULL;
+    }
+    if (!b->ns_conns[i] && rm_conn_connect(b->loop, b->ns_addrs[i], &b->ep_ns, &b->ns_conns[i]) == 0)
+        rm_conn_ref(b->ns_conns[i]);
+    return b->ns_conns[i];
+}
+
+static void fill_register_header(br_broker_t *b, rm_cmd_t *req)
+{
+    rm_ext_set(req, "brokerName", b->cfg.brokerName);
+    rm_ext_set(req, "brokerAddr", b->addr);
+    rm_ext_set(req, "clusterName", b->cfg.brokerClusterName);
+    char ha[96];
+    snprintf(ha, sizeof ha, "%s:%d", b->cfg.brokerIP2, b->cfg.haListenPort);
+    rm_ext_set(req, "haServerAddr", ha);
+    rm_ext_set_i64(req, "brokerId", b->cfg.brokerId);
+}
+
+static void job_free(br_reg_job_t *j)
+{
+    free(j->v);
+    cm_buf_free(&j->body);
+    free(j);
+}
+
+static void copy_topic(const char *key, void *val, void *arg)
+{
+    br_reg_job_t *j = arg;
+    (void)key;
+    j->v[j->n++] = *(const br_topic_t *)val;
+}
+
+/* Loop thread: the flat copy (no JSON, no per-topic allocation). NULL when out of memory. */
+static br_reg_job_t *job_new(br_broker_t *b, int oneway)
+{
+    const br_topics_t *t = &b->topics;
+    br_reg_job_t *j = calloc(1, sizeof *j);
+    if (!j || !(j->v = malloc((t->map.n ? t->map.n : 1) * sizeof j->v[0]))) {
+        free(j);
+        return NULL;
+    }
+    j->b = b;
+    j->oneway = oneway;
+    j->dvCounter = t->dvCounter;
+    j->dvTimestamp = t->dvTimestamp;
+    cm_map_each(&t->map, copy_topic, j);
+    /* The broker's permission caps every topic's, as RocketMQ does. */
+    if ((b->cfg.brokerPermission & PERM_WRITE) == 0)
+        for (size_t i = 0; i < j->n; i++)
+            j->v[i].perm &= ~PERM_WRITE;
+    cm_buf_init(&j->body);
+    return j;
+}
+
+/* Thread pool: {"filterServerList":[],"topicConfigSerializeWrapper":{"dataVersion":...,
+ * "topicConfigTable":{...}}} in the map's order, uncompressed, and its CRC. */
+static void build_body(uv_work_t *w)
+{
+    br_reg_job_t *j = w->data;
+    lj_val_t *body = lj_new_obj(), *wrap = lj_new_obj(), *dv = lj_new_obj(), *tab = lj_new_obj();
+    lj_set(body, "filterServerList", lj_new_arr());
+    lj_set_int(dv, "counter", j->dvCounter);
+    lj_set_int(dv, "timestamp", j->dvTimestamp);
+    lj_set(wrap, "dataVersion", dv);
+    /* names are unique: append, no duplicate search */
+    for (size_t i = 0; i < j->n; i++)
+        lj_put(tab, lj_new_str(j->v[i].name), br_topic_json(&j->v[i]));
+    lj_set(wrap, "topicConfigTable", tab);
+    lj_set(body, "topicConfigSerializeWrapper", wrap);
+    j->rc = lj_write(body, LJ_W_FASTJSON, &j->body);
+    lj_free(body);
+    if (j->rc == 0)
+        j->crc = cm_crc32(j->body.data, j->body.len);
+}
+
+static void send_body(br_broker_t *b, const br_reg_job_t *j)
+{
+    for (int i = 0; i < b->nns; i++) {
+        rm_conn_t *c = ns_conn(b, i);
+        if (!c)
+            continue;
+        rm_cmd_t req;
+        rm_cmd_init(&req, 103);
+        fill_register_header(b, &req);
+        rm_ext_set(&req, "compressed", "false");
+        rm_ext_set_i64(&req, "bodyCrc32", j->crc);
+        req.body = (const uint8_t *)j->body.data; /* copied by the connection */
+        req.body_len = j->body.len;
+        if (j->oneway)
+            rm_conn_oneway(c, &req);
+        else
+            rm_conn_invoke(c, &req, REGISTER_TIMEOUT_MS, on_registered, &b->ns_ctx[i]);
+        rm_cmd_free(&req);
+    }
+}
+
+static void start_build(br_broker_t *b, int oneway);
+
+/* Loop thread: send what the pool built (unless the broker stopped meanwhile), then the build
+ * that requests during this one asked for. */
+static void on_body_built(uv_work_t *w, int status)
+{
+    br_reg_job_t *j = w->data;
+    br_broker_t *b = j->b;
+    if (!b) {
+        job_free(j);
+        return;
+    }
+    b->reg_job = NULL;
+    if (status == 0 && j->rc == 0)
+        send_body(b, j);
+    else
+        LOG_E("broker", "cannot build the registration body (error %d/%d): the next one retries", status, j->rc);
+    job_free(j);
+    if (b->reg_again && !b->stopping) {
+        int oneway = b->reg_again_oneway;
+        b->reg_again = 0;
+        start_build(b, oneway);
+    }
+}
+
+static void start_build(br_broker_t *b, int oneway)
+{
+    br_reg_job_t *j = job_new(b, oneway);
+    if (!j) {
+        LOG_E("broker", "cannot register with the name servers: out of memory");
+        return;
+    }
+    j->work.data = j;
+    if (uv_queue_work(b->loop, &j->work, build_body, on_body_built) != 0) {
+        LOG_E("broker", "cannot queue the registration body's build");
+        job_free(j);
+        return;
+    }
+    b->reg_job = j;
+}
+
+void br_register_all(br_broker_t *b, int oneway)
+{
+    if (b->stopping || b->nns == 0)
+        return;
+    if (b->reg_job) {
+        /* one more build follows this one; it waits for answers if any request wanted them */
+        b->reg_again_oneway = b->reg_again ? (b->reg_again_oneway && oneway) : oneway;
+        b->reg_again = 1;
+        return;
+    }
+    start_build(b, oneway);
+}
+
+void br_unregister_all(br_broker_t *b)
+{
+    if (b->reg_job) { /* its after-work callback frees it and sends nothing */
+        b->reg_job->b = NULL;
+        b->reg_job = NULL;
+    }
+    b->reg_again = 0;
+    for (int i = 0; i < b->nns; i++) {
+        rm_conn_t *c = b->ns_conns[i];
+        if (!c || rm_conn_is_closed(c))
+            continue;
+        rm_cmd_t req;
+        rm_cmd_init(&req, 104);
+        fill_register_header(b, &req);
+        rm_conn_oneway(c, &req);
+        rm_cmd_free(&req);
+    }
+}
+
+/* Leading and trailing edge: the first change registers at once (clients look the new topic
+ * up right after their send), later changes within 50 ms share one registration. */
+static void on_register_soon(uv_timer_t *t)
+{
+    br_broker_t *b = t->data;
+    if (b->reg_pending) {
+        b->reg_pending = 0;
+        br_register_all(b, 1);
+        uv_timer_start(&b->reg_soon_timer, on_register_soon, REGISTER_SOON_MS, 0);
+    }
+}
+
+void br_register_soon(br_broker_t *b)
+{
+    if (b->stopping)
+        return;
+    if (uv_is_active((uv_handle_t *)&b->reg_soon_timer)) {
+        b->reg_pending = 1;
+        return;
+    }
+    br_register_all(b, 1);
+    uv_timer_start(&b->reg_soon_timer, on_register_soon, REGISTER_SOON_MS, 0);
+}
