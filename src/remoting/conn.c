@@ -12,7 +12,13 @@
  *  - memory: reads land in one per-thread scratch buffer, a connection keeps its own buffer only
  *    for a partial frame, so an idle connection holds no read buffer; after many closes the
  *    heap is trimmed from a timer;
- *  - a process-wide connection limit, and "out of file descriptors" said as such. */
+ *  - a process-wide connection limit, and "out of file descriptors" said as such;
+ *  - fairness: one connection's frames are handled at most TURN_FRAMES / TURN_NS per loop turn;
+ *    the rest wait, in order, for a later turn (an idle handle), and the connection is not read
+ *    meanwhile, so its buffered input stays one read chunk and a FIN sent after requests is seen
+ *    only once they were all handled (RocketMQ's Netty server also handles what it read first);
+ *  - a closing connection (EOF, read or write error, rm_conn_close, idle) drops its buffered
+ *    input at once: a client that pipelined and left costs nothing more. */
 #include "remoting.h"
 
 #include <errno.h>
@@ -39,6 +45,8 @@
 #define TRIM_EVERY_MS 1000
 #define TRIM_AFTER_CLOSES 256       /* malloc_trim once this many connections were freed */
 #define LOG_EVERY_MS 10000          /* rate limit for per-event warnings (refusals, EMFILE) */
+#define TURN_FRAMES 16              /* frames of one connection handled per loop turn ... */
+#define TURN_NS 1000000ull          /* ... or this much handler time, whichever comes first */
 
 typedef struct pending {
     int32_t opaque;
@@ -52,6 +60,7 @@ struct rm_conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_prepare_t flush_prep;    /* writes queued outside a read go out once per loop turn */
+    uv_idle_t turn;             /* runs while whole frames wait for their turn (fairness) */
     uv_connect_t connect_req;
     uv_loop_t *loop;
     const rm_endpoint_t *ep;
@@ -65,10 +74,12 @@ struct rm_conn {
     int accepted;       /* by one of our servers: counted in the limit, subject to backpressure */
     int paused;         /* reading stopped by backpressure */
     int resume_pending; /* the prepare handle resumes reading on its next run */
+    int reading;        /* uv_read_start in force */
+    int waiting;        /* whole frames left for a later turn: the idle handle runs */
     size_t queued;      /* bytes handed to uv_write and not yet written */
     uint64_t last_sweep;
-    uint8_t *rbuf;      /* only a partial frame, or frames left unread while paused */
-    size_t rlen, rcap;
+    uint8_t *rbuf;      /* only a partial frame, or frames left for a later turn or while paused */
+    size_t rpos, rlen, rcap; /* the unhandled bytes are rbuf[rpos, rpos + rlen) */
     cm_buf_t out;
     pending_t *pending[NBUCKETS];
     size_t npending;
@@ -118,6 +129,9 @@ static void conn_flush(rm_conn_t *c);
 static void conn_resume(rm_conn_t *c);
 static void maybe_resume(rm_conn_t *c);
 static void on_flush_prep(uv_prepare_t *h);
+static void update_reading(rm_conn_t *c);
+static void consume(rm_conn_t *c, const uint8_t *p, size_t n);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 void rm_set_max_connections(int n) { atomic_store(&g_max_conns, n > 0 ? n : 0); }
 int rm_max_connections(void) { return atomic_load(&g_max_conns); }
@@ -211,12 +225,23 @@ static void fail_pending(rm_conn_t *c, int status)
     c->npending = 0;
 }
 
+/* Forget what was read and not handled. Not while the frames are being handled: a handler that
+ * closes its own connection may still look at its request, which points into rbuf. */
+static void drop_input(rm_conn_t *c)
+{
+    free(c->rbuf);
+    c->rbuf = NULL;
+    c->rpos = c->rlen = c->rcap = 0;
+}
+
 void rm_conn_close(rm_conn_t *c)
 {
     if (c->closing)
         return;
     conn_flush(c); /* what was queued this turn still goes out first */
     c->closing = 1;
+    if (!c->in_read)
+        drop_input(c); /* a dead peer's pipelined requests are not worth answering */
     if (c->accepted) {
         c->accepted = 0;
         atomic_fetch_sub(&g_nconns, 1);
@@ -237,6 +262,7 @@ void rm_conn_close(rm_conn_t *c)
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->flush_prep, on_handle_closed);
+    uv_close((uv_handle_t *)&c->turn, on_handle_closed);
     rm_conn_unref(c);
 }
 
@@ -327,6 +353,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         buf->len = buf->base ? READ_CHUNK : 0;
         return;
     }
+    if (c->rpos) { /* read only with a partial frame left: move it to the front first */
+        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen);
+        c->rpos = 0;
+    }
     if (c->rcap - c->rlen < READ_CHUNK / 4) {
         size_t cap = c->rcap + READ_CHUNK;
         uint8_t *p = realloc(c->rbuf, cap);
@@ -408,8 +438,7 @@ static int may_resume(const rm_conn_t *c)
 static void conn_pause(rm_conn_t *c)
 {
     static uint64_t last_log;
-    c->paused = 1;
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->paused = 1; /* consume stops reading when the batch ends */
     if (log_allowed(&last_log, uv_now(c->loop)))
         LOG_I("remoting", "%s: %s does not take its answers (%zu bytes unwritten, %zu in the process): "
               "reading paused until they drain", c->ep->name, c->peer, backlog(c), atomic_load(&g_queued));
@@ -427,15 +456,19 @@ static void maybe_resume(rm_conn_t *c)
 }
 
 /* Handle the complete frames in p[0..n) until the data ends, the connection closes or must
- * pause. Returns the bytes consumed. */
+ * pause, or this turn's budget is spent. Returns the bytes consumed. */
 static size_t process_input(rm_conn_t *c, const uint8_t *p, size_t n)
 {
     size_t off = 0;
+    unsigned handled = 0;
+    uint64_t start = uv_hrtime();
     while (!c->closing) {
         if (must_pause(c)) {
             conn_pause(c);
             break;
         }
+        if (handled && (handled >= TURN_FRAMES || uv_hrtime() - start >= TURN_NS))
+            break; /* the rest on a later turn: others are served in between */
         int64_t size = rm_frame_size(p + off, n - off);
         if (size < 0) {
             LOG_W("remoting", "%s: bad frame length %u from %s (limit %d), closing", c->ep->name,
@@ -450,6 +483,7 @@ static size_t process_input(rm_conn_t *c, const uint8_t *p, size_t n)
             break;
         }
         off += (size_t)size;
+        handled++;
     }
     return off;
 }
@@ -460,16 +494,20 @@ static size_t process_input(rm_conn_t *c, const uint8_t *p, size_t n)
 static int keep_rest(rm_conn_t *c, const uint8_t *p, size_t n)
 {
     if (n == 0) {
-        free(c->rbuf);
-        c->rbuf = NULL;
-        c->rlen = c->rcap = 0;
+        drop_input(c);
         return 0;
     }
     int64_t fsz = rm_frame_size(p, n);
+    int inside = c->rbuf && p >= c->rbuf && p < c->rbuf + c->rcap;
+    if (inside && fsz != 0 && (fsz < 0 || (size_t)fsz <= n)) {
+        c->rpos = (size_t)(p - c->rbuf); /* a whole frame waits for its turn: leave it there */
+        c->rlen = n;
+        return 0;
+    }
     size_t want = n > READ_CHUNK ? n : READ_CHUNK;
     if (fsz > 0 && (size_t)fsz > want)
         want = (size_t)fsz;
-    int inside = c->rbuf && p >= c->rbuf && p < c->rbuf + c->rcap;
+    c->rpos = 0;
     if (inside && p != c->rbuf)
         memmove(c->rbuf, p, n);
     if (c->rcap < want || c->rcap > 2 * want) { /* grow for a big frame, shrink after one */
@@ -485,8 +523,51 @@ static int keep_rest(rm_conn_t *c, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* A whole frame (or a bad length, which closes) is waiting in the connection's buffer. */
+static int frame_waiting(const rm_conn_t *c)
+{
+    if (c->rlen == 0)
+        return 0;
+    int64_t size = rm_frame_size(c->rbuf + c->rpos, c->rlen);
+    return size < 0 || (size > 0 && (size_t)size <= c->rlen);
+}
+
+static void on_turn(uv_idle_t *h)
+{
+    rm_conn_t *c = h->data;
+    if (c->rlen)
+        consume(c, c->rbuf + c->rpos, c->rlen);
+    else
+        update_reading(c);
+}
+
+/* Read only when nothing waits: not paused by backpressure and no whole frame left for a later
+ * turn, which the idle handle then handles. Keeps buffered input to one read chunk (or one
+ * partial frame) per connection, and lets the peer's EOF in only after its earlier frames. */
+static void update_reading(rm_conn_t *c)
+{
+    if (c->closing || !c->connected)
+        return;
+    int waiting = !c->paused && frame_waiting(c);
+    if (waiting != c->waiting) {
+        c->waiting = waiting;
+        if (waiting)
+            uv_idle_start(&c->turn, on_turn);
+        else
+            uv_idle_stop(&c->turn);
+    }
+    int want = !c->paused && !waiting;
+    if (want != c->reading) {
+        c->reading = want;
+        if (want)
+            uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        else
+            uv_read_stop((uv_stream_t *)&c->tcp);
+    }
+}
+
 /* Handle what was read (at p, n bytes: the scratch buffer or the connection's own), keep the
- * rest, send the answers in one write. */
+ * rest, send the answers in one write, then decide whether to read on. */
 static void consume(rm_conn_t *c, const uint8_t *p, size_t n)
 {
     rm_conn_ref(c);
@@ -495,11 +576,14 @@ static void consume(rm_conn_t *c, const uint8_t *p, size_t n)
     if (!c->closing && keep_rest(c, p + off, n - off) != 0)
         rm_conn_close(c);
     c->in_read = 0;
+    if (c->closing)
+        drop_input(c); /* closed by a handler or a bad frame: the rest is never handled */
     /* The handlers may have run long: count from now, so the idle sweep never blames the
      * peer for time the loop spent on its requests. */
     uv_update_time(c->loop);
     c->last_active = uv_now(c->loop);
     conn_flush(c);
+    update_reading(c);
     rm_conn_unref(c);
 }
 
@@ -520,7 +604,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->rlen += (size_t)nread;
-    consume(c, c->rbuf, c->rlen);
+    consume(c, c->rbuf + c->rpos, c->rlen);
 }
 
 /* Backpressure lifted: handle the requests read before the pause, then read again. */
@@ -530,12 +614,10 @@ static void conn_resume(rm_conn_t *c)
     if (!c->paused || c->closing)
         return;
     c->paused = 0;
-    rm_conn_ref(c);
     if (c->rlen)
-        consume(c, c->rbuf, c->rlen);
-    if (!c->paused && !c->closing)
-        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    rm_conn_unref(c);
+        consume(c, c->rbuf + c->rpos, c->rlen);
+    else
+        update_reading(c);
 }
 
 /* ---- writing ---- */
@@ -552,8 +634,15 @@ static void on_written(uv_write_t *w, int status)
         r->done(r->arg);
     free(r->owned);
     free(r);
+    /* The peer is gone (EPIPE, ECONNRESET). A connection that is not being read - paused, or
+     * with frames waiting - would not see it as a read error, and would go on answering what
+     * it had buffered: close now. ECANCELED: closing already. */
+    if (status < 0 && status != UV_ECANCELED && !c->closing) {
+        LOG_I("remoting", "%s: connection %s: write failed: %s", c->ep->name, c->peer, uv_strerror(status));
+        rm_conn_close(c);
+        return;
+    }
     maybe_resume(c);
-    /* a failed write shows up as a read error and closes the connection */
 }
 
 static int write_bufs(rm_conn_t *c, char *owned, size_t owned_len, const uv_buf_t *extra,
@@ -817,8 +906,9 @@ static rm_conn_t *conn_new(uv_loop_t *loop, const rm_endpoint_t *ep)
     uv_tcp_init(loop, &c->tcp);
     uv_timer_init(loop, &c->timer);
     uv_prepare_init(loop, &c->flush_prep);
-    c->tcp.data = c->timer.data = c->flush_prep.data = c;
-    c->handles_open = 3;
+    uv_idle_init(loop, &c->turn);
+    c->tcp.data = c->timer.data = c->flush_prep.data = c->turn.data = c;
+    c->handles_open = 4;
     uv_timer_start(&c->timer, on_sweep, SWEEP_MS, SWEEP_MS);
     uv_unref((uv_handle_t *)&c->timer); /* the sweep alone must not keep a loop alive */
     return c;
@@ -907,7 +997,7 @@ static void on_connection(uv_stream_t *ls, int status)
         s->conns->prev = c;
     s->conns = c;
     LOG_D("remoting", "%s: accepted %s", s->ep->name, c->peer);
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    update_reading(c);
 }
 
 static int resolve(const char *host, int port, struct sockaddr_storage *ss)
@@ -1021,7 +1111,7 @@ static void on_connect(uv_connect_t *req, int status)
     fill_names(c);
     if (!c->peer[0] || c->peer[0] == '?')
         memcpy(c->peer, want, sizeof want);
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    update_reading(c);
     conn_flush(c); /* requests queued while connecting */
     rm_conn_unref(c);
 }
