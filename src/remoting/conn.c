@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -532,9 +533,28 @@ static int frame_waiting(const rm_conn_t *c)
     return size < 0 || (size > 0 && (size_t)size <= c->rlen);
 }
 
+/* Has the peer reset the connection? A connection whose frames wait is not read, so it would
+ * not see the reset as a read error (nor as a write error if it owes no answers, oneway
+ * requests): ask the socket, one poll per turn, not per frame. A FIN alone is not a reset: the
+ * frames sent before it are handled first, as Netty does. */
+static int peer_reset(rm_conn_t *c)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+        return 0;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLERR | POLLHUP | POLLNVAL));
+}
+
 static void on_turn(uv_idle_t *h)
 {
     rm_conn_t *c = h->data;
+    if (peer_reset(c)) {
+        LOG_I("remoting", "%s: connection %s reset by the peer: %zu bytes of its requests dropped",
+              c->ep->name, c->peer, c->rlen);
+        rm_conn_close(c);
+        return;
+    }
     if (c->rlen)
         consume(c, c->rbuf + c->rpos, c->rlen);
     else

@@ -1,14 +1,19 @@
 /* Connections on one loop, server and client in the same process: a request whose handler
  * blocks the loop longer than the idle timeout does not get its connection closed as idle
- * (issue 12 item 8); the connection limit and fd-limit helpers behave as documented. */
+ * (issue 12 item 8); the connection limit and fd-limit helpers behave as documented; one
+ * connection's pipelined frames do not all run before another's (in order, though), and the
+ * frames a reset connection left buffered are not handled (issue 12, stalls). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "remoting/remoting.h"
@@ -122,11 +127,152 @@ static void test_limits_are_kept_and_fd_limit_is_readable(void **state)
     rm_set_max_connections(0);
 }
 
+/* ---- fairness and dead connections: raw client sockets, the server on this thread's loop ---- */
+
+#define NPIPE 200 /* frames pipelined on one connection, written before the loop reads them */
+
+typedef struct {
+    uv_loop_t loop;
+    rm_server_t *srv;
+    uv_timer_t guard;
+    int a, b;            /* raw client sockets */
+    int log[NPIPE + 8];  /* opaques in the order the handler saw them (B's is 1000) */
+    int nlog;
+    int slow_us;         /* handler time per frame */
+    int reset_a;         /* on A's first frame: reset A (a client that pipelined and left) */
+    int done;
+} pipe_fx_t;
+
+static pipe_fx_t *g_px;
+
+static int raw_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+/* Oneway frames of code 3, opaques first..first+n-1, written in one go. */
+static void raw_pipeline(int fd, int first, int n)
+{
+    cm_buf_t b;
+    cm_buf_init(&b);
+    for (int i = 0; i < n; i++) {
+        rm_cmd_t cmd;
+        rm_cmd_init(&cmd, 3);
+        cmd.opaque = first + i;
+        cmd.flag = RM_FLAG_ONEWAY;
+        assert_int_equal(rm_frame_encode(&cmd, &b), 0);
+        rm_cmd_free(&cmd);
+    }
+    assert_int_equal(write(fd, b.data, b.len), (ssize_t)b.len);
+    cm_buf_free(&b);
+}
+
+static void px_finish(pipe_fx_t *f)
+{
+    if (f->done)
+        return;
+    f->done = 1;
+    uv_timer_stop(&f->guard);
+    uv_close((uv_handle_t *)&f->guard, NULL);
+    rm_server_stop(f->srv);
+}
+
+static void h_record(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    (void)c;
+    (void)ctx;
+    pipe_fx_t *f = g_px;
+    if (f->nlog < (int)(sizeof f->log / sizeof f->log[0]))
+        f->log[f->nlog++] = req->opaque;
+    if (f->slow_us)
+        usleep((useconds_t)f->slow_us);
+    if (f->nlog == 1 && f->reset_a) {
+        struct linger lg = {1, 0}; /* close with RST, as a client with unread answers does */
+        setsockopt(f->a, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        close(f->a);
+        f->a = -1;
+    } else if (f->nlog == 1) {
+        raw_pipeline(f->b, 1000, 1); /* B asks while A's batch is being handled */
+    }
+    if (f->nlog == NPIPE + 1 && !f->reset_a)
+        px_finish(f);
+}
+
+static void px_closed(rm_conn_t *c, void *ctx)
+{
+    (void)c;
+    if (g_px->reset_a)
+        px_finish(ctx); /* A's reset was noticed */
+}
+
+static void px_guard(uv_timer_t *t) { px_finish(t->data); }
+
+static const rm_handler_t k_px_handlers[] = {{3, h_record}};
+
+static void px_run(pipe_fx_t *f)
+{
+    static rm_endpoint_t ep = {.name = "test-pipe", .handlers = k_px_handlers, .nhandlers = 1,
+                               .on_close = px_closed};
+    ep.ctx = f;
+    g_px = f;
+    f->a = f->b = -1;
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    assert_int_equal(rm_server_start(&f->loop, "127.0.0.1", 0, &ep, &f->srv), 0);
+    f->a = raw_connect(rm_server_port(f->srv));
+    if (!f->reset_a)
+        f->b = raw_connect(rm_server_port(f->srv));
+    raw_pipeline(f->a, 1, NPIPE);
+    uv_timer_init(&f->loop, &f->guard);
+    f->guard.data = f;
+    uv_timer_start(&f->guard, px_guard, 20000, 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    if (f->a >= 0)
+        close(f->a);
+    if (f->b >= 0)
+        close(f->b);
+}
+
+static void test_pipelined_frames_do_not_all_run_before_another_connection(void **state)
+{
+    (void)state;
+    pipe_fx_t f = {0};
+    px_run(&f);
+    assert_int_equal(f.nlog, NPIPE + 1);
+    int pos_b = -1, next_a = 1;
+    for (int i = 0; i < f.nlog; i++) {
+        if (f.log[i] == 1000)
+            pos_b = i;
+        else
+            assert_int_equal(f.log[i], next_a++); /* one connection's frames stay in order */
+    }
+    assert_int_equal(next_a, NPIPE + 1);
+    /* Before: A's whole read (200 frames) ran first, B's came last (position 200). */
+    assert_true(pos_b >= 1 && pos_b < NPIPE / 2);
+}
+
+static void test_reset_connection_drops_its_buffered_frames(void **state)
+{
+    (void)state;
+    pipe_fx_t f = {.slow_us = 2000, .reset_a = 1};
+    px_run(&f);
+    assert_true(f.done);
+    /* Before: all 200 buffered frames ran (0.4 s of handler time) after the peer was gone. */
+    assert_true(f.nlog >= 1 && f.nlog < NPIPE / 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_slow_handler_does_not_make_its_connection_idle),
         cmocka_unit_test(test_limits_are_kept_and_fd_limit_is_readable),
+        cmocka_unit_test(test_pipelined_frames_do_not_all_run_before_another_connection),
+        cmocka_unit_test(test_reset_connection_drops_its_buffered_frames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
