@@ -199,6 +199,7 @@ void br_register_all(br_broker_t *b, int oneway)
 void br_unregister_all(br_broker_t *b)
 {
     if (b->reg_job) { /* its after-work callback frees it and sends nothing */
+        LOG_I("broker", "stopping during a registration build: it is dropped");
         b->reg_job->b = NULL;
         b->reg_job = NULL;
     }
