@@ -77,6 +77,8 @@ struct rm_conn {
     int resume_pending; /* the prepare handle resumes reading on its next run */
     int reading;        /* uv_read_start in force */
     int waiting;        /* whole frames left for a later turn: the idle handle runs */
+    uint64_t turn_no;   /* the loop turn its idle handle last ran in (on_turn) */
+    rm_conn_t *rq_prev, *rq_next; /* in the thread's run queue while waiting */
     size_t queued;      /* bytes handed to uv_write and not yet written */
     uint64_t last_sweep;
     uint8_t *rbuf;      /* only a partial frame, or frames left for a later turn or while paused */
@@ -125,12 +127,17 @@ static atomic_size_t g_budget = WQ_BUDGET_DEFAULT;
 static _Thread_local uint8_t *t_scratch; /* the loop thread's read buffer, READ_CHUNK bytes */
 static pthread_key_t g_scratch_key;      /* frees it when a (client library) loop thread ends */
 static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
+static _Thread_local uint64_t t_turn = 1;   /* the loop turn, as on_turn counts them */
+static _Thread_local uint64_t t_turn_ns;    /* handler time spent in this turn */
+static _Thread_local unsigned t_nwaiting;   /* connections of this thread with frames waiting */
+static _Thread_local rm_conn_t *t_rq_head, *t_rq_tail; /* ... in the order they are served */
 
 static void conn_flush(rm_conn_t *c);
 static void conn_resume(rm_conn_t *c);
 static void maybe_resume(rm_conn_t *c);
 static void on_flush_prep(uv_prepare_t *h);
 static void update_reading(rm_conn_t *c);
+static void runq_remove(rm_conn_t *c);
 static void consume(rm_conn_t *c, const uint8_t *p, size_t n);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
@@ -243,6 +250,11 @@ void rm_conn_close(rm_conn_t *c)
     c->closing = 1;
     if (!c->in_read)
         drop_input(c); /* a dead peer's pipelined requests are not worth answering */
+    if (c->waiting) { /* its idle handle stops with the close below */
+        c->waiting = 0;
+        t_nwaiting--;
+        runq_remove(c);
+    }
     if (c->accepted) {
         c->accepted = 0;
         atomic_fetch_sub(&g_nconns, 1);
@@ -546,19 +558,76 @@ static int peer_reset(rm_conn_t *c)
     return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLERR | POLLHUP | POLLNVAL));
 }
 
+/* The run queue: this thread's connections with frames waiting, in the order they get their
+ * next batch. One that starts waiting goes first (it was not served last, e.g. a client
+ * with one request among pipeliners); one that was just served goes last. */
+static void runq_remove(rm_conn_t *c)
+{
+    if (c->rq_prev)
+        c->rq_prev->rq_next = c->rq_next;
+    else
+        t_rq_head = c->rq_next;
+    if (c->rq_next)
+        c->rq_next->rq_prev = c->rq_prev;
+    else
+        t_rq_tail = c->rq_prev;
+    c->rq_prev = c->rq_next = NULL;
+}
+
+static void runq_push(rm_conn_t *c, int first)
+{
+    if (first) {
+        c->rq_next = t_rq_head;
+        if (t_rq_head)
+            t_rq_head->rq_prev = c;
+        else
+            t_rq_tail = c;
+        t_rq_head = c;
+    } else {
+        c->rq_prev = t_rq_tail;
+        if (t_rq_tail)
+            t_rq_tail->rq_next = c;
+        else
+            t_rq_head = c;
+        t_rq_tail = c;
+    }
+}
+
+/* The connections with waiting frames share TURN_NS of handler time per loop turn (at least
+ * one batch), so a turn ends and the loop polls again soon even when many connections queue
+ * expensive requests. Every waiting connection has an active idle handle, and each idle
+ * callback serves the head of the run queue, not necessarily its own connection. A turn starts
+ * again when an idle callback runs a second time under the same turn number: every active idle
+ * handle runs once per loop iteration, so this never waits more than one iteration. */
 static void on_turn(uv_idle_t *h)
 {
-    rm_conn_t *c = h->data;
+    rm_conn_t *me = h->data;
+    if (me->turn_no == t_turn) {
+        t_turn++;
+        t_turn_ns = 0;
+    }
+    me->turn_no = t_turn;
+    if (t_turn_ns >= TURN_NS)
+        return;
+    rm_conn_t *c = t_rq_head;
+    while (c && c->loop != me->loop) /* another loop on this thread: rare, and short */
+        c = c->rq_next;
+    if (!c)
+        return;
+    runq_remove(c);
+    runq_push(c, 0);
     if (peer_reset(c)) {
         LOG_I("remoting", "%s: connection %s reset by the peer: %zu bytes of its requests dropped",
               c->ep->name, c->peer, c->rlen);
         rm_conn_close(c);
         return;
     }
+    uint64_t t0 = uv_hrtime();
     if (c->rlen)
         consume(c, c->rbuf + c->rpos, c->rlen);
     else
         update_reading(c);
+    t_turn_ns += uv_hrtime() - t0;
 }
 
 /* Read only when nothing waits: not paused by backpressure and no whole frame left for a later
@@ -571,10 +640,16 @@ static void update_reading(rm_conn_t *c)
     int waiting = !c->paused && frame_waiting(c);
     if (waiting != c->waiting) {
         c->waiting = waiting;
-        if (waiting)
+        if (waiting) {
+            t_nwaiting++;
+            runq_push(c, 1);
+            c->turn_no = t_turn; /* the next turn starts when its idle callback runs */
             uv_idle_start(&c->turn, on_turn);
-        else
+        } else {
+            t_nwaiting--;
+            runq_remove(c);
             uv_idle_stop(&c->turn);
+        }
     }
     int want = !c->paused && !waiting;
     if (want != c->reading) {
@@ -619,12 +694,26 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     c->last_active = uv_now(c->loop);
-    if ((uint8_t *)buf->base == t_scratch && c->rlen == 0) {
-        consume(c, t_scratch, (size_t)nread);
+    int fresh = (uint8_t *)buf->base == t_scratch && c->rlen == 0;
+    if (t_nwaiting == 0)
+        t_turn_ns = 0; /* nobody waits: the turn is this connection's */
+    if (t_turn_ns >= TURN_NS) {
+        /* Others wait and this turn's share is spent (several connections became readable
+         * at once): these frames queue behind theirs instead of running now. */
+        if (fresh ? keep_rest(c, t_scratch, (size_t)nread) != 0 : (c->rlen += (size_t)nread, 0))
+            rm_conn_close(c);
+        else
+            update_reading(c);
         return;
     }
-    c->rlen += (size_t)nread;
-    consume(c, c->rbuf + c->rpos, c->rlen);
+    uint64_t t0 = uv_hrtime();
+    if (fresh) {
+        consume(c, t_scratch, (size_t)nread);
+    } else {
+        c->rlen += (size_t)nread;
+        consume(c, c->rbuf + c->rpos, c->rlen);
+    }
+    t_turn_ns += uv_hrtime() - t0;
 }
 
 /* Backpressure lifted: handle the requests read before the pause, then read again. */
