@@ -13,12 +13,8 @@ const char *br_group_name_error(const char *name)
         return "the specified group is blank";
     if (strlen(name) > 255)
         return "the specified group is longer than group max length 255";
-    for (const char *p = name; *p; p++) {
-        char ch = *p;
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '%' || ch == '|' || ch == '_' || ch == '-'))
-            return "the specified group contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$";
-    }
+    if (!br_name_chars_legal(name))
+        return "the specified group contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$";
     return NULL;
 }
 

@@ -77,6 +77,8 @@ lj_val_t *br_topics_json(const br_topics_t *t);
 lj_val_t *br_topic_json(const br_topic_t *tc);
 /* Topic names clients may use: 1..127 of [%|a-zA-Z0-9_-]. NULL if valid, else the remark. */
 const char *br_topic_name_error(const char *name);
+/* 1 if name has only RocketMQ's name characters [%|a-zA-Z0-9_-] (topics and groups alike). */
+int br_name_chars_legal(const char *name);
 int br_topic_is_system_forbidden(const char *name);
 /* Topics the broker owns and nobody may delete (RocketMQ 5's system topics): the internal ones
  * above, TBW102, the trace topic, the cluster's and the broker's own topic. */
@@ -337,10 +339,10 @@ int br_put_copy(br_broker_t *b, const st_record_t *r, const char *topic, int qid
  * UNDELIVERABLE_REASON and UNDELIVERABLE_FROM, so the schedule moves on and an operator can
  * still read it. Clients can neither send to it nor delete it (an rmq_sys_ topic). */
 #define BR_UNDELIVERABLE_TOPIC "rmq_sys_undeliverable"
-/* Deliver a due message r (props: its edited properties) to REAL_TOPIC / REAL_QID and wake its
- * pulls. 0 delivered, 1 moved to BR_UNDELIVERABLE_TOPIC with a log line, -1 not now (the store
+/* Deliver a due message r, without the properties named in drop (NULL-terminated), to
+ * REAL_TOPIC / REAL_QID and wake its pulls. 0 delivered, 1 moved to BR_UNDELIVERABLE_TOPIC with a log line, -1 not now (the store
  * cannot take it yet: try again later). `from` names the schedule for the log. */
-int br_put_due(br_broker_t *b, const st_record_t *r, const char *from, const cm_buf_t *props, st_put_result_t *res);
+int br_put_due(br_broker_t *b, const st_record_t *r, const char *from, const char *const *drop);
 
 /* manage.c: admin requests of mqadmin (subscription groups, broker config, consume stats,
  * reset offsets) */

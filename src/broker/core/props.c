@@ -125,8 +125,19 @@ static int bury(br_broker_t *b, const st_record_t *r, const cm_buf_t *props, con
     return 0;
 }
 
-int br_put_due(br_broker_t *b, const st_record_t *r, const char *from, const cm_buf_t *props, st_put_result_t *res)
+int br_put_due(br_broker_t *b, const st_record_t *r, const char *from, const char *const *drop)
 {
+    static cm_buf_t scratch; /* loop thread only: reused by every delivery */
+    static st_put_result_t result;
+    static int ready;
+    if (!ready) {
+        st_put_result_init(&result);
+        ready = 1;
+    }
+    if (br_props_edit(&scratch, r->properties, r->propertiesLen, drop, (char *)NULL))
+        return -1;
+    const cm_buf_t *props = &scratch;
+    st_put_result_t *res = &result;
     char topic[300], qid[16];
     int q = -1;
     const char *why = NULL;

@@ -29,18 +29,25 @@ int br_topic_is_system(const char *name, const char *cluster, const char *broker
            strcmp(name, "RMQ_SYS_TRACE_TOPIC") == 0 || strcmp(name, cluster) == 0 || strcmp(name, brokerName) == 0;
 }
 
+int br_name_chars_legal(const char *name)
+{
+    for (const char *p = name; *p; p++) {
+        char ch = *p;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '%' || ch == '|' || ch == '_' || ch == '-'))
+            return 0;
+    }
+    return 1;
+}
+
 const char *br_topic_name_error(const char *name)
 {
     if (!name || !*name)
         return "The specified topic is blank.";
     if (strlen(name) > 127)
         return "The specified topic is longer than topic max length.";
-    for (const char *p = name; *p; p++) {
-        char ch = *p;
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '%' || ch == '|' || ch == '_' || ch == '-'))
-            return "The specified topic contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$";
-    }
+    if (!br_name_chars_legal(name))
+        return "The specified topic contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$";
     return NULL;
 }
 

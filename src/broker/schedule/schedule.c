@@ -50,17 +50,8 @@ int br_schedule_divert(br_broker_t *b, cm_buf_t *props, const char *topic, int q
 /* 0 delivered or moved aside (br_put_due), -1 try again next tick: at least once. */
 static int deliver(br_broker_t *b, const st_record_t *r)
 {
-    static cm_buf_t props;
-    static st_put_result_t res;
-    static int ready;
-    if (!ready) {
-        st_put_result_init(&res);
-        ready = 1;
-    }
     static const char *const drop[] = {"DELAY", NULL};
-    if (br_props_edit(&props, r->properties, r->propertiesLen, drop, (char *)NULL))
-        return -1;
-    return br_put_due(b, r, SCHEDULE_TOPIC, &props, &res) < 0 ? -1 : 0;
+    return br_put_due(b, r, SCHEDULE_TOPIC, drop) < 0 ? -1 : 0;
 }
 
 /* Deliver the due messages of one level; returns how many. */

@@ -201,13 +201,6 @@ static void enqueue(br_broker_t *b)
 /* 0 delivered, moved aside (br_put_due) or gone; -1 try again next tick. */
 static int deliver(br_broker_t *b, const due_t *d)
 {
-    static cm_buf_t props;
-    static st_put_result_t res;
-    static int ready;
-    if (!ready) {
-        st_put_result_init(&res);
-        ready = 1;
-    }
     const uint8_t *p;
     uint32_t len;
     st_record_t r;
@@ -216,9 +209,7 @@ static int deliver(br_broker_t *b, const due_t *d)
         return 0;
     }
     static const char *const drop[] = {"TIMER_DELAY_SEC", "TIMER_DELAY_MS", "TIMER_DELIVER_MS", NULL};
-    if (br_props_edit(&props, r.properties, r.propertiesLen, drop, (char *)NULL))
-        return -1;
-    return br_put_due(b, &r, TIMER_TOPIC, &props, &res) < 0 ? -1 : 0;
+    return br_put_due(b, &r, TIMER_TOPIC, drop) < 0 ? -1 : 0;
 }
 
 /* Load the current second's entries (its slot chain) into the sorted due list. */
