@@ -46,7 +46,7 @@
 #define TRIM_EVERY_MS 1000
 #define TRIM_AFTER_CLOSES 256       /* malloc_trim once this many connections were freed */
 #define LOG_EVERY_MS 10000          /* rate limit for per-event warnings (refusals, EMFILE) */
-#define TURN_FRAMES 16              /* frames of one connection handled per loop turn ... */
+#define TURN_FRAMES 64              /* frames of one connection handled per loop turn ... */
 #define TURN_NS 1000000ull          /* ... or this much handler time, whichever comes first */
 
 typedef struct pending {

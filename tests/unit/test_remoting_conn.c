@@ -129,14 +129,14 @@ static void test_limits_are_kept_and_fd_limit_is_readable(void **state)
 
 /* ---- fairness and dead connections: raw client sockets, the server on this thread's loop ---- */
 
-#define NPIPE 200 /* frames pipelined on one connection, written before the loop reads them */
+#define NPIPE 1000 /* frames pipelined on one connection (78 KB), written before the loop reads them */
 
 typedef struct {
     uv_loop_t loop;
     rm_server_t *srv;
     uv_timer_t guard;
     int a, b;            /* raw client sockets */
-    int log[NPIPE + 8];  /* opaques in the order the handler saw them (B's is 1000) */
+    int log[NPIPE + 8];  /* opaques in the order the handler saw them (B's is 100000) */
     int nlog;
     int slow_us;         /* handler time per frame */
     int reset_a;         /* on A's first frame: reset A (a client that pipelined and left) */
@@ -197,7 +197,7 @@ static void h_record(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         close(f->a);
         f->a = -1;
     } else if (f->nlog == 1) {
-        raw_pipeline(f->b, 1000, 1); /* B asks while A's batch is being handled */
+        raw_pipeline(f->b, 100000, 1); /* B asks while A's batch is being handled */
     }
     if (f->nlog == NPIPE + 1 && !f->reset_a)
         px_finish(f);
@@ -246,14 +246,14 @@ static void test_pipelined_frames_do_not_all_run_before_another_connection(void 
     assert_int_equal(f.nlog, NPIPE + 1);
     int pos_b = -1, next_a = 1;
     for (int i = 0; i < f.nlog; i++) {
-        if (f.log[i] == 1000)
+        if (f.log[i] == 100000)
             pos_b = i;
         else
             assert_int_equal(f.log[i], next_a++); /* one connection's frames stay in order */
     }
     assert_int_equal(next_a, NPIPE + 1);
-    /* Before: A's whole read (200 frames) ran first, B's came last (position 200). */
-    assert_true(pos_b >= 1 && pos_b < NPIPE / 2);
+    /* Before: A's whole first read (64 KiB, ~820 frames) ran before B's frame. */
+    assert_true(pos_b >= 1 && pos_b < NPIPE / 4);
 }
 
 static void test_reset_connection_drops_its_buffered_frames(void **state)
@@ -262,7 +262,7 @@ static void test_reset_connection_drops_its_buffered_frames(void **state)
     pipe_fx_t f = {.slow_us = 2000, .reset_a = 1};
     px_run(&f);
     assert_true(f.done);
-    /* Before: all 200 buffered frames ran (0.4 s of handler time) after the peer was gone. */
+    /* Before: all 1000 buffered frames ran (2 s of handler time) after the peer was gone. */
     assert_true(f.nlog >= 1 && f.nlog < NPIPE / 4);
 }
 
