@@ -137,7 +137,12 @@ void rm_server_stop(rm_server_t *s);
  * Over max_connections (0 = no limit) a new connection is accepted and closed at once, with a
  * rate-limited log line. Reading pauses on a connection with more than 1 MiB of unwritten
  * answers (until below 256 KiB), and on every connection with unwritten answers while the
- * process has more than `bytes` queued (0 = the default, 64 MiB). */
+ * process has more than `bytes` queued (0 = the default, 64 MiB).
+ * Fairness (every connection): at most 64 frames or 1 ms of handler time of one connection run
+ * at once; the rest run on later loop turns, in order, while the connection is not read, and
+ * all waiting connections share 1 ms per turn. A connection that closes (EOF, read or write
+ * error, reset seen while its frames wait, rm_conn_close, idle) drops what it had read and not
+ * handled; frames sent before a FIN are handled first, since the FIN is read only after them. */
 void rm_set_max_connections(int n);
 int rm_max_connections(void);
 void rm_set_write_budget(size_t bytes);
