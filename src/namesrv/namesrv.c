@@ -330,12 +330,7 @@ static void job_queue(ns_server_t *ns, rm_conn_t *c, const rm_cmd_t *req, int un
     j->ns = ns;
     j->conn = c;
     rm_conn_ref(c);
-    rm_cmd_init(&j->req, req->code);
-    j->req.language = req->language;
-    j->req.version = req->version;
-    j->req.opaque = req->opaque;
-    j->req.flag = req->flag;
-    j->req.serialize = req->serialize;
+    rm_cmd_init_header_of(&j->req, req);
     j->unreg = unreg;
     j->id = id;
     j->crc = crc;

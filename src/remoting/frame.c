@@ -31,6 +31,16 @@ void rm_cmd_init(rm_cmd_t *c, int32_t code)
     c->version = RM_SERVER_VERSION;
 }
 
+void rm_cmd_init_header_of(rm_cmd_t *dst, const rm_cmd_t *req)
+{
+    rm_cmd_init(dst, req->code);
+    dst->language = req->language;
+    dst->version = req->version;
+    dst->opaque = req->opaque;
+    dst->flag = req->flag;
+    dst->serialize = req->serialize;
+}
+
 void rm_cmd_free(rm_cmd_t *c)
 {
     for (size_t i = c->arena_n; i < c->next; i++)

@@ -69,6 +69,9 @@ typedef struct rm_cmd {
 } rm_cmd_t;
 
 void rm_cmd_init(rm_cmd_t *c, int32_t code);
+/* dst = the header of req (code, language, version, opaque, flag, serialize) without fields,
+ * remark or body: what answering it later needs (work handed to the thread pool). */
+void rm_cmd_init_header_of(rm_cmd_t *dst, const rm_cmd_t *req);
 void rm_cmd_free(rm_cmd_t *c);
 int rm_cmd_set_remark(rm_cmd_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Copy the body into memory the command owns (for keeping a request beyond its handler). */

@@ -534,12 +534,7 @@ static int heartbeat_queue(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req)
     j->b = b;
     j->conn = c;
     rm_conn_ref(c);
-    rm_cmd_init(&j->req, req->code);
-    j->req.language = req->language;
-    j->req.version = req->version;
-    j->req.opaque = req->opaque;
-    j->req.flag = req->flag;
-    j->req.serialize = req->serialize;
+    rm_cmd_init_header_of(&j->req, req);
     j->big = big;
     cl->hb_big += big;
     int idle = cl->hb_head == NULL;
