@@ -74,6 +74,17 @@ int br_topics_save(br_topics_t *t);
 int br_topics_adopt(br_topics_t *t, const lj_val_t *root);
 /* {"dataVersion":...,"topicConfigTable":{...}} */
 lj_val_t *br_topics_json(const br_topics_t *t);
+/* A flat copy of the table, cheap enough for the loop (no JSON, one allocation; 10k topics
+ * ~1.5 MB, 0.2 ms), for work on another thread: topics.json (persist.c) and the registration
+ * body (register.c). Free with free(); NULL when out of memory. */
+typedef struct br_topics_snap {
+    int64_t dvCounter, dvTimestamp;
+    size_t n, cap;
+    br_topic_t v[];
+} br_topics_snap_t;
+br_topics_snap_t *br_topics_snapshot(const br_topics_t *t);
+/* {"dataVersion":...,"topicConfigTable":{...}} of a snapshot; any thread. */
+lj_val_t *br_topics_snap_json(const br_topics_snap_t *s);
 lj_val_t *br_topic_json(const br_topic_t *tc);
 /* Topic names clients may use: 1..127 of [%|a-zA-Z0-9_-]. NULL if valid, else the remark. */
 const char *br_topic_name_error(const char *name);

@@ -29,9 +29,7 @@ typedef struct br_reg_job {
     br_broker_t *b;             /* loop: NULL once the broker stopped */
     int oneway;
     int rc;                     /* pool: 0 when body is ready */
-    int64_t dvCounter, dvTimestamp; /* the data version the snapshot was taken at */
-    size_t n;
-    br_topic_t *v;              /* flat copies, perm already capped by the broker's */
+    br_topics_snap_t *snap;     /* with its data version; perm already capped by the broker's */
     cm_buf_t body;
     int32_t crc;
 } br_reg_job_t;
@@ -73,36 +71,25 @@ static void fill_register_header(br_broker_t *b, rm_cmd_t *req)
 
 static void job_free(br_reg_job_t *j)
 {
-    free(j->v);
+    free(j->snap);
     cm_buf_free(&j->body);
     free(j);
-}
-
-static void copy_topic(const char *key, void *val, void *arg)
-{
-    br_reg_job_t *j = arg;
-    (void)key;
-    j->v[j->n++] = *(const br_topic_t *)val;
 }
 
 /* Loop thread: the flat copy (no JSON, no per-topic allocation). NULL when out of memory. */
 static br_reg_job_t *job_new(br_broker_t *b, int oneway)
 {
-    const br_topics_t *t = &b->topics;
     br_reg_job_t *j = calloc(1, sizeof *j);
-    if (!j || !(j->v = malloc((t->map.n ? t->map.n : 1) * sizeof j->v[0]))) {
+    if (!j || !(j->snap = br_topics_snapshot(&b->topics))) {
         free(j);
         return NULL;
     }
     j->b = b;
     j->oneway = oneway;
-    j->dvCounter = t->dvCounter;
-    j->dvTimestamp = t->dvTimestamp;
-    cm_map_each(&t->map, copy_topic, j);
     /* The broker's permission caps every topic's, as RocketMQ does. */
     if ((b->cfg.brokerPermission & PERM_WRITE) == 0)
-        for (size_t i = 0; i < j->n; i++)
-            j->v[i].perm &= ~PERM_WRITE;
+        for (size_t i = 0; i < j->snap->n; i++)
+            j->snap->v[i].perm &= ~PERM_WRITE;
     cm_buf_init(&j->body);
     return j;
 }
@@ -112,16 +99,9 @@ static br_reg_job_t *job_new(br_broker_t *b, int oneway)
 static void build_body(uv_work_t *w)
 {
     br_reg_job_t *j = w->data;
-    lj_val_t *body = lj_new_obj(), *wrap = lj_new_obj(), *dv = lj_new_obj(), *tab = lj_new_obj();
+    lj_val_t *body = lj_new_obj();
     lj_set(body, "filterServerList", lj_new_arr());
-    lj_set_int(dv, "counter", j->dvCounter);
-    lj_set_int(dv, "timestamp", j->dvTimestamp);
-    lj_set(wrap, "dataVersion", dv);
-    /* names are unique: append, no duplicate search */
-    for (size_t i = 0; i < j->n; i++)
-        lj_put(tab, lj_new_str(j->v[i].name), br_topic_json(&j->v[i]));
-    lj_set(wrap, "topicConfigTable", tab);
-    lj_set(body, "topicConfigSerializeWrapper", wrap);
+    lj_set(body, "topicConfigSerializeWrapper", br_topics_snap_json(j->snap));
     j->rc = lj_write(body, LJ_W_FASTJSON, &j->body);
     lj_free(body);
     if (j->rc == 0)
@@ -182,7 +162,7 @@ static void start_build(br_broker_t *b, int oneway)
         return;
     }
     j->work.data = j;
-    if (j->n <= REGISTER_INLINE_MAX) {
+    if (j->snap->n <= REGISTER_INLINE_MAX) {
         b->reg_job = j;
         build_body(&j->work);
         on_body_built(&j->work, 0);

@@ -110,33 +110,27 @@ lj_val_t *br_topic_json(const br_topic_t *tc)
     return o;
 }
 
-/* The snapshot persist.c takes on the loop thread: flat copies, no JSON (10k topics ~1.5 MB). */
-typedef struct topics_snap {
-    int64_t dvCounter, dvTimestamp;
-    size_t n, cap;
-    br_topic_t v[];
-} topics_snap_t;
-
 static void copy_topic(const char *key, void *val, void *arg)
 {
-    topics_snap_t *s = arg;
+    br_topics_snap_t *s = arg;
     (void)key;
     if (s->n < s->cap)
         s->v[s->n++] = *(const br_topic_t *)val;
 }
 
-static void *topics_snap(const void *table)
+br_topics_snap_t *br_topics_snapshot(const br_topics_t *t)
 {
-    const br_topics_t *t = table;
-    topics_snap_t *s = malloc(sizeof *s + t->map.n * sizeof s->v[0]);
+    br_topics_snap_t *s = malloc(sizeof *s + t->map.n * sizeof s->v[0]);
     if (!s)
         return NULL;
-    *s = (topics_snap_t){t->dvCounter, t->dvTimestamp, 0, t->map.n};
+    *s = (br_topics_snap_t){t->dvCounter, t->dvTimestamp, 0, t->map.n};
     cm_map_each(&t->map, copy_topic, s);
     return s;
 }
 
-static lj_val_t *snap_json(const topics_snap_t *s)
+static void *topics_snap(const void *table) { return br_topics_snapshot(table); }
+
+lj_val_t *br_topics_snap_json(const br_topics_snap_t *s)
 {
     lj_val_t *o = lj_new_obj(), *dv = lj_new_obj(), *tab = lj_new_obj();
     lj_set_int(dv, "counter", s->dvCounter);
@@ -151,7 +145,7 @@ static lj_val_t *snap_json(const topics_snap_t *s)
 
 static int topics_render(const void *snap, cm_buf_t *out)
 {
-    lj_val_t *o = snap_json(snap);
+    lj_val_t *o = br_topics_snap_json(snap);
     int rc = lj_write(o, LJ_W_SORT, out);
     lj_free(o);
     return rc;
@@ -161,8 +155,8 @@ const br_ptype_t br_topics_ptype = {topics_snap, topics_render, free};
 
 lj_val_t *br_topics_json(const br_topics_t *t)
 {
-    topics_snap_t *s = topics_snap(t);
-    lj_val_t *o = s ? snap_json(s) : lj_new_obj();
+    br_topics_snap_t *s = br_topics_snapshot(t);
+    lj_val_t *o = s ? br_topics_snap_json(s) : lj_new_obj();
     free(s);
     return o;
 }
