@@ -62,7 +62,19 @@ typedef struct br_config {
     int timerWheelEnable;           /* 5.x timer messages (true) */
     char metricsExporterType[16];   /* DISABLE (default) or PROM */
     int64_t metricsPromExporterPort;/* 5557 */
-    int64_t timerMaxDelaySec;       /* 259200 (3 days) */   /* queue locks of orderly consumers expire (60000 ms) */
+    int64_t timerMaxDelaySec;       /* 259200 (3 days) */
+    /* DLedger mode (spec §6.1): a Raft group of brokers elects its master */
+    int enableDLegerCommitLog;
+    char dLegerGroup[128];
+    char dLegerPeers[1024];         /* "n0-host:port;n1-host:port;..." */
+    char dLegerSelfId[32];
+    char preferredLeaderId[256];    /* ";"-separated peer ids */
+    char storePathDLedgerCommitLog[1024]; /* the Raft log's directory (<root>/dledger-<selfId>) */
+    int enableBatchPush;            /* accepted: Raft batches appends by itself */
+    char dLegerBindAddress[128];    /* Loulan's own key: listen here when peers dial another
+                                     * address for this node (a proxy, NAT); default: own peer */
+    int64_t dLegerElectionTimeoutMs;/* Loulan's own key: a follower without a leader for this
+                                     * (randomised up to twice) stands for election (800) */   /* queue locks of orderly consumers expire (60000 ms) */
 } br_config_t;
 
 typedef struct br_broker br_broker_t;
@@ -78,6 +90,17 @@ int br_config_finish(br_config_t *cfg, char *err, size_t errlen);
 void br_config_print(const br_config_t *cfg);
 /* Every key as "key=value\n" lines, RocketMQ's Properties text (GET_BROKER_CONFIG). */
 int br_config_format(const br_config_t *cfg, cm_buf_t *out);
+
+/* One member of dLegerPeers: "n0-127.0.0.1:40911" is id "n0", number 0, host, port. */
+#define BR_DLEDGER_MAX_PEERS 9
+typedef struct br_peer {
+    char id[32];
+    int num;                    /* the integer after the id's letter: broker id num + 1 */
+    char host[64];
+    int port;
+} br_peer_t;
+/* Parse dLegerPeers into p[BR_DLEDGER_MAX_PEERS]; the count, or -1 with the problem in err. */
+int br_dledger_peers(const char *peers, br_peer_t *p, char *err, size_t errlen);
 
 int br_start(uv_loop_t *loop, const br_config_t *cfg, br_broker_t **out);
 /* Clean shutdown: unregister from name servers, persist tables, close the store; the loop

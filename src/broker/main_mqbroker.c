@@ -61,6 +61,11 @@ int main(int argc, char **argv)
                 fprintf(stderr, "mqbroker: bad value for %s in %s: '%s'\n", p.items[i].key, conf, p.items[i].val);
                 return 1;
             }
+            if (rc == -3) {
+                fprintf(stderr, "mqbroker: %s in %s is not supported by Loulan, and ignoring it would change "
+                                "what an acknowledged send means: remove it\n", p.items[i].key, conf);
+                return 1;
+            }
             if (rc == -1)
                 LOG_W("broker", "unknown config key %s ignored", p.items[i].key);
         }

@@ -6,6 +6,7 @@
 #include "broker/broker.h"
 #include "broker/core/core.h"
 #include "broker/clients/clients.h"
+#include "broker/dledger/dledger.h"
 #include "broker/ha/ha.h"
 #include "broker/pull/pull.h"
 #include "broker/schedule/schedule.h"
@@ -14,6 +15,7 @@
 
 static const br_subsys_t *const k_subsys[] = {
     &br_ha_subsys,       /* replication (late: starts first, stops after the listeners) */
+    &br_dledger_subsys,  /* DLedger mode: a Raft group elects the master */
     &br_clients_subsys,  /* producers, consumers, queue locks, relays to clients */
     &br_pull_subsys,     /* PULL_MESSAGE and long polling */
     &br_trans_subsys,    /* transactions */

@@ -235,7 +235,9 @@ static int put_broker(ns_routes_t *r, const ns_reg_t *g, ns_broker_t **out)
 static int put_live(ns_routes_t *r, const ns_reg_t *g, int *changed)
 {
     ns_live_t *l = ns_routes_live(r, g->addr);
-    *changed = !l || l->dvCounter != g->dvCounter || l->dvTimestamp != g->dvTimestamp;
+    /* a new id counts as a change: a slave promoted to master (a DLedger group's new leader)
+     * brings the topics it had not brought as a slave */
+    *changed = !l || l->dvCounter != g->dvCounter || l->dvTimestamp != g->dvTimestamp || l->brokerId != g->id;
     if (!l) {
         if (!(l = calloc(1, sizeof *l)) || !(l->addr = cm_strdup(g->addr)) || cm_map_put(&r->live, g->addr, l)) {
             if (l)

@@ -430,7 +430,9 @@ int st_put_batch(st_store_t *st, const st_msg_t *m, const uint8_t *batch, size_t
 static int cl_locate(st_store_t *st, int64_t phy, int32_t sizeHint, const uint8_t **ptr,
                      uint32_t *len)
 {
-    int64_t w = atomic_load(&st->wrote);
+    int64_t w = atomic_load(&st->wrote), vis = atomic_load(&st->visible);
+    if (vis < w)
+        w = vis; /* a record a majority does not hold yet is not there for readers */
     st_mfile_t *f = st_cl_file_at(st, phy);
     if (!f || phy + 8 > w)
         return ST_ENOENT;
@@ -564,7 +566,7 @@ int st_get(st_store_t *st, const char *topic, int32_t queueId, int64_t offset,
         res->nextBeginOffset = 0;
         return ST_OK;
     }
-    int64_t min = cq->minUnits, max = cq->maxUnits;
+    int64_t min = cq->minUnits, max = st_cq_visible_max(st, cq);
     res->minOffset = min;
     res->maxOffset = max;
     if (max == 0) {
@@ -682,7 +684,7 @@ int st_get(st_store_t *st, const char *topic, int32_t queueId, int64_t offset,
 int64_t st_max_offset(st_store_t *st, const char *topic, int32_t queueId)
 {
     st_cq_t *cq = st_cq_find(st, topic, strlen(topic), queueId);
-    return cq ? cq->maxUnits : 0;
+    return cq ? st_cq_visible_max(st, cq) : 0;
 }
 
 int st_cq_entry(st_store_t *st, const char *topic, int32_t queueId, int64_t offset, int64_t *phy, int32_t *size,
@@ -1040,6 +1042,7 @@ int st_store_open(const st_config_t *cfg, st_store_t **out)
         return ST_ENOMEM;
     st->lockFd = -1;
     st->ckptFd = -1;
+    atomic_store(&st->visible, INT64_MAX);
     st->cfg = *cfg;
     st->cfg.mappedFileSizeConsumeQueue =
         (cfg->mappedFileSizeConsumeQueue + ST_CQ_UNIT_SIZE - 1) / ST_CQ_UNIT_SIZE * ST_CQ_UNIT_SIZE;

@@ -327,6 +327,20 @@ int st_ha_read(st_store_t *st, int64_t from, size_t maxLen, const uint8_t **ptr,
  * ST_EINVAL for another offset, ST_ECORRUPT for bytes that are not records. Loop thread. */
 int st_ha_append(st_store_t *st, int64_t phyOffset, const uint8_t *data, size_t len);
 
+/* ---- quorum commit (quorum.c, spec §6.4): a DLedger group's store ------------------------ */
+/* Readers (st_get, st_max_offset, st_read_record_at, queries) see records that end at or
+ * before `end` only; INT64_MAX (the default) shows everything. A Raft leader writes records at
+ * once and raises this as a majority confirms them. Loop thread. */
+void st_set_visible(st_store_t *st, int64_t end);
+int64_t st_visible(const st_store_t *st);
+/* Drop everything from `end` on: the commit log is zeroed from there, consume-queue units and
+ * index entries of the records dropped go too, and the next write goes to `end`. A deposed
+ * leader's records that never reached a majority. Visits every consume queue: rare events only.
+ * ST_EINVAL if end is beyond the log. Loop thread. */
+int st_truncate(st_store_t *st, int64_t end);
+/* Take writes as a master (0) or refuse st_put like a slave (1): a DLedger group's role. */
+void st_set_slave(st_store_t *st, int slave);
+
 /* ---- record codec (thread-safe, no store needed) ----------------------------------------- */
 typedef struct st_record {
     int32_t totalSize;

@@ -91,7 +91,14 @@ struct st_store {
 
     /* ha.c: a slave's commit log is dispatched up to here (the rest is a record cut short) */
     int64_t haDispatched;
+
+    /* quorum.c: readers see the commit log up to here (INT64_MAX: all of it). A DLedger group
+     * sets it to the end of what a majority holds, so nobody reads an uncommitted record. */
+    _Atomic int64_t visible;
 };
+
+/* quorum.c: the first queue offset whose record is not visible (cq->maxUnits when all are). */
+int64_t st_cq_visible_max(const st_store_t *st, const st_cq_t *cq);
 
 
 /* record.c: encode with the properties given as p1 [+ '\x02'] + p2; dst must hold

@@ -268,6 +268,10 @@ int br_core_start(uv_loop_t *loop, const br_config_t *cfg, const br_subsys_t *co
     b->nsubsys = nsubsys;
     b->role = !strcmp(cfg->brokerRole, "SLAVE") ? BR_SLAVE : !strcmp(cfg->brokerRole, "SYNC_MASTER") ? BR_SYNC_MASTER
                                                                                                   : BR_ASYNC_MASTER;
+    if (cfg->enableDLegerCommitLog) { /* a follower until Raft says otherwise (dledger/) */
+        b->role = BR_SLAVE;
+        b->quorum = 1;
+    }
     for (int i = 0; i < 8; i++)
         b->ns_ctx[i] = (struct br_ns_ctx){b, i};
     snprintf(b->addr, sizeof b->addr, "%s:%d", cfg->brokerIP1, cfg->listenPort);

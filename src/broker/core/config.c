@@ -70,6 +70,105 @@ void br_config_defaults(br_config_t *c)
     c->registerNameServerPeriod = 30000;
     snprintf(c->regionId, sizeof c->regionId, "DefaultRegion");
     c->clusterTopicEnable = c->brokerTopicEnable = 1;
+    c->dLegerElectionTimeoutMs = 800;
+}
+
+int br_dledger_peers(const char *peers, br_peer_t *p, char *err, size_t errlen)
+{
+    int n = 0;
+    const char *s = peers;
+    while (*s) {
+        const char *e = strchr(s, ';');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        char item[160];
+        if (len == 0 || len >= sizeof item || n == BR_DLEDGER_MAX_PEERS) {
+            snprintf(err, errlen, "dLegerPeers: %s", n == BR_DLEDGER_MAX_PEERS ? "more than 9 peers" : "an empty or too long entry");
+            return -1;
+        }
+        memcpy(item, s, len);
+        item[len] = 0;
+        char *dash = strchr(item, '-'), *colon = strrchr(item, ':'), *end;
+        br_peer_t *q = &p[n];
+        long port = colon ? strtol(colon + 1, &end, 10) : 0;
+        if (!dash || !colon || colon < dash || (size_t)(dash - item) >= sizeof q->id ||
+            (size_t)(colon - dash - 1) >= sizeof q->host || colon == dash + 1 || *end || port < 1 || port > 65535 ||
+            !((item[0] >= 'a' && item[0] <= 'z') || (item[0] >= 'A' && item[0] <= 'Z'))) {
+            snprintf(err, errlen, "dLegerPeers: '%s' is not <letter><number>-<host>:<port>", item);
+            return -1;
+        }
+        *dash = 0;
+        *colon = 0;
+        long num = strtol(item + 1, &end, 10);
+        if (item[1] == 0 || *end || num < 0 || num > 1000000) {
+            snprintf(err, errlen, "dLegerPeers: the id '%s' is not a letter followed by a number", item);
+            return -1;
+        }
+        snprintf(q->id, sizeof q->id, "%s", item);
+        snprintf(q->host, sizeof q->host, "%s", dash + 1);
+        q->num = (int)num;
+        q->port = (int)port;
+        for (int i = 0; i < n; i++)
+            if (p[i].num == q->num || (p[i].port == q->port && strcmp(p[i].host, q->host) == 0)) {
+                snprintf(err, errlen, "dLegerPeers: %s and %s have the same %s", p[i].id, q->id,
+                         p[i].num == q->num ? "number" : "address");
+                return -1;
+            }
+        n++;
+        s += len + (e ? 1 : 0);
+    }
+    if (n == 0)
+        snprintf(err, errlen, "dLegerPeers must list the group's members, like n0-host:port;n1-host:port;n2-host:port");
+    return n ? n : -1;
+}
+
+/* DLedger keys: a consistent group, and nothing that would decide the role outside Raft. */
+static int dledger_finish(br_config_t *c, char *err, size_t errlen)
+{
+    if (!c->enableDLegerCommitLog) {
+        if (c->dLegerPeers[0] || c->dLegerSelfId[0] || c->dLegerGroup[0]) {
+            snprintf(err, errlen, "%s is set but enableDLegerCommitLog is not true: set it, or remove the DLedger keys",
+                     c->dLegerPeers[0] ? "dLegerPeers" : c->dLegerSelfId[0] ? "dLegerSelfId" : "dLegerGroup");
+            return -1;
+        }
+        return 0;
+    }
+    br_peer_t p[BR_DLEDGER_MAX_PEERS];
+    int n = br_dledger_peers(c->dLegerPeers, p, err, errlen);
+    if (n < 0)
+        return -1;
+    if (!c->dLegerGroup[0]) {
+        snprintf(err, errlen, "dLegerGroup must name the group (conventionally the brokerName)");
+        return -1;
+    }
+    int self = -1;
+    for (int i = 0; i < n; i++)
+        if (strcmp(p[i].id, c->dLegerSelfId) == 0)
+            self = i;
+    if (self < 0) {
+        snprintf(err, errlen, "dLegerSelfId '%s' is not one of the ids in dLegerPeers", c->dLegerSelfId);
+        return -1;
+    }
+    char pref[256];
+    snprintf(pref, sizeof pref, "%s", c->preferredLeaderId);
+    for (char *sv, *t = strtok_r(pref, ";", &sv); t; t = strtok_r(NULL, ";", &sv)) {
+        int found = 0;
+        for (int i = 0; i < n; i++)
+            found |= strcmp(p[i].id, t) == 0;
+        if (!found) {
+            snprintf(err, errlen, "preferredLeaderId '%s' is not one of the ids in dLegerPeers", t);
+            return -1;
+        }
+    }
+    if (strcmp(c->brokerRole, "SLAVE") == 0 || c->haMasterAddress[0]) {
+        snprintf(err, errlen, "%s cannot be used with enableDLegerCommitLog=true: the group elects its master",
+                 c->haMasterAddress[0] ? "haMasterAddress" : "brokerRole=SLAVE");
+        return -1;
+    }
+    if (!c->storePathDLedgerCommitLog[0])
+        snprintf(c->storePathDLedgerCommitLog, sizeof c->storePathDLedgerCommitLog, "%s/dledger-%s/raft",
+                 c->storePathRootDir, c->dLegerSelfId);
+    c->brokerId = p[self].num + 1; /* a follower's id until it leads (spec §6.8) */
+    return 0;
 }
 
 typedef enum { T_STR, T_INT, T_BOOL } kind_t;
@@ -105,11 +204,24 @@ static const key_t_ k_keys[] = {
     B(brokerTopicEnable), B(traceTopicEnable), B(enablePropertyFilter), B(rejectTransactionMessage),
     S(haMasterAddress), I(haSendHeartbeatInterval, 100, 1 << 30), I(haHousekeepingInterval, 1000, 1 << 30),
     I(haTransferBatchSize, 1024, 1 << 26), I(haSlaveFallbehindMax, 0, 1LL << 40), I(slaveTimeout, 1, 1 << 30),
-    B(slaveReadEnable),
+    B(slaveReadEnable), B(enableDLegerCommitLog), S(dLegerGroup), S(dLegerPeers), S(dLegerSelfId),
+    S(preferredLeaderId), S(storePathDLedgerCommitLog), B(enableBatchPush), S(dLegerBindAddress),
+    I(dLegerElectionTimeoutMs, 100, 60000),
+};
+
+/* RocketMQ keys Loulan does not implement and whose silent omission would change what a
+ * send's acknowledgement means or who may be master: refused at start, by name. */
+static const char *const k_unsafe_keys[] = {
+    "enableControllerMode", "controllerAddr", "allAckInSyncStateSet", "inSyncReplicas",
+    "minInSyncReplicas", "enableSlaveActingMaster", "enableAutoInSyncReplicas", "totalReplicas",
+    "transientStorePoolEnable", "duplicationEnable", "enableDLegerCommitLogFastAck",
 };
 
 int br_config_set(br_config_t *c, const char *key, const char *val)
 {
+    for (size_t i = 0; i < sizeof k_unsafe_keys / sizeof k_unsafe_keys[0]; i++)
+        if (strcmp(key, k_unsafe_keys[i]) == 0)
+            return -3;
     /* RocketMQ spelled it "maped" before 4.5.1; accept both. */
     if (strcmp(key, "mapedFileSizeCommitLog") == 0)
         key = "mappedFileSizeCommitLog";
@@ -199,7 +311,9 @@ int br_config_finish(br_config_t *c, char *err, size_t errlen)
         snprintf(err, errlen, "brokerRole must be ASYNC_MASTER, SYNC_MASTER or SLAVE, got '%s'", c->brokerRole);
         return -1;
     }
-    if (strcmp(c->brokerRole, "SLAVE") != 0 && c->brokerId != 0) {
+    if (dledger_finish(c, err, errlen))
+        return -1;
+    if (strcmp(c->brokerRole, "SLAVE") != 0 && c->brokerId != 0 && !c->enableDLegerCommitLog) {
         snprintf(err, errlen, "brokerId must be 0 for a %s", c->brokerRole);
         return -1;
     }

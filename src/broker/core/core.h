@@ -105,6 +105,7 @@ typedef struct br_offsets {
     cm_map_t map;               /* "topic@group" -> br_qoffsets_t* */
     char path[1100];
     int dirty;
+    uint64_t changes;           /* bumped by every change: a DLedger leader replicates on it */
     struct br_pslot *ps;
 } br_offsets_t;
 
@@ -271,6 +272,8 @@ typedef struct br_broker {
     int metricsOn;
     int role;                   /* BR_ASYNC_MASTER, BR_SYNC_MASTER, BR_SLAVE (brokerRole) */
     struct br_ha *ha;           /* ha/: replication */
+    struct br_dledger *dledger; /* dledger/: a Raft group elects the master (enableDLegerCommitLog) */
+    int quorum;                 /* sends wait for a Raft majority (flushwait.c: ha_acked = committed) */
     struct br_persist *persist; /* config-file writer (persist.c) */
     struct br_ns_ctx { struct br_broker *b; int i; } ns_ctx[8]; /* registration answers */
     br_hooks_t hooks;           /* filled by the subsystems' start */
@@ -414,6 +417,9 @@ void br_flushwait_add(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req, rm_cmd_
 void br_flushwait_stop(br_broker_t *b, uv_close_cb cb);
 /* A slave acknowledged more, or went away: answer the SYNC_MASTER sends that can be answered. */
 void br_flushwait_kick(br_broker_t *b);
+/* Answer every waiting send now with code and remark (a DLedger leader deposed). */
+void br_flushwait_abort(br_broker_t *b, int code, const char *remark);
+#define BR_QUORUM_WAIT_MS 2500  /* DLedger's maxWaitAckTimeMs */
 
 /* register.c, loop thread. Register with every name server: the body (all topics, at the data
  * version of the moment of the call) is built on libuv's thread pool and sent when ready; a

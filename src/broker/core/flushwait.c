@@ -8,6 +8,9 @@
  * when a slave's report passes the end of the record, FLUSH_SLAVE_TIMEOUT (12) after
  * slaveTimeout, SLAVE_NOT_AVAILABLE (11) at once when no slave is connected or the slaves are
  * more than haSlaveFallbehindMax behind. Both waits are for the same record, so one queue does.
+ * A DLedger group's leader (b->quorum) answers a send once a majority of the group holds it:
+ * ha_acked is then the committed offset; SYSTEM_ERROR after 2500 ms (DLedger's
+ * WAIT_QUORUM_ACK_TIMEOUT, spec §6.5) and SERVICE_NOT_AVAILABLE at once when leadership is lost.
  * Waiters are kept in write order, so the queue's head is always the oldest. Loop thread. */
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +35,11 @@ static void answer(br_broker_t *b, br_fwait_t *w, int code)
     if (code == RC_SUCCESS && w->code)
         code = w->code;
     w->resp.code = code;
-    if (code == RC_SLAVE_NOT_AVAILABLE)
+    if (b->quorum && code == RC_FLUSH_SLAVE_TIMEOUT) {
+        code = w->resp.code = RC_SYSTEM_ERROR;
+        rm_cmd_set_remark(&w->resp, "[DLedger] the message was not confirmed by a majority of the group within %d ms: "
+                                    "it may or may not be stored", BR_QUORUM_WAIT_MS);
+    } else if (code == RC_SLAVE_NOT_AVAILABLE)
         rm_cmd_set_remark(&w->resp, "the message is stored on the master but no slave is connected (or slaves "
                                     "are too far behind) to replicate it: SYNC_MASTER could not wait");
     else if (code == RC_FLUSH_SLAVE_TIMEOUT)
@@ -60,7 +67,7 @@ static int outcome(br_broker_t *b, const br_fwait_t *w, int64_t flushed, uint64_
         return RC_SUCCESS;
     if (!diskDone && (all || now >= w->deadline))
         return RC_FLUSH_DISK_TIMEOUT;
-    if (diskDone && (all || now >= w->slaveDeadline || br_slaves(b) == 0))
+    if (diskDone && (all || now >= w->slaveDeadline || (br_slaves(b) == 0 && !b->quorum)))
         return br_slaves(b) == 0 ? RC_SLAVE_NOT_AVAILABLE : RC_FLUSH_SLAVE_TIMEOUT;
     return -1;
 }
@@ -90,6 +97,23 @@ static void drain(br_broker_t *b, int all)
 
 void br_flushwait_kick(br_broker_t *b) { drain(b, 0); }
 
+void br_flushwait_abort(br_broker_t *b, int code, const char *remark)
+{
+    while (b->fw_head) {
+        br_fwait_t *w = b->fw_head;
+        b->fw_head = w->next;
+        rm_cmd_set_remark(&w->resp, "%s", remark);
+        w->resp.code = code;
+        w->code = 0;
+        if (!rm_conn_is_closed(w->conn))
+            rm_conn_respond_raw(w->conn, w->opaque, w->serialize, &w->resp, NULL, 0, NULL, NULL);
+        rm_cmd_free(&w->resp);
+        rm_conn_unref(w->conn);
+        free(w);
+    }
+    b->fw_tail = NULL;
+}
+
 static void on_flushed_async(uv_async_t *a) { drain(a->data, 0); }
 static void on_fw_timer(uv_timer_t *t) { drain(t->data, 0); }
 
@@ -116,6 +140,8 @@ int br_flushwait_needed(br_broker_t *b, const rm_cmd_t *req, const char *props, 
     size_t vl;
     if ((!b->cfg.flushDiskSync && b->role != BR_SYNC_MASTER) || rm_cmd_is_oneway(req))
         return 0;
+    if (b->quorum)
+        return 1; /* a DLedger leader acknowledges committed sends only, WAIT=false or not */
     /* RocketMQ's WAIT property: "false" means the producer does not wait for the flush */
     return !(st_props_get(props, plen, "WAIT", &v, &vl) == ST_OK && vl == 5 && !memcmp(v, "false", 5));
 }
@@ -137,8 +163,8 @@ void br_flushwait_add(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req, rm_cmd_
     w->need = b->cfg.flushDiskSync ? need : -1;
     w->needSlave = b->role == BR_SYNC_MASTER ? need : -1;
     w->deadline = now + (uint64_t)b->cfg.syncFlushTimeout;
-    w->slaveDeadline = now + (uint64_t)b->cfg.slaveTimeout;
-    if (w->needSlave >= 0 && (br_slaves(b) == 0 || need - br_slave_acked(b) > b->cfg.haSlaveFallbehindMax)) {
+    w->slaveDeadline = now + (uint64_t)(b->quorum ? BR_QUORUM_WAIT_MS : b->cfg.slaveTimeout);
+    if (w->needSlave >= 0 && !b->quorum && (br_slaves(b) == 0 || need - br_slave_acked(b) > b->cfg.haSlaveFallbehindMax)) {
         w->needSlave = -1; /* no slave to wait for: answered as soon as the disk part is done */
         w->code = RC_SLAVE_NOT_AVAILABLE;
     }

@@ -16,6 +16,7 @@ typedef struct br_qoffsets { int64_t *v; int n; } br_qoffsets_t;
 static void mark(br_offsets_t *o)
 {
     o->dirty = 1;
+    o->changes++;
     if (o->ps)
         br_persist_request(o->ps, BR_PERSIST_OFFSETS_MS);
 }

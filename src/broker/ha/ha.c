@@ -597,6 +597,8 @@ void br_ha_stop(br_broker_t *b, uv_close_cb cb)
 
 static int ha_start(br_broker_t *b)
 {
+    if (b->cfg.enableDLegerCommitLog)
+        return 0; /* a DLedger group replicates by Raft (dledger/), as RocketMQ disables HAService */
     b->hooks.master_known = br_ha_master_known;
     b->hooks.ha_acked = ha_acked;
     b->hooks.ha_slaves = ha_slaves;
@@ -605,6 +607,8 @@ static int ha_start(br_broker_t *b)
 
 static int ha_stop(br_broker_t *b, uv_close_cb cb)
 {
+    if (!b->ha)
+        return 0;
     br_ha_stop(b, cb);
     return 1;
 }

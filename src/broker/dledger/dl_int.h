@@ -1,0 +1,58 @@
+/* dl_int.h: what the files of dledger/ share. Not for other modules (dledger.h is). */
+#ifndef LOULAN_BR_DL_INT_H
+#define LOULAN_BR_DL_INT_H
+
+#include <raft.h>
+#include <raft/uv.h>
+
+#include "broker/dledger/dledger.h"
+
+typedef struct br_dledger {
+    br_broker_t *b;
+    struct raft raft;
+    struct raft_io io;
+    struct raft_fsm fsm;
+    struct raft_uv_transport tcp;   /* canonical raft's TCP transport ... */
+    struct raft_uv_transport guard; /* ... behind the member check (guard.c) */
+    raft_uv_accept_cb accept_cb;
+    int raft_on, io_on, tcp_on, handles_on;
+    br_peer_t peers[BR_DLEDGER_MAX_PEERS];
+    int npeers, self;
+    raft_id preferred[BR_DLEDGER_MAX_PEERS];
+    int npreferred;
+    int64_t applied;            /* commit-log end of the committed entries applied here */
+    int64_t proposed;           /* leader: commit-log end handed to Raft */
+    int leading;                /* the broker acts as master (Raft leader, barrier passed) */
+    int barrier_pending, transferring, broken;
+    struct raft_barrier barrier;
+    struct raft_transfer transfer;
+    uv_prepare_t prepare;       /* proposes what the loop turn wrote */
+    uv_timer_t tick;            /* roles, tables, preferred leader */
+    uint64_t tables_at, preferred_at;
+    uv_close_cb stopped;
+    struct dl_tables *tables;   /* tables.c: what was last replicated */
+} br_dledger_t;
+
+/* dledger.c */
+int br_dl_propose(br_dledger_t *d, int kind, int64_t off, const void *data, size_t len);
+int br_dl_transfer(br_dledger_t *d, raft_id id); /* 0 or a RAFT_* error */
+
+/* guard.c: canonical raft's TCP transport, refusing connections from anyone but the peers */
+int br_dl_guard_init(br_dledger_t *d);
+void br_dl_guard_close(br_dledger_t *d);
+/* After raft_start: the configuration in the Raft log is the one dLegerPeers gives. */
+int br_dl_check_members(br_dledger_t *d);
+/* 1 if dir holds a Raft log (metadata files). */
+int br_dl_has_raft_data(const char *dir);
+
+/* tables.c: topics, groups, consumer offsets and delay progress through Raft */
+void br_dl_tables_tick(br_dledger_t *d);    /* leader: propose what changed */
+void br_dl_tables_mark(br_dledger_t *d);    /* a new leader: note what it has as replicated */
+void br_dl_tables_apply(br_dledger_t *d, const char *json, size_t len); /* follower */
+void br_dl_tables_free(br_dledger_t *d);
+
+/* admin.c: LEADERSHIP_TRANSFER on the broker port */
+extern const rm_handler_t br_dl_handlers[];
+#define BR_DL_LEADERSHIP_TRANSFER 51005
+
+#endif
