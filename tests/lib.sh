@@ -230,3 +230,65 @@ lt_stop_broker() {   # clean stop (SIGTERM), bounded wait
 }
 
 lt_fail() { echo "FAIL: $*" >&2; echo "--- broker.out"; tail -n 30 "$LT_DIR/broker.out" 2>/dev/null; exit 1; }
+
+# ---- DLedger groups (docs/dledger.md) ----
+# lt_start_dledger_group <n> [extra broker.conf lines]: n brokers (ids n0..n<n-1>) of one Raft
+# group, brokerName RaftNode00, each with its own store and free broker and peer ports,
+# registered with $LT_NS_ADDR. Sets LT_DL_N, LT_DL_PORT[i] (broker port), LT_DL_PEER[i] (Raft
+# port), LT_DL_PID[i], LT_DL_PEERS (the dLegerPeers value). Restart one with lt_dledger_node i.
+lt_start_dledger_group() {
+    LT_DL_N=$1
+    shift
+    LT_DL_EXTRA=("$@")
+    LT_DL_PORT=(); LT_DL_PEER=(); LT_DL_PID=()
+    local peers="" i p
+    for ((i = 0; i < LT_DL_N; i++)); do
+        while :; do   # broker ports (P-2..P+1) of different nodes must not meet
+            p=$(lt_free_broker_port)
+            local clash=0 q
+            for q in "${LT_DL_PORT[@]}"; do [ $((p > q ? p - q : q - p)) -gt 3 ] || clash=1; done
+            [ $clash -eq 0 ] && break
+        done
+        LT_DL_PORT[i]=$p
+        LT_DL_PEER[i]=$(lt_free_port)
+        peers="${peers:+$peers;}n$i-127.0.0.1:${LT_DL_PEER[i]}"
+    done
+    LT_DL_PEERS=$peers
+    for ((i = 0; i < LT_DL_N; i++)); do lt_dledger_node "$i" || return 1; done
+}
+
+# (Re)start node i of the group with the group's settings (its store is kept).
+lt_dledger_node() {
+    local i=$1
+    lt_broker_proc "dl$i" "${LT_DL_PORT[i]}" "brokerName=RaftNode00" "storePathRootDir=$LT_DIR/dl$i" \
+        "enableDLegerCommitLog=true" "dLegerGroup=RaftNode00" "dLegerPeers=$LT_DL_PEERS" "dLegerSelfId=n$i" \
+        "autoCreateTopicEnable=true" "maxHashSlotNum=50000" "maxIndexNum=200000" "${LT_DL_EXTRA[@]}"
+    local rc=$?
+    LT_DL_PID[i]=$LT_LAST_PID
+    return $rc
+}
+
+# The address the name server lists as brokerId 0 of RaftNode00 (empty if none): the leader.
+lt_dledger_master() {
+    PYTHONPATH="$(dirname "${BASH_SOURCE[0]}")/integration" timeout 20 python3 - "$LT_NS_PORT" <<'PY' 2>/dev/null
+import json, sys
+from rmq_frames import Conn
+r = Conn(int(sys.argv[1])).call(106)
+if r and r[0]["code"] == 0:
+    t = r[1].decode()
+    i = t.find('"RaftNode00"', t.find('"brokerAddrTable"'))
+    j = t.find('"brokerAddrs":{', i)
+    if i >= 0 and j >= 0:
+        addrs = t[j + 15:t.find('}', j)]
+        for kv in addrs.split(','):
+            k, _, v = kv.partition(':')
+            if k.strip('"') == '0':
+                print(v.strip('"'))
+PY
+}
+# The index of the node whose broker port is that of the master, or nothing.
+lt_dledger_leader_index() {
+    local m i
+    m=$(lt_dledger_master)
+    for ((i = 0; i < LT_DL_N; i++)); do [ "$m" = "127.0.0.1:${LT_DL_PORT[i]}" ] && echo "$i"; done
+}
