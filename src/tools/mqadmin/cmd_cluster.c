@@ -1,5 +1,6 @@
 /* mqadmin's clusterList: one row per broker address with its runtime figures (or, with -m,
  * yesterday's and today's message totals), in RocketMQ 4.9's columns. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,11 +76,22 @@ int cmd_cluster_list(int argc, char **argv)
         qsort(sorted, names->n, sizeof *sorted, cmp_str);
         for (size_t j = 0; j < names->n; j++) {
             const lj_val_t *addrs = lj_get(lj_get(lj_get(info, "brokerAddrTable"), sorted[j]), "brokerAddrs");
-            for (size_t k = 0; addrs && k < addrs->n; k++) {
+            /* ids in increasing order, as Java's HashMap<Long, String> iterates small ids: the
+             * master (0) first, then a DLedger group's followers 1, 2, 3 */
+            for (int64_t done = -1, next; addrs; done = next) {
+                size_t at = 0;
+                next = INT64_MAX;
+                for (size_t k = 0; k < addrs->n; k++) {
+                    int64_t id = lj_int(addrs->members[k].key, -1);
+                    if (id > done && id < next)
+                        next = id, at = k;
+                }
+                if (next == INT64_MAX)
+                    break;
                 if (more)
-                    cluster_more_row(cluster, sorted[j], lj_str(addrs->members[k].val, ""));
+                    cluster_more_row(cluster, sorted[j], lj_str(addrs->members[at].val, ""));
                 else
-                    cluster_row(cluster, sorted[j], addrs->members[k].key->s, lj_str(addrs->members[k].val, ""));
+                    cluster_row(cluster, sorted[j], addrs->members[at].key->s, lj_str(addrs->members[at].val, ""));
             }
         }
         free(sorted);

@@ -85,6 +85,9 @@ static const cmd_t k_cmds[] = {
     {"deleteKvConfig", "Delete KV config.", "mqadmin deleteKvConfig -s namespace -k key [-n namesrvAddr]", cmd_delete_kv_config},
     {"topicClusterList", "get cluster info for topic", "mqadmin topicClusterList -t topic [-n namesrvAddr]",
      cmd_topic_cluster_list},
+    {"leadershipTransfer", "Hand a DLedger group's leadership to one of its members",
+     "mqadmin leadershipTransfer -b brokerName -t transfereeId (a dLegerPeers id, e.g. n1) [-n namesrvAddr]",
+     cmd_leadership_transfer},
 };
 
 #define NCMDS (sizeof k_cmds / sizeof k_cmds[0])

@@ -117,4 +117,7 @@ int cmd_update_namesrv_config(int argc, char **argv);
 int cmd_update_kv_config(int argc, char **argv);
 int cmd_delete_kv_config(int argc, char **argv);
 
+/* cmd_dledger.c */
+int cmd_leadership_transfer(int argc, char **argv);
+
 #endif
