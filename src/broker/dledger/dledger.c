@@ -12,27 +12,10 @@
 #define TABLES_EVERY_MS 200     /* the leader replicates changed tables at most this often */
 #define PREFERRED_EVERY_MS 1000 /* DLedger checks preferredLeaderId every second */
 #define ENTRY_MAX (1u << 20)    /* bytes of commit log in one Raft entry */
-#define DL_HDR 16               /* an entry's header (br_dl_propose) */
 
 /* ---- applying committed entries (every node) ---- */
 
-/* Wake the pulls parked on the queues of the records in [p, p+len) (whole records and blanks). */
-static void wake_pulls(br_broker_t *b, const uint8_t *p, size_t len)
-{
-    size_t pos = 0;
-    while (pos + 8 <= len) {
-        st_record_t r;
-        int rc = st_record_decode(p + pos, len - pos, 0, &r);
-        if (rc == ST_EBLANK || rc != ST_OK || r.totalSize <= 0)
-            break; /* a blank ends its file, so it ends the chunk too */
-        char topic[ST_MAX_TOPIC_LEN + 1];
-        size_t tl = r.topicLen < sizeof topic - 1 ? r.topicLen : sizeof topic - 1;
-        memcpy(topic, r.topic, tl);
-        topic[tl] = 0;
-        br_message_arrived(b, topic, r.queueId);
-        pos += (size_t)r.totalSize;
-    }
-}
+static void wake_one(void *arg, const char *topic, int qid) { br_message_arrived(arg, topic, qid); }
 
 /* 1 if the store holds exactly these bytes at off. */
 static int store_has(st_store_t *st, int64_t off, const uint8_t *data, size_t len)
@@ -75,7 +58,7 @@ static int apply_records(br_dledger_t *d, int64_t off, const uint8_t *data, size
     }
     d->applied = off + (int64_t)len;
     st_set_visible(b->store, d->applied);
-    wake_pulls(b, data, len);
+    br_dl_records_each(data, len, wake_one, b);
     br_flushwait_kick(b);
     return 0;
 }
@@ -83,25 +66,20 @@ static int apply_records(br_dledger_t *d, int64_t off, const uint8_t *data, size
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
     br_dledger_t *d = fsm->data;
-    const uint8_t *p = buf->base;
+    br_dl_entry_t e;
     *result = NULL;
-    uint32_t len = buf->len >= DL_HDR ? cm_be32(p + 4) : 0;
-    if (buf->len < DL_HDR || len > buf->len - DL_HDR) {
+    if (br_dl_entry_decode(buf->base, buf->len, &e) != 0) {
         LOG_W("dledger", "a Raft entry of %zu bytes that is not Loulan's was ignored", buf->len);
         return 0;
     }
-    if (p[0] == BR_DL_RECORDS) {
-        if (apply_records(d, (int64_t)cm_be64(p + 8), p + DL_HDR, len) == 0)
+    if (e.kind == BR_DL_RECORDS) {
+        if (apply_records(d, e.offset, e.payload, e.len) == 0)
             return 0;
         d->broken = 1; /* this node cannot follow the group: say so and stop serving */
         return RAFT_IOERR;
     }
-    if (p[0] == BR_DL_TABLES) {
-        if (!d->leading) /* the leader's tables are where the entry came from */
-            br_dl_tables_apply(d, (const char *)p + DL_HDR, len);
-        return 0;
-    }
-    LOG_W("dledger", "a Raft entry of unknown kind %u was ignored", p[0]);
+    if (!d->leading) /* tables: the leader's are where the entry came from */
+        br_dl_tables_apply(d, (const char *)e.payload, e.len);
     return 0;
 }
 
@@ -129,12 +107,10 @@ static void on_applied(struct raft_apply *req, int status, void *result)
     free(req);
 }
 
-/* Hand Raft one entry: kind (1 byte), 3 zero bytes, payload length (4), commit-log offset
- * (8, records only), the payload, zeros up to a multiple of 8 bytes (raft stores entries
- * 8-byte aligned; the length says where the payload ends). Big-endian. */
+/* Hand Raft one entry (the layout in dledger.h). */
 int br_dl_propose(br_dledger_t *d, int kind, int64_t off, const void *data, size_t len)
 {
-    size_t total = (DL_HDR + len + 7) / 8 * 8;
+    size_t total = (BR_DL_HDR + len + 7) / 8 * 8;
     struct raft_buffer buf = {raft_malloc(total), total};
     struct raft_apply *req = malloc(sizeof *req);
     if (!buf.base || !req || len > UINT32_MAX - 64) {
@@ -147,7 +123,7 @@ int br_dl_propose(br_dledger_t *d, int kind, int64_t off, const void *data, size
     p[0] = (uint8_t)kind;
     cm_wbe32(p + 4, (uint32_t)len);
     cm_wbe64(p + 8, (uint64_t)off);
-    memcpy(p + DL_HDR, data, len);
+    memcpy(p + BR_DL_HDR, data, len);
     req->data = d;
     int rc = raft_apply(&d->raft, req, &buf, 1, on_applied);
     if (rc != 0) {

@@ -20,4 +20,20 @@ extern const br_subsys_t br_dledger_subsys;
 /* Raft entry kinds: the first byte of every command entry. */
 enum { BR_DL_RECORDS = 'R', BR_DL_TABLES = 'T' };
 
+/* A Raft command entry of Loulan's: kind (1 byte), 3 zero bytes, payload length (4), commit-log
+ * offset (8; records only), the payload, zeros to a multiple of 8 bytes (canonical raft 0.15
+ * reloads payloads of other lengths misplaced). Big-endian. */
+#define BR_DL_HDR 16
+typedef struct br_dl_entry {
+    int kind;
+    int64_t offset;
+    const uint8_t *payload;
+    size_t len;
+} br_dl_entry_t;
+/* Decode an entry as it arrives from Raft (any bytes: a peer's). 0, or -1 if it is not one. */
+int br_dl_entry_decode(const uint8_t *p, size_t n, br_dl_entry_t *e);
+/* Call fn for each whole record of a commit-log chunk (its topic NUL-terminated, its queue);
+ * stops at a blank (end of file) or at anything that is not a record. How many records. */
+int br_dl_records_each(const uint8_t *p, size_t len, void (*fn)(void *arg, const char *topic, int qid), void *arg);
+
 #endif
