@@ -71,6 +71,7 @@ void br_config_defaults(br_config_t *c)
     snprintf(c->regionId, sizeof c->regionId, "DefaultRegion");
     c->clusterTopicEnable = c->brokerTopicEnable = 1;
     c->dLegerElectionTimeoutMs = 800;
+    c->dLegerSnapshotEntries = 8192;
 }
 
 int br_dledger_peers(const char *peers, br_peer_t *p, char *err, size_t errlen)
@@ -206,7 +207,7 @@ static const key_t_ k_keys[] = {
     I(haTransferBatchSize, 1024, 1 << 26), I(haSlaveFallbehindMax, 0, 1LL << 40), I(slaveTimeout, 1, 1 << 30),
     B(slaveReadEnable), B(enableDLegerCommitLog), S(dLegerGroup), S(dLegerPeers), S(dLegerSelfId),
     S(preferredLeaderId), S(storePathDLedgerCommitLog), B(enableBatchPush), S(dLegerBindAddress),
-    I(dLegerElectionTimeoutMs, 100, 60000),
+    I(dLegerElectionTimeoutMs, 100, 60000), I(dLegerSnapshotEntries, 16, 1 << 24),
 };
 
 /* RocketMQ keys Loulan does not implement and whose silent omission would change what a

@@ -51,4 +51,5 @@ static void handle_transfer(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     respond(c, req, RC_SUCCESS, NULL);
 }
 
-const rm_handler_t br_dl_handlers[] = {{BR_DL_LEADERSHIP_TRANSFER, handle_transfer}};
+const rm_handler_t br_dl_handlers[BR_DL_NHANDLERS] = {{BR_DL_LEADERSHIP_TRANSFER, handle_transfer},
+                                                     {BR_DL_FETCH, br_dl_handle_fetch}};

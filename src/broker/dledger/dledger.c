@@ -72,28 +72,21 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
         LOG_W("dledger", "a Raft entry of %zu bytes that is not Loulan's was ignored", buf->len);
         return 0;
     }
-    if (e.kind == BR_DL_RECORDS) {
-        if (apply_records(d, e.offset, e.payload, e.len) == 0)
-            return 0;
-        d->broken = 1; /* this node cannot follow the group: say so and stop serving */
-        return RAFT_IOERR;
-    }
-    if (!d->leading) /* tables: the leader's are where the entry came from */
-        br_dl_tables_apply(d, (const char *)e.payload, e.len);
-    return 0;
+    if (d->fetch_to) /* a snapshot's records are still on their way: keep the order */
+        return br_dl_pend(d, &e) == 0 ? 0 : RAFT_NOMEM;
+    if (br_dl_apply_entry(d, &e) == 0)
+        return 0;
+    d->broken = 1; /* this node cannot follow the group: say so and stop serving */
+    return RAFT_IOERR;
 }
 
-/* Without compaction nothing asks for a snapshot (dl_start sets no threshold it can reach). */
-static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
+int br_dl_apply_entry(br_dledger_t *d, const br_dl_entry_t *e)
 {
-    (void)fsm, (void)bufs, (void)n;
-    return RAFT_NOTFOUND;
-}
-static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
-{
-    (void)fsm, (void)buf;
-    LOG_E("dledger", "a Raft snapshot arrived: Loulan does not compact the Raft log, so none should");
-    return RAFT_NOTFOUND;
+    if (e->kind == BR_DL_RECORDS)
+        return apply_records(d, e->offset, e->payload, e->len);
+    if (!d->leading) /* tables: the leader's are where the entry came from */
+        br_dl_tables_apply(d, (const char *)e->payload, e->len);
+    return 0;
 }
 
 /* ---- proposing what the leader wrote ---- */
@@ -169,7 +162,7 @@ static void become_master(br_dledger_t *d)
     br_dl_tables_mark(d);
     LOG_I("dledger", "%s leads group %s (term %llu): master of %s", d->peers[d->self].id, b->cfg.dLegerGroup,
           (unsigned long long)d->raft.current_term, b->cfg.brokerName);
-    br_register_all(b, 1);
+    br_register_all(b, 0);
 }
 
 static void become_follower(br_dledger_t *d, int announce)
@@ -190,7 +183,7 @@ static void become_follower(br_dledger_t *d, int announce)
         LOG_I("dledger", "%s no longer leads group %s", d->peers[d->self].id, b->cfg.dLegerGroup);
     }
     if (was || announce)
-        br_register_all(b, 1);
+        br_register_all(b, 0);
 }
 
 static void on_barrier(struct raft_barrier *req, int status)
@@ -265,6 +258,8 @@ static void on_tick(uv_timer_t *t)
         d->tables_at = now;
         br_dl_tables_tick(d);
     }
+    if (d->fetch_to)
+        br_dl_fetch_tick(d);
     if (d->leading && now - d->preferred_at >= PREFERRED_EVERY_MS) {
         d->preferred_at = now;
         check_preferred(d);
@@ -300,8 +295,8 @@ static int raft_setup(br_dledger_t *d)
         return -1;
     }
     d->io_on = 1;
-    d->fsm = (struct raft_fsm){.version = 1, .data = d, .apply = fsm_apply, .snapshot = fsm_snapshot,
-                               .restore = fsm_restore};
+    d->fsm = (struct raft_fsm){.version = 1, .data = d, .apply = fsm_apply, .snapshot = br_dl_snapshot,
+                               .restore = br_dl_restore};
     if ((rc = raft_init(&d->raft, &d->io, &d->fsm, peer_raft_id(me), addr)) != 0) {
         LOG_E("dledger", "raft_init: %s", raft_errmsg(&d->raft));
         return -1;
@@ -324,7 +319,8 @@ static int raft_setup(br_dledger_t *d)
     raft_set_election_timeout(&d->raft, et);
     raft_set_heartbeat_timeout(&d->raft, et / 8 ? et / 8 : 1);
     raft_set_pre_vote(&d->raft, true); /* a node back from a partition does not depose a good leader */
-    raft_set_snapshot_threshold(&d->raft, UINT_MAX);
+    raft_set_snapshot_threshold(&d->raft, (unsigned)b->cfg.dLegerSnapshotEntries);
+    raft_set_snapshot_trailing(&d->raft, (unsigned)b->cfg.dLegerSnapshotEntries);
     if ((rc = raft_start(&d->raft)) != 0) {
         LOG_E("dledger", "raft_start: %s", raft_errmsg(&d->raft));
         return -1;
@@ -362,6 +358,7 @@ static int dl_start(br_broker_t *b)
     if (raft_setup(d) != 0)
         return -1;
     b->hooks.ha_acked = dl_acked;
+    b->hooks.master_known = br_dl_master_known;
     b->hooks.ha_slaves = dl_slaves;
     uv_prepare_init(b->loop, &d->prepare);
     d->prepare.data = d;
@@ -396,6 +393,7 @@ static int dl_stop(br_broker_t *b, uv_close_cb cb)
         return 0;
     d->leading = 0;
     d->stopped = cb;
+    br_dl_fetch_stop(d);
     uv_prepare_stop(&d->prepare);
     uv_timer_stop(&d->tick);
     raft_close(&d->raft, on_raft_closed);
@@ -410,4 +408,4 @@ static void dl_release(br_broker_t *b)
     b->dledger = NULL;
 }
 
-const br_subsys_t br_dledger_subsys = {"dledger", dl_start, dl_stop, dl_release, br_dl_handlers, 1, 0};
+const br_subsys_t br_dledger_subsys = {"dledger", dl_start, dl_stop, dl_release, br_dl_handlers, BR_DL_NHANDLERS, 0};

@@ -89,6 +89,21 @@ void br_dl_tables_tick(br_dledger_t *d)
     lj_free(root);
 }
 
+int br_dl_tables_all(br_dledger_t *d, cm_buf_t *out)
+{
+    br_broker_t *b = d->b;
+    lj_val_t *root = lj_new_obj();
+    lj_set(root, "topics", br_topics_json(&b->topics));
+    lj_set(root, "groups", br_groups_json(&b->groups));
+    lj_set(root, "offsets", br_offsets_json(&b->offsets));
+    lj_val_t *delay = b->hooks.delay_json ? b->hooks.delay_json(b) : NULL;
+    if (delay)
+        lj_set(root, "delay", delay);
+    int rc = root ? lj_write(root, LJ_W_FASTJSON, out) : -1;
+    lj_free(root);
+    return rc;
+}
+
 void br_dl_tables_apply(br_dledger_t *d, const char *json, size_t len)
 {
     br_broker_t *b = d->b;
