@@ -28,7 +28,7 @@ typedef struct br_dledger {
     struct raft_transfer transfer;
     uv_prepare_t prepare;       /* proposes what the loop turn wrote */
     uv_timer_t tick;            /* roles, tables, preferred leader */
-    uint64_t tables_at, preferred_at;
+    uint64_t tables_at, preferred_at, warned_at;
     uv_close_cb stopped;
     struct dl_tables *tables;   /* tables.c: what was last replicated */
     /* snapshot.c: a follower given a snapshot beyond its commit log fetches the missing bytes

@@ -140,8 +140,12 @@ static void on_prepare(uv_prepare_t *h)
         size_t n;
         if (st_ha_read(d->b->store, d->proposed, ENTRY_MAX, &p, &n) != ST_OK || n == 0 ||
             br_dl_propose(d, BR_DL_RECORDS, d->proposed, p, n) != 0) {
-            LOG_W("dledger", "cannot hand the records at %" PRId64 " to Raft", d->proposed);
-            return; /* the waiting sends time out; deposition takes the records back */
+            uint64_t now = uv_now(d->b->loop);
+            if (now - d->warned_at >= 1000) { /* e.g. during a leadership transfer: once a second */
+                d->warned_at = now;
+                LOG_W("dledger", "cannot hand the records at %" PRId64 " to Raft now; trying again", d->proposed);
+            }
+            return; /* next turn again; the waiting sends time out, deposition takes them back */
         }
         d->proposed += (int64_t)n;
     }
