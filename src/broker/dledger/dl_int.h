@@ -22,6 +22,7 @@ typedef struct br_dledger {
     int npreferred;
     int64_t applied;            /* commit-log end of the committed entries applied here */
     int64_t proposed;           /* leader: commit-log end handed to Raft */
+    int inflight;               /* leader: record entries handed to Raft, not yet applied */
     int leading;                /* the broker acts as master (Raft leader, barrier passed) */
     int barrier_pending, transferring, broken;
     struct raft_barrier barrier;

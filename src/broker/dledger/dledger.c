@@ -91,13 +91,25 @@ int br_dl_apply_entry(br_dledger_t *d, const br_dl_entry_t *e)
 
 /* ---- proposing what the leader wrote ---- */
 
+static void propose_written(br_dledger_t *d);
+
+typedef struct dl_apply {
+    struct raft_apply req;      /* first: the callback gets its address */
+    int kind;
+} dl_apply_t;
+
 static void on_applied(struct raft_apply *req, int status, void *result)
 {
     (void)result;
     br_dledger_t *d = req->data;
+    int records = ((dl_apply_t *)req)->kind == BR_DL_RECORDS;
+    free(req);
+    if (records && d->inflight > 0)
+        d->inflight--;
     if (status != 0 && d->leading)
         LOG_W("dledger", "an entry was not committed: %s", raft_strerror(status));
-    free(req);
+    if (status == 0 && d->leading)
+        propose_written(d); /* what piled up while this one was on its way */
 }
 
 /* Hand Raft one entry (the layout in dledger.h). */
@@ -105,7 +117,7 @@ int br_dl_propose(br_dledger_t *d, int kind, int64_t off, const void *data, size
 {
     size_t total = (BR_DL_HDR + len + 7) / 8 * 8;
     struct raft_buffer buf = {raft_malloc(total), total};
-    struct raft_apply *req = malloc(sizeof *req);
+    dl_apply_t *req = malloc(sizeof *req);
     if (!buf.base || !req || len > UINT32_MAX - 64) {
         raft_free(buf.base);
         free(req);
@@ -117,8 +129,9 @@ int br_dl_propose(br_dledger_t *d, int kind, int64_t off, const void *data, size
     cm_wbe32(p + 4, (uint32_t)len);
     cm_wbe64(p + 8, (uint64_t)off);
     memcpy(p + BR_DL_HDR, data, len);
-    req->data = d;
-    int rc = raft_apply(&d->raft, req, &buf, 1, on_applied);
+    req->req.data = d;
+    req->kind = kind;
+    int rc = raft_apply(&d->raft, &req->req, &buf, 1, on_applied);
     if (rc != 0) {
         raft_free(buf.base);
         free(req);
@@ -127,15 +140,15 @@ int br_dl_propose(br_dledger_t *d, int kind, int64_t off, const void *data, size
     return 0;
 }
 
-/* Once per loop turn: everything the leader wrote this turn becomes one entry per file chunk
- * (one send or a thousand pipelined ones alike). */
-static void on_prepare(uv_prepare_t *h)
+/* Everything the leader wrote and has not handed to Raft becomes one entry per commit-log file
+ * chunk. At most DL_INFLIGHT record entries wait for their commit at a time: sends arriving
+ * meanwhile pile up in the store and go as one entry when one commits, so a commit round carries
+ * all of them (the fsyncs of Raft, not the sends, set the pace). */
+#define DL_INFLIGHT 2
+static void propose_written(br_dledger_t *d)
 {
-    br_dledger_t *d = h->data;
-    if (!d->leading)
-        return;
     int64_t w = st_max_phy_offset(d->b->store);
-    while (d->proposed < w) {
+    while (d->proposed < w && d->inflight < DL_INFLIGHT) {
         const uint8_t *p;
         size_t n;
         if (st_ha_read(d->b->store, d->proposed, ENTRY_MAX, &p, &n) != ST_OK || n == 0 ||
@@ -148,7 +161,16 @@ static void on_prepare(uv_prepare_t *h)
             return; /* next turn again; the waiting sends time out, deposition takes them back */
         }
         d->proposed += (int64_t)n;
+        d->inflight++;
     }
+}
+
+/* Once per loop turn, after the turn's callbacks: what they wrote goes to Raft. */
+static void on_prepare(uv_prepare_t *h)
+{
+    br_dledger_t *d = h->data;
+    if (d->leading)
+        propose_written(d);
 }
 
 /* ---- roles (spec §6.8) ---- */
@@ -159,6 +181,7 @@ static void become_master(br_dledger_t *d)
     if (st_max_phy_offset(b->store) > d->applied)
         st_truncate(b->store, d->applied);
     d->proposed = d->applied;
+    d->inflight = 0;
     d->leading = 1;
     b->role = BR_SYNC_MASTER;
     b->cfg.brokerId = 0;
