@@ -34,10 +34,10 @@ routed() { "$LT_BIN/mqadmin" topicRoute -n "$N" -t "$DL_TOPIC" 2>/dev/null | gre
 lt_wait_for 60 "the name server routes $DL_TOPIC" routed || lt_fail "no route for $DL_TOPIC"
 
 # the two ali-ons processes (their output in $LT_DIR/*.log; killed at exit like the servers)
-(cd "$here" && exec node alions_dledger.js consume) >"$LT_DIR/consumer.log" 2>&1 &
+(cd "$here/../interop" && exec node alions_dledger.js consume) >"$LT_DIR/consumer.log" 2>&1 &
 CPID=$!; LT_PIDS+=("$CPID")
 lt_wait_for 60 "the ali-ons consumer starts" test -e "$DL_DIR/consumer-ready" || lt_fail "consumer: $(tail "$LT_DIR/consumer.log")"
-(cd "$here" && exec node alions_dledger.js produce) >"$LT_DIR/producer.log" 2>&1 &
+(cd "$here/../interop" && exec node alions_dledger.js produce) >"$LT_DIR/producer.log" 2>&1 &
 PRODPID=$!; LT_PIDS+=("$PRODPID")
 
 now_ms() { date +%s%3N; }
@@ -99,7 +99,7 @@ stop_ms=$(now_ms)
 
 # the three nodes converge: same max offset in the four queues
 same_queues() {
-    PYTHONPATH="$here/../integration" timeout 20 python3 - "$DL_TOPIC" "${LT_DL_PORT[@]}" <<'PY'
+    PYTHONPATH="$here" timeout 20 python3 - "$DL_TOPIC" "${LT_DL_PORT[@]}" <<'PY'
 import sys
 from rmq_frames import Conn
 topic, ports = sys.argv[1], sys.argv[2:]
