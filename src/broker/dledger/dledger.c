@@ -281,7 +281,9 @@ static void on_tick(uv_timer_t *t)
         become_follower(d, 0);
     }
     uint64_t now = uv_now(d->b->loop);
-    if (d->leading && now - d->tables_at >= TABLES_EVERY_MS) {
+    /* tables only after every record written before them: progress that says a delayed
+     * message was delivered must never commit ahead of the delivered message */
+    if (d->leading && now - d->tables_at >= TABLES_EVERY_MS && d->proposed == st_max_phy_offset(d->b->store)) {
         d->tables_at = now;
         br_dl_tables_tick(d);
     }
