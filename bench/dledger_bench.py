@@ -10,8 +10,9 @@ group (enableDLegerCommitLog), all in one run. Starts its own mqnamesrv and mqbr
     a non-zero id (a follower again) before the next kill (that time is reported as "rejoin").
  3. throughput: 1 KiB SEND_MESSAGE_V2 requests pipelined on ONE connection (WINDOW in flight,
     answers matched by opaque), SECONDS long after a short warm-up, against (a) a single
-    ASYNC_MASTER broker (no DLedger) and (b) the leader of the group of step 2 (still running,
-    idle during (a)); sends/s, their ratio b/a, answer latency (window-bound), the CPU share
+    ASYNC_MASTER broker (no DLedger), (c) the same with flushDiskType=SYNC_FLUSH (it fsyncs
+    before answering, as every Raft node does) and (b) the leader of the group of step 2 (still
+    running, idle during (a) and (c)); sends/s, the ratios b/a and b/c, answer latency (window-bound), the CPU share
     (of one core) of each broker and of this client during the run (a client near 100 % is
     the limit: Python builds and parses every frame), and VmRSS (with RssAnon: VmRSS includes
     the mapped store files) of every broker at the end of its run.
@@ -466,7 +467,7 @@ def main():
     print("load average before: %s (%d cores)" % (load0, os.cpu_count()), flush=True)
     lab = Lab(bindir)
     broken, rows, tput = [], [], []
-    res_a = res_b = None
+    res_a = res_b = res_c = None
     note = ""
     try:
         try:
@@ -491,20 +492,28 @@ def main():
         print("failover done (%.0f s)" % (time.monotonic() - t_all), flush=True)
 
         tpl = templates()
-        # (a) a plain ASYNC_MASTER broker, the group idle meanwhile
-        sport = lab.ports.get()
-        single = lab.broker("single", sport, ["brokerName=broker-single", "brokerId=0", "brokerRole=ASYNC_MASTER",
-                                              "storePathRootDir=" + os.path.join(lab.dir, "single")])
-        try:
-            poll_ns(lab, lambda info: True if (info or {}).get("broker-single", {}).get(0) == "127.0.0.1:%d" % sport
-                    else None, 90, "the single broker registered")
-            res_a = throughput(sport, seconds, window, tpl, [single.pid])
-            tput.append(("(a) single ASYNC_MASTER (no DLedger)", res_a, rss(single.pid), res_a["cpu"][single.pid]))
-        except Broken as e:
-            broken.append("throughput (a): %s" % e)
-        finally:
-            lab.stop([single])
-        print("throughput (a) done (%.0f s)" % (time.monotonic() - t_all), flush=True)
+        # (a) a plain ASYNC_MASTER broker, and (c) one that fsyncs before answering
+        # (SYNC_FLUSH), as every Raft node does: the group idle meanwhile
+        def single_run(tag, label, extra):
+            sport = lab.ports.get()
+            name = "broker-single-" + tag
+            single = lab.broker("single-" + tag, sport, ["brokerName=" + name, "brokerId=0", "brokerRole=ASYNC_MASTER",
+                                                         "storePathRootDir=" + os.path.join(lab.dir, "single-" + tag)]
+                                + extra)
+            try:
+                poll_ns(lab, lambda info: True if (info or {}).get(name, {}).get(0) == "127.0.0.1:%d" % sport
+                        else None, 90, "the single broker registered")
+                res = throughput(sport, seconds, window, tpl, [single.pid])
+                tput.append((label, res, rss(single.pid), res["cpu"][single.pid]))
+                return res
+            except Broken as e:
+                broken.append("throughput (%s): %s" % (tag, e))
+            finally:
+                lab.stop([single])
+            return None
+        res_a = single_run("a", "(a) single ASYNC_MASTER (no DLedger)", [])
+        res_c = single_run("c", "(c) single ASYNC_MASTER, flushDiskType=SYNC_FLUSH", ["flushDiskType=SYNC_FLUSH"])
+        print("throughput (a), (c) done (%.0f s)" % (time.monotonic() - t_all), flush=True)
 
         # (b) the group's leader
         try:
@@ -554,6 +563,8 @@ def main():
             broken.append("%s: sends refused %s" % (name.strip(), res["errors"]))
     if res_a and res_b:
         print("| ratio b/a | %.2f | | | | | | |" % (res_b["rate"] / res_a["rate"]))
+    if res_c and res_b:
+        print("| ratio b/c | %.2f | | | | | | |" % (res_b["rate"] / res_c["rate"]))
     if note:
         print()
         print(note)
