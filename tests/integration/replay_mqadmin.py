@@ -115,11 +115,13 @@ for f in recorded:
             "metricsExporterType", "metricsPromExporterPort", "metricsPromExporterHost"}
         gkeys = {l.split("=", 1)[0] for l in gb.splitlines() if "=" in l}
         # besides 4.9.5's keys, RocketMQ 5.x's store keys Loulan also takes (timer wheel, disk
-        # ratios), the lock expiry that 4.x reads from a system property, and Loulan's one key of
-        # its own (maxConnections, the connection limit RocketMQ does not have)
+        # ratios), the lock expiry that 4.x reads from a system property, DLedger's enableBatchPush,
+        # and Loulan's keys of its own (maxConnections, the connection limit RocketMQ does not
+        # have; the DLedger group's election timeout, compaction and peer bind address)
         extra = {"timerWheelEnable", "timerMaxDelaySec", "diskSpaceWarningLevelRatio",
                  "diskSpaceCleanForciblyRatio", "rebalanceLockMaxLiveTime", "metricsExporterType",
-                 "metricsPromExporterPort", "maxConnections"}
+                 "metricsPromExporterPort", "maxConnections", "enableBatchPush", "dLegerElectionTimeoutMs",
+                 "dLegerSnapshotEntries", "dLegerBindAddress"}
         check(name + " keys are RocketMQ's", gkeys and gkeys <= wkeys | extra, sorted(gkeys - wkeys - extra))
         check(name + " version ext", "version" in ext and '"counter"' in ext["version"], ext)
     elif wb.startswith("{"):

@@ -15,6 +15,9 @@ typedef struct br_dledger {
     struct raft_uv_transport tcp;   /* canonical raft's TCP transport ... */
     struct raft_uv_transport guard; /* ... behind the member check (guard.c) */
     raft_uv_accept_cb accept_cb;
+    uv_tcp_t peer_srv;          /* guard.c: incoming peer connections */
+    int srv_on;
+    struct dl_in *ins;          /* guard.c: open incoming connections */
     int raft_on, io_on, tcp_on, handles_on;
     br_peer_t peers[BR_DLEDGER_MAX_PEERS];
     int npeers, self;

@@ -36,4 +36,28 @@ int br_dl_entry_decode(const uint8_t *p, size_t n, br_dl_entry_t *e);
  * stops at a blank (end of file) or at anything that is not a record. How many records. */
 int br_dl_records_each(const uint8_t *p, size_t len, void (*fn)(void *arg, const char *topic, int qid), void *arg);
 
+/* The peer protocol's check (peerframe.c): canonical raft's TCP handshake and messages. */
+enum { BR_DL_PF_APPEND_ENTRIES = 1, BR_DL_PF_APPEND_ENTRIES_RESULT, BR_DL_PF_REQUEST_VOTE, BR_DL_PF_REQUEST_VOTE_RESULT,
+       BR_DL_PF_INSTALL_SNAPSHOT, BR_DL_PF_TIMEOUT_NOW };
+enum { BR_DL_PF_HANDSHAKE, BR_DL_PF_ADDRESS, BR_DL_PF_PREAMBLE, BR_DL_PF_HEADER, BR_DL_PF_PAYLOAD };
+#define BR_DL_PF_MAX_ENTRIES 65536          /* entries in one AppendEntries */
+#define BR_DL_PF_MAX_PAYLOAD (256u << 20)   /* bytes after one header */
+#define BR_DL_PF_MAX_ADDRESS 256
+typedef struct br_dl_pf {
+    int state;
+    size_t need, have;          /* bytes of the handshake / preamble + header wanted, held */
+    uint64_t left;              /* payload bytes still to pass */
+    uint64_t id, term;          /* the connecting server; the term of the current message */
+    uint8_t buf[16 + 48 + 16 * BR_DL_PF_MAX_ENTRIES];
+} br_dl_pf_t;
+typedef struct br_dl_pf_ops {
+    int (*handshake)(void *arg, uint64_t id, const char *address); /* 0: a member, go on */
+    int (*message)(void *arg, int type, uint64_t term);            /* 0: pass it (NULL: all) */
+    int (*emit)(void *arg, const uint8_t *p, size_t n);           /* checked bytes for raft */
+} br_dl_pf_ops_t;
+void br_dl_pf_init(br_dl_pf_t *s);
+/* Feed what the peer sent; checked messages go to ops->emit (the handshake is not passed on).
+ * 0, or -1: close the connection. */
+int br_dl_pf_feed(br_dl_pf_t *s, const uint8_t *p, size_t n, const br_dl_pf_ops_t *ops, void *arg);
+
 #endif
