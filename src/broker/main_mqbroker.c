@@ -59,11 +59,13 @@ int main(int argc, char **argv)
             int rc = br_config_set(&cfg, p.items[i].key, p.items[i].val);
             if (rc == -2) {
                 fprintf(stderr, "mqbroker: bad value for %s in %s: '%s'\n", p.items[i].key, conf, p.items[i].val);
+                cm_props_free(&p);
                 return 1;
             }
             if (rc == -3) {
                 fprintf(stderr, "mqbroker: %s in %s is not supported by Loulan, and ignoring it would change "
                                 "what an acknowledged send means: remove it\n", p.items[i].key, conf);
+                cm_props_free(&p);
                 return 1;
             }
             if (rc == -1)
