@@ -74,7 +74,7 @@ typedef struct br_config {
     char dLegerBindAddress[128];    /* Loulan's own key: listen here when peers dial another
                                      * address for this node (a proxy, NAT); default: own peer */
     int64_t dLegerSnapshotEntries;  /* Loulan's own key: the Raft log is compacted every this many
-                                     * entries, keeping as many (8192); bounds its memory */
+                                     * entries, keeping as many (1024); bounds its memory */
     int64_t dLegerElectionTimeoutMs;/* Loulan's own key: a follower without a leader for this
                                      * (randomised up to twice) stands for election (800) */   /* queue locks of orderly consumers expire (60000 ms) */
 } br_config_t;

@@ -71,7 +71,7 @@ void br_config_defaults(br_config_t *c)
     snprintf(c->regionId, sizeof c->regionId, "DefaultRegion");
     c->clusterTopicEnable = c->brokerTopicEnable = 1;
     c->dLegerElectionTimeoutMs = 800;
-    c->dLegerSnapshotEntries = 8192;
+    c->dLegerSnapshotEntries = 1024;
 }
 
 int br_dledger_peers(const char *peers, br_peer_t *p, char *err, size_t errlen)

@@ -11,7 +11,7 @@
 #define ROLE_TICK_MS 20         /* how soon a won or lost election changes the broker's role */
 #define TABLES_EVERY_MS 200     /* the leader replicates changed tables at most this often */
 #define PREFERRED_EVERY_MS 1000 /* DLedger checks preferredLeaderId every second */
-#define ENTRY_MAX (1u << 20)    /* bytes of commit log in one Raft entry */
+#define ENTRY_MAX (256u << 10)  /* bytes of commit log in one Raft entry: with dLegerSnapshotEntries, bounds the memory Raft holds */
 
 /* ---- applying committed entries (every node) ---- */
 
@@ -124,7 +124,8 @@ int br_dl_propose(br_dledger_t *d, int kind, int64_t off, const void *data, size
         return -1;
     }
     uint8_t *p = buf.base;
-    memset(p, 0, total);
+    memset(p, 0, BR_DL_HDR);
+    memset(p + total - 8, 0, 8); /* the padding (within the last 8 bytes) */
     p[0] = (uint8_t)kind;
     cm_wbe32(p + 4, (uint32_t)len);
     cm_wbe64(p + 8, (uint64_t)off);

@@ -139,6 +139,15 @@ static void in_written(uv_write_t *w, int status)
 static int in_emit(void *arg, const uint8_t *p, size_t n)
 {
     dl_in_t *in = arg;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&in->ours) == 0) {
+        int done = uv_try_write((uv_stream_t *)&in->ours, &(uv_buf_t){.base = (char *)p, .len = n}, 1);
+        if (done > 0) { /* usually all of it: no copy */
+            p += done;
+            n -= (size_t)done;
+        }
+        if (n == 0)
+            return 0;
+    }
     uv_write_t *w = malloc(sizeof *w + n);
     if (!w)
         return -1;
