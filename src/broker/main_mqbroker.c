@@ -63,8 +63,9 @@ int main(int argc, char **argv)
                 return 1;
             }
             if (rc == -3) {
-                fprintf(stderr, "mqbroker: %s in %s is not supported by Loulan, and ignoring it would change "
-                                "what an acknowledged send means: remove it\n", p.items[i].key, conf);
+                fprintf(stderr, "mqbroker: %s=%s in %s is not supported by Loulan, and ignoring it would make the "
+                                "broker less safe than the file asks (acknowledgements, roles or access): remove "
+                                "it or set it to RocketMQ's default\n", p.items[i].key, p.items[i].val, conf);
                 cm_props_free(&p);
                 return 1;
             }

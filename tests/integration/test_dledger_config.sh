@@ -78,6 +78,13 @@ refuse controller-mode   "enableControllerMode.*not supported" $DL $G "dLegerPee
 refuse all-ack-isr       "allAckInSyncStateSet.*not supported" $DL $G "dLegerPeers=$GOOD_PEERS" "dLegerSelfId=n0" "allAckInSyncStateSet=true"
 refuse fast-ack          "enableDLegerCommitLogFastAck.*not supported" $DL $G "dLegerPeers=$GOOD_PEERS" "dLegerSelfId=n0" "enableDLegerCommitLogFastAck=true"
 refuse isr-classic       "inSyncReplicas.*not supported" "brokerRole=SYNC_MASTER" "inSyncReplicas=2"
+refuse acl-on            "aclEnable=true.*not supported" "aclEnable=true"
+# the same keys at RocketMQ's defaults change nothing: accepted (-p prints the config and exits 0)
+printf 'aclEnable=false\nenableControllerMode=false\ninSyncReplicas=1\ncontrollerAddr=\n' >"$LT_DIR/harmless.conf"
+"$LT_BIN/mqbroker" -p -c "$LT_DIR/harmless.conf" >/dev/null 2>"$LT_DIR/harmless.err" ||
+    lt_fail "keys at their defaults refused: $(cat "$LT_DIR/harmless.err")"
+echo "ok    accepted: aclEnable=false, enableControllerMode=false, inSyncReplicas=1, controllerAddr="
+ok
 
 # 2. a valid 1-node group: elects itself, registers as brokerId 0, acknowledges a send
 lt_start_namesrv || lt_fail "name server did not start"

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "common/common.h"
@@ -211,18 +212,21 @@ static const key_t_ k_keys[] = {
 };
 
 /* RocketMQ keys Loulan does not implement and whose silent omission would change what a
- * send's acknowledgement means or who may be master: refused at start, by name. */
-static const char *const k_unsafe_keys[] = {
-    "enableControllerMode", "controllerAddr", "allAckInSyncStateSet", "inSyncReplicas",
-    "minInSyncReplicas", "enableSlaveActingMaster", "enableAutoInSyncReplicas", "totalReplicas",
-    "transientStorePoolEnable", "duplicationEnable", "enableDLegerCommitLogFastAck",
+ * send's acknowledgement means, who may be master, or who may do what: refused at start, by
+ * name, unless set to the value that changes nothing (RocketMQ's default). */
+static const struct { const char *key, *harmless; } k_unsafe_keys[] = {
+    {"enableControllerMode", "false"}, {"controllerAddr", ""}, {"allAckInSyncStateSet", "false"},
+    {"inSyncReplicas", "1"}, {"minInSyncReplicas", "1"}, {"enableSlaveActingMaster", "false"},
+    {"enableAutoInSyncReplicas", "false"}, {"totalReplicas", "1"}, {"transientStorePoolEnable", "false"},
+    {"duplicationEnable", "false"}, {"enableDLegerCommitLogFastAck", "false"},
+    {"aclEnable", "false"}, /* access control: not yet (issue 14); never silently open */
 };
 
 int br_config_set(br_config_t *c, const char *key, const char *val)
 {
     for (size_t i = 0; i < sizeof k_unsafe_keys / sizeof k_unsafe_keys[0]; i++)
-        if (strcmp(key, k_unsafe_keys[i]) == 0)
-            return -3;
+        if (strcmp(key, k_unsafe_keys[i].key) == 0)
+            return strcasecmp(val, k_unsafe_keys[i].harmless) == 0 ? 0 : -3;
     /* RocketMQ spelled it "maped" before 4.5.1; accept both. */
     if (strcmp(key, "mapedFileSizeCommitLog") == 0)
         key = "mappedFileSizeCommitLog";
