@@ -203,4 +203,14 @@ void rm_conn_set_data(rm_conn_t *c, void *data);
 void *rm_conn_data(const rm_conn_t *c);
 uint64_t rm_conn_id(const rm_conn_t *c);       /* unique per process, never reused */
 
+/* ---- ACL request signatures (sign.c; acl spec §2) ---- */
+#define RM_SIGN_LEN 28          /* Base64 of an HMAC-SHA1 */
+/* The signature of request c with secretKey: every ext field but Signature (and, when asked,
+ * _UNIQUE_KEY_QUERY) by key order, values concatenated, then the body. 0, or -1 (memory). */
+int rm_sign(const rm_cmd_t *c, const char *secret, int skip_unique_key_query, char out[RM_SIGN_LEN + 1]);
+/* 1 if c's Signature field is its signature with secret, in either _UNIQUE_KEY_QUERY form. */
+int rm_sign_verify(const rm_cmd_t *c, const char *secret);
+/* A client signs: sets AccessKey, then Signature. 0, or -1. */
+int rm_sign_request(rm_cmd_t *c, const char *access_key, const char *secret);
+
 #endif
