@@ -63,7 +63,7 @@ const br_acl_account_t *br_acl_account(const br_acl_t *acl, const char *accessKe
 /* ---- the decision (decide.c, spec §1.6-§1.8) ---- */
 /* One resource a request needs: a topic or "%RETRY%" + group, and PUB or SUB. */
 typedef struct br_acl_need {
-    const char *resource;
+    char resource[300];         /* a topic (<= 127) or "%RETRY%" + a group (<= 255), cut there */
     int perm;
 } br_acl_need_t;
 #define BR_ACL_MAX_NEEDS 64
