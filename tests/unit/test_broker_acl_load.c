@@ -430,6 +430,45 @@ static void test_first_file_wins(void **state)
     br_acl_free(acl);
 }
 
+static char *many_accounts(int from, int n, size_t *len)
+{
+    size_t cap = (size_t)n * 48 + 16;
+    char *t = malloc(cap);
+    assert_non_null(t);
+    size_t l = (size_t)snprintf(t, cap, "accounts:\n");
+    for (int i = from; i < from + n; i++)
+        l += (size_t)snprintf(t + l, cap - l, "- {accessKey: k%07d, secretKey: s%07d}\n", i, i);
+    *len = l;
+    return t;
+}
+
+static void test_account_limit(void **state)
+{
+    (void)state;
+    char err[256];
+    br_acl_t *acl = calloc(1, sizeof *acl);
+    assert_non_null(acl);
+    size_t len;
+    char *t = many_accounts(0, 60000, &len);
+    assert_int_equal(br_acl_load_text(acl, "one.yml", t, len, err, sizeof err), 0);
+    free(t);
+    assert_int_equal(acl->naccounts, 60000);
+    assert_string_equal(br_acl_account(acl, "k0031337")->secretKey, "s0031337");
+    /* 40000 more fit exactly; one more does not */
+    t = many_accounts(60000, 40001, &len);
+    assert_int_equal(br_acl_load_text(acl, "two.yml", t, len, err, sizeof err), -1);
+    assert_non_null(strstr(err, "more than 100000 accounts"));
+    free(t);
+    assert_int_equal(acl->naccounts, 60000);
+    t = many_accounts(60000, 40000, &len);
+    assert_int_equal(br_acl_load_text(acl, "two.yml", t, len, err, sizeof err), 0);
+    free(t);
+    assert_int_equal(acl->naccounts, 100000);
+    assert_string_equal(br_acl_account(acl, "k0099999")->file, "two.yml");
+    assert_string_equal(br_acl_account(acl, "k0000000")->file, "one.yml");
+    br_acl_free(acl);
+}
+
 /* ---- the directory ---- */
 
 static void write_file(const char *path, const char *text)
@@ -514,6 +553,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_literal_scalars_and_details),
         cmocka_unit_test(test_first_file_wins),
+        cmocka_unit_test(test_account_limit),
         cmocka_unit_test(test_load_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -667,7 +667,8 @@ int br_acl_load_text(br_acl_t *acl, const char *file, const char *text, size_t l
         goto fail;
     }
     acl->files[acl->nfiles++] = fname;
-    memcpy(acl->global + acl->nglobal, st.global, st.nglobal * sizeof *st.global);
+    if (st.nglobal)
+        memcpy(acl->global + acl->nglobal, st.global, st.nglobal * sizeof *st.global);
     acl->nglobal += st.nglobal;
     free(st.global);
     st.global = NULL;

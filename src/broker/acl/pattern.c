@@ -318,7 +318,7 @@ static int parse_range6(br_acl_pattern_t *p, const char *text, char *err, size_t
     const char *lastg = colon ? colon + 1 : buf;
     size_t lastlen = strlen(lastg);
     int range_in_last = memchr(lastg, '-', lastlen) != NULL;
-    char prefix[96];
+    char prefix[sizeof buf + 2];
     if (range_in_last) {
         if (!colon || parse_minus(lastg, lastlen, parse_hex_group, &lo, &hi))
             goto bad;
