@@ -297,9 +297,9 @@ static void test_errors(void **state)
 {
     (void)state;
     expect_error("accounts:\n  - accessKey: short\n    secretKey: 12345678\n",
-                 "The accessKey=short and secretKey=12345678 cannot be null and length should longer than 6");
+                 "The accessKey=short and secretKey=****** cannot be null and length should longer than 6");
     expect_error("accounts:\n  - accessKey: longenough\n    secretKey: 123456\n",
-                 "The accessKey=longenough and secretKey=123456 cannot be null and length should longer than 6");
+                 "The accessKey=longenough and secretKey=****** cannot be null and length should longer than 6");
     expect_error("accounts:\n  - accessKey: longenough\n",
                  "The accessKey=longenough and secretKey=null cannot be null and length should longer than 6");
     /* six characters of two bytes each are still six characters */

@@ -429,8 +429,9 @@ static int read_account(ys_t *y, br_acl_account_t *a)
         }
     }
     if (!a->accessKey || !a->secretKey || java_len(a->accessKey) <= 6 || java_len(a->secretKey) <= 6) {
+        /* RocketMQ's text, but a secret is never written to a log: only whether there is one */
         fail(y, "The accessKey=%s and secretKey=%s cannot be null and length should longer than 6",
-             a->accessKey ? a->accessKey : "null", a->secretKey ? a->secretKey : "null");
+             a->accessKey ? a->accessKey : "null", a->secretKey ? "******" : "null");
         goto out;
     }
     a->defaultTopicPerm = br_acl_perm_parse(dtp);
