@@ -88,6 +88,18 @@ static const cmd_t k_cmds[] = {
     {"leadershipTransfer", "Hand a DLedger group's leadership to one of its members",
      "mqadmin leadershipTransfer -b brokerName -t transfereeId (a dLegerPeers id, e.g. n1) [-n namesrvAddr]",
      cmd_leadership_transfer},
+    {"updateAclConfig", "Update acl config yaml file in broker",
+     "mqadmin updateAclConfig -a accessKey -s secretKey (-b brokerAddr | -c clusterName) [-w whiteRemoteAddress] [-i defaultTopicPerm] [-u defaultGroupPerm] [-t topicPerms] [-g groupPerms] [-m admin] [-n namesrvAddr]",
+     cmd_update_acl_config},
+    {"deleteAclConfig", "Delete Acl Config Account in broker",
+     "mqadmin deleteAclConfig -a accessKey (-b brokerAddr | -c clusterName) [-n namesrvAddr]", cmd_delete_acl_config},
+    {"clusterAclConfigVersion", "List all of acl config version information in cluster",
+     "mqadmin clusterAclConfigVersion (-b brokerAddr | -c clusterName) [-n namesrvAddr]", cmd_cluster_acl_config_version},
+    {"updateGlobalWhiteAddr", "Update global white address for acl Config File in broker",
+     "mqadmin updateGlobalWhiteAddr -g globalWhiteRemoteAddresses (-b brokerAddr | -c clusterName) [-p aclFileFullPath] [-n namesrvAddr]",
+     cmd_update_global_white_addr},
+    {"queryMsgTraceById", "query a message trace", "mqadmin queryMsgTraceById -i msgId [-t traceTopic] [-n namesrvAddr]",
+     cmd_query_msg_trace_by_id},
 };
 
 #define NCMDS (sizeof k_cmds / sizeof k_cmds[0])
@@ -104,6 +116,8 @@ int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
     cm_log_open(NULL, "mqadmin", 0); /* errors are our own one-line messages, not library logs */
+    if (ma_tls_init())
+        return 1;
     if (argc < 2) {
         list();
         return 0;

@@ -119,5 +119,19 @@ int cmd_delete_kv_config(int argc, char **argv);
 
 /* cmd_dledger.c */
 int cmd_leadership_transfer(int argc, char **argv);
+/* cmd_acl.c: the ACL admin requests 50-53 (acl spec §3) */
+int cmd_update_acl_config(int argc, char **argv);
+int cmd_delete_acl_config(int argc, char **argv);
+int cmd_cluster_acl_config_version(int argc, char **argv);
+int cmd_update_global_white_addr(int argc, char **argv);
+/* cmd_trace.c: message trace (acl spec §5.4) */
+int cmd_query_msg_trace_by_id(int argc, char **argv);
+
+/* ---- security ---- */
+/* sign.c: sign req with the keys of tools.yml (acl spec §2.5), when both are configured. 0, or
+ * -1 after a message. Called by ma_rpc for every request. */
+int ma_sign(rm_cmd_t *req);
+/* tls.c: read the TLS client settings (tls spec §4.2) once at start; 0, or -1 after a message. */
+int ma_tls_init(void);
 
 #endif

@@ -35,6 +35,10 @@ int ma_rpc(const char *addr, rm_cmd_t *req, rm_cmd_t *resp)
     uv_loop_init(&loop);
     rm_conn_t *conn = NULL;
     call_t c = {0};
+    if (ma_sign(req)) {
+        uv_loop_close(&loop);
+        return -1;
+    }
     int rc = rm_conn_connect(&loop, addr, &k_ep, &conn);
     if (rc == 0) {
         rm_conn_ref(conn); /* ours: a failed connect closes and releases the library's own */
