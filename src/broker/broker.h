@@ -51,6 +51,7 @@ typedef struct br_config {
     int64_t registerNameServerPeriod;
     char regionId[64];
     int clusterTopicEnable, brokerTopicEnable, traceTopicEnable;
+    char msgTraceTopicName[128];    /* the trace topic traceTopicEnable creates (RMQ_SYS_TRACE_TOPIC) */
     char configFile[1024];      /* the -c file (not a key): UPDATE_BROKER_CONFIG writes there */
     int enablePropertyFilter;
     int rejectTransactionMessage;

@@ -121,6 +121,9 @@ static void system_topics(br_broker_t *b)
     for (size_t i = 0; i < sizeof sys / sizeof sys[0]; i++)
         if (!br_topics_get(&b->topics, sys[i].name))
             br_topics_put(&b->topics, sys[i].name, sys[i].q, sys[i].q, sys[i].perm, 0);
+    /* message trace (acl spec §5.3): 1 queue, read-write, registered like any topic */
+    if (c->traceTopicEnable && !br_topics_get(&b->topics, c->msgTraceTopicName) && !br_topic_name_error(c->msgTraceTopicName))
+        br_topics_put(&b->topics, c->msgTraceTopicName, 1, 1, rw, 0);
     char reply[200];
     snprintf(reply, sizeof reply, "%s_REPLY_TOPIC", c->brokerClusterName);
     if (!br_topics_get(&b->topics, reply) && strlen(reply) < 128)

@@ -71,6 +71,7 @@ void br_config_defaults(br_config_t *c)
     c->registerNameServerPeriod = 30000;
     snprintf(c->regionId, sizeof c->regionId, "DefaultRegion");
     c->clusterTopicEnable = c->brokerTopicEnable = 1;
+    snprintf(c->msgTraceTopicName, sizeof c->msgTraceTopicName, "RMQ_SYS_TRACE_TOPIC");
     c->dLegerElectionTimeoutMs = 800;
     c->dLegerSnapshotEntries = 1024;
 }
@@ -203,7 +204,7 @@ static const key_t_ k_keys[] = {
     I(metricsPromExporterPort, 1, 65535), I(timerMaxDelaySec, 1, 31536000), I(maxHashSlotNum, 1, 100000000), I(maxIndexNum, 1, 100000000),
     B(longPollingEnable), I(shortPollingTimeMills, 1, 1 << 30), B(notifyConsumerIdsChangedEnable),
     I(registerNameServerPeriod, 10000, 60000), S(regionId), B(clusterTopicEnable),
-    B(brokerTopicEnable), B(traceTopicEnable), B(enablePropertyFilter), B(rejectTransactionMessage),
+    B(brokerTopicEnable), B(traceTopicEnable), S(msgTraceTopicName), B(enablePropertyFilter), B(rejectTransactionMessage),
     S(haMasterAddress), I(haSendHeartbeatInterval, 100, 1 << 30), I(haHousekeepingInterval, 1000, 1 << 30),
     I(haTransferBatchSize, 1024, 1 << 26), I(haSlaveFallbehindMax, 0, 1LL << 40), I(slaveTimeout, 1, 1 << 30),
     B(slaveReadEnable), B(enableDLegerCommitLog), S(dLegerGroup), S(dLegerPeers), S(dLegerSelfId),
