@@ -213,4 +213,85 @@ int rm_sign_verify(const rm_cmd_t *c, const char *secret);
 /* A client signs: sets AccessKey, then Signature. 0, or -1. */
 int rm_sign_request(rm_cmd_t *c, const char *access_key, const char *secret);
 
+/* ---- TLS (tls.c; tls spec §4) ----
+ * RocketMQ's TLS on the remoting protocol, on OpenSSL over memory BIOs: the engine runs on the
+ * connection's loop thread, never blocks and has no thread of its own. The settings are
+ * process-wide, as RocketMQ's JVM properties are: one server mode and context for every
+ * listener (rm_server_start), one client switch and context for every rm_conn_connect.
+ * Set them up before the loops run (any thread, once); the engine belongs to one loop thread.
+ * An accepted connection's first byte chooses: 0x16 starts TLS, anything else plain framing,
+ * each refused by the mode as the spec's table says (the connection is closed). */
+#define RM_ETLS (-17)           /* TLS handshake or record failed (the engine tells the reason) */
+enum { RM_TLS_DISABLED = 0, RM_TLS_PERMISSIVE = 1, RM_TLS_ENFORCING = 2 }; /* tls.server.mode */
+enum { RM_TLS_AUTH_NONE = 0, RM_TLS_AUTH_OPTIONAL = 1, RM_TLS_AUTH_REQUIRE = 2 };
+#define RM_TLS_CONFIG_FILE_DEFAULT "/etc/rocketmq/tls.properties"
+
+/* The tls.* settings, RocketMQ's names and defaults (spec §4.2). Strings owned, NULL = unset. */
+typedef struct rm_tls_conf {
+    int server_mode;            /* tls.server.mode: permissive */
+    int test_mode;              /* tls.test.mode.enable: 1 (self-signed server cert, trust all) */
+    int need_client_auth;       /* tls.server.need.client.auth: none */
+    int server_auth_client;     /* tls.server.authClient: 0 */
+    int client_auth_server;     /* tls.client.authServer: 0 */
+    int enable;                 /* tls.enable: 0 (client side) */
+    char *server_cert_path, *server_key_path, *server_key_password, *server_trust_cert_path;
+    char *client_cert_path, *client_key_path, *client_key_password, *client_trust_cert_path;
+    char *config_file;          /* tls.config.file: NULL = RM_TLS_CONFIG_FILE_DEFAULT if it exists */
+} rm_tls_conf_t;
+
+void rm_tls_conf_init(rm_tls_conf_t *tc);
+void rm_tls_conf_free(rm_tls_conf_t *tc);
+/* One setting: 0 when key is a tls.* key and taken, -1 when it is not a TLS key, -2 bad value
+ * (tls.server.mode and need.client.auth read anything unknown as RocketMQ does, not as errors). */
+int rm_tls_conf_set(rm_tls_conf_t *tc, const char *key, const char *val);
+/* The -Dtls.*=value words of a JAVA_OPT-style string (how RocketMQ users give them); other
+ * words are ignored. 0, or -1 with err naming the key. NULL java_opt: nothing. */
+int rm_tls_conf_java_opt(rm_tls_conf_t *tc, const char *java_opt, char *err, size_t errlen);
+/* Apply tls.config.file: its values override every key except tls.server.mode and tls.enable.
+ * The default file may be absent; a file named by tls.config.file must be readable.
+ * 0, or -1 with err naming the key. */
+int rm_tls_conf_load_file(rm_tls_conf_t *tc, char *err, size_t errlen);
+
+/* Build the process-wide server context from tc and set the server mode (disabled builds
+ * none). Test mode makes a self-signed EC P-256 certificate in memory. 0, or -1 with err
+ * naming the key at fault (unreadable tls.server.certPath, key does not match, ...).
+ * Connections accepted later use the new context. */
+int rm_tls_server_setup(const rm_tls_conf_t *tc, char *err, size_t errlen);
+/* Build the process-wide client context from tc and switch client TLS to tc->enable. 0, or -1
+ * with err naming the key. */
+int rm_tls_client_setup(const rm_tls_conf_t *tc, char *err, size_t errlen);
+void rm_tls_set_server_mode(int mode);
+int rm_tls_server_mode(void);
+const char *rm_tls_mode_name(int mode);
+/* Outgoing connections opened from now on use TLS (on = 1) or not. Without a client context
+ * (no rm_tls_client_setup) switching on builds a test-mode one: trust any server. */
+void rm_tls_client_enable(int on);
+int rm_tls_client_enabled(void);
+/* Free both contexts and reset the settings (tests, exit); connections keep what they hold. */
+void rm_tls_cleanup(void);
+
+/* The first byte of an accepted connection under `mode`: RM_SNIFF_TLS (0x16), RM_SNIFF_PLAIN,
+ * or RM_SNIFF_REFUSE (close it). */
+enum { RM_SNIFF_REFUSE = -1, RM_SNIFF_PLAIN = 0, RM_SNIFF_TLS = 1 };
+int rm_tls_sniff(int mode, uint8_t first);
+
+/* One connection's TLS engine (memory only; conn.c moves the bytes). */
+typedef struct rm_tls rm_tls_t;
+/* A server (server = 1) or client engine on the process-wide context; NULL when that side has
+ * no context (or no memory). A client engine starts its handshake: take its output. */
+rm_tls_t *rm_tls_new(int server);
+void rm_tls_free(rm_tls_t *t);
+/* Ciphertext from the peer, copied in; advances the handshake. 0, or RM_ETLS. */
+int rm_tls_feed(rm_tls_t *t, const uint8_t *in, size_t n);
+/* Decrypted bytes into buf: > 0 bytes, 0 none now, RM_ECLOSED (peer's close_notify), RM_ETLS. */
+int rm_tls_read(rm_tls_t *t, uint8_t *buf, size_t cap);
+/* Encrypt p[0..n) (copied); before the handshake ends it waits inside the engine. 0 or error. */
+int rm_tls_write(rm_tls_t *t, const void *p, size_t n);
+/* The ciphertext waiting to be sent, malloc'd (caller frees), NULL when none. */
+char *rm_tls_take_output(rm_tls_t *t, size_t *len);
+int rm_tls_handshake_done(const rm_tls_t *t);
+const char *rm_tls_last_error(const rm_tls_t *t); /* why the last call failed, for the log */
+/* Does this connection run TLS (accepted: once its first byte chose it)? */
+int rm_conn_is_tls(const rm_conn_t *c);
+
 #endif
