@@ -18,7 +18,12 @@
  *    meanwhile, so its buffered input stays one read chunk and a FIN sent after requests is seen
  *    only once they were all handled (RocketMQ's Netty server also handles what it read first);
  *  - a closing connection (EOF, read or write error, rm_conn_close, idle) drops its buffered
- *    input at once: a client that pipelined and left costs nothing more. */
+ *    input at once: a client that pipelined and left costs nothing more.
+ *
+ * TLS (tls.c): an accepted connection's first byte chooses TLS or plain framing under the
+ * process-wide mode; outgoing connections use TLS when the process's client switch is on. A TLS
+ * connection reads ciphertext into the scratch buffer, hands it to its engine and runs the
+ * frame decoder on the plaintext; every write (zero-copy bodies too) goes through the engine. */
 #include "remoting.h"
 
 #include <errno.h>
@@ -90,6 +95,8 @@ struct rm_conn {
     uint64_t last_active;
     uint64_t id;
     void *data;
+    rm_tls_t *tls;      /* TLS engine, NULL for plain framing */
+    int sniffed;        /* plain or TLS is decided (accepted: by the first byte read) */
     char peer[64];
     char local_ip[64];
 };
@@ -140,6 +147,10 @@ static void update_reading(rm_conn_t *c);
 static void runq_remove(rm_conn_t *c);
 static void consume(rm_conn_t *c, const uint8_t *p, size_t n);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static int write_bufs(rm_conn_t *c, char *owned, size_t owned_len, const uv_buf_t *extra,
+                      unsigned nextra, rm_done_fn done, void *arg);
+static int write_wire(rm_conn_t *c, char *owned, size_t owned_len, const uv_buf_t *extra,
+                      unsigned nextra, rm_done_fn done, void *arg);
 
 void rm_set_max_connections(int n) { atomic_store(&g_max_conns, n > 0 ? n : 0); }
 int rm_max_connections(void) { return atomic_load(&g_max_conns); }
@@ -197,6 +208,7 @@ static int log_allowed(uint64_t *last, uint64_t now)
 
 static void conn_free(rm_conn_t *c)
 {
+    rm_tls_free(c->tls);
     free(c->rbuf);
     cm_buf_free(&c->out);
     free(c);
@@ -285,6 +297,7 @@ const char *rm_conn_local_ip(const rm_conn_t *c) { return c->local_ip; }
 void rm_conn_set_data(rm_conn_t *c, void *data) { c->data = data; }
 void *rm_conn_data(const rm_conn_t *c) { return c->data; }
 uint64_t rm_conn_id(const rm_conn_t *c) { return c->id; }
+int rm_conn_is_tls(const rm_conn_t *c) { return c->tls != NULL; }
 
 /* ---- pending requests ---- */
 
@@ -361,7 +374,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     rm_conn_t *c = h->data;
     (void)suggested;
-    if (c->rlen == 0) {
+    if (c->rlen == 0 || c->tls) { /* TLS: ciphertext, which the engine copies at once */
         buf->base = (char *)scratch();
         buf->len = buf->base ? READ_CHUNK : 0;
         return;
@@ -682,6 +695,127 @@ static void consume(rm_conn_t *c, const uint8_t *p, size_t n)
     rm_conn_unref(c);
 }
 
+/* n bytes read: at p if fresh (a buffer free again once consume returns), else appended to
+ * rbuf after the rlen bytes already there. */
+static void input(rm_conn_t *c, const uint8_t *p, size_t n, int fresh)
+{
+    if (t_nwaiting == 0)
+        t_turn_ns = 0; /* nobody waits: the turn is this connection's */
+    if (t_turn_ns >= TURN_NS) {
+        /* Others wait and this turn's share is spent (several connections became readable
+         * at once): these frames queue behind theirs instead of running now. */
+        if (fresh ? keep_rest(c, p, n) != 0 : (c->rlen += n, 0))
+            rm_conn_close(c);
+        else
+            update_reading(c);
+        return;
+    }
+    uint64_t t0 = uv_hrtime();
+    if (fresh) {
+        consume(c, p, n);
+    } else {
+        c->rlen += n;
+        consume(c, c->rbuf + c->rpos, c->rlen);
+    }
+    t_turn_ns += uv_hrtime() - t0;
+}
+
+/* A refusal or a failed handshake: one line per LOG_EVERY_MS whatever a flood of peers does. */
+static void tls_log(rm_conn_t *c, const char *fmt, const char *a, const char *b)
+{
+    static uint64_t last_log;
+    static unsigned skipped;
+    char msg[256];
+    if (!log_allowed(&last_log, uv_now(c->loop))) {
+        skipped++;
+        return;
+    }
+    snprintf(msg, sizeof msg, fmt, a, b);
+    LOG_W("remoting", "%s: %s: %s, closing (%u more since the last report)", c->ep->name, c->peer, msg, skipped);
+    skipped = 0;
+}
+
+/* The first byte of an accepted connection decides plain or TLS (spec §4.1). 0, or -1: close. */
+static int sniff(rm_conn_t *c, uint8_t first)
+{
+    int mode = rm_tls_server_mode();
+    c->sniffed = 1;
+    switch (rm_tls_sniff(mode, first)) {
+    case RM_SNIFF_PLAIN:
+        return 0;
+    case RM_SNIFF_TLS:
+        if ((c->tls = rm_tls_new(1)) != NULL)
+            return 0;
+        tls_log(c, "TLS requested but %s%s", "there is no usable server TLS context", "");
+        return -1;
+    default:
+        tls_log(c, first == 0x16 ? "TLS refused (tls.server.mode=%s)%s" : "plain connection refused "
+                "(tls.server.mode=%s)%s", rm_tls_mode_name(mode), "");
+        return -1;
+    }
+}
+
+/* Send what the engine has produced (handshake messages, alerts) now, in order. */
+static void tls_send_output(rm_conn_t *c)
+{
+    size_t len;
+    char *p = rm_tls_take_output(c->tls, &len);
+    if (p)
+        write_wire(c, p, len, NULL, 0, NULL, NULL);
+}
+
+/* Room for n more bytes after rbuf's rlen, the unhandled bytes moved to the front. */
+static int rbuf_room(rm_conn_t *c, size_t n)
+{
+    if (c->rpos) {
+        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen);
+        c->rpos = 0;
+    }
+    if (c->rcap - c->rlen >= n)
+        return 0;
+    size_t cap = c->rlen + n > c->rcap + READ_CHUNK ? c->rlen + n : c->rcap + READ_CHUNK;
+    uint8_t *q = realloc(c->rbuf, cap);
+    if (!q)
+        return RM_ENOMEM;
+    c->rbuf = q;
+    c->rcap = cap;
+    return 0;
+}
+
+/* Ciphertext at p (the scratch buffer): into the engine, then the plaintext, a scratch buffer
+ * at a time, through the frame decoder. All of it leaves the engine now: a connection that
+ * stops reading would not come back for plaintext left inside. */
+static void tls_input(rm_conn_t *c, const uint8_t *p, size_t n)
+{
+    int rc = rm_tls_feed(c->tls, p, n);
+    if (!c->closing)
+        tls_send_output(c);
+    rm_conn_ref(c);
+    uint8_t *buf = scratch(); /* free again: the engine copied the ciphertext */
+    while (rc == 0 && !c->closing) {
+        rc = rm_tls_read(c->tls, buf, READ_CHUNK);
+        if (rc <= 0)
+            break;
+        size_t got = (size_t)rc;
+        rc = 0;
+        if (c->rlen == 0) {
+            input(c, buf, got, 1);
+        } else if (rbuf_room(c, got) == 0) {
+            memcpy(c->rbuf + c->rpos + c->rlen, buf, got);
+            input(c, NULL, got, 0);
+        } else {
+            rc = RM_ENOMEM;
+        }
+    }
+    if (rc == RM_ETLS && !c->closing)
+        tls_log(c, "%s%s", rm_tls_last_error(c->tls), rm_tls_handshake_done(c->tls) ? "" : " (handshake)");
+    if (!c->closing && c->tls)
+        tls_send_output(c); /* a TLS 1.3 key update or an alert */
+    if (rc < 0)
+        rm_conn_close(c);
+    rm_conn_unref(c);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     rm_conn_t *c = s->data;
@@ -694,26 +828,16 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     c->last_active = uv_now(c->loop);
-    int fresh = (uint8_t *)buf->base == t_scratch && c->rlen == 0;
-    if (t_nwaiting == 0)
-        t_turn_ns = 0; /* nobody waits: the turn is this connection's */
-    if (t_turn_ns >= TURN_NS) {
-        /* Others wait and this turn's share is spent (several connections became readable
-         * at once): these frames queue behind theirs instead of running now. */
-        if (fresh ? keep_rest(c, t_scratch, (size_t)nread) != 0 : (c->rlen += (size_t)nread, 0))
-            rm_conn_close(c);
-        else
-            update_reading(c);
+    if (!c->sniffed && sniff(c, (uint8_t)buf->base[0]) != 0) {
+        rm_conn_close(c);
         return;
     }
-    uint64_t t0 = uv_hrtime();
-    if (fresh) {
-        consume(c, t_scratch, (size_t)nread);
-    } else {
-        c->rlen += (size_t)nread;
-        consume(c, c->rbuf + c->rpos, c->rlen);
+    if (c->tls) {
+        tls_input(c, (const uint8_t *)buf->base, (size_t)nread);
+        return;
     }
-    t_turn_ns += uv_hrtime() - t0;
+    int fresh = (uint8_t *)buf->base == t_scratch && c->rlen == 0;
+    input(c, (const uint8_t *)buf->base, (size_t)nread, fresh);
 }
 
 /* Backpressure lifted: handle the requests read before the pause, then read again. */
@@ -754,7 +878,29 @@ static void on_written(uv_write_t *w, int status)
     maybe_resume(c);
 }
 
-static int write_bufs(rm_conn_t *c, char *owned, size_t owned_len, const uv_buf_t *extra,
+/* TLS: encrypt the bytes (a copy, so the caller's buffers are done with at once) and leave
+ * only the ciphertext the engine has ready, which may be none while the handshake runs. */
+static int tls_seal(rm_conn_t *c, char **owned, size_t *owned_len, const uv_buf_t *extra,
+                    unsigned nextra, rm_done_fn done, void *arg)
+{
+    int rc = rm_tls_write(c->tls, *owned, *owned_len);
+    for (unsigned i = 0; i < nextra && rc == 0; i++)
+        rc = rm_tls_write(c->tls, extra[i].base, extra[i].len);
+    free(*owned);
+    if (done)
+        done(arg);
+    *owned = rc == 0 ? rm_tls_take_output(c->tls, owned_len) : NULL;
+    if (rc) {
+        LOG_W("remoting", "%s: connection %s: %s, closing", c->ep->name, c->peer, rm_tls_last_error(c->tls));
+        rm_conn_close(c);
+        return RM_ECLOSED;
+    }
+    return 0;
+}
+
+/* Hand bytes to the socket as they are: owned (freed after the write) then extra (done(arg)
+ * once written or dropped). */
+static int write_wire(rm_conn_t *c, char *owned, size_t owned_len, const uv_buf_t *extra,
                       unsigned nextra, rm_done_fn done, void *arg)
 {
     uv_buf_t bufs[1 + 64];
@@ -796,6 +942,19 @@ static int write_bufs(rm_conn_t *c, char *owned, size_t owned_len, const uv_buf_
         rm_conn_close(c);
     }
     return 0;
+}
+
+/* Write frames: as they are, or through the TLS engine. */
+static int write_bufs(rm_conn_t *c, char *owned, size_t owned_len, const uv_buf_t *extra,
+                      unsigned nextra, rm_done_fn done, void *arg)
+{
+    if (!c->tls)
+        return write_wire(c, owned, owned_len, extra, nextra, done, arg);
+    if (tls_seal(c, &owned, &owned_len, extra, nextra, done, arg) != 0)
+        return RM_ECLOSED;
+    if (!owned)
+        return 0; /* waits in the engine for the handshake */
+    return write_wire(c, owned, owned_len, NULL, 0, NULL, NULL);
 }
 
 static void conn_flush(rm_conn_t *c)
@@ -1010,6 +1169,7 @@ static rm_conn_t *conn_new(uv_loop_t *loop, const rm_endpoint_t *ep)
     c->refs = 1;
     c->id = g_next_id++;
     c->next_opaque = 1;
+    c->sniffed = 1;
     c->last_active = uv_now(loop);
     cm_buf_init(&c->out);
     uv_tcp_init(loop, &c->tcp);
@@ -1097,6 +1257,7 @@ static void on_connection(uv_stream_t *ls, int status)
         return;
     }
     c->accepted = 1;
+    c->sniffed = 0; /* its first byte chooses plain or TLS */
     atomic_fetch_add(&g_nconns, 1);
     c->connected = 1;
     uv_tcp_nodelay(&c->tcp, 1);
@@ -1221,6 +1382,8 @@ static void on_connect(uv_connect_t *req, int status)
     if (!c->peer[0] || c->peer[0] == '?')
         memcpy(c->peer, want, sizeof want);
     update_reading(c);
+    if (c->tls)
+        tls_send_output(c); /* the ClientHello, before the requests it will carry */
     conn_flush(c); /* requests queued while connecting */
     rm_conn_unref(c);
 }
@@ -1243,6 +1406,11 @@ int rm_conn_connect(uv_loop_t *loop, const char *addr, const rm_endpoint_t *ep, 
     if (!c)
         return RM_ENOMEM;
     snprintf(c->peer, sizeof c->peer, "%s", addr);
+    if (rm_tls_client_enabled() && !(c->tls = rm_tls_new(0))) {
+        LOG_W("remoting", "%s: no TLS client context for %s", ep->name, addr);
+        rm_conn_close(c);
+        return RM_ECONNECT;
+    }
     c->connect_req.data = c;
     rm_conn_ref(c); /* held until on_connect runs */
     int rc = uv_tcp_connect(&c->connect_req, &c->tcp, (struct sockaddr *)&ss, on_connect);
