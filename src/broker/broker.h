@@ -51,7 +51,12 @@ typedef struct br_config {
     int64_t registerNameServerPeriod;
     char regionId[64];
     int clusterTopicEnable, brokerTopicEnable, traceTopicEnable;
-    char msgTraceTopicName[128];    /* the trace topic traceTopicEnable creates (RMQ_SYS_TRACE_TOPIC) */
+    char msgTraceTopicName[128];
+    /* plain ACL (acl spec §1): accounts in <rocketmqHome>/conf/plain_acl.yml and conf/acl/ */
+    int aclEnable;
+    char rocketmqHome[1024];        /* default: the ROCKETMQ_HOME environment variable */
+    int aclAdminRequired;           /* Loulan's own key: the ACL admin requests 50-53 need an
+                                     * admin account (true); RocketMQ let any signed user in */    /* the trace topic traceTopicEnable creates (RMQ_SYS_TRACE_TOPIC) */
     char configFile[1024];      /* the -c file (not a key): UPDATE_BROKER_CONFIG writes there */
     int enablePropertyFilter;
     int rejectTransactionMessage;

@@ -5,6 +5,7 @@
  * subsystem must not rely on another's being present, only on the core. */
 #include "broker/broker.h"
 #include "broker/core/core.h"
+#include "broker/acl/acl.h"
 #include "broker/clients/clients.h"
 #include "broker/dledger/dledger.h"
 #include "broker/ha/ha.h"
@@ -14,6 +15,7 @@
 #include "broker/trans/trans.h"
 
 static const br_subsys_t *const k_subsys[] = {
+    &br_acl_subsys,      /* access control: every request, before its handler (aclEnable) */
     &br_ha_subsys,       /* replication (late: starts first, stops after the listeners) */
     &br_dledger_subsys,  /* DLedger mode: a Raft group elects the master */
     &br_clients_subsys,  /* producers, consumers, queue locks, relays to clients */

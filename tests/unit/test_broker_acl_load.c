@@ -248,13 +248,16 @@ static void test_stock_file(void **state)
     assert_int_equal(a->defaultGroupPerm, BR_ACL_SUB);
     assert_int_equal(a->nperms, 6);
     assert_true(a->hasExplicit);
-    /* topicPerms then groupPerms, in file order */
+    /* sorted by resource for a binary search; each resource keeps its perm */
     const char *res[] = {"topicA", "topicB", "topicC", "%RETRY%groupA", "%RETRY%groupB", "%RETRY%groupC"};
     int perm[] = {1, 12, 8, 1, 12, 8};
-    for (int i = 0; i < 6; i++) {
-        assert_string_equal(a->perms[i].resource, res[i]);
-        assert_int_equal(a->perms[i].perm, perm[i]);
-    }
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(br_acl_perm_of(a, res[i]), perm[i]);
+    for (size_t i = 1; i < a->nperms; i++)
+        assert_true(strcmp(a->perms[i - 1].resource, a->perms[i].resource) < 0);
+    /* what the account does not list falls to its defaults: topics DENY, groups SUB */
+    assert_int_equal(br_acl_perm_of(a, "topicZ"), BR_ACL_DENY);
+    assert_int_equal(br_acl_perm_of(a, "%RETRY%groupZ"), BR_ACL_SUB);
     assert_string_equal(a->file, "t.yml");
 
     const br_acl_account_t *b = br_acl_account(acl, "rocketmq2");
@@ -380,12 +383,9 @@ static void test_literal_scalars_and_details(void **state)
     /* topicPerms first even though groupPerms came first in the file; a later entry for the
      * same resource replaces the perm (groupPerms g1 overrides topicPerms %RETRY%g1) */
     assert_int_equal(a->nperms, 3);
-    assert_string_equal(a->perms[0].resource, "%RETRY%g1");
-    assert_int_equal(a->perms[0].perm, BR_ACL_SUB);
-    assert_string_equal(a->perms[1].resource, "t1");
-    assert_int_equal(a->perms[1].perm, BR_ACL_SUB);
-    assert_string_equal(a->perms[2].resource, "%RETRY%g2");
-    assert_int_equal(a->perms[2].perm, BR_ACL_PUB);
+    assert_int_equal(br_acl_perm_of(a, "%RETRY%g1"), BR_ACL_SUB);
+    assert_int_equal(br_acl_perm_of(a, "t1"), BR_ACL_SUB);
+    assert_int_equal(br_acl_perm_of(a, "%RETRY%g2"), BR_ACL_PUB);
     const br_acl_account_t *b = br_acl_account(acl, "flowstyle");
     assert_non_null(b);
     assert_false(b->admin);

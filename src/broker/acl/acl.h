@@ -2,12 +2,15 @@
  * files, and the decision on each request, signature included (remoting/sign.c).
  * A subsystem: depends on the core only. This header is the engine: an immutable table built
  * from the files (load.c, off the loop), remote-address patterns (pattern.c) and the decision
- * (decide.c), all pure. Not yet wired to requests: aclEnable=true is refused at start until it
- * is (issue 14). */
+ * (decide.c), all pure; and the subsystem (acl.c) that checks every request with them and
+ * reloads the files when they change. */
 #ifndef LOULAN_BR_ACL_H
 #define LOULAN_BR_ACL_H
 
 #include "broker/core/core.h"
+
+/* The subsystem (acl.c): on with aclEnable=true. */
+extern const br_subsys_t br_acl_subsys;
 
 /* Permission bits (spec §1.4). */
 enum { BR_ACL_DENY = 1, BR_ACL_ANY = 2, BR_ACL_PUB = 4, BR_ACL_SUB = 8 };
@@ -36,6 +39,7 @@ typedef struct br_acl_account {
     br_acl_perm_t *perms;       /* topicPerms then groupPerms, in file order */
     size_t nperms;
     int hasExplicit;            /* any topicPerms or groupPerms at all (spec §1.7 step 9) */
+    int unsorted;               /* perms could not be sorted (memory): looked up in order */
     const char *file;           /* the file it came from */
 } br_acl_account_t;
 
@@ -46,6 +50,7 @@ typedef struct br_acl {
     size_t naccounts;
     char **files;               /* the files read, in the order read */
     size_t nfiles;
+    uint64_t stamp;             /* br_acl_stamp_dir of the files when they were read */
 } br_acl_t;
 
 /* A perm string ("DENY", "PUB", "SUB", "PUB|SUB", "SUB|PUB", trimmed); anything else is DENY. */
@@ -58,6 +63,12 @@ int br_acl_load_text(br_acl_t *acl, const char *file, const char *text, size_t l
  * conf/acl/tools.yml). Blocking file reads: call off the loop. NULL with the reason in err. */
 br_acl_t *br_acl_load_dir(const char *home, char *err, size_t errlen);
 void br_acl_free(br_acl_t *acl);
+/* A fingerprint of the file set br_acl_load_dir reads (paths, sizes, modification times):
+ * different from the table's stamp when a reload is due. Blocking (stat): off the loop. */
+int br_acl_stamp_dir(const char *home, uint64_t *out, char *err, size_t errlen);
+/* What the account owns of a resource: its entry (the last one for it in the file), else the
+ * default for topics or, for "%RETRY%" + group, for groups. Logarithmic. */
+int br_acl_perm_of(const br_acl_account_t *a, const char *resource);
 const br_acl_account_t *br_acl_account(const br_acl_t *acl, const char *accessKey);
 
 /* ---- the decision (decide.c, spec §1.6-§1.8) ---- */
@@ -74,5 +85,12 @@ int br_acl_needs(const rm_cmd_t *req, br_acl_need_t *needs, int *admin_only);
  * (static storage or `msg`). ip: the client's address without the port. */
 const char *br_acl_decide(const br_acl_t *acl, const rm_cmd_t *req, const char *ip, const br_acl_need_t *needs,
                           int nneeds, int admin_only, char *msg, size_t msglen);
+
+/* HEART_BEAT's needs, once its body is decoded (spec §1.6): SUB on "%RETRY%" + each consumer
+ * group and on each subscribed topic, for the request whose signature br_acl_decide already
+ * verified (ak: its AccessKey). NULL to accept, else the AclException message. */
+const char *br_acl_decide_subscribe(const br_acl_t *acl, const char *ak, const char *ip, const char *const *groups,
+                                    size_t ngroups, const char *const *topics, size_t ntopics, char *msg,
+                                    size_t msglen);
 
 #endif

@@ -600,6 +600,57 @@ const br_acl_account_t *br_acl_account(const br_acl_t *acl, const char *accessKe
     return bsearch(accessKey, acl->accounts, acl->naccounts, sizeof *acl->accounts, cmp_key_account);
 }
 
+/* Sort an account's perms by resource so a request's check is a binary search, not a walk of a
+ * list that may hold thousands of topics. Of two entries for one resource the later one counts,
+ * as in RocketMQ's map. Cannot fail: it compacts in place. */
+typedef struct { br_acl_perm_t p; size_t at; } perm_at_t;
+static int cmp_perm_at(const void *x, const void *y)
+{
+    const perm_at_t *a = x, *b = y;
+    int c = strcmp(a->p.resource, b->p.resource);
+    return c ? c : (a->at > b->at) - (a->at < b->at);
+}
+static void perms_index(br_acl_account_t *a)
+{
+    if (a->nperms < 2)
+        return;
+    perm_at_t *t = malloc(a->nperms * sizeof *t);
+    if (!t) { /* keep file order; lookups stay correct by the linear fallback flag */
+        a->unsorted = 1;
+        return;
+    }
+    for (size_t i = 0; i < a->nperms; i++)
+        t[i] = (perm_at_t){a->perms[i], i};
+    qsort(t, a->nperms, sizeof *t, cmp_perm_at);
+    size_t n = 0;
+    for (size_t i = 0; i < a->nperms; i++) {
+        if (i + 1 < a->nperms && strcmp(t[i].p.resource, t[i + 1].p.resource) == 0) {
+            free(t[i].p.resource); /* a later entry for the same resource replaces it */
+            continue;
+        }
+        a->perms[n++] = t[i].p;
+    }
+    a->nperms = n;
+    free(t);
+}
+
+static int cmp_key_perm(const void *k, const void *p) { return strcmp(k, ((const br_acl_perm_t *)p)->resource); }
+
+int br_acl_perm_of(const br_acl_account_t *a, const char *resource)
+{
+    const br_acl_perm_t *p = NULL;
+    if (a->unsorted) {
+        for (size_t i = 0; i < a->nperms; i++)
+            if (strcmp(a->perms[i].resource, resource) == 0)
+                p = &a->perms[i];
+    } else if (a->nperms) {
+        p = bsearch(resource, a->perms, a->nperms, sizeof *a->perms, cmp_key_perm);
+    }
+    if (p)
+        return p->perm;
+    return strncmp(resource, "%RETRY%", 7) == 0 ? a->defaultGroupPerm : a->defaultTopicPerm;
+}
+
 int br_acl_load_text(br_acl_t *acl, const char *file, const char *text, size_t len, char *err, size_t errlen)
 {
     if (err && errlen)
@@ -682,6 +733,7 @@ int br_acl_load_text(br_acl_t *acl, const char *file, const char *text, size_t l
         if (!a->accessKey)
             continue;
         a->file = fname;
+        perms_index(a);
         acl->accounts[acl->naccounts++] = *a;
         memset(a, 0, sizeof *a);
     }
@@ -807,6 +859,67 @@ static int scan(const char *dir, const char *skip, int depth, strv_t *out, char 
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* The files to read, in order: conf/acl's (sorted), then the default file unless found there. */
+static int collect(const char *home, strv_t *files, char *err, size_t errlen)
+{
+    char *acldir = NULL, *tools = NULL, *deffile = NULL;
+    int rc = -1;
+    if (asprintf(&acldir, "%s/conf/acl", home) < 0 || asprintf(&tools, "%s/conf/acl/tools.yml", home) < 0 ||
+        asprintf(&deffile, "%s/conf/plain_acl.yml", home) < 0) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (scan(acldir, tools, 0, files, err, errlen))
+        goto out;
+    if (files->n)
+        qsort(files->v, files->n, sizeof *files->v, cmp_str);
+    int found = 0;
+    for (size_t i = 0; i < files->n; i++)
+        found |= !strcmp(files->v[i], deffile);
+    if (!found) {
+        if (strv_push(files, deffile)) {
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
+        deffile = NULL;
+    }
+    rc = 0;
+out:
+    free(acldir);
+    free(tools);
+    free(deffile);
+    return rc;
+}
+
+/* FNV-1a over each file's path, size and modification time: a change of any, or of the set. */
+static uint64_t stamp_files(const strv_t *files)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < files->n; i++) {
+        struct stat sb;
+        int64_t v[3] = {-1, -1, -1};
+        if (stat(files->v[i], &sb) == 0)
+            v[0] = sb.st_size, v[1] = sb.st_mtim.tv_sec, v[2] = sb.st_mtim.tv_nsec;
+        const unsigned char *p = (const unsigned char *)files->v[i];
+        for (size_t k = 0, n = strlen(files->v[i]) + 1; k < n; k++)
+            h = (h ^ p[k]) * 1099511628211ULL;
+        p = (const unsigned char *)v;
+        for (size_t k = 0; k < sizeof v; k++)
+            h = (h ^ p[k]) * 1099511628211ULL;
+    }
+    return h;
+}
+
+int br_acl_stamp_dir(const char *home, uint64_t *out, char *err, size_t errlen)
+{
+    strv_t files = {0};
+    int rc = collect(home, &files, err, errlen);
+    if (rc == 0)
+        *out = stamp_files(&files);
+    strv_free(&files);
+    return rc;
+}
+
 br_acl_t *br_acl_load_dir(const char *home, char *err, size_t errlen)
 {
     char dummy[8];
@@ -823,27 +936,9 @@ br_acl_t *br_acl_load_dir(const char *home, char *err, size_t errlen)
     if (!home || !*home)
         return acl; /* no ROCKETMQ_HOME: nothing loaded, every request refused */
     strv_t files = {0};
-    char *acldir = NULL, *tools = NULL, *deffile = NULL;
-    if (asprintf(&acldir, "%s/conf/acl", home) < 0 || asprintf(&tools, "%s/conf/acl/tools.yml", home) < 0 ||
-        asprintf(&deffile, "%s/conf/plain_acl.yml", home) < 0) {
-        snprintf(err, errlen, "out of memory");
+    if (collect(home, &files, err, errlen))
         goto fail;
-    }
-    if (scan(acldir, tools, 0, &files, err, errlen))
-        goto fail;
-    if (files.n)
-        qsort(files.v, files.n, sizeof *files.v, cmp_str);
-    /* the default file last, unless the scan found it */
-    int found = 0;
-    for (size_t i = 0; i < files.n; i++)
-        found |= !strcmp(files.v[i], deffile);
-    if (!found) {
-        if (strv_push(&files, deffile)) {
-            snprintf(err, errlen, "out of memory");
-            goto fail;
-        }
-        deffile = NULL;
-    }
+    acl->stamp = stamp_files(&files); /* before reading: a change meanwhile shows next time */
     for (size_t i = 0; i < files.n; i++) {
         char *text = NULL;
         size_t len = 0;
@@ -861,15 +956,9 @@ br_acl_t *br_acl_load_dir(const char *home, char *err, size_t errlen)
         }
     }
     strv_free(&files);
-    free(acldir);
-    free(tools);
-    free(deffile);
     return acl;
 fail:
     strv_free(&files);
-    free(acldir);
-    free(tools);
-    free(deffile);
     br_acl_free(acl);
     return NULL;
 }

@@ -449,6 +449,34 @@ static void heartbeat_apply(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req, b
     }
 }
 
+/* Access control of a decoded heartbeat (acl spec §1.6): SUB on every consumer group and every
+ * subscribed topic. 0 to apply it, else it has been answered (refused). */
+static int heartbeat_acl(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req, const char *ak, const br_heartbeat_t *hb)
+{
+    if (!b->hooks.acl_subscribe || hb->nconsumers == 0)
+        return 0; /* a producer-only heartbeat needs nothing */
+    size_t nt = 0;
+    for (size_t i = 0; i < hb->nconsumers; i++)
+        nt += hb->consumers[i].nsubs;
+    const char **names = malloc((hb->nconsumers + nt) * sizeof *names);
+    char msg[512];
+    const char *why = "out of memory checking the heartbeat";
+    if (names) {
+        size_t k = hb->nconsumers;
+        for (size_t i = 0; i < hb->nconsumers; i++) {
+            names[i] = hb->consumers[i].groupName;
+            for (size_t j = 0; j < hb->consumers[i].nsubs; j++)
+                names[k++] = hb->consumers[i].subs[j].topic;
+        }
+        why = br_acl_subscribe(b, c, ak, names, hb->nconsumers, names + hb->nconsumers, nt, msg, sizeof msg);
+        free(names);
+    }
+    if (!why)
+        return 0;
+    rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, BR_ACL_REMARK_PREFIX "%s", why);
+    return 1;
+}
+
 /* Large heartbeats (a 40k-subscription body is 6 MB of JSON: 0.3 s to parse, several seconds
  * under the sanitizers) are decoded on libuv's thread pool, which br_heartbeat_decode allows
  * since it touches no broker state; the loop only swaps the result in. Jobs run one at a time
@@ -469,6 +497,7 @@ typedef struct br_hb_job {
     int big, rc;
     br_heartbeat_t hb;
     char err[256];
+    char *ak;                   /* the request's AccessKey (access control), NULL if none */
     struct br_hb_job *next;
 } br_hb_job_t;
 
@@ -498,7 +527,8 @@ static void hb_after(uv_work_t *w, int status)
             rm_conn_respond_code(j->conn, &j->req, RC_SYSTEM_ERROR, "heartbeat not processed");
         else if (j->rc != 0)
             rm_conn_respond_code(j->conn, &j->req, RC_SYSTEM_ERROR, "%s", j->err);
-        else if (!rm_conn_is_closed(j->conn) && !b->stopping) { /* a closed client has left already */
+        else if (!rm_conn_is_closed(j->conn) && !b->stopping && /* a closed client has left already */
+                 heartbeat_acl(b, j->conn, &j->req, j->ak, &j->hb) == 0) {
             heartbeat_apply(b, j->conn, &j->req, &j->hb);
             rm_conn_respond_code(j->conn, &j->req, RC_SUCCESS, NULL);
         }
@@ -509,6 +539,7 @@ static void hb_after(uv_work_t *w, int status)
     }
     br_heartbeat_free(&j->hb);
     free(j->body);
+    free(j->ak);
     rm_conn_unref(j->conn);
     free(j);
     if (b)
@@ -525,6 +556,12 @@ static int heartbeat_queue(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req)
     }
     br_hb_job_t *j = calloc(1, sizeof *j);
     if (!j || (req->body_len && !(j->body = malloc(req->body_len)))) {
+        free(j);
+        return -1;
+    }
+    const char *ak = rm_ext_get(req, "AccessKey");
+    if (ak && !(j->ak = strdup(ak))) {
+        free(j->body);
         free(j);
         return -1;
     }
@@ -560,9 +597,11 @@ void br_handle_heart_beat(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "%s", err);
         return;
     }
-    heartbeat_apply(b, c, req, &hb);
+    if (heartbeat_acl(b, c, req, rm_ext_get(req, "AccessKey"), &hb) == 0) {
+        heartbeat_apply(b, c, req, &hb);
+        rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
+    }
     br_heartbeat_free(&hb);
-    rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
 }
 
 void br_clients_free(br_clients_t *c)
@@ -575,6 +614,7 @@ void br_clients_free(br_clients_t *c)
     while (j) { /* never started */
         br_hb_job_t *n = j->next;
         free(j->body);
+        free(j->ak);
         rm_conn_unref(j->conn);
         free(j);
         j = n;

@@ -1,7 +1,8 @@
 /* admit.c: the check every request passes before its handler (rm_endpoint_t.admit). Today it
  * validates the group and topic names a request header carries, once for every handler: a
  * group name becomes a topic name (%RETRY%group, %DLQ%group), both become map keys, file
- * entries and metric labels, so one with a '/' or a control character must never get in. Bodies that carry group names (heartbeat,
+ * entries and metric labels, so one with a '/' or a control character must never get in.
+ * Access control (the acl subsystem's hook) runs before those checks. Bodies that carry group names (heartbeat,
  * queue locks, subscription group configs) are checked where they are decoded. Loop thread. */
 #include <string.h>
 
@@ -27,7 +28,15 @@ static const char *const k_topic_fields[] = {"topic", "originTopic"};
 
 int br_admit(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
-    (void)ctx;
+    br_broker_t *b = ctx;
+    /* access control first, as RocketMQ's hook runs before anything looks at the request; with
+     * aclEnable on and no acl subsystem running, nothing gets in (never silently open) */
+    if (b->cfg.aclEnable && !b->hooks.acl_admit) {
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, BR_ACL_REMARK_PREFIX "access control is not running");
+        return 1;
+    }
+    if (b->hooks.acl_admit && b->hooks.acl_admit(b, c, req))
+        return 1;
     for (size_t i = 0; i < sizeof k_topic_fields / sizeof k_topic_fields[0]; i++) {
         const char *v = rm_ext_get(req, k_topic_fields[i]);
         const char *err = v && *v ? br_topic_name_error(v) : NULL;

@@ -72,6 +72,10 @@ void br_config_defaults(br_config_t *c)
     snprintf(c->regionId, sizeof c->regionId, "DefaultRegion");
     c->clusterTopicEnable = c->brokerTopicEnable = 1;
     snprintf(c->msgTraceTopicName, sizeof c->msgTraceTopicName, "RMQ_SYS_TRACE_TOPIC");
+    const char *rmq_home = getenv("ROCKETMQ_HOME");
+    if (rmq_home && strlen(rmq_home) < sizeof c->rocketmqHome)
+        snprintf(c->rocketmqHome, sizeof c->rocketmqHome, "%s", rmq_home);
+    c->aclAdminRequired = 1;
     c->dLegerElectionTimeoutMs = 800;
     c->dLegerSnapshotEntries = 1024;
 }
@@ -204,7 +208,7 @@ static const key_t_ k_keys[] = {
     I(metricsPromExporterPort, 1, 65535), I(timerMaxDelaySec, 1, 31536000), I(maxHashSlotNum, 1, 100000000), I(maxIndexNum, 1, 100000000),
     B(longPollingEnable), I(shortPollingTimeMills, 1, 1 << 30), B(notifyConsumerIdsChangedEnable),
     I(registerNameServerPeriod, 10000, 60000), S(regionId), B(clusterTopicEnable),
-    B(brokerTopicEnable), B(traceTopicEnable), S(msgTraceTopicName), B(enablePropertyFilter), B(rejectTransactionMessage),
+    B(brokerTopicEnable), B(traceTopicEnable), S(msgTraceTopicName), B(aclEnable), S(rocketmqHome), B(aclAdminRequired), B(enablePropertyFilter), B(rejectTransactionMessage),
     S(haMasterAddress), I(haSendHeartbeatInterval, 100, 1 << 30), I(haHousekeepingInterval, 1000, 1 << 30),
     I(haTransferBatchSize, 1024, 1 << 26), I(haSlaveFallbehindMax, 0, 1LL << 40), I(slaveTimeout, 1, 1 << 30),
     B(slaveReadEnable), B(enableDLegerCommitLog), S(dLegerGroup), S(dLegerPeers), S(dLegerSelfId),
@@ -220,7 +224,6 @@ static const struct { const char *key, *harmless; } k_unsafe_keys[] = {
     {"inSyncReplicas", "1"}, {"minInSyncReplicas", "1"}, {"enableSlaveActingMaster", "false"},
     {"enableAutoInSyncReplicas", "false"}, {"totalReplicas", "1"}, {"transientStorePoolEnable", "false"},
     {"duplicationEnable", "false"}, {"enableDLegerCommitLogFastAck", "false"},
-    {"aclEnable", "false"}, /* access control: not yet (issue 14); never silently open */
 };
 
 int br_config_set(br_config_t *c, const char *key, const char *val)
@@ -325,6 +328,11 @@ int br_config_finish(br_config_t *c, char *err, size_t errlen)
     }
     if (!c->brokerName[0] || !c->brokerClusterName[0]) {
         snprintf(err, errlen, "brokerName and brokerClusterName must not be empty");
+        return -1;
+    }
+    if (c->aclEnable && !c->rocketmqHome[0]) { /* RocketMQ would start and refuse every request */
+        snprintf(err, errlen, "aclEnable=true needs rocketmqHome (or the ROCKETMQ_HOME environment variable): "
+                              "the accounts are read from its conf/plain_acl.yml and conf/acl/");
         return -1;
     }
     return 0;

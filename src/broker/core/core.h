@@ -217,6 +217,13 @@ typedef struct br_hooks {
     /* delay levels (schedule): delayOffset.json's content; take a master's (and persist it) */
     lj_val_t *(*delay_json)(const struct br_broker *b);
     void (*delay_adopt)(struct br_broker *b, const lj_val_t *root);
+    /* access control (acl): checks a request before its handler; 0 to go on, 1 when it has
+     * answered (refused) it. HEART_BEAT's body is checked once decoded, by acl_subscribe: may
+     * the client of this AccessKey (signature already verified) subscribe as these groups to
+     * these topics? NULL, or the refusal's message (in msg or static). */
+    int (*acl_admit)(struct br_broker *b, rm_conn_t *c, rm_cmd_t *req);
+    const char *(*acl_subscribe)(struct br_broker *b, rm_conn_t *c, const char *accessKey, const char *const *groups,
+                                 size_t ngroups, const char *const *topics, size_t ntopics, char *msg, size_t msglen);
 } br_hooks_t;
 
 /* A subsystem as the core sees it. start runs once the store, tables and listeners exist (in
@@ -273,6 +280,7 @@ typedef struct br_broker {
     int role;                   /* BR_ASYNC_MASTER, BR_SYNC_MASTER, BR_SLAVE (brokerRole) */
     struct br_ha *ha;           /* ha/: replication */
     struct br_dledger *dledger; /* dledger/: a Raft group elects the master (enableDLegerCommitLog) */
+    struct br_aclsys *acl;      /* acl/: access control (aclEnable) */
     int quorum;                 /* sends wait for a Raft majority (flushwait.c: ha_acked = committed) */
     struct br_persist *persist; /* config-file writer (persist.c) */
     struct br_ns_ctx { struct br_broker *b; int i; } ns_ctx[8]; /* registration answers */
@@ -287,6 +295,18 @@ int br_core_start(uv_loop_t *loop, const br_config_t *cfg, const br_subsys_t *co
                   br_broker_t **out);
 
 /* The hooks as the core calls them: what each means when its subsystem is absent. */
+/* The check of a decoded HEART_BEAT body (acl_subscribe): NULL without access control. */
+static inline const char *br_acl_subscribe(struct br_broker *b, rm_conn_t *c, const char *accessKey,
+                                           const char *const *groups, size_t ngroups, const char *const *topics,
+                                           size_t ntopics, char *msg, size_t msglen)
+{
+    return b->hooks.acl_subscribe ? b->hooks.acl_subscribe(b, c, accessKey, groups, ngroups, topics, ntopics, msg, msglen)
+                                  : NULL;
+}
+/* The answer to a request access control refused: RocketMQ's, code 1 and the exception's text,
+ * so that clients log what they logged before (acl spec §1.8). A oneway request gets none. */
+#define BR_ACL_REMARK_PREFIX "org.apache.rocketmq.acl.common.AclException: "
+
 static inline void br_message_arrived(br_broker_t *b, const char *topic, int qid)
 {
     if (b->hooks.message_arrived)
