@@ -133,6 +133,14 @@ void lc_producer_set_instance_name(lc_producer_t *p, const char *name);
 void lc_producer_set_send_timeout(lc_producer_t *p, uint32_t ms);         /* default 3000 */
 void lc_producer_set_retry_times(lc_producer_t *p, int n);                /* default 2 */
 void lc_producer_set_compress_threshold(lc_producer_t *p, size_t bytes);  /* default 4096, 0 = never */
+/* ACL (RocketMQ's plain ACL): when both keys are set, every request the client sends, to
+ * brokers and name servers alike, carries AccessKey and its HMAC-SHA1 Signature, as Java's
+ * AclClientRPCHook. NULL clears. LC_ENOMEM or 0. The same call exists for each client kind. */
+int lc_producer_set_credentials(lc_producer_t *p, const char *access_key, const char *secret_key);
+/* Message trace: after each send the broker answered, a Pub record goes to trace_topic (NULL:
+ * RMQ_SYS_TRACE_TOPIC), batched and sent by an internal producer signed with the same keys;
+ * for transactions also an EndTransaction record. Read them with mqadmin queryMsgTraceById. */
+int lc_producer_set_trace(lc_producer_t *p, int on, const char *trace_topic);
 int lc_producer_start(lc_producer_t *p);
 const char *lc_producer_client_id(const lc_producer_t *p);
 
@@ -182,6 +190,7 @@ typedef struct lc_pull_consumer lc_pull_consumer_t;
 
 int lc_pull_consumer_create(const char *group, const char *namesrv, lc_pull_consumer_t **out);
 void lc_pull_consumer_set_instance_name(lc_pull_consumer_t *c, const char *name);
+int lc_pull_consumer_set_credentials(lc_pull_consumer_t *c, const char *access_key, const char *secret_key);
 int lc_pull_consumer_start(lc_pull_consumer_t *c);
 /* Readable queues of a topic; *mqs is malloc'ed (caller frees), sorted by broker then id. */
 int lc_pull_consumer_fetch_queues(lc_pull_consumer_t *c, const char *topic, lc_mq_t **mqs, size_t *n);
@@ -232,6 +241,11 @@ void lc_push_consumer_set_orderly(lc_push_consumer_t *c, int on);
  * are not retried (as RocketMQ). */
 void lc_push_consumer_set_broadcast(lc_push_consumer_t *c, int on);
 void lc_push_consumer_set_listener(lc_push_consumer_t *c, lc_consume_fn fn, void *arg);
+int lc_push_consumer_set_credentials(lc_push_consumer_t *c, const char *access_key, const char *secret_key);
+/* Message trace (before start): SubBefore and SubAfter records around each listener call
+ * (one requestId per call; messages with property TRACE_ON=false are left out), sent as the
+ * producer's are. */
+int lc_push_consumer_set_trace(lc_push_consumer_t *c, int on, const char *trace_topic);
 /* expr: "*" or "TagA || TagB". */
 int lc_push_consumer_subscribe(lc_push_consumer_t *c, const char *topic, const char *expr);
 /* SQL92 property filter (the broker needs enablePropertyFilter=true), e.g.

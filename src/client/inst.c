@@ -75,6 +75,7 @@ struct lc_inst {
     uv_mutex_t rmu;             /* routes, brokers */
     cm_map_t routes;            /* topic -> lc_route_t* */
     cm_map_t brokers;           /* master addr -> (void *)1 */
+    char *ak, *sk;              /* ACL keys, both or neither; read-only after start */
 };
 
 /* ---- requests ---- */
@@ -87,6 +88,28 @@ void lc_req_init(rm_cmd_t *c, int32_t code)
 }
 
 const char *lc_resp_remark(const rm_cmd_t *c) { return c->remark ? c->remark : ""; }
+
+int lc_keys_set(char **ak, char **sk, const char *access_key, const char *secret_key)
+{
+    char *a = access_key ? cm_strdup(access_key) : NULL, *k = secret_key ? cm_strdup(secret_key) : NULL;
+    if ((access_key && !a) || (secret_key && !k)) {
+        free(a);
+        free(k);
+        return LC_ENOMEM;
+    }
+    free(*ak);
+    free(*sk);
+    *ak = a;
+    *sk = k;
+    return 0;
+}
+
+int lc_inst_sign(const lc_inst_t *in, rm_cmd_t *req)
+{
+    if (!in->ak || !in->sk)
+        return 0;
+    return rm_sign_request(req, in->ak, in->sk) == 0 ? 0 : LC_ENOMEM;
+}
 
 static int cmd_copy(rm_cmd_t *dst, const rm_cmd_t *src)
 {
@@ -479,6 +502,8 @@ static void inst_free(lc_inst_t *in)
     cm_map_free(&in->routes, route_free_val);
     cm_map_free(&in->brokers, NULL);
     cm_map_free(&in->conns, NULL);
+    free(in->ak);
+    free(in->sk);
     uv_mutex_destroy(&in->qmu);
     uv_mutex_destroy(&in->rmu);
     free(in);
@@ -495,7 +520,14 @@ int lc_inst_start(const lc_inst_cfg_t *cfg, lc_inst_t **out)
     cm_map_init(&in->conns);
     cm_map_init(&in->routes);
     cm_map_init(&in->brokers);
+    in->cfg.access_key = in->cfg.secret_key = NULL; /* the copies below are kept instead */
     int rc = parse_namesrv(in, cfg->namesrv);
+    if (rc == 0 && cfg->access_key && *cfg->access_key && cfg->secret_key && *cfg->secret_key)
+        rc = lc_keys_set(&in->ak, &in->sk, cfg->access_key, cfg->secret_key);
+    if (rc == LC_ENOMEM) {
+        inst_free(in);
+        return rc;
+    }
     if (rc) {
         LOG_E("client", "no name server address (give one or set NAMESRV_ADDR)");
         inst_free(in);
@@ -569,8 +601,9 @@ static rpc_t *rpc_new(lc_inst_t *in, const char *addr, rm_cmd_t *req, uint64_t t
     r->in = in;
     r->req = *req;
     memset(req, 0, sizeof *req);
-    /* The body must outlive the caller's buffer: the loop sends it later. */
-    if (r->req.body_len && !r->req.body_owned && rm_cmd_own_body(&r->req) != 0) {
+    /* The body must outlive the caller's buffer: the loop sends it later. The request is final
+     * here, so this is where it is signed. */
+    if ((r->req.body_len && !r->req.body_owned && rm_cmd_own_body(&r->req) != 0) || lc_inst_sign(in, &r->req) != 0) {
         rm_cmd_free(&r->req);
         free(r);
         return NULL;

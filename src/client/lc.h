@@ -99,6 +99,44 @@ int lc_local_offset_save(const char *client_id, const char *group, const lc_mq_t
 /* trans.c: the producer's CHECK_TRANSACTION_STATE handler */
 void lc_trans_on_check(void *owner, rm_conn_t *c, rm_cmd_t *req);
 
+/* ---- trace.c: message trace (acl spec §5) ------------------------------------------------ */
+#define LC_TRACE_TOPIC_DEFAULT "RMQ_SYS_TRACE_TOPIC"
+/* One trace record's fields; an encoder uses those of its type. A NULL string is written
+ * "null", as Java writes a null. */
+typedef struct lc_trace_rec {
+    int64_t ts;                  /* Pub, EndTransaction: start; SubBefore: before; SubAfter: after */
+    const char *region, *group, *topic, *msg_id, *tags, *keys, *store_host, *offset_msg_id;
+    const char *request_id;      /* SubBefore, SubAfter: one per consume call */
+    const char *transaction_id, *tx_state;
+    int64_t body_len, cost_ms;
+    int msg_type;                /* 0 normal, 1 half, 2 commit, 3 delay */
+    int success, reconsume_times, context_code, from_check;
+} lc_trace_rec_t;
+/* Append one record to b (RocketMQ's TraceDataEncoder). 0 or LC_ENOMEM. Any thread. */
+int lc_trace_encode_pub(cm_buf_t *b, const lc_trace_rec_t *r);
+int lc_trace_encode_sub_before(cm_buf_t *b, const lc_trace_rec_t *r);
+int lc_trace_encode_sub_after(cm_buf_t *b, const lc_trace_rec_t *r);
+int lc_trace_encode_end_tx(cm_buf_t *b, const lc_trace_rec_t *r);
+
+typedef struct lc_tracer lc_tracer_t;
+typedef struct lc_tracer_cfg {
+    const char *group;           /* the host client's group */
+    const char *type;            /* "PRODUCE" or "CONSUME" (names the internal producer group) */
+    const char *namesrv, *topic; /* topic NULL: RMQ_SYS_TRACE_TOPIC */
+    const char *access_key, *secret_key;
+} lc_tracer_cfg_t;
+/* Start the internal trace producer and its sending thread. */
+int lc_tracer_start(const lc_tracer_cfg_t *cfg, lc_tracer_t **out);
+/* Queue an encoded record with the keys its trace message gets (msgId and business keys).
+ * Never waits for the network; any thread, the loop thread included. NULL t: nothing. */
+void lc_tracer_add(lc_tracer_t *t, const char *rec, size_t len, const char *msg_id, const char *keys);
+/* Encode r with enc and queue it. */
+void lc_trace_record(lc_tracer_t *t, int (*enc)(cm_buf_t *, const lc_trace_rec_t *), const lc_trace_rec_t *r);
+/* Send what is queued (bounded by the send timeout), stop the thread and the producer, free. */
+void lc_tracer_stop(lc_tracer_t *t);
+/* producer.c: the tracer of a traced producer (NULL otherwise) */
+lc_tracer_t *lc_producer_tracer(struct lc_producer *p);
+
 /* ---- inst.c ----------------------------------------------------------------------------- */
 typedef struct lc_route {
     int refs;
@@ -130,6 +168,8 @@ typedef struct lc_inst_cfg {
     /* GET_CONSUMER_RUNNING_INFO: a ConsumerRunningInfo object for `group`, or NULL when the
      * owner is not that group; loop thread; must not block. */
     lj_val_t *(*running_info)(void *owner, const char *group);
+    /* ACL keys (copied): when both are set, every request sent is signed (acl spec §2) */
+    const char *access_key, *secret_key;
 } lc_inst_cfg_t;
 
 int lc_inst_start(const lc_inst_cfg_t *cfg, lc_inst_t **out);
@@ -137,6 +177,11 @@ int lc_inst_start(const lc_inst_cfg_t *cfg, lc_inst_t **out);
 void lc_inst_stop(lc_inst_t *in);
 const char *lc_inst_client_id(const lc_inst_t *in);
 int lc_inst_on_loop(const lc_inst_t *in);
+/* Sign req with the instance's keys (AccessKey, then Signature over the final ext fields and
+ * body); nothing without keys. Call last, just before sending. 0 or LC_ENOMEM. Any thread. */
+int lc_inst_sign(const lc_inst_t *in, rm_cmd_t *req);
+/* Replace *ak and *sk with copies of access_key/secret_key (NULL clears). 0 or LC_ENOMEM. */
+int lc_keys_set(char **ak, char **sk, const char *access_key, const char *secret_key);
 
 /* Sync RPC to addr (NULL: a name server). Takes ownership of *req (freed). On 0, *resp is an
  * independent copy the caller frees with rm_cmd_free. */

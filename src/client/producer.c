@@ -21,6 +21,10 @@ struct lc_producer {
     int hb_sent;
     lc_tx_check_fn check_fn;    /* transactional producers: the broker's check-back */
     void *check_arg;
+    char *ak, *sk;              /* ACL keys: sign every request when both are set */
+    int trace;                  /* record a Pub trace after each send that got an answer */
+    char *trace_topic;          /* NULL: RMQ_SYS_TRACE_TOPIC */
+    lc_tracer_t *tracer;        /* after start, when tracing */
 };
 
 /* One message (or batch) ready to go: everything an attempt needs to build its request. */
@@ -37,6 +41,9 @@ typedef struct send_job {
     int attempts_left;
     char avoid[LC_MAX_NAME];
     long fixed_queue;          /* >= 0: always this index of the writable queues (ordered) */
+    char *tags, *keys;         /* traced producers: what the Pub record names */
+    int delayed;
+    char addr[64];             /* the broker of the current attempt */
     const lc_mq_t *want;       /* non-NULL: exactly this queue (send to a chosen queue) */
     lc_mq_t mq;
     lc_send_result_t res;
@@ -72,6 +79,24 @@ void lc_producer_set_send_timeout(lc_producer_t *p, uint32_t ms) { p->timeout_ms
 void lc_producer_set_retry_times(lc_producer_t *p, int n) { p->retries = n < 0 ? 0 : n; }
 void lc_producer_set_compress_threshold(lc_producer_t *p, size_t bytes) { p->compress_over = bytes; }
 
+int lc_producer_set_credentials(lc_producer_t *p, const char *access_key, const char *secret_key)
+{
+    return lc_keys_set(&p->ak, &p->sk, access_key, secret_key);
+}
+
+int lc_producer_set_trace(lc_producer_t *p, int on, const char *trace_topic)
+{
+    char *t = trace_topic && *trace_topic ? cm_strdup(trace_topic) : NULL;
+    if (trace_topic && *trace_topic && !t)
+        return LC_ENOMEM;
+    free(p->trace_topic);
+    p->trace_topic = t;
+    p->trace = on != 0;
+    return 0;
+}
+
+lc_tracer_t *lc_producer_tracer(lc_producer_t *p) { return p->tracer; }
+
 static int producer_hb_fill(void *owner, lj_val_t *hb)
 {
     lc_producer_t *p = owner;
@@ -102,8 +127,21 @@ int lc_producer_start(lc_producer_t *p)
         return LC_ESTATE;
     lc_inst_cfg_t cfg = {.namesrv = p->namesrv, .instance_name = p->instance_name, .owner = p,
                          .hb_fill = producer_hb_fill,
-                         .on_check_transaction = p->check_fn ? lc_trans_on_check : NULL};
-    return lc_inst_start(&cfg, &p->in);
+                         .on_check_transaction = p->check_fn ? lc_trans_on_check : NULL,
+                         .access_key = p->ak, .secret_key = p->sk};
+    if (p->trace) {
+        lc_tracer_cfg_t tc = {.group = p->group, .type = "PRODUCE", .namesrv = p->namesrv,
+                              .topic = p->trace_topic, .access_key = p->ak, .secret_key = p->sk};
+        int rc = lc_tracer_start(&tc, &p->tracer);
+        if (rc)
+            return rc;
+    }
+    int rc = lc_inst_start(&cfg, &p->in);
+    if (rc) {
+        lc_tracer_stop(p->tracer);
+        p->tracer = NULL;
+    }
+    return rc;
 }
 
 const char *lc_producer_client_id(const lc_producer_t *p) { return p->in ? lc_inst_client_id(p->in) : ""; }
@@ -112,12 +150,16 @@ void lc_producer_destroy(lc_producer_t *p)
 {
     if (!p)
         return;
+    lc_tracer_stop(p->tracer); /* sends the records still waiting */
     if (p->in) {
         lc_unregister(p->in, p->group, NULL);
         lc_inst_stop(p->in);
     }
     free(p->namesrv);
     free(p->instance_name);
+    free(p->ak);
+    free(p->sk);
+    free(p->trace_topic);
     free(p);
 }
 
@@ -140,6 +182,8 @@ static void job_free(send_job_t *j)
     cm_buf_free(&j->props);
     cm_buf_free(&j->body);
     lc_send_result_clear(&j->res);
+    free(j->tags);
+    free(j->keys);
     free(j);
 }
 
@@ -177,6 +221,10 @@ static int job_new(lc_producer_t *p, const lc_message_t *m, send_job_t **out)
     rc = lc_message_props(m, uniq, 1, &j->props);
     if (rc == 0 && j->props.len > 32767)
         rc = LC_EINVAL;
+    if (rc == 0 && p->tracer && ((m->tags && *m->tags && !(j->tags = cm_strdup(m->tags))) ||
+                                 (m->keys && *m->keys && !(j->keys = cm_strdup(m->keys)))))
+        rc = LC_ENOMEM;
+    j->delayed = m->delay_level > 0;
     if (rc)
         goto err;
     if (p->compress_over && m->body_len >= p->compress_over) {
@@ -236,6 +284,7 @@ static int job_request(send_job_t *j, rm_cmd_t *req, char *addr, size_t addrlen)
         return LC_ENOROUTE;
     j->mq = *q;
     snprintf(addr, addrlen, "%s", a);
+    snprintf(j->addr, sizeof j->addr, "%s", a);
     lc_req_init(req, j->batch ? RQ_SEND_BATCH_MESSAGE : RQ_SEND_MESSAGE_V2);
     if (rm_ext_add(req, "a", j->p->group) || rm_ext_add(req, "b", j->topic) || rm_ext_add(req, "c", "TBW102") ||
         rm_ext_add(req, "d", "4") || rm_ext_set_i64(req, "e", q->queue_id) || rm_ext_set_i64(req, "f", j->sys_flag) ||
@@ -254,6 +303,22 @@ static int job_request(send_job_t *j, rm_cmd_t *req, char *addr, size_t addrlen)
 static int retriable_code(int code)
 {
     return code == 17 || code == 14 || code == 1 || code == 16 || code == 204 || code == 205;
+}
+
+/* Java's SendMessageTraceHookImpl: a Pub record for a send the broker answered, unless the
+ * answer says TRACE_ON=false; the region is the answer's MSG_REGION. */
+static void trace_pub(send_job_t *j, const rm_cmd_t *resp)
+{
+    const char *on = rm_ext_get(resp, "TRACE_ON"), *region = rm_ext_get(resp, "MSG_REGION");
+    if (!j->p->tracer || (on && strcmp(on, "false") == 0))
+        return;
+    lc_trace_rec_t r = {
+        .ts = j->born, .region = region && *region ? region : "DefaultRegion", .group = j->p->group,
+        .topic = j->topic, .msg_id = j->res.batch_msg_ids ? j->res.batch_msg_ids : j->res.msg_id,
+        .tags = j->tags, .keys = j->keys, .store_host = j->addr, .body_len = (int64_t)j->body.len,
+        .cost_ms = cm_now_ms() - j->born, .msg_type = (j->sys_flag & 0x4) ? 1 : j->delayed ? 3 : 0,
+        .offset_msg_id = j->res.offset_msg_id, .success = j->res.status == LC_SEND_OK};
+    lc_trace_record(j->p->tracer, lc_trace_encode_pub, &r);
 }
 
 /* Fill j->res from a send answer. */
@@ -285,6 +350,7 @@ static int parse_answer(send_job_t *j, const rm_cmd_t *resp)
     r->mq = j->mq;
     r->mq.queue_id = qid;
     r->error[0] = 0;
+    trace_pub(j, resp);
     return 0;
 }
 

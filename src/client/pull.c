@@ -16,6 +16,7 @@ struct lc_pull_consumer {
     lc_inst_t *in;
     uv_mutex_t mu;
     cm_map_t topics;    /* topics pulled so far: reported in heartbeats */
+    char *ak, *sk;      /* ACL keys: sign every request when both are set */
 };
 
 /* ---- shared helpers ---- */
@@ -258,12 +259,17 @@ void lc_pull_consumer_set_instance_name(lc_pull_consumer_t *c, const char *name)
     c->instance_name = name ? cm_strdup(name) : NULL;
 }
 
+int lc_pull_consumer_set_credentials(lc_pull_consumer_t *c, const char *access_key, const char *secret_key)
+{
+    return lc_keys_set(&c->ak, &c->sk, access_key, secret_key);
+}
+
 int lc_pull_consumer_start(lc_pull_consumer_t *c)
 {
     if (c->in)
         return LC_ESTATE;
     lc_inst_cfg_t cfg = {.namesrv = c->namesrv, .instance_name = c->instance_name, .owner = c,
-                         .hb_fill = pull_hb_fill};
+                         .hb_fill = pull_hb_fill, .access_key = c->ak, .secret_key = c->sk};
     return lc_inst_start(&cfg, &c->in);
 }
 
@@ -365,5 +371,7 @@ void lc_pull_consumer_destroy(lc_pull_consumer_t *c)
     uv_mutex_destroy(&c->mu);
     free(c->namesrv);
     free(c->instance_name);
+    free(c->ak);
+    free(c->sk);
     free(c);
 }

@@ -85,6 +85,10 @@ struct lc_push_consumer {
     worker_t *workers;
     size_t known_brokers;
     int64_t start_ms;          /* wall clock at start (PROP_CONSUMER_START_TIMESTAMP) */
+    char *ak, *sk;             /* ACL keys: sign every request when both are set */
+    int trace;                 /* SubBefore/SubAfter records around each listener call */
+    char *trace_topic;         /* NULL: RMQ_SYS_TRACE_TOPIC */
+    lc_tracer_t *tracer;       /* after start, when tracing */
 };
 
 static void pq_unref(pq_t *q)
@@ -130,6 +134,22 @@ void lc_push_consumer_set_batch_max(lc_push_consumer_t *c, int n) { c->batch_max
 void lc_push_consumer_set_max_reconsume_times(lc_push_consumer_t *c, int n) { c->max_reconsume = n < 0 ? 0 : n; }
 void lc_push_consumer_set_orderly(lc_push_consumer_t *c, int on) { c->orderly = on != 0; }
 void lc_push_consumer_set_broadcast(lc_push_consumer_t *c, int on) { c->broadcast = on != 0; }
+int lc_push_consumer_set_credentials(lc_push_consumer_t *c, const char *access_key, const char *secret_key)
+{
+    return lc_keys_set(&c->ak, &c->sk, access_key, secret_key);
+}
+
+int lc_push_consumer_set_trace(lc_push_consumer_t *c, int on, const char *trace_topic)
+{
+    char *t = trace_topic && *trace_topic ? cm_strdup(trace_topic) : NULL;
+    if (trace_topic && *trace_topic && !t)
+        return LC_ENOMEM;
+    free(c->trace_topic);
+    c->trace_topic = t;
+    c->trace = on != 0;
+    return 0;
+}
+
 void lc_push_consumer_set_listener(lc_push_consumer_t *c, lc_consume_fn fn, void *arg)
 {
     c->fn = fn;
@@ -513,6 +533,62 @@ static void nap(lc_push_consumer_t *c, uv_cond_t *cv, uint64_t ms)
     uv_mutex_unlock(&c->mu);
 }
 
+/* ---- trace hooks (Java's ConsumeMessageTraceHookImpl) ---- */
+
+typedef struct trace_ctx { int n; int64_t ts; char request_id[33]; } trace_ctx_t;
+
+static int traced(const lc_message_ext_t *m)
+{
+    const char *on = lc_message_property(m, "TRACE_ON");
+    return !on || strcmp(on, "false") != 0;
+}
+
+/* SubBefore for each traced message; all share the call's requestId and the region of the
+ * last one, as Java's single TraceContext does. */
+static void trace_before(lc_push_consumer_t *c, trace_ctx_t *t, lc_message_ext_t *const *msgs, size_t k)
+{
+    t->n = 0;
+    if (!c->tracer)
+        return;
+    const char *region = NULL;
+    for (size_t j = 0; j < k; j++) {
+        if (traced(msgs[j])) {
+            region = lc_message_property(msgs[j], "MSG_REGION");
+            t->n++;
+        }
+    }
+    if (!t->n)
+        return;
+    lc_uniq_id(t->request_id);
+    t->ts = cm_now_ms();
+    for (size_t j = 0; j < k; j++) {
+        if (!traced(msgs[j]))
+            continue;
+        lc_trace_rec_t r = {.ts = t->ts, .region = region, .group = c->group, .request_id = t->request_id,
+                            .msg_id = msgs[j]->msg_id, .reconsume_times = msgs[j]->reconsume_times,
+                            .keys = msgs[j]->keys};
+        lc_trace_record(c->tracer, lc_trace_encode_sub_before, &r);
+    }
+}
+
+/* SubAfter for the same messages: cost is the call's time shared out over the whole batch;
+ * contextCode is ConsumeReturnType's ordinal (SUCCESS 0, FAILED 4). */
+static void trace_after(lc_push_consumer_t *c, const trace_ctx_t *t, lc_message_ext_t *const *msgs, size_t k,
+                        lc_consume_status_t st)
+{
+    if (!c->tracer || !t->n)
+        return;
+    int64_t now = cm_now_ms();
+    for (size_t j = 0; j < k; j++) {
+        if (!traced(msgs[j]))
+            continue;
+        lc_trace_rec_t r = {.ts = now, .group = c->group, .request_id = t->request_id, .msg_id = msgs[j]->msg_id,
+                            .cost_ms = (now - t->ts) / (int64_t)k, .success = st == LC_CONSUME_SUCCESS,
+                            .keys = msgs[j]->keys, .context_code = st == LC_CONSUME_SUCCESS ? 0 : 4};
+        lc_trace_record(c->tracer, lc_trace_encode_sub_after, &r);
+    }
+}
+
 static void consume_batch(worker_t *w, batch_t *b)
 {
     lc_push_consumer_t *c = w->c;
@@ -533,7 +609,10 @@ static void consume_batch(worker_t *w, batch_t *b)
             __atomic_store_n(&q->in_cb, 0, __ATOMIC_RELEASE);
             return;
         }
+        trace_ctx_t tr;
+        trace_before(c, &tr, b->msgs + i, k);
         lc_consume_status_t st = c->fn(&ctx, b->msgs + i, k, c->fn_arg);
+        trace_after(c, &tr, b->msgs + i, k, st);
         if (st != LC_CONSUME_SUCCESS && c->broadcast) {
             LOG_W("client", "broadcast consumer dropped %zu failed message(s) of %s (not retried, as RocketMQ)", k,
                   q->mq.topic);
@@ -955,8 +1034,15 @@ int lc_push_consumer_start(lc_push_consumer_t *c)
         return LC_ENOMEM;
     lc_inst_cfg_t cfg = {.namesrv = c->namesrv, .instance_name = c->instance_name, .owner = c,
                          .hb_fill = push_hb_fill, .on_ids_changed = push_ids_changed,
-                         .on_reset_offset = push_reset_offset, .running_info = push_running_info};
+                         .on_reset_offset = push_reset_offset, .running_info = push_running_info,
+                         .access_key = c->ak, .secret_key = c->sk};
     c->start_ms = cm_now_ms();
+    if (c->trace && !c->tracer) {
+        lc_tracer_cfg_t tc = {.group = c->group, .type = "CONSUME", .namesrv = c->namesrv,
+                              .topic = c->trace_topic, .access_key = c->ak, .secret_key = c->sk};
+        if ((rc = lc_tracer_start(&tc, &c->tracer)) != 0)
+            return rc;
+    }
     if ((rc = lc_inst_start(&cfg, &c->in)) != 0)
         return rc;
     char why[300] = "";
@@ -1004,6 +1090,8 @@ void lc_push_consumer_destroy(lc_push_consumer_t *c)
         if (w->started)
             uv_thread_join(&w->th);
     }
+    lc_tracer_stop(c->tracer); /* no listener runs any more: send what is left */
+    c->tracer = NULL;
     if (c->in) {
         persist(c, 1);
         if (c->orderly) { /* offsets are committed: the next owner may start */
@@ -1036,5 +1124,8 @@ void lc_push_consumer_destroy(lc_push_consumer_t *c)
     uv_mutex_destroy(&c->mu);
     free(c->namesrv);
     free(c->instance_name);
+    free(c->ak);
+    free(c->sk);
+    free(c->trace_topic);
     free(c);
 }

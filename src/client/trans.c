@@ -24,6 +24,31 @@ static int offset_of(const char *offset_msg_id, int64_t *off)
     return 0;
 }
 
+static const char *state_name(lc_tx_state_t st)
+{
+    return st == LC_TX_COMMIT ? "COMMIT_MESSAGE" : st == LC_TX_ROLLBACK ? "ROLLBACK_MESSAGE" : "UNKNOW";
+}
+
+/* Java's EndTransactionTraceHookImpl: one EndTransaction record per answer sent, msgType
+ * always Trans_msg_Commit (2), the region from the message's MSG_REGION. */
+static void trace_end(lc_producer_t *p, const char *topic, const char *tags, const char *keys, const char *region,
+                      const char *msg_id, const char *tx_id, const char *broker, lc_tx_state_t st, int from_check)
+{
+    lc_trace_rec_t r = {.ts = cm_now_ms(), .region = region && *region ? region : "DefaultRegion",
+                        .group = lc_producer_group(p), .topic = topic, .msg_id = msg_id, .tags = tags,
+                        .keys = keys, .store_host = broker, .msg_type = 2, .transaction_id = tx_id,
+                        .tx_state = state_name(st), .from_check = from_check};
+    lc_trace_record(lc_producer_tracer(p), lc_trace_encode_end_tx, &r);
+}
+
+static const char *user_prop(const lc_message_t *m, const char *name)
+{
+    for (size_t i = 0; m->props && i < m->nprops; i++)
+        if (m->props[i].name && strcmp(m->props[i].name, name) == 0)
+            return m->props[i].value;
+    return NULL;
+}
+
 static int end_request(rm_cmd_t *req, const char *group, int64_t tso, int64_t phy, lc_tx_state_t st,
                        const char *msg_id, int from_check)
 {
@@ -62,7 +87,10 @@ int lc_producer_send_in_transaction(lc_producer_t *p, const lc_message_t *m, lc_
         return LC_EDECODE;
     if ((rc = end_request(&req, lc_producer_group(p), res->queue_offset, phy, *state, res->msg_id, 0)) != LC_OK)
         return rc;
-    return lc_rpc_oneway(lc_producer_inst(p), addr, &req);
+    if ((rc = lc_rpc_oneway(lc_producer_inst(p), addr, &req)) == LC_OK && lc_producer_tracer(p))
+        trace_end(p, m->topic, m->tags && *m->tags ? m->tags : NULL, m->keys && *m->keys ? m->keys : NULL,
+                  user_prop(m, "MSG_REGION"), res->msg_id, res->msg_id, addr, *state, 0);
+    return rc;
 }
 
 void lc_trans_on_check(void *owner, rm_conn_t *c, rm_cmd_t *req)
@@ -79,10 +107,16 @@ void lc_trans_on_check(void *owner, rm_conn_t *c, rm_cmd_t *req)
         return;
     }
     lc_tx_state_t st = lc_producer_call_check(p, msgs[0]);
-    lc_free_msgs(msgs, n);
     rm_cmd_t end;
+    /* answered on the broker's own connection, not through the RPC queue: signed here */
     if (end_request(&end, lc_producer_group(p), tso, phy, st, msg_id, 1) == LC_OK) {
-        rm_conn_oneway(c, &end);
+        if (lc_inst_sign(lc_producer_inst(p), &end) == LC_OK && rm_conn_oneway(c, &end) == 0 && lc_producer_tracer(p)) {
+            const char *tx_id = rm_ext_get(req, "transactionId");
+            const char *topic = lc_message_property(msgs[0], "REAL_TOPIC"); /* in case it is still the half topic */
+            trace_end(p, topic ? topic : msgs[0]->topic, msgs[0]->tags, msgs[0]->keys, lc_message_property(msgs[0], "MSG_REGION"),
+                      msgs[0]->msg_id, tx_id ? tx_id : msg_id, rm_conn_peer(c), st, 1);
+        }
         rm_cmd_free(&end);
     }
+    lc_free_msgs(msgs, n);
 }

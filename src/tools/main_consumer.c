@@ -3,8 +3,12 @@
  * starts from the first offset of a new group, and prints every message the way the Java
  * example does: "<thread> Receive New Messages: [MessageExt [...]] ".
  * Usage: consumer [-n namesrv] [-t topic] [-g group] [-s subExpression] [-c count] [-T seconds]
+ *                 [--access-key AK --secret-key SK] [--trace] [--trace-topic topic]
  * -c: exit 0 after that many messages; -T: give up after that many seconds (exit 1 if -c was
- * not reached, 0 otherwise). NAMESRV_ADDR is used without -n. */
+ * not reached, 0 otherwise). NAMESRV_ADDR is used without -n. With both keys every request is
+ * signed (RocketMQ's plain ACL); --trace records SubBefore/SubAfter traces of each message in
+ * RMQ_SYS_TRACE_TOPIC (or --trace-topic). */
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,9 +43,16 @@ static lc_consume_status_t on_messages(const lc_consume_ctx_t *ctx, lc_message_e
 int main(int argc, char **argv)
 {
     const char *namesrv = NULL, *topic = "TopicTest", *group = "please_rename_unique_group_name_4", *sub = "*";
+    const char *ak = NULL, *sk = NULL, *trace_topic = NULL;
+    int trace = 0;
     long timeout = 0;
     int opt;
-    while ((opt = getopt(argc, argv, "n:t:g:s:c:T:h")) != -1) {
+    static const struct option longs[] = {{"access-key", required_argument, NULL, 'A'},
+                                          {"secret-key", required_argument, NULL, 'S'},
+                                          {"trace", no_argument, NULL, 'R'},
+                                          {"trace-topic", required_argument, NULL, 'P'},
+                                          {NULL, 0, NULL, 0}};
+    while ((opt = getopt_long(argc, argv, "n:t:g:s:c:T:h", longs, NULL)) != -1) {
         switch (opt) {
         case 'n': namesrv = optarg; break;
         case 't': topic = optarg; break;
@@ -49,8 +60,13 @@ int main(int argc, char **argv)
         case 's': sub = optarg; break;
         case 'c': g_want = atol(optarg); break;
         case 'T': timeout = atol(optarg); break;
+        case 'A': ak = optarg; break;
+        case 'S': sk = optarg; break;
+        case 'R': trace = 1; break;
+        case 'P': trace = 1, trace_topic = optarg; break;
         default:
-            fprintf(stderr, "usage: consumer [-n namesrv] [-t topic] [-g group] [-s subExpression] [-c count] [-T seconds]\n");
+            fprintf(stderr, "usage: consumer [-n namesrv] [-t topic] [-g group] [-s subExpression] [-c count] [-T seconds]\n"
+                            "                [--access-key AK --secret-key SK] [--trace] [--trace-topic topic]\n");
             return 2;
         }
     }
@@ -61,7 +77,11 @@ int main(int argc, char **argv)
     if (rc == 0) {
         lc_push_consumer_set_consume_from(c, LC_FROM_FIRST_OFFSET);
         lc_push_consumer_set_listener(c, on_messages, NULL);
-        rc = lc_push_consumer_subscribe(c, topic, sub);
+        rc = lc_push_consumer_set_credentials(c, ak, sk);
+        if (rc == 0)
+            rc = lc_push_consumer_set_trace(c, trace, trace_topic);
+        if (rc == 0)
+            rc = lc_push_consumer_subscribe(c, topic, sub);
     }
     if (rc == 0)
         rc = lc_push_consumer_start(c);
