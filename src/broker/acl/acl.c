@@ -21,7 +21,7 @@
 typedef struct reload reload_t;
 typedef struct br_aclsys {
     br_broker_t *b;
-    br_acl_t *table;
+    acl_table_t *table;
     uv_timer_t timer;
     reload_t *job;          /* the reload in flight, NULL if none */
     uint64_t failed_stamp;  /* files that failed to load: not reported again until they change */
@@ -34,7 +34,7 @@ struct reload {
     char home[1024];
     uint64_t have;          /* the stamp of the table in use */
     uint64_t stamp;
-    br_acl_t *next;         /* the new table, when the files changed and loaded */
+    acl_table_t *next;         /* the new table, when the files changed and loaded */
     int failed;
     char err[512];
 };
@@ -70,29 +70,29 @@ static void refused(br_aclsys_t *s, rm_conn_t *c, const rm_cmd_t *req, const cha
     rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, BR_ACL_REMARK_PREFIX "%s", why);
 }
 
-static int acl_admit(br_broker_t *b, rm_conn_t *c, rm_cmd_t *req)
+static int sys_admit(br_broker_t *b, rm_conn_t *c, rm_cmd_t *req)
 {
     br_aclsys_t *s = sys_of(b);
-    br_acl_need_t needs[BR_ACL_MAX_NEEDS];
+    acl_need_t needs[ACL_MAX_NEEDS];
     int admin_only;
-    int n = br_acl_needs(req, needs, &admin_only);
+    int n = acl_needs(req, needs, &admin_only);
     if (req->code >= 50 && req->code <= 54 && b->cfg.aclAdminRequired)
         admin_only = 1; /* RocketMQ let any signed account create an admin account (spec §7) */
     char ip[96], msg[512];
     peer_ip(c, ip, sizeof ip);
-    const char *why = br_acl_decide(s->table, req, ip, needs, n, admin_only, msg, sizeof msg);
+    const char *why = acl_decide(s->table, req, ip, needs, n, admin_only, msg, sizeof msg);
     if (!why)
         return 0;
     refused(s, c, req, ip, why);
     return 1;
 }
 
-static const char *acl_subscribe(br_broker_t *b, rm_conn_t *c, const char *ak, const char *const *groups,
+static const char *sys_subscribe(br_broker_t *b, rm_conn_t *c, const char *ak, const char *const *groups,
                                  size_t ngroups, const char *const *topics, size_t ntopics, char *msg, size_t msglen)
 {
     char ip[96];
     peer_ip(c, ip, sizeof ip);
-    const char *why = br_acl_decide_subscribe(sys_of(b)->table, ak, ip, groups, ngroups, topics, ntopics, msg, msglen);
+    const char *why = acl_decide_subscribe(sys_of(b)->table, ak, ip, groups, ngroups, topics, ntopics, msg, msglen);
     if (why) {
         br_aclsys_t *s = sys_of(b);
         s->refused++;
@@ -106,13 +106,13 @@ static const char *acl_subscribe(br_broker_t *b, rm_conn_t *c, const char *ak, c
 static void reload_work(uv_work_t *w)
 {
     reload_t *j = w->data;
-    if (br_acl_stamp_dir(j->home, &j->stamp, j->err, sizeof j->err) != 0) {
+    if (acl_stamp_dir(j->home, &j->stamp, j->err, sizeof j->err) != 0) {
         j->failed = 1;
         return;
     }
     if (j->stamp == j->have)
         return;
-    if (!(j->next = br_acl_load_dir(j->home, j->err, sizeof j->err)))
+    if (!(j->next = acl_load_dir(j->home, j->err, sizeof j->err)))
         j->failed = 1;
 }
 
@@ -123,7 +123,7 @@ static void reload_after(uv_work_t *w, int status)
     if (s) {
         s->job = NULL;
         if (j->next) {
-            br_acl_free(s->table);
+            acl_free(s->table);
             s->table = j->next;
             j->next = NULL;
             LOG_I("acl", "reloaded: %zu accounts, %zu global white addresses from %zu files", s->table->naccounts,
@@ -133,7 +133,7 @@ static void reload_after(uv_work_t *w, int status)
             LOG_E("acl", "not reloaded, the accounts in use stay: %s", j->err);
         }
     }
-    br_acl_free(j->next);
+    acl_free(j->next);
     free(j);
 }
 
@@ -174,7 +174,7 @@ static void ensure_default_file(const char *home)
     }
 }
 
-static int acl_start(br_broker_t *b)
+static int sys_start(br_broker_t *b)
 {
     if (!b->cfg.aclEnable)
         return 0;
@@ -185,7 +185,7 @@ static int acl_start(br_broker_t *b)
     ensure_default_file(b->cfg.rocketmqHome);
     char err[512];
     /* at start the loop serves nobody yet: reading here blocks no client */
-    if (!(s->table = br_acl_load_dir(b->cfg.rocketmqHome, err, sizeof err))) {
+    if (!(s->table = acl_load_dir(b->cfg.rocketmqHome, err, sizeof err))) {
         LOG_E("acl", "aclEnable=true and the ACL files do not load: %s", err);
         free(s);
         return -1;
@@ -196,12 +196,12 @@ static int acl_start(br_broker_t *b)
     s->timer.data = b; /* the core's close callback (stop) reads the broker from it */
     uv_timer_start(&s->timer, on_timer, RELOAD_MS, RELOAD_MS);
     b->acl = s;
-    b->hooks.acl_admit = acl_admit;
-    b->hooks.acl_subscribe = acl_subscribe;
+    b->hooks.acl_admit = sys_admit;
+    b->hooks.acl_subscribe = sys_subscribe;
     return 0;
 }
 
-static int acl_stop(br_broker_t *b, uv_close_cb cb)
+static int sys_stop(br_broker_t *b, uv_close_cb cb)
 {
     br_aclsys_t *s = sys_of(b);
     if (!s)
@@ -210,18 +210,18 @@ static int acl_stop(br_broker_t *b, uv_close_cb cb)
     return 1;
 }
 
-static void acl_release(br_broker_t *b)
+static void sys_release(br_broker_t *b)
 {
     br_aclsys_t *s = sys_of(b);
     if (!s)
         return;
     if (s->job)
         s->job->s = NULL; /* on the thread pool: it frees itself when it ends */
-    br_acl_free(s->table);
+    acl_free(s->table);
     free(s);
     b->acl = NULL;
     b->hooks.acl_admit = NULL;
     b->hooks.acl_subscribe = NULL;
 }
 
-const br_subsys_t br_acl_subsys = {"acl", acl_start, acl_stop, acl_release, NULL, 0, 0};
+const br_subsys_t br_acl_subsys = {"acl", sys_start, sys_stop, sys_release, NULL, 0, 0};

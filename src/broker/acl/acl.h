@@ -1,96 +1,12 @@
-/* acl: RocketMQ 4.9's plain ACL (acl spec §1-§3): accounts and white lists from plain_acl.yml
- * files, and the decision on each request, signature included (remoting/sign.c).
- * A subsystem: depends on the core only. This header is the engine: an immutable table built
- * from the files (load.c, off the loop), remote-address patterns (pattern.c) and the decision
- * (decide.c), all pure; and the subsystem (acl.c) that checks every request with them and
- * reloads the files when they change. */
+/* acl subsystem: RocketMQ's plain ACL on every request the broker receives (acl.c), with the
+ * engine of src/acl/ (acl/acl.h). Depends on the core only. */
 #ifndef LOULAN_BR_ACL_H
 #define LOULAN_BR_ACL_H
 
+#include "acl/acl.h"
 #include "broker/core/core.h"
 
 /* The subsystem (acl.c): on with aclEnable=true. */
 extern const br_subsys_t br_acl_subsys;
-
-/* Permission bits (spec §1.4). */
-enum { BR_ACL_DENY = 1, BR_ACL_ANY = 2, BR_ACL_PUB = 4, BR_ACL_SUB = 8 };
-
-/* ---- remote address patterns (pattern.c, spec §1.5) ---- */
-typedef struct br_acl_pattern br_acl_pattern_t;
-/* Parse a pattern; NULL with the reason in err for a bad one. A blank pattern parses and never
- * matches. Free with br_acl_pattern_free. */
-br_acl_pattern_t *br_acl_pattern_parse(const char *text, char *err, size_t errlen);
-void br_acl_pattern_free(br_acl_pattern_t *p);
-/* ip: the client's address without the port, IPv4 dotted or IPv6 (an IPv4-mapped IPv6 address
- * counts as its IPv4 form). */
-int br_acl_pattern_match(const br_acl_pattern_t *p, const char *ip);
-
-/* ---- the table (load.c, spec §1.2, §1.3) ---- */
-typedef struct br_acl_perm {
-    char *resource;             /* a topic, or "%RETRY%" + group for groupPerms */
-    int perm;
-} br_acl_perm_t;
-
-typedef struct br_acl_account {
-    char *accessKey, *secretKey;
-    br_acl_pattern_t *white;    /* whiteRemoteAddress; NULL: none */
-    int admin;
-    int defaultTopicPerm, defaultGroupPerm;
-    br_acl_perm_t *perms;       /* topicPerms then groupPerms, in file order */
-    size_t nperms;
-    int hasExplicit;            /* any topicPerms or groupPerms at all (spec §1.7 step 9) */
-    int unsorted;               /* perms could not be sorted (memory): looked up in order */
-    const char *file;           /* the file it came from */
-} br_acl_account_t;
-
-typedef struct br_acl {
-    br_acl_pattern_t **global;  /* globalWhiteRemoteAddresses of every file */
-    size_t nglobal;
-    br_acl_account_t *accounts; /* the first file that names an accessKey owns it */
-    size_t naccounts;
-    char **files;               /* the files read, in the order read */
-    size_t nfiles;
-    uint64_t stamp;             /* br_acl_stamp_dir of the files when they were read */
-} br_acl_t;
-
-/* A perm string ("DENY", "PUB", "SUB", "PUB|SUB", "SUB|PUB", trimmed); anything else is DENY. */
-int br_acl_perm_parse(const char *s);
-/* Add the YAML text of one file (named `file`) to acl. 0, or -1 with the reason in err (the
- * whole load fails, as RocketMQ's). Keys shorter than 7 characters, a bad pattern, or a
- * resource entry that is not "name=PERM" are errors. */
-int br_acl_load_text(br_acl_t *acl, const char *file, const char *text, size_t len, char *err, size_t errlen);
-/* <home>/conf/plain_acl.yml and every *.yml / *.yaml under <home>/conf/acl/ (recursively, but
- * conf/acl/tools.yml). Blocking file reads: call off the loop. NULL with the reason in err. */
-br_acl_t *br_acl_load_dir(const char *home, char *err, size_t errlen);
-void br_acl_free(br_acl_t *acl);
-/* A fingerprint of the file set br_acl_load_dir reads (paths, sizes, modification times):
- * different from the table's stamp when a reload is due. Blocking (stat): off the loop. */
-int br_acl_stamp_dir(const char *home, uint64_t *out, char *err, size_t errlen);
-/* What the account owns of a resource: its entry (the last one for it in the file), else the
- * default for topics or, for "%RETRY%" + group, for groups. Logarithmic. */
-int br_acl_perm_of(const br_acl_account_t *a, const char *resource);
-const br_acl_account_t *br_acl_account(const br_acl_t *acl, const char *accessKey);
-
-/* ---- the decision (decide.c, spec §1.6-§1.8) ---- */
-/* One resource a request needs: a topic or "%RETRY%" + group, and PUB or SUB. */
-typedef struct br_acl_need {
-    char resource[300];         /* a topic (<= 127) or "%RETRY%" + a group (<= 255), cut there */
-    int perm;
-} br_acl_need_t;
-#define BR_ACL_MAX_NEEDS 64
-/* What request code `code` needs from its header fields (not HEART_BEAT's body: the caller
- * adds those). How many (at most BR_ACL_MAX_NEEDS), and *admin_only for the admin-only codes. */
-int br_acl_needs(const rm_cmd_t *req, br_acl_need_t *needs, int *admin_only);
-/* The decision in RocketMQ 4.9.5's order: NULL to accept, else the AclException message
- * (static storage or `msg`). ip: the client's address without the port. */
-const char *br_acl_decide(const br_acl_t *acl, const rm_cmd_t *req, const char *ip, const br_acl_need_t *needs,
-                          int nneeds, int admin_only, char *msg, size_t msglen);
-
-/* HEART_BEAT's needs, once its body is decoded (spec §1.6): SUB on "%RETRY%" + each consumer
- * group and on each subscribed topic, for the request whose signature br_acl_decide already
- * verified (ak: its AccessKey). NULL to accept, else the AclException message. */
-const char *br_acl_decide_subscribe(const br_acl_t *acl, const char *ak, const char *ip, const char *const *groups,
-                                    size_t ngroups, const char *const *topics, size_t ntopics, char *msg,
-                                    size_t msglen);
 
 #endif

@@ -10,14 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/acl/acl.h"
+#include "acl/acl.h"
 
 enum { PAT_NONE, PAT_ALL, PAT_LIST, PAT_RANGE4, PAT_RANGE6 };
 
 /* Canonical forms are at most 39 characters ("XXXX:" * 7 + "XXXX"). */
 #define CANON_MAX 48
 
-struct br_acl_pattern {
+struct acl_pattern {
     int kind;
     char (*list)[CANON_MAX]; /* PAT_LIST: canonical addresses */
     size_t nlist;
@@ -97,7 +97,7 @@ static int is_blank(const char *s)
     return 1;
 }
 
-static int list_add(br_acl_pattern_t *p, const char *s, size_t n)
+static int list_add(acl_pattern_t *p, const char *s, size_t n)
 {
     char c[CANON_MAX];
     if (canon_literal(s, n, c) != 0)
@@ -111,7 +111,7 @@ static int list_add(br_acl_pattern_t *p, const char *s, size_t n)
 }
 
 /* Add every non-empty comma-separated item of [s, s+n), each prefixed with `prefix`. */
-static int list_add_items(br_acl_pattern_t *p, const char *prefix, const char *s, size_t n, const char *text,
+static int list_add_items(acl_pattern_t *p, const char *prefix, const char *s, size_t n, const char *text,
                           char *err, size_t errlen)
 {
     size_t plen = strlen(prefix);
@@ -145,7 +145,7 @@ static int list_add_items(br_acl_pattern_t *p, const char *prefix, const char *s
 }
 
 /* Set form: "a.b.c.{x,y}" or "v6prefix:{x,y}". */
-static int parse_set(br_acl_pattern_t *p, const char *text, char *err, size_t errlen)
+static int parse_set(acl_pattern_t *p, const char *text, char *err, size_t errlen)
 {
     size_t n = strlen(text);
     const char *last;
@@ -245,7 +245,7 @@ static int parse_minus(const char *s, size_t n, int (*num)(const char *, size_t,
     return 0;
 }
 
-static int parse_range4(br_acl_pattern_t *p, const char *text, char *err, size_t errlen)
+static int parse_range4(acl_pattern_t *p, const char *text, char *err, size_t errlen)
 {
     /* parts split on '.', empty ones dropped (as StringUtils.split) */
     const char *ps[5];
@@ -300,7 +300,7 @@ bad:
     return -1;
 }
 
-static int parse_range6(br_acl_pattern_t *p, const char *text, char *err, size_t errlen)
+static int parse_range6(acl_pattern_t *p, const char *text, char *err, size_t errlen)
 {
     char buf[96];
     size_t n = strlen(text);
@@ -379,11 +379,11 @@ bad:
     return -1;
 }
 
-br_acl_pattern_t *br_acl_pattern_parse(const char *text, char *err, size_t errlen)
+acl_pattern_t *acl_pattern_parse(const char *text, char *err, size_t errlen)
 {
     if (!text)
         text = "";
-    br_acl_pattern_t *p = calloc(1, sizeof *p);
+    acl_pattern_t *p = calloc(1, sizeof *p);
     if (!p) {
         seterr(err, errlen, "out of memory%s", "");
         return NULL;
@@ -409,13 +409,13 @@ br_acl_pattern_t *br_acl_pattern_parse(const char *text, char *err, size_t errle
                    text);
     }
     if (rc) {
-        br_acl_pattern_free(p);
+        acl_pattern_free(p);
         return NULL;
     }
     return p;
 }
 
-void br_acl_pattern_free(br_acl_pattern_t *p)
+void acl_pattern_free(acl_pattern_t *p)
 {
     if (!p)
         return;
@@ -423,7 +423,7 @@ void br_acl_pattern_free(br_acl_pattern_t *p)
     free(p);
 }
 
-int br_acl_pattern_match(const br_acl_pattern_t *p, const char *ip)
+int acl_pattern_match(const acl_pattern_t *p, const char *ip)
 {
     if (!p || p->kind == PAT_NONE)
         return 0;

@@ -1,4 +1,4 @@
-/* The plain ACL decision (src/broker/acl/decide.c) in RocketMQ 4.9.5's order and words (acl
+/* The plain ACL decision (src/acl/decide.c) in RocketMQ 4.9.5's order and words (acl
  * spec §1.6-§1.8), on a table loaded from YAML text: global and account white addresses,
  * unknown and missing keys, bad signatures, admin-only codes, the trace exemption, explicit and
  * default topic and group permissions, and what each request code needs. */
@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "broker/acl/acl.h"
+#include "acl/acl.h"
 
 static const char k_yaml[] =
     "globalWhiteRemoteAddresses:\n"
@@ -34,14 +34,14 @@ static const char k_yaml[] =
     "    whiteRemoteAddress: 192.168.1.*\n"
     "    admin: true\n";
 
-static br_acl_t *table(void)
+static acl_table_t *table(void)
 {
-    static br_acl_t acl;
+    static acl_table_t acl;
     static int loaded;
     char err[256] = "";
     if (!loaded) {
         memset(&acl, 0, sizeof acl);
-        assert_int_equal(br_acl_load_text(&acl, "plain_acl.yml", k_yaml, strlen(k_yaml), err, sizeof err), 0);
+        assert_int_equal(acl_load_text(&acl, "plain_acl.yml", k_yaml, strlen(k_yaml), err, sizeof err), 0);
         loaded = 1;
     }
     return &acl;
@@ -62,9 +62,9 @@ static const char *decide(int code, const char *ak, const char *sk, const char *
     va_end(ap);
     if (ak)
         rm_sign_request(&c, ak, sk);
-    br_acl_need_t needs[BR_ACL_MAX_NEEDS];
-    int admin_only, n = br_acl_needs(&c, needs, &admin_only);
-    return br_acl_decide(table(), &c, ip, needs, n, admin_only, msg, sizeof msg);
+    acl_need_t needs[ACL_MAX_NEEDS];
+    int admin_only, n = acl_needs(&c, needs, &admin_only);
+    return acl_decide(table(), &c, ip, needs, n, admin_only, msg, sizeof msg);
 }
 
 static void test_order(void **state)
@@ -114,23 +114,23 @@ static void test_needs(void **state)
 {
     (void)state;
     rm_cmd_t c;
-    br_acl_need_t needs[BR_ACL_MAX_NEEDS];
+    acl_need_t needs[ACL_MAX_NEEDS];
     int admin_only;
     rm_cmd_init(&c, 15);
     rm_ext_add(&c, "consumerGroup", "G");
     rm_ext_add(&c, "topic", "T");
-    assert_int_equal(br_acl_needs(&c, needs, &admin_only), 2);
+    assert_int_equal(acl_needs(&c, needs, &admin_only), 2);
     assert_string_equal(needs[0].resource, "%RETRY%G");
-    assert_int_equal(needs[0].perm, BR_ACL_SUB);
+    assert_int_equal(needs[0].perm, ACL_SUB);
     assert_string_equal(needs[1].resource, "T");
     assert_false(admin_only);
     rm_cmd_free(&c);
     rm_cmd_init(&c, 10); /* V1 send to a retry topic: nothing (RocketMQ reads a field that does not exist) */
     rm_ext_add(&c, "topic", "%RETRY%G");
-    assert_int_equal(br_acl_needs(&c, needs, &admin_only), 0);
+    assert_int_equal(acl_needs(&c, needs, &admin_only), 0);
     rm_cmd_free(&c);
     rm_cmd_init(&c, 215);
-    assert_int_equal(br_acl_needs(&c, needs, &admin_only), 0);
+    assert_int_equal(acl_needs(&c, needs, &admin_only), 0);
     assert_true(admin_only);
     rm_cmd_free(&c);
 }

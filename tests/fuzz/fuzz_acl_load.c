@@ -7,19 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/acl/acl.h"
+#include "acl/acl.h"
 
 static const char SEED[] = "accounts:\n- {accessKey: fuzz-base, secretKey: base-secret}\n";
 
-static void check(const br_acl_t *acl)
+static void check(const acl_table_t *acl)
 {
     for (size_t i = 0; i < acl->naccounts; i++) {
-        const br_acl_account_t *a = &acl->accounts[i];
+        const acl_account_t *a = &acl->accounts[i];
         if (!a->accessKey || !a->secretKey || strlen(a->accessKey) < 7 || strlen(a->secretKey) < 7)
             abort();
         if (i && strcmp(acl->accounts[i - 1].accessKey, a->accessKey) >= 0)
             abort(); /* sorted, no duplicates */
-        if (br_acl_account(acl, a->accessKey) != a)
+        if (acl_account(acl, a->accessKey) != a)
             abort();
         if (!a->file)
             abort();
@@ -30,7 +30,7 @@ static void check(const br_acl_t *acl)
             abort();
         if (a->hasExplicit != (a->nperms > 0))
             abort();
-        int ok[] = {BR_ACL_DENY, BR_ACL_PUB, BR_ACL_SUB, BR_ACL_PUB | BR_ACL_SUB};
+        int ok[] = {ACL_DENY, ACL_PUB, ACL_SUB, ACL_PUB | ACL_SUB};
         int perms[] = {a->defaultTopicPerm, a->defaultGroupPerm};
         for (size_t j = 0; j < 2 + a->nperms; j++) {
             int p = j < 2 ? perms[j] : a->perms[j - 2].perm;
@@ -40,27 +40,27 @@ static void check(const br_acl_t *acl)
                 abort();
         }
         /* matching must not crash on any address form */
-        br_acl_pattern_match(a->white, "10.1.2.3");
-        br_acl_pattern_match(a->white, "2001:db8::1");
-        br_acl_pattern_match(a->white, "::ffff:10.1.2.3");
+        acl_pattern_match(a->white, "10.1.2.3");
+        acl_pattern_match(a->white, "2001:db8::1");
+        acl_pattern_match(a->white, "::ffff:10.1.2.3");
     }
     for (size_t i = 0; i < acl->nglobal; i++) {
         if (!acl->global[i])
             abort();
-        br_acl_pattern_match(acl->global[i], "192.168.0.1");
-        br_acl_pattern_match(acl->global[i], "fe80::1");
+        acl_pattern_match(acl->global[i], "192.168.0.1");
+        acl_pattern_match(acl->global[i], "fe80::1");
     }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    br_acl_t *acl = calloc(1, sizeof *acl);
+    acl_table_t *acl = calloc(1, sizeof *acl);
     if (!acl)
         return 0;
     char err[256];
-    if (br_acl_load_text(acl, "seed.yml", SEED, strlen(SEED), err, sizeof err) != 0)
+    if (acl_load_text(acl, "seed.yml", SEED, strlen(SEED), err, sizeof err) != 0)
         abort();
-    int rc = br_acl_load_text(acl, "fuzz.yml", (const char *)data, size, err, sizeof err);
+    int rc = acl_load_text(acl, "fuzz.yml", (const char *)data, size, err, sizeof err);
     if (rc != 0) {
         if (acl->nfiles != 1 || acl->naccounts != 1 || acl->nglobal != 0 || !err[0])
             abort(); /* a failed load changes nothing and says why */
@@ -68,19 +68,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     check(acl);
-    br_acl_free(acl);
+    acl_free(acl);
 
     /* the bytes as one pattern too */
     char pat[128];
     size_t n = size < sizeof pat - 1 ? size : sizeof pat - 1;
     memcpy(pat, data, n);
     pat[n] = 0;
-    br_acl_pattern_t *p = br_acl_pattern_parse(pat, err, sizeof err);
+    acl_pattern_t *p = acl_pattern_parse(pat, err, sizeof err);
     if (p) {
-        br_acl_pattern_match(p, "10.0.0.1");
-        br_acl_pattern_match(p, "2001:DB8::1");
-        br_acl_pattern_match(p, pat);
-        br_acl_pattern_free(p);
+        acl_pattern_match(p, "10.0.0.1");
+        acl_pattern_match(p, "2001:DB8::1");
+        acl_pattern_match(p, pat);
+        acl_pattern_free(p);
     }
     return 0;
 }

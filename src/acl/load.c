@@ -3,7 +3,7 @@
  * memory, and nesting is bounded without recursion. Scalars are taken literally (YAML 1.1 typing
  * is not applied: `secretKey: 0123` is the string "0123"); a plain `~`, `null` or empty scalar is
  * null. A file is added whole or not at all. Accounts are kept sorted by accessKey so that
- * br_acl_account is a binary search; the first file (and the first entry) naming a key owns it. */
+ * acl_account is a binary search; the first file (and the first entry) naming a key owns it. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +17,7 @@
 
 #include <yaml.h>
 
-#include "broker/acl/acl.h"
+#include "acl/acl.h"
 
 #define ACL_MAX_FILE (4u << 20)  /* bytes of one file */
 #define ACL_MAX_ACCOUNTS 100000  /* accounts of the whole table */
@@ -29,10 +29,10 @@
 
 static int is_trim(char c) { return (unsigned char)c <= ' '; } /* Java's String.trim() */
 
-int br_acl_perm_parse(const char *s)
+int acl_perm_parse(const char *s)
 {
     if (!s)
-        return BR_ACL_DENY;
+        return ACL_DENY;
     while (*s && is_trim(*s))
         s++;
     size_t n = strlen(s);
@@ -40,13 +40,13 @@ int br_acl_perm_parse(const char *s)
         n--;
 #define IS(lit) (n == sizeof(lit) - 1 && !memcmp(s, lit, n))
     if (IS("PUB"))
-        return BR_ACL_PUB;
+        return ACL_PUB;
     if (IS("SUB"))
-        return BR_ACL_SUB;
+        return ACL_SUB;
     if (IS("PUB|SUB") || IS("SUB|PUB"))
-        return BR_ACL_PUB | BR_ACL_SUB;
+        return ACL_PUB | ACL_SUB;
 #undef IS
-    return BR_ACL_DENY;
+    return ACL_DENY;
 }
 
 /* ---- the event reader ---- */
@@ -209,24 +209,24 @@ static int read_strings(ys_t *y, const char *what, strv_t *out, int *present)
 /* ---- the staged content of one file ---- */
 
 typedef struct stage {
-    br_acl_pattern_t **global;
+    acl_pattern_t **global;
     size_t nglobal;
-    br_acl_account_t *acc;
+    acl_account_t *acc;
     size_t nacc, capacc;
 } stage_t;
 
-static void perms_free(br_acl_perm_t *p, size_t n)
+static void perms_free(acl_perm_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         free(p[i].resource);
     free(p);
 }
 
-static void account_clear(br_acl_account_t *a)
+static void account_clear(acl_account_t *a)
 {
     free(a->accessKey);
     free(a->secretKey);
-    br_acl_pattern_free(a->white);
+    acl_pattern_free(a->white);
     perms_free(a->perms, a->nperms);
     memset(a, 0, sizeof *a);
 }
@@ -234,7 +234,7 @@ static void account_clear(br_acl_account_t *a)
 static void stage_clear_global(stage_t *st)
 {
     for (size_t i = 0; i < st->nglobal; i++)
-        br_acl_pattern_free(st->global[i]);
+        acl_pattern_free(st->global[i]);
     free(st->global);
     st->global = NULL;
     st->nglobal = 0;
@@ -274,7 +274,7 @@ static void trim_span(const char **s, size_t *n)
 
 /* Add "name=PERM" entries to a (a later entry for the same resource replaces the earlier perm,
  * as RocketMQ's map does). */
-static int add_perms(ys_t *y, br_acl_account_t *a, const strv_t *list, int group, cm_map_t *seen)
+static int add_perms(ys_t *y, acl_account_t *a, const strv_t *list, int group, cm_map_t *seen)
 {
     for (size_t i = 0; i < list->n; i++) {
         const char *e = list->v[i];
@@ -308,11 +308,11 @@ static int add_perms(ys_t *y, br_acl_account_t *a, const strv_t *list, int group
         const char *ps = pc[1];
         size_t psl = pl[1];
         trim_span(&ps, &psl);
-        int pv = BR_ACL_DENY;
+        int pv = ACL_DENY;
         if (psl < sizeof perm) {
             memcpy(perm, ps, psl);
             perm[psl] = 0;
-            pv = br_acl_perm_parse(perm);
+            pv = acl_perm_parse(perm);
         }
         size_t rl = nl + (group ? 7 : 0);
         char *res = malloc(rl + 1);
@@ -328,7 +328,7 @@ static int add_perms(ys_t *y, br_acl_account_t *a, const strv_t *list, int group
             a->perms[j - 1].perm = pv;
             continue;
         }
-        br_acl_perm_t *np2 = realloc(a->perms, (a->nperms + 1) * sizeof *np2);
+        acl_perm_t *np2 = realloc(a->perms, (a->nperms + 1) * sizeof *np2);
         if (!np2) {
             free(res);
             return fail(y, "out of memory");
@@ -368,7 +368,7 @@ static int parse_bool(ys_t *y, int *out)
 }
 
 /* One account map; the current event is its MAPPING_START. */
-static int read_account(ys_t *y, br_acl_account_t *a)
+static int read_account(ys_t *y, acl_account_t *a)
 {
     char *tmp = NULL, *white = NULL;
     char *dtp = NULL, *dgp = NULL;
@@ -434,11 +434,11 @@ static int read_account(ys_t *y, br_acl_account_t *a)
              a->accessKey ? a->accessKey : "null", a->secretKey ? "******" : "null");
         goto out;
     }
-    a->defaultTopicPerm = br_acl_perm_parse(dtp);
-    a->defaultGroupPerm = br_acl_perm_parse(dgp);
+    a->defaultTopicPerm = acl_perm_parse(dtp);
+    a->defaultGroupPerm = acl_perm_parse(dgp);
     if (have_white && white) {
         char perr[256];
-        a->white = br_acl_pattern_parse(white, perr, sizeof perr);
+        a->white = acl_pattern_parse(white, perr, sizeof perr);
         if (!a->white) {
             fail(y, "%s", perr);
             goto out;
@@ -478,13 +478,13 @@ static int read_accounts(ys_t *y, stage_t *st, size_t already)
             return fail(y, "more than %d accounts", ACL_MAX_ACCOUNTS);
         if (st->nacc == st->capacc) {
             size_t nc = st->capacc ? st->capacc * 2 : 8;
-            br_acl_account_t *na = realloc(st->acc, nc * sizeof *na);
+            acl_account_t *na = realloc(st->acc, nc * sizeof *na);
             if (!na)
                 return fail(y, "out of memory");
             st->acc = na;
             st->capacc = nc;
         }
-        br_acl_account_t *a = &st->acc[st->nacc];
+        acl_account_t *a = &st->acc[st->nacc];
         memset(a, 0, sizeof *a);
         if (read_account(y, a)) {
             account_clear(a);
@@ -509,7 +509,7 @@ static int read_global(ys_t *y, stage_t *st)
     }
     for (size_t i = 0; i < list.n; i++) {
         char perr[256];
-        br_acl_pattern_t *p = br_acl_pattern_parse(list.v[i] ? list.v[i] : "", perr, sizeof perr);
+        acl_pattern_t *p = acl_pattern_parse(list.v[i] ? list.v[i] : "", perr, sizeof perr);
         if (!p) {
             fail(y, "%s", perr);
             goto out;
@@ -585,15 +585,15 @@ static int read_file(ys_t *y, stage_t *st, size_t already)
 
 static int cmp_account(const void *a, const void *b)
 {
-    return strcmp(((const br_acl_account_t *)a)->accessKey, ((const br_acl_account_t *)b)->accessKey);
+    return strcmp(((const acl_account_t *)a)->accessKey, ((const acl_account_t *)b)->accessKey);
 }
 
 static int cmp_key_account(const void *k, const void *b)
 {
-    return strcmp((const char *)k, ((const br_acl_account_t *)b)->accessKey);
+    return strcmp((const char *)k, ((const acl_account_t *)b)->accessKey);
 }
 
-const br_acl_account_t *br_acl_account(const br_acl_t *acl, const char *accessKey)
+const acl_account_t *acl_account(const acl_table_t *acl, const char *accessKey)
 {
     if (!acl || !accessKey || !acl->naccounts)
         return NULL;
@@ -603,14 +603,14 @@ const br_acl_account_t *br_acl_account(const br_acl_t *acl, const char *accessKe
 /* Sort an account's perms by resource so a request's check is a binary search, not a walk of a
  * list that may hold thousands of topics. Of two entries for one resource the later one counts,
  * as in RocketMQ's map. Cannot fail: it compacts in place. */
-typedef struct { br_acl_perm_t p; size_t at; } perm_at_t;
+typedef struct { acl_perm_t p; size_t at; } perm_at_t;
 static int cmp_perm_at(const void *x, const void *y)
 {
     const perm_at_t *a = x, *b = y;
     int c = strcmp(a->p.resource, b->p.resource);
     return c ? c : (a->at > b->at) - (a->at < b->at);
 }
-static void perms_index(br_acl_account_t *a)
+static void perms_index(acl_account_t *a)
 {
     if (a->nperms < 2)
         return;
@@ -634,11 +634,11 @@ static void perms_index(br_acl_account_t *a)
     free(t);
 }
 
-static int cmp_key_perm(const void *k, const void *p) { return strcmp(k, ((const br_acl_perm_t *)p)->resource); }
+static int cmp_key_perm(const void *k, const void *p) { return strcmp(k, ((const acl_perm_t *)p)->resource); }
 
-int br_acl_perm_of(const br_acl_account_t *a, const char *resource)
+int acl_perm_of(const acl_account_t *a, const char *resource)
 {
-    const br_acl_perm_t *p = NULL;
+    const acl_perm_t *p = NULL;
     if (a->unsorted) {
         for (size_t i = 0; i < a->nperms; i++)
             if (strcmp(a->perms[i].resource, resource) == 0)
@@ -651,7 +651,7 @@ int br_acl_perm_of(const br_acl_account_t *a, const char *resource)
     return strncmp(resource, "%RETRY%", 7) == 0 ? a->defaultGroupPerm : a->defaultTopicPerm;
 }
 
-int br_acl_load_text(br_acl_t *acl, const char *file, const char *text, size_t len, char *err, size_t errlen)
+int acl_load_text(acl_table_t *acl, const char *file, const char *text, size_t len, char *err, size_t errlen)
 {
     if (err && errlen)
         err[0] = 0;
@@ -686,8 +686,8 @@ int br_acl_load_text(br_acl_t *acl, const char *file, const char *text, size_t l
     /* a key already in the table, or earlier in this file, is ignored (first file wins) */
     cm_map_t mine = {0};
     for (size_t i = 0; i < st.nacc; i++) {
-        br_acl_account_t *a = &st.acc[i];
-        if (br_acl_account(acl, a->accessKey) || cm_map_get(&mine, a->accessKey)) {
+        acl_account_t *a = &st.acc[i];
+        if (acl_account(acl, a->accessKey) || cm_map_get(&mine, a->accessKey)) {
             account_clear(a);
             continue;
         }
@@ -705,10 +705,10 @@ int br_acl_load_text(br_acl_t *acl, const char *file, const char *text, size_t l
     char **nf = fname ? realloc(acl->files, (acl->nfiles + 1) * sizeof *nf) : NULL;
     if (nf)
         acl->files = nf;
-    br_acl_pattern_t **ng = nf && st.nglobal ? realloc(acl->global, (acl->nglobal + st.nglobal) * sizeof *ng) : NULL;
+    acl_pattern_t **ng = nf && st.nglobal ? realloc(acl->global, (acl->nglobal + st.nglobal) * sizeof *ng) : NULL;
     if (ng)
         acl->global = ng;
-    br_acl_account_t *na =
+    acl_account_t *na =
         nf && st.nacc ? realloc(acl->accounts, (acl->naccounts + st.nacc) * sizeof *na) : NULL;
     if (na)
         acl->accounts = na;
@@ -729,7 +729,7 @@ int br_acl_load_text(br_acl_t *acl, const char *file, const char *text, size_t l
     /* accounts (duplicates were dropped above) */
     size_t before = acl->naccounts;
     for (size_t i = 0; i < st.nacc; i++) {
-        br_acl_account_t *a = &st.acc[i];
+        acl_account_t *a = &st.acc[i];
         if (!a->accessKey)
             continue;
         a->file = fname;
@@ -747,12 +747,12 @@ fail:
     return -1;
 }
 
-void br_acl_free(br_acl_t *acl)
+void acl_free(acl_table_t *acl)
 {
     if (!acl)
         return;
     for (size_t i = 0; i < acl->nglobal; i++)
-        br_acl_pattern_free(acl->global[i]);
+        acl_pattern_free(acl->global[i]);
     free(acl->global);
     for (size_t i = 0; i < acl->naccounts; i++)
         account_clear(&acl->accounts[i]);
@@ -910,7 +910,7 @@ static uint64_t stamp_files(const strv_t *files)
     return h;
 }
 
-int br_acl_stamp_dir(const char *home, uint64_t *out, char *err, size_t errlen)
+int acl_stamp_dir(const char *home, uint64_t *out, char *err, size_t errlen)
 {
     strv_t files = {0};
     int rc = collect(home, &files, err, errlen);
@@ -920,7 +920,7 @@ int br_acl_stamp_dir(const char *home, uint64_t *out, char *err, size_t errlen)
     return rc;
 }
 
-br_acl_t *br_acl_load_dir(const char *home, char *err, size_t errlen)
+acl_table_t *acl_load_dir(const char *home, char *err, size_t errlen)
 {
     char dummy[8];
     if (!err || !errlen) {
@@ -928,7 +928,7 @@ br_acl_t *br_acl_load_dir(const char *home, char *err, size_t errlen)
         errlen = sizeof dummy;
     }
     err[0] = 0;
-    br_acl_t *acl = calloc(1, sizeof *acl);
+    acl_table_t *acl = calloc(1, sizeof *acl);
     if (!acl) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -948,7 +948,7 @@ br_acl_t *br_acl_load_dir(const char *home, char *err, size_t errlen)
         if (r > 0)
             continue; /* missing (the default file): an empty table */
         char msg[512];
-        r = br_acl_load_text(acl, files.v[i], text, len, msg, sizeof msg);
+        r = acl_load_text(acl, files.v[i], text, len, msg, sizeof msg);
         free(text);
         if (r) {
             snprintf(err, errlen, "%s: %s", files.v[i], msg);
@@ -959,6 +959,6 @@ br_acl_t *br_acl_load_dir(const char *home, char *err, size_t errlen)
     return acl;
 fail:
     strv_free(&files);
-    br_acl_free(acl);
+    acl_free(acl);
     return NULL;
 }

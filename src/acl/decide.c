@@ -3,20 +3,20 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "broker/acl/acl.h"
+#include "acl/acl.h"
 
 #define RETRY "%RETRY%"
 
-static int need(br_acl_need_t *needs, int n, const char *prefix, const char *name, int perm)
+static int need(acl_need_t *needs, int n, const char *prefix, const char *name, int perm)
 {
-    if (!name || n >= BR_ACL_MAX_NEEDS)
+    if (!name || n >= ACL_MAX_NEEDS)
         return n; /* a null name adds nothing */
     snprintf(needs[n].resource, sizeof needs[n].resource, "%s%s", prefix, name);
     needs[n].perm = perm;
     return n + 1;
 }
 
-int br_acl_needs(const rm_cmd_t *req, br_acl_need_t *needs, int *admin_only)
+int acl_needs(const rm_cmd_t *req, acl_need_t *needs, int *admin_only)
 {
     int n = 0;
     const char *topic;
@@ -25,34 +25,34 @@ int br_acl_needs(const rm_cmd_t *req, br_acl_need_t *needs, int *admin_only)
     case 10: /* SEND_MESSAGE: a retry topic names no group field, so it needs nothing */
         topic = rm_ext_get(req, "topic");
         if (!topic || strncmp(topic, RETRY, 7) != 0)
-            n = need(needs, n, "", topic, BR_ACL_PUB);
+            n = need(needs, n, "", topic, ACL_PUB);
         break;
     case 320: /* SEND_BATCH_MESSAGE: unchecked in 4.9 (any signed user could batch-send to any
                * topic, spec §7); checked as the V2 send it is, as 5.x does */
     case 310: /* SEND_MESSAGE_V2: b topic, a producerGroup */
         topic = rm_ext_get(req, "b");
         if (topic && strncmp(topic, RETRY, 7) == 0)
-            n = need(needs, n, RETRY, rm_ext_get(req, "a"), BR_ACL_SUB);
+            n = need(needs, n, RETRY, rm_ext_get(req, "a"), ACL_SUB);
         else
-            n = need(needs, n, "", topic, BR_ACL_PUB);
+            n = need(needs, n, "", topic, ACL_PUB);
         break;
     case 36: /* CONSUMER_SEND_MSG_BACK */
-        n = need(needs, n, RETRY, rm_ext_get(req, "group"), BR_ACL_SUB);
+        n = need(needs, n, RETRY, rm_ext_get(req, "group"), ACL_SUB);
         break;
     case 11: /* PULL_MESSAGE */
-        n = need(needs, n, "", rm_ext_get(req, "topic"), BR_ACL_SUB);
-        n = need(needs, n, RETRY, rm_ext_get(req, "consumerGroup"), BR_ACL_SUB);
+        n = need(needs, n, "", rm_ext_get(req, "topic"), ACL_SUB);
+        n = need(needs, n, RETRY, rm_ext_get(req, "consumerGroup"), ACL_SUB);
         break;
     case 12: /* QUERY_MESSAGE */
-        n = need(needs, n, "", rm_ext_get(req, "topic"), BR_ACL_SUB);
+        n = need(needs, n, "", rm_ext_get(req, "topic"), ACL_SUB);
         break;
     case 35: /* UNREGISTER_CLIENT */
     case 38: /* GET_CONSUMER_LIST_BY_GROUP */
-        n = need(needs, n, RETRY, rm_ext_get(req, "consumerGroup"), BR_ACL_SUB);
+        n = need(needs, n, RETRY, rm_ext_get(req, "consumerGroup"), ACL_SUB);
         break;
     case 15: /* UPDATE_CONSUMER_OFFSET */
-        n = need(needs, n, RETRY, rm_ext_get(req, "consumerGroup"), BR_ACL_SUB);
-        n = need(needs, n, "", rm_ext_get(req, "topic"), BR_ACL_SUB);
+        n = need(needs, n, RETRY, rm_ext_get(req, "consumerGroup"), ACL_SUB);
+        n = need(needs, n, "", rm_ext_get(req, "topic"), ACL_SUB);
         break;
     case 17:  /* UPDATE_AND_CREATE_TOPIC */
     case 25:  /* UPDATE_BROKER_CONFIG */
@@ -69,21 +69,21 @@ int br_acl_needs(const rm_cmd_t *req, br_acl_need_t *needs, int *admin_only)
 
 static int allowed(int needed, int owned)
 {
-    if (owned & BR_ACL_DENY)
+    if (owned & ACL_DENY)
         return 0;
-    if (needed & BR_ACL_ANY)
-        return (owned & (BR_ACL_PUB | BR_ACL_SUB)) != 0;
+    if (needed & ACL_ANY)
+        return (owned & (ACL_PUB | ACL_SUB)) != 0;
     return (needed & owned) != 0;
 }
 
 /* Steps 9-10: the permissions of an account whose request is authentic. */
-static const char *check_perms(const br_acl_account_t *a, const br_acl_need_t *needs, int nneeds, char *msg,
+static const char *check_perms(const acl_account_t *a, const acl_need_t *needs, int nneeds, char *msg,
                                size_t msglen)
 {
     if (nneeds == 0 || (a->admin && !a->hasExplicit))
         return NULL;
     for (int i = 0; i < nneeds; i++) {
-        if (allowed(needs[i].perm, br_acl_perm_of(a, needs[i].resource)))
+        if (allowed(needs[i].perm, acl_perm_of(a, needs[i].resource)))
             continue;
         int group = strncmp(needs[i].resource, RETRY, 7) == 0;
         snprintf(msg, msglen, "No default permission for %s:%s", group ? "group" : "topic",
@@ -95,31 +95,31 @@ static const char *check_perms(const br_acl_account_t *a, const br_acl_need_t *n
 
 /* Steps 1-5: NULL with *acc = NULL when a white list lets the request in, else the account
  * (NULL return) or the refusal. */
-static const char *find_account(const br_acl_t *acl, const char *ak, const char *ip, const br_acl_account_t **acc,
+static const char *find_account(const acl_table_t *acl, const char *ak, const char *ip, const acl_account_t **acc,
                                 char *msg, size_t msglen)
 {
     *acc = NULL;
     for (size_t i = 0; i < acl->nglobal; i++)
-        if (br_acl_pattern_match(acl->global[i], ip))
+        if (acl_pattern_match(acl->global[i], ip))
             return NULL;
     if (!ak)
         return "No accessKey is configured";
-    const br_acl_account_t *a = br_acl_account(acl, ak);
+    const acl_account_t *a = acl_account(acl, ak);
     if (!a) {
         snprintf(msg, msglen, "No acl config for %s", ak);
         return msg;
     }
-    if (a->white && br_acl_pattern_match(a->white, ip))
+    if (a->white && acl_pattern_match(a->white, ip))
         return NULL; /* RocketMQ: the account's white address skips everything below */
     *acc = a;
     return NULL;
 }
 
-const char *br_acl_decide(const br_acl_t *acl, const rm_cmd_t *req, const char *ip, const br_acl_need_t *needs,
+const char *acl_decide(const acl_table_t *acl, const rm_cmd_t *req, const char *ip, const acl_need_t *needs,
                           int nneeds, int admin_only, char *msg, size_t msglen)
 {
     const char *ak = rm_ext_get(req, "AccessKey");
-    const br_acl_account_t *a;
+    const acl_account_t *a;
     const char *why = find_account(acl, ak, ip, &a, msg, msglen);
     if (why || !a)
         return why;
@@ -127,7 +127,7 @@ const char *br_acl_decide(const br_acl_t *acl, const rm_cmd_t *req, const char *
         snprintf(msg, msglen, "Check signature failed for accessKey=%s", ak);
         return msg;
     }
-    if (nneeds == 1 && needs[0].perm == BR_ACL_PUB && strcmp(needs[0].resource, "RMQ_SYS_TRACE_TOPIC") == 0)
+    if (nneeds == 1 && needs[0].perm == ACL_PUB && strcmp(needs[0].resource, "RMQ_SYS_TRACE_TOPIC") == 0)
         return NULL; /* the trace exemption, for that literal name only */
     if (admin_only && !a->admin) {
         snprintf(msg, msglen, "Need admin permission for request code=%d, but accessKey=%s is not", (int)req->code, ak);
@@ -136,16 +136,16 @@ const char *br_acl_decide(const br_acl_t *acl, const rm_cmd_t *req, const char *
     return check_perms(a, needs, nneeds, msg, msglen);
 }
 
-const char *br_acl_decide_subscribe(const br_acl_t *acl, const char *ak, const char *ip, const char *const *groups,
+const char *acl_decide_subscribe(const acl_table_t *acl, const char *ak, const char *ip, const char *const *groups,
                                     size_t ngroups, const char *const *topics, size_t ntopics, char *msg,
                                     size_t msglen)
 {
-    const br_acl_account_t *a;
+    const acl_account_t *a;
     const char *why = find_account(acl, ak, ip, &a, msg, msglen);
     if (why || !a || (a->admin && !a->hasExplicit))
         return why;
-    br_acl_need_t need;
-    need.perm = BR_ACL_SUB;
+    acl_need_t need;
+    need.perm = ACL_SUB;
     for (size_t i = 0; i < ngroups + ntopics; i++) {
         snprintf(need.resource, sizeof need.resource, "%s%s", i < ngroups ? RETRY : "",
                  i < ngroups ? groups[i] : topics[i - ngroups]);

@@ -13,27 +13,27 @@
 
 #include <cmocka.h>
 
-#include "broker/acl/acl.h"
+#include "acl/acl.h"
 
 /* ---- patterns ---- */
 
 static int m(const char *pat, const char *ip)
 {
     char err[256];
-    br_acl_pattern_t *p = br_acl_pattern_parse(pat, err, sizeof err);
+    acl_pattern_t *p = acl_pattern_parse(pat, err, sizeof err);
     if (!p)
         fail_msg("pattern '%s' refused: %s", pat, err);
-    int r = br_acl_pattern_match(p, ip);
-    br_acl_pattern_free(p);
+    int r = acl_pattern_match(p, ip);
+    acl_pattern_free(p);
     return r;
 }
 
 static void bad(const char *pat)
 {
     char err[256] = "";
-    br_acl_pattern_t *p = br_acl_pattern_parse(pat, err, sizeof err);
+    acl_pattern_t *p = acl_pattern_parse(pat, err, sizeof err);
     if (p) {
-        br_acl_pattern_free(p);
+        acl_pattern_free(p);
         fail_msg("bad pattern '%s' was accepted", pat);
     }
     assert_true(err[0] != 0);
@@ -161,8 +161,8 @@ static void test_pattern_bad(void **state)
     bad("::g:*");
     bad("*.*");
     char err[8];
-    assert_null(br_acl_pattern_parse("x.y", err, sizeof err)); /* a short err buffer is fine */
-    assert_null(br_acl_pattern_parse("x.y", NULL, 0));
+    assert_null(acl_pattern_parse("x.y", err, sizeof err)); /* a short err buffer is fine */
+    assert_null(acl_pattern_parse("x.y", NULL, 0));
 }
 
 /* ---- perm strings ---- */
@@ -170,17 +170,17 @@ static void test_pattern_bad(void **state)
 static void test_perm_parse(void **state)
 {
     (void)state;
-    assert_int_equal(br_acl_perm_parse("PUB"), BR_ACL_PUB);
-    assert_int_equal(br_acl_perm_parse("SUB"), BR_ACL_SUB);
-    assert_int_equal(br_acl_perm_parse("PUB|SUB"), BR_ACL_PUB | BR_ACL_SUB);
-    assert_int_equal(br_acl_perm_parse("SUB|PUB"), 12);
-    assert_int_equal(br_acl_perm_parse(" \tSUB|PUB "), 12);
-    assert_int_equal(br_acl_perm_parse("DENY"), BR_ACL_DENY);
-    assert_int_equal(br_acl_perm_parse("ANY"), BR_ACL_DENY);
-    assert_int_equal(br_acl_perm_parse("PUB | SUB"), BR_ACL_DENY);
-    assert_int_equal(br_acl_perm_parse("pub"), BR_ACL_DENY);
-    assert_int_equal(br_acl_perm_parse(""), BR_ACL_DENY);
-    assert_int_equal(br_acl_perm_parse(NULL), BR_ACL_DENY);
+    assert_int_equal(acl_perm_parse("PUB"), ACL_PUB);
+    assert_int_equal(acl_perm_parse("SUB"), ACL_SUB);
+    assert_int_equal(acl_perm_parse("PUB|SUB"), ACL_PUB | ACL_SUB);
+    assert_int_equal(acl_perm_parse("SUB|PUB"), 12);
+    assert_int_equal(acl_perm_parse(" \tSUB|PUB "), 12);
+    assert_int_equal(acl_perm_parse("DENY"), ACL_DENY);
+    assert_int_equal(acl_perm_parse("ANY"), ACL_DENY);
+    assert_int_equal(acl_perm_parse("PUB | SUB"), ACL_DENY);
+    assert_int_equal(acl_perm_parse("pub"), ACL_DENY);
+    assert_int_equal(acl_perm_parse(""), ACL_DENY);
+    assert_int_equal(acl_perm_parse(NULL), ACL_DENY);
 }
 
 /* ---- loading ---- */
@@ -213,12 +213,12 @@ static const char STOCK[] =
     "    # if it is admin, it could access all resources\n"
     "    admin: true\n";
 
-static br_acl_t *load1(const char *text, char *err, size_t errlen)
+static acl_table_t *load1(const char *text, char *err, size_t errlen)
 {
-    br_acl_t *acl = calloc(1, sizeof *acl);
+    acl_table_t *acl = calloc(1, sizeof *acl);
     assert_non_null(acl);
-    if (br_acl_load_text(acl, "t.yml", text, strlen(text), err, errlen)) {
-        br_acl_free(acl);
+    if (acl_load_text(acl, "t.yml", text, strlen(text), err, errlen)) {
+        acl_free(acl);
         return NULL;
     }
     return acl;
@@ -228,64 +228,64 @@ static void test_stock_file(void **state)
 {
     (void)state;
     char err[512];
-    br_acl_t *acl = load1(STOCK, err, sizeof err);
+    acl_table_t *acl = load1(STOCK, err, sizeof err);
     if (!acl)
         fail_msg("%s", err);
     assert_int_equal(acl->nglobal, 2);
-    assert_true(br_acl_pattern_match(acl->global[0], "10.10.103.7"));
-    assert_false(br_acl_pattern_match(acl->global[0], "10.10.104.7"));
-    assert_true(br_acl_pattern_match(acl->global[1], "192.168.0.9"));
+    assert_true(acl_pattern_match(acl->global[0], "10.10.103.7"));
+    assert_false(acl_pattern_match(acl->global[0], "10.10.104.7"));
+    assert_true(acl_pattern_match(acl->global[1], "192.168.0.9"));
     assert_int_equal(acl->naccounts, 2);
     assert_int_equal(acl->nfiles, 1);
     assert_string_equal(acl->files[0], "t.yml");
 
-    const br_acl_account_t *a = br_acl_account(acl, "RocketMQ");
+    const acl_account_t *a = acl_account(acl, "RocketMQ");
     assert_non_null(a);
     assert_string_equal(a->secretKey, "12345678");
     assert_false(a->admin);
     assert_null(a->white); /* empty: none */
-    assert_int_equal(a->defaultTopicPerm, BR_ACL_DENY);
-    assert_int_equal(a->defaultGroupPerm, BR_ACL_SUB);
+    assert_int_equal(a->defaultTopicPerm, ACL_DENY);
+    assert_int_equal(a->defaultGroupPerm, ACL_SUB);
     assert_int_equal(a->nperms, 6);
     assert_true(a->hasExplicit);
     /* sorted by resource for a binary search; each resource keeps its perm */
     const char *res[] = {"topicA", "topicB", "topicC", "%RETRY%groupA", "%RETRY%groupB", "%RETRY%groupC"};
     int perm[] = {1, 12, 8, 1, 12, 8};
     for (int i = 0; i < 6; i++)
-        assert_int_equal(br_acl_perm_of(a, res[i]), perm[i]);
+        assert_int_equal(acl_perm_of(a, res[i]), perm[i]);
     for (size_t i = 1; i < a->nperms; i++)
         assert_true(strcmp(a->perms[i - 1].resource, a->perms[i].resource) < 0);
     /* what the account does not list falls to its defaults: topics DENY, groups SUB */
-    assert_int_equal(br_acl_perm_of(a, "topicZ"), BR_ACL_DENY);
-    assert_int_equal(br_acl_perm_of(a, "%RETRY%groupZ"), BR_ACL_SUB);
+    assert_int_equal(acl_perm_of(a, "topicZ"), ACL_DENY);
+    assert_int_equal(acl_perm_of(a, "%RETRY%groupZ"), ACL_SUB);
     assert_string_equal(a->file, "t.yml");
 
-    const br_acl_account_t *b = br_acl_account(acl, "rocketmq2");
+    const acl_account_t *b = acl_account(acl, "rocketmq2");
     assert_non_null(b);
     assert_true(b->admin);
     assert_int_equal(b->nperms, 0);
     assert_false(b->hasExplicit);
-    assert_int_equal(b->defaultTopicPerm, BR_ACL_DENY);
-    assert_int_equal(b->defaultGroupPerm, BR_ACL_DENY);
+    assert_int_equal(b->defaultTopicPerm, ACL_DENY);
+    assert_int_equal(b->defaultGroupPerm, ACL_DENY);
     assert_non_null(b->white);
-    assert_true(br_acl_pattern_match(b->white, "192.168.1.20"));
-    assert_false(br_acl_pattern_match(b->white, "192.168.2.20"));
+    assert_true(acl_pattern_match(b->white, "192.168.1.20"));
+    assert_false(acl_pattern_match(b->white, "192.168.2.20"));
 
-    assert_null(br_acl_account(acl, "rocketmq"));
-    assert_null(br_acl_account(acl, "nobody00"));
-    assert_null(br_acl_account(acl, NULL));
-    br_acl_free(acl);
+    assert_null(acl_account(acl, "rocketmq"));
+    assert_null(acl_account(acl, "nobody00"));
+    assert_null(acl_account(acl, NULL));
+    acl_free(acl);
 }
 
 static void expect_error(const char *text, const char *want)
 {
     char err[512] = "";
-    br_acl_t *acl = calloc(1, sizeof *acl);
+    acl_table_t *acl = calloc(1, sizeof *acl);
     assert_non_null(acl);
     /* the table already holds a file: a failed load must leave it as it was */
     char e0[256];
-    assert_int_equal(br_acl_load_text(acl, "a.yml", STOCK, strlen(STOCK), e0, sizeof e0), 0);
-    int rc = br_acl_load_text(acl, "b.yml", text, strlen(text), err, sizeof err);
+    assert_int_equal(acl_load_text(acl, "a.yml", STOCK, strlen(STOCK), e0, sizeof e0), 0);
+    int rc = acl_load_text(acl, "b.yml", text, strlen(text), err, sizeof err);
     if (rc == 0)
         fail_msg("loaded, but '%s' was expected", want);
     if (!strstr(err, want))
@@ -293,7 +293,7 @@ static void expect_error(const char *text, const char *want)
     assert_int_equal(acl->nfiles, 1);
     assert_int_equal(acl->naccounts, 2);
     assert_int_equal(acl->nglobal, 2);
-    br_acl_free(acl);
+    acl_free(acl);
 }
 
 static void test_errors(void **state)
@@ -341,11 +341,11 @@ static void test_errors(void **state)
     assert_non_null(big);
     memset(big, '#', bl);
     char err[64];
-    br_acl_t *acl = calloc(1, sizeof *acl);
+    acl_table_t *acl = calloc(1, sizeof *acl);
     assert_non_null(acl);
-    assert_int_equal(br_acl_load_text(acl, "big.yml", big, bl, err, sizeof err), -1);
+    assert_int_equal(acl_load_text(acl, "big.yml", big, bl, err, sizeof err), -1);
     assert_int_equal(acl->nfiles, 0);
-    br_acl_free(acl);
+    acl_free(acl);
     free(big);
 }
 
@@ -368,29 +368,29 @@ static void test_literal_scalars_and_details(void **state)
                        "- accessKey: '0123456'\n"   /* the same key later in the file: ignored */
                        "  secretKey: other-secret\n"
                        "- {accessKey: flowstyle, secretKey: flowsecret, admin: no}\n";
-    br_acl_t *acl = load1(text, err, sizeof err);
+    acl_table_t *acl = load1(text, err, sizeof err);
     if (!acl)
         fail_msg("%s", err);
     assert_int_equal(acl->nglobal, 0);
     assert_int_equal(acl->naccounts, 2);
-    const br_acl_account_t *a = br_acl_account(acl, "0123456");
+    const acl_account_t *a = acl_account(acl, "0123456");
     assert_non_null(a);
     assert_string_equal(a->secretKey, "0123456789");
     assert_true(a->admin);
-    assert_int_equal(a->defaultTopicPerm, BR_ACL_PUB);
-    assert_int_equal(a->defaultGroupPerm, BR_ACL_DENY);
-    assert_true(br_acl_pattern_match(a->white, "127.0.0.1"));
+    assert_int_equal(a->defaultTopicPerm, ACL_PUB);
+    assert_int_equal(a->defaultGroupPerm, ACL_DENY);
+    assert_true(acl_pattern_match(a->white, "127.0.0.1"));
     /* topicPerms first even though groupPerms came first in the file; a later entry for the
      * same resource replaces the perm (groupPerms g1 overrides topicPerms %RETRY%g1) */
     assert_int_equal(a->nperms, 3);
-    assert_int_equal(br_acl_perm_of(a, "%RETRY%g1"), BR_ACL_SUB);
-    assert_int_equal(br_acl_perm_of(a, "t1"), BR_ACL_SUB);
-    assert_int_equal(br_acl_perm_of(a, "%RETRY%g2"), BR_ACL_PUB);
-    const br_acl_account_t *b = br_acl_account(acl, "flowstyle");
+    assert_int_equal(acl_perm_of(a, "%RETRY%g1"), ACL_SUB);
+    assert_int_equal(acl_perm_of(a, "t1"), ACL_SUB);
+    assert_int_equal(acl_perm_of(a, "%RETRY%g2"), ACL_PUB);
+    const acl_account_t *b = acl_account(acl, "flowstyle");
     assert_non_null(b);
     assert_false(b->admin);
     assert_null(b->white);
-    br_acl_free(acl);
+    acl_free(acl);
 
     /* empty and null documents are empty tables */
     const char *empties[] = {"", "\n# only a comment\n", "---\n", "~\n", "accounts:\nglobalWhiteRemoteAddresses: ~\n"};
@@ -401,7 +401,7 @@ static void test_literal_scalars_and_details(void **state)
         assert_int_equal(acl->naccounts, 0);
         assert_int_equal(acl->nglobal, 0);
         assert_int_equal(acl->nfiles, 1);
-        br_acl_free(acl);
+        acl_free(acl);
     }
 }
 
@@ -409,25 +409,25 @@ static void test_first_file_wins(void **state)
 {
     (void)state;
     char err[256];
-    br_acl_t *acl = calloc(1, sizeof *acl);
+    acl_table_t *acl = calloc(1, sizeof *acl);
     assert_non_null(acl);
     const char *f1 = "globalWhiteRemoteAddresses: [10.0.0.1]\n"
                      "accounts:\n- {accessKey: shared-key, secretKey: secret-one}\n- {accessKey: only-in-one, secretKey: secret-xx}\n";
     const char *f2 = "globalWhiteRemoteAddresses: [10.0.0.2]\n"
                      "accounts:\n- {accessKey: shared-key, secretKey: secret-two, admin: true}\n- {accessKey: aaa-only-in-two, secretKey: secret-yy}\n";
-    assert_int_equal(br_acl_load_text(acl, "one.yml", f1, strlen(f1), err, sizeof err), 0);
-    assert_int_equal(br_acl_load_text(acl, "two.yml", f2, strlen(f2), err, sizeof err), 0);
+    assert_int_equal(acl_load_text(acl, "one.yml", f1, strlen(f1), err, sizeof err), 0);
+    assert_int_equal(acl_load_text(acl, "two.yml", f2, strlen(f2), err, sizeof err), 0);
     assert_int_equal(acl->nfiles, 2);
     assert_int_equal(acl->naccounts, 3);
     assert_int_equal(acl->nglobal, 2); /* the union */
-    const br_acl_account_t *s = br_acl_account(acl, "shared-key");
+    const acl_account_t *s = acl_account(acl, "shared-key");
     assert_non_null(s);
     assert_string_equal(s->secretKey, "secret-one");
     assert_false(s->admin);
     assert_string_equal(s->file, "one.yml");
-    assert_string_equal(br_acl_account(acl, "aaa-only-in-two")->file, "two.yml");
-    assert_string_equal(br_acl_account(acl, "only-in-one")->file, "one.yml");
-    br_acl_free(acl);
+    assert_string_equal(acl_account(acl, "aaa-only-in-two")->file, "two.yml");
+    assert_string_equal(acl_account(acl, "only-in-one")->file, "one.yml");
+    acl_free(acl);
 }
 
 static char *many_accounts(int from, int n, size_t *len)
@@ -446,27 +446,27 @@ static void test_account_limit(void **state)
 {
     (void)state;
     char err[256];
-    br_acl_t *acl = calloc(1, sizeof *acl);
+    acl_table_t *acl = calloc(1, sizeof *acl);
     assert_non_null(acl);
     size_t len;
     char *t = many_accounts(0, 60000, &len);
-    assert_int_equal(br_acl_load_text(acl, "one.yml", t, len, err, sizeof err), 0);
+    assert_int_equal(acl_load_text(acl, "one.yml", t, len, err, sizeof err), 0);
     free(t);
     assert_int_equal(acl->naccounts, 60000);
-    assert_string_equal(br_acl_account(acl, "k0031337")->secretKey, "s0031337");
+    assert_string_equal(acl_account(acl, "k0031337")->secretKey, "s0031337");
     /* 40000 more fit exactly; one more does not */
     t = many_accounts(60000, 40001, &len);
-    assert_int_equal(br_acl_load_text(acl, "two.yml", t, len, err, sizeof err), -1);
+    assert_int_equal(acl_load_text(acl, "two.yml", t, len, err, sizeof err), -1);
     assert_non_null(strstr(err, "more than 100000 accounts"));
     free(t);
     assert_int_equal(acl->naccounts, 60000);
     t = many_accounts(60000, 40000, &len);
-    assert_int_equal(br_acl_load_text(acl, "two.yml", t, len, err, sizeof err), 0);
+    assert_int_equal(acl_load_text(acl, "two.yml", t, len, err, sizeof err), 0);
     free(t);
     assert_int_equal(acl->naccounts, 100000);
-    assert_string_equal(br_acl_account(acl, "k0099999")->file, "two.yml");
-    assert_string_equal(br_acl_account(acl, "k0000000")->file, "one.yml");
-    br_acl_free(acl);
+    assert_string_equal(acl_account(acl, "k0099999")->file, "two.yml");
+    assert_string_equal(acl_account(acl, "k0000000")->file, "one.yml");
+    acl_free(acl);
 }
 
 /* ---- the directory ---- */
@@ -487,12 +487,12 @@ static void test_load_dir(void **state)
     char p[512], err[512];
 
     /* nothing at all: an empty table */
-    br_acl_t *acl = br_acl_load_dir(home, err, sizeof err);
+    acl_table_t *acl = acl_load_dir(home, err, sizeof err);
     if (!acl)
         fail_msg("%s", err);
     assert_int_equal(acl->naccounts, 0);
     assert_int_equal(acl->nfiles, 0);
-    br_acl_free(acl);
+    acl_free(acl);
 
     snprintf(p, sizeof p, "%s/conf", home);
     assert_int_equal(mkdir(p, 0755), 0);
@@ -511,7 +511,7 @@ static void test_load_dir(void **state)
     snprintf(p, sizeof p, "%s/conf/acl/notes.txt", home); /* not .yml */
     write_file(p, "{{{{");
 
-    acl = br_acl_load_dir(home, err, sizeof err);
+    acl = acl_load_dir(home, err, sizeof err);
     if (!acl)
         fail_msg("%s", err);
     assert_int_equal(acl->nfiles, 3);
@@ -520,17 +520,17 @@ static void test_load_dir(void **state)
     assert_non_null(strstr(acl->files[1], "/conf/acl/sub/a.yaml"));
     assert_non_null(strstr(acl->files[2], "/conf/plain_acl.yml"));
     assert_int_equal(acl->naccounts, 2);
-    assert_string_equal(br_acl_account(acl, "key-b-yml")->secretKey, "from-b-yml");
-    assert_non_null(br_acl_account(acl, "key-default"));
+    assert_string_equal(acl_account(acl, "key-b-yml")->secretKey, "from-b-yml");
+    assert_non_null(acl_account(acl, "key-default"));
     assert_int_equal(acl->nglobal, 1);
-    assert_true(br_acl_pattern_match(acl->global[0], "10.9.1.1"));
-    br_acl_free(acl);
+    assert_true(acl_pattern_match(acl->global[0], "10.9.1.1"));
+    acl_free(acl);
 
     /* a bad file fails the whole load, naming the file */
     snprintf(p, sizeof p, "%s/conf/acl/sub/bad.yml", home);
     write_file(p, "accounts:\n- {accessKey: x, secretKey: y}\n");
     err[0] = 0;
-    assert_null(br_acl_load_dir(home, err, sizeof err));
+    assert_null(acl_load_dir(home, err, sizeof err));
     assert_non_null(strstr(err, "bad.yml"));
     assert_non_null(strstr(err, "cannot be null and length should longer than 6"));
 
