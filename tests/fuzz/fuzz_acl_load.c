@@ -1,4 +1,4 @@
-/* libFuzzer target: the plain_acl.yml loader (src/broker/acl/load.c) and, through it, the
+/* libFuzzer target: the plain_acl.yml loader (src/acl/load.c) and, through it, the
  * remote-address patterns. Arbitrary bytes are loaded into a table that already holds one
  * account; a failed load must leave the table as it was, and whatever loads must respect the
  * table's invariants (keys of at least 7 characters, unique and sorted accessKeys, every

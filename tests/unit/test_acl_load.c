@@ -1,4 +1,4 @@
-/* The plain ACL loader (src/broker/acl/load.c) and its remote-address patterns (pattern.c),
+/* The plain ACL loader (src/acl/load.c) and its remote-address patterns (pattern.c),
  * against the ACL spec §1.2-§1.5: every pattern form with RocketMQ 4.9.5's quirks, the stock
  * 4.9.5 plain_acl.yml (written here from the spec's description), the load errors with
  * RocketMQ's message texts, first-file-wins, perm strings, and the directory scan. */
