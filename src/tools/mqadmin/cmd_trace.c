@@ -171,7 +171,7 @@ static int query_broker(const char *addr, const char *topic, const char *msg_id,
     if (rc)
         return -1;
     if (resp.code != RC_SUCCESS) {
-        int none = resp.code == 208; /* QUERY_NOT_FOUND: this broker has none */
+        int none = resp.code == 22; /* QUERY_NOT_FOUND: this broker has none */
         if (!none)
             fprintf(stderr, "mqadmin: %s: CODE: %d DESC: %s\n", addr, resp.code, lc_resp_remark(&resp));
         rm_cmd_free(&resp);
