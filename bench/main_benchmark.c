@@ -8,7 +8,8 @@
  * prints "Send TPS: N Max RT(ms): N Average RT(ms): X Send Failed: N Response Failed: N", and at
  * the end a summary with p50/p99/p999 latency. Consumer: prints consume TPS and born-to-consume
  * latency each second. Message buffers and in-flight slots are allocated once up front; the
- * per-send work in this file allocates nothing. */
+ * per-send work in this file allocates nothing.
+ * TLS as RocketMQ's tools: JAVA_OPT="-Dtls.enable=true" (and other -Dtls.* settings). */
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "loulan/client.h"
+#include "loulan/tls.h"
 
 #define HIST_BUCKETS 100000          /* 0.1 ms buckets: up to 10 s */
 
@@ -333,6 +335,10 @@ int main(int argc, char **argv)
         case 'g': group = optarg; break;
         default: usage();
         }
+    }
+    if (lc_tls_from_env() != 0) { /* JAVA_OPT="-Dtls.enable=true ...", as RocketMQ's tools take it */
+        fprintf(stderr, "benchmark: %s\n", lc_tls_error());
+        return 1;
     }
     if (ntopics < 1 || size < 1 || window < 1)
         usage();

@@ -12,6 +12,43 @@
 
 static br_broker_t *g_broker;
 static uv_signal_t g_sigint, g_sigterm;
+static rm_tls_conf_t g_tls; /* tls.* keys: broker.conf, then JAVA_OPT's -D words (spec §4.2) */
+static int g_use_tls;       /* broker.conf useTLS=true: calls to name servers and master use TLS */
+
+/* A TLS key of broker.conf (or useTLS). 0 taken, -1 not TLS, -2 bad value. */
+static int tls_key(const char *k, const char *v)
+{
+    if (strcmp(k, "useTLS") == 0)
+        return cm_parse_bool(v, &g_use_tls) == 0 ? 0 : -2;
+    return rm_tls_conf_set(&g_tls, k, v);
+}
+
+/* Server context before listening; outgoing TLS when tls.enable, useTLS or enforcing, as
+ * RocketMQ's broker decides. 0, or -1 after a message naming the key. */
+static int tls_setup(int print)
+{
+    char err[512];
+    if (rm_tls_conf_java_opt(&g_tls, getenv("JAVA_OPT"), err, sizeof err) != 0 ||
+        rm_tls_conf_load_file(&g_tls, err, sizeof err) != 0)
+        goto bad;
+    if (g_use_tls || g_tls.server_mode == RM_TLS_ENFORCING)
+        g_tls.enable = 1;
+    if (print) {
+        printf("tls.server.mode=%s\ntls.test.mode.enable=%s\ntls.enable=%s\n", rm_tls_mode_name(g_tls.server_mode),
+               g_tls.test_mode ? "true" : "false", g_tls.enable ? "true" : "false");
+        return 0;
+    }
+    if (rm_tls_server_setup(&g_tls, err, sizeof err) != 0 || rm_tls_client_setup(&g_tls, err, sizeof err) != 0)
+        goto bad;
+    LOG_I("broker", "TLS: tls.server.mode=%s%s, outgoing connections %s", rm_tls_mode_name(g_tls.server_mode),
+          g_tls.server_mode == RM_TLS_DISABLED ? "" : g_tls.test_mode ? ", test mode (self-signed certificate)"
+                                                                      : ", certificate from tls.server.certPath",
+          g_tls.enable ? "TLS" : "plain");
+    return 0;
+bad:
+    fprintf(stderr, "mqbroker: TLS: %s\n", err);
+    return -1;
+}
 
 static void usage(void)
 {
@@ -34,6 +71,7 @@ int main(int argc, char **argv)
 {
     br_config_t cfg;
     br_config_defaults(&cfg);
+    rm_tls_conf_init(&g_tls);
     const char *conf = NULL, *ns = NULL;
     int print = 0, opt;
     while ((opt = getopt(argc, argv, "c:n:pmh")) != -1) {
@@ -56,7 +94,11 @@ int main(int argc, char **argv)
             return 1;
         }
         for (size_t i = 0; i < p.n; i++) {
-            int rc = br_config_set(&cfg, p.items[i].key, p.items[i].val);
+            int rc = tls_key(p.items[i].key, p.items[i].val);
+            if (rc == 0)
+                continue;
+            if (rc == -1)
+                rc = br_config_set(&cfg, p.items[i].key, p.items[i].val);
             if (rc == -2) {
                 fprintf(stderr, "mqbroker: bad value for %s in %s: '%s'\n", p.items[i].key, conf, p.items[i].val);
                 cm_props_free(&p);
@@ -84,6 +126,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "mqbroker: %s\n", err);
         return 1;
     }
+    if (tls_setup(print) != 0)
+        return 1;
     if (print) {
         br_config_print(&cfg);
         return 0;
@@ -103,6 +147,8 @@ int main(int argc, char **argv)
           cfg.brokerName, cfg.brokerIP1, cfg.listenPort, cfg.namesrvAddr[0] ? cfg.namesrvAddr : "(none)");
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
+    rm_tls_cleanup();
+    rm_tls_conf_free(&g_tls);
     cm_log_close();
     return 0;
 }

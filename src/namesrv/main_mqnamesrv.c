@@ -13,6 +13,7 @@
 static uv_loop_t *g_loop;
 static ns_server_t *g_ns;
 static uv_signal_t g_sigint, g_sigterm;
+static rm_tls_conf_t g_tls; /* tls.* keys: from the -c file, then JAVA_OPT's -D words (spec §4.2) */
 
 static void usage(void)
 {
@@ -32,7 +33,11 @@ static void on_signal(uv_signal_t *s, int sig)
 
 static int apply(ns_config_t *cfg, const char *k, const char *v, int strict)
 {
-    int rc = ns_config_set(cfg, k, v);
+    int rc = rm_tls_conf_set(&g_tls, k, v);
+    if (rc == 0)
+        return 0;
+    if (rc == -1)
+        rc = ns_config_set(cfg, k, v);
     if (rc == -2 || (rc == -1 && strict)) {
         fprintf(stderr, "mqnamesrv: bad value for %s: '%s'\n", k, v);
         return -1;
@@ -46,6 +51,7 @@ int main(int argc, char **argv)
 {
     ns_config_t cfg;
     ns_config_defaults(&cfg);
+    rm_tls_conf_init(&g_tls);
     const char *conf = NULL, *port = NULL;
     int print = 0, opt;
     while ((opt = getopt(argc, argv, "c:pl:h")) != -1) {
@@ -74,8 +80,19 @@ int main(int argc, char **argv)
     }
     if (port && apply(&cfg, "listenPort", port, 1))
         return 1;
+    /* TLS as RocketMQ's runserver.sh gives it (-Dtls.server.mode=... in JAVA_OPT), over the file;
+     * a bad setting refuses to start, naming the key. */
+    char err[512];
+    if (rm_tls_conf_java_opt(&g_tls, getenv("JAVA_OPT"), err, sizeof err) != 0 ||
+        rm_tls_conf_load_file(&g_tls, err, sizeof err) != 0 ||
+        (!print && rm_tls_server_setup(&g_tls, err, sizeof err) != 0)) {
+        fprintf(stderr, "mqnamesrv: TLS: %s\n", err);
+        return 1;
+    }
     if (print) {
         ns_config_print(&cfg);
+        printf("tls.server.mode=%s\ntls.test.mode.enable=%s\n", rm_tls_mode_name(g_tls.server_mode),
+               g_tls.test_mode ? "true" : "false");
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -90,8 +107,13 @@ int main(int argc, char **argv)
     uv_signal_start(&g_sigint, on_signal, SIGINT);
     uv_signal_start(&g_sigterm, on_signal, SIGTERM);
     LOG_I("namesrv", "The Name Server boot success. serializeType=JSON, port %d", ns_port(g_ns));
+    LOG_I("namesrv", "TLS: tls.server.mode=%s%s", rm_tls_mode_name(g_tls.server_mode),
+          g_tls.server_mode == RM_TLS_DISABLED ? "" : g_tls.test_mode ? ", test mode (self-signed certificate)"
+                                                                      : ", certificate from tls.server.certPath");
     uv_run(g_loop, UV_RUN_DEFAULT);
     uv_loop_close(g_loop);
+    rm_tls_cleanup();
+    rm_tls_conf_free(&g_tls);
     cm_log_close();
     return 0;
 }

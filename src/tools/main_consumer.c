@@ -7,7 +7,8 @@
  * -c: exit 0 after that many messages; -T: give up after that many seconds (exit 1 if -c was
  * not reached, 0 otherwise). NAMESRV_ADDR is used without -n. With both keys every request is
  * signed (RocketMQ's plain ACL); --trace records SubBefore/SubAfter traces of each message in
- * RMQ_SYS_TRACE_TOPIC (or --trace-topic). */
+ * RMQ_SYS_TRACE_TOPIC (or --trace-topic).
+ * TLS as RocketMQ's tools: JAVA_OPT="-Dtls.enable=true" (and other -Dtls.* settings). */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "loulan/client.h"
+#include "loulan/tls.h"
 
 static volatile sig_atomic_t g_stop;
 static long g_received;
@@ -69,6 +71,10 @@ int main(int argc, char **argv)
                             "                [--access-key AK --secret-key SK] [--trace] [--trace-topic topic]\n");
             return 2;
         }
+    }
+    if (lc_tls_from_env() != 0) { /* JAVA_OPT="-Dtls.enable=true ...", as RocketMQ's tools take it */
+        fprintf(stderr, "consumer: %s\n", lc_tls_error());
+        return 1;
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);

@@ -6,7 +6,8 @@
  * (-n takes a name server list "host:port;..." or, if it is a plain number, the count;
  * without a name server NAMESRV_ADDR is used). -k sets the messages' KEYS. With both keys every
  * request is signed (RocketMQ's plain ACL); --trace records a Pub trace of each send in
- * RMQ_SYS_TRACE_TOPIC (or --trace-topic). Exit status 1 if any send failed. */
+ * RMQ_SYS_TRACE_TOPIC (or --trace-topic). Exit status 1 if any send failed.
+ * TLS as RocketMQ's tools: JAVA_OPT="-Dtls.enable=true" (and other -Dtls.* settings). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "loulan/client.h"
+#include "loulan/tls.h"
 
 static void usage(void)
 {
@@ -62,6 +64,10 @@ int main(int argc, char **argv)
         case 'P': trace = 1, trace_topic = optarg; break;
         default: usage();
         }
+    }
+    if (lc_tls_from_env() != 0) { /* JAVA_OPT="-Dtls.enable=true ...", as RocketMQ's tools take it */
+        fprintf(stderr, "producer: %s\n", lc_tls_error());
+        return 1;
     }
     lc_producer_t *p;
     int rc = lc_producer_create(group, namesrv, &p);
