@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "remoting/remoting.h"
 
 /* Permission bits (spec §1.4). */
@@ -49,7 +51,7 @@ typedef struct acl_table {
     size_t naccounts;
     char **files;               /* the files read, in the order read */
     size_t nfiles;
-    uint64_t stamp;             /* acl_stamp_dir of the files when they were read */
+    uint64_t stamp;             /* acl_stamp of the files when they were read */
 } acl_table_t;
 
 /* A perm string ("DENY", "PUB", "SUB", "PUB|SUB", "SUB|PUB", trimmed); anything else is DENY. */
@@ -58,13 +60,32 @@ int acl_perm_parse(const char *s);
  * whole load fails, as RocketMQ's). Keys shorter than 7 characters, a bad pattern, or a
  * resource entry that is not "name=PERM" are errors. */
 int acl_load_text(acl_table_t *acl, const char *file, const char *text, size_t len, char *err, size_t errlen);
-/* <home>/conf/plain_acl.yml and every *.yml / *.yaml under <home>/conf/acl/ (recursively, but
- * conf/acl/tools.yml). Blocking file reads: call off the loop. NULL with the reason in err. */
-acl_table_t *acl_load_dir(const char *home, char *err, size_t errlen);
+/* Load a table from files. With one_file 0, `where` is a home folder laid out as RocketMQ's
+ * broker reads it: <home>/conf/plain_acl.yml and every *.yml / *.yaml under <home>/conf/acl/
+ * (recursively, but conf/acl/tools.yml); with one_file 1, `where` is the one file (the name
+ * server's). A missing default file is an empty table. Blocking file reads: call off the loop.
+ * NULL with the reason in err. */
+acl_table_t *acl_load(const char *where, int one_file, char *err, size_t errlen);
 void acl_free(acl_table_t *acl);
-/* A fingerprint of the file set acl_load_dir reads (paths, sizes, modification times):
- * different from the table's stamp when a reload is due. Blocking (stat): off the loop. */
-int acl_stamp_dir(const char *home, uint64_t *out, char *err, size_t errlen);
+/* A fingerprint of the file set acl_load reads (paths, sizes, modification times): different
+ * from the table's stamp when a reload is due. Blocking (stat): off the loop. */
+int acl_stamp(const char *where, int one_file, uint64_t *out, char *err, size_t errlen);
+
+/* ---- watching the files (watch.c): the table in use, reloaded when the files change ---- */
+typedef struct acl_watch acl_watch_t;
+/* Load now (blocking: call before serving), then every 5 s check the files on libuv's thread
+ * pool and swap in a new table when they changed (RocketMQ's watcher interval); a file that
+ * fails to load keeps the table in use and is logged (under `who`) once per change. 0, or -1
+ * with the reason in err. */
+int acl_watch_start(uv_loop_t *loop, const char *where, int one_file, const char *who, acl_watch_t **out, char *err,
+                    size_t errlen);
+/* The table in use (loop thread); valid until the loop next runs a reload's completion. */
+const acl_table_t *acl_watch_table(const acl_watch_t *w);
+/* Reload now, whether or not the files look changed (after an edit of them), and call
+ * done(arg, ok) on the loop once the new table is in use (ok 1) or the load failed (ok 0). */
+void acl_watch_reload(acl_watch_t *w, void (*done)(void *arg, int ok), void *arg);
+/* Stop watching; the memory goes once the timer closed and any reload in flight ended. */
+void acl_watch_stop(acl_watch_t *w);
 /* What the account owns of a resource: its entry (the last one for it in the file), else the
  * default for topics or, for "%RETRY%" + group, for groups. Logarithmic. */
 int acl_perm_of(const acl_account_t *a, const char *resource);

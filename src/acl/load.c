@@ -910,17 +910,31 @@ static uint64_t stamp_files(const strv_t *files)
     return h;
 }
 
-int acl_stamp_dir(const char *home, uint64_t *out, char *err, size_t errlen)
+/* The files of a source: the broker's layout under a home folder, or one file. */
+static int collect_src(const char *where, int one_file, strv_t *files, char *err, size_t errlen)
+{
+    if (!one_file)
+        return collect(where, files, err, errlen);
+    char *path = strdup(where);
+    if (!path || strv_push(files, path)) {
+        free(path);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+int acl_stamp(const char *where, int one_file, uint64_t *out, char *err, size_t errlen)
 {
     strv_t files = {0};
-    int rc = collect(home, &files, err, errlen);
+    int rc = collect_src(where, one_file, &files, err, errlen);
     if (rc == 0)
         *out = stamp_files(&files);
     strv_free(&files);
     return rc;
 }
 
-acl_table_t *acl_load_dir(const char *home, char *err, size_t errlen)
+acl_table_t *acl_load(const char *where, int one_file, char *err, size_t errlen)
 {
     char dummy[8];
     if (!err || !errlen) {
@@ -933,10 +947,10 @@ acl_table_t *acl_load_dir(const char *home, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (!home || !*home)
+    if (!where || !*where)
         return acl; /* no ROCKETMQ_HOME: nothing loaded, every request refused */
     strv_t files = {0};
-    if (collect(home, &files, err, errlen))
+    if (collect_src(where, one_file, &files, err, errlen))
         goto fail;
     acl->stamp = stamp_files(&files); /* before reading: a change meanwhile shows next time */
     for (size_t i = 0; i < files.n; i++) {

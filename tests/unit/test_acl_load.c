@@ -487,7 +487,7 @@ static void test_load_dir(void **state)
     char p[512], err[512];
 
     /* nothing at all: an empty table */
-    acl_table_t *acl = acl_load_dir(home, err, sizeof err);
+    acl_table_t *acl = acl_load(home, 0, err, sizeof err);
     if (!acl)
         fail_msg("%s", err);
     assert_int_equal(acl->naccounts, 0);
@@ -511,7 +511,7 @@ static void test_load_dir(void **state)
     snprintf(p, sizeof p, "%s/conf/acl/notes.txt", home); /* not .yml */
     write_file(p, "{{{{");
 
-    acl = acl_load_dir(home, err, sizeof err);
+    acl = acl_load(home, 0, err, sizeof err);
     if (!acl)
         fail_msg("%s", err);
     assert_int_equal(acl->nfiles, 3);
@@ -530,7 +530,7 @@ static void test_load_dir(void **state)
     snprintf(p, sizeof p, "%s/conf/acl/sub/bad.yml", home);
     write_file(p, "accounts:\n- {accessKey: x, secretKey: y}\n");
     err[0] = 0;
-    assert_null(acl_load_dir(home, err, sizeof err));
+    assert_null(acl_load(home, 0, err, sizeof err));
     assert_non_null(strstr(err, "bad.yml"));
     assert_non_null(strstr(err, "cannot be null and length should longer than 6"));
 
