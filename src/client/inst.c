@@ -1026,14 +1026,16 @@ int lc_heartbeat(lc_inst_t *in, int sync)
             rm_cmd_t resp;
             int r = lc_rpc_sync(in, addrs[i], &req, 3000, &resp);
             if (r == 0) {
-                if (resp.code != RC_SUCCESS)
+                if (resp.code != RC_SUCCESS) { /* the broker's remark says why (an ACL refusal...) */
+                    LOG_W("client", "heartbeat to %s refused: %d %s", addrs[i], resp.code, lc_resp_remark(&resp));
                     r = LC_EBROKER;
+                }
                 rm_cmd_free(&resp);
-            }
-            if (r) {
+            } else {
                 LOG_W("client", "heartbeat to %s failed: %s", addrs[i], lc_strerror(r));
-                rc = r;
             }
+            if (r)
+                rc = r;
         } else {
             char *tag = cm_strdup(addrs[i]);
             if (!tag || lc_rpc_async(in, addrs[i], &req, 3000, on_hb_answer, tag) != 0)
