@@ -7,7 +7,8 @@
  *  - without keys nothing is signed;
  *  - a traced producer's Pub record reaches RMQ_SYS_TRACE_TOPIC in a signed send of the internal
  *    producer, with KEYS = msgId and business keys and no tags, and no record is written for a
- *    send whose answer says TRACE_ON=false, nor for the trace sends themselves. */
+ *    send whose answer says TRACE_ON=false, nor for the trace sends themselves;
+ *  - a transaction's END_TRANSACTION is signed and traced as an EndTransaction record. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -400,6 +401,81 @@ static void test_traced_send_writes_one_signed_pub_record(void **state)
     lc_send_result_clear(&on);
 }
 
+static lc_tx_state_t commit_it(const lc_message_t *m, const char *msg_id, void *arg) { return LC_TX_COMMIT; }
+static lc_tx_state_t never_asked(const lc_message_ext_t *m, void *arg) { return LC_TX_UNKNOWN; }
+
+/* The first trace body holding a record of this type about msg_id, copied into out. */
+static int wait_trace_body(const char *type, const char *msg_id, cm_buf_t *out)
+{
+    for (int i = 0; i < 1000; i++) {
+        uv_mutex_lock(&S.mu);
+        for (int k = 0; k < S.n; k++) {
+            const cap_t *c = &S.caps[k];
+            if (c->code == 310 && !strcmp(c->topic, LC_TRACE_TOPIC_DEFAULT) && c->body && strstr(c->body, type) &&
+                strstr(c->body, msg_id)) {
+                cm_buf_puts(out, c->body);
+                uv_mutex_unlock(&S.mu);
+                return 0;
+            }
+        }
+        uv_mutex_unlock(&S.mu);
+        uv_sleep(10);
+    }
+    return -1;
+}
+
+static void test_transaction_end_is_signed_and_traced(void **state)
+{
+    char ns[64];
+    nsaddr(ns, sizeof ns);
+    lc_producer_t *p;
+    assert_int_equal(lc_producer_create("tx_group", ns, &p), 0);
+    assert_int_equal(lc_producer_set_credentials(p, AK, SK), 0);
+    assert_int_equal(lc_producer_set_trace(p, 1, NULL), 0);
+    lc_producer_set_transaction_check(p, never_asked, NULL);
+    assert_int_equal(lc_producer_start(p), 0);
+    lc_message_t m = {.topic = "TopicTx", .tags = "TagT", .keys = "K1 K2", .body = "tx", .body_len = 2};
+    lc_send_result_t res;
+    lc_tx_state_t st;
+    assert_int_equal(lc_producer_send_in_transaction(p, &m, commit_it, NULL, &res, &st), 0);
+    assert_int_equal(st, LC_TX_COMMIT);
+    cm_buf_t body;
+    cm_buf_init(&body);
+    assert_int_equal(wait_trace_body("EndTransaction\001", res.msg_id, &body), 0);
+    lc_producer_destroy(p);
+    assert_signed(find_cap(0, 37, NULL)); /* the oneway END_TRANSACTION */
+
+    uv_mutex_lock(&S.mu);
+    cm_buf_t all;
+    cm_buf_init(&all);
+    for (int i = 0; i < S.n; i++)
+        if (S.caps[i].code == 310 && !strcmp(S.caps[i].topic, LC_TRACE_TOPIC_DEFAULT) && S.caps[i].body)
+            cm_buf_puts(&all, S.caps[i].body);
+    uv_mutex_unlock(&S.mu);
+    char f[16][128], host[64];
+    int nf = 0;
+    snprintf(host, sizeof host, "127.0.0.1:%d", S.port);
+    assert_int_equal(count_records(all.data, "EndTransaction", res.msg_id, f, &nf), 1);
+    assert_int_equal(nf, 13);
+    assert_string_equal(f[2], "DefaultRegion");
+    assert_string_equal(f[3], "tx_group");
+    assert_string_equal(f[4], "TopicTx");
+    assert_string_equal(f[5], res.msg_id);
+    assert_string_equal(f[6], "TagT");
+    assert_string_equal(f[7], "K1 K2");
+    assert_string_equal(f[8], host);
+    assert_string_equal(f[9], "2");
+    assert_string_equal(f[10], res.msg_id);
+    assert_string_equal(f[11], "COMMIT_MESSAGE");
+    assert_string_equal(f[12], "false");
+    /* the half send's Pub says Trans_Msg_Half (1) */
+    assert_int_equal(count_records(all.data, "Pub", res.msg_id, f, &nf), 1);
+    assert_string_equal(f[11], "1");
+    cm_buf_free(&all);
+    cm_buf_free(&body);
+    lc_send_result_clear(&res);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -408,6 +484,7 @@ int main(void)
         cmocka_unit_test_setup(test_push_consumer_heartbeat_is_signed, before_each),
         cmocka_unit_test_setup(test_nothing_is_signed_without_keys, before_each),
         cmocka_unit_test_setup(test_traced_send_writes_one_signed_pub_record, before_each),
+        cmocka_unit_test_setup(test_transaction_end_is_signed_and_traced, before_each),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
