@@ -8,7 +8,8 @@
 #  3. file-based certificates made with the openssl CLI (a CA and a server certificate whose key
 #     is encrypted PKCS#8): tls.client.authServer=true verifies the chain, a wrong CA is refused;
 #     need.client.auth=require with authClient=true refuses a client without a certificate and
-#     takes one signed by the CA; a bad setting refuses to start, naming the key.
+#     takes one signed by the CA; a bad setting refuses to start, naming the key; the RC4
+#     PKCS#8 key of RocketMQ's TLS guide loads.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
@@ -159,4 +160,17 @@ JAVA_OPT="$TLS -Dtls.test.mode.enable=false -Dtls.client.certPath=$P/other.pem -
     "$A" topicList -n "$N" >/dev/null 2>&1 && lt_fail "require: a certificate of another CA was served"; ok
 JAVA_OPT="$TLS -Dtls.test.mode.enable=false -Dtls.client.certPath=$P/client.pem -Dtls.client.keyPath=$P/client.key" \
     "$A" topicList -n "$N" >"$LT_DIR/t3.out" 2>&1 || lt_fail "require: the CA's client was refused: $(cat "$LT_DIR/t3.out")"; ok
+kill -TERM "$LT_NS_PID"
+
+# the key form RocketMQ's TLS guide makes (PKCS#8 with PBE-SHA1-RC4-128, OpenSSL 3's legacy
+# provider), when this openssl can still write it
+if openssl pkcs8 -topk8 -in "$P/server.key" -out "$P/server-rc4.key" -v1 PBE-SHA1-RC4-128 -passout pass:rc4pw \
+        -provider legacy -provider default >/dev/null 2>&1; then
+    ns_conf rc4.conf "tls.server.keyPath=$P/server-rc4.key" "tls.server.keyPassword=rc4pw"
+    start_ns rc4.conf
+    JAVA_OPT="$TLS -Dtls.config.file=$LT_DIR/client-tls.properties" "$A" topicList -n "$N" >/dev/null 2>&1 \
+        || lt_fail "a name server with an RC4-encrypted PKCS#8 key does not serve TLS"; ok
+else
+    echo "note: this openssl cannot write a PBE-SHA1-RC4-128 key; that check is skipped"
+fi
 echo "PASS test_tls ($pass checks)"
