@@ -106,6 +106,11 @@ int acl_needs(const rm_cmd_t *req, acl_need_t *needs, int *admin_only);
 const char *acl_decide(const acl_table_t *acl, const rm_cmd_t *req, const char *ip, const acl_need_t *needs,
                           int nneeds, int admin_only, char *msg, size_t msglen);
 
+/* The same, but with `verify` the signature is not checked: *verify is then the account whose
+ * secretKey the caller must check it with (rm_sign_verify, e.g. on the thread pool for a large
+ * body), or NULL when a white list let the request in. The account lives as long as the table. */
+const char *acl_decide_later(const acl_table_t *acl, const rm_cmd_t *req, const char *ip, const acl_need_t *needs,
+                             int nneeds, int admin_only, const acl_account_t **verify, char *msg, size_t msglen);
 /* HEART_BEAT's needs, once its body is decoded (spec §1.6): SUB on "%RETRY%" + each consumer
  * group and on each subscribed topic, for the request whose signature acl_decide already
  * verified (ak: its AccessKey). NULL to accept, else the AclException message. */

@@ -118,12 +118,22 @@ static const char *find_account(const acl_table_t *acl, const char *ak, const ch
 const char *acl_decide(const acl_table_t *acl, const rm_cmd_t *req, const char *ip, const acl_need_t *needs,
                           int nneeds, int admin_only, char *msg, size_t msglen)
 {
+    return acl_decide_later(acl, req, ip, needs, nneeds, admin_only, NULL, msg, msglen);
+}
+
+const char *acl_decide_later(const acl_table_t *acl, const rm_cmd_t *req, const char *ip, const acl_need_t *needs,
+                             int nneeds, int admin_only, const acl_account_t **verify, char *msg, size_t msglen)
+{
     const char *ak = rm_ext_get(req, "AccessKey");
     const acl_account_t *a;
+    if (verify)
+        *verify = NULL;
     const char *why = find_account(acl, ak, ip, &a, msg, msglen);
     if (why || !a)
         return why;
-    if (!rm_sign_verify(req, a->secretKey)) {
+    if (verify)
+        *verify = a; /* the caller checks the signature itself, off the loop */
+    else if (!rm_sign_verify(req, a->secretKey)) {
         snprintf(msg, msglen, "Check signature failed for accessKey=%s", ak);
         return msg;
     }

@@ -56,7 +56,13 @@ typedef struct br_config {
     int aclEnable;
     char rocketmqHome[1024];        /* default: the ROCKETMQ_HOME environment variable */
     int aclAdminRequired;           /* Loulan's own key: the ACL admin requests 50-53 need an
-                                     * admin account (true); RocketMQ let any signed user in */    /* the trace topic traceTopicEnable creates (RMQ_SYS_TRACE_TOPIC) */
+                                     * admin account (true); RocketMQ let any signed user in */
+    /* innerClientAuthenticationCredentials (RocketMQ 5's key, JSON {"accessKey","secretKey"};
+     * Loulan also takes "secretKeyEnv" or "secretKeyFile" instead of the secret itself): the
+     * broker signs what it sends to name servers and its master with them, and its HA link
+     * proves it has them. Never printed (br_config_format leaves it out). */
+    char innerAccessKey[128];
+    char innerSecretKey[256];    /* the trace topic traceTopicEnable creates (RMQ_SYS_TRACE_TOPIC) */
     char configFile[1024];      /* the -c file (not a key): UPDATE_BROKER_CONFIG writes there */
     int enablePropertyFilter;
     int rejectTransactionMessage;

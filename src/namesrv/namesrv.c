@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <unistd.h>
 
+#include "acl/acl.h"
 #include "remoting/remoting.h"
 #include "route.h"
 
@@ -26,6 +29,11 @@ struct ns_server {
     int closing;                /* handles still closing after ns_stop */
     ns_job_t *jobs, *jobs_tail; /* registrations and unregistrations in arrival order */
     int njobs, nbig;
+    acl_watch_t *acl;           /* aclEnable: the accounts of namesrvAclFile */
+    uint64_t acl_refused, acl_last_log;
+    /* a large registration's signature is checked on the pool with its body: ns_admit leaves
+     * the secret here for the handler that runs right after it, which moves it to the job */
+    char verify_secret[256];
 };
 
 /* ---- config ---- */
@@ -40,6 +48,37 @@ void ns_config_defaults(ns_config_t *cfg)
     snprintf(cfg->kvConfigPath, sizeof cfg->kvConfigPath, "%s/namesrv/kvConfig.json", home ? home : ".");
     cfg->brokerExpireMs = 120000;
     cfg->scanIntervalMs = 10000;
+    const char *rmq = getenv("ROCKETMQ_HOME");
+    if (rmq && strlen(rmq) < sizeof cfg->rocketmqHome)
+        snprintf(cfg->rocketmqHome, sizeof cfg->rocketmqHome, "%s", rmq);
+}
+
+int ns_config_finish(ns_config_t *cfg, char *err, size_t errlen)
+{
+    if (!cfg->aclEnable || cfg->namesrvAclFile[0])
+        return 0;
+    if (!cfg->rocketmqHome[0]) {
+        snprintf(err, errlen, "aclEnable=true needs namesrvAclFile or rocketmqHome (or the ROCKETMQ_HOME environment "
+                              "variable): the accounts are read from <rocketmqHome>/conf/namesrv_acl.yml");
+        return -1;
+    }
+    if (strlen(cfg->rocketmqHome) + 24 >= sizeof cfg->namesrvAclFile) {
+        snprintf(err, errlen, "rocketmqHome is too long");
+        return -1;
+    }
+    snprintf(cfg->namesrvAclFile, sizeof cfg->namesrvAclFile, "%s/conf/namesrv_acl.yml", cfg->rocketmqHome);
+    return 0;
+}
+
+/* With access control on, a missing account file is a mistake, not an empty table: without it
+ * no broker could ever register. */
+static int acl_file_present(const ns_config_t *cfg, char *err, size_t errlen)
+{
+    if (!cfg->aclEnable || access(cfg->namesrvAclFile, R_OK) == 0)
+        return 0;
+    snprintf(err, errlen, "aclEnable=true but namesrvAclFile %s cannot be read: %s", cfg->namesrvAclFile,
+             strerror(errno));
+    return -1;
 }
 
 int ns_config_set(ns_config_t *cfg, const char *key, const char *val)
@@ -70,6 +109,15 @@ int ns_config_set(ns_config_t *cfg, const char *key, const char *val)
         if (cm_parse_i64(val, &v) || v < 100)
             return -2;
         cfg->scanIntervalMs = (uint64_t)v;
+    } else if (strcmp(key, "aclEnable") == 0) {
+        if (cm_parse_bool(val, &b))
+            return -2;
+        cfg->aclEnable = b;
+    } else if (strcmp(key, "rocketmqHome") == 0 || strcmp(key, "namesrvAclFile") == 0) {
+        char *dst = key[0] == 'r' ? cfg->rocketmqHome : cfg->namesrvAclFile;
+        if (strlen(val) >= sizeof cfg->rocketmqHome)
+            return -2;
+        snprintf(dst, sizeof cfg->rocketmqHome, "%s", val);
     } else {
         return -1;
     }
@@ -79,9 +127,11 @@ int ns_config_set(ns_config_t *cfg, const char *key, const char *val)
 void ns_config_print(const ns_config_t *cfg)
 {
     printf("listenAddr=%s\nlistenPort=%d\nkvConfigPath=%s\norderMessageEnable=%s\n"
-           "brokerExpireMillis=%llu\nscanNotActiveBrokerInterval=%llu\nmaxConnections=%d\n",
+           "brokerExpireMillis=%llu\nscanNotActiveBrokerInterval=%llu\nmaxConnections=%d\naclEnable=%s\n"
+           "rocketmqHome=%s\nnamesrvAclFile=%s\n",
            cfg->listenAddr, cfg->listenPort, cfg->kvConfigPath, cfg->orderMessageEnable ? "true" : "false",
-           (unsigned long long)cfg->brokerExpireMs, (unsigned long long)cfg->scanIntervalMs, cfg->maxConnections);
+           (unsigned long long)cfg->brokerExpireMs, (unsigned long long)cfg->scanIntervalMs, cfg->maxConnections,
+           cfg->aclEnable ? "true" : "false", cfg->rocketmqHome, cfg->namesrvAclFile);
 }
 
 /* ---- handlers ---- */
@@ -102,6 +152,7 @@ void ns_config_print(const ns_config_t *cfg)
 #define NS_QUEUE_MAX 1024
 #define NS_APPLY_SLICE 2000
 #define NS_ECRC 1 /* not a CM_ error: the body's crc32 does not match bodyCrc32 */
+#define NS_ESIG 2 /* not a CM_ error: the signature does not match (access control) */
 
 enum { JOB_WAITING, JOB_DECODING, JOB_APPLYING };
 
@@ -118,6 +169,8 @@ struct ns_job {
     size_t len;
     ns_reg_body_t rb;
     size_t done;                /* topics applied (and their decoded names freed) so far */
+    rm_cmd_t signed_req;        /* access control: the fields to verify with the body ... */
+    char secret[256];           /* ... against this secret, on the pool ("" = nothing to verify) */
     struct ns_job *next;
 };
 
@@ -134,6 +187,9 @@ static void reg_refuse(rm_conn_t *c, const rm_cmd_t *req, const char *addr, int 
     if (rc == NS_ECRC) {
         LOG_W("namesrv", "register from %s: body crc32 does not match", addr);
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "crc32 not match");
+    } else if (rc == NS_ESIG) {
+        LOG_W("namesrv", "register from %s refused: its signature does not match", addr);
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "org.apache.rocketmq.acl.common.AclException: Check signature failed");
     } else if (rc == CM_ENOMEM) {
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "out of memory");
     } else {
@@ -181,6 +237,8 @@ static void job_free(ns_job_t *j)
     free(j->body);
     ns_reg_body_free(&j->rb);
     rm_cmd_free(&j->req);
+    rm_cmd_free(&j->signed_req);
+    explicit_bzero(j->secret, sizeof j->secret);
     rm_conn_unref(j->conn);
     free(j);
 }
@@ -215,6 +273,14 @@ static ns_reg_t job_reg(ns_server_t *ns, const ns_job_t *j)
 static void job_work(uv_work_t *w)
 {
     ns_job_t *j = w->data;
+    if (j->secret[0]) {
+        j->signed_req.body = j->body;
+        j->signed_req.body_len = j->len;
+        if (!rm_sign_verify(&j->signed_req, j->secret)) {
+            j->rc = NS_ESIG;
+            return; /* the body is freed with the job */
+        }
+    }
     j->rc = reg_decode(j->body, j->len, j->crc, j->compressed, j->req.version, &j->rb);
     free(j->body); /* 6 MB freed here, not on the loop */
     j->body = NULL;
@@ -331,6 +397,13 @@ static void job_queue(ns_server_t *ns, rm_conn_t *c, const rm_cmd_t *req, int un
     j->conn = c;
     rm_conn_ref(c);
     rm_cmd_init_header_of(&j->req, req);
+    if (ns->verify_secret[0] && !unreg) { /* ns_admit left the signature to check with the body */
+        rm_cmd_init(&j->signed_req, req->code);
+        for (size_t i = 0; i < req->next; i++)
+            rm_ext_add(&j->signed_req, req->ext[i].key, req->ext[i].val);
+        memcpy(j->secret, ns->verify_secret, sizeof j->secret);
+    }
+    explicit_bzero(ns->verify_secret, sizeof ns->verify_secret);
     j->unreg = unreg;
     j->id = id;
     j->crc = crc;
@@ -609,6 +682,63 @@ static const rm_handler_t k_handlers[] = {
     {327, h_add_write_perm},
 };
 
+/* ---- access control (Loulan's; RocketMQ's name server has none, spec §1.1) ----
+ * Reads stay open (every client asks routes, and most clients do not sign); what changes the
+ * name server's state needs a valid signature of an admin account, or a white-listed address:
+ * so a process without the key cannot register a broker, steal a topic's route, or rewrite the
+ * KV config. Refusals answer as the broker's ACL does (code 1, AclException). */
+static int is_write(int code)
+{
+    switch (code) {
+    case 100: /* PUT_KV_CONFIG */
+    case 102: /* DELETE_KV_CONFIG */
+    case 103: /* REGISTER_BROKER */
+    case 104: /* UNREGISTER_BROKER */
+    case 205: /* WIPE_WRITE_PERM_OF_BROKER */
+    case 216: /* DELETE_TOPIC_IN_NAMESRV */
+    case 318: /* UPDATE_NAMESRV_CONFIG */
+    case 327: /* ADD_WRITE_PERM_OF_BROKER */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int ns_admit(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    ns_server_t *ns = ctx;
+    ns->verify_secret[0] = 0; /* left by the request before, if its handler did not take it */
+    if (!ns->acl || !is_write(req->code))
+        return 0;
+    char ip[96], msg[512];
+    snprintf(ip, sizeof ip, "%s", rm_conn_peer(c));
+    char *colon = strrchr(ip, ':');
+    if (colon)
+        *colon = 0;
+    /* a large registration's body is not hashed on the loop: its signature is checked on the
+     * pool with the CRC (job_work); here only what needs no hashing */
+    int compressed = 0;
+    rm_ext_bool(req, "compressed", &compressed);
+    int later = req->code == 103 && (compressed || req->body_len > NS_ASYNC_BYTES);
+    const acl_account_t *verify = NULL;
+    const char *why = acl_decide_later(acl_watch_table(ns->acl), req, ip, NULL, 0, 1, later ? &verify : NULL, msg,
+                                       sizeof msg);
+    if (!why) {
+        if (verify)
+            snprintf(ns->verify_secret, sizeof ns->verify_secret, "%s", verify->secretKey);
+        return 0;
+    }
+    ns->acl_refused++;
+    uint64_t now = uv_now(ns->loop);
+    if (now - ns->acl_last_log >= 1000) { /* at most one line a second */
+        ns->acl_last_log = now;
+        LOG_W("namesrv", "refused request code=%d from %s: %s (%llu refused so far)", (int)req->code, ip, why,
+              (unsigned long long)ns->acl_refused);
+    }
+    rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "org.apache.rocketmq.acl.common.AclException: %s", why);
+    return 1;
+}
+
 static void on_conn_close(rm_conn_t *c, void *ctx)
 {
     ns_server_t *ns = ctx;
@@ -632,11 +762,24 @@ int ns_start(uv_loop_t *loop, const ns_config_t *cfg, ns_server_t **out)
     ns->cfg = *cfg;
     if (ns_kv_load(&ns->routes, cfg->kvConfigPath) != 0)
         LOG_W("namesrv", "KV config %s is unreadable; starting with an empty one", cfg->kvConfigPath);
+    char err[512];
+    if (ns_config_finish(&ns->cfg, err, sizeof err) || acl_file_present(&ns->cfg, err, sizeof err) ||
+        (cfg->aclEnable && acl_watch_start(loop, ns->cfg.namesrvAclFile, 1, "namesrv", &ns->acl, err, sizeof err))) {
+        LOG_E("namesrv", "%s%s", cfg->aclEnable && ns->cfg.namesrvAclFile[0] ? "aclEnable=true and the ACL file does not load: " : "", err);
+        fprintf(stderr, "mqnamesrv: %s\n", err);
+        ns_routes_free(&ns->routes);
+        free(ns);
+        return CM_EPARSE;
+    }
+    if (ns->acl)
+        LOG_I("namesrv", "ACL on: changes need an admin account's signature; %zu accounts, %zu global white addresses "
+              "in %s", acl_watch_table(ns->acl)->naccounts, acl_watch_table(ns->acl)->nglobal, ns->cfg.namesrvAclFile);
     ns->ep = (rm_endpoint_t){.name = "namesrv", .handlers = k_handlers,
-                             .nhandlers = sizeof k_handlers / sizeof k_handlers[0],
+                             .nhandlers = sizeof k_handlers / sizeof k_handlers[0], .admit = ns_admit,
                              .on_close = on_conn_close, .ctx = ns, .idle_timeout_ms = 120000};
     int rc = rm_server_start(loop, cfg->listenAddr, cfg->listenPort, &ns->ep, &ns->srv);
     if (rc) {
+        acl_watch_stop(ns->acl);
         ns_routes_free(&ns->routes);
         free(ns);
         return rc;
@@ -664,6 +807,8 @@ static void on_handle_closed(uv_handle_t *h)
 void ns_stop(ns_server_t *ns)
 {
     rm_server_stop(ns->srv);
+    acl_watch_stop(ns->acl); /* it frees itself once its timer closed */
+    ns->acl = NULL;
     ns_job_t *j = ns->jobs;
     if (j && j->state == JOB_DECODING) {
         j->ns = NULL; /* on the thread pool: it frees itself when it ends */

@@ -226,8 +226,45 @@ static const struct { const char *key, *harmless; } k_unsafe_keys[] = {
     {"duplicationEnable", "false"}, {"enableDLegerCommitLogFastAck", "false"},
 };
 
+/* innerClientAuthenticationCredentials: {"accessKey": ak, one of "secretKey": sk,
+ * "secretKeyEnv": VAR, "secretKeyFile": path}. The file is read once, at start. */
+static int inner_credentials(br_config_t *c, const char *json)
+{
+    lj_val_t *v = NULL;
+    if (lj_parse(json, strlen(json), &v) != 0)
+        v = NULL;
+    const char *ak = lj_get_str(v, "accessKey", NULL);
+    const char *sk = lj_get_str(v, "secretKey", NULL);
+    const char *env = lj_get_str(v, "secretKeyEnv", NULL);
+    const char *file = lj_get_str(v, "secretKeyFile", NULL);
+    char buf[256] = "";
+    if (!sk && env)
+        sk = getenv(env);
+    if (!sk && file) {
+        FILE *f = fopen(file, "r");
+        if (f) {
+            size_t n = fread(buf, 1, sizeof buf - 1, f);
+            fclose(f);
+            buf[n] = 0;
+            buf[strcspn(buf, "\r\n")] = 0; /* one line; a trailing newline is not part of it */
+            sk = buf;
+        }
+    }
+    int rc = ak && sk && strlen(ak) > 6 && strlen(sk) > 6 && strlen(ak) < sizeof c->innerAccessKey &&
+                     strlen(sk) < sizeof c->innerSecretKey ? 0 : -2;
+    if (rc == 0) {
+        snprintf(c->innerAccessKey, sizeof c->innerAccessKey, "%s", ak);
+        snprintf(c->innerSecretKey, sizeof c->innerSecretKey, "%s", sk);
+    }
+    explicit_bzero(buf, sizeof buf);
+    lj_free(v);
+    return rc;
+}
+
 int br_config_set(br_config_t *c, const char *key, const char *val)
 {
+    if (strcmp(key, "innerClientAuthenticationCredentials") == 0)
+        return inner_credentials(c, val);
     for (size_t i = 0; i < sizeof k_unsafe_keys / sizeof k_unsafe_keys[0]; i++)
         if (strcmp(key, k_unsafe_keys[i].key) == 0)
             return strcasecmp(val, k_unsafe_keys[i].harmless) == 0 ? 0 : -3;

@@ -295,6 +295,15 @@ int br_core_start(uv_loop_t *loop, const br_config_t *cfg, const br_subsys_t *co
                   br_broker_t **out);
 
 /* The hooks as the core calls them: what each means when its subsystem is absent. */
+/* Sign a request the broker sends (to a name server, its master, a Raft peer) with its
+ * innerClientAuthenticationCredentials, when it has them. Small requests only: the cost is the
+ * body's HMAC (register.c signs its large body on the thread pool). */
+static inline void br_sign_out(const struct br_broker *b, rm_cmd_t *req)
+{
+    if (b->cfg.innerAccessKey[0])
+        rm_sign_request(req, b->cfg.innerAccessKey, b->cfg.innerSecretKey);
+}
+
 /* The check of a decoded HEART_BEAT body (acl_subscribe): NULL without access control. */
 static inline const char *br_acl_subscribe(struct br_broker *b, rm_conn_t *c, const char *accessKey,
                                            const char *const *groups, size_t ngroups, const char *const *topics,

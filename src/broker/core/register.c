@@ -31,7 +31,9 @@ typedef struct br_reg_job {
     int rc;                     /* pool: 0 when body is ready */
     br_topics_snap_t *snap;     /* with its data version; perm already capped by the broker's */
     cm_buf_t body;
-    int32_t crc;
+    rm_cmd_t req;               /* the request, header fields taken with the snapshot; signed
+                                 * with the body by the pool when the broker has credentials */
+    char ak[128], sk[256];
 } br_reg_job_t;
 
 static void on_registered(int status, rm_cmd_t *resp, void *arg)
@@ -73,6 +75,8 @@ static void job_free(br_reg_job_t *j)
 {
     free(j->snap);
     cm_buf_free(&j->body);
+    rm_cmd_free(&j->req);
+    explicit_bzero(j->sk, sizeof j->sk);
     free(j);
 }
 
@@ -86,6 +90,10 @@ static br_reg_job_t *job_new(br_broker_t *b, int oneway)
     }
     j->b = b;
     j->oneway = oneway;
+    rm_cmd_init(&j->req, 103);
+    fill_register_header(b, &j->req);
+    snprintf(j->ak, sizeof j->ak, "%s", b->cfg.innerAccessKey);
+    snprintf(j->sk, sizeof j->sk, "%s", b->cfg.innerSecretKey);
     /* The broker's permission caps every topic's, as RocketMQ does. */
     if ((b->cfg.brokerPermission & PERM_WRITE) == 0)
         for (size_t i = 0; i < j->snap->n; i++)
@@ -104,28 +112,28 @@ static void build_body(uv_work_t *w)
     lj_set(body, "topicConfigSerializeWrapper", br_topics_snap_json(j->snap));
     j->rc = lj_write(body, LJ_W_FASTJSON, &j->body);
     lj_free(body);
-    if (j->rc == 0)
-        j->crc = cm_crc32(j->body.data, j->body.len);
+    if (j->rc != 0)
+        return;
+    rm_ext_set(&j->req, "compressed", "false");
+    rm_ext_set_i64(&j->req, "bodyCrc32", cm_crc32(j->body.data, j->body.len));
+    j->req.body = (const uint8_t *)j->body.data; /* copied by each connection it goes to */
+    j->req.body_len = j->body.len;
+    /* the signature covers the body, like its CRC: computed here, not on the loop */
+    if (j->ak[0] && rm_sign_request(&j->req, j->ak, j->sk) != 0)
+        j->rc = CM_ENOMEM;
 }
 
-static void send_body(br_broker_t *b, const br_reg_job_t *j)
+static void send_body(br_broker_t *b, br_reg_job_t *j)
 {
     for (int i = 0; i < b->nns; i++) {
         rm_conn_t *c = ns_conn(b, i);
         if (!c)
             continue;
-        rm_cmd_t req;
-        rm_cmd_init(&req, 103);
-        fill_register_header(b, &req);
-        rm_ext_set(&req, "compressed", "false");
-        rm_ext_set_i64(&req, "bodyCrc32", j->crc);
-        req.body = (const uint8_t *)j->body.data; /* copied by the connection */
-        req.body_len = j->body.len;
+        rm_cmd_t *req = &j->req; /* sending sets only its opaque and flag */
         if (j->oneway)
-            rm_conn_oneway(c, &req);
+            rm_conn_oneway(c, req);
         else
-            rm_conn_invoke(c, &req, REGISTER_TIMEOUT_MS, on_registered, &b->ns_ctx[i]);
-        rm_cmd_free(&req);
+            rm_conn_invoke(c, req, REGISTER_TIMEOUT_MS, on_registered, &b->ns_ctx[i]);
     }
 }
 
@@ -204,6 +212,7 @@ void br_unregister_all(br_broker_t *b)
         rm_cmd_t req;
         rm_cmd_init(&req, 104);
         fill_register_header(b, &req);
+        br_sign_out(b, &req);
         rm_conn_oneway(c, &req);
         rm_cmd_free(&req);
     }

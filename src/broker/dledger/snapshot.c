@@ -174,6 +174,7 @@ void br_dl_fetch_tick(br_dledger_t *d)
     rm_ext_set(&req, "group", b->cfg.dLegerGroup);
     rm_ext_set_i64(&req, "offset", at);
     rm_ext_set_i64(&req, "limit", d->fetch_to);
+    br_sign_out(b, &req);
     if (rm_conn_invoke(d->fetch_conn, &req, FETCH_TIMEOUT_MS, on_fetched, d) == 0)
         d->fetch_busy = 1;
     rm_cmd_free(&req);

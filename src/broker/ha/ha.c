@@ -40,6 +40,10 @@ typedef struct peer {           /* master: one connected slave */
     uint64_t lastRead, lastWrite;
     uint8_t hdr[12];
     uv_write_t wr;
+    int authed;                 /* proved the credentials (auth.c), or none are required */
+    uint8_t pre[BR_HA_AUTH_MAX];/* the preface as it arrives */
+    size_t npre;
+    uint64_t since;             /* connected at (an unproven connection gets 10 s) */
 } peer_t;
 
 typedef struct link {           /* slave: the connection to the master */
@@ -56,8 +60,10 @@ struct br_ha {
     br_broker_t *b;
     uv_tcp_t server;
     int serverOn;
-    peer_t *peers;
+    peer_t *peers;              /* slaves (proven ones, when credentials are required) */
     int npeers;
+    peer_t *pending;            /* connections that have not sent their preface yet */
+    br_ha_nonces_t nonces;      /* prefaces seen lately */
     int64_t acked;              /* furthest commit-log offset a slave confirmed */
     uv_check_t pump;            /* after each loop turn: send what was written */
     uv_timer_t timer;
@@ -104,10 +110,10 @@ static void peer_close(peer_t *p, const char *why)
         return;
     p->closing = 1;
     br_ha_t *ha = p->ha;
-    for (peer_t **pp = &ha->peers; *pp; pp = &(*pp)->nextPeer)
+    for (peer_t **pp = p->authed ? &ha->peers : &ha->pending; *pp; pp = &(*pp)->nextPeer)
         if (*pp == p) {
             *pp = p->nextPeer;
-            ha->npeers--;
+            ha->npeers -= p->authed;
             break;
         }
     LOG_W("broker", "HA: slave link closed (%s); %d slave(s) left", why, ha->npeers);
@@ -183,6 +189,44 @@ static void on_peer_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     *buf = uv_buf_init(slab, sizeof slab);
 }
 
+static void peer_link(br_ha_t *ha, peer_t *p)
+{
+    p->nextPeer = ha->peers;
+    ha->peers = p;
+    ha->npeers++;
+    LOG_I("broker", "HA: a slave connected%s; %d slave(s)", ha->b->cfg.innerAccessKey[0] ? " and proved the credentials" : "",
+          ha->npeers);
+}
+
+/* The preface of a connection that must prove the credentials (auth.c): how many of the n
+ * bytes it took (the rest are reports), or -1 when the connection was closed. */
+static ssize_t peer_auth(peer_t *p, const uint8_t *data, size_t n)
+{
+    br_ha_t *ha = p->ha;
+    size_t take = n < sizeof p->pre - p->npre ? n : sizeof p->pre - p->npre;
+    memcpy(p->pre + p->npre, data, take);
+    size_t had = p->npre, used = 0;
+    p->npre += take;
+    const char *why;
+    int rc = br_ha_auth_check(p->pre, p->npre, &used, ha->b->cfg.innerAccessKey, ha->b->cfg.innerSecretKey,
+                              cm_now_ms(), &ha->nonces, &why);
+    if (rc < 0) {
+        LOG_W("broker", "HA: refused a slave connection: %s", why);
+        peer_close(p, "no valid credentials");
+        return -1;
+    }
+    if (rc == 0)
+        return (ssize_t)n; /* all taken, more to come */
+    for (peer_t **pp = &ha->pending; *pp; pp = &(*pp)->nextPeer)
+        if (*pp == p) {
+            *pp = p->nextPeer;
+            break;
+        }
+    p->authed = 1;
+    peer_link(ha, p);
+    return (ssize_t)(used - had);
+}
+
 /* Reports: 8-byte offsets, possibly split across reads; each one acknowledges. */
 static void on_peer_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
@@ -193,8 +237,11 @@ static void on_peer_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         return;
     }
     p->lastRead = now_ms(ha);
+    ssize_t i0 = 0;
+    if (!p->authed && (i0 = peer_auth(p, (const uint8_t *)buf->base, (size_t)n)) < 0)
+        return; /* closed */
     int64_t latest = -1;
-    for (ssize_t i = 0; i < n; i++) {
+    for (ssize_t i = i0; i < n; i++) {
         p->part[p->npart++] = (uint8_t)buf->base[i];
         if (p->npart == 8) {
             latest = (int64_t)cm_be64(p->part);
@@ -239,17 +286,25 @@ static void on_slave_connection(uv_stream_t *server, int status)
         return;
     }
     uv_tcp_nodelay(&p->tcp, 1);
-    p->lastRead = p->lastWrite = now_ms(ha);
-    p->nextPeer = ha->peers;
-    ha->peers = p;
-    ha->npeers++;
-    LOG_I("broker", "HA: a slave connected; %d slave(s)", ha->npeers);
+    p->lastRead = p->lastWrite = p->since = now_ms(ha);
+    if (ha->b->cfg.innerAccessKey[0]) { /* it counts as a slave once it proved the credentials */
+        p->nextPeer = ha->pending;
+        ha->pending = p;
+    } else {
+        p->authed = 1;
+        peer_link(ha, p);
+    }
     uv_read_start((uv_stream_t *)&p->tcp, on_peer_alloc, on_peer_read);
 }
 
 static void master_tick(br_ha_t *ha)
 {
     uint64_t now = now_ms(ha);
+    for (peer_t *p = ha->pending, *nx; p; p = nx) {
+        nx = p->nextPeer;
+        if (now - p->since > 10000)
+            peer_close(p, "no preface within 10 s");
+    }
     for (peer_t *p = ha->peers, *nx; p; p = nx) {
         nx = p->nextPeer;
         if (now - p->lastRead > (uint64_t)ha->b->cfg.haHousekeepingInterval)
@@ -302,6 +357,26 @@ static void link_report(link_t *l)
         return;
     }
     l->lastReport = now_ms(l->ha);
+}
+
+/* With credentials, the link opens by proving them (auth.c); 0, or -1 when it closed. */
+static int link_preface(link_t *l)
+{
+    const br_config_t *c = &l->ha->b->cfg;
+    uv_write_t *w = malloc(sizeof *w + BR_HA_AUTH_MAX);
+    if (!w) {
+        link_close(l, "out of memory");
+        return -1;
+    }
+    uint8_t *v = (uint8_t *)(w + 1);
+    size_t n = br_ha_auth_build(v, BR_HA_AUTH_MAX, c->innerAccessKey, c->innerSecretKey, cm_now_ms());
+    uv_buf_t buf = uv_buf_init((char *)v, (unsigned)n);
+    if (n == 0 || uv_write(w, (uv_stream_t *)&l->tcp, &buf, 1, on_report_written) != 0) {
+        free(w);
+        link_close(l, "cannot send the credentials' preface");
+        return -1;
+    }
+    return 0;
 }
 
 static void on_link_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -385,6 +460,8 @@ static void on_link_connected(uv_connect_t *c, int status)
     uv_tcp_nodelay(&l->tcp, 1);
     LOG_I("broker", "HA: connected to the master %s; this commit log ends at %" PRId64, l->ha->haAddr,
           st_max_phy_offset(l->ha->b->store));
+    if (l->ha->b->cfg.innerAccessKey[0] && link_preface(l) != 0)
+        return;
     link_report(l);
     uv_read_start((uv_stream_t *)&l->tcp, on_link_alloc, on_link_read);
 }
@@ -479,6 +556,7 @@ static void sync_tables(br_ha_t *ha)
         arg->ha = ha;
         rm_cmd_t req;
         rm_cmd_init(&req, k[i].code);
+        br_sign_out(b, &req); /* a master with ACL on lets its slave copy the tables */
         if (rm_conn_invoke(ha->admin, &req, RPC_TIMEOUT_MS, on_table, arg) != 0)
             free(arg);
         rm_cmd_free(&req);
@@ -579,6 +657,8 @@ void br_ha_stop(br_broker_t *b, uv_close_cb cb)
     ha->handles++; /* held until everything below is on its way */
     while (ha->peers)
         peer_close(ha->peers, "broker stopping");
+    while (ha->pending)
+        peer_close(ha->pending, "broker stopping");
     if (ha->link)
         link_close(ha->link, "broker stopping");
     if (ha->admin) {

@@ -15,4 +15,16 @@ void br_ha_master_known(br_broker_t *b, const char *masterAddr, const char *haAd
 
 extern const br_subsys_t br_ha_subsys;
 
+/* auth.c: the preface a slave opens with when the master has innerClientAuthenticationCredentials
+ * (the format is in auth.c). Pure; any thread. */
+#define BR_HA_AUTH_MAX (4 + 1 + 255 + 8 + 16 + 20)
+#define BR_HA_NONCES 256 /* recent prefaces remembered against replays (2 minutes' worth) */
+typedef struct br_ha_nonces { uint8_t v[BR_HA_NONCES][16]; size_t next; } br_ha_nonces_t;
+/* The preface for ak/sk at now_ms into out; its length, or 0 (too long a key, no randomness). */
+size_t br_ha_auth_build(uint8_t *out, size_t cap, const char *ak, const char *sk, int64_t now_ms);
+/* Check the first avail bytes a peer sent: 0 needs more, 1 valid (*used bytes were the
+ * preface; it is remembered in seen), -1 invalid with the reason in *why. */
+int br_ha_auth_check(const uint8_t *p, size_t avail, size_t *used, const char *ak, const char *sk, int64_t now_ms,
+                     br_ha_nonces_t *seen, const char **why);
+
 #endif
