@@ -367,11 +367,43 @@ static int parse_bool(ys_t *y, int *out)
     return fail(y, "admin: true or false was expected (line %lu)", (unsigned long)y->ev.start_mark.line + 1);
 }
 
+/* Loulan's secretKeyEnv / secretKeyFile: the secret kept out of the YAML. A file's first line,
+ * at most 1 KiB, of a regular file only (never a pipe or a device that would block the load). */
+static int secret_elsewhere(ys_t *y, acl_account_t *a, const char *env, const char *file)
+{
+    if (a->secretKey || (!env && !file))
+        return 0;
+    if (env) {
+        const char *v = getenv(env);
+        if (!v)
+            return fail(y, "secretKeyEnv of accessKey=%s: the environment variable %s is not set",
+                        a->accessKey ? a->accessKey : "null", env);
+        a->secretKey = strdup(v);
+    } else {
+        int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        struct stat sb;
+        char buf[1025];
+        ssize_t n = -1;
+        if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
+            n = read(fd, buf, sizeof buf - 1);
+        if (fd >= 0)
+            close(fd);
+        if (n < 0)
+            return fail(y, "secretKeyFile of accessKey=%s: %s cannot be read", a->accessKey ? a->accessKey : "null",
+                        file);
+        buf[n] = 0;
+        buf[strcspn(buf, "\r\n")] = 0;
+        a->secretKey = strdup(buf);
+        explicit_bzero(buf, sizeof buf);
+    }
+    return a->secretKey ? 0 : fail(y, "out of memory");
+}
+
 /* One account map; the current event is its MAPPING_START. */
 static int read_account(ys_t *y, acl_account_t *a)
 {
     char *tmp = NULL, *white = NULL;
-    char *dtp = NULL, *dgp = NULL;
+    char *dtp = NULL, *dgp = NULL, *senv = NULL, *sfile = NULL;
     strv_t topics = {0}, groups = {0};
     int rc = -1, present;
     int have_white = 0;
@@ -405,6 +437,10 @@ static int read_account(ys_t *y, acl_account_t *a)
             dst = &dtp;
         else if (!strcmp(key, "defaultGroupPerm"))
             dst = &dgp;
+        else if (!strcmp(key, "secretKeyEnv"))
+            dst = &senv;
+        else if (!strcmp(key, "secretKeyFile"))
+            dst = &sfile;
         if (dst) {
             if (scalar_dup(y, key, &tmp))
                 goto out;
@@ -428,6 +464,8 @@ static int read_account(ys_t *y, acl_account_t *a)
             goto out;
         }
     }
+    if (secret_elsewhere(y, a, senv, sfile))
+        goto out;
     if (!a->accessKey || !a->secretKey || java_len(a->accessKey) <= 6 || java_len(a->secretKey) <= 6) {
         /* RocketMQ's text, but a secret is never written to a log: only whether there is one */
         fail(y, "The accessKey=%s and secretKey=%s cannot be null and length should longer than 6",
@@ -456,6 +494,8 @@ out:
     free(white);
     free(dtp);
     free(dgp);
+    free(senv);
+    free(sfile);
     strv_free(&topics);
     strv_free(&groups);
     return rc;

@@ -539,6 +539,40 @@ static void test_load_dir(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Loulan's secretKeyEnv / secretKeyFile keep the secret out of the YAML. */
+static void test_secret_elsewhere(void **state)
+{
+    (void)state;
+    char err[512];
+    setenv("LOULAN_TEST_SECRET", "fromTheEnvironment", 1);
+    char path[] = "/tmp/acl-secret-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "fromTheFile1\nsecond line\n", 25), 25);
+    close(fd);
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "accounts:\n  - accessKey: envKey001\n    secretKeyEnv: LOULAN_TEST_SECRET\n"
+             "  - accessKey: fileKey01\n    secretKeyFile: %s\n"
+             "  - accessKey: bothKey01\n    secretKey: inlineWins\n    secretKeyEnv: LOULAN_TEST_SECRET\n",
+             path);
+    acl_table_t *acl = load1(yaml, err, sizeof err);
+    if (!acl)
+        fail_msg("%s", err);
+    assert_string_equal(acl_account(acl, "envKey001")->secretKey, "fromTheEnvironment");
+    assert_string_equal(acl_account(acl, "fileKey01")->secretKey, "fromTheFile1");
+    assert_string_equal(acl_account(acl, "bothKey01")->secretKey, "inlineWins");
+    acl_free(acl);
+
+    assert_null(load1("accounts:\n  - accessKey: envKey001\n    secretKeyEnv: LOULAN_TEST_NO_SUCH_VAR\n", err, sizeof err));
+    assert_non_null(strstr(err, "LOULAN_TEST_NO_SUCH_VAR is not set"));
+    assert_null(load1("accounts:\n  - accessKey: fileKey01\n    secretKeyFile: /nonexistent/secret\n", err, sizeof err));
+    assert_non_null(strstr(err, "cannot be read"));
+    /* a device or a pipe is refused rather than read (it could block the load) */
+    assert_null(load1("accounts:\n  - accessKey: fileKey01\n    secretKeyFile: /dev/zero\n", err, sizeof err));
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -555,6 +589,7 @@ int main(void)
         cmocka_unit_test(test_first_file_wins),
         cmocka_unit_test(test_account_limit),
         cmocka_unit_test(test_load_dir),
+        cmocka_unit_test(test_secret_elsewhere),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
