@@ -232,14 +232,18 @@ out:
 }
 
 /* The documented key setup (PBE-SHA1-RC4-128 PKCS#8) needs OpenSSL 3's legacy provider. */
+static OSSL_PROVIDER *g_legacy, *g_default; /* unloaded by rm_tls_cleanup */
+
+static pthread_mutex_t g_prov_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void load_legacy_provider(void)
 {
-    static int loaded;
-    if (loaded)
-        return;
-    loaded = 1;
-    OSSL_PROVIDER_load(NULL, "legacy");
-    OSSL_PROVIDER_load(NULL, "default"); /* loading one provider explicitly drops the implicit default */
+    pthread_mutex_lock(&g_prov_lock);
+    if (!g_legacy)
+        g_legacy = OSSL_PROVIDER_load(NULL, "legacy");
+    if (g_legacy && !g_default) /* loading one provider explicitly drops the implicit default */
+        g_default = OSSL_PROVIDER_load(NULL, "default");
+    pthread_mutex_unlock(&g_prov_lock);
 }
 
 /* Hands OpenSSL the configured password, never a terminal prompt. */
@@ -463,6 +467,13 @@ void rm_tls_cleanup(void)
     pthread_mutex_unlock(&g_lock);
     SSL_CTX_free(s);
     SSL_CTX_free(c);
+    pthread_mutex_lock(&g_prov_lock);
+    if (g_legacy)
+        OSSL_PROVIDER_unload(g_legacy);
+    if (g_default)
+        OSSL_PROVIDER_unload(g_default);
+    g_legacy = g_default = NULL;
+    pthread_mutex_unlock(&g_prov_lock);
 }
 
 /* The context an engine of that side gets, with a reference of its own; a client switched on
