@@ -80,6 +80,11 @@ static const char *sys_subscribe(br_broker_t *b, rm_conn_t *c, const char *ak, c
     return why;
 }
 
+void br_acl_sys_reload(br_broker_t *b, void (*done)(void *arg, int ok), void *arg)
+{
+    acl_watch_reload(sys_of(b)->watch, done, arg);
+}
+
 /* ---- start and stop ---- */
 
 /* RocketMQ creates the default file empty when it is missing; so do we, readable by the owner
@@ -129,10 +134,11 @@ static void sys_release(br_broker_t *b)
     if (!s)
         return;
     acl_watch_stop(s->watch); /* it frees itself once its timer closed */
+    br_acl_admin_release(b);
     free(s);
     b->acl = NULL;
     b->hooks.acl_admit = NULL;
     b->hooks.acl_subscribe = NULL;
 }
 
-const br_subsys_t br_acl_subsys = {"acl", sys_start, NULL, sys_release, NULL, 0, 0};
+const br_subsys_t br_acl_subsys = {"acl", sys_start, NULL, sys_release, br_acl_admin_handlers, BR_ACL_NADMIN, 0};
