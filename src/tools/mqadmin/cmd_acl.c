@@ -13,16 +13,14 @@
 
 #define MAX_BROKERS 128
 
-/* Java's String.trim() of an option value, in a copy that lives until exit. */
+/* Java's String.trim() of an option value, in place (the values are argv's own strings). */
 static const char *trimmed(const char *s)
 {
     if (!s)
         return NULL;
     while (*s && (unsigned char)*s <= ' ')
         s++;
-    char *c = strdup(s);
-    if (!c)
-        return s;
+    char *c = (char *)s;
     size_t n = strlen(c);
     while (n && (unsigned char)c[n - 1] <= ' ')
         c[--n] = 0;
