@@ -9,7 +9,8 @@
  * the end a summary with p50/p99/p999 latency. Consumer: prints consume TPS and born-to-consume
  * latency each second. Message buffers and in-flight slots are allocated once up front; the
  * per-send work in this file allocates nothing.
- * TLS as RocketMQ's tools: JAVA_OPT="-Dtls.enable=true" (and other -Dtls.* settings). */
+ * TLS as RocketMQ's tools: JAVA_OPT="-Dtls.enable=true" (and other -Dtls.* settings); ACL:
+ * -a accessKey -k secretKey sign every request. */
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -32,6 +33,7 @@ typedef struct stats {
 
 static stats_t g_st;
 static volatile int g_stop;
+static const char *g_ak, *g_sk; /* -a / -k: sign every request (a broker with aclEnable=true) */
 
 static int64_t now_us(void)
 {
@@ -201,6 +203,8 @@ static int run_producer(const char *ns, const char *topic, int ntopics, size_t s
 {
     lc_producer_t *p;
     int rc = lc_producer_create("benchmark_producer", ns, &p);
+    if (rc == 0 && g_ak)
+        rc = lc_producer_set_credentials(p, g_ak, g_sk);
     if (rc == 0)
         rc = lc_producer_start(p);
     if (rc) {
@@ -285,6 +289,8 @@ static int run_consumer(const char *ns, const char *topic, int ntopics, int thre
     if (rc == 0) {
         lc_push_consumer_set_threads(c, threads);
         lc_push_consumer_set_listener(c, on_consume, NULL);
+        if (g_ak)
+            rc = lc_push_consumer_set_credentials(c, g_ak, g_sk);
         for (int i = 0; i < ntopics && rc == 0; i++)
             rc = lc_push_consumer_subscribe(c, topics[i], "*");
     }
@@ -309,7 +315,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: benchmark producer|consumer [-n namesrv] [-t topic] [-T topics] [-s size] [-w threads]\n"
-            "                 [-W window] [-d seconds] [-g group]\n");
+            "                 [-W window] [-d seconds] [-g group] [-a accessKey -k secretKey]\n");
     exit(2);
 }
 
@@ -323,7 +329,7 @@ int main(int argc, char **argv)
     int threads = 0, window = 1024, secs = 0, ntopics = 1;
     optind = 2;
     int opt;
-    while ((opt = getopt(argc, argv, "n:t:T:s:w:W:d:g:h")) != -1) {
+    while ((opt = getopt(argc, argv, "n:t:T:s:w:W:d:g:a:k:h")) != -1) {
         switch (opt) {
         case 'n': ns = optarg; break;
         case 't': topic = optarg; break;
@@ -333,6 +339,8 @@ int main(int argc, char **argv)
         case 'W': window = atoi(optarg); break;
         case 'd': secs = atoi(optarg); break;
         case 'g': group = optarg; break;
+        case 'a': g_ak = optarg; break;
+        case 'k': g_sk = optarg; break;
         default: usage();
         }
     }
@@ -340,7 +348,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "benchmark: %s\n", lc_tls_error());
         return 1;
     }
-    if (ntopics < 1 || size < 1 || window < 1)
+    if (ntopics < 1 || size < 1 || window < 1 || !g_ak != !g_sk)
         usage();
     if (strcmp(mode, "producer") == 0) {
         if (secs <= 0)

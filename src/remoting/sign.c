@@ -3,13 +3,39 @@
  * without the `Signature` field itself. Clients of different generations disagree on one field,
  * `_UNIQUE_KEY_QUERY` (QUERY_MESSAGE): Java ≥ 4.9.4 signs it, older clients and 4.9.x brokers do
  * not; a verifier accepts either form. HMAC and Base64 are OpenSSL's (libcrypto). */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "remoting/remoting.h"
+
+/* OpenSSL 3's one-shot HMAC() looks the algorithm up on every call, which cost more than the
+ * hashing of a 1 KiB send: fetch it once, then stream the values and the body into it (no
+ * copy of the body). EVP_MAC objects may be shared between threads once fetched. */
+static EVP_MAC *g_hmac;
+static pthread_once_t g_hmac_once = PTHREAD_ONCE_INIT;
+static void fetch_hmac(void) { g_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL); }
+
+/* HMAC-SHA1 of the parts, in order, with key. 0, or -1. */
+static int hmac_sha1(const char *key, const uint8_t *const *part, const size_t *len, size_t nparts, uint8_t mac[20])
+{
+    pthread_once(&g_hmac_once, fetch_hmac);
+    EVP_MAC_CTX *ctx = g_hmac ? EVP_MAC_CTX_new(g_hmac) : NULL;
+    if (!ctx)
+        return -1;
+    char digest[] = "SHA1";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+    int ok = EVP_MAC_init(ctx, (const unsigned char *)key, strlen(key), params);
+    for (size_t i = 0; ok && i < nparts; i++)
+        ok = len[i] == 0 || EVP_MAC_update(ctx, part[i], len[i]);
+    size_t out = 0;
+    ok = ok && EVP_MAC_final(ctx, mac, &out, 20) && out == 20;
+    EVP_MAC_CTX_free(ctx);
+    return ok ? 0 : -1;
+}
 
 static int by_key(const void *a, const void *b)
 {
@@ -18,34 +44,39 @@ static int by_key(const void *a, const void *b)
 
 int rm_sign(const rm_cmd_t *c, const char *secret, int skip_unique_key_query, char out[RM_SIGN_LEN + 1])
 {
-    const rm_kv_t **kv = malloc((c->next ? c->next : 1) * sizeof *kv);
-    cm_buf_t data;
-    size_t n = 0;
+    /* the values by key order, then the body: one part each */
+    size_t cap = c->next + 1;
+    const rm_kv_t *stack_kv[32], **kv = cap <= 32 ? stack_kv : malloc(cap * sizeof *kv);
+    const uint8_t *stack_part[33], **part = cap <= 32 ? stack_part : malloc(cap * sizeof *part);
+    size_t stack_len[33], *len = cap <= 32 ? stack_len : malloc(cap * sizeof *len);
     int rc = -1;
-    if (!kv)
-        return -1;
-    for (size_t i = 0; i < c->next; i++) {
-        const char *k = c->ext[i].key;
-        if (strcmp(k, "Signature") == 0 || (skip_unique_key_query && strcmp(k, "_UNIQUE_KEY_QUERY") == 0))
-            continue;
-        kv[n++] = &c->ext[i];
+    if (kv && part && len) {
+        size_t n = 0;
+        for (size_t i = 0; i < c->next; i++) {
+            const char *k = c->ext[i].key;
+            if (strcmp(k, "Signature") == 0 || (skip_unique_key_query && strcmp(k, "_UNIQUE_KEY_QUERY") == 0))
+                continue;
+            kv[n++] = &c->ext[i];
+        }
+        qsort(kv, n, sizeof *kv, by_key);
+        for (size_t i = 0; i < n; i++) {
+            part[i] = (const uint8_t *)(kv[i]->val ? kv[i]->val : "");
+            len[i] = strlen((const char *)part[i]);
+        }
+        part[n] = c->body;
+        len[n] = c->body_len;
+        uint8_t mac[20];
+        if (hmac_sha1(secret, part, len, n + 1, mac) == 0) {
+            EVP_EncodeBlock((unsigned char *)out, mac, 20); /* 28 characters and a NUL */
+            rc = 0;
+        }
     }
-    qsort(kv, n, sizeof *kv, by_key);
-    cm_buf_init(&data);
-    int err = 0;
-    for (size_t i = 0; i < n; i++)
-        err |= cm_buf_puts(&data, kv[i]->val ? kv[i]->val : "");
-    if (c->body_len)
-        err |= cm_buf_append(&data, c->body, c->body_len);
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int maclen = 0;
-    if (!err && HMAC(EVP_sha1(), secret, (int)strlen(secret), data.len ? (const unsigned char *)data.data : (const unsigned char *)"",
-                     data.len, mac, &maclen) && maclen == 20) {
-        EVP_EncodeBlock((unsigned char *)out, mac, (int)maclen); /* 28 characters and a NUL */
-        rc = 0;
-    }
-    cm_buf_free(&data);
-    free(kv);
+    if (kv != stack_kv)
+        free(kv);
+    if (part != stack_part)
+        free(part);
+    if (len != stack_len)
+        free(len);
     return rc;
 }
 
