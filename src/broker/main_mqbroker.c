@@ -63,6 +63,7 @@ static void on_signal(uv_signal_t *s, int sig)
 {
     LOG_I("broker", "signal %d: shutting down", sig);
     br_stop(g_broker);
+    rm_tls_watch_stop();
     uv_close((uv_handle_t *)&g_sigint, NULL);
     uv_close((uv_handle_t *)&g_sigterm, NULL);
 }
@@ -139,6 +140,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "mqbroker: start failed, see the log above\n");
         return 1;
     }
+    rm_tls_watch_start(loop, &g_tls); /* certificate hot reload, as RocketMQ's */
     uv_signal_init(loop, &g_sigint);
     uv_signal_init(loop, &g_sigterm);
     uv_signal_start(&g_sigint, on_signal, SIGINT);

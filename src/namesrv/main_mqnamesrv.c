@@ -27,6 +27,7 @@ static void on_signal(uv_signal_t *s, int sig)
 {
     LOG_I("namesrv", "signal %d: shutting down", sig);
     ns_stop(g_ns);
+    rm_tls_watch_stop();
     uv_close((uv_handle_t *)&g_sigint, NULL);
     uv_close((uv_handle_t *)&g_sigterm, NULL);
 }
@@ -102,6 +103,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "mqnamesrv: cannot listen on port %d\n", cfg.listenPort);
         return 1;
     }
+    rm_tls_watch_start(g_loop, &g_tls); /* certificate hot reload, as RocketMQ's */
     uv_signal_init(g_loop, &g_sigint);
     uv_signal_init(g_loop, &g_sigterm);
     uv_signal_start(&g_sigint, on_signal, SIGINT);

@@ -269,6 +269,13 @@ void rm_tls_client_enable(int on);
 int rm_tls_client_enabled(void);
 /* Free both contexts and reset the settings (tests, exit); connections keep what they hold. */
 void rm_tls_cleanup(void);
+/* Certificate hot reload, as RocketMQ's servers do: every 500 ms the server's certPath, keyPath
+ * and trustCertPath are hashed; a changed trust file rebuilds the server context at once, cert
+ * and key once both have changed. Connections accepted afterwards use the new context; a
+ * rebuild that fails keeps the old one (logged). Nothing to watch in test mode or disabled.
+ * Loop thread; rm_tls_watch_stop closes the timer (before the loop ends). 0 or RM_ENOMEM. */
+int rm_tls_watch_start(uv_loop_t *loop, const rm_tls_conf_t *tc);
+void rm_tls_watch_stop(void);
 
 /* The first byte of an accepted connection under `mode`: RM_SNIFF_TLS (0x16), RM_SNIFF_PLAIN,
  * or RM_SNIFF_REFUSE (close it). */

@@ -658,3 +658,132 @@ char *rm_tls_take_output(rm_tls_t *t, size_t *len)
 
 int rm_tls_handshake_done(const rm_tls_t *t) { return t->done; }
 const char *rm_tls_last_error(const rm_tls_t *t) { return t->err[0] ? t->err : "no error"; }
+
+/* ---- certificate hot reload ---- */
+
+#define WATCH_MS 500
+
+typedef struct watch {
+    uv_timer_t timer;
+    rm_tls_conf_t tc;                 /* a copy: the paths and passwords a rebuild needs */
+    const char *paths[3];             /* cert, key, trust (NULL: not watched) */
+    unsigned char hash[3][32];
+    int known[3];                     /* hash[i] holds the file's digest */
+    int cert_changed, key_changed;
+} watch_t;
+
+static watch_t *g_watch; /* loop thread */
+
+/* SHA-256 of a (small) file; 0, or -1 when it cannot be read (mid-rewrite: try next tick). */
+static int file_digest(const char *path, unsigned char out[32])
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char buf[8192];
+    size_t n;
+    int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+    while (ok && (n = fread(buf, 1, sizeof buf, f)) > 0)
+        ok = EVP_DigestUpdate(md, buf, n) == 1;
+    ok = ok && !ferror(f) && EVP_DigestFinal_ex(md, out, NULL) == 1;
+    EVP_MD_CTX_free(md);
+    fclose(f);
+    return ok ? 0 : -1;
+}
+
+/* Did file i change since the last look? The first readable look only records it. */
+static int file_changed(watch_t *w, int i)
+{
+    unsigned char h[32];
+    if (!w->paths[i] || file_digest(w->paths[i], h) != 0)
+        return 0;
+    int changed = w->known[i] && memcmp(h, w->hash[i], sizeof h) != 0;
+    memcpy(w->hash[i], h, sizeof h);
+    w->known[i] = 1;
+    return changed;
+}
+
+static void reload(watch_t *w, const char *why)
+{
+    char err[512];
+    SSL_CTX *ctx = server_ctx(&w->tc, err, sizeof err);
+    if (!ctx) {
+        LOG_E("remoting", "TLS: %s changed but the new files do not make a context, keeping the old one: %s", why, err);
+        return;
+    }
+    pthread_mutex_lock(&g_lock);
+    SSL_CTX *old = g_server_ctx;
+    g_server_ctx = ctx;
+    pthread_mutex_unlock(&g_lock);
+    SSL_CTX_free(old);
+    LOG_I("remoting", "TLS: server certificate reloaded (%s changed)", why);
+}
+
+/* RocketMQ's rule: the trust file alone reloads; cert and key only as a pair, so that a
+ * rotation writing one file, then the other, is never half applied. */
+static void on_watch(uv_timer_t *t)
+{
+    watch_t *w = t->data;
+    if (file_changed(w, 2))
+        reload(w, "tls.server.trustCertPath");
+    w->cert_changed |= file_changed(w, 0);
+    w->key_changed |= file_changed(w, 1);
+    if (w->cert_changed && w->key_changed) {
+        w->cert_changed = w->key_changed = 0;
+        reload(w, "tls.server.certPath and tls.server.keyPath");
+    }
+}
+
+static int copy_conf(rm_tls_conf_t *dst, const rm_tls_conf_t *src)
+{
+    *dst = *src;
+    char **d[] = {&dst->server_cert_path, &dst->server_key_path, &dst->server_key_password,
+                  &dst->server_trust_cert_path, &dst->client_cert_path, &dst->client_key_path,
+                  &dst->client_key_password, &dst->client_trust_cert_path, &dst->config_file};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof d / sizeof d[0]; i++)
+        if (*d[i] && !(*d[i] = cm_strdup(*d[i])))
+            rc = RM_ENOMEM;
+    return rc;
+}
+
+int rm_tls_watch_start(uv_loop_t *loop, const rm_tls_conf_t *tc)
+{
+    if (g_watch || tc->server_mode == RM_TLS_DISABLED || tc->test_mode)
+        return 0;
+    watch_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return RM_ENOMEM;
+    if (copy_conf(&w->tc, tc) != 0) {
+        rm_tls_conf_free(&w->tc);
+        free(w);
+        return RM_ENOMEM;
+    }
+    w->paths[0] = w->tc.server_cert_path;
+    w->paths[1] = w->tc.server_key_path;
+    w->paths[2] = w->tc.server_trust_cert_path;
+    for (int i = 0; i < 3; i++)
+        file_changed(w, i); /* the files as the context was built from them */
+    uv_timer_init(loop, &w->timer);
+    w->timer.data = w;
+    uv_timer_start(&w->timer, on_watch, WATCH_MS, WATCH_MS);
+    uv_unref((uv_handle_t *)&w->timer); /* the watch alone never keeps a process running */
+    g_watch = w;
+    return 0;
+}
+
+static void on_watch_closed(uv_handle_t *h)
+{
+    watch_t *w = h->data;
+    rm_tls_conf_free(&w->tc);
+    free(w);
+}
+
+void rm_tls_watch_stop(void)
+{
+    if (!g_watch)
+        return;
+    uv_close((uv_handle_t *)&g_watch->timer, on_watch_closed);
+    g_watch = NULL;
+}

@@ -3,7 +3,7 @@
  * words, tls.config.file overriding all but mode and enable; errors name the key); a TLS pair
  * exchanging frames both ways through rm_conn, a frame over 1 MiB each way and a zero-copy raw
  * answer; enforcing refuses plain, disabled refuses TLS; a garbage ClientHello closes only its
- * own connection. */
+ * own connection; a rotated certificate and key are picked up by new connections. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -97,24 +97,31 @@ static int run_until(const int *flag, int ms)
     return *flag;
 }
 
-static void start(int mode)
+/* A loop and a server on the server settings tc. */
+static void start_with(const rm_tls_conf_t *tc)
 {
     assert_int_equal(uv_loop_init(&g_loop), 0);
     uv_timer_init(&g_loop, &g_tick);
     uv_timer_start(&g_tick, on_tick, 10, 10);
-    rm_tls_conf_t tc;
-    rm_tls_conf_init(&tc);
-    tc.server_mode = mode;
     char err[256] = "";
-    assert_int_equal(rm_tls_server_setup(&tc, err, sizeof err), 0);
-    rm_tls_conf_free(&tc);
+    assert_int_equal(rm_tls_server_setup(tc, err, sizeof err), 0);
     assert_int_equal(rm_server_start(&g_loop, "127.0.0.1", 0, &k_srv_ep, &g_srv), 0);
     g_accepted = NULL;
     g_raw_done = 0;
 }
 
+static void start(int mode)
+{
+    rm_tls_conf_t tc;
+    rm_tls_conf_init(&tc);
+    tc.server_mode = mode;
+    start_with(&tc);
+    rm_tls_conf_free(&tc);
+}
+
 static void stop(void)
 {
+    rm_tls_watch_stop();
     if (g_accepted)
         rm_conn_unref(g_accepted);
     g_accepted = NULL;
@@ -487,6 +494,89 @@ static void test_garbage_client_hello_closes_only_its_connection(void **state)
     stop();
 }
 
+/* A client that verifies the server against trust file `ca` only (chain, no host name). */
+static void client_trusting(const char *ca)
+{
+    rm_tls_conf_t tc;
+    rm_tls_conf_init(&tc);
+    char err[256] = "";
+    rm_tls_conf_set(&tc, "tls.test.mode.enable", "false");
+    rm_tls_conf_set(&tc, "tls.client.authServer", "true");
+    rm_tls_conf_set(&tc, "tls.client.trustCertPath", ca);
+    assert_int_equal(rm_tls_client_setup(&tc, err, sizeof err), 0);
+    rm_tls_conf_free(&tc);
+}
+
+/* A fresh TLS connection trusting `ca` gets an answer. */
+static int served_trusting(const char *ca)
+{
+    static const uint8_t body[] = "which certificate?";
+    client_trusting(ca);
+    rm_conn_t *c = dial(1);
+    result_t r = call(c, 1, body, sizeof body);
+    free(r.body);
+    hang_up(c);
+    return r.status == RM_OK;
+}
+
+static void on_pause(uv_timer_t *t) { *(int *)t->data = 1; }
+
+static void test_server_certificate_reloads_when_cert_and_key_change(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/loulan-tls-XXXXXX", cert[128], key[128], a[128], b[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    snprintf(a, sizeof a, "%s/a.pem", dir);
+    snprintf(b, sizeof b, "%s/b.pem", dir);
+    EVP_PKEY *ka = EVP_EC_gen("P-256"), *kb = EVP_EC_gen("P-256");
+    X509 *xa = self_signed(ka), *xb = self_signed(kb);
+    write_pem(cert, NULL, xa);
+    write_pem(key, ka, NULL);
+    write_pem(a, NULL, xa);
+    write_pem(b, NULL, xb);
+
+    rm_tls_conf_t tc;
+    rm_tls_conf_init(&tc);
+    rm_tls_conf_set(&tc, "tls.test.mode.enable", "false");
+    rm_tls_conf_set(&tc, "tls.server.certPath", cert);
+    rm_tls_conf_set(&tc, "tls.server.keyPath", key);
+    start_with(&tc);
+    assert_int_equal(rm_tls_watch_start(&g_loop, &tc), 0);
+    rm_tls_conf_free(&tc);
+    assert_true(served_trusting(a));
+    assert_false(served_trusting(b)); /* the client really checks the chain */
+
+    write_pem(cert, NULL, xb); /* a rotation: both files */
+    write_pem(key, kb, NULL);
+    /* each try is a new connection; bounded by the loop's clock */
+    uv_update_time(&g_loop);
+    uint64_t end = uv_now(&g_loop) + 20000;
+    while (!served_trusting(b) && uv_now(&g_loop) < end) {
+        int tick = 0;
+        uv_timer_t pause;
+        uv_timer_init(&g_loop, &pause);
+        pause.data = &tick;
+        uv_timer_start(&pause, on_pause, 100, 0); /* the watch looks every 500 ms */
+        run_until(&tick, 1000);
+        uv_close((uv_handle_t *)&pause, NULL);
+    }
+    assert_true(served_trusting(b));
+    assert_false(served_trusting(a));
+    stop();
+
+    X509_free(xa);
+    X509_free(xb);
+    EVP_PKEY_free(ka);
+    EVP_PKEY_free(kb);
+    unlink(cert);
+    unlink(key);
+    unlink(a);
+    unlink(b);
+    rmdir(dir);
+}
+
 int main(void)
 {
     cm_log_open(NULL, "test", 1);
@@ -498,6 +588,7 @@ int main(void)
         cmocka_unit_test(test_enforcing_refuses_plain),
         cmocka_unit_test(test_disabled_refuses_tls),
         cmocka_unit_test(test_garbage_client_hello_closes_only_its_connection),
+        cmocka_unit_test(test_server_certificate_reloads_when_cert_and_key_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
