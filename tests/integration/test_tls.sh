@@ -5,6 +5,7 @@
 #  2. ENFORCING (name server by JAVA_OPT -Dtls.server.mode, broker by broker.conf): the broker
 #     registers over TLS, producer, consumer and mqadmin (clusterList, topicRoute, sendMessage)
 #     work over TLS, a plain client is refused (connection closed), the servers log the refusal;
+#     a permissive broker with useTLS=true registers over TLS too;
 #  3. file-based certificates made with the openssl CLI (a CA and a server certificate whose key
 #     is encrypted PKCS#8): tls.client.authServer=true verifies the chain, a wrong CA is refused;
 #     need.client.auth=require with authClient=true refuses a client without a certificate and
@@ -88,7 +89,15 @@ JAVA_OPT="$TLS" "$A" topicRoute -n "$N" -t TlsTopic | grep -q "\"brokerAddrs\":{
     || lt_fail "enforcing: TLS topicRoute"; ok
 out=$(JAVA_OPT="$TLS" "$A" sendMessage -n "$N" -t TlsTopic -p "over tls" 2>&1) || lt_fail "enforcing: TLS sendMessage: $out"
 grep -q SEND_OK <<<"$out" || lt_fail "enforcing: TLS sendMessage output: $out"; ok
-kill -TERM "$LT_LAST_PID" "$LT_NS_PID"
+B2_PID=$LT_LAST_PID
+# a permissive broker with broker.conf's useTLS=true registers with the enforcing name server
+B3_PORT=$(lt_free_broker_port)
+lt_broker_proc broker3 "$B3_PORT" "brokerId=0" "brokerName=broker-b" "storePathRootDir=$LT_DIR/store3" "useTLS=true" \
+    || lt_fail "useTLS broker did not start"
+B3_PID=$LT_LAST_PID
+registered_b() { JAVA_OPT="$TLS" "$A" clusterList -n "$N" | grep -q "127.0.0.1:$B3_PORT"; }
+lt_wait_for 60 "the useTLS=true broker registers over TLS" registered_b || lt_fail "useTLS=true: no registration"; ok
+kill -TERM "$B2_PID" "$B3_PID" "$LT_NS_PID"
 
 # ---- 3. certificates from files ----
 P="$LT_DIR/pki"
