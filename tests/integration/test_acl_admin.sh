@@ -26,6 +26,9 @@ accounts:
     admin: false
     defaultTopicPerm: PUB
 EOF
+mkdir -p "$home/conf/acl/team"
+printf 'accounts:\n  - accessKey: teamKey001\n    secretKey: teamSecret01\n    defaultTopicPerm: PUB\n' >"$home/conf/acl/team/team.yml"
+team=$(realpath "$home/conf/acl/team/team.yml")
 tools_yml() { printf 'accessKey: adminKey01\nsecretKey: adminSecret01\n' >"$home/conf/tools.yml"; }
 tools_yml
 export ROCKETMQ_HOME="$home"
@@ -126,6 +129,33 @@ grep -qE "^DefaultCluster +broker-a +$B +$real_acl +4 +[0-9]{4}-[0-9]{2}-[0-9]{2
     || lt_fail "no row with counter 4: $out"
 [ "$(tail -1 <<<"$out")" = "get cluster's plain access config version success." ] || lt_fail "last line: $out"
 
+# ---- an account of a conf/acl/ file is updated in that file ----
+out=$(adm updateAclConfig -b "$B" -a teamKey001 -s teamSecret02 2>&1) || lt_fail "updating teamKey001 failed: $out"
+grep -q "secretKey: teamSecret02" "$team" || lt_fail "team.yml was not updated: $(cat "$team")"
+grep -q teamKey001 "$acl" && lt_fail "teamKey001 was added to the default file"
+out=$(adm clusterAclConfigVersion -b "$B" 2>&1)
+grep -qE "^DefaultCluster +broker-a +$B +$team +1 " <<<"$out" || lt_fail "team.yml's version: $out"
+grep -qE " $real_acl +4 " <<<"$out" || lt_fail "the default file's version moved: $out"
+out=$(signed teamKey001 teamSecret02 310 a=PG b=TopicAdm c=TBW102 d=4 e=0 f=0 g=1700000000000 h=0 i= j=0 k=false m=false)
+[[ "$out" == "0 "* ]] || lt_fail "teamKey001's new secret was not applied at once: $out"
+
+# ---- a flood waits in a bounded queue: SYSTEM_BUSY beyond it, every request answered ----
+out=$(PYTHONPATH="$here" timeout 60 python3 - "$LT_BROKER_PORT" <<'EOF'
+import base64, hashlib, hmac, sys
+from rmq_frames import Conn, frame
+c = Conn(int(sys.argv[1]), timeout=30)
+sig = base64.b64encode(hmac.new(b"adminSecret01", b"adminKey01", hashlib.sha1).digest()).decode()
+c.send_raw(b"".join(frame(52, {"AccessKey": "adminKey01", "Signature": sig}, opaque=i) for i in range(1, 101)))
+codes = {}
+for _ in range(100):
+    h, _ = c.recv_frame()
+    codes[h["code"]] = codes.get(h["code"], 0) + 1
+print(" ".join("%d:%d" % kv for kv in sorted(codes.items())))
+EOF
+)
+echo "pipelined 52s: $out"
+[[ "$out" =~ ^0:[0-9]+\ 2:[0-9]+$ ]] || lt_fail "100 pipelined requests were not answered with 0 or SYSTEM_BUSY (2): $out"
+
 # ---- delete: refused at once ----
 out=$(adm deleteAclConfig -b "$B" -a newUser01 2>&1) || lt_fail "deleteAclConfig failed: $out"
 [ "$out" = "delete plain access config account from $B success.
@@ -140,7 +170,7 @@ before=$(counter)
 kill -TERM "$LT_BROKER_PID"
 lt_wait_for 60 "the broker to stop" bash -c "! kill -0 $LT_BROKER_PID" || lt_fail "the broker did not stop"
 lt_start_broker "${broker_conf[@]}" || lt_fail "the broker did not start again on the rewritten file"
-grep -q "acl.*on: 3 accounts" "$LT_DIR/broker.out" || lt_fail "the restarted broker did not load 3 accounts"
+grep -q "acl.*on: 4 accounts" "$LT_DIR/broker.out" || lt_fail "the restarted broker did not load 4 accounts"
 out=$(signed keepUser01 keepSecret1 310 a=PG b=TopicAdm c=TBW102 d=4 e=0 f=0 g=1700000000000 h=0 i= j=0 k=false m=false)
 [[ "$out" == "0 "* ]] || lt_fail "keepUser01 cannot send after the restart: $out"
 [ "$(counter)" = "$before" ] || lt_fail "counter after the restart: '$(counter)', was $before"
