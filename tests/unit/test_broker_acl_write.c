@@ -180,6 +180,23 @@ static void test_update_in_place(void **state)
     br_acl_doc_free(d);
 }
 
+/* An account whose secret lives in the environment (Loulan's secretKeyEnv) gets the secret the
+ * request gives, in the file, and no stale pointer to the old one. */
+static void test_new_secret_replaces_env(void **state)
+{
+    (void)state;
+    br_acl_doc_t *d = parse("accounts:\n- accessKey: envUser01\n  secretKeyEnv: NO_SUCH_VARIABLE_HERE\n  admin: false\n");
+    br_acl_update_t u = {.accessKey = "envUser01", .secretKey = "newSecret9"};
+    assert_int_equal(br_acl_doc_put_account(d, &u), 0);
+    char *y = emit(d);
+    assert_null(strstr(y, "secretKeyEnv"));
+    acl_table_t *t = load(y);
+    assert_string_equal(account(t, "envUser01")->secretKey, "newSecret9");
+    acl_free(t);
+    free(y);
+    br_acl_doc_free(d);
+}
+
 static void test_delete(void **state)
 {
     (void)state;
@@ -346,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_keeps_everything),
         cmocka_unit_test(test_new_account),
         cmocka_unit_test(test_update_in_place),
+        cmocka_unit_test(test_new_secret_replaces_env),
         cmocka_unit_test(test_delete),
         cmocka_unit_test(test_global_list_split),
         cmocka_unit_test(test_data_version),

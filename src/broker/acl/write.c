@@ -148,6 +148,21 @@ static int map_set(yn_t *m, const char *key, yn_t *v)
     return 0;
 }
 
+/* Remove key (every occurrence) from mapping m. */
+static void map_del(yn_t *m, const char *key)
+{
+    for (size_t i = 0; m->kind == YN_MAP && i + 1 < m->n;) {
+        if (yn_is(m->kids[i], key)) {
+            yn_free(m->kids[i]);
+            yn_free(m->kids[i + 1]);
+            memmove(m->kids + i, m->kids + i + 2, (m->n - i - 2) * sizeof *m->kids);
+            m->n -= 2;
+        } else {
+            i += 2;
+        }
+    }
+}
+
 /* ---- reading ---- */
 
 typedef struct rd {
@@ -432,8 +447,11 @@ int br_acl_doc_has_account(const br_acl_doc_t *d, const char *ak)
 static int fill_account(yn_t *m, const br_acl_update_t *u)
 {
     int rc = map_set(m, "accessKey", yn_str(u->accessKey));
-    if (!rc && u->secretKey && *u->secretKey)
+    if (!rc && u->secretKey && *u->secretKey) {
         rc = map_set(m, "secretKey", yn_str(u->secretKey));
+        map_del(m, "secretKeyEnv"); /* Loulan's other places for it: the new secret replaces them */
+        map_del(m, "secretKeyFile");
+    }
     if (!rc && u->whiteRemoteAddress)
         rc = map_set(m, "whiteRemoteAddress", yn_str(u->whiteRemoteAddress));
     if (!rc)
