@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # TLS on the remoting protocol (tls spec §4), with RocketMQ's settings as its users give them:
 #  1. PERMISSIVE (the default) with the test-mode certificate: plain and TLS clients side by
-#     side (producer, consumer, mqadmin), and the port really speaks TLS (openssl s_client);
+#     side (producer, consumer, mqadmin), and the port really speaks TLS (openssl s_client,
+#     and the JDK's own TLS 1.3 and 1.2 client when a JDK is installed);
 #  2. ENFORCING (name server by JAVA_OPT -Dtls.server.mode, broker by broker.conf): the broker
 #     registers over TLS, producer, consumer and mqadmin (clusterList, topicRoute, sendMessage)
 #     work over TLS, a plain client is refused (connection closed), the servers log the refusal;
@@ -63,6 +64,60 @@ JAVA_OPT="$TLS" timeout 90 "$LT_BIN/consumer" -n "$N" -t TlsTopic -g tls_group_1
     || lt_fail "permissive: TLS consumer did not get the 20 messages: $(tail -3 "$LT_DIR/c1.out")"; ok
 JAVA_OPT="$TLS" "$A" topicRoute -n "$N" -t TlsTopic | grep -q '"brokerName":"broker-a"' || lt_fail "permissive: TLS topicRoute"; ok
 "$A" topicRoute -n "$N" -t TlsTopic | grep -q '"brokerName":"broker-a"' || lt_fail "permissive: plain topicRoute"; ok
+# The JDK's own TLS (what RocketMQ's Netty uses without netty-tcnative) against the test-mode
+# certificate, TLS 1.3 and 1.2, a RocketMQ request inside; only where a JDK is installed.
+if command -v java >/dev/null 2>&1; then
+    cat >"$LT_DIR/JdkTlsProbe.java" <<'JAVA'
+import javax.net.ssl.*;
+import java.io.*;
+import java.nio.charset.StandardCharsets;
+import java.security.cert.X509Certificate;
+
+public class JdkTlsProbe { // <port>/<protocol> ...: prints "<port>/<protocol> answered" for each
+    public static void main(String[] args) throws Exception {
+        for (String arg : args) {
+            String[] a = arg.split("/");
+            try {
+                System.out.println(arg + " " + probe(Integer.parseInt(a[0]), a[1]));
+            } catch (Exception e) {
+                System.out.println(arg + " " + e);
+            }
+        }
+    }
+
+    static String probe(int port, String proto) throws Exception {
+        TrustManager[] any = {new X509TrustManager() { // RocketMQ's test mode trusts any server
+            public void checkClientTrusted(X509Certificate[] c, String t) {}
+            public void checkServerTrusted(X509Certificate[] c, String t) {}
+            public X509Certificate[] getAcceptedIssuers() { return new X509Certificate[0]; }
+        }};
+        SSLContext ctx = SSLContext.getInstance(proto);
+        ctx.init(null, any, null);
+        try (SSLSocket s = (SSLSocket) ctx.getSocketFactory().createSocket("127.0.0.1", port)) {
+            s.setSoTimeout(20000);
+            s.setEnabledProtocols(new String[] {proto});
+            byte[] h = "{\"code\":106,\"language\":\"JAVA\",\"version\":409,\"opaque\":1,\"flag\":0,\"extFields\":{}}"
+                .getBytes(StandardCharsets.UTF_8);
+            DataOutputStream out = new DataOutputStream(s.getOutputStream());
+            out.writeInt(4 + h.length);
+            out.writeInt(h.length);
+            out.write(h);
+            out.flush();
+            DataInputStream in = new DataInputStream(s.getInputStream());
+            in.readFully(new byte[in.readInt()]);
+            return s.getSession().getProtocol().equals(proto) ? "answered" : "used " + s.getSession().getProtocol();
+        }
+    }
+}
+JAVA
+    want=("$LT_NS_PORT/TLSv1.3" "$LT_BROKER_PORT/TLSv1.3" "$LT_NS_PORT/TLSv1.2" "$LT_BROKER_PORT/TLSv1.2")
+    out=$(cd "$LT_DIR" && timeout 120 java JdkTlsProbe.java "${want[@]}" 2>&1)
+    for w in "${want[@]}"; do
+        grep -qx "$w answered" <<<"$out" || lt_fail "JDK TLS client, $w: $out"; ok
+    done
+else
+    echo "note: no JDK here; the JDK TLS client check is skipped"
+fi
 kill -TERM "$LT_BROKER_PID" "$LT_NS_PID"
 
 # ---- 2. enforcing, test mode ----
