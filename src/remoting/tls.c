@@ -665,6 +665,8 @@ const char *rm_tls_last_error(const rm_tls_t *t) { return t->err[0] ? t->err : "
 
 typedef struct watch {
     uv_timer_t timer;
+    uv_work_t work;                   /* the look at the files runs on libuv's thread pool */
+    int busy, closed;                 /* a look in flight; the timer has closed */
     rm_tls_conf_t tc;                 /* a copy: the paths and passwords a rebuild needs */
     const char *paths[3];             /* cert, key, trust (NULL: not watched) */
     unsigned char hash[3][32];
@@ -672,9 +674,10 @@ typedef struct watch {
     int cert_changed, key_changed;
 } watch_t;
 
-static watch_t *g_watch; /* loop thread */
+static watch_t *g_watch; /* the pointer: loop thread; the state behind it: one look at a time */
 
-/* SHA-256 of a (small) file; 0, or -1 when it cannot be read (mid-rewrite: try next tick). */
+/* SHA-256 of a (small) file; 0, or -1 when it cannot be read (mid-rewrite: try next tick).
+ * Thread pool (watch_work), or at start. */
 static int file_digest(const char *path, unsigned char out[32])
 {
     FILE *f = fopen(path, "rb");
@@ -721,10 +724,11 @@ static void reload(watch_t *w, const char *why)
 }
 
 /* RocketMQ's rule: the trust file alone reloads; cert and key only as a pair, so that a
- * rotation writing one file, then the other, is never half applied. */
-static void on_watch(uv_timer_t *t)
+ * rotation writing one file, then the other, is never half applied. Thread pool: reading files
+ * and building a context may block, so never on the loop; one look at a time. */
+static void watch_work(uv_work_t *req)
 {
-    watch_t *w = t->data;
+    watch_t *w = req->data;
     if (file_changed(w, 2))
         reload(w, "tls.server.trustCertPath");
     w->cert_changed |= file_changed(w, 0);
@@ -733,6 +737,30 @@ static void on_watch(uv_timer_t *t)
         w->cert_changed = w->key_changed = 0;
         reload(w, "tls.server.certPath and tls.server.keyPath");
     }
+}
+
+static void watch_free(watch_t *w)
+{
+    rm_tls_conf_free(&w->tc);
+    free(w);
+}
+
+static void watch_after(uv_work_t *req, int status)
+{
+    (void)status;
+    watch_t *w = req->data;
+    w->busy = 0;
+    if (w->closed) /* stopped meanwhile */
+        watch_free(w);
+}
+
+static void on_watch(uv_timer_t *t)
+{
+    watch_t *w = t->data;
+    if (w->busy)
+        return;
+    w->work.data = w;
+    w->busy = uv_queue_work(t->loop, &w->work, watch_work, watch_after) == 0;
 }
 
 static int copy_conf(rm_tls_conf_t *dst, const rm_tls_conf_t *src)
@@ -776,8 +804,9 @@ int rm_tls_watch_start(uv_loop_t *loop, const rm_tls_conf_t *tc)
 static void on_watch_closed(uv_handle_t *h)
 {
     watch_t *w = h->data;
-    rm_tls_conf_free(&w->tc);
-    free(w);
+    w->closed = 1;
+    if (!w->busy) /* else the look in flight frees it when it ends */
+        watch_free(w);
 }
 
 void rm_tls_watch_stop(void)

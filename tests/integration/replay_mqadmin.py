@@ -117,11 +117,12 @@ for f in recorded:
         # besides 4.9.5's keys, RocketMQ 5.x's store keys Loulan also takes (timer wheel, disk
         # ratios), the lock expiry that 4.x reads from a system property, DLedger's enableBatchPush,
         # and Loulan's keys of its own (maxConnections, the connection limit RocketMQ does not
-        # have; the DLedger group's election timeout, compaction and peer bind address)
+        # have; the DLedger group's election timeout, compaction and peer bind address; whether
+        # the ACL admin requests need an admin account)
         extra = {"timerWheelEnable", "timerMaxDelaySec", "diskSpaceWarningLevelRatio",
                  "diskSpaceCleanForciblyRatio", "rebalanceLockMaxLiveTime", "metricsExporterType",
                  "metricsPromExporterPort", "maxConnections", "enableBatchPush", "dLegerElectionTimeoutMs",
-                 "dLegerSnapshotEntries", "dLegerBindAddress"}
+                 "dLegerSnapshotEntries", "dLegerBindAddress", "aclAdminRequired"}
         check(name + " keys are RocketMQ's", gkeys and gkeys <= wkeys | extra, sorted(gkeys - wkeys - extra))
         check(name + " version ext", "version" in ext and '"counter"' in ext["version"], ext)
     elif wb.startswith("{"):

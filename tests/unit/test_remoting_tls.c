@@ -553,15 +553,19 @@ static void test_server_certificate_reloads_when_cert_and_key_change(void **stat
     /* each try is a new connection; bounded by the loop's clock */
     uv_update_time(&g_loop);
     uint64_t end = uv_now(&g_loop) + 20000;
+    /* one pause timer for every wait, closed once: a handle must outlive its close, which
+     * finishes on a later loop turn (a timer on the stack of each turn did not) */
+    int tick = 0;
+    uv_timer_t pause;
+    uv_timer_init(&g_loop, &pause);
+    pause.data = &tick;
     while (!served_trusting(b) && uv_now(&g_loop) < end) {
-        int tick = 0;
-        uv_timer_t pause;
-        uv_timer_init(&g_loop, &pause);
-        pause.data = &tick;
+        tick = 0;
         uv_timer_start(&pause, on_pause, 100, 0); /* the watch looks every 500 ms */
         run_until(&tick, 1000);
-        uv_close((uv_handle_t *)&pause, NULL);
     }
+    uv_close((uv_handle_t *)&pause, NULL);
+    uv_run(&g_loop, UV_RUN_NOWAIT); /* finishes the close while `pause` still exists */
     assert_true(served_trusting(b));
     assert_false(served_trusting(a));
     stop();

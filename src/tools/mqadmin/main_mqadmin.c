@@ -93,6 +93,8 @@ static const cmd_t k_cmds[] = {
      cmd_update_acl_config},
     {"deleteAclConfig", "Delete Acl Config Account in broker",
      "mqadmin deleteAclConfig -a accessKey (-b brokerAddr | -c clusterName) [-n namesrvAddr]", cmd_delete_acl_config},
+    {"deleteAccessConfig", "Delete Acl Config Account in broker (the alias of deleteAclConfig)",
+     "mqadmin deleteAccessConfig -a accessKey (-b brokerAddr | -c clusterName) [-n namesrvAddr]", cmd_delete_acl_config},
     {"clusterAclConfigVersion", "List all of acl config version information in cluster",
      "mqadmin clusterAclConfigVersion (-b brokerAddr | -c clusterName) [-n namesrvAddr]", cmd_cluster_acl_config_version},
     {"updateGlobalWhiteAddr", "Update global white address for acl Config File in broker",
