@@ -133,7 +133,7 @@ const char *acl_decide_later(const acl_table_t *acl, const rm_cmd_t *req, const 
         return why;
     if (verify)
         *verify = a; /* the caller checks the signature itself, off the loop */
-    else if (!rm_sign_verify(req, a->secretKey)) {
+    else if (!(a->key ? rm_sign_verify_key(req, a->key) : rm_sign_verify(req, a->secretKey))) {
         snprintf(msg, msglen, "Check signature failed for accessKey=%s", ak);
         return msg;
     }

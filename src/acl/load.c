@@ -226,6 +226,7 @@ static void account_clear(acl_account_t *a)
 {
     free(a->accessKey);
     free(a->secretKey);
+    rm_sign_key_free(a->key);
     acl_pattern_free(a->white);
     perms_free(a->perms, a->nperms);
     memset(a, 0, sizeof *a);
@@ -774,6 +775,7 @@ int acl_load_text(acl_table_t *acl, const char *file, const char *text, size_t l
             continue;
         a->file = fname;
         perms_index(a);
+        a->key = rm_sign_key_new(a->secretKey); /* NULL (no memory): verified from the secret */
         acl->accounts[acl->naccounts++] = *a;
         memset(a, 0, sizeof *a);
     }

@@ -34,8 +34,15 @@ static void test_spec_example_a(void **state)
     rm_ext_set(&c, "Signature", sig);
     assert_true(rm_sign_verify(&c, "demoSK0001xyz"));
     assert_false(rm_sign_verify(&c, "demoSK0001xyZ"));
+    rm_sign_key_t *good = rm_sign_key_new("demoSK0001xyz"), *bad = rm_sign_key_new("demoSK0001xyZ");
+    assert_true(rm_sign_verify_key(&c, good));
+    assert_true(rm_sign_verify_key(&c, good)); /* the key is not used up */
+    assert_false(rm_sign_verify_key(&c, bad));
     c.body_len = 13; /* the body is covered */
     assert_false(rm_sign_verify(&c, "demoSK0001xyz"));
+    assert_false(rm_sign_verify_key(&c, good));
+    rm_sign_key_free(good);
+    rm_sign_key_free(bad);
     rm_cmd_free(&c);
 }
 
@@ -78,7 +85,13 @@ static int recorded(const char *file, const char *secret, rm_cmd_t *c, uint8_t *
     fclose(f);
     *buf = data;
     assert_int_equal(rm_frame_decode(data, n, c), 0);
-    return rm_sign_verify(c, secret);
+    /* a prepared key (what the ACL table keeps per account) must answer the same */
+    int by_secret = rm_sign_verify(c, secret);
+    rm_sign_key_t *k = rm_sign_key_new(secret);
+    assert_non_null(k);
+    assert_int_equal(rm_sign_verify_key(c, k), by_secret);
+    rm_sign_key_free(k);
+    return by_secret;
 }
 
 static void test_recorded_mqadmin(void **state)
