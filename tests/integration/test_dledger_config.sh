@@ -80,6 +80,7 @@ refuse fast-ack          "enableDLegerCommitLogFastAck.*not supported" $DL $G "d
 refuse isr-classic       "inSyncReplicas.*not supported" "brokerRole=SYNC_MASTER" "inSyncReplicas=2"
 unset ROCKETMQ_HOME # ACL reads its accounts under it: without it, aclEnable=true is refused
 refuse acl-no-home       "aclEnable=true needs rocketmqHome" "aclEnable=true"
+refuse acl2-authn        "authenticationEnabled.*not supported" "authenticationEnabled=true"
 # the same keys at RocketMQ's defaults change nothing: accepted (-p prints the config and exits 0)
 printf 'aclEnable=false\nenableControllerMode=false\ninSyncReplicas=1\ncontrollerAddr=\n' >"$LT_DIR/harmless.conf"
 "$LT_BIN/mqbroker" -p -c "$LT_DIR/harmless.conf" >/dev/null 2>"$LT_DIR/harmless.err" ||

@@ -224,6 +224,8 @@ static const struct { const char *key, *harmless; } k_unsafe_keys[] = {
     {"inSyncReplicas", "1"}, {"minInSyncReplicas", "1"}, {"enableSlaveActingMaster", "false"},
     {"enableAutoInSyncReplicas", "false"}, {"totalReplicas", "1"}, {"transientStorePoolEnable", "false"},
     {"duplicationEnable", "false"}, {"enableDLegerCommitLogFastAck", "false"},
+    /* RocketMQ 5's ACL 2.0 (users and policies): Loulan has 4.9's plain ACL (aclEnable) */
+    {"authenticationEnabled", "false"}, {"authorizationEnabled", "false"},
 };
 
 /* innerClientAuthenticationCredentials: {"accessKey": ak, one of "secretKey": sk,
