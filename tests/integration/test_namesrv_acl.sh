@@ -121,6 +121,19 @@ check("an unsigned GET_BROKER_CLUSTER_INFO is served", c == 0, (c, rem))
 print("name server ACL: %d checks passed" % ok)
 EOF
 
+# mqadmin signs with $ROCKETMQ_HOME/conf/tools.yml: with the admin key its KV change is taken,
+# without tools.yml it is refused with the name server's AclException.
+tools_home="$LT_DIR/toolshome"
+mkdir -p "$tools_home/conf"
+ROCKETMQ_HOME="$tools_home" "$LT_BIN/mqadmin" updateKvConfig -s LOULAN_TEST -k unsigned -v 1 -n "$LT_NS_ADDR" \
+    >"$LT_DIR/kv-unsigned.out" 2>&1 && lt_fail "an unsigned mqadmin updateKvConfig was taken"
+grep -q "No accessKey is configured" "$LT_DIR/kv-unsigned.out" ||
+    lt_fail "unsigned mqadmin: not RocketMQ's refusal: $(cat "$LT_DIR/kv-unsigned.out")"
+printf 'accessKey: brokerKey01\nsecretKey: brokerSecret01\n' >"$tools_home/conf/tools.yml"
+ROCKETMQ_HOME="$tools_home" "$LT_BIN/mqadmin" updateKvConfig -s LOULAN_TEST -k signed -v 2 -n "$LT_NS_ADDR" \
+    >"$LT_DIR/kv-signed.out" 2>&1 || lt_fail "mqadmin signed with tools.yml was refused: $(cat "$LT_DIR/kv-signed.out")"
+echo "ok    mqadmin: refused without tools.yml, taken when it signs with the admin key"
+
 # HA: without a slave, a SYNC_MASTER send is not acknowledged; a fake slave that does not
 # prove the key is closed and acknowledges nothing; a real slave with the key replicates.
 send_code() {
