@@ -31,6 +31,8 @@ static void contexts(void)
 static void frames(cm_buf_t *plain)
 {
     size_t off = 0;
+    if (!plain->data) /* nothing decrypted yet: no buffer (NULL + 0 is undefined) */
+        return;
     for (;;) {
         int64_t size = rm_frame_size((const uint8_t *)plain->data + off, plain->len - off);
         if (size <= 0 || (size_t)size > plain->len - off)
