@@ -17,6 +17,7 @@ itself: the client shares the machine and signs or encrypts too) and its RSS at 
 not judged: the exit status is non-zero only if something broke.
 usage: security_bench.py <bin-dir> [seconds=10] [rounds=3] [threads=4] [window=1024]"""
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -131,8 +132,17 @@ def run_one(bindir, cfg, seconds, threads, window):
         if tls:
             benv["JAVA_OPT"] = "-Dtls.enable=true"
         t0, c0 = time.time(), cpu_ticks(br.pid)
-        out = subprocess.run(cmd, capture_output=True, text=True, env=benv, timeout=seconds + 60)
+        bp = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=benv)
+        try:
+            stdout, stderr = bp.communicate(timeout=seconds + 60)
+        except subprocess.TimeoutExpired:
+            bp.kill()
+            raise
         t1, c1 = time.time(), cpu_ticks(br.pid)
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)  # cumulative: the difference is this client's
+        client_cpu = (ru.ru_utime + ru.ru_stime - run_one.children_cpu) / (t1 - t0) * 100
+        run_one.children_cpu = ru.ru_utime + ru.ru_stime
+        out = subprocess.CompletedProcess(cmd, bp.returncode, stdout, stderr)
         rss = rss_mb(br.pid)
         summary = [line for line in out.stdout.splitlines() if "summary:" in line]
         if out.returncode != 0 or not summary:
@@ -142,7 +152,7 @@ def run_one(bindir, cfg, seconds, threads, window):
             raise RuntimeError("%s: %s sends failed" % (cfg, fields["failed"]))
         cpu = (c1 - c0) / os.sysconf("SC_CLK_TCK") / (t1 - t0) * 100
         shutil.rmtree(d, ignore_errors=True)
-        return float(fields["tps"]), float(fields["p99(ms)"]), cpu, rss
+        return float(fields["tps"]), float(fields["p99(ms)"]), cpu, rss, client_cpu
     except Exception:
         print("kept for inspection: %s" % d, file=sys.stderr)
         raise
@@ -154,6 +164,9 @@ def run_one(bindir, cfg, seconds, threads, window):
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+run_one.children_cpu = 0.0
 
 
 def main():
@@ -169,21 +182,21 @@ def main():
     for r in range(rounds):
         order = cfgs[r % len(cfgs):] + cfgs[:r % len(cfgs)]
         for c in order:
-            tps, p99, cpu, rss = run_one(bindir, c, seconds, threads, window)
-            res[c].append((tps, p99, cpu, rss))
-            print("round %d %-8s %9.0f sends/s  p99 %6.1f ms  broker CPU %4.0f %%  RSS %5.1f MB" % (r + 1, c, tps, p99, cpu, rss),
-                  flush=True)
+            tps, p99, cpu, rss, ccpu = run_one(bindir, c, seconds, threads, window)
+            res[c].append((tps, p99, cpu, rss, ccpu))
+            print("round %d %-8s %9.0f sends/s  p99 %6.1f ms  broker CPU %4.0f %%  client CPU %4.0f %%  RSS %5.1f MB"
+                  % (r + 1, c, tps, p99, cpu, ccpu, rss), flush=True)
     base = statistics.median(x[0] for x in res["plain"])
     # the broker's CPU time per message: what ACL or TLS costs the broker itself, apart from
     # the client (which runs on the same machine and signs or encrypts too)
     per = {c: statistics.median(x[2] / 100 * 1e6 / x[0] for x in res[c]) for c in cfgs}
-    print("\n| configuration | median sends/s | vs plain | median p99 (ms) | broker CPU (% of a core) | broker CPU per send (us) | vs plain | broker RSS (MB) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| configuration | median sends/s | vs plain | median p99 (ms) | broker CPU (% of a core) | broker CPU per send (us) | vs plain | client CPU (% of a core) | broker RSS (MB) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for c in cfgs:
         tps = statistics.median(x[0] for x in res[c])
-        print("| %s | %.0f | %.2f | %.1f | %.0f | %.1f | %.2f | %.1f |" % (
+        print("| %s | %.0f | %.2f | %.1f | %.0f | %.1f | %.2f | %.0f | %.1f |" % (
             c, tps, tps / base, statistics.median(x[1] for x in res[c]), statistics.median(x[2] for x in res[c]),
-            per[c], per[c] / per["plain"], statistics.median(x[3] for x in res[c])))
+            per[c], per[c] / per["plain"], statistics.median(x[4] for x in res[c]), statistics.median(x[3] for x in res[c])))
     print("\n(%d rounds of %d s, 1 KiB messages, %d threads, window %d; ACL: %d accounts of %d topicPerms each)"
           % (rounds, seconds, threads, window, ACCOUNTS, PERMS + 2))
 

@@ -41,8 +41,7 @@ typedef struct acl_account {
     size_t nperms;
     int hasExplicit;            /* any topicPerms or groupPerms at all (spec §1.7 step 9) */
     int unsorted;               /* perms could not be sorted (memory): looked up in order */
-    rm_sign_key_t *key;         /* secretKey prepared for verification (NULL: use secretKey);
-                                 * the table's thread only */
+    rm_sign_key_t *key;         /* secretKey prepared for verification (NULL: use secretKey) */
     const char *file;           /* the file it came from */
 } acl_account_t;
 

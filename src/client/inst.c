@@ -76,6 +76,7 @@ struct lc_inst {
     cm_map_t routes;            /* topic -> lc_route_t* */
     cm_map_t brokers;           /* master addr -> (void *)1 */
     char *ak, *sk;              /* ACL keys, both or neither; read-only after start */
+    rm_sign_key_t *key;         /* sk prepared once (signing from any thread) */
 };
 
 /* ---- requests ---- */
@@ -108,7 +109,8 @@ int lc_inst_sign(const lc_inst_t *in, rm_cmd_t *req)
 {
     if (!in->ak || !in->sk)
         return 0;
-    return rm_sign_request(req, in->ak, in->sk) == 0 ? 0 : LC_ENOMEM;
+    int rc = in->key ? rm_sign_request_key(req, in->ak, in->key) : rm_sign_request(req, in->ak, in->sk);
+    return rc == 0 ? 0 : LC_ENOMEM;
 }
 
 static int cmd_copy(rm_cmd_t *dst, const rm_cmd_t *src)
@@ -504,6 +506,7 @@ static void inst_free(lc_inst_t *in)
     cm_map_free(&in->conns, NULL);
     free(in->ak);
     free(in->sk);
+    rm_sign_key_free(in->key);
     uv_mutex_destroy(&in->qmu);
     uv_mutex_destroy(&in->rmu);
     free(in);
@@ -524,6 +527,8 @@ int lc_inst_start(const lc_inst_cfg_t *cfg, lc_inst_t **out)
     int rc = parse_namesrv(in, cfg->namesrv);
     if (rc == 0 && cfg->access_key && *cfg->access_key && cfg->secret_key && *cfg->secret_key)
         rc = lc_keys_set(&in->ak, &in->sk, cfg->access_key, cfg->secret_key);
+    if (rc == 0 && in->sk)
+        in->key = rm_sign_key_new(in->sk); /* NULL (no memory): signed from the secret */
     if (rc == LC_ENOMEM) {
         inst_free(in);
         return rc;

@@ -210,12 +210,13 @@ uint64_t rm_conn_id(const rm_conn_t *c);       /* unique per process, never reus
 int rm_sign(const rm_cmd_t *c, const char *secret, int skip_unique_key_query, char out[RM_SIGN_LEN + 1]);
 /* 1 if c's Signature field is its signature with secret, in either _UNIQUE_KEY_QUERY form. */
 int rm_sign_verify(const rm_cmd_t *c, const char *secret);
-/* A secret prepared once (an account's, at load) for faster verification: rm_sign_verify_key
- * gives rm_sign_verify's answer. One thread at a time per key. */
+/* A secret prepared once (an account's at load, a client's at start) for faster signing and
+ * verification: the *_key functions give the same answers as the others. Any thread. */
 typedef struct rm_sign_key rm_sign_key_t;
 rm_sign_key_t *rm_sign_key_new(const char *secret); /* NULL on failure */
 void rm_sign_key_free(rm_sign_key_t *k);
 int rm_sign_verify_key(const rm_cmd_t *c, const rm_sign_key_t *k);
+int rm_sign_request_key(rm_cmd_t *c, const char *access_key, const rm_sign_key_t *k);
 /* A client signs: sets AccessKey, then Signature. 0, or -1. */
 int rm_sign_request(rm_cmd_t *c, const char *access_key, const char *secret);
 

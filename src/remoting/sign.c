@@ -33,17 +33,20 @@ static EVP_MAC_CTX *keyed(const char *secret)
     return ctx;
 }
 
-/* A secret kept as a keyed context: a copy of it skips the key's setup (half the cost of a
- * 1 KiB send's signature). */
-struct rm_sign_key { EVP_MAC_CTX *ctx; };
+/* A secret kept as a keyed context: a copy of it skips the key's setup, which in OpenSSL 3
+ * looks the digest up by name (a global lock: client threads signing at once queued on it).
+ * The copy is taken under a mutex so that any thread may use the key. */
+struct rm_sign_key { EVP_MAC_CTX *ctx; pthread_mutex_t mu; };
 
 rm_sign_key_t *rm_sign_key_new(const char *secret)
 {
     rm_sign_key_t *k = calloc(1, sizeof *k);
     if (k && !(k->ctx = keyed(secret))) {
         free(k);
-        k = NULL;
+        return NULL;
     }
+    if (k)
+        pthread_mutex_init(&k->mu, NULL);
     return k;
 }
 
@@ -52,14 +55,23 @@ void rm_sign_key_free(rm_sign_key_t *k)
     if (!k)
         return;
     EVP_MAC_CTX_free(k->ctx);
+    pthread_mutex_destroy(&k->mu);
     free(k);
+}
+
+static EVP_MAC_CTX *key_copy(const rm_sign_key_t *k)
+{
+    pthread_mutex_lock((pthread_mutex_t *)&k->mu);
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(k->ctx);
+    pthread_mutex_unlock((pthread_mutex_t *)&k->mu);
+    return ctx;
 }
 
 /* HMAC-SHA1 of the parts, in order, with a prepared key or else the secret. 0, or -1. */
 static int hmac_sha1(const rm_sign_key_t *k, const char *key, const uint8_t *const *part, const size_t *len,
                      size_t nparts, uint8_t mac[20])
 {
-    EVP_MAC_CTX *ctx = k ? EVP_MAC_CTX_dup(k->ctx) : keyed(key);
+    EVP_MAC_CTX *ctx = k ? key_copy(k) : keyed(key);
     if (!ctx)
         return -1;
     int ok = 1;
@@ -149,6 +161,14 @@ int rm_sign_request(rm_cmd_t *c, const char *access_key, const char *secret)
 {
     char sig[RM_SIGN_LEN + 1];
     if (rm_ext_set(c, "AccessKey", access_key) != 0 || rm_sign(c, secret, 0, sig) != 0)
+        return -1;
+    return rm_ext_set(c, "Signature", sig);
+}
+
+int rm_sign_request_key(rm_cmd_t *c, const char *access_key, const rm_sign_key_t *k)
+{
+    char sig[RM_SIGN_LEN + 1];
+    if (rm_ext_set(c, "AccessKey", access_key) != 0 || sign_with(c, k, NULL, 0, sig) != 0)
         return -1;
     return rm_ext_set(c, "Signature", sig);
 }

@@ -70,6 +70,13 @@ static void test_client_signs(void **state)
     assert_int_equal(rm_sign_request(&c, "demoAK0001", "demoSK0001xyz"), 0);
     assert_string_equal(rm_ext_get(&c, "AccessKey"), "demoAK0001");
     assert_true(rm_sign_verify(&c, "demoSK0001xyz"));
+    /* a prepared key signs the same request identically */
+    char want[RM_SIGN_LEN + 1];
+    snprintf(want, sizeof want, "%s", rm_ext_get(&c, "Signature"));
+    rm_sign_key_t *k = rm_sign_key_new("demoSK0001xyz");
+    assert_int_equal(rm_sign_request_key(&c, "demoAK0001", k), 0);
+    assert_string_equal(rm_ext_get(&c, "Signature"), want);
+    rm_sign_key_free(k);
     rm_cmd_free(&c);
 }
 
