@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "admin/admin.h"
 #include "common/common.h"
 #include "loulan/client.h"
 #include "remoting/remoting.h"

@@ -10,129 +10,75 @@
 
 #include "mqadmin.h"
 
-#define TIMEOUT_MS 5000
-
-typedef struct call { int done, status; rm_cmd_t resp; } call_t;
-
-static void on_resp(int status, rm_cmd_t *resp, void *arg)
+/* ma_sign prints its own message: an empty e.msg tells ma_rpc not to print a second one. */
+static int sign_hook(rm_cmd_t *req, ad_err_t *e)
 {
-    call_t *c = arg;
-    c->done = 1;
-    c->status = status;
-    if (resp) {
-        c->resp = *resp;
-        memset(resp, 0, sizeof *resp); /* take ownership of its strings */
-        rm_cmd_own_body(&c->resp);
-    }
+    e->msg[0] = 0;
+    return ma_sign(req);
 }
 
-static const rm_endpoint_t k_ep = {.name = "mqadmin"};
-
-/* Send req to addr and wait; 0 with *resp filled (caller frees), or an error after a message. */
-int ma_rpc(const char *addr, rm_cmd_t *req, rm_cmd_t *resp)
+static int said(ad_err_t *e)
 {
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    rm_conn_t *conn = NULL;
-    call_t c = {0};
-    if (ma_sign(req)) {
-        uv_loop_close(&loop);
-        return -1;
-    }
-    int rc = rm_conn_connect(&loop, addr, &k_ep, &conn);
-    if (rc == 0) {
-        rm_conn_ref(conn); /* ours: a failed connect closes and releases the library's own */
-        rc = rm_conn_invoke(conn, req, TIMEOUT_MS, on_resp, &c);
-    }
-    uint64_t end = cm_mono_ms() + TIMEOUT_MS + 1000;
-    while (rc == 0 && !c.done && cm_mono_ms() < end)
-        uv_run(&loop, UV_RUN_ONCE);
-    if (conn)
-        rm_conn_close(conn);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    if (conn)
-        rm_conn_unref(conn);
-    uv_loop_close(&loop);
-    if (rc || !c.done || c.status) {
-        fprintf(stderr, "mqadmin: no answer from %s (%s)\n", addr,
-                c.status == RM_ETIMEOUT ? "timeout" : "connection failed");
-        rm_cmd_free(&c.resp);
-        return -1;
-    }
-    *resp = c.resp;
-    return 0;
-}
-
-/* Send req to addr and require SUCCESS: 0 with *resp (caller frees), else -1 after one line
- * on stderr (RocketMQ's remarks may carry a second "See http://...faq" line: not printed). */
-int ma_rpc_ok(const char *addr, rm_cmd_t *req, rm_cmd_t *resp)
-{
-    if (ma_rpc(addr, req, resp))
-        return -1;
-    if (resp->code == RC_SUCCESS)
-        return 0;
-    const char *r = resp->remark ? resp->remark : "";
-    fprintf(stderr, "mqadmin: CODE: %d DESC: %.*s\n", resp->code, (int)strcspn(r, "\n"), r);
-    rm_cmd_free(resp);
+    if (e->msg[0])
+        fprintf(stderr, "mqadmin: %s\n", e->msg);
     return -1;
 }
 
-/* Call and require SUCCESS; the body is parsed as JSON into *json when asked. */
-int ma_call_ok(const char *addr, rm_cmd_t *req, lj_val_t **json)
+static void use_admin(void)
 {
-    rm_cmd_t resp;
-    if (ma_rpc_ok(addr, req, &resp))
-        return -1;
-    int rc = 0;
-    if (json && lj_parse((const char *)resp.body, resp.body_len, json) != 0) {
-        fprintf(stderr, "mqadmin: unreadable answer from %s\n", addr);
-        rc = -1;
+    static int done;
+    if (!done) {
+        ad_set_signer(sign_hook);
+        done = 1;
     }
-    rm_cmd_free(&resp);
-    return rc;
 }
 
-/* One request: the code, the body (borrowed), then header fields as key, value pairs (a NULL
- * value is left out) ending with NULL. The answer goes to *resp when asked, else it is checked
- * as ma_call_ok (JSON into *json when asked). */
-static int call_v(const char *addr, rm_cmd_t *resp, lj_val_t **json, const void *body, size_t blen, int code,
-                  va_list ap)
+int ma_rpc(const char *addr, rm_cmd_t *req, rm_cmd_t *resp)
 {
-    rm_cmd_t req;
-    rm_cmd_init(&req, code);
-    for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
-        const char *v = va_arg(ap, const char *);
-        if (v)
-            rm_ext_set(&req, k, v);
-    }
-    req.body = body;
-    req.body_len = blen;
-    int rc = resp ? ma_rpc_ok(addr, &req, resp) : ma_call_ok(addr, &req, json);
-    req.body = NULL;
-    rm_cmd_free(&req);
-    return rc;
+    ad_err_t e;
+    use_admin();
+    return ad_rpc(addr, req, resp, &e) ? said(&e) : 0;
+}
+
+int ma_rpc_ok(const char *addr, rm_cmd_t *req, rm_cmd_t *resp)
+{
+    ad_err_t e;
+    use_admin();
+    return ad_rpc_ok(addr, req, resp, &e) ? said(&e) : 0;
+}
+
+int ma_call_ok(const char *addr, rm_cmd_t *req, lj_val_t **json)
+{
+    ad_err_t e;
+    use_admin();
+    return ad_call(addr, req, json, &e) ? said(&e) : 0;
 }
 
 int ma_call_fields(const char *addr, lj_val_t **json, int code, ...)
 {
+    ad_err_t e;
     va_list ap;
+    use_admin();
     va_start(ap, code);
-    int rc = call_v(addr, NULL, json, NULL, 0, code, ap);
+    int rc = ad_call_v(addr, NULL, json, &e, NULL, 0, code, ap);
     va_end(ap);
-    return rc;
+    return rc ? said(&e) : 0;
 }
 
-/* A request whose answer's fields or body the caller reads: as ma_rpc_ok, fields as ma_call_fields. */
 int ma_call_raw(const char *addr, rm_cmd_t *resp, const void *body, size_t blen, int code, ...)
 {
     rm_cmd_t ignored;
+    ad_err_t e;
     va_list ap;
+    use_admin();
     va_start(ap, code);
-    int rc = call_v(addr, resp ? resp : &ignored, NULL, body, blen, code, ap);
+    int rc = ad_call_v(addr, resp ? resp : &ignored, NULL, &e, body, blen, code, ap);
     va_end(ap);
-    if (rc == 0 && !resp)
+    if (rc)
+        return said(&e);
+    if (!resp)
         rm_cmd_free(&ignored);
-    return rc;
+    return 0;
 }
 
 int ma_parse(int argc, char **argv, const char *spec, const char **vals /* indexed by char */)

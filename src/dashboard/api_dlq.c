@@ -1,0 +1,6 @@
+/* api_dlq.c: the dlq requests of rocketmq-dashboard's API (spec dashboard.md §3). */
+#include "dashboard.h"
+
+const dh_route_t dh_routes_dlq[] = {
+    {NULL},
+};

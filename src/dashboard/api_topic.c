@@ -1,0 +1,6 @@
+/* api_topic.c: the topic requests of rocketmq-dashboard's API (spec dashboard.md §3). */
+#include "dashboard.h"
+
+const dh_route_t dh_routes_topic[] = {
+    {NULL},
+};
