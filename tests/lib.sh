@@ -292,3 +292,18 @@ lt_dledger_leader_index() {
     m=$(lt_dledger_master)
     for ((i = 0; i < LT_DL_N; i++)); do [ "$m" = "127.0.0.1:${LT_DL_PORT[i]}" ] && echo "$i"; done
 }
+
+# loulan-dashboard on a free port against this test's name server, data under $LT_DIR/dashboard
+# (name ${LT_DASH_NAME:-dashboard}); extra settings as --key=value arguments. Sets LT_DASH_PORT,
+# LT_DASH_URL (http://127.0.0.1:port/) and LT_DASH_PID.
+lt_start_dashboard() {
+    local name=${LT_DASH_NAME:-dashboard}
+    LT_DASH_PORT=$(lt_free_port)
+    LT_DASH_URL="http://127.0.0.1:$LT_DASH_PORT/"
+    "$LT_BIN/loulan-dashboard" --server.address=127.0.0.1 --server.port="$LT_DASH_PORT" \
+        --rocketmq.config.namesrvAddrs="$LT_NS_ADDR" --rocketmq.config.dataPath="$LT_DIR/$name" \
+        "$@" >"$LT_DIR/$name.out" 2>&1 &
+    LT_DASH_PID=$!
+    LT_PIDS+=("$LT_DASH_PID")
+    lt_wait_port "$LT_DASH_PORT" 60
+}
