@@ -95,17 +95,17 @@ int dh_dispatch(dh_req_t *r, cm_buf_t *out, const char **ctype)
     const dh_asset_t *a = dh_asset_find(r->path);
     if (a && (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0))
         return serve_asset(a, out, ctype);
-    const dh_route_t *rt = find_route(r->path);
-    if (!rt)
-        return refuse(r, 404, "no such page or request", out, ctype);
-    if (!method_ok(rt->methods, r->method))
-        return refuse(r, 405, "method not allowed", out, ctype);
-    int redirect = 0;
+    int redirect = 0; /* login first: without a session nothing tells which paths exist */
     if (dh_auth_check(r, &redirect) != 0) {
         envelope(out, NULL, r->err);
         *ctype = k_json;
         return 200;
     }
+    const dh_route_t *rt = find_route(r->path);
+    if (!rt)
+        return refuse(r, 404, "no such page or request", out, ctype);
+    if (!method_ok(rt->methods, r->method))
+        return refuse(r, 405, "method not allowed", out, ctype);
     lj_val_t *data = NULL;
     int rc = rt->fn(r, &data);
     if (rc == 0 && r->raw) {
