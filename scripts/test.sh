@@ -7,9 +7,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-if [ -f tests/interop/package-lock.json ] && [ ! -d tests/interop/node_modules ]; then
-    (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
-fi
+for d in tests/interop tests/browser; do   # ali-ons; playwright-core (drives Debian's chromium)
+    if [ -f $d/package-lock.json ] && [ ! -d $d/node_modules ]; then
+        (cd $d && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+done
 jobs=$(nproc 2>/dev/null || echo 2)
 fail=0
 passed=0
