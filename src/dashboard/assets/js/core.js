@@ -43,8 +43,16 @@ const LL = (() => {
     return el;
   }
 
+  /* An event handler that may be async and may throw: API errors were toasted already, others
+   * are toasted here, so no handler needs its own try/catch. */
+  function act(fn) {
+    return (...args) => Promise.resolve().then(() => fn(...args)).catch(e => {
+      if (!(e instanceof ApiError)) { console.error(e); toast(String(e.message || e), 'error'); }
+    });
+  }
+
   function btn(label, onclick, cls = 'btn-primary', attrs = {}) {
-    return h('button', Object.assign({ type: 'button', class: 'btn ' + cls, onclick }, attrs), label);
+    return h('button', Object.assign({ type: 'button', class: 'btn ' + cls, onclick: act(onclick) }, attrs), label);
   }
 
   /* ---- toasts and modals ---- */
@@ -460,7 +468,7 @@ const LL = (() => {
   }
 
   return {
-    h, add, btn, toast, modal, kvModal, kvTable, closeModals, show, ApiError,
+    h, add, act, btn, toast, modal, kvModal, kvTable, closeModals, show, ApiError,
     call, get, post, download, cookie, session, isAdmin, adminOnly, setUser, clearUser, drawUser, logout,
     page, onLeave, every, route, boot, pager, table, fmtTime, dtValue, dtParse, today, firstNum,
     field, checks, tabs, suggest, topicNames, groupNames,
