@@ -38,6 +38,7 @@ typedef struct dh_config {
     char secret_key[256];
     int threads;                /* loulan.dashboard.threads: HTTP worker threads */
     int data_days;              /* loulan.dashboard.keepDays: day files kept (bounded dataPath) */
+    int collect_interval_s;     /* loulan.dashboard.collectIntervalSeconds (hidden, for tests): 0 = 60 */
 } dh_config_t;
 
 /* What the OPS page changes at run time (not persisted, as the original); under g_dh.mu. */

@@ -120,6 +120,8 @@ static int apply(dh_config_t *c, const char *key, const char *val, char ns[DH_MA
         return set_int(key, val, 1, 64, &c->threads);
     if (!strcmp(k, "loulan.dashboard.keepDays"))
         return set_int(key, val, 1, 3650, &c->data_days);
+    if (!strcmp(k, "loulan.dashboard.collectIntervalSeconds"))
+        return set_int(key, val, 1, 3600, &c->collect_interval_s);
     if (!strncmp(k, "server.ssl.", 11))
         return bad(key, val, "HTTPS is not served by loulan-dashboard: put a TLS proxy in front (docs/dashboard.md)");
     if (!strcmp(k, "server.servlet.context-path"))
