@@ -182,7 +182,7 @@
         if (mine !== seq) return;
         const list = Array.isArray(d) ? d : (d.list || []);
         const total = Array.isArray(d) ? list.length : (d.total ?? list.length);
-        body.replaceChildren(
+        LL.fill(body,
           LL.table([
             { title: 'SubscriptionGroup', sort: r => r.group, render: r => h('span', {
               class: r.subGroupType === 'SYSTEM' || r.group.startsWith('%SYS%') ? 'sys' : null, 'data-test': 'group-name' }, r.group.replace(/^%SYS%/, '')) },

@@ -51,17 +51,31 @@ const LL = (() => {
     });
   }
 
+  /* Replace el's children (null/false children are skipped, arrays flattened). */
+  function fill(el, ...kids) {
+    el.replaceChildren();
+    return add(el, kids);
+  }
+
   function btn(label, onclick, cls = 'btn-primary', attrs = {}) {
     return h('button', Object.assign({ type: 'button', class: 'btn ' + cls, onclick: act(onclick) }, attrs), label);
   }
 
   /* ---- toasts and modals ---- */
 
+  /* A transient notice (errors stay 10 s, others 4 s; a click closes it). The same text shown
+   * again restarts its timer instead of stacking a copy (a failing 5 s refresh). */
   function toast(msg, kind = 'error') {
-    const t = h('div', { class: 'toast toast-' + kind, 'data-test': 'toast', role: 'alert' }, msg);
-    t.addEventListener('click', () => t.remove());
-    document.getElementById('toasts').append(t);
-    setTimeout(() => t.remove(), kind === 'error' ? 10000 : 4000);
+    const box = document.getElementById('toasts');
+    let t = [...box.children].find(x => x.textContent === msg && x.classList.contains('toast-' + kind));
+    if (!t) {
+      t = h('div', { class: 'toast toast-' + kind, 'data-test': 'toast', role: 'alert' }, msg);
+      t.addEventListener('click', () => t.remove());
+      box.append(t);
+      while (box.children.length > 5) box.firstChild.remove();
+    }
+    clearTimeout(t.timer);
+    t.timer = setTimeout(() => t.remove(), kind === 'error' ? 10000 : 4000);
     return t;
   }
 
@@ -376,7 +390,7 @@ const LL = (() => {
         ? shown.map(r => h('tr', Object.assign({ 'data-test': 'row' }, opts.rowAttrs ? opts.rowAttrs(r) : {}),
           cols.map(c => h('td', { class: c.cls || null, 'data-col': c.col || c.key || null }, cellOf(c, r)))))
         : [h('tr', { class: 'empty-row', 'data-test': 'empty' }, h('td', { colspan: cols.length }, opts.empty || 'No data'))];
-      wrap.replaceChildren(
+      fill(wrap,
         h('table', { class: 'table', 'data-test': opts.test || null }, h('thead', {}, head), h('tbody', {}, body)),
         size && all.length > size ? pager(all.length, pageNum, size, n => { pageNum = n; draw(); }) : null);
     }
@@ -468,7 +482,7 @@ const LL = (() => {
   }
 
   return {
-    h, add, act, btn, toast, modal, kvModal, kvTable, closeModals, show, ApiError,
+    h, add, fill, act, btn, toast, modal, kvModal, kvTable, closeModals, show, ApiError,
     call, get, post, download, cookie, session, isAdmin, adminOnly, setUser, clearUser, drawUser, logout,
     page, onLeave, every, route, boot, pager, table, fmtTime, dtValue, dtParse, today, firstNum,
     field, checks, tabs, suggest, topicNames, groupNames,

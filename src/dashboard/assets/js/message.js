@@ -100,7 +100,7 @@
       taskId = (d && d.taskId) || taskId;
       const rows = page.content || [];
       const total = page.totalElements ?? rows.length;
-      el.replaceChildren(
+      LL.fill(el,
         h('p', {}, h('b', { 'data-test': 'msg-total' }, `Total ${total} Messages`)),
         LL.table(columns, rows, { pageSize: 0, test: testId + '-table', empty: 'no match result',
           rowAttrs: m => ({ 'data-msgid': m.msgId }) }),

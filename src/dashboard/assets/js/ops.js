@@ -25,7 +25,7 @@ LL.page('ops', {
       const addr = h('input', { type: 'text', id: 'ops-new-namesrv', placeholder: '127.0.0.1:9876' });
       const vip = h('input', { type: 'checkbox', id: 'ops-vip', checked: !!d.useVIPChannel, disabled: !admin });
       const tls = h('input', { type: 'checkbox', id: 'ops-tls', checked: !!d.useTLS, disabled: !admin });
-      box.replaceChildren(
+      LL.fill(box,
         h('h4', {}, 'NameServerAddressList'),
         h('div', { class: 'toolbar' }, sel, LL.adminOnly(btn('Update', change, 'btn-primary', { id: 'ops-update-namesrv' })),
           h('span', { class: 'hint' }, 'current: ', h('b', { id: 'ops-current' }, d.currentNamesrv || ''))),

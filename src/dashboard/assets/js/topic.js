@@ -253,7 +253,7 @@
           return { name: n.replace(/^%SYS%/, ''), type: kinds[i] || '', sys };
         });
         const total = d.total !== undefined ? d.total : rows.length;
-        body.replaceChildren(
+        LL.fill(body,
           LL.table([
             { title: 'Topic', render: r => h('span', { class: r.sys ? 'sys' : null, 'data-test': 'topic-name' }, r.name) },
             { title: 'Type', key: 'type' },
