@@ -175,4 +175,12 @@ void dh_date(int64_t ms, char out[16]);
 int dh_collect_start(void);
 void dh_collect_stop(void);
 
+/* ---- xlsx.c ---- */
+/* A one-sheet .xlsx workbook appended to out (a STORED zip of the Office Open XML parts): a bold
+ * header row of ncols names, then nrows rows of ncols text cells taken row by row from cells
+ * (NULL = empty). Text is UTF-8: bytes that are not, and characters XML 1.0 forbids, become
+ * U+FFFD; a cell keeps at most Excel's 32767 characters. 0, or -1 when out of memory. Any thread. */
+int dh_xlsx_write(cm_buf_t *out, const char *sheet, const char *const *header, size_t ncols,
+                  const char *const *cells, size_t nrows);
+
 #endif
