@@ -11,9 +11,11 @@
  *      GET_BROKER_CONSUME_STATS (317), one request, holds every group's consumer offsets and the
  *      max offsets of every topic that has a group; topics without a group get their max offsets
  *      from GET_TOPIC_STATS_INFO (202), at most PROBES_PER_ROUND of them per round, in turn; the
- *      topic list is GET_ALL_TOPIC_CONFIG (21), refreshed every TOPICS_EVERY rounds.
- *    A round costs 1 + instances + masters x (1 + <= PROBES_PER_ROUND + 1/TOPICS_EVERY) requests
- *    whatever the number of groups, and at most MAX_KEYS topics are kept (the original's cache).
+ *      topic list is GET_ALL_TOPIC_CONFIG (21), every round (every TOPICS_EVERY rounds once a
+ *      master has TOPICS_MANY topics).
+ *    A round costs 1 + instances + masters x (<= 2 + PROBES_PER_ROUND) requests whatever the
+ *    number of groups, and at most MAX_KEYS topics are kept (the original's cache). The first
+ *    measure of a topic or topic@group is its baseline: what moved before it is not counted.
  *    inTps/outTps: messages stored/consumed per second since the previous measure; inCount/
  *    outCount: messages stored/consumed today (local day, as far as the dashboard saw; it goes
  *    on from today's file after a restart), where the original shows the broker's 24-hour sum.
@@ -39,7 +41,8 @@
 #define MAX_KEYS 1000               /* series per store, as the original's caches */
 #define MAX_SAMPLES 1500            /* per series: a day of minutes and some */
 #define PROBES_PER_ROUND 100        /* GET_TOPIC_STATS_INFO requests per master per round */
-#define TOPICS_EVERY 5              /* rounds between two GET_ALL_TOPIC_CONFIG per master */
+#define TOPICS_EVERY 5              /* rounds between two GET_ALL_TOPIC_CONFIG of a master with */
+#define TOPICS_MANY 1000            /* ... this many topics or more (else every round) */
 #define RUN_POINT_MS (10 * 60000)   /* a run of equal samples still gets a point this often */
 #define MAX_FILE (128u << 20)       /* a day file larger than this is not read (a full one is ~75 MB) */
 
@@ -674,7 +677,9 @@ static void carry_rate(const char *topic, void *val, void *arg)
 
 static void sample_master(master_t *m, int64_t now, cm_map_t *acc, const cm_map_t *own)
 {
-    if (!m->has_topics || C.round - m->topics_round >= TOPICS_EVERY)
+    /* a topic's first measure is its baseline: traffic before it is not counted, so a new topic
+     * should be seen soon; a big list (megabytes) is fetched less often */
+    if (!m->has_topics || m->ntopics < TOPICS_MANY || C.round - m->topics_round >= TOPICS_EVERY)
         refresh_topics(m, own);
     if (stopping())
         return;
