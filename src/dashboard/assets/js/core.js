@@ -65,7 +65,10 @@ const LL = (() => {
 
   /* A transient notice (errors stay 10 s, others 4 s; a click closes it). The same text shown
    * again restarts its timer instead of stacking a copy (a failing 5 s refresh). */
+  const toastLog = [];   /* every notice shown, newest last (the browser test reads it) */
   function toast(msg, kind = 'error') {
+    toastLog.push({ kind, msg, at: Date.now() });
+    if (toastLog.length > 200) toastLog.shift();
     const box = document.getElementById('toasts');
     let t = [...box.children].find(x => x.textContent === msg && x.classList.contains('toast-' + kind));
     if (!t) {
@@ -482,7 +485,7 @@ const LL = (() => {
   }
 
   return {
-    h, add, fill, act, btn, toast, modal, kvModal, kvTable, closeModals, show, ApiError,
+    h, add, fill, act, btn, toast, toastLog, modal, kvModal, kvTable, closeModals, show, ApiError,
     call, get, post, download, cookie, session, isAdmin, adminOnly, setUser, clearUser, drawUser, logout,
     page, onLeave, every, route, boot, pager, table, fmtTime, dtValue, dtParse, today, firstNum,
     field, checks, tabs, suggest, topicNames, groupNames,
