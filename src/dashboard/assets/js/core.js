@@ -159,7 +159,7 @@ const LL = (() => {
   }
 
   /* One API call. path is relative ("topic/list.query": works behind a context path). body,
-   * when given, is sent as JSON. Resolves to the envelope's data; on status -1 the errMsg is
+   * unless null/undefined, is sent as JSON. Resolves to the envelope's data; on status -1 the errMsg is
    * toasted (unless opts.quiet) and the promise rejects with an ApiError. opts.raw: a non-JSON
    * answer (a download) resolves to the Response itself. */
   async function call(method, path, params, body, opts = {}) {
@@ -169,7 +169,7 @@ const LL = (() => {
       if (t) headers['X-XSRF-TOKEN'] = t;
     }
     let payload;
-    if (body !== undefined) {
+    if (body != null) {
       headers['Content-Type'] = 'application/json;charset=UTF-8';
       payload = JSON.stringify(body);
     }
