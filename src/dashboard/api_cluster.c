@@ -163,7 +163,7 @@ static int known_broker(dh_req_t *r, const char *addr)
         found = strcmp(bs[i].addr, addr) == 0;
     free(bs);
     lj_free(info);
-    return found ? 0 : dh_fail(r, "brokerAddr %s is not a broker of the cluster", addr);
+    return found ? 0 : dh_fail(r, "brokerAddr %.200s is not a broker of the cluster", addr);
 }
 
 static int h_broker_config(dh_req_t *r, lj_val_t **data)
@@ -182,7 +182,7 @@ static int h_broker_config(dh_req_t *r, lj_val_t **data)
     rm_cmd_free(&resp);
     if (rc != 0) {
         cm_props_free(&props);
-        return dh_fail(r, "unreadable broker config from %s", want);
+        return dh_fail(r, "unreadable broker config from %.200s", want);
     }
     lj_val_t *out = lj_new_obj();
     for (size_t i = 0; out && i < props.n; i++)
