@@ -705,8 +705,6 @@ static void apply_topic(const char *topic, void *val, void *arg)
     store_add(&C.topics, topic, &x);
 }
 
-static int keep_master(const char *key, void *val, void *arg) { return ((master_t *)val)->seen == C.round; }
-
 static void sample_topics(const lj_val_t *info, const ad_broker_t *bs, int n, int64_t now, int record)
 {
     cm_map_t own = {0}, acc = {0};
@@ -741,7 +739,7 @@ static void sample_topics(const lj_val_t *info, const ad_broker_t *bs, int n, in
     for (size_t i = 0; i < ks.n; i++) {
         char *k = cm_strdup(ks.k[i]);
         master_t *m = k ? cm_map_get(&C.masters, k) : NULL;
-        if (m && !keep_master(k, m, NULL))
+        if (m && m->seen != C.round)
             master_free(cm_map_remove(&C.masters, k));
         free(k);
     }
