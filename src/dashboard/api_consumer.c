@@ -576,7 +576,8 @@ static int group_queue_rows(dh_req_t *r, const cs_master_t *m, int nm, uint64_t 
     }
     if (asked && !ok)
         return dh_fail_ad(r, &e);
-    qsort(q->v, q->n, sizeof *q->v, cmp_qrow);
+    if (q->n)
+        qsort(q->v, q->n, sizeof *q->v, cmp_qrow);
     return 0;
 }
 

@@ -151,6 +151,7 @@ static void cache_put(const cs_row_t *row)
     memcpy(c->consumeType, row->consumeType, sizeof c->consumeType);
     memcpy(c->messageModel, row->messageModel, sizeof c->messageModel);
     pthread_mutex_lock(&g_mu);
+    free(cm_map_remove(&g_conns, row->group)); /* cm_map_put would drop the old value */
     if (cm_map_put(&g_conns, row->group, c) != 0)
         free(c);
     pthread_mutex_unlock(&g_mu);

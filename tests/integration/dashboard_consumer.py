@@ -47,6 +47,11 @@ run("producer", "-n", ns, "-t", TOPIC, "-c", str(SENT))
 consumer = subprocess.Popen([os.path.join(bindir, "consumer"), "-n", ns, "-t", TOPIC, "-g", GROUP, "-T", "90"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 try:
+    def committed():  # every message consumed and its offset stored (no offsets yet also reads lag 0)
+        progress = d.ok("GET", "consumer/queryTopicByConsumer.query", {"consumerGroup": GROUP})
+        return sum(q["consumerOffset"] for t in progress if t["topic"] == TOPIC for q in t["queueStatInfoList"]) == SENT
+    wait_for("the consumer commits every offset", committed, 90)
+
     def consumed():
         r = row_of(d.ok("GET", "consumer/groupList.query"), GROUP)
         return r if r and r["count"] >= 1 and r["diffTotal"] == 0 else None
@@ -228,6 +233,7 @@ page = d.ok("GET", "consumer/groupList.query", {"pageNum": 1, "pageSize": 20, "s
 t_filter = time.time() - t0
 check(page["total"] == 10 and page["list"][0]["group"] == "PerfGroup_09990", f"filtered: {page['total']}")
 print(f"groupList with {N} groups: whole list {t_all:.2f}s, a page {t_page:.2f}s, filtered {t_filter:.2f}s")
-check(max(t_all, t_page, t_filter) < 3.0, "groupList with 10,000 groups under 3 s")
+bound = float(os.environ.get("DC_LIST_BOUND_S", "3"))
+check(max(t_all, t_page, t_filter) < bound, f"groupList with 10,000 groups under {bound:g} s")
 check(row_of(d.ok("GET", "consumer/groupList.query", {"filter": GROUP}), GROUP) is not None, "still alive")
 print("dashboard consumer: ok")
