@@ -8,7 +8,8 @@
  * Environment (set by the shell test): DASH_URL (login off), DASH_LOGIN_URL (login on, users
  * admin/admin role 1 and user1/user1), MSG_ID (the last of 5 messages with key UiKey on
  * UiMsgTopic), DLQ_MSG_ID, DLQ_CONSUMER_OUT, LOULAN_BIN, NAMESRV_ADDR, BROKER_ADDR,
- * LOULAN_ARTIFACTS, LOULAN_CHROMIUM. UI_WAIT_MS bounds one wait (default 30 s). */
+ * LOULAN_ARTIFACTS, LOULAN_CHROMIUM. UI_WAIT_MS bounds one wait (default 30 s, 90 s with
+ * LOULAN_SLOW set, as the sanitizer run does), UI_WATCHDOG_MS the whole run (230 s). */
 'use strict';
 
 const { chromium } = require('playwright-core');
@@ -20,12 +21,14 @@ const E = process.env;
 for (const k of ['DASH_URL', 'DASH_LOGIN_URL', 'MSG_ID', 'LOULAN_BIN', 'NAMESRV_ADDR', 'BROKER_ADDR']) {
   if (!E[k]) { console.error(`FAIL: ${k} is not set (run tests/integration/test_dashboard_browser.sh)`); process.exit(1); }
 }
-const WAIT = Number(E.UI_WAIT_MS || 30000);
+/* one wait's bound; the sanitizer build (LOULAN_SLOW=1) serves 3-5x slower */
+const SLOW = E.LOULAN_SLOW ? 3 : 1;
+const WAIT = Number(E.UI_WAIT_MS || 30000 * SLOW);
 const SHOTS = path.join(E.LOULAN_ARTIFACTS || path.join(E.LOULAN_BIN, '..', 'artifacts'), 'dashboard');
 const watchdog = setTimeout(() => {
   console.error('FAIL: watchdog: the browser test did not finish in time');
   process.exit(1);
-}, Number(E.UI_WATCHDOG_MS || 240000));
+}, Number(E.UI_WATCHDOG_MS || 230000));
 watchdog.unref();
 
 function check(cond, msg) { if (!cond) throw new Error(msg); }
@@ -92,8 +95,8 @@ async function dashboardPage(page) {
     const d = Chart.getChart(document.getElementById('chart-broker-trend')).data.datasets.find(s => s.label === 'broker-a:0');
     return d ? d.data.length : 0;
   });
-  const first = await until('the broker trend has a sample of broker-a:0', points, 60000, 500);
-  await until(`the broker trend grows past ${first} samples without a reload`, async () => (await points()) > first, 60000, 500);
+  const first = await until('the broker trend has a sample of broker-a:0', points, Math.max(60000, WAIT), 500);
+  await until(`the broker trend grows past ${first} samples without a reload`, async () => (await points()) > first, Math.max(60000, WAIT), 500);
   check(await page.evaluate(() => window.__noReload === 1), 'the page was reloaded');
   await shot(page, 'dashboard');
 }
@@ -167,7 +170,7 @@ async function consumerPage(page) {
       if (t === '0') return true;
       await page.click('#group-refresh');
       return false;
-    }, 90000, 1000);
+    }, Math.max(90000, WAIT), 1000);
     const code = await Promise.race([c.done, pause(WAIT).then(() => 'still running')]);
     check(code === 0, `the consumer did not get its 10 messages (exit ${code})`);
   } finally {

@@ -81,7 +81,7 @@ export LOULAN_BIN="$LT_BIN" NAMESRV_ADDR="$LT_NS_ADDR" BROKER_ADDR="$LT_BROKER_A
 export DLQ_CONSUMER_OUT="$LT_DIR/c-dlq.out" LOULAN_CHROMIUM="$CHROMIUM" LOULAN_TMP="$LT_DIR"
 export LOULAN_ARTIFACTS="${LOULAN_ARTIFACTS:-$LT_BIN/../artifacts}"
 start=$SECONDS
-(cd "$BROWSER_DIR" && timeout -k 5 250 node dashboard.test.js) || {
+(cd "$BROWSER_DIR" && timeout -k 5 240 node dashboard.test.js) || {
     echo "--- dash.out"; tail -n 20 "$LT_DIR/dash.out"
     echo "--- dash-login.out"; tail -n 20 "$LT_DIR/dash-login.out"
     lt_fail "browser test failed (screenshots in $LOULAN_ARTIFACTS/dashboard/)"
