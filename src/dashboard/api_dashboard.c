@@ -12,11 +12,6 @@
 
 #include "dashboard.h"
 
-/* collect.c's reads (declared here until dashboard.h lists them). */
-int dh_collect_date_ok(const char *date, int64_t *days);
-int dh_collect_query(int topics, const char *date, const char *key, lj_val_t **out, char *err, size_t errlen);
-int dh_collect_current(lj_val_t **out, char *err, size_t errlen);
-
 /* ---- dashboard/ ------------------------------------------------------------------------------ */
 
 /* date=yyyy-MM-dd, strictly: it becomes part of a file name. */

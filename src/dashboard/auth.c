@@ -160,7 +160,7 @@ static int normal_may(const char *path)
 {
     static const char *const extra[] = {"topic/sendTopicMessage.do", "dlqMessage/exportDlqMessage.do",
                                         "dlqMessage/batchResendDlqMessage.do", "topic/list.queryTopicType",
-                                        "login/logout.do", NULL};
+                                        "login/logout.do", "dashboard/topicCurrent", NULL};
     for (int i = 0; extra[i]; i++)
         if (!strcmp(path, extra[i]))
             return 1;

@@ -85,6 +85,7 @@ typedef struct dh_req {
     char client_ip[64];
     /* for auth.c: the request's cookies and headers it needs */
     const char *cookie_session, *cookie_csrf, *header_csrf;
+    int bad_params;         /* a parameter could not be taken (NUL byte, too many): answered 400 */
 
     /* the answer: set by dh_fail / dh_raw, else the handler's data in the envelope */
     char err[512];
@@ -174,6 +175,16 @@ void dh_date(int64_t ms, char out[16]);
 /* ---- collection (collect.c) ---- */
 int dh_collect_start(void);
 void dh_collect_stop(void);
+/* 0 when date is a real yyyy-MM-dd (it becomes part of a file name), with its day number in
+ * *days when asked; -1 otherwise. */
+int dh_collect_date_ok(const char *date, int64_t *days);
+/* The samples of one day (today from memory, other days from their file): brokers (topics 0)
+ * or topics (1; key = one topic or NULL for all) into *out; -1 with err on failure. */
+int dh_collect_query(int topics, const char *date, const char *key, lj_val_t **out, char *err, size_t errlen);
+/* ["<topic>,<outCount of its last sample today>", ...], largest first. */
+int dh_collect_current(lj_val_t **out, char *err, size_t errlen);
+/* Delete dir's day files older than keep_days before today (yyyy-MM-dd); how many went. */
+int dh_collect_prune(const char *dir, const char *today, int keep_days);
 
 /* ---- xlsx.c ---- */
 /* A one-sheet .xlsx workbook appended to out (a STORED zip of the Office Open XML parts): a bold

@@ -95,6 +95,8 @@ int dh_dispatch(dh_req_t *r, cm_buf_t *out, const char **ctype)
     const dh_asset_t *a = dh_asset_find(r->path);
     if (a && (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0))
         return serve_asset(a, out, ctype);
+    if (r->bad_params)
+        return refuse(r, 400, "bad parameters: a NUL byte, or more than 256 of them", out, ctype);
     int redirect = 0; /* login first: without a session nothing tells which paths exist */
     if (dh_auth_check(r, &redirect) != 0) {
         envelope(out, NULL, r->err);
@@ -147,6 +149,10 @@ static char *url_decode(const char *s, size_t n)
             *w++ = ' ';
         else if (s[i] == '%' && i + 2 < n && (h = hexval((unsigned char)s[i + 1])) >= 0 &&
                  (l = hexval((unsigned char)s[i + 2])) >= 0) {
+            if (!(h | l)) { /* %00 would cut the value short unseen: refuse the request */
+                free(o);
+                return NULL;
+            }
             *w++ = (char)(h << 4 | l);
             i += 2;
         } else
@@ -174,7 +180,7 @@ static int add_param(dh_req_t *r, char *key, char *val)
         return 0;
     }
     if (r->nparams >= MAX_PARAMS)
-        goto oom; /* silently bounded: more than 256 distinct keys is not a console request */
+        goto oom; /* more than 256 distinct keys is not a console request: refused (400) */
     dh_kv_t *p = realloc(r->params, (r->nparams + 1) * sizeof *p);
     if (!p)
         goto oom;
@@ -205,6 +211,7 @@ int dh_parse_query(dh_req_t *r, const char *qs, size_t len)
                     free(k);
                     free(v);
                 }
+                r->bad_params = 1;
                 return -1;
             }
         }
@@ -237,16 +244,22 @@ typedef struct conn_ctx {
 
 static struct MHD_Daemon *g_daemon;
 
-static enum MHD_Result on_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static enum MHD_Result on_arg(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                              const char *value, size_t value_size)
 {
     dh_req_t *r = cls;
+    if (strlen(key) != key_size || (value && strlen(value) != value_size)) {
+        r->bad_params = 1; /* a decoded NUL byte would cut the value short unseen */
+        return MHD_YES;
+    }
     char *k = cm_strdup(key), *v = cm_strdup(value ? value : "");
     if (!k || !v) {
         free(k);
         free(v);
         return MHD_NO;
     }
-    add_param(r, k, v);
+    if (add_param(r, k, v))
+        r->bad_params = 1;
     return MHD_YES;
 }
 
@@ -311,7 +324,7 @@ static enum MHD_Result answer(struct MHD_Connection *c, const char *url, const c
     r.body = ctx->body.data ? ctx->body.data : "";
     r.blen = ctx->body.len;
     client_ip(c, r.client_ip);
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_arg, &r);
+    MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, on_arg, &r);
     take_body(&r, c);
     r.cookie_session = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "LOULAN_SESSION");
     r.cookie_csrf = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "XSRF-TOKEN");

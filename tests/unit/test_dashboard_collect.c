@@ -16,12 +16,6 @@
 
 #include "dashboard/dashboard.h"
 
-/* collect.c's reads (api_dashboard.c declares them the same way) */
-int dh_collect_date_ok(const char *date, int64_t *days);
-int dh_collect_prune(const char *dir, const char *today, int keep_days);
-int dh_collect_query(int topics, const char *date, const char *key, lj_val_t **out, char *err, size_t errlen);
-int dh_collect_current(lj_val_t **out, char *err, size_t errlen);
-
 static char g_dir[] = "/tmp/loulan-dh-collect.XXXXXX";
 
 static void put(const char *name, const char *text)

@@ -51,6 +51,18 @@ static void test_query_decoding(void **state)
     dh_req_free(&r);
 }
 
+/* %00 would silently cut a value (a date, a topic) short: the request is refused instead */
+static void test_nul_refused(void **state)
+{
+    dh_req_t r = {0};
+    char *out;
+    assert_int_equal(dh_parse_query(&r, "date=2024-01-01%00junk", 22), -1);
+    assert_int_equal(run(&r, "GET", "dashboard/broker.query", NULL, &out), 400);
+    assert_non_null(strstr(out, "NUL"));
+    free(out);
+    dh_req_free(&r);
+}
+
 static void test_unknown_and_method(void **state)
 {
     dh_req_t r = {0};
@@ -225,6 +237,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_query_decoding),
+        cmocka_unit_test(test_nul_refused),
         cmocka_unit_test(test_unknown_and_method),
         cmocka_unit_test(test_static_chartjs),
         cmocka_unit_test(test_paging),
