@@ -55,14 +55,21 @@ def ns_topics():
         c.close()
 
 
-def create_topics_raw(names, batch=500):
-    """UPDATE_AND_CREATE_TOPIC (17) to the broker, pipelined in batches: 10,000 topics in seconds."""
+def create_topics_raw(names, typed=(), batch=500):
+    """UPDATE_AND_CREATE_TOPIC (17) to the broker, pipelined in batches: 10,000 topics in seconds.
+    Topics in `typed` get RocketMQ 5's attribute message.type=NORMAL."""
     c = Conn(BROKER_PORT, timeout=60)
+
+    def ext(t):
+        e = {"topic": t, "defaultTopic": "TBW102", "readQueueNums": 1, "writeQueueNums": 1, "perm": 6,
+             "topicFilterType": "SINGLE_TAG", "topicSysFlag": 0, "order": "false"}
+        if t in typed:
+            e["attributes"] = "+message.type=NORMAL"
+        return e
+
     for i in range(0, len(names), batch):
         chunk = names[i:i + batch]
-        data = b"".join(frame(17, {"topic": t, "defaultTopic": "TBW102", "readQueueNums": 1, "writeQueueNums": 1,
-                                   "perm": 6, "topicFilterType": "SINGLE_TAG", "topicSysFlag": 0, "order": "false"},
-                              opaque=1000000 + i + k) for k, t in enumerate(chunk))
+        data = b"".join(frame(17, ext(t), opaque=1000000 + i + k) for k, t in enumerate(chunk))
         c.send_raw(data)
         for _ in chunk:
             r = c.recv_frame()
@@ -381,7 +388,8 @@ check("CODE: 17" in d.err("GET", "producer/producerConnection.query", {"producer
 # ---------------------------------------------------------------- the lists, with 10,000 topics
 step("create %d topics" % NTOPICS)
 many = ["Bulk%05d" % i for i in range(NTOPICS)]
-create_topics_raw(many + ["%RETRY%DashGroup", "%DLQ%DashGroup"])
+# half of them typed as a RocketMQ 5 console makes them, half bare as a 4.x one
+create_topics_raw(many + ["%RETRY%DashGroup", "%DLQ%DashGroup"], typed=set(many[NTOPICS // 2:]))
 wanted = set(many) | {"%RETRY%DashGroup", "%DLQ%DashGroup"}
 wait_until("the name server lists every topic", lambda: wanted <= ns_topics(), limit=120)
 step("topic lists")
@@ -393,11 +401,12 @@ check(set(full) == {"topicNameList", "messageTypeList"}, "no paging fields witho
 check(len(names) == len(kinds) >= NTOPICS + 10 and names == sorted(names), "full type list, sorted: %d" % len(names))
 kind = dict(zip(names, kinds))
 expect = {"DashFifo": "FIFO", "DashDelay": "DELAY", "DashTx": "TRANSACTION", "DashNormal": "NORMAL",
-          "Bulk00042": "UNSPECIFIED", "%RETRY%DashGroup": "RETRY", "%DLQ%DashGroup": "DLQ", "%SYS%TBW102": "SYSTEM",
+          "Bulk00042": "UNSPECIFIED", "Bulk09999": "NORMAL", "%RETRY%DashGroup": "RETRY", "%DLQ%DashGroup": "DLQ", "%SYS%TBW102": "SYSTEM",
           "%SYS%SCHEDULE_TOPIC_XXXX": "SYSTEM", "%SYS%DefaultCluster": "SYSTEM", "%SYS%broker-a": "SYSTEM"}
 for n, k in expect.items():
     check(kind.get(n) == k, "%s is %s, got %s" % (n, k, kind.get(n)))
 check("TBW102" not in kind, "system topics only with the %SYS% prefix")
+check(sum(1 for n in many if kind.get(n) == "NORMAL") == NTOPICS // 2, "every typed bulk topic is NORMAL")
 
 timings = []
 for _ in range(3):
@@ -484,7 +493,7 @@ check("DashTx" in ns_topics(), "refused deletes deleted nothing")
 step("hostile requests")
 for path in ["cluster/list.query", "topic/list.queryTopicType", "topic/stats.query", "ops/homePage.query"]:
     st, _, _ = d.raw("GET", path, {"k%d" % i: "v" * 50 for i in range(300)})
-    check(st == 200, "%s with 300 parameters: HTTP %d" % (path, st))
+    check(st in (200, 400), "%s with 300 parameters answered: HTTP %d" % (path, st))
 for path in ["topic/createOrUpdate.do", "topic/sendTopicMessage.do", "topic/deleteTopic.do", "ops/updateNameSvrAddr.do"]:
     d.raw("POST", path, body=b"\xff" * 100000, headers={"Content-Type": "application/json"})
     d.raw("POST", path, body=b"nameSvrAddrList=%zz&topic=%00", headers={"Content-Type": "application/x-www-form-urlencoded"})
