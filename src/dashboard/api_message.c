@@ -802,8 +802,9 @@ static int windows(dh_req_t *r, task_t *t)
 }
 
 /* The order of a page: item k of the whole range is (window j, round r) taking the windows in
- * turn, rounds first, as the original spreads a page over the queues. A slot is one item. */
-typedef struct slot { size_t w; int64_t round; lc_message_ext_t *m; } slot_t;
+ * turn, rounds first, as the original spreads a page over the queues. A slot is one item: its
+ * MessageView once read (the record itself is not kept: bodies may be large) and store time. */
+typedef struct slot { size_t w; int64_t round, ts; lj_val_t *v; } slot_t;
 
 static int64_t items_before_round(const task_t *t, int64_t round)
 {
@@ -839,10 +840,10 @@ static size_t page_slots(const task_t *t, int64_t from, int64_t to, slot_t *out)
     return n;
 }
 
-/* Fill the slots' messages: for each window, one run of pulls over the offsets its slots need.
+/* Fill the slots' views: for each window, one run of pulls over the offsets its slots need.
  * newest: round r is the r-th message from the window's end instead of its start. A message
  * that cannot be read (deleted meanwhile) leaves its slot empty. */
-static void page_read(const task_t *t, slot_t *s, size_t n, int newest)
+static void page_read(const task_t *t, slot_t *s, size_t n, int newest, int with_body)
 {
     for (size_t j = 0; j < t->nw; j++) {
         const win_t *w = &t->w[j];
@@ -866,9 +867,9 @@ static void page_read(const task_t *t, slot_t *s, size_t n, int newest)
                 int64_t qo = p.msgs[k]->queue_offset;
                 int64_t round = newest ? w->start + w->count - 1 - qo : qo - w->start;
                 for (size_t i = 0; i < n; i++)
-                    if (s[i].w == j && s[i].round == round && !s[i].m) {
-                        s[i].m = p.msgs[k];
-                        p.msgs[k] = NULL;
+                    if (s[i].w == j && s[i].round == round && !s[i].v) {
+                        s[i].v = view_json(p.msgs[k], with_body);
+                        s[i].ts = p.msgs[k]->store_timestamp;
                         break;
                     }
             }
@@ -973,11 +974,12 @@ static int h_page_by_topic(dh_req_t *r, lj_val_t **data)
     slot_t *s = calloc((size_t)q.size, sizeof *s);
     lj_val_t *content = lj_new_arr();
     size_t n = s && from < to ? page_slots(t, from, to, s) : 0;
-    page_read(t, s, n, 0);
+    page_read(t, s, n, 0, 1);
     for (size_t i = 0; i < n; i++) {
-        if (content && s[i].m)
-            lj_push(content, view_json(s[i].m, 1));
-        free(s[i].m);
+        if (content && s[i].v)
+            lj_push(content, s[i].v);
+        else
+            lj_free(s[i].v);
     }
     free(s);
     lj_val_t *o = lj_new_obj(), *page = page_json(content, t->total, q.page, q.size);
@@ -992,6 +994,12 @@ static int h_page_by_topic(dh_req_t *r, lj_val_t **data)
     task_free(t);
     *data = o;
     return o ? 0 : dh_fail(r, "out of memory");
+}
+
+static int slot_newest_first(const void *a, const void *b)
+{
+    int64_t x = ((const slot_t *)a)->ts, y = ((const slot_t *)b)->ts;
+    return x < y ? 1 : x > y ? -1 : 0;
 }
 
 /* GET message/queryMessageByTopic.query?topic=&begin=&end= : the original's older list, at most
@@ -1017,26 +1025,18 @@ static int h_by_topic(dh_req_t *r, lj_val_t **data)
     int64_t want = t.total < LEGACY_MAX ? t.total : LEGACY_MAX;
     slot_t *s = calloc((size_t)(want ? want : 1), sizeof *s);
     size_t n = s ? page_slots(&t, 0, want, s) : 0;
-    page_read(&t, s, n, 1);
-    lc_message_ext_t **ms = calloc(n ? n : 1, sizeof *ms);
-    size_t k = 0;
+    page_read(&t, s, n, 1, 0);
+    free(t.w);
+    if (n > 1)
+        qsort(s, n, sizeof *s, slot_newest_first);
+    lj_val_t *arr = lj_new_arr();
     for (size_t i = 0; i < n; i++) {
-        if (ms && s[i].m)
-            ms[k++] = s[i].m;
+        if (arr && s[i].v)
+            lj_push(arr, s[i].v);
         else
-            free(s[i].m);
+            lj_free(s[i].v);
     }
     free(s);
-    free(t.w);
-    if (k > 1)
-        qsort(ms, k, sizeof *ms, by_store_time_desc);
-    lj_val_t *arr = lj_new_arr();
-    for (size_t i = 0; i < k; i++) {
-        if (arr)
-            lj_push(arr, view_json(ms[i], 0));
-        free(ms[i]);
-    }
-    free(ms);
     *data = arr;
     return arr ? 0 : dh_fail(r, "out of memory");
 }
