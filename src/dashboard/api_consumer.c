@@ -35,9 +35,14 @@ static int name_check(dh_req_t *r, const char *what, const char *s, size_t max)
     return 0;
 }
 
+/* A group parameter; the "%SYS%" groupList puts before a system group's name is taken off. */
 static int group_param(dh_req_t *r, const char *name, const char **out)
 {
-    return dh_param_req(r, name, out) || name_check(r, name, *out, 255);
+    if (dh_param_req(r, name, out))
+        return -1;
+    if (strncmp(*out, "%SYS%", 5) == 0 && (*out)[5])
+        *out += 5;
+    return name_check(r, name, *out, 255);
 }
 
 static int topic_param(dh_req_t *r, const char **out)

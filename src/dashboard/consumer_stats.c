@@ -369,14 +369,13 @@ int cs_list_load(dh_req_t *r, cs_list_t *l, const char *only)
                 failed |= 1ull << i;
         } else if (ad_call_fields(l->masters[i].call, &st, &e, 317, "isOrder", "false", NULL) == 0) {
             add_bulk_stats(l, st);
-        } else {
-            failed |= 1ull << i; /* e.g. a broker without 317: per group 208 for the rows shown */
-        }
+        } else if (strncmp(e.msg, "CODE:", 5) == 0) {
+            failed |= 1ull << i; /* it answered, without 317: per group 208 for the rows shown */
+        } /* no answer at all: asking it once per group would only multiply the wait */
         lj_free(st);
     }
     for (size_t i = 0; i < l->n; i++)
-        l->rows[i].stats_todo = only ? 0 : failed;
-    l->stats_failed = __builtin_popcountll(failed);
+        l->rows[i].stats_todo = only ? 0 : failed & l->rows[i].held;
     classify(l);
     mark_candidates(l, only);
     if (!only)

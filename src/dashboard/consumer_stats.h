@@ -40,7 +40,6 @@ typedef struct cs_list {
     cs_row_t *rows;
     size_t n, cap;
     cm_map_t index;         /* group -> row index + 1 */
-    int stats_failed;       /* how many masters' bulk consume stats failed */
 } cs_list_t;
 
 /* The masters of the current name server's cluster (id 0 of each broker name; a broker name

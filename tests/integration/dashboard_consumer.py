@@ -1,10 +1,13 @@
 """The consumer endpoints of loulan-dashboard over real HTTP (spec dashboard.md §3.4, and the
-topic/ requests about a topic's consumers): a live C consumer seen in groupList with its lag
-going to 0, its connections, progress and running info; reset offset and skip accumulated on
-the stopped group; a group created, updated and deleted; bad input answered {status:-1,
-errMsg}; then 10,000 groups (pipelined UPDATE_AND_CREATE_SUBSCRIPTIONGROUP) and the time
-groupList takes. Arguments: <dashboard URL> <name server> <bin dir> <broker address>."""
+topic/ requests about a topic's consumers), with two masters: a live C consumer seen in
+groupList with its lag going to 0, its connections, progress (both brokers: issue #297) and
+running info; reset offset and skip accumulated on the stopped group; a group created, updated
+and deleted; bad input answered {status:-1, errMsg}; the lag still shown (not -1) when one
+master dies (issue #381); then 10,000 groups (pipelined UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
+and the time groupList takes. Arguments: <dashboard URL> <name server> <bin dir>
+<broker-a address> <broker-b address> <broker-b pid>."""
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -13,7 +16,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from dashboard_http import Dash, check, has_fields  # noqa: E402
 import rmq_frames  # noqa: E402
 
-url, ns, bindir, broker = sys.argv[1:5]
+url, ns, bindir, broker, broker2 = sys.argv[1:6]
+b2pid = int(sys.argv[6])
 d = Dash(url, timeout=60)
 TOPIC, GROUP, SENT = "TopicDC", "GroupDC", 40
 GCI = ["group", "version", "count", "consumeType", "messageModel", "address", "consumeTps", "diffTotal", "subGroupType"]
@@ -54,10 +58,10 @@ try:
 
     def consumed():
         r = row_of(d.ok("GET", "consumer/groupList.query"), GROUP)
-        return r if r and r["count"] >= 1 and r["diffTotal"] == 0 else None
-    row = wait_for("groupList shows the live consumer with lag 0", consumed)
+        return r if r and r["count"] >= 1 and r["diffTotal"] == 0 and len(r["address"]) == 2 else None
+    row = wait_for("groupList shows the live consumer with lag 0 on both masters", consumed)
     has_fields(row, GCI, "GroupConsumeInfo")
-    check(row["address"] == [broker], f"address: {row['address']}")
+    check(row["address"] == [broker, broker2], f"address: {row['address']}")
     check(row["consumeType"] == "CONSUME_PASSIVELY" and row["messageModel"] == "CLUSTERING", f"types: {row}")
     check(row["subGroupType"] == "NORMAL" and row["version"].startswith("V"), f"row: {row}")
     check(isinstance(row["consumeTps"], int), f"consumeTps is an int: {row}")
@@ -76,8 +80,9 @@ try:
     has_fields(client, ["clientId", "clientAddr", "language", "version", "versionDesc"], "Connection")
     has_fields(conn["subscriptionTable"].get(TOPIC), ["topic", "subString", "tagsSet", "codeSet", "subVersion",
                                                       "expressionType", "classFilterMode"], "SubscriptionData")
-    same = d.ok("GET", "consumer/consumerConnection.query", {"consumerGroup": GROUP, "address": broker})
-    check(same["connectionSet"][0]["clientId"] == client["clientId"], "address narrows to that broker")
+    for a in (broker, broker2):
+        same = d.ok("GET", "consumer/consumerConnection.query", {"consumerGroup": GROUP, "address": a})
+        check(same["connectionSet"][0]["clientId"] == client["clientId"], f"address {a} narrows to that broker")
     check("not a master" in d.err("GET", "consumer/consumerConnection.query",
                                   {"consumerGroup": GROUP, "address": "10.9.9.9:10911"}), "foreign address refused")
 
@@ -88,6 +93,10 @@ try:
     for q in tci[0]["queueStatInfoList"]:
         has_fields(q, QSI, "queueStatInfo")
     check(sum(q["brokerOffset"] for q in tci[0]["queueStatInfoList"]) == SENT, f"broker offsets: {tci[0]}")
+    check({q["brokerName"] for q in tci[0]["queueStatInfoList"]} == {"broker-a", "broker-b"},
+          f"the queues of both masters: {tci[0]}")
+    one = d.ok("GET", "consumer/queryTopicByConsumer.query", {"consumerGroup": GROUP, "address": broker2})
+    check({q["brokerName"] for t in one for q in t["queueStatInfoList"]} == {"broker-b"}, f"address narrows: {one}")
     check(any(q["clientInfo"] == client["clientId"] for q in tci[0]["queueStatInfoList"]),
           f"the client owns queues: {tci[0]['queueStatInfoList']}")
 
@@ -112,7 +121,7 @@ res = d.ok("POST", "consumer/resetOffset.do", body={"consumerGroupList": [GROUP]
                                                      "force": True})
 has_fields(res.get(GROUP), ["status", "errMsg", "rollbackStatsList"], "reset result")
 check(res[GROUP]["status"] is True and res[GROUP]["errMsg"] is None, f"reset: {res}")
-check(len(res[GROUP]["rollbackStatsList"]) >= 1, f"rollback entries: {res}")
+check({s["brokerName"] for s in res[GROUP]["rollbackStatsList"]} == {"broker-a", "broker-b"}, f"rollback entries: {res}")
 for s in res[GROUP]["rollbackStatsList"]:
     has_fields(s, ["brokerName", "queueId", "brokerOffset", "consumerOffset", "timestampOffset", "rollbackOffset"],
                "RollbackStats")
@@ -132,6 +141,7 @@ check(d.ok("POST", "consumer/createOrUpdate.do", body={"brokerNameList": ["broke
       is True, "create")
 conf = d.ok("GET", "consumer/examineSubscriptionGroupConfig.query", {"consumerGroup": NEW})
 check(len(conf) == 1 and conf[0]["brokerNameList"] == ["broker-a"], f"config: {conf}")
+check(d.ok("GET", "consumer/fetchBrokerNameList.query", {"consumerGroup": NEW}) == ["broker-a"], "created on broker-a")
 has_fields(conf[0]["subscriptionGroupConfig"], ["groupName", "consumeEnable", "consumeFromMinEnable",
                                                  "consumeBroadcastEnable", "consumeMessageOrderly", "retryQueueNums",
                                                  "retryMaxTimes", "brokerId", "whichBrokerWhenConsumeSlowly",
@@ -141,13 +151,19 @@ cfg["retryMaxTimes"] = 7
 check(d.ok("POST", "consumer/createOrUpdate.do",
            body={"clusterNameList": ["DefaultCluster"], "subscriptionGroupConfig": cfg}) is True, "update by cluster")
 conf = d.ok("GET", "consumer/examineSubscriptionGroupConfig.query", {"consumerGroup": NEW})
-check(conf[0]["subscriptionGroupConfig"]["retryMaxTimes"] == 7, f"updated: {conf}")
+check(all(c["subscriptionGroupConfig"]["retryMaxTimes"] == 7 for c in conf), f"updated: {conf}")
 page = d.ok("GET", "consumer/groupList.query", {"filter": "groupdc_NEW", "pageNum": 1, "pageSize": 10})
 check(page["total"] == 1 and page["list"][0]["group"] == NEW, f"filtered page: {page}")
 check(page["list"][0]["diffTotal"] == 0 and page["list"][0]["count"] == 0, f"a new group: lag 0, not -1: {page}")
-check(d.ok("GET", "consumer/fetchBrokerNameList.query", {"consumerGroup": NEW}) == ["broker-a"], "broker names")
+check(len(conf) == 2, f"updated by cluster: on both masters: {conf}")
+check(d.ok("GET", "consumer/fetchBrokerNameList.query", {"consumerGroup": NEW}) == ["broker-a", "broker-b"],
+      "broker names")
 check(d.ok("POST", "consumer/deleteSubGroup.do", body={"groupName": NEW, "brokerNameList": ["broker-a"]}) is True,
-      "delete")
+      "delete on broker-a")
+check(d.ok("GET", "consumer/fetchBrokerNameList.query", {"consumerGroup": NEW}) == ["broker-b"], "kept on broker-b")
+check(row_of(d.ok("GET", "consumer/groupList.query"), NEW)["address"] == [broker2], "listed on broker-b only")
+check(d.ok("POST", "consumer/deleteSubGroup.do", body={"groupName": NEW, "brokerNameList": ["broker-b"]}) is True,
+      "delete on broker-b")
 check(row_of(d.ok("GET", "consumer/groupList.query"), NEW) is None, "deleted group gone from the list")
 check(d.ok("GET", "consumer/fetchBrokerNameList.query", {"consumerGroup": NEW}) == [], "no broker has it")
 check(d.ok("GET", "consumer/examineSubscriptionGroupConfig.query", {"consumerGroup": NEW}) == [], "no config")
@@ -206,6 +222,31 @@ check(d.ok("GET", "consumer/examineSubscriptionGroupConfig.query", {"consumerGro
       "refused creations created nothing")
 status, _, _ = d.raw("GET", "consumer/resetOffset.do")
 check(status == 405, f"a GET of a .do: HTTP {status}")
+
+# ---- one master dies: the lag of the other still shows (issue #381), never -1 ----
+d.ok("POST", "consumer/resetOffset.do", body={"consumerGroupList": [GROUP], "topic": TOPIC, "resetTime": 0})
+lag_a = sum(q["brokerOffset"] - q["consumerOffset"] for t in d.ok("GET", "consumer/queryTopicByConsumer.query",
+                                                                  {"consumerGroup": GROUP, "address": broker})
+            for q in t["queueStatInfoList"])
+check(0 < lag_a < d.ok("GET", "consumer/group.query", {"consumerGroup": GROUP})["diffTotal"], f"lag split: {lag_a}")
+os.kill(b2pid, 9)
+
+
+def b2_gone():
+    try:
+        socket.create_connection(("127.0.0.1", int(broker2.rsplit(":", 1)[1])), timeout=2).close()
+        return False
+    except OSError:
+        return True
+
+
+wait_for("broker-b is gone", b2_gone)
+g = d.ok("GET", "consumer/group.query", {"consumerGroup": GROUP})
+check(g["diffTotal"] == lag_a, f"group.query with broker-b dead: lag of broker-a {lag_a}: {g}")
+row = row_of(d.ok("GET", "consumer/groupList.query"), GROUP)
+check(row["diffTotal"] == lag_a and row["address"] == [broker], f"groupList with broker-b dead: {row}")
+left = d.ok("GET", "consumer/queryTopicByConsumer.query", {"consumerGroup": GROUP})
+check({q["brokerName"] for t in left for q in t["queueStatInfoList"]} == {"broker-a"}, f"progress from broker-a: {left}")
 
 # ---- 10,000 groups: groupList stays fast ----
 host, port = broker.rsplit(":", 1)
