@@ -363,7 +363,7 @@ def test_hostile():
     """Odd requests get errors, not a dead server."""
     for path in ["message/viewMessage.query", "message/queryMessageByTopicAndKey.query",
                  "message/queryMessageByTopic.query", "messageTrace/viewMessageTraceGraph.query"]:
-        d.err("GET", path, {"msgId": "\u00e9\u0000" * 100, "topic": "%" * 2000, "key": "x", "begin": "-1", "end": "9" * 40})
+        d.err("GET", path, {"msgId": "\u00e9\u0001" * 100, "topic": "%" * 2000, "key": "x", "begin": "-1", "end": "9" * 40})
     deep = b"[" * 5000 + b"]" * 5000
     for path in ["message/queryMessagePageByTopic.query", "dlqMessage/batchResendDlqMessage.do",
                  "dlqMessage/batchExportDlqMessage.do", "dlqMessage/queryDlqMessageByConsumerGroup.query"]:
