@@ -138,6 +138,19 @@
         : h('p', { class: 'empty' }, "Don't have consume info"), { wide: true, test: 'consume-detail' });
   }
 
+  /* The list's columns; sortKey: the server's sort parameter (it sorts before paging). */
+  const COLS = [
+    { title: 'SubscriptionGroup', sort: true, sortKey: 'group', render: r => h('span', {
+      class: r.subGroupType === 'SYSTEM' || r.group.startsWith('%SYS%') ? 'sys' : null, 'data-test': 'group-name' }, r.group.replace(/^%SYS%/, '')) },
+    { title: 'Quantity', key: 'count', cls: 'num', sort: true, sortKey: 'count', firstDir: -1, col: 'count' },
+    { title: 'Version', key: 'version' },
+    { title: 'Type', key: 'consumeType' },
+    { title: 'Mode', key: 'messageModel' },
+    { title: 'TPS', key: 'consumeTps', cls: 'num', sort: true, sortKey: 'consumeTps', firstDir: -1, col: 'tps' },
+    { title: 'Delay', cls: 'num', sort: true, sortKey: 'diffTotal', firstDir: -1, col: 'delay',
+      render: r => h('span', { 'data-test': 'delay' }, String(r.diffTotal)) },
+  ];
+
   LL.page('consumer', {
     title: 'Consumer',
     async render(root) {
@@ -147,6 +160,7 @@
       const spin = h('span', { class: 'spinner', hidden: true });
       const body = h('div', { id: 'group-body' });
       let pageNum = 1, seq = 0, timer = null;
+      let sort = null;   /* {col, dir}: a header clicked; the server sorts the whole list */
       root.append(h('div', { class: 'toolbar' },
         h('label', { for: 'group-filter' }, 'SubscriptionGroup:'), filter,
         types.map(c => h('label', { class: 'check' }, c, ' ', c.value)),
@@ -175,6 +189,7 @@
           d = await LL.get('consumer/groupList.query', {
             pageNum, pageSize: PAGE_SIZE, filter: filter.value.trim(),
             types: types.filter(c => c.checked).map(c => c.value).join(','),
+            sort: sort ? COLS[sort.col].sortKey : null, desc: sort ? sort.dir < 0 : null,
           }, { quiet });
         } finally {
           if (mine === seq) spin.hidden = true;
@@ -183,18 +198,10 @@
         const list = Array.isArray(d) ? d : (d.list || []);
         const total = Array.isArray(d) ? list.length : (d.total ?? list.length);
         LL.fill(body,
-          LL.table([
-            { title: 'SubscriptionGroup', sort: r => r.group, render: r => h('span', {
-              class: r.subGroupType === 'SYSTEM' || r.group.startsWith('%SYS%') ? 'sys' : null, 'data-test': 'group-name' }, r.group.replace(/^%SYS%/, '')) },
-            { title: 'Quantity', key: 'count', cls: 'num', sort: r => Number(r.count) || 0, firstDir: -1, col: 'count' },
-            { title: 'Version', key: 'version' },
-            { title: 'Type', key: 'consumeType' },
-            { title: 'Mode', key: 'messageModel' },
-            { title: 'TPS', key: 'consumeTps', cls: 'num', sort: r => Number(r.consumeTps) || 0, firstDir: -1, col: 'tps' },
-            { title: 'Delay', cls: 'num', sort: r => Number(r.diffTotal), firstDir: -1, col: 'delay',
-              render: r => h('span', { 'data-test': 'delay' }, String(r.diffTotal)) },
-            { title: 'Operation', render: actions },
-          ], list, { pageSize: 0, test: 'group-table', empty: 'No consumer group', rowAttrs: r => ({ 'data-group': r.group.replace(/^%SYS%/, '') }) }),
+          LL.table(COLS.concat({ title: 'Operation', render: actions }), list, {
+            pageSize: 0, test: 'group-table', empty: 'No consumer group', sort: sort || undefined,
+            onSort: (col, dir) => { sort = { col, dir }; pageNum = 1; LL.act(load)(); },
+            rowAttrs: r => ({ 'data-group': r.group.replace(/^%SYS%/, '') }) }),
           LL.pager(total, d.pageNum || pageNum, d.pageSize || PAGE_SIZE, n => { pageNum = n; LL.act(load)(); }));
       }
 

@@ -353,9 +353,10 @@ const LL = (() => {
   }
 
   /* A table. cols: [{title, key | render(row) -> node/string, sort: true | fn(row) -> value,
-   * cls}]. opts: pageSize (client-side paging, 0 = none; default 10 as the original), empty
-   * (text of the single row when there is nothing), test (data-test of the table), rowAttrs(row),
-   * sort: {col, dir} the initial order. */
+   * firstDir, cls}]. opts: pageSize (client-side paging, 0 = none; default 10 as the original),
+   * empty (text of the single row when there is nothing), test (data-test of the table),
+   * rowAttrs(row), sort: {col, dir} the order shown, onSort(col, dir): the server sorts (a paged
+   * list): a header click calls it instead of reordering the rows here. */
   function table(cols, rows, opts = {}) {
     const size = opts.pageSize === undefined ? 10 : opts.pageSize;
     const wrap = h('div', { class: 'table-wrap' });
@@ -365,7 +366,7 @@ const LL = (() => {
     const cellOf = (c, r) => (c.render ? c.render(r) : show(r[c.key]));
     const sortVal = (c, r) => (typeof c.sort === 'function' ? c.sort(r) : r[c.key]);
     function ordered() {
-      if (sortCol < 0) return rows;
+      if (sortCol < 0 || opts.onSort) return rows;
       const c = cols[sortCol];
       return rows.slice().sort((a, b) => {
         const x = sortVal(c, a), y = sortVal(c, b);
@@ -384,7 +385,8 @@ const LL = (() => {
           th.addEventListener('click', () => {
             sortDir = i === sortCol ? -sortDir : (c.firstDir || 1);
             sortCol = i;
-            draw();
+            if (opts.onSort) opts.onSort(i, sortDir);
+            else draw();
           });
         }
         return th;
