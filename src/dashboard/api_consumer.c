@@ -502,8 +502,9 @@ static int h_delete_sub_group(dh_req_t *r, lj_val_t **data)
         ad_call_fields(m[i].call, NULL, &e, 215, "topic", retry, NULL); /* may not exist: fine */
         ad_call_fields(m[i].call, NULL, &e, 215, "topic", dlq, NULL);
     }
-    /* the name servers forget the group's topics only when no broker keeps the group */
-    if (rc == 0 && (held & ~mask) == 0) {
+    /* the name servers forget the group's topics only when no broker keeps the group (and
+     * every broker could say so) */
+    if (rc == 0 && answered == nm && (held & ~mask) == 0) {
         delete_in_namesrvs(retry);
         delete_in_namesrvs(dlq);
     }

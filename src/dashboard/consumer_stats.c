@@ -340,42 +340,92 @@ static void classify(cs_list_t *l)
     }
 }
 
+/* What one master answered; fetched on a thread per master, so a cluster of many brokers
+ * costs the slowest broker's time, not their sum. */
+typedef struct fetch {
+    const cs_master_t *m;
+    const char *only;
+    lj_val_t *groups, *stats;  /* 201's answer; 317's (or 208's for only) */
+    int groups_rc, stats_rc;
+    ad_err_t eg, es;
+    pthread_t th;
+    int started;
+} fetch_t;
+
+static void *fetch_master(void *arg)
+{
+    fetch_t *f = arg;
+    f->groups_rc = ad_call_fields(f->m->call, &f->groups, &f->eg, 201, NULL);
+    if (f->groups_rc == 0 && f->only)
+        f->stats_rc = ad_call_fields(f->m->call, &f->stats, &f->es, 208, "consumerGroup", f->only, NULL);
+    else if (f->groups_rc == 0)
+        f->stats_rc = ad_call_fields(f->m->call, &f->stats, &f->es, 317, "isOrder", "false", NULL);
+    else
+        f->stats_rc = -1, f->es = f->eg;
+    return NULL;
+}
+
+static fetch_t *fetch_all(const cs_list_t *l, const char *only)
+{
+    fetch_t *f = calloc((size_t)l->nm + 1, sizeof *f);
+    for (int i = 0; f && i < l->nm; i++) {
+        f[i].m = &l->masters[i];
+        f[i].only = only;
+        f[i].started = l->nm > 1 && pthread_create(&f[i].th, NULL, fetch_master, &f[i]) == 0;
+        if (!f[i].started)
+            fetch_master(&f[i]);
+    }
+    for (int i = 0; f && i < l->nm; i++)
+        if (f[i].started)
+            pthread_join(f[i].th, NULL);
+    return f;
+}
+
+/* Merge the masters' answers: groups first (rows), then their stats. 0 or -1 (out of memory). */
+static int merge_fetched(cs_list_t *l, fetch_t *f, const char *only)
+{
+    uint64_t failed = 0;
+    for (int i = 0; i < l->nm; i++)
+        if (f[i].groups_rc == 0 && add_groups(l, i, lj_get(f[i].groups, "subscriptionGroupTable"), only) != 0)
+            return -1;
+    for (int i = 0; i < l->nm; i++) {
+        cs_row_t *row = only ? find_row(l, only) : NULL;
+        if (f[i].stats_rc == 0 && only && row) {
+            double tps = 0;
+            stats_sum(f[i].stats, &row->diff, &tps);
+            row->tps += tps;
+            row->diff_known = 1;
+        } else if (f[i].stats_rc == 0 && !only) {
+            add_bulk_stats(l, f[i].stats);
+        } else if (f[i].groups_rc == 0 && strncmp(f[i].es.msg, "CODE:", 5) == 0) {
+            failed |= 1ull << i; /* it answered, without 317: per group 208 for the rows shown */
+        } /* no answer at all: asking it once per group would only multiply the wait */
+    }
+    for (size_t i = 0; i < l->n; i++)
+        l->rows[i].stats_todo = only ? 0 : failed & l->rows[i].held;
+    return 0;
+}
+
 int cs_list_load(dh_req_t *r, cs_list_t *l, const char *only)
 {
     memset(l, 0, sizeof *l);
     cm_map_init(&l->index);
     if (cs_masters(r, &l->masters, &l->nm))
         return -1;
-    ad_err_t e;
-    int answered = 0;
+    fetch_t *f = fetch_all(l, only);
+    if (!f)
+        return dh_fail(r, "out of memory");
+    int answered = 0, rc = merge_fetched(l, f, only) ? dh_fail(r, "out of memory") : 0;
     for (int i = 0; i < l->nm; i++) {
-        lj_val_t *all = NULL;
-        if (ad_call_fields(l->masters[i].call, &all, &e, 201, NULL))
-            continue; /* a broker down: the groups of the others still show */
-        answered++;
-        int rc = add_groups(l, i, lj_get(all, "subscriptionGroupTable"), only);
-        lj_free(all);
-        if (rc)
-            return dh_fail(r, "out of memory");
+        answered += f[i].groups_rc == 0; /* a broker down: the groups of the others still show */
+        lj_free(f[i].groups);
+        lj_free(f[i].stats);
     }
-    if (l->nm && !answered)
-        return dh_fail_ad(r, &e);
-    uint64_t failed = 0;
-    for (int i = 0; i < l->nm; i++) {
-        lj_val_t *st = NULL;
-        if (only) {
-            cs_row_t *row = find_row(l, only);
-            if (row && group_stats(l, i, row) != 0)
-                failed |= 1ull << i;
-        } else if (ad_call_fields(l->masters[i].call, &st, &e, 317, "isOrder", "false", NULL) == 0) {
-            add_bulk_stats(l, st);
-        } else if (strncmp(e.msg, "CODE:", 5) == 0) {
-            failed |= 1ull << i; /* it answered, without 317: per group 208 for the rows shown */
-        } /* no answer at all: asking it once per group would only multiply the wait */
-        lj_free(st);
-    }
-    for (size_t i = 0; i < l->n; i++)
-        l->rows[i].stats_todo = only ? 0 : failed & l->rows[i].held;
+    if (rc == 0 && l->nm && !answered)
+        rc = dh_fail_ad(r, &f[0].eg);
+    free(f);
+    if (rc)
+        return -1;
     classify(l);
     mark_candidates(l, only);
     if (!only)
