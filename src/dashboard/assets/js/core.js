@@ -420,6 +420,12 @@ const LL = (() => {
   /* The first number of a runtime-info value such as "12.5 10.1 3.0", with 2 decimals. */
   function firstNum(s) { const n = parseFloat(String(s || '').trim().split(/\s+/)[0]); return Number.isFinite(n) ? n : 0; }
 
+  /* Run fn (through act) when Enter is pressed in any of the inputs: the search boxes. */
+  function onEnter(inputs, fn) {
+    const run = act(fn);
+    for (const i of [inputs].flat()) i.addEventListener('keydown', e => { if (e.key === 'Enter') run(); });
+  }
+
   /* A labelled form row. */
   function field(label, input, hint) {
     return h('div', { class: 'field' }, h('label', {}, label), input, hint ? h('span', { class: 'hint' }, hint) : null);
@@ -490,6 +496,6 @@ const LL = (() => {
     h, add, fill, act, btn, toast, toastLog, modal, kvModal, kvTable, closeModals, show, ApiError,
     call, get, post, download, cookie, session, isAdmin, adminOnly, setUser, clearUser, drawUser, logout,
     page, onLeave, every, route, boot, pager, table, fmtTime, dtValue, dtParse, today, firstNum,
-    field, checks, tabs, suggest, topicNames, groupNames,
+    field, onEnter, checks, tabs, suggest, topicNames, groupNames,
   };
 })();

@@ -68,6 +68,7 @@
             h('label', {}, 'Consumer:'), LL.suggest(group, f => LL.groupNames(f)),
             h('label', {}, 'Begin:'), tr.begin, h('label', {}, 'End:'), tr.end,
             btn('Search', search, 'btn-primary', { id: 'dlq-search' }), batchResend, batchExport), list.el);
+          LL.onEnter([group, tr.begin, tr.end], search);
         } },
         { id: 'id', title: 'Message ID', render(p) {
           const group = h('input', { type: 'text', id: 'dlq-id-group', placeholder: 'Consumer group' });
@@ -87,6 +88,7 @@
           p.append(h('div', { class: 'toolbar' },
             h('label', {}, 'Consumer:'), LL.suggest(group, f => LL.groupNames(f)),
             h('label', {}, 'MessageId:'), id, btn('Search', search, 'btn-primary', { id: 'dlq-id-search' })), out);
+          LL.onEnter([group, id], search);
         } },
       ], 'dlq-tab'));
     },

@@ -127,6 +127,7 @@
             h('label', {}, 'Topic:'), LL.suggest(topic, f => LL.topicNames(f)),
             h('label', {}, 'Begin:'), tr.begin, h('label', {}, 'End:'), tr.end,
             btn('Search', search, 'btn-primary', { id: 'msg-topic-search' })), list.el);
+          LL.onEnter([topic, tr.begin, tr.end], search);
         } },
         { id: 'key', title: 'Message Key', render(p) {
           const topic = h('input', { type: 'text', id: 'msg-key-topic', placeholder: 'Topic' });
@@ -142,6 +143,7 @@
             h('label', {}, 'Topic:'), LL.suggest(topic, f => LL.topicNames(f)),
             h('label', {}, 'Key:'), key, btn('Search', search, 'btn-primary', { id: 'msg-key-search' }),
             h('span', { class: 'hint' }, 'Only Return 64 Messages')), out);
+          LL.onEnter([topic, key], search);
         } },
         { id: 'id', title: 'Message ID', render(p) {
           const topic = h('input', { type: 'text', id: 'msg-id-topic', placeholder: 'Topic' });
@@ -154,6 +156,7 @@
             h('label', {}, 'Topic:'), LL.suggest(topic, f => LL.topicNames(f)),
             h('label', {}, 'MessageId:'), id, btn('Search', search, 'btn-primary', { id: 'msg-id-search' })),
           h('p', { class: 'hint' }, 'The topic is needed for message ids of clients newer than 3.5.8 (unique keys).'));
+          LL.onEnter([topic, id], search);
         } },
       ], 'msg-tab'));
     },

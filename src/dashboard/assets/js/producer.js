@@ -21,6 +21,6 @@ LL.page('producer', {
       h('label', {}, 'TOPIC:'), LL.suggest(topic, f => LL.topicNames(f, 'NORMAL')),
       h('label', {}, 'PRODUCER_GROUP:'), group,
       btn('Search', search, 'btn-primary', { id: 'producer-search' })), body);
-    for (const i of [topic, group]) i.addEventListener('keydown', e => { if (e.key === 'Enter') LL.act(search)(); });
+    LL.onEnter([topic, group], search);
   },
 });

@@ -126,6 +126,7 @@
           p.append(h('div', { class: 'toolbar' }, h('label', {}, 'Topic:'), LL.suggest(topic, f => LL.topicNames(f, 'NORMAL')),
             h('label', {}, 'Key:'), key, btn('Search', search, 'btn-primary', { id: 'trace-key-search' }),
             h('span', { class: 'hint' }, 'Only Return 64 Messages')), out);
+          LL.onEnter([topic, key], search);
         } },
         { id: 'id', title: 'Message ID', render(p) {
           const topic = h('input', { type: 'text', id: 'trace-id-topic', placeholder: 'Topic' });
@@ -139,6 +140,7 @@
           };
           p.append(h('div', { class: 'toolbar' }, h('label', {}, 'Topic:'), LL.suggest(topic, f => LL.topicNames(f, 'NORMAL')),
             h('label', {}, 'MessageId:'), id, btn('Search', search, 'btn-primary', { id: 'trace-id-search' })), out);
+          LL.onEnter([topic, id], search);
         } },
       ], 'trace-tab'));
     },
