@@ -383,16 +383,21 @@ static int heartbeat_consumer(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req,
 {
     const char *name = hc->groupName;
     int created = 0;
-    if (!br_groups_get(&b->groups, name)) {
+    br_group_t *cfg = br_groups_get(&b->groups, name);
+    if (!cfg) {
         if (!b->cfg.autoCreateSubscriptionGroup)
             return 0;
-        created = br_groups_put(&b->groups, name) != NULL;
+        cfg = br_groups_put(&b->groups, name);
+        created = cfg != NULL;
     }
-    /* The retry topic must exist so that failed messages have somewhere to go. */
+    /* The retry topic must exist so that failed messages have somewhere to go, and be routed
+     * (registered at once): admin tools read a group's lag and clients through its route. Its
+     * queues are the group's retryQueueNums, as RocketMQ's heartbeat creates it. */
     char retry[300];
     snprintf(retry, sizeof retry, "%%RETRY%%%s", name);
     if (!br_topics_get(&b->topics, retry) && strlen(retry) < 128) {
-        br_topics_put(&b->topics, retry, 1, 1, PERM_READ | PERM_WRITE, 0);
+        int nq = cfg && cfg->retryQueueNums > 0 && cfg->retryQueueNums <= 1024 ? cfg->retryQueueNums : 1;
+        br_topics_put(&b->topics, retry, nq, nq, PERM_READ | PERM_WRITE, 0);
         br_register_soon(b);
     }
     br_cgroup_t *g = cgroup_put(b, name);
@@ -777,8 +782,12 @@ void br_handle_get_producer_connection_list(rm_conn_t *c, rm_cmd_t *req, void *c
     if (!group)
         return;
     br_pgroup_t *g = cm_map_get(&b->clients->producers, group);
+    if (!g || !g->clients) { /* as RocketMQ: a group with no live producer is an error, not an empty set */
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the producer group[%s] not exist", group);
+        return;
+    }
     lj_val_t *o = lj_new_obj();
-    lj_set(o, "connectionSet", connection_set(g ? g->clients : NULL));
+    lj_set(o, "connectionSet", connection_set(g->clients));
     rm_conn_respond_json(c, req, o, LJ_W_FASTJSON);
 }
 

@@ -1,9 +1,12 @@
 /* relay.c: admin requests the broker passes on to one consumer client, passing its answer
- * back: GET_CONSUMER_RUNNING_INFO (307; mqadmin consumerStatus, consumerProgress -s) and
- * CONSUME_MESSAGE_DIRECTLY (309). As RocketMQ's callConsumer: the client must be online in the
- * group; the request goes out with the asker's header fields and body, and the client's answer
- * (code, remark, fields, body) comes back under the asker's opaque. A client that does not
- * answer within RELAY_TIMEOUT_MS gives CONSUME_MSG_TIMEOUT (207). Loop thread. */
+ * back: GET_CONSUMER_RUNNING_INFO (307; mqadmin consumerStatus, consumerProgress -s, the
+ * console's client running info) and CONSUME_MESSAGE_DIRECTLY (309; the console's "resend
+ * message"). As RocketMQ's callConsumer: the client must be online in the group; the request
+ * goes out with the asker's header fields and body, and the client's answer (code, remark,
+ * fields, body) comes back under the asker's opaque. For 309 the body is the stored record the
+ * header's msgId (an offsetMsgId) points at, and brokerName is this broker's, as RocketMQ's
+ * consumeMessageDirectly. A client that does not answer within RELAY_TIMEOUT_MS gives
+ * CONSUME_MSG_TIMEOUT (207). Loop thread. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +65,19 @@ static void on_client_answer(int status, rm_cmd_t *resp, void *arg)
     free(r);
 }
 
+/* 309: the record the offsetMsgId names, checked to start a record at that very offset (an id
+ * of another broker, or a client's unique key, decodes to some offset too). */
+static int message_of(br_broker_t *b, const char *msgId, const uint8_t **p, uint32_t *len)
+{
+    uint32_t ip;
+    int32_t port;
+    int64_t off;
+    if (!msgId || st_msg_id_decode(msgId, strlen(msgId), &ip, &port, &off) != ST_OK || off < 0 ||
+        st_read_record_at(b->store, off, p, len) != ST_OK || *len < 36 || (int64_t)cm_be64(*p + 28) != off)
+        return -1;
+    return 0;
+}
+
 static br_client_t *find_client(br_broker_t *b, const char *group, const char *clientId)
 {
     br_cgroup_t *cg = br_cgroup_get(b, group);
@@ -83,13 +99,30 @@ void br_handle_relay_to_consumer(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "The Consumer <%s> <%s> not online", group, clientId);
         return;
     }
+    const uint8_t *body = req->body;
+    uint32_t body_len = (uint32_t)req->body_len;
+    if (req->code == 309) {
+        const char *msgId = rm_ext_get(req, "msgId");
+        const uint8_t *rec;
+        uint32_t rec_len;
+        if (message_of(b, msgId, &rec, &rec_len) == 0) {
+            body = rec;
+            body_len = rec_len;
+        } else if (!req->body_len) { /* nor did the asker send the message itself */
+            rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "can not find message by the msgId %s on broker %s",
+                                 msgId ? msgId : "(none)", b->cfg.brokerName);
+            return;
+        }
+    }
     relay_t *r = calloc(1, sizeof *r);
     rm_cmd_t out;
     rm_cmd_init(&out, req->code);
     for (size_t i = 0; i < req->next; i++)
         rm_ext_set(&out, req->ext[i].key, req->ext[i].val);
-    out.body = req->body;
-    out.body_len = req->body_len;
+    if (req->code == 309)
+        rm_ext_set(&out, "brokerName", b->cfg.brokerName);
+    out.body = body;
+    out.body_len = body_len;
     if (!r) {
         rm_cmd_free(&out);
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "out of memory");
@@ -107,6 +140,6 @@ void br_handle_relay_to_consumer(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "invoke consumer <%s> <%s> Exception: cannot send", group,
                              clientId);
     }
-    out.body = NULL; /* borrowed from the request; invoke copied it */
+    out.body = NULL; /* borrowed from the request or the store; invoke copied it */
     rm_cmd_free(&out);
 }

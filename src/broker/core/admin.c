@@ -146,6 +146,15 @@ void br_handle_update_and_create_topic(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "invalid queue numbers or perm for topic %s: read %d write %d perm %d", topic, r, w, perm);
         return;
     }
+    /* RocketMQ 5's attributes (a 2.x console sends +message.type=...): kept and given back in
+     * GET_ALL_TOPIC_CONFIG; an update without them keeps the topic's own, as RocketMQ 5 */
+    const br_topic_t *old = br_topics_get(&b->topics, topic);
+    char attrs[sizeof old->attributes], why[256];
+    if (br_topic_attributes_alter(old ? old->attributes : "", rm_ext_get(req, "attributes"), !old, attrs, sizeof attrs,
+                                  why, sizeof why) != 0) {
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "%s", why);
+        return;
+    }
     br_topic_t *tc = br_topics_put(&b->topics, topic, r, w, perm, sysFlag);
     if (!tc) {
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "cannot create topic %s", topic);
@@ -156,6 +165,7 @@ void br_handle_update_and_create_topic(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     tc->order = order;
     const char *ft = rm_ext_get(req, "topicFilterType");
     tc->multiTag = ft && strcmp(ft, "MULTI_TAG") == 0;
+    memcpy(tc->attributes, attrs, sizeof attrs);
     br_topics_save(&b->topics);
     LOG_I("broker", "topic %s created/updated: read %d write %d perm %d by %s", topic, r, w, perm, rm_conn_peer(c));
     br_register_all(b, 0);

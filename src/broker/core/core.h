@@ -42,6 +42,9 @@ typedef struct br_topic {
     int readQueueNums, writeQueueNums, perm, topicSysFlag;
     int order;
     int multiTag;               /* topicFilterType MULTI_TAG */
+    /* RocketMQ 5's TopicConfig.attributes (e.g. message.type=NORMAL), "k=v,k=v", "" for none:
+     * a 2.x console creates topics with them and reads them back to sort topics by type */
+    char attributes[96];
 } br_topic_t;
 
 typedef struct br_topics {
@@ -86,6 +89,12 @@ br_topics_snap_t *br_topics_snapshot(const br_topics_t *t);
 /* {"dataVersion":...,"topicConfigTable":{...}} of a snapshot; any thread. */
 lj_val_t *br_topics_snap_json(const br_topics_snap_t *s);
 lj_val_t *br_topic_json(const br_topic_t *tc);
+/* Apply UPDATE_AND_CREATE_TOPIC's `attributes` ("+k=v,-k", RocketMQ 5's AttributeParser form) to
+ * a copy of cur ("k=v,k=v"): + sets, - removes (not when creating). Keys and values are of
+ * [a-zA-Z0-9._-]; message.type must be one of RocketMQ's TopicMessageType values. 0 and the
+ * result in out, or -1 with the reason in err. */
+int br_topic_attributes_alter(const char *cur, const char *change, int create, char *out, size_t outlen, char *err,
+                              size_t errlen);
 /* Topic names clients may use: 1..127 of [%|a-zA-Z0-9_-]. NULL if valid, else the remark. */
 const char *br_topic_name_error(const char *name);
 /* 1 if name has only RocketMQ's name characters [%|a-zA-Z0-9_-] (topics and groups alike). */
@@ -165,9 +174,11 @@ int br_sub_match(const br_sub_t *s, int64_t tagsCode);
 
 /* ---- statistics (stats.c) ---- */
 #define BR_STATS_SAMPLES 601
-typedef struct br_sample { uint64_t ms; int64_t put, get; } br_sample_t;
+typedef struct br_sample { uint64_t ms; int64_t put, get, found, miss; } br_sample_t;
 typedef struct br_stats {
     int64_t putTotal, getTotal;     /* messages stored / handed to consumers */
+    int64_t getFound, getMiss;      /* store reads for pulls that found messages / found none */
+    int64_t putFailed, putBytes;    /* sends the store refused; bytes stored by sends */
     br_sample_t ring[BR_STATS_SAMPLES];
     size_t head, n;
     int64_t bootMs;
@@ -423,13 +434,18 @@ void br_stats_sample(br_broker_t *b);
 void br_stats_group_add(br_broker_t *b, const char *group, int64_t n);
 enum { BR_STAT_TOPIC_PUT, BR_STAT_GROUP_GET };
 void br_stats_count(br_broker_t *b, int which, const char *key, int64_t n);
-/* Window 0 minute, 1 hour, 2 day: the sum and messages/s; -1 if the key has no counter. */
-int br_stats_window(br_broker_t *b, int which, const char *key, int w, int64_t *sum, double *tps);
+/* Window 0 minute, 1 hour, 2 day: the sum, messages/s and (avgpt, may be NULL) messages per
+ * send or pull; -1 if the key has no counter. */
+int br_stats_window(br_broker_t *b, int which, const char *key, int w, int64_t *sum, double *tps, double *avgpt);
 void br_stats_each(br_broker_t *b, int which, void (*fn)(void *arg, const char *key, double tps), void *arg);
 void br_handle_view_broker_stats_data(rm_conn_t *c, rm_cmd_t *req, void *ctx);
 void br_handle_query_topic_consume_by_who(rm_conn_t *c, rm_cmd_t *req, void *ctx);
-/* put (which 0) or get (1) TPS over the last `window` seconds; -1 before two samples */
+/* TPS over the last `window` seconds; -1 before two samples */
+enum { BR_TPS_PUT, BR_TPS_GET, BR_TPS_FOUND, BR_TPS_MISS, BR_TPS_FOUND_MISS };
 double br_stats_tps(const br_stats_t *s, int window, int which);
+/* A TPS value as the runtime info writes it: the shortest decimal that reads back as v, with at
+ * least two decimals and never an exponent ("0.00", "1.50", "16.654176034640685"). */
+void br_stats_fmt_double(double v, char *out, size_t n);
 /* Each group's consumeTps (last minute). */
 void br_stats_groups_each(br_broker_t *b, void (*fn)(void *arg, const char *group, double tps), void *arg);
 double br_stats_group_tps(br_broker_t *b, const char *group);   /* messages/s, last minute */

@@ -328,10 +328,10 @@ void br_handle_invoke_broker_to_reset_offset(rm_conn_t *c, rm_cmd_t *req, void *
 static lj_val_t *stats_item(br_broker_t *b, int which, const char *key, int w)
 {
     int64_t sum = 0;
-    double tps = 0;
-    br_stats_window(b, which, key, w, &sum, &tps);
+    double tps = 0, avgpt = 0;
+    br_stats_window(b, which, key, w, &sum, &tps, &avgpt);
     lj_val_t *o = lj_new_obj();
-    lj_set(o, "avgpt", lj_new_double(0));
+    lj_set(o, "avgpt", lj_new_double(avgpt));
     lj_set_int(o, "sum", sum);
     lj_set(o, "tps", lj_new_double(tps));
     return o;
@@ -347,7 +347,7 @@ void br_handle_view_broker_stats_data(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     int which = strcmp(name, "TOPIC_PUT_NUMS") == 0 ? BR_STAT_TOPIC_PUT : strcmp(name, "GROUP_GET_NUMS") == 0 ? BR_STAT_GROUP_GET : -1;
     int64_t sum;
     double tps;
-    if (which < 0 || br_stats_window(b, which, key, 0, &sum, &tps) != 0) {
+    if (which < 0 || br_stats_window(b, which, key, 0, &sum, &tps, NULL) != 0) {
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "The stats <%s> <%s> not exist", name, key);
         return;
     }

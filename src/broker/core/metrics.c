@@ -169,7 +169,7 @@ static void offset_lag(const char *key, void *val, void *arg)
 static void page(br_broker_t *b, cm_buf_t *o)
 {
     const br_stats_t *s = &b->stats;
-    double put = br_stats_tps(s, 10, 0), get = br_stats_tps(s, 10, 1);
+    double put = br_stats_tps(s, 10, BR_TPS_PUT), get = br_stats_tps(s, 10, BR_TPS_GET);
     metric(o, b, "rocketmq_messages_in_total", "counter", "Messages stored since the broker started.",
            (double)s->putTotal);
     metric(o, b, "rocketmq_messages_out_total", "counter", "Messages handed to consumers since the broker started.",

@@ -321,11 +321,13 @@ void br_handle_send_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     const char *why = NULL;
     code = store_code(rc, &why);
     if (code != RC_SUCCESS) {
+        b->stats.putFailed++;
         LOG_W("broker", "send to %s refused: store error %d", topic, rc);
         respond_send(c, req, b, code, why);
         return;
     }
     b->stats.putTotal += res.count;
+    b->stats.putBytes += res.size;
     br_stats_count(b, BR_STAT_TOPIC_PUT, topic, res.count);
     rm_cmd_t resp;
     rm_cmd_init(&resp, code);

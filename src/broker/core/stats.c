@@ -1,6 +1,8 @@
-/* Broker statistics behind GET_BROKER_RUNTIME_INFO (mqadmin clusterList, brokerStatus):
- * cumulative put and transferred-message counters, sampled every second into a ring of
- * 601 snapshots, from which the 10 s / 60 s / 600 s TPS are computed as RocketMQ does. */
+/* Broker statistics behind GET_BROKER_RUNTIME_INFO (mqadmin clusterList, brokerStatus, the
+ * console's cluster page): cumulative put, transferred-message and found/missed read counters,
+ * sampled every second into a ring of 601 snapshots, from which the 10 s / 60 s / 600 s TPS
+ * are computed as RocketMQ does; the totals at the last two local midnights ("morning"); and
+ * the keyed counters behind VIEW_BROKER_STATS_DATA (statsAll, the console's dashboard). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +18,10 @@
 enum { W_MIN, W_HOUR, W_DAY, W_N };
 static const uint64_t k_window_ms[W_N] = {60000, 3600000, 86400000};
 typedef struct counter {
-    int64_t total;
-    int64_t at[W_N];            /* total when the window began */
+    int64_t total, times;       /* messages, and the events (sends, pulls) that carried them */
+    int64_t at[W_N], atTimes[W_N]; /* total and times when the window began */
     uint64_t since[W_N];        /* uv_now when it began */
-    int64_t lastSum[W_N];       /* the last complete window's count */
+    int64_t lastSum[W_N], lastTimes[W_N]; /* the last complete window's counts */
 } counter_t;
 
 static void count(br_broker_t *b, cm_map_t *m, const char *key, int64_t n)
@@ -33,8 +35,10 @@ static void count(br_broker_t *b, cm_map_t *m, const char *key, int64_t n)
             c = NULL;
         }
     }
-    if (c)
+    if (c) {
         c->total += n;
+        c->times++;
+    }
 }
 
 void br_stats_group_add(br_broker_t *b, const char *group, int64_t n) { count(b, &b->stats.groups, group, n); }
@@ -51,23 +55,31 @@ static void roll(const char *key, void *val, void *arg)
     for (int w = 0; w < W_N; w++)
         if (now - c->since[w] >= k_window_ms[w]) {
             c->lastSum[w] = c->total - c->at[w];
+            c->lastTimes[w] = c->times - c->atTimes[w];
             c->at[w] = c->total;
+            c->atTimes[w] = c->times;
             c->since[w] = now;
         }
 }
 
-/* The last complete window's sum and rate, or the current window's while there is none. */
-static void window(const br_broker_t *b, const counter_t *c, int w, int64_t *sum, double *tps)
+/* The last complete window's sum, rate and messages per event (RocketMQ's avgpt), or the
+ * current window's while there is none. */
+static void window(const br_broker_t *b, const counter_t *c, int w, int64_t *sum, double *tps, double *avgpt)
 {
     uint64_t now = uv_now(b->loop);
     double secs = (double)(now - c->since[w]) / 1000.0;
+    int64_t times;
     if (c->lastSum[w] > 0 || secs >= (double)k_window_ms[w] / 1000.0) {
         *sum = c->lastSum[w];
+        times = c->lastTimes[w];
         *tps = (double)c->lastSum[w] * 1000.0 / (double)k_window_ms[w];
-        return;
+    } else {
+        *sum = c->total - c->at[w];
+        times = c->times - c->atTimes[w];
+        *tps = (double)*sum / (secs < 1 ? 1 : secs);
     }
-    *sum = c->total - c->at[w];
-    *tps = (double)*sum / (secs < 1 ? 1 : secs);
+    if (avgpt)
+        *avgpt = times > 0 ? (double)*sum / (double)times : 0;
 }
 
 double br_stats_group_tps(br_broker_t *b, const char *group)
@@ -76,16 +88,16 @@ double br_stats_group_tps(br_broker_t *b, const char *group)
     int64_t sum;
     double tps = 0;
     if (c)
-        window(b, c, W_MIN, &sum, &tps);
+        window(b, c, W_MIN, &sum, &tps, NULL);
     return tps;
 }
 
-int br_stats_window(br_broker_t *b, int which, const char *key, int w, int64_t *sum, double *tps)
+int br_stats_window(br_broker_t *b, int which, const char *key, int w, int64_t *sum, double *tps, double *avgpt)
 {
     counter_t *c = cm_map_get(which == BR_STAT_TOPIC_PUT ? &b->stats.topicPut : &b->stats.groupGet, key);
     if (!c || w < 0 || w >= W_N)
         return -1;
-    window(b, c, w, sum, tps);
+    window(b, c, w, sum, tps, avgpt);
     return 0;
 }
 
@@ -110,7 +122,7 @@ static void each_key(const char *key, void *val, void *arg)
     kctx_t *x = arg;
     int64_t sum;
     double tps = 0;
-    br_stats_window(x->b, x->which, key, 0, &sum, &tps);
+    br_stats_window(x->b, x->which, key, 0, &sum, &tps, NULL);
     x->fn(x->arg, key, tps);
 }
 
@@ -156,9 +168,22 @@ void br_stats_sample(br_broker_t *b)
     x->ms = uv_now(b->loop);
     x->put = s->putTotal;
     x->get = s->getTotal;
+    x->found = s->getFound;
+    x->miss = s->getMiss;
     s->head = (s->head + 1) % BR_STATS_SAMPLES;
     if (s->n < BR_STATS_SAMPLES)
         s->n++;
+}
+
+static int64_t sample_value(const br_sample_t *x, int which)
+{
+    switch (which) {
+    case BR_TPS_PUT: return x->put;
+    case BR_TPS_GET: return x->get;
+    case BR_TPS_FOUND: return x->found;
+    case BR_TPS_MISS: return x->miss;
+    default: return x->found + x->miss;
+    }
 }
 
 /* TPS over the last `window` samples (fewer on a young broker); -1 with under two samples. */
@@ -171,24 +196,69 @@ double br_stats_tps(const br_stats_t *s, int window, int which)
     const br_sample_t *last = &s->ring[(s->head + BR_STATS_SAMPLES - 1) % BR_STATS_SAMPLES];
     const br_sample_t *first = &s->ring[(s->head + BR_STATS_SAMPLES - 1 - window) % BR_STATS_SAMPLES];
     uint64_t dt = last->ms - first->ms;
-    int64_t dv = which ? last->get - first->get : last->put - first->put;
+    int64_t dv = sample_value(last, which) - sample_value(first, which);
     return dt ? (double)dv * 1000.0 / (double)dt : 0;
 }
 
-/* "a b c": the three windows, as RocketMQ writes them (an unavailable window is left out). */
+/* Java writes these doubles with Double.toString (shortest round trip, "16.654176034640685");
+ * we do the same without its exponent form and with two decimals at least, so that "%.2f"
+ * readers and Java's parseDouble read the same number. */
+void br_stats_fmt_double(double v, char *out, size_t n)
+{
+    if (!(v == v) || v > 1e15 || v < -1e15) /* NaN or absurd: not a rate */
+        v = 0;
+    int prec = 17;
+    char tmp[64];
+    for (int p = 1; p <= 17; p++) {
+        snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
+        if (strtod(tmp, NULL) == v) {
+            prec = p;
+            break;
+        }
+    }
+    int exp10 = 0;
+    if (v != 0) { /* the exponent as %e printed it, after its rounding */
+        const char *e = strchr(tmp, 'e');
+        exp10 = e ? atoi(e + 1) : 0;
+    }
+    int decimals = prec - 1 - exp10;
+    if (decimals < 2)
+        decimals = 2;
+    if (decimals > 20)
+        decimals = 20;
+    snprintf(out, n, "%.*f", decimals, v);
+}
+
+/* "a b c": the three windows, as RocketMQ writes them. With too little history a window uses
+ * what there is, and 0 before two samples, so that readers can always parse three numbers. */
 static void tps_string(const br_stats_t *s, int which, char *out, size_t n)
 {
     static const int windows[3] = {10, 60, 600};
     size_t len = 0;
     out[0] = 0;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 3 && len < n; i++) {
+        char num[64];
         double v = br_stats_tps(s, windows[i], which);
-        if (v < 0)
-            v = 0; /* with too little history, report 0 so readers can parse the first number */
-        len += (size_t)snprintf(out + len, n - len, "%s%.1f", i ? " " : "", v);
-        if (len >= n)
-            break;
+        br_stats_fmt_double(v < 0 ? 0 : v, num, sizeof num);
+        len += (size_t)snprintf(out + len, n - len, "%s%s", i ? " " : "", num);
     }
+}
+
+/* UtilAll.humanReadableByteCount(bytes, false): "252.0 GiB", "512 B". */
+static void human_bytes(uint64_t v, char *out, size_t n)
+{
+    if (v < 1024) {
+        snprintf(out, n, "%llu B", (unsigned long long)v);
+        return;
+    }
+    static const char units[] = "KMGTPE";
+    double d = (double)v;
+    int e = 0;
+    while (d >= 1024 && e < 6) {
+        d /= 1024;
+        e++;
+    }
+    snprintf(out, n, "%.1f %ciB", d, units[e - 1]);
 }
 
 void br_handle_get_broker_runtime_info(rm_conn_t *c, rm_cmd_t *req, void *ctx)
@@ -207,9 +277,15 @@ void br_handle_get_broker_runtime_info(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     SET_I("msgPutTotalYesterdayMorning", s->putMorning[1]);
     SET_I("msgGetTotalYesterdayMorning", s->getMorning[1]);
     SET_I("putMessageTimesTotal", s->putTotal);
+    SET_I("putMessageFailedTimes", s->putFailed);
+    SET_I("putMessageSizeTotal", s->putBytes);
+    br_stats_fmt_double(s->putTotal ? (double)s->putBytes / (double)s->putTotal : 0, v, sizeof v);
+    lj_set_str(t, "putMessageAverageSize", v);
+    /* one loop answers every request: there is no thread-pool queue to wait in */
     SET_I("sendThreadPoolQueueSize", 0);
     SET_I("pullThreadPoolQueueSize", 0);
     SET_I("queryThreadPoolQueueSize", 0);
+    SET_I("EndTransactionQueueSize", 0);
     SET_I("sendThreadPoolQueueHeadWaitTimeMills", 0);
     SET_I("pullThreadPoolQueueHeadWaitTimeMills", 0);
     SET_I("queryThreadPoolQueueHeadWaitTimeMills", 0);
@@ -229,14 +305,26 @@ void br_handle_get_broker_runtime_info(rm_conn_t *c, rm_cmd_t *req, void *ctx)
             earliest = r.storeTimestamp;
     }
     SET_I("earliestMessageTimeStamp", earliest);
-    tps_string(s, 0, v, sizeof v);
-    lj_set_str(t, "putTps", v);
-    tps_string(s, 1, v, sizeof v);
-    lj_set_str(t, "getTransferedTps", v);
+    static const struct { const char *key; int which; } k_tps[] = {
+        {"putTps", BR_TPS_PUT}, {"getTransferedTps", BR_TPS_GET}, {"getFoundTps", BR_TPS_FOUND},
+        {"getMissTps", BR_TPS_MISS}, {"getTotalTps", BR_TPS_FOUND_MISS},
+        /* not "getTransferredTps": 4.9's misspelt key is what readers (clusterList, the
+         * console) look for, and replay tests hold the table to 4.9's keys */
+    };
+    for (size_t i = 0; i < sizeof k_tps / sizeof k_tps[0]; i++) {
+        tps_string(s, k_tps[i].which, v, sizeof v);
+        lj_set_str(t, k_tps[i].key, v);
+    }
     struct statvfs fs;
     double ratio = 0;
-    if (statvfs(b->cfg.storePathCommitLog, &fs) == 0 && fs.f_blocks)
+    if (statvfs(b->cfg.storePathCommitLog, &fs) == 0 && fs.f_blocks) {
         ratio = 1.0 - (double)fs.f_bavail / (double)fs.f_blocks;
+        char total[32], freeb[32];
+        human_bytes((uint64_t)fs.f_blocks * fs.f_frsize, total, sizeof total);
+        human_bytes((uint64_t)fs.f_bavail * fs.f_frsize, freeb, sizeof freeb);
+        snprintf(v, sizeof v, "Total : %s, Free : %s.", total, freeb);
+        lj_set_str(t, "commitLogDirCapacity", v);
+    }
     snprintf(v, sizeof v, "%.2f", ratio);
     lj_set_str(t, "commitLogDiskRatio", v);
     lj_set_str(t, "consumeQueueDiskRatio", v);

@@ -97,9 +97,128 @@ int br_topics_delete(br_topics_t *t, const char *name)
     return br_topics_save(t);
 }
 
+/* ---- attributes: "k=v,k=v" in br_topic_t, {"k":"v"} on the wire and in topics.json ---- */
+
+static int attr_chars_ok(const char *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = p[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+              ch == '_' || ch == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* RocketMQ 5.1's TopicMessageType values (MIXED came later; accepted, a newer console sends it). */
+static int message_type_ok(const char *v, size_t n)
+{
+    static const char *const k_types[] = {"UNSPECIFIED", "NORMAL", "FIFO", "DELAY", "TRANSACTION", "MIXED"};
+    for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++)
+        if (strlen(k_types[i]) == n && memcmp(k_types[i], v, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Remove key (klen bytes) from the "k=v,k=v" list in place. */
+static void attr_remove(char *list, const char *key, size_t klen)
+{
+    char *p = list;
+    while (*p) {
+        char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > klen && p[klen] == '=' && memcmp(p, key, klen) == 0) {
+            char *rest = end ? end + 1 : p + len;
+            memmove(p, rest, strlen(rest) + 1);
+            if (!*p && p > list)
+                p[-1] = 0; /* it was the last one: drop the comma before it */
+            continue;
+        }
+        p += len + (end ? 1 : 0);
+    }
+}
+
+int br_topic_attributes_alter(const char *cur, const char *change, int create, char *out, size_t outlen, char *err,
+                              size_t errlen)
+{
+    char next[512];
+    snprintf(next, sizeof next, "%s", cur ? cur : "");
+    for (const char *p = change ? change : ""; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        size_t klen = eq ? (size_t)(eq - p - 1) : len - 1;
+        if (len == 0 || (*p != '+' && *p != '-') || !attr_chars_ok(p + 1, klen) ||
+            (*p == '+' && (!eq || !attr_chars_ok(eq + 1, len - klen - 2))) || (*p == '-' && eq)) {
+            snprintf(err, errlen, "bad topic attributes '%s': expected +key=value or -key, comma-separated", change);
+            return -1;
+        }
+        if (*p == '-' && create) {
+            snprintf(err, errlen, "only add attribute is supported while creating topic. key: %.*s", (int)klen, p + 1);
+            return -1;
+        }
+        if (*p == '+' && klen == 12 && memcmp(p + 1, "message.type", 12) == 0 &&
+            !message_type_ok(eq + 1, len - klen - 2)) {
+            snprintf(err, errlen, "value is not in set: message.type=%.*s (UNSPECIFIED, NORMAL, FIFO, DELAY, TRANSACTION, MIXED)",
+                     (int)(len - klen - 2), eq + 1);
+            return -1;
+        }
+        attr_remove(next, p + 1, klen);
+        if (*p == '+') {
+            size_t have = strlen(next);
+            if (have + len + 1 >= sizeof next)
+                break; /* caught by the size check below */
+            snprintf(next + have, sizeof next - have, "%s%.*s", have ? "," : "", (int)(len - 1), p + 1);
+        }
+        p += len + (end ? 1 : 0);
+    }
+    if (strlen(next) >= outlen) {
+        snprintf(err, errlen, "topic attributes too long (at most %zu characters as k=v,k=v)", outlen - 1);
+        return -1;
+    }
+    snprintf(out, outlen, "%s", next);
+    return 0;
+}
+
+static lj_val_t *attributes_json(const char *list)
+{
+    lj_val_t *o = lj_new_obj();
+    char buf[sizeof ((br_topic_t *)0)->attributes];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (eq) {
+            *eq = 0;
+            lj_set_str(o, kv, eq + 1);
+        }
+    }
+    return o;
+}
+
+/* topics.json / a master's table back into "k=v,k=v"; entries that do not fit are dropped. */
+static void attributes_from_json(br_topic_t *tc, const lj_val_t *attrs)
+{
+    size_t len = 0;
+    tc->attributes[0] = 0;
+    for (size_t i = 0; attrs && attrs->type == LJ_OBJ && i < attrs->n; i++) {
+        const lj_val_t *k = attrs->members[i].key, *v = attrs->members[i].val;
+        if (k->type != LJ_STR || v->type != LJ_STR || !attr_chars_ok(k->s, strlen(k->s)) ||
+            !attr_chars_ok(v->s, strlen(v->s)))
+            continue;
+        size_t add = strlen(k->s) + strlen(v->s) + 1 + (len ? 1 : 0);
+        if (len + add >= sizeof tc->attributes)
+            continue;
+        len += (size_t)snprintf(tc->attributes + len, sizeof tc->attributes - len, "%s%s=%s", len ? "," : "", k->s, v->s);
+    }
+}
+
 lj_val_t *br_topic_json(const br_topic_t *tc)
 {
     lj_val_t *o = lj_new_obj();
+    if (tc->attributes[0]) /* RocketMQ 4.9 has no such field: only topics that carry some */
+        lj_set(o, "attributes", attributes_json(tc->attributes));
     lj_set_bool(o, "order", tc->order);
     lj_set_int(o, "perm", tc->perm);
     lj_set_int(o, "readQueueNums", tc->readQueueNums);
@@ -206,6 +325,7 @@ static void topics_from_json(br_topics_t *t, const lj_val_t *root)
         if (tc) {
             tc->order = lj_get_bool(v, "order", 0);
             tc->multiTag = strcmp(lj_get_str(v, "topicFilterType", ""), "MULTI_TAG") == 0;
+            attributes_from_json(tc, lj_get(v, "attributes"));
         }
     }
 }

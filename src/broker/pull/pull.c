@@ -246,6 +246,10 @@ static int pull_exec(br_broker_t *b, rm_conn_t *c, int32_t opaque, int serialize
     case ST_GET_OFFSET_FOUND_NULL: code = RC_PULL_NOT_FOUND; break;
     default: code = RC_PULL_OFFSET_MOVED; break; /* too small / overflow badly */
     }
+    if (r.status == ST_GET_FOUND) /* every store read counts, a parked pull's retry too, as RocketMQ */
+        b->stats.getFound++;
+    else
+        b->stats.getMiss++;
     if (code == RC_PULL_NOT_FOUND && may_park && !b->stopping) {
         park(b, c, opaque, serialize, pr, hold);
         return 1;
