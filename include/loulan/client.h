@@ -216,7 +216,11 @@ typedef struct lc_consume_ctx {
 
 /* Called on a consumer thread with messages of one queue, in queue order. The messages are
  * valid during the call only. LC_CONSUME_LATER: the broker redelivers them later through the
- * group's retry topic (or, if the broker refuses, the client retries them after 1 s). */
+ * group's retry topic (or, if the broker refuses, the client retries them after 1 s).
+ * Also called, with one message and thread_name "ConsumeMessageDirectly", on another thread
+ * when an admin tool (a console's "resend message") asks this consumer to consume a stored
+ * message now (CONSUME_MESSAGE_DIRECTLY): the answer goes back to the tool only, no offset
+ * moves and nothing is retried. */
 typedef lc_consume_status_t (*lc_consume_fn)(const lc_consume_ctx_t *ctx,
                                              lc_message_ext_t *const *msgs, size_t n, void *arg);
 

@@ -66,7 +66,7 @@ struct lc_inst {
     later_t *armed;
     cm_map_t conns;             /* loop only: addr -> rm_conn_t* (one reference held) */
     rm_endpoint_t ep;
-    rm_handler_t handlers[4];
+    rm_handler_t handlers[5];
     lc_inst_cfg_t cfg;
     char client_id[256];
     char **ns;
@@ -187,6 +187,40 @@ static void on_reset_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     rm_conn_respond_code(c, req, 0, NULL); /* nothing is sent back for a oneway request */
 }
 
+/* What Java's jstack text stands for here: the process's threads with their state (Linux's
+ * /proc/self/task), one line each; a C process has no Java stacks to show. */
+static lj_val_t *thread_dump(void)
+{
+    cm_buf_t out;
+    cm_buf_init(&out);
+    cm_buf_printf(&out, "Loulan C client, process %d: threads (no JVM, no Java stacks)\n", (int)getpid());
+    uv_fs_t req;
+    uv_dirent_t ent;
+    int n = 0;
+    if (uv_fs_scandir(NULL, &req, "/proc/self/task", 0, NULL) >= 0) {
+        while (n < 512 && uv_fs_scandir_next(&req, &ent) != UV_EOF) {
+            char path[96], stat[512] = "";
+            snprintf(path, sizeof path, "/proc/self/task/%s/stat", ent.name);
+            FILE *f = fopen(path, "r");
+            if (f) {
+                size_t len = fread(stat, 1, sizeof stat - 1, f);
+                stat[len] = 0;
+                fclose(f);
+            }
+            /* "tid (comm) S ...": the name between the parentheses, the state after them */
+            char *open = strchr(stat, '('), *close = strrchr(stat, ')');
+            if (open && close && close > open && close[1] == ' ')
+                cm_buf_printf(&out, "\"%.*s\" tid=%s state=%c\n", (int)(close - open - 1), open + 1, ent.name,
+                              close[2]);
+            n++;
+        }
+    }
+    uv_fs_req_cleanup(&req);
+    lj_val_t *v = lj_new_str(out.data ? out.data : "");
+    cm_buf_free(&out);
+    return v;
+}
+
 /* GET_CONSUMER_RUNNING_INFO (307), relayed by a broker for mqadmin consumerStatus: the
  * owner's view of its queues, subscriptions and settings, as Java's ConsumerRunningInfo. */
 static void on_running_info(rm_conn_t *c, rm_cmd_t *req, void *ctx)
@@ -199,7 +233,94 @@ static void on_running_info(rm_conn_t *c, rm_cmd_t *req, void *ctx)
                              group ? group : "");
         return;
     }
+    const char *js = rm_ext_get(req, "jstackEnable");
+    if (js && strcmp(js, "true") == 0)
+        lj_set(info, "jstack", thread_dump());
     rm_conn_respond_json(c, req, info, LJ_W_FASTJSON); /* MessageQueue objects as map keys */
+}
+
+/* CONSUME_MESSAGE_DIRECTLY (309), relayed by a broker: the owner's listener consumes the one
+ * message in the body on libuv's thread pool (it may block, and may call the client, whose
+ * requests this loop serves meanwhile); the answer goes back from the loop. As Java's
+ * ClientRemotingProcessor: SYSTEM_ERROR "The Message <id> not exist in this consumer" when no
+ * consumer of the group is here. */
+typedef struct direct {
+    uv_work_t work;
+    lc_inst_t *in;
+    rm_conn_t *conn;
+    rm_cmd_t hdr;               /* the request's header: what answering needs */
+    char group[LC_MAX_NAME + 16], msg_id[LC_MAX_ID + 64];
+    lc_message_ext_t **msgs;
+    size_t n;
+    lj_val_t *result;
+} direct_t;
+
+static void direct_work(uv_work_t *w)
+{
+    direct_t *d = w->data;
+    d->result = d->in->cfg.consume_directly(d->in->cfg.owner, d->group, d->msgs[0]);
+}
+
+static void direct_done(uv_work_t *w, int status)
+{
+    direct_t *d = w->data;
+    (void)status;
+    if (!rm_conn_is_closed(d->conn)) {
+        if (d->result) {
+            rm_conn_respond_json(d->conn, &d->hdr, d->result, LJ_W_FASTJSON);
+            d->result = NULL;
+        } else {
+            rm_conn_respond_code(d->conn, &d->hdr, RC_SYSTEM_ERROR, "The Message %s not exist in this consumer",
+                                 d->msg_id);
+        }
+    }
+    lj_free(d->result);
+    lc_free_msgs(d->msgs, d->n);
+    rm_cmd_free(&d->hdr);
+    rm_conn_unref(d->conn);
+    free(d);
+}
+
+static void on_consume_directly(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    lc_inst_t *in = ctx;
+    const char *group = rm_ext_get(req, "consumerGroup"), *msg_id = rm_ext_get(req, "msgId");
+    const char *broker = rm_ext_get(req, "brokerName");
+    if (!group || !*group || strlen(group) >= sizeof ((direct_t *)0)->group) {
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "CONSUME_MESSAGE_DIRECTLY needs the consumerGroup header");
+        return;
+    }
+    direct_t *d = calloc(1, sizeof *d);
+    if (!d) {
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "out of memory");
+        return;
+    }
+    snprintf(d->group, sizeof d->group, "%s", group);
+    snprintf(d->msg_id, sizeof d->msg_id, "%s", msg_id ? msg_id : "");
+    /* exactly one whole record: anything else is not a message this consumer can take */
+    if (!in->cfg.consume_directly || req->body_len < 4 || cm_be32(req->body) != req->body_len ||
+        lc_decode_records(req->body, req->body_len, broker, NULL, 0, &d->msgs, &d->n) != 0 || d->n != 1) {
+        if (in->cfg.consume_directly)
+            rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the body of CONSUME_MESSAGE_DIRECTLY is not one stored message");
+        else
+            rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "The Message %s not exist in this consumer", d->msg_id);
+        lc_free_msgs(d->msgs, d->n);
+        free(d);
+        return;
+    }
+    d->in = in;
+    d->conn = c;
+    d->work.data = d;
+    rm_cmd_init_header_of(&d->hdr, req);
+    rm_conn_ref(c);
+    if (uv_queue_work(&in->loop, &d->work, direct_work, direct_done) != 0) {
+        d->result = NULL;
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "cannot run the consumer now");
+        lc_free_msgs(d->msgs, d->n);
+        rm_cmd_free(&d->hdr);
+        rm_conn_unref(c);
+        free(d);
+    }
 }
 
 static rm_conn_t *get_conn(lc_inst_t *in, const char *addr)
@@ -549,7 +670,8 @@ int lc_inst_start(const lc_inst_cfg_t *cfg, lc_inst_t **out)
     in->handlers[1] = (rm_handler_t){39 /* CHECK_TRANSACTION_STATE */, on_check_transaction};
     in->handlers[2] = (rm_handler_t){220 /* RESET_CONSUMER_CLIENT_OFFSET */, on_reset_offset};
     in->handlers[3] = (rm_handler_t){307 /* GET_CONSUMER_RUNNING_INFO */, on_running_info};
-    in->ep = (rm_endpoint_t){.name = "client", .handlers = in->handlers, .nhandlers = 4,
+    in->handlers[4] = (rm_handler_t){309 /* CONSUME_MESSAGE_DIRECTLY */, on_consume_directly};
+    in->ep = (rm_endpoint_t){.name = "client", .handlers = in->handlers, .nhandlers = 5,
                              .on_close = on_conn_close, .ctx = in};
     if (uv_loop_init(&in->loop) != 0) {
         inst_free(in);

@@ -168,6 +168,11 @@ typedef struct lc_inst_cfg {
     /* GET_CONSUMER_RUNNING_INFO: a ConsumerRunningInfo object for `group`, or NULL when the
      * owner is not that group; loop thread; must not block. */
     lj_val_t *(*running_info)(void *owner, const char *group);
+    /* CONSUME_MESSAGE_DIRECTLY (309, a console's "resend message"): hand `msg` (decoded from
+     * the broker's record, the brokerName header in msg->broker_name) to `group`'s listener
+     * now and return a ConsumeMessageDirectlyResult object, or NULL when the owner is not that
+     * group. Runs on a thread of libuv's pool, never the loop: the listener may block. */
+    lj_val_t *(*consume_directly)(void *owner, const char *group, lc_message_ext_t *msg);
     /* ACL keys (copied): when both are set, every request sent is signed (acl spec §2) */
     const char *access_key, *secret_key;
 } lc_inst_cfg_t;

@@ -42,6 +42,18 @@ typedef struct pq {
     int64_t last_consume_ms;   /* atomic; wall clock of the last finished batch */
 } pq_t;
 
+/* Per-topic figures of Java's ConsumerStatsManager for GET_CONSUMER_RUNNING_INFO's
+ * statusTable: sliding windows of six buckets (10 s each for the minute, 10 min for the hour
+ * of failed messages), a bucket remembering which period it holds. Under c->smu. */
+#define WIN_N 6
+typedef struct win { int64_t period[WIN_N], val[WIN_N], times[WIN_N]; } win_t;
+typedef struct tstat {
+    win_t pull_rt, pull_msgs, consume_rt, consume_ok, consume_failed; /* minute windows */
+    win_t failed_hour;
+} tstat_t;
+#define MINUTE_BUCKET_MS 10000
+#define HOUR_BUCKET_MS 600000
+
 typedef struct batch {
     struct batch *next;
     pq_t *pq;
@@ -89,6 +101,8 @@ struct lc_push_consumer {
     int trace;                 /* SubBefore/SubAfter records around each listener call */
     char *trace_topic;         /* NULL: RMQ_SYS_TRACE_TOPIC */
     lc_tracer_t *tracer;       /* after start, when tracing */
+    uv_mutex_t smu;            /* guards tstats */
+    tstat_t *tstats;           /* after start: one per subscription (c->subs[i]) */
 };
 
 static void pq_unref(pq_t *q)
@@ -98,6 +112,91 @@ static void pq_unref(pq_t *q)
 }
 
 static int stopping(lc_push_consumer_t *c) { return __atomic_load_n(&c->stopping, __ATOMIC_ACQUIRE); }
+
+/* ---- consume statistics (statusTable) ---- */
+
+static void win_add(win_t *w, int64_t bucket_ms, int64_t now, int64_t v)
+{
+    int64_t period = now / bucket_ms;
+    int i = (int)(period % WIN_N);
+    if (w->period[i] != period) { /* the bucket held an older period: start it again */
+        w->period[i] = period;
+        w->val[i] = w->times[i] = 0;
+    }
+    w->val[i] += v;
+    w->times[i]++;
+}
+
+static void win_sum(const win_t *w, int64_t bucket_ms, int64_t now, int64_t *val, int64_t *times)
+{
+    int64_t period = now / bucket_ms;
+    *val = *times = 0;
+    for (int i = 0; i < WIN_N; i++)
+        if (w->period[i] > period - WIN_N && w->period[i] <= period) {
+            *val += w->val[i];
+            *times += w->times[i];
+        }
+}
+
+/* The stats of sub (NULL before start or for a topic not subscribed). */
+static tstat_t *tstat_of(lc_push_consumer_t *c, const lc_sub_t *sub)
+{
+    if (!c->tstats || !sub || sub < c->subs || sub >= c->subs + c->nsubs)
+        return NULL;
+    return &c->tstats[sub - c->subs];
+}
+
+static void stat_pull(lc_push_consumer_t *c, const lc_sub_t *sub, int64_t rt_ms, size_t nmsgs)
+{
+    tstat_t *t = tstat_of(c, sub);
+    if (!t)
+        return;
+    int64_t now = cm_now_ms();
+    uv_mutex_lock(&c->smu);
+    win_add(&t->pull_rt, MINUTE_BUCKET_MS, now, rt_ms);
+    win_add(&t->pull_msgs, MINUTE_BUCKET_MS, now, (int64_t)nmsgs);
+    uv_mutex_unlock(&c->smu);
+}
+
+static void stat_consume(lc_push_consumer_t *c, const lc_sub_t *sub, int64_t rt_ms, size_t nmsgs, int ok)
+{
+    tstat_t *t = tstat_of(c, sub);
+    if (!t)
+        return;
+    int64_t now = cm_now_ms();
+    uv_mutex_lock(&c->smu);
+    win_add(&t->consume_rt, MINUTE_BUCKET_MS, now, rt_ms);
+    win_add(ok ? &t->consume_ok : &t->consume_failed, MINUTE_BUCKET_MS, now, (int64_t)nmsgs);
+    if (!ok)
+        win_add(&t->failed_hour, HOUR_BUCKET_MS, now, (int64_t)nmsgs);
+    uv_mutex_unlock(&c->smu);
+}
+
+/* Java's ConsumeStatus of one topic: RTs are per pull / per listener call (ms), TPS are
+ * messages per second over the last minute (or since start, when younger). */
+static lj_val_t *consume_status(lc_push_consumer_t *c, const tstat_t *t)
+{
+    int64_t now = cm_now_ms(), v, n, span = now - c->start_ms;
+    if (span > WIN_N * MINUTE_BUCKET_MS)
+        span = WIN_N * MINUTE_BUCKET_MS;
+    double secs = span < 1000 ? 1.0 : (double)span / 1000.0;
+    lj_val_t *o = lj_new_obj();
+    uv_mutex_lock(&c->smu);
+    win_sum(&t->failed_hour, HOUR_BUCKET_MS, now, &v, &n);
+    lj_set_int(o, "consumeFailedMsgs", v);
+    win_sum(&t->consume_failed, MINUTE_BUCKET_MS, now, &v, &n);
+    lj_set(o, "consumeFailedTPS", lj_new_double((double)v / secs));
+    win_sum(&t->consume_ok, MINUTE_BUCKET_MS, now, &v, &n);
+    lj_set(o, "consumeOKTPS", lj_new_double((double)v / secs));
+    win_sum(&t->consume_rt, MINUTE_BUCKET_MS, now, &v, &n);
+    lj_set(o, "consumeRT", lj_new_double(n ? (double)v / (double)n : 0));
+    win_sum(&t->pull_rt, MINUTE_BUCKET_MS, now, &v, &n);
+    lj_set(o, "pullRT", lj_new_double(n ? (double)v / (double)n : 0));
+    win_sum(&t->pull_msgs, MINUTE_BUCKET_MS, now, &v, &n);
+    lj_set(o, "pullTPS", lj_new_double((double)v / secs));
+    uv_mutex_unlock(&c->smu);
+    return o;
+}
 
 /* ---- options ---- */
 
@@ -118,6 +217,7 @@ int lc_push_consumer_create(const char *group, const char *namesrv, lc_push_cons
     c->batch_max = 1;
     c->max_reconsume = 16;
     uv_mutex_init(&c->mu);
+    uv_mutex_init(&c->smu);
     uv_cond_init(&c->svc_cv);
     *out = c;
     return 0;
@@ -360,6 +460,14 @@ static lj_val_t *push_running_info(void *owner, const char *group)
     prop(props, "consumeMessageBatchMaxSize", "%lld", c->batch_max);
     prop(props, "pullBatchSize", "%lld", PULL_BATCH);
     prop(props, "maxReconsumeTimes", "%lld", c->max_reconsume);
+    /* more of Java's DefaultMQPushConsumer fields, with the values this consumer works by */
+    prop(props, "consumeThreadMin", "%lld", c->nthreads);
+    prop(props, "consumeThreadMax", "%lld", c->nthreads);
+    prop(props, "pullThresholdForQueue", "%lld", MAX_CACHED);
+    prop(props, "persistConsumerOffsetInterval", "%lld", PERSIST_MS);
+    prop(props, "suspendCurrentQueueTimeMillis", "%lld", 1000); /* orderly: the pause before a retry */
+    lj_set_str(props, "instanceName", c->instance_name ? c->instance_name : "DEFAULT");
+    lj_set_str(props, "unitMode", "false");
     for (size_t i = 0; i < c->nsubs; i++) {
         lj_val_t *o;
         if (lc_subscription_json(&c->subs[i], &o) == 0)
@@ -378,8 +486,44 @@ static lj_val_t *push_running_info(void *owner, const char *group)
     lj_set(info, "properties", props);
     lj_set(info, "subscriptionSet", subs);
     lj_set(info, "mqTable", mqs);
-    lj_set(info, "statusTable", lj_new_obj());
+    lj_val_t *status = lj_new_obj();
+    for (size_t i = 0; c->tstats && i < c->nsubs; i++)
+        lj_set(status, c->subs[i].topic, consume_status(c, &c->tstats[i]));
+    lj_set(info, "statusTable", status);
     return info;
+}
+
+/* ---- CONSUME_MESSAGE_DIRECTLY (a thread of libuv's pool) ---- */
+
+/* Java's ConsumeMessageConcurrentlyService / ...OrderlyService.consumeMessageDirectly: the
+ * listener gets the one message now, outside the queues' order and offsets, without trace or
+ * statistics; a %RETRY% message shows the topic it was first sent to. */
+static lj_val_t *push_consume_directly(void *owner, const char *group, lc_message_ext_t *msg)
+{
+    lc_push_consumer_t *c = owner;
+    if (strcmp(group, c->group) != 0 || stopping(c))
+        return NULL;
+    char retry[LC_MAX_NAME + 16];
+    snprintf(retry, sizeof retry, "%%RETRY%%%s", c->group);
+    const char *rt = lc_message_property(msg, "RETRY_TOPIC");
+    if (rt && strcmp(msg->topic, retry) == 0)
+        msg->topic = rt;
+    lc_mq_t mq = {.queue_id = msg->queue_id};
+    snprintf(mq.topic, sizeof mq.topic, "%s", msg->topic);
+    snprintf(mq.broker_name, sizeof mq.broker_name, "%s", msg->broker_name ? msg->broker_name : "");
+    lc_consume_ctx_t ctx = {.thread_name = "ConsumeMessageDirectly", .mq = &mq};
+    uint64_t t0 = cm_mono_ms();
+    lc_consume_status_t st = c->fn(&ctx, &msg, 1, c->fn_arg);
+    uint64_t spent = cm_mono_ms() - t0;
+    lj_val_t *r = lj_new_obj();
+    lj_set_bool(r, "autoCommit", 1);
+    /* a value outside the enum is what Java reports for a listener returning null */
+    lj_set_str(r, "consumeResult", st == LC_CONSUME_SUCCESS ? "CR_SUCCESS"
+                                   : st == LC_CONSUME_LATER ? "CR_LATER"
+                                                            : "CR_RETURN_NULL");
+    lj_set_bool(r, "order", c->orderly);
+    lj_set_int(r, "spentTimeMills", (int64_t)spent);
+    return r;
 }
 
 /* ---- pulling (loop thread) ---- */
@@ -448,6 +592,7 @@ static void on_pull(int status, rm_cmd_t *resp, void *arg)
     }
     q->pull_offset = res.next_begin_offset;
     if (res.nmsgs) {
+        stat_pull(c, q->sub, (int64_t)(uv_hrtime() / 1000000 - q->pull_started), res.nmsgs);
         dispatch(q, res.msgs, res.nmsgs, res.next_begin_offset);
         pull_task(c->in, q, 0);
         return;
@@ -611,7 +756,9 @@ static void consume_batch(worker_t *w, batch_t *b)
         }
         trace_ctx_t tr;
         trace_before(c, &tr, b->msgs + i, k);
+        uint64_t t0 = cm_mono_ms();
         lc_consume_status_t st = c->fn(&ctx, b->msgs + i, k, c->fn_arg);
+        stat_consume(c, q->sub, (int64_t)(cm_mono_ms() - t0), k, st == LC_CONSUME_SUCCESS);
         trace_after(c, &tr, b->msgs + i, k, st);
         if (st != LC_CONSUME_SUCCESS && c->broadcast) {
             LOG_W("client", "broadcast consumer dropped %zu failed message(s) of %s (not retried, as RocketMQ)", k,
@@ -1030,11 +1177,13 @@ int lc_push_consumer_start(lc_push_consumer_t *c)
     if (rc)
         return rc;
     c->workers = calloc((size_t)c->nthreads, sizeof *c->workers);
-    if (!c->workers)
+    c->tstats = calloc(c->nsubs, sizeof *c->tstats);
+    if (!c->workers || !c->tstats)
         return LC_ENOMEM;
     lc_inst_cfg_t cfg = {.namesrv = c->namesrv, .instance_name = c->instance_name, .owner = c,
                          .hb_fill = push_hb_fill, .on_ids_changed = push_ids_changed,
                          .on_reset_offset = push_reset_offset, .running_info = push_running_info,
+                         .consume_directly = push_consume_directly,
                          .access_key = c->ak, .secret_key = c->sk};
     c->start_ms = cm_now_ms();
     if (c->trace && !c->tracer) {
@@ -1117,6 +1266,8 @@ void lc_push_consumer_destroy(lc_push_consumer_t *c)
         pq_unref(c->pqs[i]);
     free(c->pqs);
     free(c->workers);
+    free(c->tstats);
+    uv_mutex_destroy(&c->smu);
     for (size_t i = 0; i < c->nsubs; i++)
         lc_sub_free(&c->subs[i]);
     free(c->subs);
