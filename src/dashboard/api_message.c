@@ -471,17 +471,39 @@ static int find_message(dh_req_t *r, const char *topic, const char *id, lc_messa
 
 /* ---- track: what each consumer group did with a message ---- */
 
+/* Whether a group's subscription to the topic takes a message with these tags. The tags come
+ * from tagsSet, or else from subString ("TagA || TagB"): some brokers answer an empty tagsSet
+ * (Loulan's 203 does). An SQL92 subscription cannot be judged here: taken. */
 static int tags_match(const lj_val_t *sub, const char *tags)
 {
     const lj_val_t *set = lj_get(sub, "tagsSet");
-    if (!sub || !set || set->type != LJ_ARR || set->n == 0)
+    const char *expr = lj_get_str(sub, "subString", "*");
+    if (strcmp(lj_get_str(sub, "expressionType", "TAG"), "TAG") != 0)
         return 1;
-    for (size_t i = 0; i < set->n; i++) {
-        const char *t = lj_str(set->items[i], "");
-        if (strcmp(t, "*") == 0 || (tags && strcmp(t, tags) == 0))
-            return 1;
+    if (set && set->type == LJ_ARR && set->n > 0) {
+        for (size_t i = 0; i < set->n; i++) {
+            const char *t = lj_str(set->items[i], "");
+            if (strcmp(t, "*") == 0 || (tags && strcmp(t, tags) == 0))
+                return 1;
+        }
+        return 0;
     }
-    return 0;
+    if (expr[strspn(expr, " ")] == 0)
+        return 1; /* an empty expression: everything */
+    for (const char *p = expr;;) {
+        p += strspn(p, " ");
+        const char *bar = strstr(p, "||");
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        while (n > 0 && p[n - 1] == ' ')
+            n--;
+        if (n == 1 && *p == '*')
+            return 1;
+        if (tags && n == strlen(tags) && strncmp(p, tags, n) == 0)
+            return 1;
+        if (!bar)
+            return 0;
+        p = bar + 2;
+    }
 }
 
 /* One group's MessageTrack, as RocketMQ's messageTrackDetail decides it. */

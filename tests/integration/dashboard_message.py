@@ -213,9 +213,13 @@ def test_track_and_resend(sent):
               {"topic": "MsgT", "consumerGroup": "NobodyGroup", "msgId": uniq})
     check("NO CONSUMER" in e, f"resend to a group with nobody online: {e}")
     c = consumer("MsgT", "TrackGroup")
+    f = consumer("MsgT", "FilterGroup", "-s", "TagZ")   # its subscription leaves TagA out
     t = wait_until("TrackGroup's track says CONSUMED",
                    lambda: (lambda x: x if x and x["trackType"] == "CONSUMED" else None)(track_of(uniq, "TrackGroup")))
     check(t["exceptionDesc"] is None, f"a consumed track has no exception: {t}")
+    wait_until("FilterGroup's track says CONSUMED_BUT_FILTERED",
+               lambda: (lambda x: x and x["trackType"] == "CONSUMED_BUT_FILTERED")(track_of(uniq, "FilterGroup")))
+    stop(f)
     # consume-directly goes to the online client through the broker (309)
     res = d.call("POST", "message/consumeMessageDirectly.do", {"topic": "MsgT", "consumerGroup": "TrackGroup", "msgId": uniq})
     if res["status"] == 0:
