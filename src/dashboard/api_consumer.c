@@ -390,16 +390,20 @@ static lj_val_t *config_from(dh_req_t *r, const lj_val_t *in)
         {"whichBrokerWhenConsumeSlowly", 0, 1 << 20}, {"groupSysFlag", 0, 1 << 20}, {"consumeTimeoutMinute", 0, 1 << 20},
     };
     const char *name = lj_get_str(in, "groupName", NULL);
-    if (!name || name_check(r, "groupName", name, 255))
-        return name ? NULL : (dh_fail(r, "subscriptionGroupConfig.groupName is required"), NULL);
+    if (!name) {
+        dh_fail(r, "subscriptionGroupConfig.groupName is required");
+        return NULL;
+    }
+    if (name_check(r, "groupName", name, 255))
+        return NULL;
     lj_val_t *c = lj_new_obj();
     lj_set_str(c, "groupName", name);
     for (size_t i = 0; i < sizeof k_bools / sizeof *k_bools; i++) {
         const lj_val_t *v = lj_get(in, k_bools[i]);
         int b = lj_bool(v, -1);
         if (v && v->type != LJ_NULL && b < 0) {
-            lj_free(c);
-            return dh_fail(r, "bad %s: true or false", k_bools[i]), NULL;
+            dh_fail(r, "bad %s: true or false", k_bools[i]);
+            goto bad;
         }
         if (b >= 0)
             lj_set_bool(c, k_bools[i], b);
@@ -410,14 +414,17 @@ static lj_val_t *config_from(dh_req_t *r, const lj_val_t *in)
             continue;
         int64_t x = lj_int(v, INT64_MIN);
         if (x < k_ints[i].lo || x > k_ints[i].hi) {
-            lj_free(c);
-            return dh_fail(r, "bad %s: a number from %lld to %lld", k_ints[i].key, (long long)k_ints[i].lo,
-                           (long long)k_ints[i].hi), NULL;
+            dh_fail(r, "bad %s: a number from %lld to %lld", k_ints[i].key, (long long)k_ints[i].lo,
+                    (long long)k_ints[i].hi);
+            goto bad;
         }
         lj_set_int(c, k_ints[i].key, x);
     }
     config_defaults(c);
     return c;
+bad:
+    lj_free(c);
+    return NULL;
 }
 
 static int h_create_or_update(dh_req_t *r, lj_val_t **data)
