@@ -1,5 +1,4 @@
-/* api_cluster.c: the Cluster page's requests (spec dashboard.md §3.2), and dh_each_parallel, the
- * bounded fan-out the per-broker requests of this page and the Topic page share.
+/* api_cluster.c: the Cluster page's requests (spec dashboard.md §3.2).
  *
  * cluster/list.query asks the name server once (106) and then every broker instance, masters
  * and slaves, for its runtime info (28) on up to DH_FANOUT threads at once: one slow broker
@@ -13,41 +12,6 @@
 #include "dashboard.h"
 
 #define DH_FANOUT 16
-
-/* Run fn(i, arg) for every i in [0, n) on up to max threads (the caller's included) and return
- * when all are done. Also used by api_topic.c (declared there). */
-void dh_each_parallel(size_t n, int max, void (*fn)(size_t i, void *arg), void *arg);
-
-typedef struct fanout {
-    atomic_size_t next;
-    size_t n;
-    void (*fn)(size_t, void *);
-    void *arg;
-} fanout_t;
-
-static void *fanout_worker(void *p)
-{
-    fanout_t *f = p;
-    for (size_t i; (i = atomic_fetch_add(&f->next, 1)) < f->n;)
-        f->fn(i, f->arg);
-    return NULL;
-}
-
-void dh_each_parallel(size_t n, int max, void (*fn)(size_t i, void *arg), void *arg)
-{
-    fanout_t f = {.n = n, .fn = fn, .arg = arg};
-    atomic_init(&f.next, 0);
-    pthread_t th[DH_FANOUT];
-    size_t want = n < (size_t)max ? n : (size_t)max, started = 0;
-    if (want > DH_FANOUT)
-        want = DH_FANOUT;
-    /* the caller is one of the workers; a thread that cannot start only slows the fan-out */
-    while (started + 1 < want && pthread_create(&th[started], NULL, fanout_worker, &f) == 0)
-        started++;
-    fanout_worker(&f);
-    for (size_t i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
-}
 
 /* ---- cluster/list.query ---- */
 

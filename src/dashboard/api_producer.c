@@ -10,8 +10,6 @@
 
 #include "dashboard.h"
 
-/* api_cluster.c's bounded fan-out. */
-void dh_each_parallel(size_t n, int max, void (*fn)(size_t i, void *arg), void *arg);
 
 /* RocketMQ's MQVersion.getVersionDesc: the Version enum lists, per release x.y.z, a SNAPSHOT and
  * a release entry; 4.0.0's SNAPSHOT is ordinal 212 and 5.0.0's 412 (ten minors of ten patches). */

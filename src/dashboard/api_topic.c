@@ -26,8 +26,6 @@
 #define FANOUT 16
 #define MAX_BROKERS 256
 
-/* api_cluster.c's bounded fan-out. */
-void dh_each_parallel(size_t n, int max, void (*fn)(size_t i, void *arg), void *arg);
 
 /* ---- topic kinds ---- */
 
@@ -299,212 +297,36 @@ static int ns_data_version(const char *ns, const master_t *m, int64_t *counter, 
     return rc == 0 && *counter >= 0 ? 0 : -1;
 }
 
-/* ---- reading a master's table (21) without building it ----
- * 10,000 topic configs are 1.4 MB of JSON; made into a tree they cost ~0.3 s of allocations on
- * this machine, for the few bytes wanted: each topic's attributes."message.type" and the
- * table's dataVersion. This cursor walks the text once and keeps only those. Every step checks
- * the end of the text; nesting is bounded. */
-
-typedef struct scan {
-    const char *p, *end;
-    types_snap_t *snap;
-    char topic[256];     /* the topic whose config is being read, "" when its name was unusable */
-    int64_t counter, ts;
-} scan_t;
-
-#define SCAN_DEPTH 64
-
-static void sc_ws(scan_t *s)
-{
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
-        s->p++;
-}
-
-/* A string: its bytes between the quotes (escapes left as they are) and whether it had any. */
-static int sc_string(scan_t *s, const char **str, size_t *len, int *esc)
-{
-    if (s->p >= s->end || *s->p != '"')
-        return -1;
-    const char *q = ++s->p;
-    *esc = 0;
-    while (s->p < s->end && *s->p != '"') {
-        if (*s->p == '\\') {
-            *esc = 1;
-            if (++s->p >= s->end)
-                return -1;
-        }
-        s->p++;
-    }
-    if (s->p >= s->end)
-        return -1;
-    *str = q;
-    *len = (size_t)(s->p - q);
-    s->p++;
-    return 0;
-}
-
-/* Step over one value of any kind (fastjson's map keys may be numbers or objects). */
-static int sc_skip(scan_t *s, int depth)
-{
-    sc_ws(s);
-    if (s->p >= s->end || depth > SCAN_DEPTH)
-        return -1;
-    char c = *s->p;
-    if (c == '"') {
-        const char *x;
-        size_t n;
-        int e;
-        return sc_string(s, &x, &n, &e);
-    }
-    if (c != '{' && c != '[') { /* number, true, false, null */
-        const char *q = s->p;
-        while (s->p < s->end && (isalnum((unsigned char)*s->p) || *s->p == '-' || *s->p == '+' || *s->p == '.'))
-            s->p++;
-        return s->p > q ? 0 : -1;
-    }
-    char close = c == '{' ? '}' : ']';
-    s->p++;
-    sc_ws(s);
-    if (s->p < s->end && *s->p == close) {
-        s->p++;
-        return 0;
-    }
-    for (;;) {
-        if (c == '{') {
-            if (sc_skip(s, depth + 1))
-                return -1;
-            sc_ws(s);
-            if (s->p >= s->end || *s->p != ':')
-                return -1;
-            s->p++;
-        }
-        if (sc_skip(s, depth + 1))
-            return -1;
-        sc_ws(s);
-        if (s->p < s->end && *s->p == ',') {
-            s->p++;
-            sc_ws(s);
-            continue;
-        }
-        if (s->p < s->end && *s->p == close) {
-            s->p++;
-            return 0;
-        }
-        return -1;
-    }
-}
-
-/* Called for each member with a plain string key; must consume the value (or sc_skip it). */
-typedef int (*sc_member_fn)(scan_t *s, const char *key, size_t klen, int depth);
-
-/* The members of the object at the cursor, each to fn; a value that is not an object is skipped. */
-static int sc_object(scan_t *s, sc_member_fn fn, int depth)
-{
-    sc_ws(s);
-    if (s->p >= s->end || *s->p != '{' || depth > SCAN_DEPTH)
-        return sc_skip(s, depth);
-    s->p++;
-    sc_ws(s);
-    if (s->p < s->end && *s->p == '}') {
-        s->p++;
-        return 0;
-    }
-    for (;;) {
-        sc_ws(s);
-        const char *k = NULL;
-        size_t kn = 0;
-        int esc = 0;
-        if (s->p < s->end && *s->p == '"' ? sc_string(s, &k, &kn, &esc) : sc_skip(s, depth + 1))
-            return -1;
-        sc_ws(s);
-        if (s->p >= s->end || *s->p != ':')
-            return -1;
-        s->p++;
-        if (k && !esc ? fn(s, k, kn, depth + 1) : sc_skip(s, depth + 1))
-            return -1;
-        sc_ws(s);
-        if (s->p < s->end && *s->p == ',') {
-            s->p++;
-            continue;
-        }
-        if (s->p < s->end && *s->p == '}') {
-            s->p++;
-            return 0;
-        }
-        return -1;
-    }
-}
-
-static int key_is(const char *k, size_t n, const char *lit) { return strlen(lit) == n && memcmp(k, lit, n) == 0; }
-
-static int on_attribute(scan_t *s, const char *k, size_t n, int depth)
-{
-    sc_ws(s);
-    if (!key_is(k, n, "message.type") || s->p >= s->end || *s->p != '"' || !s->topic[0])
-        return sc_skip(s, depth);
-    const char *v;
-    size_t vn;
-    int esc;
-    if (sc_string(s, &v, &vn, &esc))
-        return -1;
-    char type[32];
-    snprintf(type, sizeof type, "%.*s", (int)(vn < sizeof type ? vn : 0), v); /* too long: no such type */
-    return cm_map_put(&s->snap->map, s->topic, (void *)(intptr_t)(message_kind(type) + 1));
-}
-
-static int on_config_member(scan_t *s, const char *k, size_t n, int depth)
-{
-    return key_is(k, n, "attributes") ? sc_object(s, on_attribute, depth) : sc_skip(s, depth);
-}
-
-static int on_topic(scan_t *s, const char *k, size_t n, int depth)
-{
-    /* topic names are 1-127 plain characters; anything else cannot be on the name server's list */
-    snprintf(s->topic, sizeof s->topic, "%.*s", (int)(n < sizeof s->topic ? n : 0), k);
-    return sc_object(s, on_config_member, depth);
-}
-
-static int on_version(scan_t *s, const char *k, size_t n, int depth)
-{
-    int64_t *out = key_is(k, n, "counter") ? &s->counter : key_is(k, n, "timestamp") ? &s->ts : NULL;
-    sc_ws(s);
-    const char *q = s->p;
-    if (sc_skip(s, depth))
-        return -1;
-    char num[32];
-    if (out && (size_t)(s->p - q) < sizeof num) {
-        snprintf(num, sizeof num, "%.*s", (int)(s->p - q), q);
-        if (cm_parse_i64(num, out) != 0)
-            *out = -1;
-    }
-    return 0;
-}
-
-static int on_root(scan_t *s, const char *k, size_t n, int depth)
-{
-    if (key_is(k, n, "topicConfigTable"))
-        return sc_object(s, on_topic, depth);
-    if (key_is(k, n, "dataVersion"))
-        return sc_object(s, on_version, depth);
-    return sc_skip(s, depth);
-}
+/* ---- a master's table (21): its topics' message types and its data version ----
+ * Parsed with the common JSON reader (fuzzed with everything else that reads JSON); the
+ * result is cached per master by data version, so a table is read once per change. */
 
 /* The message types of one master's table (21 answer body) and its data version (-1 when it
  * has none). NULL when the text is not a topic table or out of memory. */
 static types_snap_t *snap_of_table(const char *text, size_t len, int64_t *counter, int64_t *ts)
 {
-    scan_t s = {.p = text, .end = text + len, .counter = -1, .ts = -1};
-    if (!(s.snap = calloc(1, sizeof *s.snap)))
-        return NULL;
-    s.snap->refs = 1;
-    if (sc_object(&s, on_root, 0) != 0) {
-        cm_map_free(&s.snap->map, NULL);
-        free(s.snap);
+    lj_val_t *root = NULL;
+    if (lj_parse(text, len, &root) != 0 || root->type != LJ_OBJ) {
+        lj_free(root);
         return NULL;
     }
-    *counter = s.counter;
-    *ts = s.ts;
-    return s.snap;
+    types_snap_t *snap = calloc(1, sizeof *snap);
+    if (!snap) {
+        lj_free(root);
+        return NULL;
+    }
+    snap->refs = 1;
+    const lj_val_t *dv = lj_get(root, "dataVersion"), *tab = lj_get(root, "topicConfigTable");
+    *counter = lj_get_int(dv, "counter", -1);
+    *ts = lj_get_int(dv, "timestamp", -1);
+    for (size_t i = 0; tab && tab->type == LJ_OBJ && i < tab->n; i++) {
+        const char *topic = lj_str(tab->members[i].key, NULL);
+        const char *type = lj_get_str(lj_get(tab->members[i].val, "attributes"), "message.type", NULL);
+        if (topic && type && cm_map_put(&snap->map, topic, (void *)(intptr_t)(message_kind(type) + 1)) != 0)
+            break; /* out of memory: the rest show as UNSPECIFIED */
+    }
+    lj_free(root);
+    return snap;
 }
 
 typedef struct types_job {

@@ -160,7 +160,8 @@ static int normal_may(const char *path)
 {
     static const char *const extra[] = {"topic/sendTopicMessage.do", "dlqMessage/exportDlqMessage.do",
                                         "dlqMessage/batchResendDlqMessage.do", "topic/list.queryTopicType",
-                                        "login/logout.do", "dashboard/topicCurrent", NULL};
+                                        "login/logout.do", "dashboard/topicCurrent", "rocketmq/nsaddr",
+                                        "consumer/group.refresh", "consumer/group.refresh.all", NULL};
     for (int i = 0; extra[i]; i++)
         if (!strcmp(path, extra[i]))
             return 1;
@@ -200,14 +201,23 @@ int dh_auth_check(dh_req_t *r, int *redirect)
 static int h_check(dh_req_t *r, lj_val_t **data)
 {
     lj_val_t *o = lj_new_obj();
+    dh_user_t u = {0};
     int logined = 0;
     if (g_dh.cfg.login_required) {
         pthread_mutex_lock(&g_mu);
-        logined = find_session(r->cookie_session) != NULL;
+        session_t *s = find_session(r->cookie_session);
+        if (s) {
+            logined = 1;
+            u = s->user;
+        }
         pthread_mutex_unlock(&g_mu);
     }
     lj_set_bool(o, "loginRequired", g_dh.cfg.login_required);
     lj_set_bool(o, "logined", logined);
+    if (logined) { /* a new tab of a live session learns who it is (Loulan addition) */
+        lj_set_str(o, "loginUserName", u.name);
+        lj_set_int(o, "loginUserRole", u.admin);
+    }
     *data = o;
     return 0;
 }

@@ -167,6 +167,10 @@ int dh_auth_check(dh_req_t *r, int *redirect);
 int dh_page_range(dh_req_t *r, size_t n, size_t *from, size_t *to);
 /* Add "total", "pageNum", "pageSize" to obj (a paged answer). */
 void dh_page_info(dh_req_t *r, lj_val_t *obj, size_t total);
+/* Run fn(i, arg) for every i in [0, n) on up to max threads (at most 16, the caller's
+ * included) and return when all are done: per-broker requests in parallel, so that one slow
+ * broker costs its own timeout, not everyone's in turn. */
+void dh_each_parallel(size_t n, int max, void (*fn)(size_t i, void *arg), void *arg);
 /* Case-insensitive substring test used by the list filters. */
 int dh_contains_ci(const char *hay, const char *needle);
 /* yyyy-MM-dd in local time of epoch ms. */

@@ -1,6 +1,7 @@
 /* util.c: what every handler uses: parameters, failing a request, raw answers, paging
  * (contracts in dashboard.h). */
 #include <ctype.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,3 +154,39 @@ void dh_date(int64_t ms, char out[16])
     localtime_r(&t, &tm);
     strftime(out, 16, "%Y-%m-%d", &tm);
 }
+
+/* ---- fan-out ---- */
+
+#define FANOUT_MAX 16
+
+typedef struct fanout {
+    atomic_size_t next;
+    size_t n;
+    void (*fn)(size_t, void *);
+    void *arg;
+} fanout_t;
+
+static void *fanout_worker(void *p)
+{
+    fanout_t *f = p;
+    for (size_t i; (i = atomic_fetch_add(&f->next, 1)) < f->n;)
+        f->fn(i, f->arg);
+    return NULL;
+}
+
+void dh_each_parallel(size_t n, int max, void (*fn)(size_t i, void *arg), void *arg)
+{
+    fanout_t f = {.n = n, .fn = fn, .arg = arg};
+    atomic_init(&f.next, 0);
+    pthread_t th[FANOUT_MAX];
+    size_t want = n < (size_t)max ? n : (size_t)max, started = 0;
+    if (want > FANOUT_MAX)
+        want = FANOUT_MAX;
+    /* the caller is one of the workers; a thread that cannot start only slows the fan-out */
+    while (started + 1 < want && pthread_create(&th[started], NULL, fanout_worker, &f) == 0)
+        started++;
+    fanout_worker(&f);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+}
+

@@ -25,7 +25,8 @@ cookies = hdrs.get_all("Set-Cookie") or []
 sess = [c for c in cookies if c.startswith("LOULAN_SESSION=")]
 check(len(sess) == 1 and "HttpOnly" in sess[0] and "SameSite=Strict" in sess[0], f"session cookie flags: {cookies}")
 check(any(c.startswith("XSRF-TOKEN=") for c in cookies), f"CSRF cookie: {cookies}")
-check(admin.ok("GET", "login/check.query")["logined"] is True, "logined after login")
+me = admin.ok("GET", "login/check.query")
+check(me["logined"] is True and me["loginUserName"] == "admin" and me["loginUserRole"] == 1, f"after login: {me}")
 data = admin.ok("GET", "ops/homePage.query")
 check("currentNamesrv" in data, f"the admin reads: {data}")
 
