@@ -15,13 +15,13 @@ lt_start_single
 
 NAMESRV_ADDR="$N" timeout 60 "$LT_BIN/producer" -c 20 >/dev/null 2>&1 || lt_fail "producer failed"
 # the C push consumer stays up (killed at cleanup) to answer 307 and 309
-NAMESRV_ADDR="$N" "$LT_BIN/consumer" -g G1 -T 280 >"$LT_DIR/consumer.log" 2>&1 &
+NAMESRV_ADDR="$N" "$LT_BIN/consumer" -g G1 -T 280 >"$LT_DIR/consumer.out" 2>&1 &
 LT_PIDS+=($!)
-got20() { [ "$(grep -c 'Receive New Messages' "$LT_DIR/consumer.log")" -ge 20 ]; }
-lt_wait_for 60 "the consumer gets the 20 messages" got20 || lt_fail "consumer: $(tail -5 "$LT_DIR/consumer.log")"
+got20() { [ "$(grep -c 'Receive New Messages' "$LT_DIR/consumer.out")" -ge 20 ]; }
+lt_wait_for 60 "the consumer gets the 20 messages" got20 || lt_fail "consumer: $(tail -5 "$LT_DIR/consumer.out")"
 
 PYTHONPATH="$here" timeout 200 python3 "$here/dashboard_calls.py" calls "$LT_NS_PORT" "$LT_BROKER_PORT" \
-    "$LT_DIR/consumer.log" G1 || lt_fail "dashboard calls"
+    "$LT_DIR/consumer.out" G1 || lt_fail "dashboard calls"
 ok
 PYTHONPATH="$here" timeout 200 python3 "$here/dashboard_calls.py" day "$LT_BIN" "$LT_DIR" || lt_fail "day roll-over"
 ok
