@@ -180,12 +180,23 @@ def check_messages(B, N, broker_addr):
                         "endTimestamp": int(time.time() * 1000) + 60000})
         return r[0]["code"] == 0 and [x for x in parse_records(r[1]) if x["body"] == b"sent with v2 headers"]
     wait_for("12 query by key", by_key)
+    # a message looked up by its client id (UNIQ_KEY): the console's "message by id"
+    uniq = "C0A8000100002A9F0000000000%06X" % (int(time.time()) & 0xFFFFFF)
+    r = send_v2(B, "TopicTest", b"found by unique key", queue_id=3,
+                extra={"i": props({"TAGS": "UniqTag", "UNIQ_KEY": uniq, "WAIT": "true"})})
+    expect(r and r[0]["code"] == 0, "310 send with UNIQ_KEY", r and r[0])
+
+    def by_uniq():
+        r = B.call(12, {"topic": "TopicTest", "key": uniq, "maxNum": 32, "beginTimestamp": 0,
+                        "endTimestamp": int(time.time() * 1000) + 60000, "_UNIQUE_KEY_QUERY": "true"})
+        return r[0]["code"] == 0 and [x for x in parse_records(r[1]) if x["body"] == b"found by unique key"]
+    wait_for("12 query by unique key", by_uniq)
     # 33: the offset message id names this broker and the record's commit-log offset
     expect(v1_id[:8] == "7F000001" and int(v1_id[8:16], 16) == int(broker_addr.split(":")[1]), "msgId address", v1_id)
     _, b = call(B, 33, {"offset": int(v1_id[16:], 16)})
     expect(parse_records(b)[0]["body"] == b"sent with v1 headers", "33 view by id", b[:80])
     call(B, 33, {"offset": 3}, want=1)
-    ok("B 10 310 11 12 29 30 33")
+    ok("B 10 310 11 12 (key, unique key) 29 30 33")
 
 
 def check_groups(B):
@@ -231,6 +242,11 @@ def check_consumers(B, group, out_file):
         return tab and len(tab) == 4 and sum(v["brokerOffset"] - v["consumerOffset"] for v in tab.values()) == 0 and b
     b = wait_for("208 lag 0", lag, 40)
     expect(re.search(rb'"consumeTps":\d+(\.\d+)?(E-?\d+)?[,}]', b), "208 consumeTps", b[:200])
+    # one topic: every queue, offset 0 where the group has committed nothing yet (RocketMQ)
+    _, b = call(B, 208, {"consumerGroup": "NoOffsetsYet", "topic": "TopicTest"})
+    tab = mq_table(b)
+    expect(len(tab) == 4 and all(v["consumerOffset"] == 0 and v["brokerOffset"] > 0 for v in tab.values()),
+           "208 one topic, no offsets", b)
     _, b = call(B, 317, {"isOrder": "false"})
     expect(('"%s":[{' % group).encode() in b and b'"totalDiff":' in b, "317 broker consume stats", b[:300])
 

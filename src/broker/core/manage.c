@@ -166,8 +166,8 @@ static void add_topic_stats(void *arg, const char *topic)
 {
     stats_ctx_t *x = arg;
     br_broker_t *b = x->b;
-    if (x->only && strcmp(x->only, topic) != 0)
-        return;
+    if ((x->only && strcmp(x->only, topic) != 0) || !br_group_subscribes(b, x->group, topic))
+        return; /* as RocketMQ: an online group's topics it no longer subscribes are left out */
     br_topic_t *tc = br_topics_get(&b->topics, topic);
     int nq = tc ? tc->readQueueNums : 0;
     for (int q = 0; q < nq; q++) {
@@ -192,7 +192,10 @@ void br_handle_get_consume_stats(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         return;
     const char *topic = rm_ext_get(req, "topic");
     stats_ctx_t x = {b, group, topic && *topic ? topic : NULL, lj_new_obj()};
-    br_offsets_topics(&b->offsets, group, add_topic_stats, &x);
+    if (x.only) /* every queue of that topic, offset 0 where the group has none yet (RocketMQ) */
+        add_topic_stats(&x, x.only);
+    else
+        br_offsets_topics(&b->offsets, group, add_topic_stats, &x);
     lj_val_t *root = lj_new_obj();
     lj_set(root, "consumeTps", lj_new_double(br_stats_group_tps(b, group)));
     lj_set(root, "offsetTable", x.tab);
@@ -209,6 +212,7 @@ typedef struct all_ctx {
     lj_val_t *list;             /* the current group's ConsumeStats */
     int64_t diff;
     lj_val_t *out;              /* [{group: [ConsumeStats]}] */
+    cm_map_t *idx;              /* group -> topic_list_t of the topics it has offsets on */
 } all_ctx_t;
 
 static void add_group_topic(void *arg, const char *topic)
@@ -228,13 +232,49 @@ static void add_group_topic(void *arg, const char *topic)
     lj_push(x->list, cs);
 }
 
+/* The topics each group has offsets on, gathered in one pass over the offset table: asking the
+ * table group by group costs groups x offsets, seconds of loop time with 10,000 groups (the
+ * console asks for these stats on every page of its group list). */
+typedef struct topic_list { size_t n, cap; char **v; } topic_list_t;
+
+static void index_pair(void *arg, const char *topic, const char *group)
+{
+    cm_map_t *idx = arg;
+    topic_list_t *l = cm_map_get(idx, group);
+    if (!l && (!(l = calloc(1, sizeof *l)) || cm_map_put(idx, group, l) != 0)) {
+        free(l);
+        return;
+    }
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 4;
+        char **v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return;
+        l->v = v;
+        l->cap = cap;
+    }
+    if ((l->v[l->n] = strdup(topic)) != NULL)
+        l->n++;
+}
+
+static void free_topic_list(void *p)
+{
+    topic_list_t *l = p;
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    free(l);
+}
+
 static void add_group_stats(const char *group, void *val, void *arg)
 {
     (void)val;
     all_ctx_t *x = arg;
+    const topic_list_t *l = cm_map_get(x->idx, group);
     x->group = group;
     x->list = lj_new_arr();
-    br_offsets_topics(&x->b->offsets, group, add_group_topic, x);
+    for (size_t i = 0; l && i < l->n; i++)
+        add_group_topic(x, l->v[i]);
     lj_val_t *m = lj_new_obj();
     lj_set(m, group, x->list);
     lj_push(x->out, m);
@@ -244,8 +284,12 @@ void br_handle_get_broker_consume_stats(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     br_broker_t *b = ctx;
     const char *order = rm_ext_get(req, "isOrder");
-    all_ctx_t x = {b, NULL, order && !strcmp(order, "true"), NULL, 0, lj_new_arr()};
+    cm_map_t idx;
+    cm_map_init(&idx);
+    br_offsets_pairs(&b->offsets, index_pair, &idx);
+    all_ctx_t x = {b, NULL, order && !strcmp(order, "true"), NULL, 0, lj_new_arr(), &idx};
     cm_map_each(&b->groups.map, add_group_stats, &x);
+    cm_map_free(&idx, free_topic_list);
     char addr[160];
     snprintf(addr, sizeof addr, "%s:%d", b->cfg.brokerIP1, (int)b->cfg.listenPort);
     lj_val_t *root = lj_new_obj();
