@@ -128,6 +128,8 @@ lj_val_t *br_offsets_json(const br_offsets_t *o); /* consumerOffset.json's conte
 void br_offsets_merge(br_offsets_t *o, const lj_val_t *root); /* put every offset of such JSON */
 /* Call fn for every topic the group has offsets for. */
 void br_offsets_topics(const br_offsets_t *o, const char *group, void (*fn)(void *arg, const char *topic), void *arg);
+/* Every (topic, group) that has offsets, in one pass over the table. */
+void br_offsets_pairs(const br_offsets_t *o, void (*fn)(void *arg, const char *topic, const char *group), void *arg);
 void br_offsets_delete_group(br_offsets_t *o, const char *group);
 
 typedef struct br_group {

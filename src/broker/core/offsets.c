@@ -407,6 +407,26 @@ void br_offsets_topics(const br_offsets_t *o, const char *group, void (*fn)(void
     cm_map_each(&o->map, topic_of_group, &t);
 }
 
+typedef struct pairs_ctx { void (*fn)(void *, const char *, const char *); void *arg; } pairs_ctx_t;
+
+static void pair_of_key(const char *key, void *val, void *arg)
+{
+    pairs_ctx_t *p = arg;
+    const char *at = strchr(key, '@'); /* names cannot hold '@': the key is "topic@group" */
+    char topic[300];
+    if (at && (size_t)(at - key) < sizeof topic) {
+        memcpy(topic, key, (size_t)(at - key));
+        topic[at - key] = 0;
+        p->fn(p->arg, topic, at + 1);
+    }
+}
+
+void br_offsets_pairs(const br_offsets_t *o, void (*fn)(void *arg, const char *topic, const char *group), void *arg)
+{
+    pairs_ctx_t p = {fn, arg};
+    cm_map_each(&o->map, pair_of_key, &p);
+}
+
 void br_offsets_delete_group(br_offsets_t *o, const char *group)
 {
     char **keys = NULL;
