@@ -1045,6 +1045,87 @@ void rm_conn_respond_json(rm_conn_t *c, const rm_cmd_t *req, lj_val_t *body, int
     lj_free(body);
 }
 
+/* rm_conn_respond_render_async: a large answer (a broker's whole topic or group table:
+ * megabytes with 10,000 entries) is made from a flat copy on libuv's thread pool, not on the
+ * loop; only the copy is taken on the loop. */
+typedef struct render_job {
+    uv_work_t work;
+    rm_conn_t *c;
+    rm_cmd_t req;          /* what rm_conn_respond reads of the request: opaque, serialize, flag */
+    void *snap;
+    int (*render)(const void *snap, cm_buf_t *out);
+    void (*free_snap)(void *snap);
+    int rc;
+    cm_buf_t out;
+} render_job_t;
+
+static void render_work(uv_work_t *w)
+{
+    render_job_t *j = w->data;
+    j->rc = j->render(j->snap, &j->out);
+}
+
+static void render_done(uv_work_t *w, int status)
+{
+    render_job_t *j = w->data;
+    int ok = status == 0 && j->rc == 0;
+    if (!rm_conn_is_closed(j->c)) {
+        rm_cmd_t resp;
+        rm_cmd_init(&resp, ok ? RC_SUCCESS : RC_SYSTEM_ERROR);
+        if (ok) {
+            resp.body = (const uint8_t *)j->out.data;
+            resp.body_len = j->out.len;
+        } else {
+            rm_cmd_set_remark(&resp, "the answer could not be made");
+        }
+        rm_conn_respond(j->c, &j->req, &resp);
+        resp.body = NULL;
+        rm_cmd_free(&resp);
+    }
+    rm_conn_unref(j->c);
+    j->free_snap(j->snap);
+    cm_buf_free(&j->out);
+    free(j);
+}
+
+void rm_conn_respond_render_async(rm_conn_t *c, const rm_cmd_t *req, void *snap,
+                                  int (*render)(const void *snap, cm_buf_t *out), void (*free_snap)(void *snap))
+{
+    if (!snap) {
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "out of memory");
+        return;
+    }
+    render_job_t *j = rm_cmd_is_oneway(req) ? NULL : calloc(1, sizeof *j);
+    if (j) {
+        *j = (render_job_t){.c = c, .snap = snap, .render = render, .free_snap = free_snap};
+        j->req.opaque = req->opaque;
+        j->req.serialize = req->serialize;
+        j->req.flag = req->flag;
+        j->req.code = req->code;
+        j->work.data = j;
+        cm_buf_init(&j->out);
+        rm_conn_ref(c);
+        if (uv_queue_work(c->loop, &j->work, render_work, render_done) == 0)
+            return;
+        rm_conn_unref(c);
+        free(j);
+    }
+    /* a oneway request, or no job: made here (oneway: nothing is sent) */
+    cm_buf_t out;
+    cm_buf_init(&out);
+    if (!rm_cmd_is_oneway(req) && render(snap, &out) == 0) {
+        rm_cmd_t resp;
+        rm_cmd_init(&resp, RC_SUCCESS);
+        resp.body = (const uint8_t *)out.data;
+        resp.body_len = out.len;
+        rm_conn_respond(c, req, &resp);
+        resp.body = NULL;
+        rm_cmd_free(&resp);
+    }
+    cm_buf_free(&out);
+    free_snap(snap);
+}
+
 const char *rm_req_str(rm_conn_t *c, const rm_cmd_t *req, const char *key)
 {
     const char *v = rm_ext_get(req, key);

@@ -186,6 +186,10 @@ void rm_conn_respond_code(rm_conn_t *c, const rm_cmd_t *req, int code, const cha
 /* Answer SUCCESS with `body` written as JSON (flags as lj_write; NULL body = none). Takes
  * ownership of body. */
 void rm_conn_respond_json(rm_conn_t *c, const rm_cmd_t *req, lj_val_t *body, int flags);
+/* Answer SUCCESS with the body render(snap) makes on libuv's thread pool (answers of megabytes:
+ * the loop only takes snap, a flat copy); free_snap(snap) afterwards. NULL snap: SYSTEM_ERROR. */
+void rm_conn_respond_render_async(rm_conn_t *c, const rm_cmd_t *req, void *snap,
+                                  int (*render)(const void *snap, cm_buf_t *out), void (*free_snap)(void *snap));
 
 /* Mandatory request-header members, as RocketMQ's @CFNotNull fields: when one is missing or
  * not a number, answer SYSTEM_ERROR naming it and return NULL / nonzero. */

@@ -195,7 +195,8 @@ void br_handle_delete_topic_in_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 void br_handle_get_all_topic_config(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     br_broker_t *b = ctx;
-    rm_conn_respond_json(c, req, br_topics_json(&b->topics), LJ_W_FASTJSON);
+    rm_conn_respond_render_async(c, req, br_topics_answer_ptype.snap(&b->topics), br_topics_answer_ptype.render,
+                                 br_topics_answer_ptype.free);
 }
 
 lj_val_t *br_mq_json(const char *brokerName, const char *topic, int queueId)

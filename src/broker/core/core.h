@@ -28,6 +28,7 @@ typedef struct br_ptype {
     void (*free)(void *snap);
 } br_ptype_t;
 extern const br_ptype_t br_topics_ptype, br_groups_ptype, br_offsets_ptype;
+extern const br_ptype_t br_topics_answer_ptype; /* GET_ALL_TOPIC_CONFIG's body (fastjson order) */
 struct br_pslot;                /* a table's place in the persister; NULL: none running */
 #define BR_PERSIST_SOON_MS 100  /* topics, groups, delay progress: written within this */
 #define BR_PERSIST_OFFSETS_MS 5000 /* consumer offsets, as RocketMQ's flushConsumerOffsetInterval */

@@ -52,13 +52,8 @@ void br_handle_update_and_create_subscriptiongroup(rm_conn_t *c, rm_cmd_t *req, 
 
 void br_handle_get_all_subscriptiongroup_config(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
-    br_broker_t *b = ctx;
-    lj_val_t *root = br_groups_json(&b->groups); /* the file's JSON, as RocketMQ sends it */
-    if (!root) {
-        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "no subscription group table");
-        return;
-    }
-    rm_conn_respond_json(c, req, root, LJ_W_SORT);
+    br_broker_t *b = ctx; /* the file's JSON, as RocketMQ sends it, made off the loop */
+    rm_conn_respond_render_async(c, req, br_groups_ptype.snap(&b->groups), br_groups_ptype.render, br_groups_ptype.free);
 }
 
 void br_handle_delete_subscriptiongroup(rm_conn_t *c, rm_cmd_t *req, void *ctx)

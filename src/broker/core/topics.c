@@ -272,6 +272,17 @@ static int topics_render(const void *snap, cm_buf_t *out)
 
 const br_ptype_t br_topics_ptype = {topics_snap, topics_render, free};
 
+/* GET_ALL_TOPIC_CONFIG's body: the file's JSON in fastjson's member order. */
+static int topics_render_answer(const void *snap, cm_buf_t *out)
+{
+    lj_val_t *o = br_topics_snap_json(snap);
+    int rc = lj_write(o, LJ_W_FASTJSON, out);
+    lj_free(o);
+    return rc;
+}
+
+const br_ptype_t br_topics_answer_ptype = {topics_snap, topics_render_answer, free};
+
 lj_val_t *br_topics_json(const br_topics_t *t)
 {
     br_topics_snap_t *s = br_topics_snapshot(t);
