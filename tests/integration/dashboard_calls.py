@@ -107,6 +107,11 @@ def check_runtime_info(B):
         parts = t[k].split(" ")
         # three windows (10 s, 1 min, 10 min), each a plain decimal with two decimals at least
         expect(len(parts) == 3 and all(re.fullmatch(r"\d+\.\d{2,}", p) for p in parts), "28 %s format" % k, t[k])
+    # the windows come from once-a-second samples: a broker younger than two samples says 0
+    deadline = time.time() + 30
+    while not (float(t["putTps"].split()[2]) > 0 and float(t["getTotalTps"].split()[2]) > 0) and time.time() < deadline:
+        time.sleep(0.2)
+        t = json.loads(call(B, 28)[1])["table"]
     expect(float(t["putTps"].split()[2]) > 0 and float(t["getTotalTps"].split()[2]) > 0, "28 tps after traffic", t)
     float(t["commitLogDiskRatio"])
     ok("B 28 runtime info keys and formats")
