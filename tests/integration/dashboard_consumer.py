@@ -168,6 +168,18 @@ check(row_of(d.ok("GET", "consumer/groupList.query"), NEW) is None, "deleted gro
 check(d.ok("GET", "consumer/fetchBrokerNameList.query", {"consumerGroup": NEW}) == [], "no broker has it")
 check(d.ok("GET", "consumer/examineSubscriptionGroupConfig.query", {"consumerGroup": NEW}) == [], "no config")
 
+# ---- a FIFO group: the broker keeps consumeMessageOrderly, the list types it FIFO ----
+FIFO = "GroupDC_fifo"
+fcfg = dict(cfg, groupName=FIFO, consumeMessageOrderly=True)
+check(d.ok("POST", "consumer/createOrUpdate.do", body={"clusterNameList": ["DefaultCluster"], "subscriptionGroupConfig": fcfg})
+      is True, "create a FIFO group")
+conf = d.ok("GET", "consumer/examineSubscriptionGroupConfig.query", {"consumerGroup": FIFO})
+check(conf and all(c["subscriptionGroupConfig"]["consumeMessageOrderly"] is True for c in conf), f"orderly kept: {conf}")
+page = d.ok("GET", "consumer/groupList.query", {"filter": FIFO, "types": "FIFO", "pageNum": 1, "pageSize": 10})
+check(page["total"] == 1 and page["list"][0]["subGroupType"] == "FIFO", f"FIFO typed: {page}")
+check(d.ok("POST", "consumer/deleteSubGroup.do", body={"groupName": FIFO, "brokerNameList": ["broker-a", "broker-b"]})
+      is True, "delete the FIFO group")
+
 # ---- paging, sorting, filters ----
 page = d.ok("GET", "consumer/groupList.query", {"pageNum": 1, "pageSize": 1, "sort": "group"})
 has_fields(page, ["list", "total", "pageNum", "pageSize"], "paged list")

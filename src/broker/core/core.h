@@ -137,6 +137,8 @@ typedef struct br_group {
     char name[256];
     int consumeEnable, consumeBroadcastEnable, retryQueueNums, retryMaxTimes;
     int64_t brokerId, whichBrokerWhenConsumeSlowly; /* pull suggestions with slaveReadEnable */
+    /* kept and answered as given (the console's FIFO groups are consumeMessageOrderly ones) */
+    int consumeMessageOrderly, consumeFromMinEnable, groupSysFlag, consumeTimeoutMinute;
 } br_group_t;
 typedef struct br_groups {
     cm_map_t map;
@@ -148,6 +150,9 @@ int br_groups_load(br_groups_t *g, const char *path);
 void br_groups_free(br_groups_t *g);
 br_group_t *br_groups_get(br_groups_t *g, const char *name);
 br_group_t *br_groups_put(br_groups_t *g, const char *name);
+/* consumeMessageOrderly, consumeFromMinEnable, groupSysFlag, consumeTimeoutMinute of a
+ * SubscriptionGroupConfig JSON (file or request), RocketMQ's defaults where absent. */
+void br_group_extras_from_json(br_group_t *gr, const lj_val_t *v);
 int br_groups_save(br_groups_t *g);
 lj_val_t *br_groups_json(const br_groups_t *g); /* subscriptionGroup.json's content */
 int br_groups_adopt(br_groups_t *g, const lj_val_t *root); /* as br_topics_adopt */

@@ -37,6 +37,7 @@ void br_handle_update_and_create_subscriptiongroup(rm_conn_t *c, rm_cmd_t *req, 
         g->retryMaxTimes = (int)lj_get_int(v, "retryMaxTimes", 16);
         g->brokerId = lj_get_int(v, "brokerId", 0);
         g->whichBrokerWhenConsumeSlowly = lj_get_int(v, "whichBrokerWhenConsumeSlowly", 1);
+        br_group_extras_from_json(g, v);
         b->groups.dvCounter++;
         b->groups.dvTimestamp = cm_now_ms();
     }

@@ -235,6 +235,14 @@ void br_offsets_free(br_offsets_t *o) { cm_map_free(&o->map, free_qo); }
 
 br_group_t *br_groups_get(br_groups_t *g, const char *name) { return cm_map_get(&g->map, name); }
 
+void br_group_extras_from_json(br_group_t *gr, const lj_val_t *v)
+{
+    gr->consumeMessageOrderly = lj_get_bool(v, "consumeMessageOrderly", 0);
+    gr->consumeFromMinEnable = lj_get_bool(v, "consumeFromMinEnable", 1);
+    gr->groupSysFlag = (int)lj_get_int(v, "groupSysFlag", 0);
+    gr->consumeTimeoutMinute = (int)lj_get_int(v, "consumeTimeoutMinute", 15);
+}
+
 br_group_t *br_groups_put(br_groups_t *g, const char *name)
 {
     br_group_t *gr = cm_map_get(&g->map, name);
@@ -250,6 +258,8 @@ br_group_t *br_groups_put(br_groups_t *g, const char *name)
     gr->retryQueueNums = 1;
     gr->retryMaxTimes = 16;
     gr->whichBrokerWhenConsumeSlowly = 1;
+    gr->consumeFromMinEnable = 1;
+    gr->consumeTimeoutMinute = 15;
     g->dvCounter++;
     g->dvTimestamp = cm_now_ms();
     return gr;
@@ -287,7 +297,10 @@ static lj_val_t *group_json(const br_group_t *gr)
     lj_set_int(o, "brokerId", gr->brokerId);
     lj_set_bool(o, "consumeBroadcastEnable", gr->consumeBroadcastEnable);
     lj_set_bool(o, "consumeEnable", gr->consumeEnable);
-    lj_set_bool(o, "consumeFromMinEnable", 1);
+    lj_set_bool(o, "consumeFromMinEnable", gr->consumeFromMinEnable);
+    lj_set_bool(o, "consumeMessageOrderly", gr->consumeMessageOrderly);
+    lj_set_int(o, "consumeTimeoutMinute", gr->consumeTimeoutMinute);
+    lj_set_int(o, "groupSysFlag", gr->groupSysFlag);
     lj_set_str(o, "groupName", gr->name);
     lj_set_bool(o, "notifyConsumerIdsChangedEnable", 1);
     lj_set_int(o, "retryMaxTimes", gr->retryMaxTimes);
@@ -350,6 +363,7 @@ static void groups_from_json(br_groups_t *g, const lj_val_t *root)
         gr->retryMaxTimes = (int)lj_get_int(v, "retryMaxTimes", 16);
         gr->brokerId = lj_get_int(v, "brokerId", 0);
         gr->whichBrokerWhenConsumeSlowly = lj_get_int(v, "whichBrokerWhenConsumeSlowly", 1);
+        br_group_extras_from_json(gr, v);
     }
 }
 
