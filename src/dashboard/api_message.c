@@ -641,6 +641,29 @@ static int by_store_time_desc(const void *a, const void *b)
     return x->store_timestamp < y->store_timestamp ? 1 : x->store_timestamp > y->store_timestamp ? -1 : 0;
 }
 
+/* The messages of topic whose key is key, from the index of every broker of the topic (at most
+ * KEY_MAX each) into *all and *n (caller frees with lc_free_msgs); -1 with r failed when the route
+ * is unknown or no broker answered. */
+static int by_key_everywhere(dh_req_t *r, const char *topic, const char *key, lc_message_ext_t ***all, size_t *n)
+{
+    rbroker_t *bs;
+    size_t nb;
+    ad_err_t e;
+    *all = NULL;
+    *n = 0;
+    if (route_brokers(topic, &bs, &nb, &e))
+        return dh_fail_ad(r, &e);
+    int failed = 0;
+    for (size_t i = 0; i < nb; i++)
+        failed += query_index(&bs[i], topic, key, 0, KEY_MAX, all, n, &e) != 0;
+    free(bs);
+    if (failed && failed == (int)nb) {
+        lc_free_msgs(*all, *n);
+        return dh_fail_ad(r, &e);
+    }
+    return 0;
+}
+
 /* GET message/queryMessageByTopicAndKey.query?topic=&key= : [MessageView], at most 64, newest first */
 static int h_by_key(dh_req_t *r, lj_val_t **data)
 {
@@ -649,20 +672,10 @@ static int h_by_key(dh_req_t *r, lj_val_t **data)
         return -1;
     if (strlen(key) > 1024)
         return dh_fail(r, "bad key: longer than 1024 characters");
-    rbroker_t *bs;
-    size_t nb, n = 0;
-    lc_message_ext_t **all = NULL;
-    ad_err_t e;
-    if (route_brokers(topic, &bs, &nb, &e))
-        return dh_fail_ad(r, &e);
-    int failed = 0;
-    for (size_t i = 0; i < nb; i++)
-        failed += query_index(&bs[i], topic, key, 0, KEY_MAX, &all, &n, &e) != 0;
-    free(bs);
-    if (failed && failed == (int)nb) {
-        lc_free_msgs(all, n);
-        return dh_fail_ad(r, &e);
-    }
+    size_t n;
+    lc_message_ext_t **all;
+    if (by_key_everywhere(r, topic, key, &all, &n))
+        return -1;
     if (n > 1)
         qsort(all, n, sizeof *all, by_store_time_desc);
     lj_val_t *arr = lj_new_arr();
@@ -1244,20 +1257,10 @@ static void trace_views_of(const lc_message_ext_t *m, const char *id, lj_val_t *
  * hold the traced ids) on every broker of the topic. */
 static int trace_views(dh_req_t *r, const char *trace_topic, const char *id, lj_val_t **out)
 {
-    rbroker_t *bs;
-    size_t nb, n = 0;
-    lc_message_ext_t **all = NULL;
-    ad_err_t e;
-    if (route_brokers(trace_topic, &bs, &nb, &e))
-        return dh_fail_ad(r, &e);
-    int failed = 0;
-    for (size_t i = 0; i < nb; i++)
-        failed += query_index(&bs[i], trace_topic, id, 0, KEY_MAX, &all, &n, &e) != 0;
-    free(bs);
-    if (failed && failed == (int)nb) {
-        lc_free_msgs(all, n);
-        return dh_fail_ad(r, &e);
-    }
+    size_t n;
+    lc_message_ext_t **all;
+    if (by_key_everywhere(r, trace_topic, id, &all, &n))
+        return -1;
     lj_val_t *views = lj_new_arr();
     for (size_t i = 0; views && i < n; i++)
         trace_views_of(all[i], id, views);
