@@ -28,7 +28,7 @@
 
 typedef struct dh_config {
     int port;                   /* server.port, 8080 */
-    char address[64];           /* server.address, 0.0.0.0 */
+    char address[64];           /* server.address: 0.0.0.0 with login on, else 127.0.0.1 */
     char data_path[512];        /* rocketmq.config.dataPath */
     int login_required;         /* rocketmq.config.loginRequired */
     char users_file[512];       /* rocketmq.config.usersFile (default <dataPath>/users.properties) */
@@ -59,6 +59,9 @@ int dh_config_load(const char *path, dh_config_t *cfg, char ns[DH_MAX_NS][256], 
 
 /* One "--key=value" argument (Spring Boot style) over the file's values. 0 or -1 after a message. */
 int dh_config_arg(const char *arg, dh_config_t *cfg, char ns[DH_MAX_NS][256], int *ns_count);
+
+/* Defaults that depend on other keys (the listening address); after every key is read. */
+void dh_config_finish(dh_config_t *c);
 
 /* The current name server entry ("a:9876" or "a:9876;b:9876") copied into out. */
 void dh_namesrv(char out[256]);

@@ -95,6 +95,7 @@ int main(int argc, char **argv)
         g_dh.ns_count = 0;
         snprintf(g_dh.ns_list[g_dh.ns_count++], 256, "%s", ns);
     }
+    dh_config_finish(&g_dh.cfg);
     if (finish_config() != 0)
         return 1;
     if (print) {

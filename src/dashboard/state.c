@@ -28,7 +28,7 @@ static void defaults(dh_config_t *c)
 {
     memset(c, 0, sizeof *c);
     c->port = 8080;
-    snprintf(c->address, sizeof c->address, "0.0.0.0");
+    c->address[0] = 0; /* decided once the file is read: see dh_config_finish */
     snprintf(c->data_path, sizeof c->data_path, "/tmp/rocketmq-console/data");
     c->collect = 1;
     c->timeout_ms = 5000;
@@ -166,6 +166,23 @@ int dh_config_arg(const char *arg, dh_config_t *cfg, char ns[DH_MAX_NS][256], in
     if (!strcmp(bare(key), "namesrvAddrs") || !strcmp(bare(key), "namesrvAddr"))
         *ns_count = 0; /* an argument replaces the file's list */
     return apply(cfg, key, eq + 1, ns, ns_count);
+}
+
+/* Without login every visitor may change the cluster (create and delete topics, reset offsets),
+ * so the default listening address is then loopback only; with login on it is every address,
+ * as the original. An explicit server.address wins, with a warning when it opens an unguarded
+ * console to the network. */
+void dh_config_finish(dh_config_t *c)
+{
+    if (!c->address[0]) {
+        snprintf(c->address, sizeof c->address, "%s", c->login_required ? "0.0.0.0" : "127.0.0.1");
+        if (!c->login_required)
+            fprintf(stderr, "loulan-dashboard: loginRequired=false: listening on 127.0.0.1 only (set "
+                            "server.address to open it, or turn login on)\n");
+    } else if (!c->login_required && strcmp(c->address, "127.0.0.1") != 0) {
+        fprintf(stderr, "loulan-dashboard: warning: server.address=%s with loginRequired=false: anyone who "
+                        "reaches it can change the cluster\n", c->address);
+    }
 }
 
 void dh_namesrv(char out[256])
