@@ -1048,6 +1048,12 @@ void rm_conn_respond_json(rm_conn_t *c, const rm_cmd_t *req, lj_val_t *body, int
 /* rm_conn_respond_render_async: a large answer (a broker's whole topic or group table:
  * megabytes with 10,000 entries) is made from a flat copy on libuv's thread pool, not on the
  * loop; only the copy is taken on the loop. */
+/* At most this many answers are rendered on the pool at once (each holds its copy and its text
+ * until sent, and bytes not yet queued escape the write budget); past it, a client that keeps
+ * asking gets its answers made on the loop, queued at once and so held to the budget. */
+#define RENDERS_MAX 4
+static atomic_int g_renders;
+
 typedef struct render_job {
     uv_work_t work;
     rm_conn_t *c;
@@ -1086,6 +1092,7 @@ static void render_done(uv_work_t *w, int status)
     j->free_snap(j->snap);
     cm_buf_free(&j->out);
     free(j);
+    atomic_fetch_sub(&g_renders, 1);
 }
 
 void rm_conn_respond_render_async(rm_conn_t *c, const rm_cmd_t *req, void *snap,
@@ -1095,7 +1102,13 @@ void rm_conn_respond_render_async(rm_conn_t *c, const rm_cmd_t *req, void *snap,
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "out of memory");
         return;
     }
-    render_job_t *j = rm_cmd_is_oneway(req) ? NULL : calloc(1, sizeof *j);
+    render_job_t *j = NULL;
+    if (!rm_cmd_is_oneway(req)) {
+        if (atomic_fetch_add(&g_renders, 1) < RENDERS_MAX)
+            j = calloc(1, sizeof *j);
+        if (!j)
+            atomic_fetch_sub(&g_renders, 1); /* over the limit, or no memory: made here */
+    }
     if (j) {
         *j = (render_job_t){.c = c, .snap = snap, .render = render, .free_snap = free_snap};
         j->req.opaque = req->opaque;
@@ -1109,6 +1122,7 @@ void rm_conn_respond_render_async(rm_conn_t *c, const rm_cmd_t *req, void *snap,
             return;
         rm_conn_unref(c);
         free(j);
+        atomic_fetch_sub(&g_renders, 1);
     }
     /* a oneway request, or no job: made here (oneway: nothing is sent) */
     cm_buf_t out;
