@@ -83,11 +83,9 @@ static lj_val_t *message_types(void)
 
 static int h_list(dh_req_t *r, lj_val_t **data)
 {
-    char ns[128];
-    dh_namesrv_first(ns);
     lj_val_t *info = NULL;
     ad_err_t e;
-    if (ad_cluster_info(ns, &info, &e) != 0)
+    if (dh_cluster_info(&info, &e) != 0)
         return dh_fail_ad(r, &e);
     ad_broker_t *bs = NULL;
     int n = ad_brokers_of_info(info, &bs);
@@ -111,34 +109,20 @@ static int h_list(dh_req_t *r, lj_val_t **data)
 
 /* ---- cluster/brokerConfig.query ---- */
 
-/* Whether addr is one of the cluster's broker instances: the console asks only brokers the name
- * server knows, never an address a request names (it would be a probe of any host:port). */
-static int known_broker(dh_req_t *r, const char *addr)
-{
-    char ns[128];
-    dh_namesrv_first(ns);
-    lj_val_t *info = NULL;
-    ad_err_t e;
-    if (ad_cluster_info(ns, &info, &e) != 0)
-        return dh_fail_ad(r, &e);
-    ad_broker_t *bs = NULL;
-    int n = ad_brokers_of_info(info, &bs), found = 0;
-    for (int i = 0; i < n && !found; i++)
-        found = strcmp(bs[i].addr, addr) == 0;
-    free(bs);
-    lj_free(info);
-    return found ? 0 : dh_fail(r, "brokerAddr %.200s is not a broker of the cluster", addr);
-}
-
 static int h_broker_config(dh_req_t *r, lj_val_t **data)
 {
     const char *want;
-    if (dh_param_req(r, "brokerAddr", &want) || known_broker(r, want))
+    if (dh_param_req(r, "brokerAddr", &want))
         return -1;
+    ad_err_t e;
+    int known = dh_known_broker(want, &e);
+    if (known < 0)
+        return dh_fail_ad(r, &e);
+    if (!known)
+        return dh_fail(r, "brokerAddr %.200s is not a broker of the cluster", want);
     char addr[128];
     dh_broker_addr(want, addr);
     rm_cmd_t resp;
-    ad_err_t e;
     if (ad_call_raw(addr, &resp, &e, NULL, 0, 26, NULL) != 0)
         return dh_fail_ad(r, &e);
     cm_props_t props = {0};

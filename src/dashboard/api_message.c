@@ -329,31 +329,12 @@ static int offset_id_decode(const char *id, char addr[128], int64_t *off)
     return *off >= 0 ? 0 : -1;
 }
 
-/* Whether addr is the address of a broker the name server knows: an id decodes to any
- * address, and the dashboard must not be a way to dial arbitrary hosts. */
-static int known_broker(const char *addr)
-{
-    char ns[128];
-    lj_val_t *info = NULL;
-    ad_err_t e;
-    ad_broker_t *bs = NULL;
-    dh_namesrv_first(ns);
-    if (ad_cluster_info(ns, &info, &e))
-        return 0;
-    int n = ad_brokers_of_info(info, &bs), found = 0;
-    for (int i = 0; i < n && !found; i++)
-        found = strcmp(bs[i].addr, addr) == 0;
-    free(bs);
-    lj_free(info);
-    return found;
-}
-
 static int view_by_offset_id(const char *id, lc_message_ext_t **out, char addr[128])
 {
     int64_t off;
     ad_err_t e;
     rm_cmd_t resp;
-    if (offset_id_decode(id, addr, &off) || !known_broker(addr))
+    if (offset_id_decode(id, addr, &off) || dh_known_broker(addr, &e) != 1)
         return -1;
     char o[32];
     snprintf(o, sizeof o, "%lld", (long long)off);
@@ -599,8 +580,9 @@ static lj_val_t *track_list(const lc_message_ext_t *m, const char *addr)
     return list;
 }
 
-/* GET message/viewMessage.query?msgId=&topic= : {messageView, messageTrackList} */
-static int h_view_message(dh_req_t *r, lj_val_t **data)
+/* {messageView} of msgId (and topic, needed for a unique-key id), with the messageTrackList of
+ * every subscribed group when with_track. */
+static int view_message(dh_req_t *r, lj_val_t **data, int with_track)
 {
     const char *id;
     lc_message_ext_t *m;
@@ -610,28 +592,19 @@ static int h_view_message(dh_req_t *r, lj_val_t **data)
     lj_val_t *o = lj_new_obj();
     if (o) {
         lj_set(o, "messageView", view_json(m, 1));
-        lj_set(o, "messageTrackList", track_list(m, addr));
+        if (with_track)
+            lj_set(o, "messageTrackList", track_list(m, addr));
     }
     free(m);
     *data = o;
     return o ? 0 : dh_fail(r, "out of memory");
 }
 
+/* GET message/viewMessage.query?msgId=&topic= : {messageView, messageTrackList} */
+static int h_view_message(dh_req_t *r, lj_val_t **data) { return view_message(r, data, 1); }
+
 /* GET messageTrace/viewMessage.query?msgId=&topic= : {messageView} */
-static int h_trace_view_message(dh_req_t *r, lj_val_t **data)
-{
-    const char *id;
-    lc_message_ext_t *m;
-    char addr[128];
-    if (dh_param_req(r, "msgId", &id) || find_message(r, dh_param(r, "topic"), id, &m, addr))
-        return -1;
-    lj_val_t *o = lj_new_obj();
-    if (o)
-        lj_set(o, "messageView", view_json(m, 1));
-    free(m);
-    *data = o;
-    return o ? 0 : dh_fail(r, "out of memory");
-}
+static int h_trace_view_message(dh_req_t *r, lj_val_t **data) { return view_message(r, data, 0); }
 
 /* ---- by key ---- */
 

@@ -116,10 +116,8 @@ static int fetch_route(dh_req_t *r, const char *topic, lj_val_t **route)
 
 static int fetch_cluster(dh_req_t *r, lj_val_t **info)
 {
-    char ns[128];
-    dh_namesrv_first(ns);
     ad_err_t e;
-    return ad_cluster_info(ns, info, &e) ? dh_fail_ad(r, &e) : 0;
+    return dh_cluster_info(info, &e) ? dh_fail_ad(r, &e) : 0;
 }
 
 /* ---- every master's topic table (21), in parallel ---- */

@@ -170,6 +170,12 @@ int dh_auth_check(dh_req_t *r, int *redirect);
 int dh_page_range(dh_req_t *r, size_t n, size_t *from, size_t *to);
 /* Add "total", "pageNum", "pageSize" to obj (a paged answer). */
 void dh_page_info(dh_req_t *r, lj_val_t *obj, size_t total);
+/* GET_BROKER_CLUSTER_INFO (106) from the current name server into *info (caller frees). */
+int dh_cluster_info(lj_val_t **info, ad_err_t *e);
+/* 1 when addr is one of the broker instances the current name server lists, 0 when not, -1
+ * (e set) when it did not answer. The console dials only such brokers, never an address taken
+ * from a request or decoded from a message id (it would probe any host:port). */
+int dh_known_broker(const char *addr, ad_err_t *e);
 /* Run fn(i, arg) for every i in [0, n) on up to max threads (at most 16, the caller's
  * included) and return when all are done: per-broker requests in parallel, so that one slow
  * broker costs its own timeout, not everyone's in turn. */

@@ -155,6 +155,29 @@ void dh_date(int64_t ms, char out[16])
     strftime(out, 16, "%Y-%m-%d", &tm);
 }
 
+/* ---- the cluster as the current name server sees it ---- */
+
+int dh_cluster_info(lj_val_t **info, ad_err_t *e)
+{
+    char ns[128];
+    dh_namesrv_first(ns);
+    return ad_cluster_info(ns, info, e);
+}
+
+int dh_known_broker(const char *addr, ad_err_t *e)
+{
+    lj_val_t *info = NULL;
+    if (dh_cluster_info(&info, e) != 0)
+        return -1;
+    ad_broker_t *bs = NULL;
+    int n = ad_brokers_of_info(info, &bs), found = 0;
+    for (int i = 0; i < n && !found; i++)
+        found = strcmp(bs[i].addr, addr) == 0;
+    free(bs);
+    lj_free(info);
+    return found;
+}
+
 /* ---- fan-out ---- */
 
 #define FANOUT_MAX 16
