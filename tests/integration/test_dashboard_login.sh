@@ -17,6 +17,12 @@ echo "$out" | grep -q "users.properties has no users" || lt_fail "the refusal do
 out=$("$LT_BIN/loulan-dashboard" --server.ssl.enabled=true -p 2>&1) && lt_fail "server.ssl.* ignored silently"
 echo "$out" | grep -q "server.ssl.enabled" || lt_fail "the refusal does not name server.ssl.enabled: $out"
 
+# an unguarded console listens on loopback only; with login on, on every address
+"$LT_BIN/loulan-dashboard" -p 2>/dev/null | grep -qx "server.address=127.0.0.1" ||
+    lt_fail "without login the default address is not 127.0.0.1"
+"$LT_BIN/loulan-dashboard" -p --rocketmq.config.loginRequired=true 2>/dev/null | grep -qx "server.address=0.0.0.0" ||
+    lt_fail "with login on the default address is not 0.0.0.0"
+
 printf 'admin=Adm1n-pw,1\nuser1=user1-pw\n' >"$LT_DIR/users.properties"
 lt_start_dashboard --rocketmq.config.loginRequired=true --rocketmq.config.usersFile="$LT_DIR/users.properties" ||
     lt_fail "dashboard did not start"
