@@ -185,9 +185,12 @@ static int rd_next(rd_t *r, yaml_event_t *ev)
     return 0;
 }
 
+/* An explicit tag, kept so a rewrite does not change a value's type. The non-specific tag "!"
+ * only says "not typed by its look" (a string, a plain sequence or mapping): it is not kept,
+ * as libyaml would write it back verbatim (!<%21>) and then read that as another tag. */
 static char *dup_tag(const yaml_char_t *tag, int implicit)
 {
-    return tag && !implicit ? strdup((const char *)tag) : NULL;
+    return tag && !implicit && strcmp((const char *)tag, "!") ? strdup((const char *)tag) : NULL;
 }
 
 /* The node whose first event is ev (taken), and everything inside it. */
@@ -205,8 +208,13 @@ static int rd_node(rd_t *r, yaml_event_t *ev, int depth, yn_t **out)
             goto out;
         }
         y = yn_scalar((const char *)ev->data.scalar.value, ev->data.scalar.length, ev->data.scalar.style);
-        if (y && ev->data.scalar.tag && !ev->data.scalar.plain_implicit && !ev->data.scalar.quoted_implicit)
-            y->tag = strdup((const char *)ev->data.scalar.tag);
+        const yaml_char_t *tag = ev->data.scalar.tag;
+        int explicit = tag && !ev->data.scalar.plain_implicit && !ev->data.scalar.quoted_implicit;
+        if (y && explicit) {
+            y->tag = dup_tag(tag, 0);
+            if (!y->tag) /* "! true" is the string "true": written quoted when its look would type it */
+                y->style = YAML_ANY_SCALAR_STYLE;
+        }
         rc = y ? 0 : fail(r->err, r->errlen, "out of memory");
         goto out;
     }
