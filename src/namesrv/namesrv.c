@@ -165,6 +165,9 @@ struct ns_job {
     char *cluster, *addr, *name, *ha;
     int64_t id, crc;
     int compressed, big, state, rc, due;
+    int whole, pruning;         /* topicTableComplete: after the apply, a prune walk (route.h) */
+    uint32_t gen;
+    size_t dropped;
     uint8_t *body;              /* freed on the pool once decoded */
     size_t len;
     ns_reg_body_t rb;
@@ -267,7 +270,7 @@ static ns_reg_t job_reg(ns_server_t *ns, const ns_job_t *j)
 {
     return (ns_reg_t){.cluster = j->cluster, .addr = j->addr, .name = j->name, .ha = j->ha, .id = j->id,
                       .dvCounter = j->rb.dvCounter, .dvTimestamp = j->rb.dvTimestamp, .topics = j->rb.topics,
-                      .ntopics = j->rb.n, .connId = rm_conn_id(j->conn), .now = uv_now(ns->loop)};
+                      .ntopics = j->rb.n, .connId = rm_conn_id(j->conn), .now = uv_now(ns->loop), .gen = j->gen};
 }
 
 static void job_work(uv_work_t *w)
@@ -300,11 +303,27 @@ static void on_apply(uv_idle_t *h)
         return;
     }
     ns_reg_t g = job_reg(ns, j);
+    if (j->pruning) {
+        if (!ns_routes_prune_step(&ns->routes, j->name, j->gen, NS_APPLY_SLICE, &j->dropped))
+            return;
+        if (j->dropped)
+            LOG_I("namesrv", "broker %s (%s) no longer carries %zu topic(s): their queue data is dropped", j->addr,
+                  j->name, j->dropped);
+        reg_answer(ns, j->conn, &j->req, &g);
+        uv_idle_stop(h);
+        job_done(ns);
+        return;
+    }
     size_t to = j->done + NS_APPLY_SLICE < j->rb.n ? j->done + NS_APPLY_SLICE : j->rb.n;
     int rc = j->due ? ns_routes_put_topics(&ns->routes, &g, j->done, to) : 0;
     for (; j->done < to; j->done++) {
         free(j->rb.topics[j->done].name);
         j->rb.topics[j->done].name = NULL;
+    }
+    if (!rc && j->done == j->rb.n && j->due && j->whole) {
+        j->pruning = 1; /* the next turns walk the topics */
+        ns_routes_prune_start(&ns->routes);
+        return;
     }
     if (rc || j->done == j->rb.n) {
         if (rc)
@@ -336,6 +355,8 @@ static void job_decoded(uv_work_t *w, int status)
     ns_reg_t g = job_reg(ns, j);
     log_if_new(ns, &g);
     int rc = ns_routes_register_broker(&ns->routes, &g, &j->due);
+    if (j->due && j->whole)
+        j->gen = ns_routes_next_gen(&ns->routes);
     if (rc) {
         reg_refuse(j->conn, &j->req, j->addr, rc);
         job_done(ns);
@@ -368,7 +389,8 @@ static void jobs_run(ns_server_t *ns)
 /* Queue a (un)registration behind the others. The body is copied; the request's header
  * fields are kept for the answer. Answers the request itself if it cannot queue. */
 static void job_queue(ns_server_t *ns, rm_conn_t *c, const rm_cmd_t *req, int unreg, const char *cluster,
-                      const char *addr, const char *name, const char *ha, int64_t id, int compressed, int64_t crc)
+                      const char *addr, const char *name, const char *ha, int64_t id, int compressed, int64_t crc,
+                      int whole)
 {
     int big = !unreg && (compressed || req->body_len > NS_ASYNC_BYTES);
     if ((big && ns->nbig >= NS_ASYNC_MAX) || ns->njobs >= NS_QUEUE_MAX) {
@@ -408,6 +430,7 @@ static void job_queue(ns_server_t *ns, rm_conn_t *c, const rm_cmd_t *req, int un
     j->id = id;
     j->crc = crc;
     j->compressed = compressed;
+    j->whole = whole;
     j->big = big;
     ns->nbig += big;
     ns->njobs++;
@@ -433,8 +456,10 @@ static void h_register_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     rm_ext_i64(req, "bodyCrc32", &crc);
     int compressed = 0;
     rm_ext_bool(req, "compressed", &compressed);
-    if (compressed || req->body_len > NS_ASYNC_BYTES || ns->jobs) {
-        job_queue(ns, c, req, 0, cluster, addr, name, ha, id, compressed, crc);
+    int whole = 0; /* its prune walk is linear in all topics: it always goes the sliced way */
+    rm_ext_bool(req, "topicTableComplete", &whole);
+    if (compressed || whole || req->body_len > NS_ASYNC_BYTES || ns->jobs) {
+        job_queue(ns, c, req, 0, cluster, addr, name, ha, id, compressed, crc, whole);
         return;
     }
     ns_reg_body_t rb = {0};
@@ -463,7 +488,7 @@ static void h_unregister_broker(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         !(cluster = rm_req_str(c, req, "clusterName")) || rm_req_i64(c, req, "brokerId", &id))
         return;
     if (ns->jobs) { /* after the registrations that came before it */
-        job_queue(ns, c, req, 1, cluster, addr, name, NULL, id, 0, 0);
+        job_queue(ns, c, req, 1, cluster, addr, name, NULL, id, 0, 0, 0);
         return;
     }
     LOG_I("namesrv", "broker %s (%s, id %lld) unregistered", addr, name, (long long)id);

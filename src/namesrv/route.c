@@ -124,6 +124,8 @@ static ns_topic_t *add_topic(ns_routes_t *r, const char *name)
 
 static void remove_topic(ns_routes_t *r, ns_topic_t *t)
 {
+    if (r->prune_at == t)
+        r->prune_at = t->next;
     cm_map_remove(&r->topics, t->name);
     if (t->prev)
         t->prev->next = t->next;
@@ -137,7 +139,7 @@ static void remove_topic(ns_routes_t *r, ns_topic_t *t)
 }
 
 /* Set the queue data of (topic, brokerName). */
-static int put_queue_data(ns_routes_t *r, const ns_topic_conf_t *tc, const char *brokerName)
+static int put_queue_data(ns_routes_t *r, const ns_topic_conf_t *tc, const char *brokerName, uint32_t gen)
 {
     ns_topic_t *t = find_topic(r, tc->name);
     if (!t && !(t = add_topic(r, tc->name)))
@@ -160,6 +162,7 @@ static int put_queue_data(ns_routes_t *r, const ns_topic_conf_t *tc, const char 
     q->w = tc->w;
     q->perm = tc->perm;
     q->sysFlag = tc->sysFlag;
+    q->gen = gen;
     return 0;
 }
 
@@ -281,7 +284,7 @@ int ns_routes_register_broker(ns_routes_t *r, const ns_reg_t *g, int *topics_due
 int ns_routes_put_topics(ns_routes_t *r, const ns_reg_t *g, size_t from, size_t to)
 {
     for (size_t i = from; i < to && i < g->ntopics; i++) {
-        if (put_queue_data(r, &g->topics[i], g->name)) {
+        if (put_queue_data(r, &g->topics[i], g->name, g->gen)) {
             /* Forget the data version, so the broker's next registration applies all again. */
             ns_live_t *l = ns_routes_live(r, g->addr);
             if (l)
@@ -290,6 +293,34 @@ int ns_routes_put_topics(ns_routes_t *r, const ns_reg_t *g, size_t from, size_t 
         }
     }
     return 0;
+}
+
+uint32_t ns_routes_next_gen(ns_routes_t *r)
+{
+    if (++r->gen == 0) /* 0 is "not whole" */
+        r->gen = 1;
+    return r->gen;
+}
+
+void ns_routes_prune_start(ns_routes_t *r) { r->prune_at = r->first; }
+
+int ns_routes_prune_step(ns_routes_t *r, const char *brokerName, uint32_t gen, size_t max, size_t *dropped)
+{
+    for (size_t k = 0; k < max && r->prune_at; k++) {
+        ns_topic_t *t = r->prune_at;
+        r->prune_at = t->next;
+        for (size_t j = 0; j < t->nq; j++) {
+            if (t->q[j].gen != gen && strcmp(t->q[j].brokerName, brokerName) == 0) {
+                free(t->q[j].brokerName);
+                remove_at(t->q, &t->nq, j, sizeof *t->q);
+                ++*dropped;
+                break; /* one entry per broker name */
+            }
+        }
+        if (t->nq == 0)
+            remove_topic(r, t);
+    }
+    return r->prune_at == NULL;
 }
 
 void ns_routes_master(const ns_routes_t *r, const ns_reg_t *g, const char **master, const char **masterHa)

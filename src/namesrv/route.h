@@ -9,7 +9,8 @@
 
 #include "common/common.h"
 
-typedef struct ns_qdata { char *brokerName; int r, w, perm, sysFlag; } ns_qdata_t;
+/* gen: the whole-table registration that last carried it (see ns_routes_prune_step) */
+typedef struct ns_qdata { char *brokerName; int r, w, perm, sysFlag; uint32_t gen; } ns_qdata_t;
 /* A topic's queue data has one entry per broker name carrying it (tens at most), so it stays
  * a small array; the topics themselves are hashed by name. */
 typedef struct ns_topic {
@@ -41,6 +42,8 @@ typedef struct ns_routes {
     cm_map_t clusters;                  /* clusterName -> ns_cluster_t* */
     cm_map_t live;                      /* brokerAddr -> ns_live_t* */
     cm_map_t kv;                        /* namespace -> cm_map_t* of key -> value (char*) */
+    uint32_t gen;                       /* the last whole-table registration's generation */
+    ns_topic_t *prune_at;               /* the prune walk's next topic (kept valid by removals) */
 } ns_routes_t;
 
 typedef struct ns_reg {
@@ -50,6 +53,7 @@ typedef struct ns_reg {
     const ns_topic_conf_t *topics;
     size_t ntopics;
     uint64_t connId, now;
+    uint32_t gen;                       /* stamped on the queue data it applies (0: not whole) */
 } ns_reg_t;
 
 /* A decoded REGISTER_BROKER body. */
@@ -79,6 +83,17 @@ int ns_routes_register_broker(ns_routes_t *r, const ns_reg_t *reg, int *topics_d
  * registration can be applied in slices. On CM_ENOMEM the broker's data version is forgotten,
  * so that its next registration applies everything again. */
 int ns_routes_put_topics(ns_routes_t *r, const ns_reg_t *reg, size_t from, size_t to);
+/* A whole-table registration (Loulan brokers say so with topicTableComplete=true; RocketMQ's
+ * also send increments, so theirs are never taken as whole) replaces its broker's topics: a
+ * topic it no longer carries loses that broker's queue data. Without this a registration built
+ * before a topic's deletion and applied after DELETE_TOPIC_IN_NAMESRV brought the route back for
+ * good. The topics are stamped with ns_routes_next_gen's value as they are applied; then
+ * ns_routes_prune_start and ns_routes_prune_step walk all topics in slices (the walk is linear
+ * in every broker's topics, so it is sliced like the apply) and drop the unstamped ones. */
+uint32_t ns_routes_next_gen(ns_routes_t *r);
+void ns_routes_prune_start(ns_routes_t *r);
+/* Up to max topics of the walk; returns 1 once it is done. *dropped counts queue data removed. */
+int ns_routes_prune_step(ns_routes_t *r, const char *brokerName, uint32_t gen, size_t max, size_t *dropped);
 /* For a slave's registration, the live master's addresses (NULL, NULL if none or a master). */
 void ns_routes_master(const ns_routes_t *r, const ns_reg_t *reg, const char **master, const char **masterHa);
 /* Cost: linear in the number of topics when the broker name goes away. */

@@ -92,6 +92,8 @@ static br_reg_job_t *job_new(br_broker_t *b, int oneway)
     j->oneway = oneway;
     rm_cmd_init(&j->req, 103);
     fill_register_header(b, &j->req);
+    /* Loulan's name server then drops topics this broker no longer has (route.h); others ignore it */
+    rm_ext_set(&j->req, "topicTableComplete", "true");
     snprintf(j->ak, sizeof j->ak, "%s", b->cfg.innerAccessKey);
     snprintf(j->sk, sizeof j->sk, "%s", b->cfg.innerSecretKey);
     /* The broker's permission caps every topic's, as RocketMQ does. */
