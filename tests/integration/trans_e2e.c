@@ -61,8 +61,10 @@ static int normal(lc_producer_t *p, const char *topic, int i)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5)
+    if (argc != 5 && argc != 6)
         return 2;
+    /* checker: how long to stay for checks (a window for a check that must not come), 60 s by default */
+    int tenths = argc == 6 ? atoi(argv[5]) * 10 : 600;
     const char *mode = argv[2], *topic = argv[3];
     int n = atoi(argv[4]), rc = 0;
     lc_producer_t *p;
@@ -79,7 +81,7 @@ int main(int argc, char **argv)
         lc_send_result_t r;
         lc_producer_send_sync(p, &m, &r); /* a normal send registers the group at the broker */
         lc_send_result_clear(&r);
-        for (int t = 0; t < 600 && atomic_load(&g_checks) < n; t++) /* 60 s: a busy machine */
+        for (int t = 0; t < tenths && atomic_load(&g_checks) < n; t++) /* 60 s: a busy machine */
             usleep(100000);
     }
     for (int i = 0; i < n && strcmp(mode, "checker"); i++) {
