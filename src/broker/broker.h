@@ -75,6 +75,9 @@ typedef struct br_config {
     char metricsExporterType[16];   /* DISABLE (default) or PROM */
     int64_t metricsPromExporterPort;/* 5557 */
     int64_t timerMaxDelaySec;       /* 259200 (3 days) */
+    /* POP (pop/): parked receives per (topic, group) and in all (1024, 100000), how often
+     * invisible times are checked for redelivery (reviveInterval, 1000 ms) */
+    int64_t popPollingSize, maxPopPollingSize, reviveInterval;
     /* DLedger mode (spec §6.1): a Raft group of brokers elects its master */
     int enableDLegerCommitLog;
     char dLegerGroup[128];

@@ -9,6 +9,7 @@
 #include "broker/clients/clients.h"
 #include "broker/dledger/dledger.h"
 #include "broker/ha/ha.h"
+#include "broker/pop/pop.h"
 #include "broker/pull/pull.h"
 #include "broker/schedule/schedule.h"
 #include "broker/timer/timer.h"
@@ -23,6 +24,7 @@ static const br_subsys_t *const k_subsys[] = {
     &br_trans_subsys,    /* transactions */
     &br_schedule_subsys, /* delay levels and CONSUMER_SEND_MSG_BACK */
     &br_timer_subsys,    /* timer messages */
+    &br_pop_subsys,      /* POP consumption (POP_MESSAGE, ACK, CHANGE_INVISIBLETIME) */
 };
 
 int br_start(uv_loop_t *loop, const br_config_t *cfg, br_broker_t **out)

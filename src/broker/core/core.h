@@ -198,6 +198,41 @@ typedef struct br_stats {
     int64_t putMorning[2], getMorning[2]; /* totals at the start of today [0] and yesterday [1] */
 } br_stats_t;
 
+/* ---- POP consumption (pop/): the state machine behind POP_MESSAGE (remoting) and, through the
+ * hooks below, gRPC ReceiveMessage / AckMessage / ChangeInvisibleDuration. Loop thread. ---- */
+#define BR_RC_NO_MESSAGE 208        /* ResponseCode.NO_MESSAGE */
+#define BR_RC_POLLING_FULL 209
+#define BR_RC_POLLING_TIMEOUT 210
+/* One popped message: the stored record (reconsumeTimes already that of this delivery), where
+ * it is, and its receipt handle (extraInfo, spec grpc-5x.md section 4.2). Valid during the callback. */
+typedef struct br_pop_msg {
+    const uint8_t *rec;
+    uint32_t len;
+    int32_t queueId;
+    int64_t queueOffset;
+    int32_t reconsumeTimes;
+    const char *handle;
+} br_pop_msg_t;
+/* What a receive asks: queueId -1 = every read queue; maxNums 1..32; invisibleTime ms;
+ * pollTime ms (0: answer at once); expType "TAG" (NULL) or "SQL92", exp NULL = "*";
+ * initMode 0 (MIN) or 1 (MAX) for a group that never consumed the queue. */
+typedef struct br_pop_ask {
+    const char *group, *topic;
+    int32_t queueId, maxNums;
+    int64_t invisibleTime, pollTime;
+    const char *expType, *exp;
+    int initMode;
+} br_pop_ask_t;
+/* Called exactly once per receive (at once, when a message arrives, at the poll deadline or at
+ * broker stop): code RC_SUCCESS with n >= 1 messages, RC_PULL_NOT_FOUND (nothing, no polling),
+ * BR_RC_POLLING_TIMEOUT, BR_RC_POLLING_FULL, or an error code with its remark. */
+typedef void (*br_pop_cb)(void *arg, int code, const char *remark, int64_t popTime, int64_t invisibleTime,
+                          const br_pop_msg_t *msgs, size_t n);
+/* pop_ack / pop_change results */
+enum { BR_POP_OK = 0, BR_POP_GONE = 1 /* not in flight: acked already, or never popped */,
+       BR_POP_ESTALE = 2 /* redelivered or changed since: the handle is outdated */,
+       BR_POP_EBADHANDLE = 3 };
+
 /* ---- SYNC_FLUSH waiters (flushwait.c) ---- */
 typedef struct br_fwait br_fwait_t;
 
@@ -243,6 +278,14 @@ typedef struct br_hooks {
     int (*acl_admit)(struct br_broker *b, rm_conn_t *c, rm_cmd_t *req);
     const char *(*acl_subscribe)(struct br_broker *b, rm_conn_t *c, const char *accessKey, const char *const *groups,
                                  size_t ngroups, const char *const *topics, size_t ntopics, char *msg, size_t msglen);
+    /* POP (pop): a message was stored to topic/qid (parked receives wake); receive (cb called
+     * once, see br_pop_cb); ack and change-invisible-time by receipt handle (BR_POP_*), change
+     * writing the new handle into newHandle[n] */
+    void (*pop_arrived)(struct br_broker *b, const char *topic, int qid);
+    void (*pop_receive)(struct br_broker *b, const br_pop_ask_t *ask, br_pop_cb cb, void *arg);
+    int (*pop_ack)(struct br_broker *b, const char *group, const char *topic, const char *handle);
+    int (*pop_change)(struct br_broker *b, const char *group, const char *topic, const char *handle,
+                      int64_t invisibleTime, char *newHandle, size_t n);
 } br_hooks_t;
 
 /* A subsystem as the core sees it. start runs once the store, tables and listeners exist (in
@@ -300,6 +343,7 @@ typedef struct br_broker {
     struct br_ha *ha;           /* ha/: replication */
     struct br_dledger *dledger; /* dledger/: a Raft group elects the master (enableDLegerCommitLog) */
     struct br_aclsys *acl;      /* acl/: access control (aclEnable) */
+    struct br_pops *pops;       /* pop/: POP consumption state */
     int quorum;                 /* sends wait for a Raft majority (flushwait.c: ha_acked = committed) */
     struct br_persist *persist; /* config-file writer (persist.c) */
     struct br_ns_ctx { struct br_broker *b; int i; } ns_ctx[8]; /* registration answers */
@@ -339,6 +383,8 @@ static inline void br_message_arrived(br_broker_t *b, const char *topic, int qid
 {
     if (b->hooks.message_arrived)
         b->hooks.message_arrived(b, topic, qid);
+    if (b->hooks.pop_arrived)
+        b->hooks.pop_arrived(b, topic, qid);
 }
 static inline const br_sub_t *br_find_sub(br_broker_t *b, const char *group, const char *topic)
 {

@@ -1,0 +1,1256 @@
+/* pop.c: POP consumption (spec grpc-5x.md section 4, design of 4.5). A receive hands out first the
+ * messages of the (group, topic) whose invisible time ran out (redelivery, reconsumeTimes + 1),
+ * then new ones from the group's pop cursor; each becomes an entry in flight, hashed by
+ * "group@topic@queueId@offset" and on a heap by next-visible time. Ack removes the entry;
+ * change-invisible-time moves it on the heap with a new popTime (the handle's generation).
+ * Every reviveInterval the heap's due entries become ready again (parked receives of their
+ * topic wake), or go to %DLQ%<group> once their reconsumeTimes reached the group's
+ * retryMaxTimes. Receives without a message park on their topic and a deadline heap; a put to
+ * the topic wakes them (the core's pop_arrived hook). Work on the loop follows what is due,
+ * never the number of messages in flight or of groups.
+ *
+ * Persistence: each receive, ack, change and DLQ move appends text lines to the store topic
+ * rmq_sys_pop_state (pop.h); start replays it (last line per entry wins). The store's retention
+ * bounds it: an entry in flight is rewritten at least every invisible time (at most 12 h). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/pop/pop.h"
+
+#define MAX_POP_MSGS 32
+#define MAX_POP_BYTES (1024 * 1024)
+#define RC_INVALID_PARAMETER 215
+#define TICK_MS 50
+#define NOT_IN_HEAP SIZE_MAX
+#define MAX_QUEUES 65536
+#define MAX_INVISIBLE_MS (7 * 86400 * 1000) /* a week; the gRPC proxy allows 12 h */
+
+typedef struct pop_entry pop_entry_t;
+typedef struct pop_gt pop_gt_t;
+
+typedef struct pop_queue {
+    int64_t cursor;             /* next offset never handed out (-1: not known yet) */
+    int loaded;                 /* cursor merged with the consumer offset table */
+    pop_entry_t *rhead, *rtail; /* visible again, waiting for the next receive */
+} pop_queue_t;
+
+struct pop_gt {                 /* one (group, topic) */
+    char group[256], topic[128];
+    pop_queue_t *q;
+    int nq;
+    unsigned rot;               /* where a receive of every queue starts */
+    size_t nwaits;              /* parked receives (popPollingSize) */
+};
+
+struct pop_entry {
+    pop_gt_t *gt;
+    int32_t qid, reconsume;     /* reconsumeTimes of its latest delivery */
+    int64_t offset, cloff;
+    int64_t popTime, invisibleTime;
+    size_t heap_at;             /* NOT_IN_HEAP: in its queue's ready list */
+    pop_entry_t *rprev, *rnext;
+};
+
+typedef struct pop_req {
+    pop_gt_t *gt;
+    int32_t qid, maxNums;
+    int64_t invisibleTime;
+    int initMode;
+    br_sub_t sub;
+    br_pop_cb cb;
+    void *arg;
+    int64_t deadline;           /* wall ms; 0: no long polling */
+    /* parked */
+    struct pop_req *prev, *next;
+    struct pop_waitq *wq;
+    size_t heap_at;
+} pop_req_t;
+
+typedef struct pop_waitq {
+    pop_req_t *head, *tail;
+    char topic[128];
+} pop_waitq_t;
+
+typedef struct heap {
+    void **v;
+    size_t n, cap;
+    int64_t (*key)(const void *);
+    void (*pos)(void *, size_t);
+} heap_t;
+
+typedef struct br_pops br_pops_t;
+struct br_pops {
+    cm_map_t gts;               /* "group@topic" -> pop_gt_t */
+    cm_map_t entries;           /* "group@topic@qid@offset" -> pop_entry_t */
+    cm_map_t waitqs;            /* topic -> pop_waitq_t */
+    heap_t eheap, wheap;
+    size_t nwaits;
+    uv_timer_t timer;
+    int64_t lastRevive;
+    cm_buf_t body, journal;
+    st_get_result_t g;
+    int journalWarned;
+};
+
+/* ---- heaps (binary min-heaps whose items know their index) ---- */
+
+static int64_t ekey(const void *p) { const pop_entry_t *e = p; return e->popTime + e->invisibleTime; }
+static void epos(void *p, size_t i) { ((pop_entry_t *)p)->heap_at = i; }
+static int64_t wkey(const void *p) { return ((const pop_req_t *)p)->deadline; }
+static void wpos(void *p, size_t i) { ((pop_req_t *)p)->heap_at = i; }
+
+static void hset(heap_t *h, size_t i, void *x)
+{
+    h->v[i] = x;
+    h->pos(x, i);
+}
+
+static void hup(heap_t *h, size_t i)
+{
+    void *x = h->v[i];
+    while (i > 0 && h->key(h->v[(i - 1) / 2]) > h->key(x)) {
+        hset(h, i, h->v[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    hset(h, i, x);
+}
+
+static void hdown(heap_t *h, size_t i)
+{
+    void *x = h->v[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && h->key(h->v[c + 1]) < h->key(h->v[c]))
+            c++;
+        if (h->key(h->v[c]) >= h->key(x))
+            break;
+        hset(h, i, h->v[c]);
+        i = c;
+    }
+    hset(h, i, x);
+}
+
+static int hpush(heap_t *h, void *x)
+{
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 64;
+        void **v = realloc(h->v, cap * sizeof *v);
+        if (!v)
+            return CM_ENOMEM;
+        h->v = v;
+        h->cap = cap;
+    }
+    hset(h, h->n++, x);
+    hup(h, h->n - 1);
+    return 0;
+}
+
+static void hremove(heap_t *h, size_t i)
+{
+    void *last = h->v[--h->n];
+    if (i == h->n)
+        return;
+    hset(h, i, last);
+    hup(h, i);
+    hdown(h, i);
+}
+
+/* ---- (group, topic) and entries ---- */
+
+static pop_gt_t *gt_get(br_broker_t *b, const char *group, const char *topic, int create)
+{
+    char key[400];
+    snprintf(key, sizeof key, "%s@%s", group, topic);
+    pop_gt_t *gt = cm_map_get(&b->pops->gts, key);
+    if (gt || !create || strlen(group) >= sizeof gt->group || strlen(topic) >= sizeof gt->topic)
+        return gt;
+    if (!(gt = calloc(1, sizeof *gt)))
+        return NULL;
+    snprintf(gt->group, sizeof gt->group, "%s", group);
+    snprintf(gt->topic, sizeof gt->topic, "%s", topic);
+    if (cm_map_put(&b->pops->gts, key, gt) != 0) {
+        free(gt);
+        return NULL;
+    }
+    return gt;
+}
+
+static void gt_free(void *p)
+{
+    pop_gt_t *gt = p;
+    free(gt->q);
+    free(gt);
+}
+
+/* The queue's state, the array grown to hold it; NULL when out of memory. */
+static pop_queue_t *gt_queue(pop_gt_t *gt, int qid)
+{
+    if (qid < 0 || qid >= MAX_QUEUES)
+        return NULL;
+    if (qid >= gt->nq) {
+        int nq = qid + 1 > gt->nq * 2 ? qid + 1 : gt->nq * 2;
+        pop_queue_t *q = realloc(gt->q, (size_t)nq * sizeof *q);
+        if (!q)
+            return NULL;
+        for (int i = gt->nq; i < nq; i++)
+            q[i] = (pop_queue_t){.cursor = -1};
+        gt->q = q;
+        gt->nq = nq;
+    }
+    return &gt->q[qid];
+}
+
+static void entry_key(char *key, size_t n, const char *group, const char *topic, int qid, int64_t offset)
+{
+    snprintf(key, n, "%s@%s@%d@%" PRId64, group, topic, qid, offset);
+}
+
+static pop_entry_t *entry_get(br_broker_t *b, const char *group, const char *topic, int qid, int64_t offset)
+{
+    char key[420];
+    entry_key(key, sizeof key, group, topic, qid, offset);
+    return cm_map_get(&b->pops->entries, key);
+}
+
+static void ready_unlink(pop_entry_t *e)
+{
+    pop_queue_t *q = &e->gt->q[e->qid];
+    if (e->rprev)
+        e->rprev->rnext = e->rnext;
+    else
+        q->rhead = e->rnext;
+    if (e->rnext)
+        e->rnext->rprev = e->rprev;
+    else
+        q->rtail = e->rprev;
+    e->rprev = e->rnext = NULL;
+}
+
+static void ready_append(pop_entry_t *e)
+{
+    pop_queue_t *q = &e->gt->q[e->qid];
+    e->rprev = q->rtail;
+    e->rnext = NULL;
+    if (q->rtail)
+        q->rtail->rnext = e;
+    else
+        q->rhead = e;
+    q->rtail = e;
+}
+
+/* Out of the heap or the ready list. */
+static void entry_detach(br_broker_t *b, pop_entry_t *e)
+{
+    if (e->heap_at != NOT_IN_HEAP)
+        hremove(&b->pops->eheap, e->heap_at);
+    else
+        ready_unlink(e);
+    e->heap_at = NOT_IN_HEAP;
+}
+
+/* In flight until popTime + invisibleTime (heap), or ready when that passed at replay. */
+static int entry_schedule(br_broker_t *b, pop_entry_t *e)
+{
+    if (hpush(&b->pops->eheap, e) != 0) { /* keep it deliverable rather than lose it */
+        e->heap_at = NOT_IN_HEAP;
+        ready_append(e);
+        return CM_ENOMEM;
+    }
+    return 0;
+}
+
+static void entry_drop(br_broker_t *b, pop_entry_t *e)
+{
+    char key[420];
+    entry_detach(b, e);
+    entry_key(key, sizeof key, e->gt->group, e->gt->topic, e->qid, e->offset);
+    cm_map_remove(&b->pops->entries, key);
+    free(e);
+}
+
+static pop_entry_t *entry_new(br_broker_t *b, pop_gt_t *gt, int qid, int64_t offset)
+{
+    char key[420];
+    pop_entry_t *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->gt = gt;
+    e->qid = qid;
+    e->offset = offset;
+    e->heap_at = NOT_IN_HEAP;
+    entry_key(key, sizeof key, gt->group, gt->topic, qid, offset);
+    if (cm_map_put(&b->pops->entries, key, e) != 0) {
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* ---- the journal (rmq_sys_pop_state) ---- */
+
+static void journal_p(br_broker_t *b, const pop_entry_t *e)
+{
+    cm_buf_printf(&b->pops->journal, "P %s %s %d %" PRId64 " %" PRId64 " %d %" PRId64 " %" PRId64 "\n", e->gt->group,
+                  e->gt->topic, e->qid, e->offset, e->cloff, e->reconsume, e->popTime, e->invisibleTime);
+}
+
+static void journal_a(br_broker_t *b, const pop_entry_t *e)
+{
+    cm_buf_printf(&b->pops->journal, "A %s %s %d %" PRId64 "\n", e->gt->group, e->gt->topic, e->qid, e->offset);
+}
+
+/* Store what was journalled since the last flush as one message (before the answer goes out,
+ * so that an answered ack survives a kill -9: the commit log is a shared mapping). */
+static void journal_flush(br_broker_t *b)
+{
+    br_pops_t *p = b->pops;
+    static st_put_result_t res;
+    static int ready;
+    if (p->journal.len == 0)
+        return;
+    if (!ready) {
+        st_put_result_init(&res);
+        ready = 1;
+    }
+    size_t off = 0;
+    while (off < p->journal.len) { /* within maxMessageSize, cut at line ends */
+        size_t n = p->journal.len - off, cap = (size_t)b->cfg.maxMessageSize;
+        if (n > cap) {
+            n = cap;
+            while (n > 0 && p->journal.data[off + n - 1] != '\n')
+                n--;
+            if (n == 0)
+                break;
+        }
+        st_msg_t m = {.topic = BR_POP_STATE_TOPIC, .queueId = 0, .body = (const uint8_t *)p->journal.data + off,
+                      .bodyLen = (uint32_t)n, .bornTimestamp = cm_now_ms(), .bornHostIp = b->store_ip};
+        int rc = st_put(b->store, &m, &res);
+        if (rc != ST_OK && !p->journalWarned) {
+            p->journalWarned = 1;
+            LOG_W("pop", "POP state not journalled (%s): a restart may redeliver or lose in-flight messages",
+                  st_strerror(rc));
+        } else if (rc == ST_OK) {
+            p->journalWarned = 0;
+        }
+        off += n;
+    }
+    cm_buf_reset(&p->journal);
+}
+
+typedef struct { br_broker_t *b; int64_t n; } replay_t;
+
+static void replay_line(void *arg, const br_pop_jrec_t *r)
+{
+    replay_t *rp = arg;
+    br_broker_t *b = rp->b;
+    pop_gt_t *gt = gt_get(b, r->group, r->topic, 1);
+    pop_queue_t *q = gt ? gt_queue(gt, r->queueId) : NULL;
+    if (!q)
+        return;
+    int64_t floor = r->kind == 'C' ? r->offset : r->offset + 1;
+    if (floor > q->cursor)
+        q->cursor = floor;
+    if (r->kind == 'C')
+        return;
+    pop_entry_t *e = entry_get(b, r->group, r->topic, r->queueId, r->offset);
+    if (r->kind == 'A') {
+        if (e)
+            entry_drop(b, e);
+        return;
+    }
+    if (e)
+        entry_detach(b, e);
+    else if (!(e = entry_new(b, gt, r->queueId, r->offset)))
+        return;
+    e->cloff = r->commitLogOffset;
+    e->reconsume = r->reconsumeTimes;
+    e->popTime = r->popTime;
+    e->invisibleTime = r->invisibleTime;
+    entry_schedule(b, e);
+    rp->n++;
+}
+
+/* Rebuild the state from the journal (start, before any request). */
+static void replay(br_broker_t *b)
+{
+    br_pops_t *p = b->pops;
+    int64_t off = st_min_offset(b->store, BR_POP_STATE_TOPIC, 0), max = st_max_offset(b->store, BR_POP_STATE_TOPIC, 0);
+    replay_t rp = {.b = b};
+    int bad = 0;
+    while (off < max) {
+        if (st_get(b->store, BR_POP_STATE_TOPIC, 0, off, 32, 0, NULL, &p->g) != ST_OK)
+            break;
+        for (uint32_t i = 0; i < p->g.n; i++) {
+            st_record_t r;
+            if (st_record_decode(p->g.msgs[i].iov_base, p->g.msgs[i].iov_len, 0, &r) == ST_OK)
+                bad += br_pop_journal_each((const char *)r.body, r.bodyLen, replay_line, &rp);
+        }
+        if (p->g.nextBeginOffset <= off)
+            break;
+        off = p->g.nextBeginOffset;
+    }
+    if (max > 0)
+        LOG_I("pop", "POP state replayed: %zu messages in flight (%" PRId64 " journal messages, %d bad lines)",
+              p->entries.n, max, bad);
+}
+
+/* ---- receiving ---- */
+
+/* Where reconsumeTimes sits in a stored record (after the v4 or v6 hosts). */
+static size_t reconsume_at(const uint8_t *rec)
+{
+    uint32_t sysFlag = cm_be32(rec + 36);
+    return 48 + ((sysFlag & 0x10) ? 20 : 8) + 8 + ((sysFlag & 0x20) ? 20 : 8);
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+typedef struct pick {
+    size_t at;                  /* record's place in p->body */
+    uint32_t len;
+    int32_t qid, reconsume;
+    int64_t offset;
+} pick_t;
+
+/* Append a record to the answer body with reconsumeTimes set. */
+static int add_record(br_pops_t *p, const uint8_t *rec, uint32_t len, pick_t *pk, int32_t reconsume)
+{
+    if (len < 100 || reconsume_at(rec) + 4 > len)
+        return -1;
+    pk->at = p->body.len;
+    pk->len = len;
+    pk->reconsume = reconsume;
+    if (cm_buf_append(&p->body, rec, len))
+        return -1;
+    put_be32((uint8_t *)p->body.data + pk->at + reconsume_at(rec), (uint32_t)reconsume);
+    return 0;
+}
+
+static void make_handle(char *out, size_t n, const char *brokerName, int64_t popTime, int64_t invisibleTime, int qid,
+                        int64_t offset, int64_t cloff)
+{
+    snprintf(out, n, "%" PRId64 " %" PRId64 " %" PRId64 " 0 0 %s %d %" PRId64 " %" PRId64, offset, popTime,
+             invisibleTime, brokerName, qid, offset, cloff);
+}
+
+/* The queue's cursor, from the consumer offset table (or initMode) the first time. */
+static int64_t cursor_of(br_broker_t *b, pop_gt_t *gt, pop_queue_t *q, int qid, int initMode)
+{
+    if (!q->loaded) {
+        int64_t o = br_offsets_get(&b->offsets, gt->group, gt->topic, qid);
+        if (o < 0 && q->cursor < 0) { /* a new group: where initMode says, for good */
+            o = initMode == 1 ? st_max_offset(b->store, gt->topic, qid) : st_min_offset(b->store, gt->topic, qid);
+            cm_buf_printf(&b->pops->journal, "C %s %s %d %" PRId64 "\n", gt->group, gt->topic, qid, o);
+            br_offsets_set(&b->offsets, gt->group, gt->topic, qid, o);
+        }
+        if (o > q->cursor)
+            q->cursor = o;
+        q->loaded = 1;
+    }
+    return q->cursor;
+}
+
+static const char *prop_lookup(void *arg, const char *name, size_t *len)
+{
+    const st_record_t *r = arg;
+    const char *v;
+    return st_props_get(r->properties, r->propertiesLen, name, &v, len) == ST_OK ? v : NULL;
+}
+
+static int sql_match(void *arg, int64_t tagsCode, const uint8_t *record, uint32_t len)
+{
+    st_record_t r;
+    (void)tagsCode;
+    if (st_record_decode(record, len, 0, &r) != ST_OK)
+        return 0;
+    return fl_eval(arg, prop_lookup, &r);
+}
+
+/* Hand out what is there: the ready entries, then new messages. Calls r->cb and returns 1 when
+ * it found any, else 0 (cb not called). */
+static int pop_try(br_broker_t *b, pop_req_t *r)
+{
+    br_pops_t *p = b->pops;
+    pop_gt_t *gt = r->gt;
+    br_topic_t *tc = br_topics_get(&b->topics, gt->topic);
+    int nq = tc ? tc->readQueueNums : 0;
+    if (nq <= 0 || (r->qid >= 0 && r->qid >= nq) || !gt_queue(gt, nq - 1))
+        return 0;
+    int want = r->maxNums > 0 && r->maxNums < MAX_POP_MSGS ? r->maxNums : MAX_POP_MSGS;
+    int q0 = r->qid >= 0 ? r->qid : (int)(gt->rot++ % (unsigned)nq), span = r->qid >= 0 ? 1 : nq;
+    pop_entry_t *again[MAX_POP_MSGS];
+    int nagain = 0;
+    int64_t now = cm_now_ms(), popTime = now;
+    for (int i = 0; i < span && nagain < want; i++)
+        for (pop_entry_t *e = gt->q[(q0 + i) % nq].rhead; e && nagain < want; e = e->rnext) {
+            again[nagain++] = e;
+            if (e->popTime >= popTime) /* a new popTime is the handle's new generation */
+                popTime = e->popTime + 1;
+        }
+    pick_t picks[MAX_POP_MSGS];
+    pop_entry_t *ents[MAX_POP_MSGS];
+    int n = 0;
+    cm_buf_reset(&p->body);
+    for (int i = 0; i < nagain; i++) {
+        pop_entry_t *e = again[i];
+        const uint8_t *rec;
+        uint32_t len;
+        st_record_t sr;
+        if (st_read_record_at(b->store, e->cloff, &rec, &len) != ST_OK || st_record_decode(rec, len, 0, &sr) != ST_OK ||
+            sr.queueOffset != e->offset || sr.queueId != e->qid || add_record(p, rec, len, &picks[n], e->reconsume + 1)) {
+            LOG_W("pop", "message %s@%d:%" PRId64 " of group %s cannot be read any more: dropped", gt->topic, e->qid,
+                  e->offset, gt->group);
+            journal_a(b, e);
+            entry_drop(b, e);
+            continue;
+        }
+        ready_unlink(e);
+        e->reconsume++;
+        e->popTime = popTime;
+        e->invisibleTime = r->invisibleTime;
+        entry_schedule(b, e);
+        journal_p(b, e);
+        picks[n].qid = e->qid;
+        picks[n].offset = e->offset;
+        ents[n++] = e;
+    }
+    st_filter_t filter = {.codes = r->sub.codes, .ncodes = r->sub.ncodes};
+    if (r->sub.sql) {
+        filter.ncodes = 0;
+        filter.match = sql_match;
+        filter.arg = r->sub.sql;
+    }
+    for (int i = 0; i < span && n < want; i++) {
+        int qid = (q0 + i) % nq;
+        pop_queue_t *q = &gt->q[qid];
+        int64_t cur = cursor_of(b, gt, q, qid, r->initMode);
+        if (cur >= st_max_offset(b->store, gt->topic, qid))
+            continue;
+        size_t budget = p->body.len < MAX_POP_BYTES ? MAX_POP_BYTES - p->body.len : 1;
+        if (st_get(b->store, gt->topic, qid, cur, want - n, budget, r->sub.all ? NULL : &filter, &p->g) != ST_OK)
+            continue;
+        int64_t next = p->g.nextBeginOffset;
+        for (uint32_t k = 0; p->g.status == ST_GET_FOUND && k < p->g.n && n < want; k++) {
+            st_record_t sr;
+            const uint8_t *rec = p->g.msgs[k].iov_base;
+            uint32_t len = (uint32_t)p->g.msgs[k].iov_len;
+            pop_entry_t *e;
+            if (st_record_decode(rec, len, 0, &sr) != ST_OK)
+                continue;
+            if (entry_get(b, gt->group, gt->topic, qid, sr.queueOffset)) /* already in flight */
+                continue;
+            if (!(e = entry_new(b, gt, qid, sr.queueOffset))) {
+                next = sr.queueOffset; /* out of memory: stop before it */
+                break;
+            }
+            if (add_record(p, rec, len, &picks[n], sr.reconsumeTimes)) {
+                entry_drop(b, e);
+                continue;
+            }
+            e->cloff = sr.physicOffset;
+            e->reconsume = sr.reconsumeTimes;
+            e->popTime = popTime;
+            e->invisibleTime = r->invisibleTime;
+            entry_schedule(b, e);
+            journal_p(b, e);
+            picks[n].qid = qid;
+            picks[n].offset = sr.queueOffset;
+            ents[n++] = e;
+        }
+        if (next > cur || (p->g.status != ST_GET_FOUND && next >= 0)) {
+            q->cursor = next;
+            br_offsets_set(&b->offsets, gt->group, gt->topic, qid, next);
+        }
+    }
+    if (n == 0) {
+        journal_flush(b); /* drops of unreadable entries */
+        return 0;
+    }
+    journal_flush(b);
+    br_pop_msg_t msgs[MAX_POP_MSGS];
+    char handles[MAX_POP_MSGS][300];
+    for (int i = 0; i < n; i++) {
+        make_handle(handles[i], sizeof handles[i], b->cfg.brokerName, popTime, r->invisibleTime, picks[i].qid,
+                    picks[i].offset, ents[i]->cloff);
+        msgs[i] = (br_pop_msg_t){.rec = (const uint8_t *)p->body.data + picks[i].at, .len = picks[i].len,
+                                 .queueId = picks[i].qid, .queueOffset = picks[i].offset,
+                                 .reconsumeTimes = picks[i].reconsume, .handle = handles[i]};
+    }
+    b->stats.getTotal += n;
+    br_stats_group_add(b, gt->group, n);
+    char key[400];
+    snprintf(key, sizeof key, "%s@%s", gt->topic, gt->group);
+    br_stats_count(b, BR_STAT_GROUP_GET, key, n);
+    r->cb(r->arg, RC_SUCCESS, NULL, popTime, r->invisibleTime, msgs, (size_t)n);
+    return 1;
+}
+
+static void req_free(pop_req_t *r)
+{
+    br_sub_free(&r->sub);
+    free(r);
+}
+
+static void unpark(br_broker_t *b, pop_req_t *r)
+{
+    pop_waitq_t *wq = r->wq;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        wq->head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        wq->tail = r->prev;
+    r->prev = r->next = NULL;
+    r->wq = NULL;
+    if (!wq->head) {
+        cm_map_remove(&b->pops->waitqs, wq->topic);
+        free(wq);
+    }
+    hremove(&b->pops->wheap, r->heap_at);
+    b->pops->nwaits--;
+    r->gt->nwaits--;
+}
+
+/* Park r on its topic until a message arrives or its deadline; answers POLLING_FULL itself. */
+static void park(br_broker_t *b, pop_req_t *r)
+{
+    br_pops_t *p = b->pops;
+    pop_waitq_t *wq = cm_map_get(&p->waitqs, r->gt->topic);
+    int new_wq = wq == NULL;
+    if ((int64_t)r->gt->nwaits >= b->cfg.popPollingSize || (int64_t)p->nwaits >= b->cfg.maxPopPollingSize) {
+        r->cb(r->arg, BR_RC_POLLING_FULL, "polling full", 0, 0, NULL, 0);
+        req_free(r);
+        return;
+    }
+    if (new_wq && (wq = calloc(1, sizeof *wq)) != NULL) {
+        snprintf(wq->topic, sizeof wq->topic, "%s", r->gt->topic);
+        if (cm_map_put(&p->waitqs, wq->topic, wq) != 0) {
+            free(wq);
+            wq = NULL;
+        }
+    }
+    if (!wq || hpush(&p->wheap, r) != 0) {
+        if (new_wq && wq)
+            free(cm_map_remove(&p->waitqs, r->gt->topic));
+        r->cb(r->arg, BR_RC_POLLING_FULL, "out of memory", 0, 0, NULL, 0);
+        req_free(r);
+        return;
+    }
+    r->wq = wq;
+    r->prev = wq->tail;
+    r->next = NULL;
+    if (wq->tail)
+        wq->tail->next = r;
+    else
+        wq->head = r;
+    wq->tail = r;
+    p->nwaits++;
+    r->gt->nwaits++;
+}
+
+/* Run a receive (owned r): answered, or parked until its deadline. */
+static void pop_run(br_broker_t *b, pop_req_t *r, int first)
+{
+    if (pop_try(b, r)) {
+        req_free(r);
+        return;
+    }
+    if (r->deadline > cm_now_ms() && !b->stopping) {
+        park(b, r);
+        return;
+    }
+    if (first && r->deadline == 0)
+        r->cb(r->arg, RC_PULL_NOT_FOUND, "no new message", 0, 0, NULL, 0);
+    else
+        r->cb(r->arg, BR_RC_POLLING_TIMEOUT, "no new message", 0, 0, NULL, 0);
+    req_free(r);
+}
+
+/* A message was stored to topic (or became visible again): the receives parked on it run. */
+static void pop_wake(br_broker_t *b, const char *topic)
+{
+    br_pops_t *p = b->pops;
+    if (!p || p->nwaits == 0)
+        return;
+    pop_waitq_t *wq = cm_map_get(&p->waitqs, topic);
+    if (!wq)
+        return;
+    /* detach the whole list first: a receive that finds nothing parks again on a new list */
+    pop_req_t *list = wq->head;
+    cm_map_remove(&p->waitqs, topic);
+    free(wq);
+    for (pop_req_t *r = list; r; r = r->next) {
+        hremove(&p->wheap, r->heap_at);
+        p->nwaits--;
+        r->gt->nwaits--;
+        r->wq = NULL;
+    }
+    while (list) {
+        pop_req_t *n = list->next;
+        list->prev = list->next = NULL;
+        pop_run(b, list, 0);
+        list = n;
+    }
+}
+
+static void hook_arrived(br_broker_t *b, const char *topic, int qid)
+{
+    (void)qid;
+    pop_wake(b, topic);
+}
+
+/* ---- redelivery and dead letters ---- */
+
+static int group_max_times(br_broker_t *b, const char *group)
+{
+    br_group_t *g = br_groups_get(&b->groups, group);
+    return g ? g->retryMaxTimes : 16;
+}
+
+/* Move e's message to %DLQ%<group>; 0 done (or hopeless), -1 try again later. */
+static int to_dlq(br_broker_t *b, pop_entry_t *e)
+{
+    static cm_buf_t props;
+    static st_put_result_t res;
+    static int ready;
+    if (!ready) {
+        st_put_result_init(&res);
+        ready = 1;
+    }
+    const uint8_t *rec;
+    uint32_t len;
+    st_record_t r;
+    if (st_read_record_at(b->store, e->cloff, &rec, &len) != ST_OK || st_record_decode(rec, len, 0, &r) != ST_OK)
+        return 0;
+    char dlq[300], uniq[128] = "", retry[300];
+    snprintf(dlq, sizeof dlq, "%%DLQ%%%s", e->gt->group);
+    int code = 0;
+    if (!br_topic_for_send(b, dlq, NULL, 1, &code))
+        return -1;
+    br_prop(&r, "UNIQ_KEY", uniq, sizeof uniq);
+    if (br_prop(&r, "RETRY_TOPIC", retry, sizeof retry) != 0)
+        snprintf(retry, sizeof retry, "%s", e->gt->topic);
+    static const char *const drop[] = {"DLQ_ORIGIN_TOPIC", "DLQ_ORIGIN_MESSAGE_ID", "POP_CK", "RETRY_TOPIC", NULL};
+    if (br_props_edit(&props, r.properties, r.propertiesLen, drop, "RETRY_TOPIC", retry,
+                      "DLQ_ORIGIN_TOPIC", e->gt->topic, uniq[0] ? "DLQ_ORIGIN_MESSAGE_ID" : (char *)NULL, uniq,
+                      (char *)NULL))
+        return -1;
+    r.reconsumeTimes = e->reconsume + 1;
+    int rc = br_put_copy(b, &r, dlq, 0, &props, r.sysFlag & ~0xC, 0, &res);
+    if (rc != ST_OK) {
+        LOG_W("pop", "message %s@%d:%" PRId64 " of group %s not moved to %s yet: %s", e->gt->topic, e->qid, e->offset,
+              e->gt->group, dlq, st_strerror(rc));
+        return rc == ST_EMSG_ILLEGAL || rc == ST_EPROPS_TOO_LONG ? 0 : -1;
+    }
+    LOG_I("pop", "message %s@%d:%" PRId64 " moved to %s after %d attempts", e->gt->topic, e->qid, e->offset, dlq,
+          e->reconsume + 1);
+    br_message_arrived(b, dlq, 0);
+    return 0;
+}
+
+/* The invisible time of the heap's due entries ran out: ready for the next receive, or dead. */
+static void revive(br_broker_t *b, int64_t now)
+{
+    br_pops_t *p = b->pops;
+    while (p->eheap.n > 0 && ekey(p->eheap.v[0]) <= now) {
+        pop_entry_t *e = p->eheap.v[0];
+        hremove(&p->eheap, 0);
+        e->heap_at = NOT_IN_HEAP;
+        if (e->reconsume >= group_max_times(b, e->gt->group)) {
+            if (to_dlq(b, e) != 0) { /* the store cannot take it now: again in a second */
+                e->popTime = now + 1000 - e->invisibleTime;
+                entry_schedule(b, e);
+                continue;
+            }
+            journal_a(b, e);
+            entry_drop(b, e);
+            continue;
+        }
+        ready_append(e);
+        pop_wake(b, e->gt->topic);
+    }
+    journal_flush(b);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    br_broker_t *b = t->data;
+    br_pops_t *p = b->pops;
+    int64_t now = cm_now_ms();
+    while (p->wheap.n > 0 && wkey(p->wheap.v[0]) <= now) { /* hold over: one more look, as Apache */
+        pop_req_t *r = p->wheap.v[0];
+        unpark(b, r);
+        r->deadline = 0;
+        pop_run(b, r, 0);
+    }
+    if (now - p->lastRevive >= b->cfg.reviveInterval || now < p->lastRevive) {
+        p->lastRevive = now;
+        revive(b, now);
+    }
+}
+
+/* ---- the API behind the hooks ---- */
+
+static void hook_receive(br_broker_t *b, const br_pop_ask_t *a, br_pop_cb cb, void *arg)
+{
+    char err[256];
+    if (!b->pops || b->stopping) {
+        cb(arg, RC_SERVICE_NOT_AVAILABLE, "the broker is stopping", 0, 0, NULL, 0);
+        return;
+    }
+    pop_req_t *r = calloc(1, sizeof *r);
+    if (!r) {
+        cb(arg, RC_SYSTEM_ERROR, "out of memory", 0, 0, NULL, 0);
+        return;
+    }
+    r->cb = cb;
+    r->arg = arg;
+    r->qid = a->queueId;
+    r->maxNums = a->maxNums;
+    r->invisibleTime = a->invisibleTime < 0 ? 0 : a->invisibleTime > MAX_INVISIBLE_MS ? MAX_INVISIBLE_MS : a->invisibleTime;
+    r->initMode = a->initMode;
+    r->heap_at = NOT_IN_HEAP;
+    if (!(r->gt = gt_get(b, a->group, a->topic, 1))) {
+        free(r);
+        cb(arg, RC_SYSTEM_ERROR, "out of memory", 0, 0, NULL, 0);
+        return;
+    }
+    const char *type = a->expType && a->expType[0] ? a->expType : "TAG";
+    if (strcmp(type, "TAG") != 0 && !b->cfg.enablePropertyFilter) {
+        free(r);
+        cb(arg, RC_SYSTEM_ERROR, "The broker does not support consumer to filter message by SQL92", 0, 0, NULL, 0);
+        return;
+    }
+    if (br_sub_parse_typed(&r->sub, a->topic, a->exp && a->exp[0] ? a->exp : "*", type, err, sizeof err) != 0) {
+        req_free(r);
+        char msg[300];
+        snprintf(msg, sizeof msg, "parse the consumer's subscription failed: %s", err);
+        cb(arg, RC_SUBSCRIPTION_PARSE_FAILED, msg, 0, 0, NULL, 0);
+        return;
+    }
+    if (a->pollTime > 0)
+        r->deadline = cm_now_ms() + a->pollTime;
+    pop_run(b, r, 1);
+}
+
+/* The entry a handle names, or NULL with *why set (BR_POP_*). */
+static pop_entry_t *by_handle(br_broker_t *b, const char *group, const char *topic, const char *handle, int *why,
+                              br_pop_handle_t *h)
+{
+    if (!handle || br_pop_handle_parse(handle, strlen(handle), h) != 0) {
+        *why = BR_POP_EBADHANDLE;
+        return NULL;
+    }
+    pop_entry_t *e = entry_get(b, group, topic, h->queueId, h->queueOffset);
+    if (!e) {
+        *why = BR_POP_GONE;
+        return NULL;
+    }
+    if (e->popTime != h->popTime) {
+        *why = BR_POP_ESTALE;
+        return NULL;
+    }
+    return e;
+}
+
+static int ack_one(br_broker_t *b, const char *group, const char *topic, int qid, int64_t offset, int64_t popTime)
+{
+    if (!b->pops)
+        return BR_POP_GONE;
+    pop_entry_t *e = entry_get(b, group, topic, qid, offset);
+    if (!e)
+        return BR_POP_GONE;
+    if (e->popTime != popTime)
+        return BR_POP_ESTALE;
+    journal_a(b, e);
+    entry_drop(b, e);
+    return BR_POP_OK;
+}
+
+static int hook_ack(br_broker_t *b, const char *group, const char *topic, const char *handle)
+{
+    br_pop_handle_t h;
+    if (!handle || br_pop_handle_parse(handle, strlen(handle), &h) != 0)
+        return BR_POP_EBADHANDLE;
+    int rc = ack_one(b, group, topic, h.queueId, h.queueOffset, h.popTime);
+    journal_flush(b);
+    return rc;
+}
+
+static int hook_change(br_broker_t *b, const char *group, const char *topic, const char *handle, int64_t invisibleTime,
+                       char *newHandle, size_t n)
+{
+    br_pop_handle_t h;
+    int why = 0;
+    pop_entry_t *e = b->pops ? by_handle(b, group, topic, handle, &why, &h) : NULL;
+    if (!e)
+        return b->pops ? why : BR_POP_GONE;
+    int64_t now = cm_now_ms();
+    entry_detach(b, e);
+    e->popTime = now > e->popTime ? now : e->popTime + 1;
+    e->invisibleTime = invisibleTime < 0 ? 0 : invisibleTime > MAX_INVISIBLE_MS ? MAX_INVISIBLE_MS : invisibleTime;
+    entry_schedule(b, e);
+    journal_p(b, e);
+    journal_flush(b);
+    if (newHandle)
+        make_handle(newHandle, n, b->cfg.brokerName, e->popTime, e->invisibleTime, e->qid, e->offset, e->cloff);
+    return BR_POP_OK;
+}
+
+/* ---- remoting handlers ---- */
+
+typedef struct remote_ans {
+    rm_conn_t *conn;
+    int32_t opaque;
+    int serialize;
+} remote_ans_t;
+
+/* "0 qid off;..." and "0 qid o1,o2;..." per queue, in the order of the body. */
+static void offset_infos(const br_pop_msg_t *m, size_t n, cm_buf_t *start, cm_buf_t *offs)
+{
+    int done[MAX_POP_MSGS] = {0};
+    for (size_t i = 0; i < n; i++) {
+        if (done[i])
+            continue;
+        if (start->len) {
+            cm_buf_putc(start, ';');
+            cm_buf_putc(offs, ';');
+        }
+        int64_t first = m[i].queueOffset;
+        cm_buf_printf(offs, "0 %d ", m[i].queueId);
+        for (size_t j = i, k = 0; j < n; j++) {
+            if (done[j] || m[j].queueId != m[i].queueId)
+                continue;
+            done[j] = 1;
+            cm_buf_printf(offs, "%s%" PRId64, k++ ? "," : "", m[j].queueOffset);
+            if (m[j].queueOffset < first)
+                first = m[j].queueOffset;
+        }
+        cm_buf_printf(start, "0 %d %" PRId64, m[i].queueId, first);
+    }
+}
+
+static void remote_done(void *arg, int code, const char *remark, int64_t popTime, int64_t invisibleTime,
+                        const br_pop_msg_t *msgs, size_t n)
+{
+    remote_ans_t *a = arg;
+    if (!rm_conn_is_closed(a->conn)) {
+        rm_cmd_t resp;
+        rm_cmd_init(&resp, code);
+        if (remark)
+            resp.remark = cm_strdup(remark);
+        uint8_t *body = NULL;
+        size_t blen = 0;
+        if (code == RC_SUCCESS) {
+            cm_buf_t s, o;
+            cm_buf_init(&s);
+            cm_buf_init(&o);
+            offset_infos(msgs, n, &s, &o);
+            rm_ext_set_i64(&resp, "popTime", popTime);
+            rm_ext_set_i64(&resp, "invisibleTime", invisibleTime);
+            rm_ext_set(&resp, "reviveQid", "0");
+            rm_ext_set(&resp, "restNum", "0");
+            rm_ext_set(&resp, "startOffsetInfo", s.data ? s.data : "");
+            rm_ext_set(&resp, "msgOffsetInfo", o.data ? o.data : "");
+            cm_buf_free(&s);
+            cm_buf_free(&o);
+            for (size_t i = 0; i < n; i++)
+                blen += msgs[i].len;
+            if ((body = malloc(blen ? blen : 1)) != NULL) {
+                size_t at = 0;
+                for (size_t i = 0; i < n; i++) {
+                    memcpy(body + at, msgs[i].rec, msgs[i].len);
+                    at += msgs[i].len;
+                }
+            } else {
+                blen = 0;
+            }
+        }
+        uv_buf_t buf = uv_buf_init((char *)body, (unsigned)blen);
+        if (body)
+            rm_conn_respond_raw(a->conn, a->opaque, a->serialize, &resp, &buf, 1, free, body);
+        else
+            rm_conn_respond_raw(a->conn, a->opaque, a->serialize, &resp, NULL, 0, NULL, NULL);
+        rm_cmd_free(&resp);
+    }
+    rm_conn_unref(a->conn);
+    free(a);
+}
+
+/* Checks of every POP request: the broker, group and topic (and queue, unless -1) may be read. */
+static br_topic_t *check_common(br_broker_t *b, rm_conn_t *c, rm_cmd_t *req, const char *group, const char *topic,
+                                int32_t qid)
+{
+    if (br_is_slave(b)) {
+        rm_conn_respond_code(c, req, RC_SERVICE_NOT_AVAILABLE, "POP is served by the master only");
+        return NULL;
+    }
+    if (!(b->cfg.brokerPermission & PERM_READ)) {
+        rm_conn_respond_code(c, req, RC_NO_PERMISSION, "the broker[%s] peeking message is forbidden", b->cfg.brokerName);
+        return NULL;
+    }
+    br_group_t *g = br_group_for_request(b, c, req, group);
+    if (!g)
+        return NULL;
+    if (!g->consumeEnable) {
+        rm_conn_respond_code(c, req, RC_NO_PERMISSION, "subscription group no permission, %s", group);
+        return NULL;
+    }
+    br_topic_t *tc = br_topics_get(&b->topics, topic);
+    if (!tc) {
+        rm_conn_respond_code(c, req, RC_TOPIC_NOT_EXIST, "topic[%s] not exist, apply first please!", topic);
+        return NULL;
+    }
+    if (!(tc->perm & PERM_READ)) {
+        rm_conn_respond_code(c, req, RC_NO_PERMISSION, "the topic[%s] peeking message is forbidden", topic);
+        return NULL;
+    }
+    if (qid < -1 || qid >= tc->readQueueNums) {
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "queueId[%d] is illegal, topic:[%s] topicConfig.readQueueNums:[%d] consumer:[%s]",
+                             qid, topic, tc->readQueueNums, rm_conn_peer(c));
+        return NULL;
+    }
+    return tc;
+}
+
+static void handle_pop_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    const char *group, *topic;
+    int32_t qid, maxNums;
+    int64_t invisibleTime, pollTime = 0, bornTime = 0;
+    int32_t initMode = 0;
+    int order = 0;
+    if (!(group = rm_req_str(c, req, "consumerGroup")) || !(topic = rm_req_str(c, req, "topic")) ||
+        rm_req_i32(c, req, "queueId", &qid) || rm_req_i32(c, req, "maxMsgNums", &maxNums) ||
+        rm_req_i64(c, req, "invisibleTime", &invisibleTime))
+        return;
+    rm_ext_i64(req, "pollTime", &pollTime);
+    rm_ext_i64(req, "bornTime", &bornTime);
+    rm_ext_i32(req, "initMode", &initMode);
+    rm_ext_bool(req, "order", &order);
+    if (maxNums <= 0 || maxNums > MAX_POP_MSGS) {
+        rm_conn_respond_code(c, req, RC_INVALID_PARAMETER, "the broker msg max num should be in [1, %d], but is %d",
+                             MAX_POP_MSGS, maxNums);
+        return;
+    }
+    if (invisibleTime < 0 || invisibleTime > MAX_INVISIBLE_MS || pollTime < 0) {
+        rm_conn_respond_code(c, req, RC_INVALID_PARAMETER, "invisibleTime must be in [0, %d] ms, pollTime not negative",
+                             MAX_INVISIBLE_MS);
+        return;
+    }
+    if (order) { /* not silently unordered: the client learns it at once */
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "orderly POP is not supported by this broker yet");
+        return;
+    }
+    if (!check_common(b, c, req, group, topic, qid))
+        return;
+    if (pollTime > 0 && bornTime > 0 && cm_now_ms() - bornTime - pollTime > 500) {
+        rm_conn_respond_code(c, req, BR_RC_POLLING_TIMEOUT, "the broker received the request after its poll time");
+        return;
+    }
+    if (rm_cmd_is_oneway(req))
+        return;
+    remote_ans_t *a = malloc(sizeof *a);
+    if (!a) {
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "out of memory");
+        return;
+    }
+    a->conn = c;
+    a->opaque = req->opaque;
+    a->serialize = req->serialize;
+    rm_conn_ref(c);
+    br_pop_ask_t ask = {.group = group, .topic = topic, .queueId = qid, .maxNums = maxNums,
+                        .invisibleTime = invisibleTime, .pollTime = pollTime > 20000 ? 20000 : pollTime,
+                        .expType = rm_ext_get(req, "expType"), .exp = rm_ext_get(req, "exp"), .initMode = initMode};
+    hook_receive(b, &ask, remote_done, a);
+}
+
+/* ACK_MESSAGE and CHANGE_MESSAGE_INVISIBLETIME share their header and checks. */
+static int ack_header(br_broker_t *b, rm_conn_t *c, rm_cmd_t *req, const char **group, const char **topic,
+                      br_pop_handle_t *h)
+{
+    int32_t qid;
+    int64_t offset;
+    const char *extra;
+    if (!(*group = rm_req_str(c, req, "consumerGroup")) || !(*topic = rm_req_str(c, req, "topic")) ||
+        rm_req_i32(c, req, "queueId", &qid) || !(extra = rm_req_str(c, req, "extraInfo")) ||
+        rm_req_i64(c, req, "offset", &offset))
+        return -1;
+    br_topic_t *tc = br_topics_get(&b->topics, *topic);
+    if (!tc) {
+        rm_conn_respond_code(c, req, RC_TOPIC_NOT_EXIST, "topic[%s] not exist, apply first please!", *topic);
+        return -1;
+    }
+    if (qid < 0 || qid >= tc->readQueueNums) {
+        rm_conn_respond_code(c, req, RC_MESSAGE_ILLEGAL, "queueId[%d] is illegal, topic:[%s] topicConfig.readQueueNums:[%d] consumer:[%s]",
+                             qid, *topic, tc->readQueueNums, rm_conn_peer(c));
+        return -1;
+    }
+    int64_t min = st_min_offset(b->store, *topic, qid), max = st_max_offset(b->store, *topic, qid);
+    if (offset < min || offset >= max) {
+        rm_conn_respond_code(c, req, BR_RC_NO_MESSAGE, "offset is illegal, key:%s@%d, commit:%" PRId64 ", store:%" PRId64 ",%" PRId64,
+                             *topic, qid, offset, min, max);
+        return -1;
+    }
+    if (br_pop_handle_parse(extra, strlen(extra), h) != 0) {
+        rm_conn_respond_code(c, req, RC_INVALID_PARAMETER, "extraInfo is not a receipt handle: %s", extra);
+        return -1;
+    }
+    h->queueId = qid; /* the header names the message; the handle its generation */
+    h->queueOffset = offset;
+    return 0;
+}
+
+static void handle_ack_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    const char *group, *topic;
+    br_pop_handle_t h;
+    if (ack_header(b, c, req, &group, &topic, &h))
+        return;
+    /* Apache's broker answers SUCCESS for any ack of an existing offset; one of an outdated
+     * handle has no effect there either (the message comes back). */
+    int rc = ack_one(b, group, topic, h.queueId, h.queueOffset, h.popTime);
+    journal_flush(b);
+    rm_conn_respond_code(c, req, RC_SUCCESS, rc == BR_POP_ESTALE ? "the receipt handle is outdated: not acked" : NULL);
+}
+
+typedef struct { br_broker_t *b; int acked; } batch_t;
+
+static void batch_one(void *arg, const char *group, const char *topic, int32_t qid, int64_t offset, int64_t popTime)
+{
+    batch_t *bt = arg;
+    if (ack_one(bt->b, group, topic, qid, offset, popTime) == BR_POP_OK)
+        bt->acked++;
+}
+
+static void handle_batch_ack_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    batch_t bt = {.b = b};
+    int n = req->body_len ? br_pop_batch_ack_each((const char *)req->body, req->body_len, batch_one, &bt) : -1;
+    journal_flush(b);
+    if (n < 0) {
+        rm_conn_respond_code(c, req, RC_INVALID_PARAMETER, "the body is not a BatchAckMessageRequestBody");
+        return;
+    }
+    if (n == 0) {
+        rm_conn_respond_code(c, req, BR_RC_NO_MESSAGE, "no ack in the request");
+        return;
+    }
+    rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
+}
+
+static void handle_change_invisible_time(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    const char *group, *topic;
+    br_pop_handle_t h;
+    int64_t invisibleTime;
+    if (rm_req_i64(c, req, "invisibleTime", &invisibleTime) || ack_header(b, c, req, &group, &topic, &h))
+        return;
+    if (invisibleTime < 0 || invisibleTime > MAX_INVISIBLE_MS) {
+        rm_conn_respond_code(c, req, RC_INVALID_PARAMETER, "invisibleTime must be in [0, %d] ms", MAX_INVISIBLE_MS);
+        return;
+    }
+    pop_entry_t *e = entry_get(b, group, topic, h.queueId, h.queueOffset);
+    if (!e || e->popTime != h.popTime) {
+        rm_conn_respond_code(c, req, BR_RC_NO_MESSAGE, e ? "the receipt handle is outdated" : "the message is not in flight (acked, or never popped)");
+        return;
+    }
+    char handle[300];
+    make_handle(handle, sizeof handle, b->cfg.brokerName, e->popTime, e->invisibleTime, e->qid, e->offset, e->cloff);
+    hook_change(b, group, topic, handle, invisibleTime, NULL, 0);
+    rm_cmd_t resp;
+    rm_cmd_init(&resp, RC_SUCCESS);
+    rm_ext_set_i64(&resp, "popTime", e->popTime);
+    rm_ext_set_i64(&resp, "invisibleTime", e->invisibleTime);
+    rm_ext_set(&resp, "reviveQid", "0");
+    rm_conn_respond(c, req, &resp);
+    rm_cmd_free(&resp);
+}
+
+/* ---- the subsystem ---- */
+
+static int pop_start(br_broker_t *b)
+{
+    br_pops_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return -1;
+    b->pops = p;
+    p->eheap = (heap_t){.key = ekey, .pos = epos};
+    p->wheap = (heap_t){.key = wkey, .pos = wpos};
+    st_get_result_init(&p->g);
+    cm_buf_init(&p->body);
+    cm_buf_init(&p->journal);
+    if (!br_topics_get(&b->topics, BR_POP_STATE_TOPIC) && !br_is_slave(b)) /* registered with the rest */
+        br_topics_put(&b->topics, BR_POP_STATE_TOPIC, 1, 1, PERM_READ | PERM_WRITE, 0);
+    replay(b);
+    p->lastRevive = cm_now_ms();
+    b->hooks.pop_arrived = hook_arrived;
+    b->hooks.pop_receive = hook_receive;
+    b->hooks.pop_ack = hook_ack;
+    b->hooks.pop_change = hook_change;
+    uv_timer_init(b->loop, &p->timer);
+    p->timer.data = b;
+    uv_timer_start(&p->timer, on_tick, TICK_MS, TICK_MS);
+    return 0;
+}
+
+static int pop_stop(br_broker_t *b, uv_close_cb cb)
+{
+    br_pops_t *p = b->pops;
+    while (p->wheap.n > 0) { /* every parked receive is answered */
+        pop_req_t *r = p->wheap.v[0];
+        unpark(b, r);
+        r->cb(r->arg, BR_RC_POLLING_TIMEOUT, "the broker is stopping", 0, 0, NULL, 0);
+        req_free(r);
+    }
+    journal_flush(b);
+    uv_close((uv_handle_t *)&p->timer, cb);
+    return 1;
+}
+
+static void pop_release(br_broker_t *b)
+{
+    br_pops_t *p = b->pops;
+    b->hooks.pop_arrived = NULL;
+    b->hooks.pop_receive = NULL;
+    b->hooks.pop_ack = NULL;
+    b->hooks.pop_change = NULL;
+    if (!p)
+        return;
+    cm_map_free(&p->entries, free);
+    cm_map_free(&p->gts, gt_free);
+    cm_map_free(&p->waitqs, free);
+    free(p->eheap.v);
+    free(p->wheap.v);
+    st_get_result_free(&p->g);
+    cm_buf_free(&p->body);
+    cm_buf_free(&p->journal);
+    free(p);
+    b->pops = NULL;
+}
+
+static const rm_handler_t k_handlers[] = {
+    {200050, handle_pop_message},
+    {200051, handle_ack_message},
+    {200053, handle_change_invisible_time},
+    {200151, handle_batch_ack_message},
+};
+
+const br_subsys_t br_pop_subsys = {"pop", pop_start, pop_stop, pop_release, k_handlers,
+                                   sizeof k_handlers / sizeof k_handlers[0], 0};
