@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # check-layers.sh: the include rules that keep Loulan's architecture true (docs/broker-structure.md).
 #   1. modules depend only on modules above them:
-#      common -> remoting -> store/filter/acl/admin -> namesrv/broker/client -> tools/dashboard
+#      common -> remoting -> store/filter/acl/admin/grpc -> namesrv/broker/client -> tools/dashboard
 #   2. inside the broker, core/ includes no subsystem header, and a subsystem (clients/, pull/,
 #      schedule/, timer/, trans/, ha/, ...) includes only the core's header and its own; only
 #      src/broker/wire.c (and main_*.c) may include every subsystem.
@@ -15,9 +15,9 @@ allowed_deps() {  # module -> the modules it may include (besides itself)
     common) echo "" ;;
     remoting) echo "common" ;;
     store | filter) echo "common" ;;
-    acl | admin) echo "common remoting" ;;
+    acl | admin | grpc) echo "common remoting" ;;
     namesrv) echo "common remoting store filter acl" ;;
-    broker) echo "common remoting store filter acl" ;;
+    broker) echo "common remoting store filter acl grpc" ;;
     client) echo "common remoting filter loulan" ;;
     tools) echo "common remoting store filter client admin loulan" ;;
     dashboard) echo "common remoting client admin loulan" ;;

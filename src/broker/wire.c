@@ -8,6 +8,7 @@
 #include "broker/acl/acl.h"
 #include "broker/clients/clients.h"
 #include "broker/dledger/dledger.h"
+#include "broker/grpc/grpc.h"
 #include "broker/ha/ha.h"
 #include "broker/pop/pop.h"
 #include "broker/pull/pull.h"
@@ -24,6 +25,7 @@ static const br_subsys_t *const k_subsys[] = {
     &br_trans_subsys,    /* transactions */
     &br_schedule_subsys, /* delay levels and CONSUMER_SEND_MSG_BACK */
     &br_timer_subsys,    /* timer messages */
+    &br_grpc_subsys,     /* the RocketMQ 5.x gRPC endpoint (enableGrpcServer) */
     &br_pop_subsys,      /* POP consumption (POP_MESSAGE, ACK, CHANGE_INVISIBLETIME) */
 };
 

@@ -345,11 +345,24 @@ static SSL_CTX *ctx_new(int server, char *err, size_t errlen)
     return ctx;
 }
 
+/* ALPN: a client that offers "h2" (gRPC clients, src/grpc) gets it; remoting clients offer
+ * nothing and see no change. gRPC clients refuse a TLS connection without ALPN h2. */
+static int select_h2(SSL *s, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                     unsigned int inlen, void *arg)
+{
+    static const unsigned char h2[] = {2, 'h', '2'};
+    (void)s; (void)arg;
+    if (SSL_select_next_proto((unsigned char **)out, outlen, h2, sizeof h2, in, inlen) == OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_OK;
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
 static SSL_CTX *server_ctx(const rm_tls_conf_t *tc, char *err, size_t errlen)
 {
     SSL_CTX *ctx = ctx_new(1, err, errlen);
     if (!ctx)
         return NULL;
+    SSL_CTX_set_alpn_select_cb(ctx, select_h2, NULL);
     if (tc->test_mode) {
         if (use_self_signed(ctx) != 0) {
             ssl_reason(err, errlen, "tls.test.mode.enable: cannot make a self-signed certificate");

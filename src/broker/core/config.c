@@ -26,6 +26,7 @@ void br_config_defaults(br_config_t *c)
         snprintf(c->namesrvAddr, sizeof c->namesrvAddr, "%s", ns);
     c->listenPort = 10911;
     c->maxConnections = 10000;
+    c->grpcServerPort = 8081;
     c->autoCreateTopicEnable = 1;
     c->autoCreateSubscriptionGroup = 1;
     c->defaultTopicQueueNums = 8;
@@ -194,6 +195,7 @@ typedef struct {
 #define I(k, lo, hi) {#k, T_INT, offsetof(br_config_t, k), sizeof(((br_config_t *)0)->k), lo, hi}
 #define B(k) {#k, T_BOOL, offsetof(br_config_t, k), sizeof(int), 0, 1}
 static const key_t_ k_keys[] = {
+    B(enableGrpcServer), I(grpcServerPort, 0, 65535),
     S(brokerClusterName), S(brokerName), I(brokerId, 0, 1 << 20), S(namesrvAddr), S(brokerIP1),
     S(brokerIP2), I(listenPort, 3, 65535), I(maxConnections, 1, 1 << 24), I(haListenPort, 0, 65535), B(autoCreateTopicEnable),
     B(autoCreateSubscriptionGroup), I(defaultTopicQueueNums, 1, 1024), S(storePathRootDir),

@@ -215,13 +215,15 @@ typedef struct br_pop_msg {
 } br_pop_msg_t;
 /* What a receive asks: queueId -1 = every read queue; maxNums 1..32; invisibleTime ms;
  * pollTime ms (0: answer at once); expType "TAG" (NULL) or "SQL92", exp NULL = "*";
- * initMode 0 (MIN) or 1 (MAX) for a group that never consumed the queue. */
+ * initMode 0 (MIN) or 1 (MAX) for a group that never consumed the queue; order: FIFO (a queue
+ * with messages of the group in flight is skipped; handles carry reviveQid 999). */
 typedef struct br_pop_ask {
     const char *group, *topic;
     int32_t queueId, maxNums;
     int64_t invisibleTime, pollTime;
     const char *expType, *exp;
     int initMode;
+    int order;
 } br_pop_ask_t;
 /* Called exactly once per receive (at once, when a message arrives, at the poll deadline or at
  * broker stop): code RC_SUCCESS with n >= 1 messages, RC_PULL_NOT_FOUND (nothing, no polling),
@@ -343,6 +345,7 @@ typedef struct br_broker {
     struct br_ha *ha;           /* ha/: replication */
     struct br_dledger *dledger; /* dledger/: a Raft group elects the master (enableDLegerCommitLog) */
     struct br_aclsys *acl;      /* acl/: access control (aclEnable) */
+    struct br_grpcsvc *grpc;    /* grpc/: the RocketMQ 5.x gRPC endpoint (enableGrpcServer) */
     struct br_pops *pops;       /* pop/: POP consumption state */
     int quorum;                 /* sends wait for a Raft majority (flushwait.c: ha_acked = committed) */
     struct br_persist *persist; /* config-file writer (persist.c) */

@@ -1,0 +1,1060 @@
+/* apache.rocketmq.v2.MessagingService on the broker (spec grpc-5x.md §3, §5): the handlers
+ * behind src/grpc's method table. Requests are decoded with protobuf-c (proto/rocketmq_v2.proto);
+ * every answer carries its outcome in a Status with gRPC status 0, as Apache's proxy does.
+ *
+ * Per-client state (settings from Telemetry) is keyed by x-mq-client-id and lives while the
+ * client's Telemetry stream is open (so it is bounded by open streams), or until
+ * NotifyClientTermination. SendMessage turns each message into a SEND_MESSAGE_V2 request to the
+ * broker itself over one loopback remoting connection (see grpc.h why) and answers when the
+ * broker has. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/core/core.h"
+#include "broker/grpc/grpc.h"
+#include "grpc/grpc.h"
+#include "rocketmq_v2.pb-c.h"
+
+#define V2(x) Apache__Rocketmq__V2__##x
+#define CODE(x) APACHE__ROCKETMQ__V2__CODE__##x
+#define SVC "/apache.rocketmq.v2.MessagingService/"
+#define MAX_CLIENTS 10000
+#define MAX_DELAY_MS (24LL * 3600 * 1000)   /* Apache's maxDelayTimeMills */
+#define SEND_TIMEOUT_MS 3000
+
+typedef struct gclient {
+    char id[256];
+    int type;                   /* ClientType */
+    gp_call_t *telemetry;       /* its most recent stream (referenced) */
+    uint8_t *reply;             /* the last settings answer sent on it */
+    size_t reply_len;
+    int resent_on_heartbeat;
+} gclient_t;
+
+/* Node 1.0.8's startup() waits for a settings answer that arrives *after* it fetched every
+ * topic's route; an answer that came earlier (ours comes within a millisecond) is missed and
+ * startup never returns. So the answer is sent again RESEND_MS after the client's latest
+ * QueryRoute, and once more at its first Heartbeat; clients take a repeated answer as an update
+ * of the same settings. */
+#define RESEND_MS 250
+#define RESEND_MAX 256
+
+typedef struct br_grpcsvc {
+    br_broker_t *b;
+    gp_server_t *srv;
+    rm_conn_t *self;            /* loopback remoting connection to this broker */
+    rm_endpoint_t self_ep;
+    cm_map_t clients;           /* client id -> gclient_t */
+    uv_timer_t done;            /* closed when the server has closed (stop's handle) */
+    uv_close_cb stop_cb;
+    unsigned rr;                /* round-robin queue choice */
+    uv_timer_t resend_timer;
+    gclient_t *resend[RESEND_MAX]; /* clients whose settings answer goes again at the timer */
+    size_t nresend;
+
+    char endpoint_host[64];
+    int port;
+} br_grpcsvc_t;
+
+static void resend_soon(br_grpcsvc_t *g, const char *id);
+
+/* ---- answers ---- */
+
+static void send_msg(gp_call_t *call, const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *p = malloc(n ? n : 1);
+    if (!p) {
+        gp_call_finish(call, GP_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    protobuf_c_message_pack(m, p);
+    gp_call_send(call, p, n);
+    free(p);
+}
+
+/* A unary answer that is a Status alone (field 1 of every response). */
+static void answer_status(gp_call_t *call, int code, const char *msg)
+{
+    V2(Status) st = APACHE__ROCKETMQ__V2__STATUS__INIT;
+    st.code = code;
+    st.message = (char *)(msg ? msg : "");
+    V2(StatusOnlyResponse) r = APACHE__ROCKETMQ__V2__STATUS_ONLY_RESPONSE__INIT;
+    r.status = &st;
+    send_msg(call, &r.base);
+    gp_call_finish(call, GP_STATUS_OK, NULL);
+}
+
+static const char *client_id(gp_call_t *call)
+{
+    const char *id = gp_call_header(call, "x-mq-client-id");
+    return id && id[0] ? id : NULL;
+}
+
+/* ---- QueryRoute (§3.1) ---- */
+
+/* accept_message_types of a topic: its message.type attribute; none (topics made by 4.x tools)
+ * accepts every type, so 5.x FIFO/delay producers work on them (spec §5.3 "permissive"). */
+static size_t topic_types(const br_topic_t *t, V2(MessageType) out[4])
+{
+    const char *a = strstr(t->attributes, "message.type=");
+    if (a) {
+        a += 13;
+        static const struct { const char *n; V2(MessageType) v; } k[] = {
+            {"NORMAL", APACHE__ROCKETMQ__V2__MESSAGE_TYPE__NORMAL}, {"FIFO", APACHE__ROCKETMQ__V2__MESSAGE_TYPE__FIFO},
+            {"DELAY", APACHE__ROCKETMQ__V2__MESSAGE_TYPE__DELAY},
+            {"TRANSACTION", APACHE__ROCKETMQ__V2__MESSAGE_TYPE__TRANSACTION}};
+        for (size_t i = 0; i < 4; i++) {
+            size_t l = strlen(k[i].n);
+            if (strncmp(a, k[i].n, l) == 0 && (a[l] == 0 || a[l] == ',')) {
+                out[0] = k[i].v;
+                return 1;
+            }
+        }
+    }
+    for (int i = 0; i < 4; i++)
+        out[i] = (V2(MessageType))(i + 1);
+    return 4;
+}
+
+static void handle_query_route(gp_call_t *call, const uint8_t *msg, size_t len, void *ctx)
+{
+    br_grpcsvc_t *g = ctx;
+    V2(QueryRouteRequest) *req = apache__rocketmq__v2__query_route_request__unpack(NULL, len, msg);
+    if (!req) {
+        gp_call_finish(call, GP_STATUS_INVALID_ARGUMENT, "QueryRouteRequest does not decode");
+        return;
+    }
+    const char *name = req->topic && req->topic->name ? req->topic->name : "";
+    char why[256];
+    br_topic_t *t = NULL;
+    if (!client_id(call)) {
+        answer_status(call, CODE(CLIENT_ID_REQUIRED), "x-mq-client-id is required");
+    } else if (br_topic_name_error(name) || br_topic_is_system_forbidden(name)) {
+        snprintf(why, sizeof why, "topic name '%.150s' is not valid", name);
+        answer_status(call, CODE(ILLEGAL_TOPIC), why);
+    } else if (!g) {
+        answer_status(call, CODE(INTERNAL_SERVER_ERROR), "no broker");
+    } else if (!(t = br_topics_get(&g->b->topics, name))) {
+        snprintf(why, sizeof why, "topic '%s' does not exist (topics are not created over gRPC)", name);
+        answer_status(call, CODE(TOPIC_NOT_FOUND), why);
+    } else {
+        br_broker_t *b = g->b;
+        int perm = t->perm & b->cfg.brokerPermission;
+        int r = (perm & PERM_READ) ? t->readQueueNums : 0, w = (perm & PERM_WRITE) ? t->writeQueueNums : 0;
+        int rw = r < w ? r : w, total;
+        /* Node 1.0.8 sends only to queue id 0 of a broker: queue 0 must be writable, so
+         * READ_WRITE queues come first here (Apache numbers READ-only ones first) */
+        total = r + w - rw;
+        if (total == 0)
+            total = t->readQueueNums > t->writeQueueNums ? t->readQueueNums : t->writeQueueNums;
+        if (total <= 0)
+            total = 1;
+        if (total > 1024)
+            total = 1024;
+        V2(Resource) topic = APACHE__ROCKETMQ__V2__RESOURCE__INIT;
+        topic.name = (char *)name;
+        topic.resource_namespace = req->topic->resource_namespace ? req->topic->resource_namespace : "";
+        V2(Address) addr = APACHE__ROCKETMQ__V2__ADDRESS__INIT, *addrs[1] = {&addr};
+        addr.host = g->endpoint_host;
+        addr.port = g->port;
+        V2(Endpoints) ep = APACHE__ROCKETMQ__V2__ENDPOINTS__INIT;
+        ep.scheme = APACHE__ROCKETMQ__V2__ADDRESS_SCHEME__IPv4;
+        ep.n_addresses = 1;
+        ep.addresses = addrs;
+        V2(Broker) br = APACHE__ROCKETMQ__V2__BROKER__INIT;
+        br.name = b->cfg.brokerName;
+        br.id = (int32_t)b->cfg.brokerId;
+        br.endpoints = &ep;
+        V2(MessageType) types[4];
+        size_t ntypes = topic_types(t, types);
+        V2(MessageQueue) *qs = calloc((size_t)total, sizeof *qs);
+        V2(MessageQueue) **qp = calloc((size_t)total, sizeof *qp);
+        if (!qs || !qp) {
+            free(qs);
+            free(qp);
+            answer_status(call, CODE(INTERNAL_SERVER_ERROR), "out of memory");
+            apache__rocketmq__v2__query_route_request__free_unpacked(req, NULL);
+            return;
+        }
+        for (int i = 0; i < total; i++) {
+            V2(MessageQueue) q = APACHE__ROCKETMQ__V2__MESSAGE_QUEUE__INIT;
+            q.topic = &topic;
+            q.id = i;
+            q.broker = &br;
+            q.accept_message_types = types;
+            q.n_accept_message_types = ntypes;
+            if (rw + (r - rw) + (w - rw) == 0)
+                q.permission = APACHE__ROCKETMQ__V2__PERMISSION__NONE;
+            else if (i < rw)
+                q.permission = APACHE__ROCKETMQ__V2__PERMISSION__READ_WRITE;
+            else if (i < r)
+                q.permission = APACHE__ROCKETMQ__V2__PERMISSION__READ;
+            else
+                q.permission = APACHE__ROCKETMQ__V2__PERMISSION__WRITE;
+            qs[i] = q;
+            qp[i] = &qs[i];
+        }
+        V2(Status) st = APACHE__ROCKETMQ__V2__STATUS__INIT;
+        st.code = CODE(OK);
+        st.message = "OK";
+        V2(QueryRouteResponse) resp = APACHE__ROCKETMQ__V2__QUERY_ROUTE_RESPONSE__INIT;
+        resp.status = &st;
+        resp.n_message_queues = (size_t)total;
+        resp.message_queues = qp;
+        send_msg(call, &resp.base);
+        gp_call_finish(call, GP_STATUS_OK, NULL);
+        free(qs);
+        free(qp);
+        resend_soon(g, client_id(call));
+    }
+    apache__rocketmq__v2__query_route_request__free_unpacked(req, NULL);
+}
+
+/* ---- Telemetry (§3.2) ---- */
+
+static void client_forget(br_grpcsvc_t *g, const char *id, gp_call_t *only_if)
+{
+    gclient_t *c = cm_map_get(&g->clients, id);
+    if (!c || (only_if && c->telemetry != only_if))
+        return;
+    cm_map_remove(&g->clients, id);
+    for (size_t i = 0; i < g->nresend; i++)
+        if (g->resend[i] == c)
+            g->resend[i--] = g->resend[--g->nresend];
+    if (c->telemetry) {
+        gp_call_set_data(c->telemetry, NULL);
+        gp_call_unref(c->telemetry);
+    }
+    free(c->reply);
+    free(c);
+}
+
+static void resend_settings(gclient_t *c)
+{
+    if (c->telemetry && c->reply && !gp_call_finished(c->telemetry))
+        gp_call_send(c->telemetry, c->reply, c->reply_len);
+}
+
+static void on_resend_timer(uv_timer_t *t)
+{
+    br_grpcsvc_t *g = t->data;
+    for (size_t i = 0; i < g->nresend; i++)
+        resend_settings(g->resend[i]);
+    g->nresend = 0;
+}
+
+/* A QueryRoute from a client with an answered Telemetry: its settings go again soon. */
+static void resend_soon(br_grpcsvc_t *g, const char *id)
+{
+    gclient_t *c = id ? cm_map_get(&g->clients, id) : NULL;
+    if (!c || !c->reply)
+        return;
+    size_t i = 0;
+    while (i < g->nresend && g->resend[i] != c)
+        i++;
+    if (i == g->nresend && g->nresend < RESEND_MAX)
+        g->resend[g->nresend++] = c;
+    uv_timer_start(&g->resend_timer, on_resend_timer, RESEND_MS, 0);
+}
+
+static void handle_telemetry_msg(gp_call_t *call, const uint8_t *msg, size_t len, void *ctx)
+{
+    br_grpcsvc_t *g = ctx;
+    V2(TelemetryCommand) *cmd = apache__rocketmq__v2__telemetry_command__unpack(NULL, len, msg);
+    const char *id = client_id(call);
+    if (!cmd) {
+        gp_call_finish(call, GP_STATUS_INVALID_ARGUMENT, "TelemetryCommand does not decode");
+        return;
+    }
+    if (!id) {
+        gp_call_finish(call, GP_STATUS_INVALID_ARGUMENT, "x-mq-client-id is required");
+    } else if (cmd->command_case != APACHE__ROCKETMQ__V2__TELEMETRY_COMMAND__COMMAND_SETTINGS) {
+        /* thread stack traces and verify results answer commands this server never sends */
+    } else if (cmd->settings->pub_sub_case == APACHE__ROCKETMQ__V2__SETTINGS__PUB_SUB__NOT_SET) {
+        gp_call_finish(call, GP_STATUS_INVALID_ARGUMENT, "settings name neither publishing nor subscription");
+    } else if (!g) {
+        gp_call_finish(call, GP_STATUS_INTERNAL, "no broker");
+    } else {
+        V2(Settings) *s = cmd->settings;
+        gclient_t *c = cm_map_get(&g->clients, id);
+        if (!c && g->clients.n >= MAX_CLIENTS) {
+            gp_call_finish(call, GP_STATUS_RESOURCE_EXHAUSTED, "too many gRPC clients");
+            apache__rocketmq__v2__telemetry_command__free_unpacked(cmd, NULL);
+            return;
+        }
+        if (!c && (c = calloc(1, sizeof *c)) != NULL) {
+            snprintf(c->id, sizeof c->id, "%s", id);
+            if (cm_map_put(&g->clients, id, c) != 0) {
+                free(c);
+                c = NULL;
+            }
+        }
+        if (c) {
+            c->type = s->_client_type_case ? (int)s->client_type : 0;
+            if (c->telemetry != call) {
+                if (c->telemetry) {
+                    gp_call_set_data(c->telemetry, NULL);
+                    gp_call_unref(c->telemetry);
+                }
+                c->telemetry = call;
+                gp_call_ref(call);
+                gp_call_set_data(call, c);
+            }
+        }
+        /* The completed copy (§3.2 "What the reply MUST contain"): the pointers set here point
+         * at this frame's memory and are put back before protobuf-c frees the request. */
+        V2(RetryPolicy) *old_bp = s->_backoff_policy_case ? s->backoff_policy : NULL;
+        int old_bp_case = s->_backoff_policy_case;
+        V2(Metric) *old_metric = s->metric;
+        Google__Protobuf__Duration d_init = GOOGLE__PROTOBUF__DURATION__INIT, d_max = GOOGLE__PROTOBUF__DURATION__INIT;
+        V2(ExponentialBackoff) eb = APACHE__ROCKETMQ__V2__EXPONENTIAL_BACKOFF__INIT;
+        V2(RetryPolicy) rp = APACHE__ROCKETMQ__V2__RETRY_POLICY__INIT;
+        V2(Metric) metric = APACHE__ROCKETMQ__V2__METRIC__INIT;
+        Google__Protobuf__Duration lpt = GOOGLE__PROTOBUF__DURATION__INIT;
+        int32_t old_body = 0;
+        int sub_restore = 0, old_fifo_case = 0, old_fifo = 0, old_rbs_case = 0, old_rbs = 0, old_lpt_case = 0;
+        Google__Protobuf__Duration *old_lpt = NULL;
+        d_init.nanos = 10 * 1000 * 1000;
+        d_max.seconds = 1;
+        eb.initial = &d_init;
+        eb.max = &d_max;
+        eb.multiplier = 2.0f;
+        rp.max_attempts = 3;
+        rp.strategy_case = APACHE__ROCKETMQ__V2__RETRY_POLICY__STRATEGY_EXPONENTIAL_BACKOFF;
+        rp.exponential_backoff = &eb;
+        if (s->pub_sub_case == APACHE__ROCKETMQ__V2__SETTINGS__PUB_SUB_PUBLISHING) {
+            s->_backoff_policy_case = APACHE__ROCKETMQ__V2__SETTINGS___BACKOFF_POLICY_BACKOFF_POLICY;
+            s->backoff_policy = &rp;
+            old_body = s->publishing->max_body_size;
+            s->publishing->max_body_size = (int32_t)g->b->cfg.maxMessageSize;
+            s->publishing->validate_message_type = 1;
+        } else {
+            /* consumers: what a push consumer must be told (§3.2); the group's orderliness */
+            V2(Subscription) *sub = s->subscription;
+            const char *gname = sub->_group_case && sub->group && sub->group->name ? sub->group->name : "";
+            br_group_t *grp = gname[0] ? br_groups_get(&g->b->groups, gname) : NULL;
+            sub_restore = 1;
+            old_fifo_case = sub->_fifo_case; old_fifo = sub->fifo;
+            old_rbs_case = sub->_receive_batch_size_case; old_rbs = sub->receive_batch_size;
+            old_lpt_case = sub->_long_polling_timeout_case; old_lpt = old_lpt_case ? sub->long_polling_timeout : NULL;
+            sub->_fifo_case = APACHE__ROCKETMQ__V2__SUBSCRIPTION___FIFO_FIFO;
+            sub->fifo = grp && grp->consumeMessageOrderly;
+            sub->_receive_batch_size_case = APACHE__ROCKETMQ__V2__SUBSCRIPTION___RECEIVE_BATCH_SIZE_RECEIVE_BATCH_SIZE;
+            sub->receive_batch_size = 32;
+            lpt.seconds = 20;
+            sub->_long_polling_timeout_case = APACHE__ROCKETMQ__V2__SUBSCRIPTION___LONG_POLLING_TIMEOUT_LONG_POLLING_TIMEOUT;
+            sub->long_polling_timeout = &lpt;
+            rp.max_attempts = (grp ? grp->retryMaxTimes : 16) + 1;
+            s->_backoff_policy_case = APACHE__ROCKETMQ__V2__SETTINGS___BACKOFF_POLICY_BACKOFF_POLICY;
+            s->backoff_policy = &rp;
+        }
+        s->metric = &metric;
+        V2(Status) st = APACHE__ROCKETMQ__V2__STATUS__INIT;
+        st.code = CODE(OK);
+        st.message = "OK";
+        V2(TelemetryCommand) reply = APACHE__ROCKETMQ__V2__TELEMETRY_COMMAND__INIT;
+        reply._status_case = APACHE__ROCKETMQ__V2__TELEMETRY_COMMAND___STATUS_STATUS;
+        reply.status = &st;
+        reply.command_case = APACHE__ROCKETMQ__V2__TELEMETRY_COMMAND__COMMAND_SETTINGS;
+        reply.settings = s;
+        size_t rlen = protobuf_c_message_get_packed_size(&reply.base);
+        uint8_t *rb = malloc(rlen ? rlen : 1);
+        if (rb) {
+            protobuf_c_message_pack(&reply.base, rb);
+            gp_call_send(call, rb, rlen);
+            if (c) {
+                free(c->reply);
+                c->reply = rb;
+                c->reply_len = rlen;
+                rb = NULL;
+            }
+            free(rb);
+        } else {
+            gp_call_finish(call, GP_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        }
+        s->metric = old_metric;
+        s->_backoff_policy_case = old_bp_case;
+        s->backoff_policy = old_bp;
+        if (s->pub_sub_case == APACHE__ROCKETMQ__V2__SETTINGS__PUB_SUB_PUBLISHING)
+            s->publishing->max_body_size = old_body;
+        if (sub_restore) {
+            V2(Subscription) *sub = s->subscription;
+            sub->_fifo_case = old_fifo_case; sub->fifo = old_fifo;
+            sub->_receive_batch_size_case = old_rbs_case; sub->receive_batch_size = old_rbs;
+            sub->_long_polling_timeout_case = old_lpt_case; sub->long_polling_timeout = old_lpt;
+        }
+    }
+    apache__rocketmq__v2__telemetry_command__free_unpacked(cmd, NULL);
+}
+
+static void telemetry_end(gp_call_t *call, void *ctx)
+{
+    br_grpcsvc_t *g = ctx;
+    gclient_t *c = gp_call_data(call);
+    if (g && c)
+        client_forget(g, c->id, call);
+}
+
+static void handle_telemetry_half_close(gp_call_t *call, void *ctx)
+{
+    telemetry_end(call, ctx);
+    gp_call_finish(call, GP_STATUS_OK, NULL);
+}
+
+/* ---- Heartbeat (§3.3), NotifyClientTermination (§3.11) ---- */
+
+static void handle_heartbeat(gp_call_t *call, const uint8_t *msg, size_t len, void *ctx)
+{
+    V2(HeartbeatRequest) *req = apache__rocketmq__v2__heartbeat_request__unpack(NULL, len, msg);
+    if (!req) {
+        gp_call_finish(call, GP_STATUS_INVALID_ARGUMENT, "HeartbeatRequest does not decode");
+        return;
+    }
+    /* accepted before settings too (§3.3, recommended): clients only log a refusal */
+    br_grpcsvc_t *g = ctx;
+    const char *id = client_id(call);
+    if (!id) {
+        answer_status(call, CODE(CLIENT_ID_REQUIRED), "x-mq-client-id is required");
+    } else {
+        answer_status(call, CODE(OK), "OK");
+        gclient_t *c = g ? cm_map_get(&g->clients, id) : NULL;
+        if (c && !c->resent_on_heartbeat) {
+            c->resent_on_heartbeat = 1;
+            resend_settings(c);
+        }
+    }
+    apache__rocketmq__v2__heartbeat_request__free_unpacked(req, NULL);
+}
+
+static void handle_notify_termination(gp_call_t *call, const uint8_t *msg, size_t len, void *ctx)
+{
+    br_grpcsvc_t *g = ctx;
+    V2(NotifyClientTerminationRequest) *req = apache__rocketmq__v2__notify_client_termination_request__unpack(NULL, len, msg);
+    if (!req) {
+        gp_call_finish(call, GP_STATUS_INVALID_ARGUMENT, "NotifyClientTerminationRequest does not decode");
+        return;
+    }
+    const char *id = client_id(call);
+    if (!id) {
+        answer_status(call, CODE(CLIENT_ID_REQUIRED), "x-mq-client-id is required");
+    } else {
+        if (g)
+            client_forget(g, id, NULL);
+        answer_status(call, CODE(OK), "OK");
+    }
+    apache__rocketmq__v2__notify_client_termination_request__free_unpacked(req, NULL);
+}
+
+/* ---- SendMessage (§3.4, §5.1) ---- */
+
+/* RocketMQ's reserved property names: a client may not set them as user properties. */
+static const char *const k_reserved[] = {
+    "KEYS", "TAGS", "WAIT", "DELAY", "RETRY_TOPIC", "REAL_TOPIC", "REAL_QID", "TRAN_MSG", "PGROUP", "MIN_OFFSET",
+    "MAX_OFFSET", "BUYER_ID", "ORIGIN_MESSAGE_ID", "TRANSFER_FLAG", "CORRECTION_FLAG", "MQ2_FLAG", "RECONSUME_TIME",
+    "UNIQ_KEY", "MAX_RECONSUME_TIMES", "CONSUME_START_TIME", "POP_CK", "POP_CK_OFFSET", "1ST_POP_TIME",
+    "TRAN_PREPARED_QUEUE_OFFSET", "DUP_INFO", "EXTEND_UNIQ_INFO", "INSTANCE_ID", "CORRELATION_ID", "REPLY_TO_CLIENT",
+    "TTL", "ARRIVE_TIME", "PUSH_REPLY_TIME", "CLUSTER", "MSG_TYPE", "INNER_MULTI_QUEUE_OFFSET", "__BORNHOST",
+    "BORN_TIMESTAMP", "TRACE_ON", "MSG_REGION", "__SHARDINGKEY", "TRACE_CONTEXT", "CHECK_IMMUNITY_TIME_IN_SECONDS",
+    "TRANSACTION_CHECK_TIMES", "TIMER_OUT_MS"};
+
+static int reserved_key(const char *k)
+{
+    if (strncmp(k, "TIMER_", 6) == 0 || strncmp(k, "DLQ_ORIGIN_", 11) == 0 || strncmp(k, "__CRC32#", 8) == 0)
+        return 1;
+    for (size_t i = 0; i < sizeof k_reserved / sizeof k_reserved[0]; i++)
+        if (strcmp(k, k_reserved[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Text that may go into a 4.x property: no control characters (0x01/0x02 separate properties). */
+static int clean_text(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 0;
+    return 1;
+}
+static int blank(const char *s)
+{
+    for (; s && *s; s++)
+        if (*s != ' ' && *s != '\t')
+            return 0;
+    return 1;
+}
+
+static int prop_add(cm_buf_t *p, const char *k, const char *v)
+{
+    return cm_buf_puts(p, k) || cm_buf_putc(p, 1) || cm_buf_puts(p, v) || cm_buf_putc(p, 2);
+}
+
+/* One message -> 4.x properties and send fields. 0, or a Code with the reason in why. */
+typedef struct send_one {
+    cm_buf_t props;
+    const char *topic;
+    char uniq[128];
+    int64_t born;
+    int32_t sysFlag;
+    const char *group;          /* message group (FIFO), NULL if none */
+} send_one_t;
+
+static int build_message(const V2(Message) *m, int64_t max_body, int64_t now, send_one_t *o, char *why, size_t wl)
+{
+    const V2(SystemProperties) *sp = m->system_properties;
+    cm_buf_init(&o->props);
+    o->topic = m->topic && m->topic->name ? m->topic->name : "";
+    if (br_topic_name_error(o->topic) || br_topic_is_system_forbidden(o->topic)) {
+        snprintf(why, wl, "topic name '%.150s' is not valid", o->topic);
+        return CODE(ILLEGAL_TOPIC);
+    }
+    if (!sp) {
+        snprintf(why, wl, "message without system_properties");
+        return CODE(MESSAGE_CORRUPTED);
+    }
+    if (!sp->message_id || blank(sp->message_id) || strlen(sp->message_id) >= sizeof o->uniq ||
+        !clean_text(sp->message_id)) {
+        snprintf(why, wl, "message_id is required");
+        return CODE(ILLEGAL_MESSAGE_ID);
+    }
+    snprintf(o->uniq, sizeof o->uniq, "%s", sp->message_id);
+    if (m->body.len == 0) {
+        snprintf(why, wl, "message body is empty");
+        return CODE(MESSAGE_BODY_EMPTY);
+    }
+    if ((int64_t)m->body.len > max_body) {
+        snprintf(why, wl, "message body of %zu bytes is over maxMessageSize %lld", m->body.len, (long long)max_body);
+        return CODE(MESSAGE_BODY_TOO_LARGE);
+    }
+    switch (sp->message_type) {
+    case APACHE__ROCKETMQ__V2__MESSAGE_TYPE__TRANSACTION:
+        snprintf(why, wl, "transaction messages are not served over gRPC yet");
+        return CODE(UNSUPPORTED);
+    case APACHE__ROCKETMQ__V2__MESSAGE_TYPE__LITE:
+    case APACHE__ROCKETMQ__V2__MESSAGE_TYPE__PRIORITY:
+        snprintf(why, wl, "LITE and PRIORITY messages are not supported");
+        return CODE(MESSAGE_PROPERTY_CONFLICT_WITH_TYPE);
+    default:
+        break;
+    }
+    size_t ulen = 0;
+    if (m->n_user_properties > 128) {
+        snprintf(why, wl, "more than 128 user properties");
+        return CODE(MESSAGE_PROPERTIES_TOO_LARGE);
+    }
+    for (size_t i = 0; i < m->n_user_properties; i++) {
+        const char *k = m->user_properties[i]->key ? m->user_properties[i]->key : "";
+        const char *v = m->user_properties[i]->value ? m->user_properties[i]->value : "";
+        if (!k[0] || reserved_key(k)) {
+            snprintf(why, wl, "property key '%.100s' is reserved or empty", k);
+            return CODE(ILLEGAL_MESSAGE_PROPERTY_KEY);
+        }
+        if (!clean_text(k) || !clean_text(v)) {
+            snprintf(why, wl, "property '%.100s' has control characters", k);
+            return CODE(ILLEGAL_MESSAGE_PROPERTY_KEY);
+        }
+        ulen += strlen(k) + strlen(v);
+        if (prop_add(&o->props, k, v))
+            goto oom;
+    }
+    if (sp->_tag_case) {
+        const char *tag = sp->tag ? sp->tag : "";
+        if (blank(tag) || strchr(tag, '|') || !clean_text(tag)) {
+            snprintf(why, wl, "tag '%.100s' is not valid", tag);
+            return CODE(ILLEGAL_MESSAGE_TAG);
+        }
+        ulen += strlen(tag);
+        if (prop_add(&o->props, "TAGS", tag))
+            goto oom;
+    }
+    if (sp->n_keys) {
+        cm_buf_t keys;
+        cm_buf_init(&keys);
+        for (size_t i = 0; i < sp->n_keys; i++) {
+            const char *k = sp->keys[i] ? sp->keys[i] : "";
+            if (blank(k) || !clean_text(k)) {
+                cm_buf_free(&keys);
+                snprintf(why, wl, "key '%.100s' is not valid", k);
+                return CODE(ILLEGAL_MESSAGE_KEY);
+            }
+            if ((i && cm_buf_putc(&keys, ' ')) || cm_buf_puts(&keys, k)) {
+                cm_buf_free(&keys);
+                goto oom;
+            }
+        }
+        ulen += keys.len;
+        int rc = prop_add(&o->props, "KEYS", keys.data);
+        cm_buf_free(&keys);
+        if (rc)
+            goto oom;
+    }
+    if (ulen > 16384) {
+        snprintf(why, wl, "properties, tag and keys are over 16 KiB");
+        return CODE(MESSAGE_PROPERTIES_TOO_LARGE);
+    }
+    if (prop_add(&o->props, "UNIQ_KEY", o->uniq) || prop_add(&o->props, "PGROUP", o->topic))
+        goto oom;
+    o->group = NULL;
+    if (sp->_message_group_case) {
+        const char *mg = sp->message_group ? sp->message_group : "";
+        if (blank(mg) || strlen(mg) >= 64 || !clean_text(mg)) {
+            snprintf(why, wl, "message group '%.100s' is not valid", mg);
+            return CODE(ILLEGAL_MESSAGE_GROUP);
+        }
+        if (sp->_delivery_timestamp_case) {
+            snprintf(why, wl, "a FIFO message cannot have a delivery time");
+            return CODE(MESSAGE_PROPERTY_CONFLICT_WITH_TYPE);
+        }
+        o->group = mg;
+        if (prop_add(&o->props, "__SHARDINGKEY", mg))
+            goto oom;
+    }
+    if (sp->_delivery_timestamp_case && sp->delivery_timestamp) {
+        int64_t due = sp->delivery_timestamp->seconds * 1000 + sp->delivery_timestamp->nanos / 1000000;
+        if (sp->delivery_timestamp->seconds < 0 || sp->delivery_timestamp->seconds > (1LL << 40) ||
+            due - now > MAX_DELAY_MS) {
+            snprintf(why, wl, "delivery time is more than a day ahead");
+            return CODE(ILLEGAL_DELIVERY_TIME);
+        }
+        if (due > now) {
+            char v[32];
+            snprintf(v, sizeof v, "%lld", (long long)due);
+            if (prop_add(&o->props, "TIMER_DELIVER_MS", v))
+                goto oom;
+        }
+    }
+    if (sp->_trace_context_case && sp->trace_context && sp->trace_context[0] && clean_text(sp->trace_context) &&
+        prop_add(&o->props, "TRACE_CONTEXT", sp->trace_context))
+        goto oom;
+    if (sp->born_host && sp->born_host[0] && clean_text(sp->born_host) && strlen(sp->born_host) < 256 &&
+        prop_add(&o->props, "__BORNHOST", sp->born_host))
+        goto oom;
+    o->born = now;
+    if (sp->born_timestamp && sp->born_timestamp->seconds > 0 && sp->born_timestamp->seconds < (1LL << 40))
+        o->born = sp->born_timestamp->seconds * 1000 + sp->born_timestamp->nanos / 1000000;
+    char bt[32];
+    snprintf(bt, sizeof bt, "%lld", (long long)o->born);
+    if (prop_add(&o->props, "BORN_TIMESTAMP", bt))
+        goto oom;
+    o->sysFlag = sp->body_encoding == APACHE__ROCKETMQ__V2__ENCODING__GZIP ? 0x1 : 0;
+    return 0;
+oom:
+    snprintf(why, wl, "out of memory");
+    return CODE(INTERNAL_SERVER_ERROR);
+}
+
+/* The message type a message's fields make (§3.4 step 4). */
+static const char *derived_type(const send_one_t *o, const V2(Message) *m)
+{
+    if (o->group)
+        return "FIFO";
+    if (m->system_properties->_delivery_timestamp_case)
+        return "DELAY";
+    return "NORMAL";
+}
+
+/* Java's String.hashCode over the group's bytes (ASCII groups: the same number). */
+static int32_t java_hash(const char *s)
+{
+    uint32_t h = 0;
+    for (; *s; s++)
+        h = 31 * h + (unsigned char)*s;
+    return (int32_t)h;
+}
+
+typedef struct send_job {
+    br_grpcsvc_t *g;
+    gp_call_t *call;
+    size_t n, pending;
+    V2(SendResultEntry) *e;
+    V2(Status) *st;             /* e[i].status = &st[i] */
+    char **msgs;                /* per entry: status message (owned) */
+} send_job_t;
+
+typedef struct send_ctx { send_job_t *job; size_t i; } send_ctx_t;
+
+static void send_job_answer(send_job_t *j)
+{
+    if (!gp_call_finished(j->call)) {
+        V2(SendResultEntry) **ep = calloc(j->n, sizeof *ep);
+        if (!ep) {
+            gp_call_finish(j->call, GP_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        } else {
+            int common = 0, same = 1;
+            for (size_t i = 0; i < j->n; i++) {
+                ep[i] = &j->e[i];
+                if (i == 0)
+                    common = j->e[i].status->code;
+                else if ((int)j->e[i].status->code != common)
+                    same = 0;
+            }
+            V2(Status) st = APACHE__ROCKETMQ__V2__STATUS__INIT;
+            st.code = same ? common : CODE(MULTIPLE_RESULTS);
+            st.message = same && j->e[0].status->message ? j->e[0].status->message : "";
+            V2(SendMessageResponse) r = APACHE__ROCKETMQ__V2__SEND_MESSAGE_RESPONSE__INIT;
+            r.status = &st;
+            r.n_entries = j->n;
+            r.entries = ep;
+            send_msg(j->call, &r.base);
+            gp_call_finish(j->call, GP_STATUS_OK, NULL);
+        }
+        free(ep);
+    }
+    gp_call_unref(j->call);
+    for (size_t i = 0; i < j->n; i++) {
+        free(j->msgs[i]);
+        free(j->e[i].message_id);
+    }
+    free(j->st);
+    free(j->msgs);
+    free(j->e);
+    free(j);
+}
+
+static void entry_set(send_job_t *j, size_t i, int code, const char *msg)
+{
+    j->e[i].status->code = code;
+    free(j->msgs[i]);
+    j->msgs[i] = cm_strdup(msg ? msg : "");
+    j->e[i].status->message = j->msgs[i] ? j->msgs[i] : "";
+}
+
+static int code_of_remoting(int rc)
+{
+    switch (rc) {
+    case RC_SUCCESS: return CODE(OK);
+    case RC_FLUSH_DISK_TIMEOUT: return CODE(MASTER_PERSISTENCE_TIMEOUT);
+    case RC_FLUSH_SLAVE_TIMEOUT: return CODE(SLAVE_PERSISTENCE_TIMEOUT);
+    case RC_SLAVE_NOT_AVAILABLE: return CODE(HA_NOT_AVAILABLE);
+    case RC_SYSTEM_BUSY: return CODE(TOO_MANY_REQUESTS);
+    case RC_TOPIC_NOT_EXIST: return CODE(TOPIC_NOT_FOUND);
+    case RC_NO_PERMISSION: return CODE(FORBIDDEN);
+    case RC_MESSAGE_ILLEGAL: return CODE(BAD_REQUEST);
+    default: return CODE(INTERNAL_SERVER_ERROR);
+    }
+}
+
+static void on_sent(int status, rm_cmd_t *resp, void *arg)
+{
+    send_ctx_t *sc = arg;
+    send_job_t *j = sc->job;
+    size_t i = sc->i;
+    free(sc);
+    if (status != RM_OK || !resp) {
+        entry_set(j, i, status == RM_ETIMEOUT ? CODE(PROXY_TIMEOUT) : CODE(INTERNAL_SERVER_ERROR),
+                  status == RM_ETIMEOUT ? "the broker did not answer in time" : "the broker's send path is not reachable");
+    } else {
+        int code = code_of_remoting(resp->code);
+        entry_set(j, i, code, code == CODE(OK) ? "OK" : (resp->remark ? resp->remark : "send failed"));
+        int64_t off;
+        if (rm_ext_i64(resp, "queueOffset", &off) == 0)
+            j->e[i].offset = off;
+    }
+    if (--j->pending == 0)
+        send_job_answer(j);
+}
+
+static void self_closed(rm_conn_t *c, void *ctx)
+{
+    br_grpcsvc_t *g = ctx;
+    if (g && g->self == c)
+        g->self = NULL;
+}
+
+static rm_conn_t *self_conn(br_grpcsvc_t *g)
+{
+    if (g->self && !rm_conn_is_closed(g->self))
+        return g->self;
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", g->b->cfg.listenPort);
+    g->self = NULL;
+    if (rm_conn_connect(g->b->loop, addr, &g->self_ep, &g->self) != 0)
+        g->self = NULL;
+    return g->self;
+}
+
+static void handle_send(gp_call_t *call, const uint8_t *msg, size_t len, void *ctx)
+{
+    br_grpcsvc_t *g = ctx;
+    V2(SendMessageRequest) *req = apache__rocketmq__v2__send_message_request__unpack(NULL, len, msg);
+    if (!req) {
+        gp_call_finish(call, GP_STATUS_INVALID_ARGUMENT, "SendMessageRequest does not decode");
+        return;
+    }
+    if (!client_id(call)) {
+        answer_status(call, CODE(CLIENT_ID_REQUIRED), "x-mq-client-id is required");
+        goto out;
+    }
+    if (req->n_messages == 0 || req->n_messages > 1024) {
+        answer_status(call, CODE(MESSAGE_CORRUPTED), req->n_messages ? "more than 1024 messages" : "no message");
+        goto out;
+    }
+    for (size_t i = 1; i < req->n_messages; i++) {
+        const char *a = req->messages[0]->topic && req->messages[0]->topic->name ? req->messages[0]->topic->name : "";
+        const char *b = req->messages[i]->topic && req->messages[i]->topic->name ? req->messages[i]->topic->name : "";
+        if (strcmp(a, b) != 0) {
+            answer_status(call, CODE(MESSAGE_CORRUPTED), "the messages of one send must share their topic");
+            goto out;
+        }
+    }
+    send_job_t *j = calloc(1, sizeof *j);
+    if (!j || !(j->e = calloc(req->n_messages, sizeof *j->e)) || !(j->msgs = calloc(req->n_messages, sizeof *j->msgs)) ||
+        !(j->st = calloc(req->n_messages, sizeof *j->st))) {
+        if (j) {
+            free(j->e);
+            free(j->msgs);
+        }
+        free(j);
+        gp_call_finish(call, GP_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        goto out;
+    }
+    j->g = g;
+    j->call = call;
+    gp_call_ref(call);
+    j->n = req->n_messages;
+    j->pending = 1;     /* held until every send below is on its way */
+    int64_t now = cm_now_ms();
+    for (size_t i = 0; i < j->n; i++) {
+        V2(SendResultEntry) e0 = APACHE__ROCKETMQ__V2__SEND_RESULT_ENTRY__INIT;
+        V2(Status) s0 = APACHE__ROCKETMQ__V2__STATUS__INIT;
+        j->e[i] = e0;
+        j->st[i] = s0;
+        j->e[i].status = &j->st[i];
+    }
+    for (size_t i = 0; i < j->n; i++) {
+        const V2(Message) *m = req->messages[i];
+        send_one_t o;
+        char why[256] = "";
+        int code = build_message(m, g ? g->b->cfg.maxMessageSize : 4 << 20, now, &o, why, sizeof why);
+        j->e[i].message_id = cm_strdup(code == 0 ? o.uniq : "");
+        if (code == 0 && !g) {
+            code = CODE(INTERNAL_SERVER_ERROR);
+            snprintf(why, sizeof why, "no broker");
+        }
+        br_topic_t *t = NULL;
+        if (code == 0 && !(t = br_topics_get(&g->b->topics, o.topic))) {
+            code = CODE(TOPIC_NOT_FOUND);
+            snprintf(why, sizeof why, "topic '%s' does not exist (topics are not created over gRPC)", o.topic);
+        }
+        if (code == 0) {
+            V2(MessageType) types[4];
+            size_t nt = topic_types(t, types);
+            const char *dt = derived_type(&o, m);
+            int ok = nt > 1;
+            for (size_t k = 0; !ok && k < nt; k++)
+                ok = (types[k] == APACHE__ROCKETMQ__V2__MESSAGE_TYPE__FIFO && strcmp(dt, "FIFO") == 0) ||
+                     (types[k] == APACHE__ROCKETMQ__V2__MESSAGE_TYPE__DELAY && strcmp(dt, "DELAY") == 0) ||
+                     (types[k] == APACHE__ROCKETMQ__V2__MESSAGE_TYPE__NORMAL && strcmp(dt, "NORMAL") == 0);
+            if (!ok) {
+                code = CODE(MESSAGE_PROPERTY_CONFLICT_WITH_TYPE);
+                snprintf(why, sizeof why, "a %s message does not fit topic %s's message.type", dt, o.topic);
+            }
+        }
+        rm_conn_t *self = code == 0 ? self_conn(g) : NULL;
+        if (code == 0 && !self) {
+            code = CODE(INTERNAL_SERVER_ERROR);
+            snprintf(why, sizeof why, "the broker's send path is not reachable");
+        }
+        if (code != 0) {
+            entry_set(j, i, code, why);
+            cm_buf_free(&o.props);
+            continue;
+        }
+        /* queue: the message group's hash (one queue per group keeps FIFO order), else round
+         * robin; the client's queue_id is ignored as Apache does (Node always sends 0) */
+        int nq = t->writeQueueNums > 0 ? t->writeQueueNums : 1;
+        int qid = o.group ? (int)(((int64_t)java_hash(o.group) % nq + nq) % nq) : (int)(g->rr++ % (unsigned)nq);
+        rm_cmd_t r;
+        rm_cmd_init(&r, 310);   /* SEND_MESSAGE_V2 */
+        char num[32];
+        rm_ext_add(&r, "a", o.topic);
+        rm_ext_add(&r, "b", o.topic);
+        rm_ext_add(&r, "c", "TBW102");
+        rm_ext_add(&r, "d", "4");
+        snprintf(num, sizeof num, "%d", qid);
+        rm_ext_add(&r, "e", num);
+        snprintf(num, sizeof num, "%d", o.sysFlag);
+        rm_ext_add(&r, "f", num);
+        snprintf(num, sizeof num, "%lld", (long long)o.born);
+        rm_ext_add(&r, "g", num);
+        rm_ext_add(&r, "h", "0");
+        rm_ext_add(&r, "i", o.props.data ? o.props.data : "");
+        rm_ext_add(&r, "j", "0");
+        rm_ext_add(&r, "k", "false");
+        r.body = m->body.data;
+        r.body_len = m->body.len;
+        br_sign_out(g->b, &r);
+        send_ctx_t *sc = malloc(sizeof *sc);
+        uint64_t timeout = SEND_TIMEOUT_MS;
+        if (gp_call_deadline(call)) {
+            uint64_t nowl = uv_now(g->b->loop), dl = gp_call_deadline(call);
+            timeout = dl > nowl ? dl - nowl : 1;
+            if (timeout > 60000)
+                timeout = 60000;
+        }
+        if (sc) {
+            sc->job = j;
+            sc->i = i;
+            j->pending++;
+            if (rm_conn_invoke(self, &r, timeout, on_sent, sc) != 0) {
+                /* rm_conn_invoke calls nothing on failure: count it here */
+                j->pending--;
+                free(sc);
+                entry_set(j, i, CODE(INTERNAL_SERVER_ERROR), "the broker's send path is not reachable");
+            }
+        } else {
+            entry_set(j, i, CODE(INTERNAL_SERVER_ERROR), "out of memory");
+        }
+        rm_cmd_free(&r);
+        cm_buf_free(&o.props);
+    }
+    if (--j->pending == 0)
+        send_job_answer(j);
+out:
+    apache__rocketmq__v2__send_message_request__free_unpacked(req, NULL);
+}
+
+/* ---- RPCs not served here ---- */
+
+static void handle_not_served(gp_call_t *call, const uint8_t *msg, size_t len, void *ctx)
+{
+    const char *p = gp_call_path(call);
+    const char *rpc = strrchr(p, '/') ? strrchr(p, '/') + 1 : p;
+    char why[160];
+    snprintf(why, sizeof why, "%.60s is not served by this broker yet", rpc);
+    if (strcmp(rpc, "ReceiveMessage") == 0) {
+        /* a stream: its status, then the delivery timestamp (§3.6 order) */
+        V2(Status) st = APACHE__ROCKETMQ__V2__STATUS__INIT;
+        st.code = CODE(NOT_IMPLEMENTED);
+        st.message = why;
+        V2(StatusOnlyResponse) r = APACHE__ROCKETMQ__V2__STATUS_ONLY_RESPONSE__INIT;
+        r.status = &st;
+        send_msg(call, &r.base);
+        gp_call_finish(call, GP_STATUS_OK, NULL);
+        return;
+    }
+    answer_status(call, strcmp(rpc, "RecallMessage") == 0 ? CODE(UNSUPPORTED) : CODE(NOT_IMPLEMENTED), why);
+}
+
+static const gp_method_t k_methods[] = {
+    {SVC "QueryRoute", 0, handle_query_route, NULL, NULL},
+    {SVC "Heartbeat", 0, handle_heartbeat, NULL, NULL},
+    {SVC "SendMessage", 0, handle_send, NULL, NULL},
+    {SVC "Telemetry", 1, handle_telemetry_msg, handle_telemetry_half_close, telemetry_end},
+    {SVC "NotifyClientTermination", 0, handle_notify_termination, NULL, NULL},
+    {SVC "QueryAssignment", 0, handle_not_served, NULL, NULL},
+    {SVC "ReceiveMessage", 0, handle_not_served, NULL, NULL},
+    {SVC "AckMessage", 0, handle_not_served, NULL, NULL},
+    {SVC "ForwardMessageToDeadLetterQueue", 0, handle_not_served, NULL, NULL},
+    {SVC "EndTransaction", 0, handle_not_served, NULL, NULL},
+    {SVC "ChangeInvisibleDuration", 0, handle_not_served, NULL, NULL},
+    {SVC "RecallMessage", 0, handle_not_served, NULL, NULL},
+    /* PullMessage, UpdateOffset, GetOffset, QueryOffset, SyncLiteSubscription: not in the
+     * table, so gRPC UNIMPLEMENTED, as Apache answers them (§3.13) */
+};
+
+const gp_method_t *br_grpc_methods(size_t *n)
+{
+    *n = sizeof k_methods / sizeof k_methods[0];
+    return k_methods;
+}
+
+/* ---- the subsystem ---- */
+
+static int grpc_start(br_broker_t *b)
+{
+    if (!b->cfg.enableGrpcServer)
+        return 0;
+    br_grpcsvc_t *g = calloc(1, sizeof *g);
+    if (!g)
+        return -1;
+    g->b = b;
+    cm_map_init(&g->clients);
+    g->self_ep.name = "grpc-self";
+    g->self_ep.on_close = self_closed;
+    g->self_ep.ctx = g;
+    snprintf(g->endpoint_host, sizeof g->endpoint_host, "%s", b->cfg.brokerIP1);
+    gp_config_t cfg = {0};
+    cfg.name = "grpc";
+    cfg.methods = k_methods;
+    cfg.nmethods = sizeof k_methods / sizeof k_methods[0];
+    cfg.ctx = g;
+    gp_limits_default(&cfg.limits);
+    cfg.limits.max_connections = b->cfg.maxConnections;
+    cfg.tls_mode = rm_tls_server_mode();
+    if (gp_server_start(b->loop, "0.0.0.0", b->cfg.grpcServerPort, &cfg, &g->srv) != 0) {
+        free(g);
+        return -1;
+    }
+    g->port = gp_server_port(g->srv);
+    uv_timer_init(b->loop, &g->done);
+    g->done.data = b;  /* the core's close callback reads its broker from it */
+    uv_timer_init(b->loop, &g->resend_timer);
+    g->resend_timer.data = g;
+    b->grpc = g;
+    LOG_I("grpc", "gRPC endpoint (RocketMQ 5.x clients) on port %d, endpoint %s:%d", g->port, g->endpoint_host, g->port);
+    return 0;
+}
+
+static void server_closed(void *arg)
+{
+    br_grpcsvc_t *g = arg;
+    g->srv = NULL;
+    uv_close((uv_handle_t *)&g->done, g->stop_cb);
+}
+
+static void resend_closed(uv_handle_t *h)
+{
+    br_grpcsvc_t *g = h->data;
+    h->data = g->b;     /* the core's close callback reads its broker from it */
+    g->stop_cb(h);
+}
+
+static void forget_each(const char *key, void *val, void *arg)
+{
+    gclient_t *c = val;
+    if (c->telemetry) {
+        gp_call_set_data(c->telemetry, NULL);
+        gp_call_unref(c->telemetry);
+        c->telemetry = NULL;
+    }
+}
+
+static int grpc_stop(br_broker_t *b, uv_close_cb cb)
+{
+    br_grpcsvc_t *g = b->grpc;
+    if (!g)
+        return 0;
+    g->stop_cb = cb;
+    if (g->self) {
+        rm_conn_t *s = g->self;
+        g->self = NULL;
+        rm_conn_close(s);
+    }
+    uv_timer_stop(&g->resend_timer);
+    g->nresend = 0;
+    gp_server_stop(g->srv, server_closed, g);   /* cancels calls: their telemetry_end runs */
+    cm_map_each(&g->clients, forget_each, NULL);
+    uv_close((uv_handle_t *)&g->resend_timer, resend_closed);
+    return 2;
+}
+
+static void free_client(void *p)
+{
+    gclient_t *c = p;
+    free(c->reply);
+    free(c);
+}
+
+static void grpc_release(br_broker_t *b)
+{
+    br_grpcsvc_t *g = b->grpc;
+    if (!g)
+        return;
+    cm_map_free(&g->clients, free_client);
+    free(g);
+    b->grpc = NULL;
+}
+
+const br_subsys_t br_grpc_subsys = {"grpc", grpc_start, grpc_stop, grpc_release, NULL, 0, 0};
