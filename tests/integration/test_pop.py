@@ -40,10 +40,10 @@ def records(body):
     return out
 
 
-def pop(c, group, topic, n=32, invisible=3000, poll=0, init_mode=0, qid=-1):
+def pop(c, group, topic, n=32, invisible=3000, poll=0, init_mode=0, qid=-1, order=False):
     r = c.call(POP, {"consumerGroup": group, "topic": topic, "queueId": qid, "maxMsgNums": n,
                      "invisibleTime": invisible, "pollTime": poll, "bornTime": int(time.time() * 1000),
-                     "initMode": init_mode, "expType": "TAG", "exp": "*", "order": "false"})
+                     "initMode": init_mode, "expType": "TAG", "exp": "*", "order": "true" if order else "false"})
     if r is None:
         fail("no answer to POP_MESSAGE")
     h, body = r
@@ -55,6 +55,8 @@ def pop(c, group, topic, n=32, invisible=3000, poll=0, init_mode=0, qid=-1):
         f, q, so = part.split(" ")
         start[int(q)] = int(so)
     msgs = records(body)
+    for m in msgs:
+        m["ext"] = ext
     for m in msgs:  # the extraInfo a 5.x client builds (POP_CK)
         m["handle"] = "%d %s %s %s 0 broker-a %d %d" % (start[m["queueId"]], ext["popTime"], ext["invisibleTime"],
                                                         ext["reviveQid"], m["queueId"], m["queueOffset"])
@@ -259,5 +261,52 @@ def phase_two(port, state):
     print("ok    after retryMaxTimes=1 the message is in %%DLQ%%%s (DLQ_ORIGIN_TOPIC=%s)" % (GD, TOPIC_D))
 
 
+def orderly(port):
+    """Orderly POP: one batch of a queue in flight per group; the unacked part of it comes back
+    first, lowest offset first, with its delivery count in orderCountInfo."""
+    c = Conn(port, timeout=30)
+    r = c.call(17, {"topic": "PopO", "readQueueNums": 1, "writeQueueNums": 1, "perm": 6})
+    if not r or r[0]["code"] != 0:
+        fail("create topic PopO")
+    for i in range(4):
+        if send_v2(c, "PopO", ("o%d" % i).encode(), queue_id=0)[0]["code"] != 0:
+            fail("send o%d" % i)
+    code, msgs = pop(c, "PopOG", "PopO", n=2, invisible=1500, order=True)
+    if [m["body"] for m in msgs] != ["o0", "o1"] or msgs[0]["ext"]["reviveQid"] != "999":
+        fail("orderly POP gave %s (%s)" % ([m["body"] for m in msgs], msgs and msgs[0]["ext"]))
+    first = {m["body"]: m for m in msgs}
+    code, msgs = pop(c, "PopOG", "PopO", n=2, order=True)
+    if msgs:
+        fail("orderly POP handed out %s while o0, o1 are in flight" % [m["body"] for m in msgs])
+    if ack(c, "PopOG", "PopO", first["o0"]) != 0:
+        fail("ack o0")
+    code, msgs = pop(c, "PopOG", "PopO", n=2, order=True)
+    if msgs:
+        fail("orderly POP handed out %s while o1 is in flight" % [m["body"] for m in msgs])
+    code, other = pop(c, "PopOther", "PopO", n=8)  # a group that is not orderly is not blocked
+    if len(other) != 4:
+        fail("a non-orderly group got %d of 4" % len(other))
+    deadline, msgs = time.time() + 10 * SLOW, []
+    while not msgs and time.time() < deadline:
+        code, msgs = pop(c, "PopOG", "PopO", n=2, invisible=1500, poll=500, order=True)
+    got = [(m["body"], m["reconsume"]) for m in msgs]
+    if got != [("o1", 1), ("o2", 0)]:
+        fail("after o1's invisible time the orderly POP gave %s, not o1 (again) then o2" % got)
+    oc = msgs[0]["ext"].get("orderCountInfo", "")
+    if "0 qo0%%%d 1" % msgs[0]["queueOffset"] not in oc.split(";"):
+        fail("orderCountInfo %r does not count o1's second delivery" % oc)
+    for m in msgs:
+        if ack(c, "PopOG", "PopO", m) != 0:
+            fail("ack %s" % m["body"])
+    code, msgs = pop(c, "PopOG", "PopO", n=2, order=True)
+    if [m["body"] for m in msgs] != ["o3"]:
+        fail("after the acks the orderly POP gave %s, not o3" % [m["body"] for m in msgs])
+    print("ok    orderly POP: a queue is blocked while its batch is in flight; o1 came back before o2")
+
+
 if __name__ == "__main__":
-    (phase_one if sys.argv[1] == "one" else phase_two)(int(sys.argv[2]), sys.argv[3])
+    if sys.argv[1] == "one":
+        phase_one(int(sys.argv[2]), sys.argv[3])
+    else:
+        phase_two(int(sys.argv[2]), sys.argv[3])
+        orderly(int(sys.argv[2]))

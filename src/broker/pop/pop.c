@@ -33,6 +33,8 @@ typedef struct pop_gt pop_gt_t;
 typedef struct pop_queue {
     int64_t cursor;             /* next offset never handed out (-1: not known yet) */
     int loaded;                 /* cursor merged with the consumer offset table */
+    int inflight;               /* entries invisible now (on the heap): an orderly POP skips the queue */
+    uint64_t blocked;           /* = the pop's sequence number: blocked when that orderly pop began */
     pop_entry_t *rhead, *rtail; /* visible again, waiting for the next receive */
 } pop_queue_t;
 
@@ -41,6 +43,7 @@ struct pop_gt {                 /* one (group, topic) */
     pop_queue_t *q;
     int nq;
     unsigned rot;               /* where a receive of every queue starts */
+    uint64_t seq;               /* pops so far (pop_queue_t.blocked) */
     size_t nwaits;              /* parked receives (popPollingSize) */
 };
 
@@ -58,6 +61,7 @@ typedef struct pop_req {
     int32_t qid, maxNums;
     int64_t invisibleTime;
     int initMode;
+    int order;                  /* orderly: a queue with messages in flight is skipped */
     br_sub_t sub;
     br_pop_cb cb;
     void *arg;
@@ -245,9 +249,10 @@ static void ready_append(pop_entry_t *e)
 /* Out of the heap or the ready list. */
 static void entry_detach(br_broker_t *b, pop_entry_t *e)
 {
-    if (e->heap_at != NOT_IN_HEAP)
+    if (e->heap_at != NOT_IN_HEAP) {
         hremove(&b->pops->eheap, e->heap_at);
-    else
+        e->gt->q[e->qid].inflight--;
+    } else
         ready_unlink(e);
     e->heap_at = NOT_IN_HEAP;
 }
@@ -260,6 +265,7 @@ static int entry_schedule(br_broker_t *b, pop_entry_t *e)
         ready_append(e);
         return CM_ENOMEM;
     }
+    e->gt->q[e->qid].inflight++;
     return 0;
 }
 
@@ -436,11 +442,13 @@ static int add_record(br_pops_t *p, const uint8_t *rec, uint32_t len, pick_t *pk
     return 0;
 }
 
+#define ORDER_REVIVE_QID 999 /* marks an orderly pop's handle, as Apache */
+
 static void make_handle(char *out, size_t n, const char *brokerName, int64_t popTime, int64_t invisibleTime, int qid,
-                        int64_t offset, int64_t cloff)
+                        int64_t offset, int64_t cloff, int order)
 {
-    snprintf(out, n, "%" PRId64 " %" PRId64 " %" PRId64 " 0 0 %s %d %" PRId64 " %" PRId64, offset, popTime,
-             invisibleTime, brokerName, qid, offset, cloff);
+    snprintf(out, n, "%" PRId64 " %" PRId64 " %" PRId64 " %d 0 %s %d %" PRId64 " %" PRId64, offset, popTime,
+             invisibleTime, order ? ORDER_REVIVE_QID : 0, brokerName, qid, offset, cloff);
 }
 
 /* The queue's cursor, from the consumer offset table (or initMode) the first time. */
@@ -491,12 +499,38 @@ static int pop_try(br_broker_t *b, pop_req_t *r)
     pop_entry_t *again[MAX_POP_MSGS];
     int nagain = 0;
     int64_t now = cm_now_ms(), popTime = now;
-    for (int i = 0; i < span && nagain < want; i++)
-        for (pop_entry_t *e = gt->q[(q0 + i) % nq].rhead; e && nagain < want; e = e->rnext) {
-            again[nagain++] = e;
-            if (e->popTime >= popTime) /* a new popTime is the handle's new generation */
-                popTime = e->popTime + 1;
+    uint64_t seq = ++gt->seq;
+    for (int i = 0; i < span && nagain < want; i++) {
+        pop_queue_t *q = &gt->q[(q0 + i) % nq];
+        if (r->order && q->inflight > 0) { /* spec 4.4: one batch of a queue in flight at a time */
+            q->blocked = seq;
+            continue;
         }
+        int first = nagain;
+        for (pop_entry_t *e = q->rhead; e; e = e->rnext) {
+            if (nagain < want) {
+                again[nagain++] = e;
+            } else if (!r->order || first == nagain) {
+                break;
+            } else { /* orderly: the lowest offsets first, whatever order they became visible in */
+                int hi = first;
+                for (int k = first + 1; k < nagain; k++)
+                    if (again[k]->offset > again[hi]->offset)
+                        hi = k;
+                if (e->offset < again[hi]->offset)
+                    again[hi] = e;
+            }
+        }
+        for (int k = first + 1; k < nagain; k++) /* by offset (a batch is at most 32) */
+            for (int j = k; j > first && again[j - 1]->offset > again[j]->offset; j--) {
+                pop_entry_t *t = again[j];
+                again[j] = again[j - 1];
+                again[j - 1] = t;
+            }
+    }
+    for (int i = 0; i < nagain; i++)
+        if (again[i]->popTime >= popTime) /* a new popTime is the handle's new generation */
+            popTime = again[i]->popTime + 1;
     pick_t picks[MAX_POP_MSGS];
     pop_entry_t *ents[MAX_POP_MSGS];
     int n = 0;
@@ -533,6 +567,8 @@ static int pop_try(br_broker_t *b, pop_req_t *r)
     for (int i = 0; i < span && n < want; i++) {
         int qid = (q0 + i) % nq;
         pop_queue_t *q = &gt->q[qid];
+        if (r->order && (q->blocked == seq || q->rhead)) /* blocked, or older ones still to go */
+            continue;
         int64_t cur = cursor_of(b, gt, q, qid, r->initMode);
         if (cur >= st_max_offset(b->store, gt->topic, qid))
             continue;
@@ -581,7 +617,7 @@ static int pop_try(br_broker_t *b, pop_req_t *r)
     char handles[MAX_POP_MSGS][300];
     for (int i = 0; i < n; i++) {
         make_handle(handles[i], sizeof handles[i], b->cfg.brokerName, popTime, r->invisibleTime, picks[i].qid,
-                    picks[i].offset, ents[i]->cloff);
+                    picks[i].offset, ents[i]->cloff, r->order);
         msgs[i] = (br_pop_msg_t){.rec = (const uint8_t *)p->body.data + picks[i].at, .len = picks[i].len,
                                  .queueId = picks[i].qid, .queueOffset = picks[i].offset,
                                  .reconsumeTimes = picks[i].reconsume, .handle = handles[i]};
@@ -768,6 +804,7 @@ static void revive(br_broker_t *b, int64_t now)
         pop_entry_t *e = p->eheap.v[0];
         hremove(&p->eheap, 0);
         e->heap_at = NOT_IN_HEAP;
+        e->gt->q[e->qid].inflight--;
         if (e->reconsume >= group_max_times(b, e->gt->group)) {
             if (to_dlq(b, e) != 0) { /* the store cannot take it now: again in a second */
                 e->popTime = now + 1000 - e->invisibleTime;
@@ -821,6 +858,7 @@ static void hook_receive(br_broker_t *b, const br_pop_ask_t *a, br_pop_cb cb, vo
     r->maxNums = a->maxNums;
     r->invisibleTime = a->invisibleTime < 0 ? 0 : a->invisibleTime > MAX_INVISIBLE_MS ? MAX_INVISIBLE_MS : a->invisibleTime;
     r->initMode = a->initMode;
+    r->order = a->order;
     r->heap_at = NOT_IN_HEAP;
     if (!(r->gt = gt_get(b, a->group, a->topic, 1))) {
         free(r);
@@ -874,8 +912,12 @@ static int ack_one(br_broker_t *b, const char *group, const char *topic, int qid
         return BR_POP_GONE;
     if (e->popTime != popTime)
         return BR_POP_ESTALE;
+    pop_gt_t *gt = e->gt;
+    pop_queue_t *q = &gt->q[qid];
     journal_a(b, e);
     entry_drop(b, e);
+    if (q->inflight == 0) /* an orderly queue opens: its parked receives look again */
+        pop_wake(b, gt->topic);
     return BR_POP_OK;
 }
 
@@ -905,7 +947,8 @@ static int hook_change(br_broker_t *b, const char *group, const char *topic, con
     journal_p(b, e);
     journal_flush(b);
     if (newHandle)
-        make_handle(newHandle, n, b->cfg.brokerName, e->popTime, e->invisibleTime, e->qid, e->offset, e->cloff);
+        make_handle(newHandle, n, b->cfg.brokerName, e->popTime, e->invisibleTime, e->qid, e->offset, e->cloff,
+                    h.reviveQid == ORDER_REVIVE_QID);
     return BR_POP_OK;
 }
 
@@ -915,6 +958,7 @@ typedef struct remote_ans {
     rm_conn_t *conn;
     int32_t opaque;
     int serialize;
+    int order;
 } remote_ans_t;
 
 /* "0 qid off;..." and "0 qid o1,o2;..." per queue, in the order of the body. */
@@ -960,8 +1004,17 @@ static void remote_done(void *arg, int code, const char *remark, int64_t popTime
             offset_infos(msgs, n, &s, &o);
             rm_ext_set_i64(&resp, "popTime", popTime);
             rm_ext_set_i64(&resp, "invisibleTime", invisibleTime);
-            rm_ext_set(&resp, "reviveQid", "0");
+            rm_ext_set(&resp, "reviveQid", a->order ? "999" : "0");
             rm_ext_set(&resp, "restNum", "0");
+            if (a->order) { /* per message: its delivery count, the client's reconsumeTimes */
+                cm_buf_t oc;
+                cm_buf_init(&oc);
+                for (size_t i = 0; i < n; i++)
+                    cm_buf_printf(&oc, "%s0 qo%d%%%" PRId64 " %d", i ? ";" : "", msgs[i].queueId, msgs[i].queueOffset,
+                                  msgs[i].reconsumeTimes);
+                rm_ext_set(&resp, "orderCountInfo", oc.data ? oc.data : "");
+                cm_buf_free(&oc);
+            }
             rm_ext_set(&resp, "startOffsetInfo", s.data ? s.data : "");
             rm_ext_set(&resp, "msgOffsetInfo", o.data ? o.data : "");
             cm_buf_free(&s);
@@ -1051,10 +1104,6 @@ static void handle_pop_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
                              MAX_INVISIBLE_MS);
         return;
     }
-    if (order) { /* not silently unordered: the client learns it at once */
-        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "orderly POP is not supported by this broker yet");
-        return;
-    }
     if (!check_common(b, c, req, group, topic, qid))
         return;
     if (pollTime > 0 && bornTime > 0 && cm_now_ms() - bornTime - pollTime > 500) {
@@ -1071,10 +1120,12 @@ static void handle_pop_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     a->conn = c;
     a->opaque = req->opaque;
     a->serialize = req->serialize;
+    a->order = order;
     rm_conn_ref(c);
     br_pop_ask_t ask = {.group = group, .topic = topic, .queueId = qid, .maxNums = maxNums,
                         .invisibleTime = invisibleTime, .pollTime = pollTime > 20000 ? 20000 : pollTime,
-                        .expType = rm_ext_get(req, "expType"), .exp = rm_ext_get(req, "exp"), .initMode = initMode};
+                        .expType = rm_ext_get(req, "expType"), .exp = rm_ext_get(req, "exp"), .initMode = initMode,
+                        .order = order};
     hook_receive(b, &ask, remote_done, a);
 }
 
@@ -1172,13 +1223,14 @@ static void handle_change_invisible_time(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         return;
     }
     char handle[300];
-    make_handle(handle, sizeof handle, b->cfg.brokerName, e->popTime, e->invisibleTime, e->qid, e->offset, e->cloff);
+    make_handle(handle, sizeof handle, b->cfg.brokerName, e->popTime, e->invisibleTime, e->qid, e->offset, e->cloff,
+                h.reviveQid == ORDER_REVIVE_QID);
     hook_change(b, group, topic, handle, invisibleTime, NULL, 0);
     rm_cmd_t resp;
     rm_cmd_init(&resp, RC_SUCCESS);
     rm_ext_set_i64(&resp, "popTime", e->popTime);
     rm_ext_set_i64(&resp, "invisibleTime", e->invisibleTime);
-    rm_ext_set(&resp, "reviveQid", "0");
+    rm_ext_set(&resp, "reviveQid", h.reviveQid == ORDER_REVIVE_QID ? "999" : "0");
     rm_conn_respond(c, req, &resp);
     rm_cmd_free(&resp);
 }
