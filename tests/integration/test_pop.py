@@ -304,9 +304,66 @@ def orderly(port):
     print("ok    orderly POP: a queue is blocked while its batch is in flight; o1 came back before o2")
 
 
+def extras(port):
+    """PEEK_MESSAGE, NOTIFICATION, POLLING_INFO, and POLLING_FULL at popPollingSize (2 here)."""
+    from rmq_frames import frame
+    c = Conn(port, timeout=30)
+    for t in ("PopX", "PopY"):
+        r = c.call(17, {"topic": t, "readQueueNums": 1, "writeQueueNums": 1, "perm": 6})
+        if not r or r[0]["code"] != 0:
+            fail("create topic " + t)
+    note = {"consumerGroup": "PopXG", "topic": "PopX", "queueId": -1, "pollTime": 0,
+            "bornTime": int(time.time() * 1000), "order": "false"}
+    r = c.call(200054, note)
+    if r[0]["code"] != 0 or r[0]["extFields"].get("hasMsg") != "false":
+        fail("NOTIFICATION on an empty topic: %s" % r[0])
+    c2 = Conn(port, timeout=30)
+    c2.send_raw(frame(200054, dict(note, pollTime=10000), opaque=5))
+
+    def polling(group, topic):
+        r = c.call(200055, {"consumerGroup": group, "topic": topic, "queueId": -1})
+        return int(r[0]["extFields"]["pollingNum"]) if r and r[0]["code"] == 0 else -1
+    deadline = time.time() + 10 * SLOW
+    while polling("PopXG", "PopX") != 1 and time.time() < deadline:
+        time.sleep(0.05)
+    if polling("PopXG", "PopX") != 1:
+        fail("POLLING_INFO does not show the parked NOTIFICATION")
+    if send_v2(c, "PopX", b"x0", queue_id=0)[0]["code"] != 0:
+        fail("send x0")
+    r = c2.recv_frame()
+    if not r or r[0]["code"] != 0 or r[0]["extFields"].get("hasMsg") != "true":
+        fail("the parked NOTIFICATION answered %s" % (r and r[0]))
+    peek = {"consumerGroup": "PopXG", "topic": "PopX", "queueId": -1, "maxMsgNums": 4}
+    r = c.call(200052, peek)
+    if not r or r[0]["code"] != 0 or [m["body"] for m in records(r[1])] != ["x0"]:
+        fail("PEEK_MESSAGE: %s" % (r and r[0]))
+    code, msgs = pop(c, "PopXG", "PopX")
+    if [m["body"] for m in msgs] != ["x0"]:
+        fail("POP after PEEK gave %s" % [m["body"] for m in msgs])
+    r = c.call(200052, peek)
+    if not r or r[0]["code"] != 19:
+        fail("PEEK after the POP answered %s" % (r and r[0]))
+    print("ok    NOTIFICATION (parked, then hasMsg), POLLING_INFO, PEEK without taking")
+    conns = [Conn(port, timeout=30) for _ in range(3)]
+    req = {"consumerGroup": "PopFull", "topic": "PopY", "queueId": -1, "maxMsgNums": 1, "invisibleTime": 1000,
+           "pollTime": 10000, "bornTime": int(time.time() * 1000), "initMode": 1}
+    for k in range(2):
+        conns[k].send_raw(frame(POP, req, opaque=9))
+    deadline = time.time() + 10 * SLOW
+    while polling("PopFull", "PopY") != 2 and time.time() < deadline:
+        time.sleep(0.05)
+    if polling("PopFull", "PopY") != 2:
+        fail("two parked POPs not counted")
+    r = conns[2].call(POP, dict(req, bornTime=int(time.time() * 1000)))
+    if not r or r[0]["code"] != 209:
+        fail("a third parked POP over popPollingSize=2 answered %s, not POLLING_FULL" % (r and r[0]))
+    print("ok    POLLING_FULL over popPollingSize")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "one":
         phase_one(int(sys.argv[2]), sys.argv[3])
     else:
         phase_two(int(sys.argv[2]), sys.argv[3])
         orderly(int(sys.argv[2]))
+        extras(int(sys.argv[2]))

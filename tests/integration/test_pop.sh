@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
 lt_setup "$1"
 started=$SECONDS
-conf=("reviveInterval=200")
+conf=("reviveInterval=200" "popPollingSize=2")
 lt_start_namesrv || lt_fail "name server did not start"
 lt_start_broker "${conf[@]}" || lt_fail "broker did not start"
 PYTHONPATH="$here" timeout 50 python3 "$here/test_pop.py" one "$LT_BROKER_PORT" "$LT_DIR/pop-state.json" \

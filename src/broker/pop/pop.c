@@ -62,6 +62,7 @@ typedef struct pop_req {
     int64_t invisibleTime;
     int initMode;
     int order;                  /* orderly: a queue with messages in flight is skipped */
+    int notify;                 /* NOTIFICATION: only whether something could be popped */
     br_sub_t sub;
     br_pop_cb cb;
     void *arg;
@@ -494,6 +495,22 @@ static int pop_try(br_broker_t *b, pop_req_t *r)
     int nq = tc ? tc->readQueueNums : 0;
     if (nq <= 0 || (r->qid >= 0 && r->qid >= nq) || !gt_queue(gt, nq - 1))
         return 0;
+    if (r->notify) /* NOTIFICATION: a message visible to the group (tags not looked at) */
+        for (int i = 0; i < (r->qid >= 0 ? 1 : nq); i++) {
+            int qid = r->qid >= 0 ? r->qid : i;
+            pop_queue_t *q = &gt->q[qid];
+            if (r->order && q->inflight > 0)
+                continue;
+            if (q->rhead || cursor_of(b, gt, q, qid, r->initMode) < st_max_offset(b->store, gt->topic, qid)) {
+                journal_flush(b);
+                r->cb(r->arg, RC_SUCCESS, NULL, 0, 0, NULL, 0);
+                return 1;
+            }
+        }
+    if (r->notify) {
+        journal_flush(b);
+        return 0;
+    }
     int want = r->maxNums > 0 && r->maxNums < MAX_POP_MSGS ? r->maxNums : MAX_POP_MSGS;
     int q0 = r->qid >= 0 ? r->qid : (int)(gt->rot++ % (unsigned)nq), span = r->qid >= 0 ? 1 : nq;
     pop_entry_t *again[MAX_POP_MSGS];
@@ -707,7 +724,9 @@ static void pop_run(br_broker_t *b, pop_req_t *r, int first)
         park(b, r);
         return;
     }
-    if (first && r->deadline == 0)
+    if (r->notify)
+        r->cb(r->arg, BR_RC_POLLING_TIMEOUT, NULL, 0, 0, NULL, 0);
+    else if (first && r->deadline == 0)
         r->cb(r->arg, RC_PULL_NOT_FOUND, "no new message", 0, 0, NULL, 0);
     else
         r->cb(r->arg, BR_RC_POLLING_TIMEOUT, "no new message", 0, 0, NULL, 0);
@@ -1129,6 +1148,130 @@ static void handle_pop_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     hook_receive(b, &ask, remote_done, a);
 }
 
+/* NOTIFICATION (200054): long-polls until the group could pop something; SUCCESS with hasMsg
+ * and pollingFull, as Apache. */
+static void notify_done(void *arg, int code, const char *remark, int64_t popTime, int64_t invisibleTime,
+                        const br_pop_msg_t *msgs, size_t n)
+{
+    remote_ans_t *a = arg;
+    (void)popTime, (void)invisibleTime, (void)msgs, (void)n;
+    if (!rm_conn_is_closed(a->conn)) {
+        rm_cmd_t resp;
+        int ok = code == RC_SUCCESS || code == BR_RC_POLLING_TIMEOUT || code == BR_RC_POLLING_FULL;
+        rm_cmd_init(&resp, ok ? RC_SUCCESS : code);
+        if (!ok && remark)
+            resp.remark = cm_strdup(remark);
+        rm_ext_set(&resp, "hasMsg", code == RC_SUCCESS ? "true" : "false");
+        rm_ext_set(&resp, "pollingFull", code == BR_RC_POLLING_FULL ? "true" : "false");
+        rm_conn_respond_raw(a->conn, a->opaque, a->serialize, &resp, NULL, 0, NULL, NULL);
+        rm_cmd_free(&resp);
+    }
+    rm_conn_unref(a->conn);
+    free(a);
+}
+
+static void handle_notification(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    const char *group, *topic;
+    int32_t qid;
+    int64_t pollTime = 0;
+    int order = 0;
+    if (!(group = rm_req_str(c, req, "consumerGroup")) || !(topic = rm_req_str(c, req, "topic")) ||
+        rm_req_i32(c, req, "queueId", &qid))
+        return;
+    rm_ext_i64(req, "pollTime", &pollTime);
+    rm_ext_bool(req, "order", &order);
+    if (!check_common(b, c, req, group, topic, qid) || rm_cmd_is_oneway(req))
+        return;
+    pop_req_t *r = calloc(1, sizeof *r);
+    remote_ans_t *a = malloc(sizeof *a);
+    if (!r || !a || !(r->gt = gt_get(b, group, topic, 1))) {
+        free(r);
+        free(a);
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "out of memory");
+        return;
+    }
+    *a = (remote_ans_t){.conn = c, .opaque = req->opaque, .serialize = req->serialize};
+    rm_conn_ref(c);
+    r->cb = notify_done;
+    r->arg = a;
+    r->qid = qid;
+    r->order = order;
+    r->notify = 1;
+    r->initMode = 0;
+    r->heap_at = NOT_IN_HEAP;
+    if (pollTime > 0)
+        r->deadline = cm_now_ms() + (pollTime > 20000 ? 20000 : pollTime);
+    pop_run(b, r, 1);
+}
+
+/* POLLING_INFO (200055): how many receives of the group wait on the topic. */
+static void handle_polling_info(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    const char *group, *topic;
+    int32_t qid;
+    if (!(group = rm_req_str(c, req, "consumerGroup")) || !(topic = rm_req_str(c, req, "topic")) ||
+        rm_req_i32(c, req, "queueId", &qid) || !check_common(b, c, req, group, topic, qid))
+        return;
+    pop_gt_t *gt = gt_get(b, group, topic, 0);
+    rm_cmd_t resp;
+    rm_cmd_init(&resp, RC_SUCCESS);
+    rm_ext_set_i64(&resp, "pollingNum", gt ? (int64_t)gt->nwaits : 0);
+    rm_conn_respond(c, req, &resp);
+    rm_cmd_free(&resp);
+}
+
+/* PEEK_MESSAGE (200052): the messages the group would get next from its cursor, not taken. */
+static void handle_peek_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    br_pops_t *p = b->pops;
+    const char *group, *topic;
+    int32_t qid, maxNums;
+    if (!(group = rm_req_str(c, req, "consumerGroup")) || !(topic = rm_req_str(c, req, "topic")) ||
+        rm_req_i32(c, req, "queueId", &qid) || rm_req_i32(c, req, "maxMsgNums", &maxNums))
+        return;
+    if (maxNums <= 0 || maxNums > MAX_POP_MSGS) {
+        rm_conn_respond_code(c, req, RC_INVALID_PARAMETER, "the broker msg max num should be in [1, %d], but is %d",
+                             MAX_POP_MSGS, maxNums);
+        return;
+    }
+    br_topic_t *tc = check_common(b, c, req, group, topic, qid);
+    if (!tc)
+        return;
+    pop_gt_t *gt = gt_get(b, group, topic, 0);
+    int nq = tc->readQueueNums, q0 = qid >= 0 ? qid : 0, span = qid >= 0 ? 1 : nq, n = 0;
+    cm_buf_reset(&p->body);
+    for (int i = 0; i < span && n < maxNums; i++) {
+        int q = q0 + i;
+        int64_t cur = gt && q < gt->nq && gt->q[q].loaded ? gt->q[q].cursor
+                                                            : br_offsets_get(&b->offsets, group, topic, q);
+        if (cur < 0)
+            cur = st_min_offset(b->store, topic, q);
+        if (st_get(b->store, topic, q, cur, maxNums - n, MAX_POP_BYTES, NULL, &p->g) != ST_OK ||
+            p->g.status != ST_GET_FOUND)
+            continue;
+        for (uint32_t k = 0; k < p->g.n && n < maxNums; k++, n++)
+            if (cm_buf_append(&p->body, p->g.msgs[k].iov_base, p->g.msgs[k].iov_len))
+                break;
+    }
+    rm_cmd_t resp;
+    rm_cmd_init(&resp, n ? RC_SUCCESS : RC_PULL_NOT_FOUND);
+    if (!n)
+        resp.remark = cm_strdup("no new message");
+    uint8_t *body = n && p->body.len ? malloc(p->body.len) : NULL;
+    if (body) {
+        memcpy(body, p->body.data, p->body.len);
+        uv_buf_t buf = uv_buf_init((char *)body, (unsigned)p->body.len);
+        rm_conn_respond_raw(c, req->opaque, req->serialize, &resp, &buf, 1, free, body);
+    } else {
+        rm_conn_respond_raw(c, req->opaque, req->serialize, &resp, NULL, 0, NULL, NULL);
+    }
+    rm_cmd_free(&resp);
+}
+
 /* ACK_MESSAGE and CHANGE_MESSAGE_INVISIBLETIME share their header and checks. */
 static int ack_header(br_broker_t *b, rm_conn_t *c, rm_cmd_t *req, const char **group, const char **topic,
                       br_pop_handle_t *h)
@@ -1300,7 +1443,10 @@ static void pop_release(br_broker_t *b)
 static const rm_handler_t k_handlers[] = {
     {200050, handle_pop_message},
     {200051, handle_ack_message},
+    {200052, handle_peek_message},
     {200053, handle_change_invisible_time},
+    {200054, handle_notification},
+    {200055, handle_polling_info},
     {200151, handle_batch_ack_message},
 };
 
