@@ -23,6 +23,7 @@
 #define MAX_POP_BYTES (1024 * 1024)
 #define RC_INVALID_PARAMETER 215
 #define TICK_MS 50
+#define REVIVE_SLICE 4096       /* entries made visible per loop turn */
 #define NOT_IN_HEAP SIZE_MAX
 #define MAX_QUEUES 65536
 #define MAX_INVISIBLE_MS (7 * 86400 * 1000) /* a week; the gRPC proxy allows 12 h */
@@ -94,6 +95,7 @@ struct br_pops {
     size_t nwaits;
     uv_timer_t timer;
     int64_t lastRevive;
+    int reviveMore;             /* the last revive stopped at REVIVE_SLICE: go on next tick */
     cm_buf_t body, journal;
     st_get_result_t g;
     int journalWarned;
@@ -815,11 +817,17 @@ static int to_dlq(br_broker_t *b, pop_entry_t *e)
     return 0;
 }
 
-/* The invisible time of the heap's due entries ran out: ready for the next receive, or dead. */
-static void revive(br_broker_t *b, int64_t now)
+/* The invisible time of the heap's due entries ran out: ready for the next receive, or dead.
+ * At most REVIVE_SLICE per call (a loop turn); 1 when more are due. */
+static int revive(br_broker_t *b, int64_t now)
 {
     br_pops_t *p = b->pops;
+    int done = 0;
     while (p->eheap.n > 0 && ekey(p->eheap.v[0]) <= now) {
+        if (done++ == REVIVE_SLICE) {
+            journal_flush(b);
+            return 1;
+        }
         pop_entry_t *e = p->eheap.v[0];
         hremove(&p->eheap, 0);
         e->heap_at = NOT_IN_HEAP;
@@ -838,6 +846,7 @@ static void revive(br_broker_t *b, int64_t now)
         pop_wake(b, e->gt->topic);
     }
     journal_flush(b);
+    return 0;
 }
 
 static void on_tick(uv_timer_t *t)
@@ -851,10 +860,9 @@ static void on_tick(uv_timer_t *t)
         r->deadline = 0;
         pop_run(b, r, 0);
     }
-    if (now - p->lastRevive >= b->cfg.reviveInterval || now < p->lastRevive) {
-        p->lastRevive = now;
-        revive(b, now);
-    }
+    if (now - p->lastRevive >= b->cfg.reviveInterval || now < p->lastRevive || p->reviveMore)
+        if (!(p->reviveMore = revive(b, now)))
+            p->lastRevive = now;
 }
 
 /* ---- the API behind the hooks ---- */
