@@ -40,10 +40,10 @@ def records(body):
     return out
 
 
-def pop(c, group, topic, n=32, invisible=3000, poll=0, init_mode=0, qid=-1, order=False):
+def pop(c, group, topic, n=32, invisible=3000, poll=0, init_mode=0, qid=-1, order=False, exp="*"):
     r = c.call(POP, {"consumerGroup": group, "topic": topic, "queueId": qid, "maxMsgNums": n,
                      "invisibleTime": invisible, "pollTime": poll, "bornTime": int(time.time() * 1000),
-                     "initMode": init_mode, "expType": "TAG", "exp": "*", "order": "true" if order else "false"})
+                     "initMode": init_mode, "expType": "TAG", "exp": exp, "order": "true" if order else "false"})
     if r is None:
         fail("no answer to POP_MESSAGE")
     h, body = r
@@ -344,6 +344,16 @@ def extras(port):
     if not r or r[0]["code"] != 19:
         fail("PEEK after the POP answered %s" % (r and r[0]))
     print("ok    NOTIFICATION (parked, then hasMsg), POLLING_INFO, PEEK without taking")
+    for body, tag in ((b"y0", "TagA"), (b"y1", "TagB"), (b"y2", "TagA")):
+        if send_v2(c, "PopX", body, tags=tag, queue_id=0)[0]["code"] != 0:
+            fail("send %s" % body)
+    code, msgs = pop(c, "PopTagG", "PopX", exp="TagB || TagC")
+    if [m["body"] for m in msgs] != ["y1"]:
+        fail("POP with exp 'TagB || TagC' gave %s" % [m["body"] for m in msgs])
+    code, msgs = pop(c, "PopTagG", "PopX", exp="TagB")
+    if msgs:
+        fail("the filtered-out messages came to the group later: %s" % [m["body"] for m in msgs])
+    print("ok    tag filter: only TagB popped, the others passed by")
     conns = [Conn(port, timeout=30) for _ in range(3)]
     req = {"consumerGroup": "PopFull", "topic": "PopY", "queueId": -1, "maxMsgNums": 1, "invisibleTime": 1000,
            "pollTime": 10000, "bornTime": int(time.time() * 1000), "initMode": 1}

@@ -646,7 +646,15 @@ static int pop_try(br_broker_t *b, pop_req_t *r)
     char key[400];
     snprintf(key, sizeof key, "%s@%s", gt->topic, gt->group);
     br_stats_count(b, BR_STAT_GROUP_GET, key, n);
+    /* the callback may ack or receive again (gRPC acks what its tags filter out): that must
+     * not reuse the body the messages point into */
+    cm_buf_t body = p->body;
+    cm_buf_init(&p->body);
     r->cb(r->arg, RC_SUCCESS, NULL, popTime, r->invisibleTime, msgs, (size_t)n);
+    if (p->body.data == NULL)
+        p->body = body; /* keep the grown buffer for the next receive */
+    else
+        cm_buf_free(&body);
     return 1;
 }
 
