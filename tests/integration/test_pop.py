@@ -40,10 +40,13 @@ def records(body):
     return out
 
 
-def pop(c, group, topic, n=32, invisible=3000, poll=0, init_mode=0, qid=-1, order=False, exp="*"):
-    r = c.call(POP, {"consumerGroup": group, "topic": topic, "queueId": qid, "maxMsgNums": n,
-                     "invisibleTime": invisible, "pollTime": poll, "bornTime": int(time.time() * 1000),
-                     "initMode": init_mode, "expType": "TAG", "exp": exp, "order": "true" if order else "false"})
+def pop(c, group, topic, n=32, invisible=3000, poll=0, init_mode=0, qid=-1, order=False, exp="*", attempt=None):
+    ext = {"consumerGroup": group, "topic": topic, "queueId": qid, "maxMsgNums": n,
+           "invisibleTime": invisible, "pollTime": poll, "bornTime": int(time.time() * 1000),
+           "initMode": init_mode, "expType": "TAG", "exp": exp, "order": "true" if order else "false"}
+    if attempt:
+        ext["attemptId"] = attempt
+    r = c.call(POP, ext)
     if r is None:
         fail("no answer to POP_MESSAGE")
     h, body = r
@@ -271,10 +274,16 @@ def orderly(port):
     for i in range(4):
         if send_v2(c, "PopO", ("o%d" % i).encode(), queue_id=0)[0]["code"] != 0:
             fail("send o%d" % i)
-    code, msgs = pop(c, "PopOG", "PopO", n=2, invisible=1500, order=True)
+    code, msgs = pop(c, "PopOG", "PopO", n=2, invisible=1500, order=True, attempt="A1")
     if [m["body"] for m in msgs] != ["o0", "o1"] or msgs[0]["ext"]["reviveQid"] != "999":
         fail("orderly POP gave %s (%s)" % ([m["body"] for m in msgs], msgs and msgs[0]["ext"]))
     first = {m["body"]: m for m in msgs}
+    code, again = pop(c, "PopOG", "PopO", n=2, invisible=1500, order=True, attempt="A1")
+    if [(m["body"], m["handle"]) for m in again] != [(m["body"], m["handle"]) for m in msgs]:
+        fail("a repeated orderly POP (same attemptId) gave %s, not the same batch" % [m["body"] for m in again])
+    code, other = pop(c, "PopOG", "PopO", n=2, order=True, attempt="A2")
+    if other:
+        fail("an orderly POP with another attemptId got %s" % [m["body"] for m in other])
     code, msgs = pop(c, "PopOG", "PopO", n=2, order=True)
     if msgs:
         fail("orderly POP handed out %s while o0, o1 are in flight" % [m["body"] for m in msgs])
@@ -301,7 +310,8 @@ def orderly(port):
     code, msgs = pop(c, "PopOG", "PopO", n=2, order=True)
     if [m["body"] for m in msgs] != ["o3"]:
         fail("after the acks the orderly POP gave %s, not o3" % [m["body"] for m in msgs])
-    print("ok    orderly POP: a queue is blocked while its batch is in flight; o1 came back before o2")
+    print("ok    orderly POP: a queue is blocked while its batch is in flight (its attemptId gets it again);"
+          " o1 came back before o2")
 
 
 def extras(port):

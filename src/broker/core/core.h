@@ -216,7 +216,8 @@ typedef struct br_pop_msg {
 /* What a receive asks: queueId -1 = every read queue; maxNums 1..32; invisibleTime ms;
  * pollTime ms (0: answer at once); expType "TAG" (NULL) or "SQL92", exp NULL = "*";
  * initMode 0 (MIN) or 1 (MAX) for a group that never consumed the queue; order: FIFO (a queue
- * with messages of the group in flight is skipped; handles carry reviveQid 999). */
+ * with messages of the group in flight is skipped; handles carry reviveQid 999); attemptId (NULL:
+ * none): an orderly receive repeated with the attemptId of a batch in flight gets it again. */
 typedef struct br_pop_ask {
     const char *group, *topic;
     int32_t queueId, maxNums;
@@ -224,6 +225,7 @@ typedef struct br_pop_ask {
     const char *expType, *exp;
     int initMode;
     int order;
+    const char *attemptId;
 } br_pop_ask_t;
 /* Called exactly once per receive (at once, when a message arrives, at the poll deadline or at
  * broker stop): code RC_SUCCESS with n >= 1 messages, RC_PULL_NOT_FOUND (nothing, no polling),

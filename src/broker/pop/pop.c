@@ -31,11 +31,19 @@
 typedef struct pop_entry pop_entry_t;
 typedef struct pop_gt pop_gt_t;
 
+typedef struct pop_batch {     /* an orderly batch taken with an attemptId (spec 4.4) */
+    char attempt[64];
+    int64_t popTime;
+    int n;
+    int64_t off[32];
+} pop_batch_t;
+
 typedef struct pop_queue {
     int64_t cursor;             /* next offset never handed out (-1: not known yet) */
     int loaded;                 /* cursor merged with the consumer offset table */
     int inflight;               /* entries invisible now (on the heap): an orderly POP skips the queue */
     uint64_t blocked;           /* = the pop's sequence number: blocked when that orderly pop began */
+    pop_batch_t *batch;         /* the orderly batch in flight, for a receive with its attemptId */
     pop_entry_t *rhead, *rtail; /* visible again, waiting for the next receive */
 } pop_queue_t;
 
@@ -64,6 +72,7 @@ typedef struct pop_req {
     int initMode;
     int order;                  /* orderly: a queue with messages in flight is skipped */
     int notify;                 /* NOTIFICATION: only whether something could be popped */
+    char attempt[64];           /* attemptId: an orderly receive repeated gets the same batch */
     br_sub_t sub;
     br_pop_cb cb;
     void *arg;
@@ -189,6 +198,8 @@ static pop_gt_t *gt_get(br_broker_t *b, const char *group, const char *topic, in
 static void gt_free(void *p)
 {
     pop_gt_t *gt = p;
+    for (int i = 0; i < gt->nq; i++)
+        free(gt->q[i].batch);
     free(gt->q);
     free(gt);
 }
@@ -487,6 +498,65 @@ static int sql_match(void *arg, int64_t tagsCode, const uint8_t *record, uint32_
     return fl_eval(arg, prop_lookup, &r);
 }
 
+static int deliver(br_broker_t *b, pop_req_t *r, const pick_t *picks, pop_entry_t *const *ents, int n,
+                   int64_t popTime, int64_t invisibleTime);
+
+/* After an orderly pop: each queue it took from remembers the batch under the attemptId (none:
+ * forgets it). */
+static void remember_batch(pop_gt_t *gt, const char *attempt, const pick_t *picks, int n, int64_t popTime)
+{
+    for (int i = 0; i < n; i++) {
+        pop_queue_t *q = &gt->q[picks[i].qid];
+        if (!attempt[0]) {
+            free(q->batch);
+            q->batch = NULL;
+            continue;
+        }
+        if (!q->batch && !(q->batch = calloc(1, sizeof *q->batch)))
+            continue;
+        if (q->batch->popTime != popTime || strcmp(q->batch->attempt, attempt) != 0) {
+            snprintf(q->batch->attempt, sizeof q->batch->attempt, "%s", attempt);
+            q->batch->popTime = popTime;
+            q->batch->n = 0;
+        }
+        if (q->batch->n < MAX_POP_MSGS)
+            q->batch->off[q->batch->n++] = picks[i].offset;
+    }
+}
+
+/* An orderly receive repeated with the attemptId of a batch still in flight gets that batch
+ * again, same handles (a lost answer is served again). 1 if answered. */
+static int reenter(br_broker_t *b, pop_req_t *r, int q0, int span, int nq)
+{
+    br_pops_t *p = b->pops;
+    pop_gt_t *gt = r->gt;
+    pick_t picks[MAX_POP_MSGS];
+    pop_entry_t *ents[MAX_POP_MSGS];
+    for (int i = 0; i < span; i++) {
+        int qid = (q0 + i) % nq;
+        pop_queue_t *q = &gt->q[qid];
+        if (!q->batch || q->inflight == 0 || strcmp(q->batch->attempt, r->attempt) != 0)
+            continue;
+        int n = 0;
+        cm_buf_reset(&p->body);
+        for (int j = 0; j < q->batch->n; j++) {
+            pop_entry_t *e = entry_get(b, gt->group, gt->topic, qid, q->batch->off[j]);
+            const uint8_t *rec;
+            uint32_t len;
+            if (!e || e->heap_at == NOT_IN_HEAP || e->popTime != q->batch->popTime ||
+                st_read_record_at(b->store, e->cloff, &rec, &len) != ST_OK ||
+                add_record(p, rec, len, &picks[n], e->reconsume))
+                continue;
+            picks[n].qid = qid;
+            picks[n].offset = e->offset;
+            ents[n++] = e;
+        }
+        if (n)
+            return deliver(b, r, picks, ents, n, q->batch->popTime, ents[0]->invisibleTime);
+    }
+    return 0;
+}
+
 /* Hand out what is there: the ready entries, then new messages. Calls r->cb and returns 1 when
  * it found any, else 0 (cb not called). */
 static int pop_try(br_broker_t *b, pop_req_t *r)
@@ -519,6 +589,8 @@ static int pop_try(br_broker_t *b, pop_req_t *r)
     int nagain = 0;
     int64_t now = cm_now_ms(), popTime = now;
     uint64_t seq = ++gt->seq;
+    if (r->order && r->attempt[0] && reenter(b, r, q0, span, nq))
+        return 1;
     for (int i = 0; i < span && nagain < want; i++) {
         pop_queue_t *q = &gt->q[(q0 + i) % nq];
         if (r->order && q->inflight > 0) { /* spec 4.4: one batch of a queue in flight at a time */
@@ -632,10 +704,21 @@ static int pop_try(br_broker_t *b, pop_req_t *r)
         return 0;
     }
     journal_flush(b);
+    if (r->order)
+        remember_batch(gt, r->attempt, picks, n, popTime);
+    return deliver(b, r, picks, ents, n, popTime, r->invisibleTime);
+}
+
+/* Answer r with the picked records (in p->body) and their entries; returns 1. */
+static int deliver(br_broker_t *b, pop_req_t *r, const pick_t *picks, pop_entry_t *const *ents, int n,
+                   int64_t popTime, int64_t invisibleTime)
+{
+    br_pops_t *p = b->pops;
+    pop_gt_t *gt = r->gt;
     br_pop_msg_t msgs[MAX_POP_MSGS];
     char handles[MAX_POP_MSGS][300];
     for (int i = 0; i < n; i++) {
-        make_handle(handles[i], sizeof handles[i], b->cfg.brokerName, popTime, r->invisibleTime, picks[i].qid,
+        make_handle(handles[i], sizeof handles[i], b->cfg.brokerName, popTime, invisibleTime, picks[i].qid,
                     picks[i].offset, ents[i]->cloff, r->order);
         msgs[i] = (br_pop_msg_t){.rec = (const uint8_t *)p->body.data + picks[i].at, .len = picks[i].len,
                                  .queueId = picks[i].qid, .queueOffset = picks[i].offset,
@@ -650,7 +733,7 @@ static int pop_try(br_broker_t *b, pop_req_t *r)
      * not reuse the body the messages point into */
     cm_buf_t body = p->body;
     cm_buf_init(&p->body);
-    r->cb(r->arg, RC_SUCCESS, NULL, popTime, r->invisibleTime, msgs, (size_t)n);
+    r->cb(r->arg, RC_SUCCESS, NULL, popTime, invisibleTime, msgs, (size_t)n);
     if (p->body.data == NULL)
         p->body = body; /* keep the grown buffer for the next receive */
     else
@@ -894,6 +977,8 @@ static void hook_receive(br_broker_t *b, const br_pop_ask_t *a, br_pop_cb cb, vo
     r->invisibleTime = a->invisibleTime < 0 ? 0 : a->invisibleTime > MAX_INVISIBLE_MS ? MAX_INVISIBLE_MS : a->invisibleTime;
     r->initMode = a->initMode;
     r->order = a->order;
+    if (a->attemptId)
+        snprintf(r->attempt, sizeof r->attempt, "%s", a->attemptId);
     r->heap_at = NOT_IN_HEAP;
     if (!(r->gt = gt_get(b, a->group, a->topic, 1))) {
         free(r);
@@ -1160,7 +1245,7 @@ static void handle_pop_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     br_pop_ask_t ask = {.group = group, .topic = topic, .queueId = qid, .maxNums = maxNums,
                         .invisibleTime = invisibleTime, .pollTime = pollTime > 20000 ? 20000 : pollTime,
                         .expType = rm_ext_get(req, "expType"), .exp = rm_ext_get(req, "exp"), .initMode = initMode,
-                        .order = order};
+                        .order = order, .attemptId = rm_ext_get(req, "attemptId")};
     hook_receive(b, &ask, remote_done, a);
 }
 
