@@ -80,6 +80,8 @@ typedef struct br_config {
     /* POP (pop/): parked receives per (topic, group) and in all (1024, 100000), how often
      * invisible times are checked for redelivery (reviveInterval, 1000 ms) */
     int64_t popPollingSize, maxPopPollingSize, reviveInterval;
+    int64_t popJournalSnapshotMessages; /* Loulan's own key: the POP journal is written again in
+                                     * full (and replays start there) after this many messages */
     /* DLedger mode (spec §6.1): a Raft group of brokers elects its master */
     int enableDLegerCommitLog;
     char dLegerGroup[128];

@@ -64,6 +64,7 @@ void br_config_defaults(br_config_t *c)
     c->popPollingSize = 1024;
     c->maxPopPollingSize = 100000;
     c->reviveInterval = 1000;
+    c->popJournalSnapshotMessages = 10000;
     snprintf(c->messageDelayLevel, sizeof c->messageDelayLevel, "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h");
     c->transactionCheckMax = 15;
     c->transactionCheckInterval = 60000;
@@ -210,7 +211,7 @@ static const key_t_ k_keys[] = {
     B(messageIndexEnable), I(transactionTimeOut, 0, 1LL << 40), I(transactionCheckMax, 1, 1 << 20),
     I(transactionCheckInterval, 10, 1LL << 40), S(messageDelayLevel),
     I(rebalanceLockMaxLiveTime, 100, 1LL << 40), B(timerWheelEnable), S(metricsExporterType),
-    I(metricsPromExporterPort, 1, 65535), I(timerMaxDelaySec, 1, 31536000), I(popPollingSize, 1, 1 << 20), I(maxPopPollingSize, 1, 1 << 24), I(reviveInterval, 10, 3600000), I(maxHashSlotNum, 1, 100000000), I(maxIndexNum, 1, 100000000),
+    I(metricsPromExporterPort, 1, 65535), I(timerMaxDelaySec, 1, 31536000), I(popPollingSize, 1, 1 << 20), I(maxPopPollingSize, 1, 1 << 24), I(reviveInterval, 10, 3600000), I(popJournalSnapshotMessages, 1, 1LL << 40), I(maxHashSlotNum, 1, 100000000), I(maxIndexNum, 1, 100000000),
     B(longPollingEnable), I(shortPollingTimeMills, 1, 1 << 30), B(notifyConsumerIdsChangedEnable),
     I(registerNameServerPeriod, 10000, 60000), S(regionId), B(clusterTopicEnable),
     B(brokerTopicEnable), B(traceTopicEnable), S(msgTraceTopicName), B(aclEnable), S(rocketmqHome), B(aclAdminRequired), B(enablePropertyFilter), B(rejectTransactionMessage),

@@ -53,6 +53,7 @@ struct pop_gt {                 /* one (group, topic) */
     int nq;
     unsigned rot;               /* where a receive of every queue starts */
     uint64_t seq;               /* pops so far (pop_queue_t.blocked) */
+    pop_gt_t *gnext;            /* every (group, topic), in creation order (snapshots walk it) */
     size_t nwaits;              /* parked receives (popPollingSize) */
 };
 
@@ -63,6 +64,7 @@ struct pop_entry {
     int64_t popTime, invisibleTime;
     size_t heap_at;             /* NOT_IN_HEAP: in its queue's ready list */
     pop_entry_t *rprev, *rnext;
+    pop_entry_t *aprev, *anext; /* every entry, in creation order (snapshots walk it) */
 };
 
 typedef struct pop_req {
@@ -108,6 +110,17 @@ struct br_pops {
     cm_buf_t body, journal;
     st_get_result_t g;
     int journalWarned;
+    pop_entry_t *ahead, *atail; /* every entry */
+    pop_gt_t *ghead, *gtail;    /* every (group, topic) */
+    /* journal snapshots: every line needed to rebuild the state, written again (sliced), so
+     * that a replay may start where the last complete one began (popCheckpoint.json) */
+    int64_t sinceSnap, lastSnapMsgs; /* journal messages since the last snapshot began; its size */
+    int snapping, snapFailed;
+    int64_t snapFrom, ckpt;     /* where the snapshot being written / the last complete one begins */
+    pop_entry_t *snapE;         /* next entry to write */
+    pop_gt_t *snapG;            /* next cursor to write */
+    char ckptPath[1100];
+    struct br_pslot *ps;
 };
 
 /* ---- heaps (binary min-heaps whose items know their index) ---- */
@@ -192,6 +205,11 @@ static pop_gt_t *gt_get(br_broker_t *b, const char *group, const char *topic, in
         free(gt);
         return NULL;
     }
+    if (b->pops->gtail)
+        b->pops->gtail->gnext = gt;
+    else
+        b->pops->ghead = gt;
+    b->pops->gtail = gt;
     return gt;
 }
 
@@ -286,7 +304,18 @@ static int entry_schedule(br_broker_t *b, pop_entry_t *e)
 static void entry_drop(br_broker_t *b, pop_entry_t *e)
 {
     char key[420];
+    br_pops_t *p = b->pops;
     entry_detach(b, e);
+    if (p->snapE == e)
+        p->snapE = e->anext;
+    if (e->aprev)
+        e->aprev->anext = e->anext;
+    else
+        p->ahead = e->anext;
+    if (e->anext)
+        e->anext->aprev = e->aprev;
+    else
+        p->atail = e->aprev;
     entry_key(key, sizeof key, e->gt->group, e->gt->topic, e->qid, e->offset);
     cm_map_remove(&b->pops->entries, key);
     free(e);
@@ -307,6 +336,13 @@ static pop_entry_t *entry_new(br_broker_t *b, pop_gt_t *gt, int qid, int64_t off
         free(e);
         return NULL;
     }
+    br_pops_t *p = b->pops;
+    e->aprev = p->atail;
+    if (p->atail)
+        p->atail->anext = e;
+    else
+        p->ahead = e;
+    p->atail = e;
     return e;
 }
 
@@ -349,6 +385,10 @@ static void journal_flush(br_broker_t *b)
         st_msg_t m = {.topic = BR_POP_STATE_TOPIC, .queueId = 0, .body = (const uint8_t *)p->journal.data + off,
                       .bodyLen = (uint32_t)n, .bornTimestamp = cm_now_ms(), .bornHostIp = b->store_ip};
         int rc = st_put(b->store, &m, &res);
+        if (rc == ST_OK)
+            p->sinceSnap++;
+        else if (p->snapping)
+            p->snapFailed = 1;
         if (rc != ST_OK && !p->journalWarned) {
             p->journalWarned = 1;
             LOG_W("pop", "POP state not journalled (%s): a restart may redeliver or lose in-flight messages",
@@ -399,6 +439,13 @@ static void replay(br_broker_t *b)
 {
     br_pops_t *p = b->pops;
     int64_t off = st_min_offset(b->store, BR_POP_STATE_TOPIC, 0), max = st_max_offset(b->store, BR_POP_STATE_TOPIC, 0);
+    lj_val_t *ck = br_load_json_file(p->ckptPath);
+    int64_t from = lj_get_int(ck, "journalOffset", 0);
+    lj_free(ck);
+    if (from > off && from <= max) /* the last complete snapshot begins there */
+        off = from;
+    p->ckpt = off;
+    int64_t start = off;
     replay_t rp = {.b = b};
     int bad = 0;
     while (off < max) {
@@ -414,8 +461,8 @@ static void replay(br_broker_t *b)
         off = p->g.nextBeginOffset;
     }
     if (max > 0)
-        LOG_I("pop", "POP state replayed: %zu messages in flight (%" PRId64 " journal messages, %d bad lines)",
-              p->entries.n, max, bad);
+        LOG_I("pop", "POP state replayed from journal offset %" PRId64 " of %" PRId64 ": %zu messages in flight, %d bad lines",
+              start, max, p->entries.n, bad);
 }
 
 /* ---- receiving ---- */
@@ -940,6 +987,72 @@ static int revive(br_broker_t *b, int64_t now)
     return 0;
 }
 
+/* ---- snapshots (popCheckpoint.json: {"journalOffset":N}) ---- */
+
+static void *ck_snap(const void *table)
+{
+    const br_pops_t *p = table;
+    cm_buf_t *out = calloc(1, sizeof *out);
+    if (out && cm_buf_printf(out, "{\"journalOffset\":%" PRId64 "}\n", p->ckpt)) {
+        cm_buf_free(out);
+        free(out);
+        out = NULL;
+    }
+    return out;
+}
+
+static int ck_render(const void *snap, cm_buf_t *out)
+{
+    const cm_buf_t *in = snap;
+    return cm_buf_append(out, in->data, in->len);
+}
+
+static void ck_free(void *snap)
+{
+    cm_buf_free(snap);
+    free(snap);
+}
+
+static const br_ptype_t ck_ptype = {ck_snap, ck_render, ck_free};
+
+/* Write the next slice of a snapshot, starting one when the journal grew enough since the last
+ * (popJournalSnapshotMessages, and at least twice the last snapshot's size). */
+static void snapshot_step(br_broker_t *b)
+{
+    br_pops_t *p = b->pops;
+    if (!p->snapping) {
+        if (br_is_slave(b) || p->sinceSnap < b->cfg.popJournalSnapshotMessages || p->sinceSnap < 2 * p->lastSnapMsgs)
+            return;
+        p->snapping = 1;
+        p->snapFailed = 0;
+        p->snapFrom = st_max_offset(b->store, BR_POP_STATE_TOPIC, 0);
+        p->snapE = p->ahead;
+        p->snapG = p->ghead;
+        p->sinceSnap = 0;
+    }
+    int budget = REVIVE_SLICE;
+    for (; p->snapE && budget > 0; budget--, p->snapE = p->snapE->anext)
+        journal_p(b, p->snapE);
+    for (; !p->snapE && p->snapG && budget > 0; p->snapG = p->snapG->gnext) {
+        pop_gt_t *gt = p->snapG;
+        for (int q = 0; q < gt->nq; q++, budget--)
+            if (gt->q[q].cursor >= 0)
+                cm_buf_printf(&p->journal, "C %s %s %d %" PRId64 "\n", gt->group, gt->topic, q, gt->q[q].cursor);
+    }
+    journal_flush(b);
+    if (p->snapE || p->snapG)
+        return;
+    p->snapping = 0;
+    p->lastSnapMsgs = p->sinceSnap;
+    if (p->snapFailed)
+        return;
+    p->ckpt = p->snapFrom;
+    if (p->ps)
+        br_persist_request(p->ps, BR_PERSIST_SOON_MS);
+    else
+        br_persist_write(&ck_ptype, p, p->ckptPath);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     br_broker_t *b = t->data;
@@ -954,6 +1067,7 @@ static void on_tick(uv_timer_t *t)
     if (now - p->lastRevive >= b->cfg.reviveInterval || now < p->lastRevive || p->reviveMore)
         if (!(p->reviveMore = revive(b, now)))
             p->lastRevive = now;
+    snapshot_step(b);
 }
 
 /* ---- the API behind the hooks ---- */
@@ -1492,9 +1606,11 @@ static int pop_start(br_broker_t *b)
     st_get_result_init(&p->g);
     cm_buf_init(&p->body);
     cm_buf_init(&p->journal);
+    snprintf(p->ckptPath, sizeof p->ckptPath, "%s/config/popCheckpoint.json", b->cfg.storePathRootDir);
     if (!br_topics_get(&b->topics, BR_POP_STATE_TOPIC) && !br_is_slave(b)) /* registered with the rest */
         br_topics_put(&b->topics, BR_POP_STATE_TOPIC, 1, 1, PERM_READ | PERM_WRITE, 0);
     replay(b);
+    br_persist_slot(b, &ck_ptype, p, p->ckptPath, &p->ps);
     p->lastRevive = cm_now_ms();
     b->hooks.pop_arrived = hook_arrived;
     b->hooks.pop_receive = hook_receive;
