@@ -26,7 +26,8 @@
 #define REVIVE_SLICE 4096       /* entries made visible per loop turn */
 #define NOT_IN_HEAP SIZE_MAX
 #define MAX_QUEUES 65536
-#define MAX_INVISIBLE_MS (7 * 86400 * 1000) /* a week; the gRPC proxy allows 12 h */
+#define MAX_INVISIBLE_MS (12 * 3600 * 1000) /* as the gRPC proxy: a line in flight stays within retention */
+#define SNAPSHOT_EVERY_MS (3600 * 1000) /* the state is rewritten at least this often */
 
 typedef struct pop_entry pop_entry_t;
 typedef struct pop_gt pop_gt_t;
@@ -115,6 +116,7 @@ struct br_pops {
     /* journal snapshots: every line needed to rebuild the state, written again (sliced), so
      * that a replay may start where the last complete one began (popCheckpoint.json) */
     int64_t sinceSnap, lastSnapMsgs; /* journal messages since the last snapshot began; its size */
+    int64_t lastSnapAt;         /* wall ms the last snapshot began (or the start) */
     int snapping, snapFailed;
     int64_t snapFrom, ckpt;     /* where the snapshot being written / the last complete one begins */
     pop_entry_t *snapE;         /* next entry to write */
@@ -1021,8 +1023,13 @@ static void snapshot_step(br_broker_t *b)
 {
     br_pops_t *p = b->pops;
     if (!p->snapping) {
-        if (br_is_slave(b) || p->sinceSnap < b->cfg.popJournalSnapshotMessages || p->sinceSnap < 2 * p->lastSnapMsgs)
+        int64_t now = cm_now_ms();
+        int grown = p->sinceSnap >= b->cfg.popJournalSnapshotMessages && p->sinceSnap >= 2 * p->lastSnapMsgs;
+        /* hourly too: a line of an entry nobody pops again must not age out of the store */
+        int old = now - p->lastSnapAt >= SNAPSHOT_EVERY_MS && (p->entries.n > 0 || p->sinceSnap > 0);
+        if (br_is_slave(b) || !(grown || old))
             return;
+        p->lastSnapAt = now;
         p->snapping = 1;
         p->snapFailed = 0;
         p->snapFrom = st_max_offset(b->store, BR_POP_STATE_TOPIC, 0);
@@ -1611,6 +1618,7 @@ static int pop_start(br_broker_t *b)
         br_topics_put(&b->topics, BR_POP_STATE_TOPIC, 1, 1, PERM_READ | PERM_WRITE, 0);
     replay(b);
     br_persist_slot(b, &ck_ptype, p, p->ckptPath, &p->ps);
+    p->lastSnapAt = cm_now_ms();
     p->lastRevive = cm_now_ms();
     b->hooks.pop_arrived = hook_arrived;
     b->hooks.pop_receive = hook_receive;
