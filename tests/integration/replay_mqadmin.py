@@ -123,6 +123,8 @@ for f in recorded:
                  "diskSpaceCleanForciblyRatio", "rebalanceLockMaxLiveTime", "metricsExporterType",
                  "metricsPromExporterPort", "maxConnections", "enableBatchPush", "dLegerElectionTimeoutMs",
                  "dLegerSnapshotEntries", "dLegerBindAddress", "aclAdminRequired"}
+        # the gRPC endpoint's (docs/grpc.md): grpcServerPort is RocketMQ 5's proxy key, the switch Loulan's
+        extra |= {"enableGrpcServer", "grpcServerPort"}
         check(name + " keys are RocketMQ's", gkeys and gkeys <= wkeys | extra, sorted(gkeys - wkeys - extra))
         check(name + " version ext", "version" in ext and '"counter"' in ext["version"], ext)
     elif wb.startswith("{"):
