@@ -125,6 +125,9 @@ for f in recorded:
                  "dLegerSnapshotEntries", "dLegerBindAddress", "aclAdminRequired"}
         # the gRPC endpoint's (docs/grpc.md): grpcServerPort is RocketMQ 5's proxy key, the switch Loulan's
         extra |= {"enableGrpcServer", "grpcServerPort"}
+        # POP's (docs/pop.md): RocketMQ 5's popPollingSize, maxPopPollingSize, reviveInterval;
+        # popJournalSnapshotMessages is Loulan's
+        extra |= {"popPollingSize", "maxPopPollingSize", "reviveInterval", "popJournalSnapshotMessages"}
         check(name + " keys are RocketMQ's", gkeys and gkeys <= wkeys | extra, sorted(gkeys - wkeys - extra))
         check(name + " version ext", "version" in ext and '"counter"' in ext["version"], ext)
     elif wb.startswith("{"):
