@@ -120,7 +120,7 @@ def run_size(bin_dir, n, repeat, seconds):
         with open(f"{d}/broker.conf", "w") as f:
             f.write(f"brokerClusterName=DefaultCluster\nbrokerName=broker-a\nbrokerId=0\nbrokerIP1=127.0.0.1\n"
                     f"listenPort={br_port}\nnamesrvAddr=127.0.0.1:{ns_port}\nstorePathRootDir={d}/store\n"
-                    f"diskSpaceWarningLevelRatio=99\ndiskSpaceCleanForciblyRatio=99\n")
+                    f"diskSpaceWarningLevelRatio=99\ndiskSpaceCleanForciblyRatio=99\ngrpcServerPort=0\n")
         procs.append(subprocess.Popen([f"{bin_dir}/mqbroker", "-c", f"{d}/broker.conf"], stdout=log, stderr=log, env=env))
         t0 = time.perf_counter()
         db = subprocess.Popen([f"{bin_dir}/loulan-dashboard", "--server.address=127.0.0.1", f"--server.port={db_port}",

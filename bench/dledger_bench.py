@@ -138,7 +138,7 @@ class Lab:
                 "brokerClusterName=DefaultCluster", "brokerIP1=127.0.0.1", "listenPort=%d" % port,
                 "namesrvAddr=127.0.0.1:%d" % self.ns_port, "mapedFileSizeCommitLog=67108864",
                 "diskSpaceWarningLevelRatio=99", "diskSpaceCleanForciblyRatio=99", "autoCreateTopicEnable=true",
-                "maxHashSlotNum=50000", "maxIndexNum=200000"] + lines) + "\n")
+                "maxHashSlotNum=50000", "maxIndexNum=200000", "grpcServerPort=0"] + lines) + "\n")
         return self.spawn(name, [self.bin + "/mqbroker", "-c", conf])
 
     def cluster(self):

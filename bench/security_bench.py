@@ -115,7 +115,7 @@ def run_one(bindir, cfg, seconds, threads, window):
         with open(os.path.join(d, "broker.conf"), "w") as f:
             f.write("brokerClusterName=DefaultCluster\nbrokerName=broker-a\nbrokerId=0\nbrokerIP1=127.0.0.1\n"
                     "listenPort=%d\nnamesrvAddr=127.0.0.1:%d\nstorePathRootDir=%s/store\nautoCreateTopicEnable=true\n"
-                    "mapedFileSizeCommitLog=268435456\ndiskSpaceWarningLevelRatio=99\ndiskSpaceCleanForciblyRatio=99\n"
+                    "mapedFileSizeCommitLog=268435456\ndiskSpaceWarningLevelRatio=99\ndiskSpaceCleanForciblyRatio=99\ngrpcServerPort=0\n"
                     % (bport, ns_port, d) + "".join(x + "\n" for x in extra))
         br = subprocess.Popen([os.path.join(bindir, "mqbroker"), "-c", os.path.join(d, "broker.conf")],
                               stdout=open(os.path.join(d, "broker.out"), "w"), stderr=subprocess.STDOUT, env=env)

@@ -143,7 +143,7 @@ class Servers:
                 "brokerIP1=127.0.0.1", "listenPort=%d" % self.port, "namesrvAddr=127.0.0.1:%d" % self.ns_port,
                 "storePathRootDir=" + os.path.join(self.dir, "store"), "mapedFileSizeCommitLog=67108864",
                 "autoCreateTopicEnable=true", "diskSpaceWarningLevelRatio=99", "diskSpaceCleanForciblyRatio=99",
-                "metricsExporterType=PROM", "metricsPromExporterPort=%d" % self.mport]) + "\n")
+                "metricsExporterType=PROM", "metricsPromExporterPort=%d" % self.mport, "grpcServerPort=0"]) + "\n")
         self.broker = self.spawn("broker", [self.bin + "/mqbroker", "-c", conf])
         if not wait_until(lambda: accepts(self.port), 90):
             raise SystemExit("broker did not open its port within 90 s")

@@ -21,6 +21,7 @@ for i in 0 1 2; do
     sed -e "s|^storePathRootDir=.*|storePathRootDir=$data/node0$i|" \
         -e "s|^storePathCommitLog=.*|storePathCommitLog=$data/node0$i/commitlog|" \
         conf/dledger/broker-n$i.conf >"$data/broker-n$i.conf"
+    echo "grpcServerPort=$((8081 + i))" >>"$data/broker-n$i.conf"   # one machine: a gRPC port each
     build/bin/mqbroker -c "$data/broker-n$i.conf" &
     pids+=($!)
 done

@@ -131,6 +131,7 @@ lt_broker_proc() {
         # the machine's own disk may be nearly full: tests that want the thresholds set them
         echo "diskSpaceWarningLevelRatio=99"
         echo "diskSpaceCleanForciblyRatio=99"
+        echo "grpcServerPort=0"   # the gRPC endpoint on any free port: tests run several brokers
         for kv in "$@"; do echo "$kv"; done
     } >"$LT_DIR/$name.conf"
     "$LT_BIN/mqbroker" -c "$LT_DIR/$name.conf" >>"$LT_DIR/$name.out" 2>&1 &

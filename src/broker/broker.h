@@ -19,7 +19,7 @@ typedef struct br_config {
     char brokerIP2[64];
     int listenPort;             /* 10911; VIP port = listenPort - 2, HA port = listenPort + 1 */
     int maxConnections;         /* Loulan's own key: accepted connections open at once (10000) */
-    int enableGrpcServer;       /* the RocketMQ 5.x gRPC endpoint (grpc/, docs/grpc.md): false */
+    int enableGrpcServer;       /* the RocketMQ 5.x gRPC endpoint (grpc/, docs/grpc.md): true */
     int grpcServerPort;         /* its port, 8081 as Apache's proxy; 0 = any free port */
     int haListenPort;
     int autoCreateTopicEnable;

@@ -386,7 +386,7 @@ def day(bin_dir, work):
             f.write("brokerClusterName=DayCluster\nbrokerName=broker-day\nbrokerId=0\nbrokerIP1=127.0.0.1\n"
                     "listenPort=%d\nstorePathRootDir=%s\nautoCreateTopicEnable=true\n"
                     "mapedFileSizeCommitLog=67108864\ndiskSpaceWarningLevelRatio=99\n"
-                    "diskSpaceCleanForciblyRatio=99\n" % (port, os.path.join(work, "day-store-%d" % lead)))
+                    "diskSpaceCleanForciblyRatio=99\ngrpcServerPort=0\n" % (port, os.path.join(work, "day-store-%d" % lead)))
         out = open(os.path.join(work, "day.out"), "a")
         proc = subprocess.Popen([os.path.join(bin_dir, "mqbroker"), "-c", conf], stdout=out, stderr=out,
                                 env=dict(os.environ, TZ=tz))

@@ -26,6 +26,7 @@ void br_config_defaults(br_config_t *c)
         snprintf(c->namesrvAddr, sizeof c->namesrvAddr, "%s", ns);
     c->listenPort = 10911;
     c->maxConnections = 10000;
+    c->enableGrpcServer = 1;
     c->grpcServerPort = 8081;
     c->autoCreateTopicEnable = 1;
     c->autoCreateSubscriptionGroup = 1;

@@ -58,6 +58,7 @@ typedef struct br_grpcsvc {
 } br_grpcsvc_t;
 
 static void resend_soon(br_grpcsvc_t *g, const char *id);
+static void free_client(void *p);
 
 /* ---- answers ---- */
 
@@ -999,8 +1000,13 @@ static int grpc_start(br_broker_t *b)
     cfg.limits.max_connections = b->cfg.maxConnections;
     cfg.tls_mode = rm_tls_server_mode();
     if (gp_server_start(b->loop, "0.0.0.0", b->cfg.grpcServerPort, &cfg, &g->srv) != 0) {
+        /* the broker still serves 4.x clients: two brokers on one host with the default port
+         * must not stop the second one from starting (gp_server_start logged why) */
+        LOG_E("grpc", "no gRPC endpoint: grpcServerPort %d cannot be used (set another, or enableGrpcServer=false)",
+              b->cfg.grpcServerPort);
+        cm_map_free(&g->clients, free_client);
         free(g);
-        return -1;
+        return 0;
     }
     g->port = gp_server_port(g->srv);
     uv_timer_init(b->loop, &g->done);
