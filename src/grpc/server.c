@@ -720,14 +720,11 @@ static int conn_h2_input(gp_conn_t *cn, const uint8_t *p, size_t n)
     cn->in_recv = 1;
     ssize_t r = nghttp2_session_mem_recv(cn->ng, p, n);
     cn->in_recv = 0;
-    if (r < 0 || cn->want_close) {
-        if (r < 0 && !cn->fake)
-            LOG_I("grpc", "%s: connection %s: %s, closing", cn->srv->cfg.name, cn->peer,
-                  nghttp2_strerror((int)r));
-        if (r == NGHTTP2_ERR_BAD_CLIENT_MAGIC || r < 0) {
-            cn->want_close = 0;
-            return -1;
-        }
+    if (r < 0) {    /* not HTTP/2 (a bad preface too): this connection only is closed */
+        if (!cn->fake)
+            LOG_I("grpc", "%s: connection %s: %s, closing", cn->srv->cfg.name, cn->peer, nghttp2_strerror((int)r));
+        cn->want_close = 0;
+        return -1;
     }
     if (cn->want_close) {
         cn->want_close = 0;
@@ -842,6 +839,7 @@ static void on_connection(uv_stream_t *ls, int status)
     if (uv_tcp_getsockname(&cn->tcp, (struct sockaddr *)&ss, &len) == 0)
         addr_str(&ss, cn->local, sizeof cn->local);
     uv_tcp_nodelay(&cn->tcp, 1);
+    uv_tcp_keepalive(&cn->tcp, 1, 60);  /* peers that vanished without a FIN go (Node sends no pings) */
     cn->next = srv->conns;
     if (srv->conns)
         srv->conns->prev = cn;
