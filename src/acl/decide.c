@@ -43,6 +43,19 @@ int acl_needs(const rm_cmd_t *req, acl_need_t *needs, int *admin_only)
         n = need(needs, n, "", rm_ext_get(req, "topic"), ACL_SUB);
         n = need(needs, n, RETRY, rm_ext_get(req, "consumerGroup"), ACL_SUB);
         break;
+    case 200050: /* POP_MESSAGE */
+    case 200051: /* ACK_MESSAGE */
+    case 200052: /* PEEK_MESSAGE */
+    case 200053: /* CHANGE_MESSAGE_INVISIBLETIME */
+    case 200054: /* NOTIFICATION */
+    case 200055: /* POLLING_INFO: all name consumerGroup and topic, as PULL_MESSAGE does */
+        n = need(needs, n, "", rm_ext_get(req, "topic"), ACL_SUB);
+        n = need(needs, n, RETRY, rm_ext_get(req, "consumerGroup"), ACL_SUB);
+        break;
+    case 200151: /* BATCH_ACK: its groups and topics are in its body, not checked entry by entry
+                  * yet: an admin's only, so no account acks what it may not consume */
+        *admin_only = 1;
+        break;
     case 12: /* QUERY_MESSAGE */
         n = need(needs, n, "", rm_ext_get(req, "topic"), ACL_SUB);
         break;

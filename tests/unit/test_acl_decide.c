@@ -100,6 +100,16 @@ static void test_permissions(void **state)
     assert_null(decide(11, "RocketMQ", "12345678", "1.2.3.4", "topic", "topicB", "consumerGroup", "other", NULL));
     assert_string_equal(decide(11, "RocketMQ", "12345678", "1.2.3.4", "topic", "topicB", "consumerGroup", "groupA", NULL),
                         "No default permission for group:groupA");
+    /* POP and its acks: the topic and the group, SUB, as a pull; BATCH_ACK (groups in its body) an admin's */
+    for (int code = 200050; code <= 200055; code++) {
+        assert_null(decide(code, "RocketMQ", "12345678", "1.2.3.4", "topic", "topicC", "consumerGroup", "groupC", NULL));
+        assert_string_equal(decide(code, "RocketMQ", "12345678", "1.2.3.4", "topic", "topicA", "consumerGroup",
+                                   "groupC", NULL), "No default permission for topic:topicA");
+        assert_string_equal(decide(code, "RocketMQ", "12345678", "1.2.3.4", "topic", "topicB", "consumerGroup",
+                                   "groupA", NULL), "No default permission for group:groupA");
+    }
+    assert_non_null(decide(200151, "RocketMQ", "12345678", "1.2.3.4", NULL));
+    assert_null(decide(200151, "rocketmq2", "12345678", "192.168.1.9", NULL));
     /* a V2 send to a retry topic needs the producer group's SUB instead of the topic */
     assert_null(decide(310, "RocketMQ", "12345678", "1.2.3.4", "a", "groupC", "b", "%RETRY%groupC", NULL));
     assert_string_equal(decide(310, "RocketMQ", "12345678", "1.2.3.4", "a", "groupA", "b", "%RETRY%groupA", NULL),
