@@ -42,7 +42,9 @@ if command -v clang >/dev/null; then
         cmake --build build-fuzz -j"$jobs" --target $fuzz_targets || exit 1
     for f in build-fuzz/bin/fuzz_*; do
         [ -x "$f" ] || continue
-        name=$(basename "$f"); corpus=tests/fuzz/corpus/${name#fuzz_*_}
+        # its corpus: corpus/<module>_<what>, else corpus/<what>, else corpus/<module>
+        name=$(basename "$f"); corpus=tests/fuzz/corpus/${name#fuzz_}
+        [ -d "$corpus" ] || corpus=tests/fuzz/corpus/${name#fuzz_*_}
         [ -d "$corpus" ] || corpus=tests/fuzz/corpus/$(echo "$name" | cut -d_ -f2)
         work=$(mktemp -d)
         [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/

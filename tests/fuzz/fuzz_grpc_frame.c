@@ -4,7 +4,7 @@
  * h2c connection: HTTP/2 (preface, frames, HPACK) through nghttp2, the 5-byte gRPC framing,
  * then protobuf decoding of the RocketMQ requests. It is fed whole, then again in two pieces
  * split where its first byte says, so partial frames and messages are exercised too.
- * Corpus: tests/fuzz/corpus/grpc (the Node 5.x client's recorded session, a prefix, garbage). */
+ * Corpus: tests/fuzz/corpus/grpc_frame (the Node 5.x client's recorded session, a prefix, garbage). */
 #include <stdint.h>
 #include <stdlib.h>
 
