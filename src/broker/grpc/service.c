@@ -16,6 +16,9 @@
 #include "grpc/grpc.h"
 #include "rocketmq_v2.pb-c.h"
 
+#include <openssl/evp.h>
+#include <zlib.h>
+
 #define V2(x) Apache__Rocketmq__V2__##x
 #define CODE(x) APACHE__ROCKETMQ__V2__CODE__##x
 #define SVC "/apache.rocketmq.v2.MessagingService/"
@@ -931,6 +934,624 @@ out:
     apache__rocketmq__v2__send_message_request__free_unpacked(req, NULL);
 }
 
+/* ---- consumers: ReceiveMessage (§3.6), AckMessage (§3.7), ChangeInvisibleDuration (§3.8) ----
+ * All three go through the core's POP hooks (pop_receive / pop_ack / pop_change); the receipt
+ * handle a client gets is the POP handle itself (opaque to clients, §4.2). */
+
+#define MIN_INVISIBLE_MS 10000LL            /* §3.6: invisible_duration in [10 s, 12 h] */
+#define MAX_INVISIBLE_MS (12LL * 3600 * 1000)
+#define AUTO_RENEW_INVISIBLE_MS 60000LL     /* Apache's defaultInvisibleTimeMills */
+#define MIN_POLL_MS 5000LL                  /* grpcClientConsumerMin/MaxLongPollingTimeoutMillis */
+#define MAX_POLL_MS 20000LL
+#define POLL_MARGIN_MS 200LL                /* answer this long before the client's deadline */
+#define MAX_INFLATED (64u << 20)
+
+static int64_t duration_ms(const Google__Protobuf__Duration *d)
+{
+    if (!d)
+        return 0;
+    if (d->seconds > 100LL * 365 * 86400 || d->seconds < -100LL * 365 * 86400)
+        return d->seconds < 0 ? INT64_MIN / 2 : INT64_MAX / 2;
+    return d->seconds * 1000 + d->nanos / 1000000;
+}
+
+static void ts_set(Google__Protobuf__Timestamp *t, int64_t ms)
+{
+    Google__Protobuf__Timestamp z = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    *t = z;
+    t->seconds = ms / 1000;
+    t->nanos = (int32_t)(ms % 1000) * 1000000;
+}
+
+/* 4.x properties that are not user properties (spec §5.1's reserved set) */
+static int reserved_prop(const char *k, size_t n)
+{
+    static const char *const r[] = {
+        "KEYS", "TAGS", "WAIT", "DELAY", "RETRY_TOPIC", "REAL_TOPIC", "REAL_QID", "TRAN_MSG", "PGROUP",
+        "MIN_OFFSET", "MAX_OFFSET", "BUYER_ID", "ORIGIN_MESSAGE_ID", "TRANSFER_FLAG", "CORRECTION_FLAG",
+        "MQ2_FLAG", "RECONSUME_TIME", "UNIQ_KEY", "MAX_RECONSUME_TIMES", "CONSUME_START_TIME", "POP_CK",
+        "POP_CK_OFFSET", "1ST_POP_TIME", "TRAN_PREPARED_QUEUE_OFFSET", "DUP_INFO", "EXTEND_UNIQ_INFO",
+        "INSTANCE_ID", "CORRELATION_ID", "REPLY_TO_CLIENT", "TTL", "ARRIVE_TIME", "PUSH_REPLY_TIME", "CLUSTER",
+        "MSG_TYPE", "INNER_MULTI_QUEUE_OFFSET", "__BORNHOST", "BORN_TIMESTAMP", "__CRC32#", "TRACE_ON",
+        "MSG_REGION", "__SHARDINGKEY", "TRACE_CONTEXT"};
+    if (n >= 6 && memcmp(k, "TIMER_", 6) == 0)
+        return 1;
+    if (n >= 11 && memcmp(k, "DLQ_ORIGIN_", 11) == 0)
+        return 1;
+    for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
+        if (strlen(r[i]) == n && memcmp(r[i], k, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* A property as a NUL-terminated copy in arena (NULL if absent). */
+static char *prop_dup(const st_record_t *r, const char *name)
+{
+    const char *v;
+    size_t n;
+    if (st_props_get(r->properties, r->propertiesLen, name, &v, &n) != 0)
+        return NULL;
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, v, n);
+        s[n] = 0;
+    }
+    return s;
+}
+
+/* One delivered message and the memory its protobuf points at. */
+typedef struct out_msg {
+    V2(Message) m;
+    V2(SystemProperties) sp;
+    V2(Resource) topic;
+    V2(Digest) digest;
+    Google__Protobuf__Timestamp born, store, deliver;
+    Google__Protobuf__Duration invisible;
+    V2(Message__UserPropertiesEntry) *ue;
+    V2(Message__UserPropertiesEntry) **up;
+    char *tag, *keys, **keyv, *uniq, *group, *trace, *bornhost, *timer, *handle;
+    char msgid[ST_MSG_ID_LEN + 1], storehost[64], bornaddr[64], md5[33];
+    uint8_t *inflated;
+} out_msg_t;
+
+static void out_msg_free(out_msg_t *o)
+{
+    if (o->ue)
+        for (size_t i = 0; i < o->m.n_user_properties; i++) {
+            free(o->ue[i].key);
+            free(o->ue[i].value);
+        }
+    free(o->ue);
+    free(o->up);
+    free(o->tag);
+    free(o->keys);
+    free(o->keyv);
+    free(o->uniq);
+    free(o->group);
+    free(o->trace);
+    free(o->bornhost);
+    free(o->timer);
+    free(o->handle);
+    free(o->inflated);
+}
+
+static void host_str(char *out, size_t n, const uint8_t *ip, int v6, int32_t port)
+{
+    if (v6)
+        snprintf(out, n, "[%x:%x:%x:%x:%x:%x:%x:%x]:%d", ip[0] << 8 | ip[1], ip[2] << 8 | ip[3], ip[4] << 8 | ip[5],
+                 ip[6] << 8 | ip[7], ip[8] << 8 | ip[9], ip[10] << 8 | ip[11], ip[12] << 8 | ip[13],
+                 ip[14] << 8 | ip[15], (int)port);
+    else
+        snprintf(out, n, "%u.%u.%u.%u:%d", ip[0], ip[1], ip[2], ip[3], (int)port);
+}
+
+/* 0, or -1 when the record does not decode (the message is skipped). */
+static int out_msg_build(out_msg_t *o, const br_pop_msg_t *pm, const char *topic, int64_t invisibleMs)
+{
+    st_record_t r;
+    memset(o, 0, sizeof *o);
+    if (st_record_decode(pm->rec, pm->len, 0, &r) != ST_OK)
+        return -1;
+    V2(Message) m0 = APACHE__ROCKETMQ__V2__MESSAGE__INIT;
+    V2(SystemProperties) sp0 = APACHE__ROCKETMQ__V2__SYSTEM_PROPERTIES__INIT;
+    V2(Resource) t0 = APACHE__ROCKETMQ__V2__RESOURCE__INIT;
+    V2(Digest) d0 = APACHE__ROCKETMQ__V2__DIGEST__INIT;
+    Google__Protobuf__Duration du0 = GOOGLE__PROTOBUF__DURATION__INIT;
+    o->m = m0;
+    o->sp = sp0;
+    o->topic = t0;
+    o->digest = d0;
+    o->invisible = du0;
+    o->topic.name = (char *)topic;
+    o->topic.resource_namespace = "";
+    o->m.topic = &o->topic;
+    o->m.system_properties = &o->sp;
+
+    /* body: 4.x compressed bodies (zlib) are inflated (§5.1) */
+    const uint8_t *body = r.body;
+    size_t blen = r.bodyLen;
+    if ((r.sysFlag & 1) && blen > 0) {
+        uLongf cap = blen * 4 > 4096 ? blen * 4 : 4096;
+        for (;;) {
+            if (cap > MAX_INFLATED)
+                break;
+            uint8_t *p = malloc(cap);
+            if (!p)
+                break;
+            uLongf got = cap;
+            int zr = uncompress(p, &got, r.body, blen);
+            if (zr == Z_OK) {
+                o->inflated = p;
+                body = p;
+                blen = got;
+                break;
+            }
+            free(p);
+            if (zr != Z_BUF_ERROR)
+                break;
+            cap *= 4;
+        }
+    }
+    o->m.body.data = (uint8_t *)body;
+    o->m.body.len = blen;
+    uint8_t md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    EVP_Digest(body, blen, md, &mdlen, EVP_md5(), NULL);
+    for (unsigned i = 0; i < mdlen && i < 16; i++)
+        snprintf(o->md5 + 2 * i, 3, "%02X", md[i]);
+    o->digest.type = APACHE__ROCKETMQ__V2__DIGEST_TYPE__MD5;
+    o->digest.checksum = o->md5;
+    o->sp.body_digest = &o->digest;
+    o->sp.body_encoding = APACHE__ROCKETMQ__V2__ENCODING__IDENTITY;
+
+    if ((o->tag = prop_dup(&r, "TAGS"))) {
+        o->sp._tag_case = APACHE__ROCKETMQ__V2__SYSTEM_PROPERTIES___TAG_TAG;
+        o->sp.tag = o->tag;
+    }
+    if ((o->keys = prop_dup(&r, "KEYS"))) {
+        size_t nk = 1;
+        for (char *p = o->keys; *p; p++)
+            nk += *p == ' ';
+        if ((o->keyv = calloc(nk, sizeof *o->keyv))) {
+            size_t k = 0;
+            for (char *save = NULL, *t = strtok_r(o->keys, " ", &save); t && k < nk; t = strtok_r(NULL, " ", &save))
+                o->keyv[k++] = t;
+            o->sp.n_keys = k;
+            o->sp.keys = o->keyv;
+        }
+    }
+    uint32_t sip = (uint32_t)r.storeHost[0] << 24 | (uint32_t)r.storeHost[1] << 16 | (uint32_t)r.storeHost[2] << 8 |
+                   r.storeHost[3];
+    st_msg_id_encode(sip, r.storePort, r.physicOffset, o->msgid);
+    o->uniq = prop_dup(&r, "UNIQ_KEY");
+    o->sp.message_id = o->uniq ? o->uniq : o->msgid;
+    /* type (§5.1 derived) */
+    char *tran = prop_dup(&r, "TRAN_MSG"), *delay = prop_dup(&r, "DELAY"), *tsec = prop_dup(&r, "TIMER_DELAY_SEC");
+    o->timer = prop_dup(&r, "TIMER_DELIVER_MS");
+    o->group = prop_dup(&r, "__SHARDINGKEY");
+    if (tran && strcmp(tran, "true") == 0)
+        o->sp.message_type = APACHE__ROCKETMQ__V2__MESSAGE_TYPE__TRANSACTION;
+    else if ((delay && strcmp(delay, "0") != 0) || o->timer || tsec)
+        o->sp.message_type = APACHE__ROCKETMQ__V2__MESSAGE_TYPE__DELAY;
+    else if (o->group)
+        o->sp.message_type = APACHE__ROCKETMQ__V2__MESSAGE_TYPE__FIFO;
+    else
+        o->sp.message_type = APACHE__ROCKETMQ__V2__MESSAGE_TYPE__NORMAL;
+    free(tran);
+    free(delay);
+    free(tsec);
+    if (o->timer) {
+        ts_set(&o->deliver, strtoll(o->timer, NULL, 10));
+        o->sp._delivery_timestamp_case = APACHE__ROCKETMQ__V2__SYSTEM_PROPERTIES___DELIVERY_TIMESTAMP_DELIVERY_TIMESTAMP;
+        o->sp.delivery_timestamp = &o->deliver;
+    }
+    if (o->group) {
+        o->sp._message_group_case = APACHE__ROCKETMQ__V2__SYSTEM_PROPERTIES___MESSAGE_GROUP_MESSAGE_GROUP;
+        o->sp.message_group = o->group;
+    }
+    if ((o->trace = prop_dup(&r, "TRACE_CONTEXT"))) {
+        o->sp._trace_context_case = APACHE__ROCKETMQ__V2__SYSTEM_PROPERTIES___TRACE_CONTEXT_TRACE_CONTEXT;
+        o->sp.trace_context = o->trace;
+    }
+    ts_set(&o->born, r.bornTimestamp);
+    o->sp.born_timestamp = &o->born;
+    host_str(o->bornaddr, sizeof o->bornaddr, r.bornHost, (r.sysFlag & (1 << 4)) != 0, r.bornPort);
+    o->bornhost = prop_dup(&r, "__BORNHOST");
+    o->sp.born_host = o->bornhost ? o->bornhost : o->bornaddr;
+    ts_set(&o->store, r.storeTimestamp);
+    o->sp._store_timestamp_case = APACHE__ROCKETMQ__V2__SYSTEM_PROPERTIES___STORE_TIMESTAMP_STORE_TIMESTAMP;
+    o->sp.store_timestamp = &o->store;
+    host_str(o->storehost, sizeof o->storehost, r.storeHost, (r.sysFlag & (1 << 5)) != 0, r.storePort);
+    o->sp.store_host = o->storehost;
+    o->handle = cm_strdup(pm->handle ? pm->handle : "");
+    o->sp._receipt_handle_case = APACHE__ROCKETMQ__V2__SYSTEM_PROPERTIES___RECEIPT_HANDLE_RECEIPT_HANDLE;
+    o->sp.receipt_handle = o->handle ? o->handle : "";
+    o->sp.queue_id = pm->queueId;
+    o->sp._queue_offset_case = APACHE__ROCKETMQ__V2__SYSTEM_PROPERTIES___QUEUE_OFFSET_QUEUE_OFFSET;
+    o->sp.queue_offset = pm->queueOffset;
+    o->invisible.seconds = invisibleMs / 1000;
+    o->invisible.nanos = (int32_t)(invisibleMs % 1000) * 1000000;
+    o->sp._invisible_duration_case = APACHE__ROCKETMQ__V2__SYSTEM_PROPERTIES___INVISIBLE_DURATION_INVISIBLE_DURATION;
+    o->sp.invisible_duration = &o->invisible;
+    o->sp._delivery_attempt_case = APACHE__ROCKETMQ__V2__SYSTEM_PROPERTIES___DELIVERY_ATTEMPT_DELIVERY_ATTEMPT;
+    o->sp.delivery_attempt = pm->reconsumeTimes + 1;
+
+    /* user properties: every property outside the reserved set */
+    size_t np = 0;
+    for (uint32_t i = 0; i < r.propertiesLen; i++)
+        np += r.properties[i] == 1;
+    if (np) {
+        o->ue = calloc(np, sizeof *o->ue);
+        o->up = calloc(np, sizeof *o->up);
+        if (!o->ue || !o->up)
+            return 0;
+        const char *p = r.properties, *end = r.properties + r.propertiesLen;
+        while (p < end && o->m.n_user_properties < np) {
+            const char *sep = memchr(p, 1, (size_t)(end - p));
+            if (!sep)
+                break;
+            const char *ve = memchr(sep + 1, 2, (size_t)(end - sep - 1));
+            if (!ve)
+                ve = end;
+            size_t kl = (size_t)(sep - p), vl = (size_t)(ve - sep - 1);
+            if (kl && vl && !reserved_prop(p, kl)) {
+                V2(Message__UserPropertiesEntry) e0 = APACHE__ROCKETMQ__V2__MESSAGE__USER_PROPERTIES_ENTRY__INIT;
+                V2(Message__UserPropertiesEntry) *e = &o->ue[o->m.n_user_properties];
+                *e = e0;
+                e->key = malloc(kl + 1);
+                e->value = malloc(vl + 1);
+                if (!e->key || !e->value) {
+                    free(e->key);
+                    free(e->value);
+                    e->key = e->value = NULL;
+                    break;
+                }
+                memcpy(e->key, p, kl);
+                e->key[kl] = 0;
+                memcpy(e->value, sep + 1, vl);
+                e->value[vl] = 0;
+                o->up[o->m.n_user_properties++] = e;
+            }
+            p = ve + 1;
+        }
+        o->m.user_properties = o->up;
+    }
+    return 0;
+}
+
+typedef struct recv_job {
+    br_broker_t *b;
+    gp_call_t *call;
+    char *group, *topic;
+} recv_job_t;
+
+static void recv_answer_status(gp_call_t *call, int code, const char *msg)
+{
+    V2(Status) st = APACHE__ROCKETMQ__V2__STATUS__INIT;
+    st.code = code;
+    st.message = (char *)(msg ? msg : "");
+    V2(ReceiveMessageResponse) r = APACHE__ROCKETMQ__V2__RECEIVE_MESSAGE_RESPONSE__INIT;
+    r.content_case = APACHE__ROCKETMQ__V2__RECEIVE_MESSAGE_RESPONSE__CONTENT_STATUS;
+    r.status = &st;
+    send_msg(call, &r.base);
+}
+
+static void recv_answer_end(gp_call_t *call)
+{
+    Google__Protobuf__Timestamp ts;
+    ts_set(&ts, cm_now_ms());
+    V2(ReceiveMessageResponse) r = APACHE__ROCKETMQ__V2__RECEIVE_MESSAGE_RESPONSE__INIT;
+    r.content_case = APACHE__ROCKETMQ__V2__RECEIVE_MESSAGE_RESPONSE__CONTENT_DELIVERY_TIMESTAMP;
+    r.delivery_timestamp = &ts;
+    send_msg(call, &r.base);
+    gp_call_finish(call, GP_STATUS_OK, NULL);
+}
+
+/* The popped messages of a stream that is gone become visible again soon (§3.6: "if writing a
+ * message to the stream fails, its invisibility is reset to 1 s"). */
+static void recv_release(recv_job_t *j, const br_pop_msg_t *msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (j->b->hooks.pop_change && msgs[i].handle) {
+            char nh[320];
+            j->b->hooks.pop_change(j->b, j->group, j->topic, msgs[i].handle, 1000, nh, sizeof nh);
+        }
+}
+
+static void on_popped(void *arg, int code, const char *remark, int64_t popTime, int64_t invisibleTime,
+                      const br_pop_msg_t *msgs, size_t n)
+{
+    (void)popTime;
+    recv_job_t *j = arg;
+    gp_call_t *call = j->call;
+    if (gp_call_finished(call)) {
+        if (code == RC_SUCCESS)
+            recv_release(j, msgs, n);
+    } else if (code == RC_SUCCESS && n > 0) {
+        recv_answer_status(call, CODE(OK), "OK");
+        for (size_t i = 0; i < n; i++) {
+            out_msg_t o;
+            if (out_msg_build(&o, &msgs[i], j->topic, invisibleTime) == 0) {
+                V2(ReceiveMessageResponse) r = APACHE__ROCKETMQ__V2__RECEIVE_MESSAGE_RESPONSE__INIT;
+                r.content_case = APACHE__ROCKETMQ__V2__RECEIVE_MESSAGE_RESPONSE__CONTENT_MESSAGE;
+                r.message = &o.m;
+                send_msg(call, &r.base);
+            }
+            out_msg_free(&o);
+        }
+        recv_answer_end(call);
+    } else {
+        int st;
+        const char *why = remark;
+        switch (code) {
+        case RC_SUCCESS: case RC_PULL_NOT_FOUND: case BR_RC_NO_MESSAGE: case BR_RC_POLLING_TIMEOUT:
+            st = CODE(MESSAGE_NOT_FOUND);
+            why = "no new message";
+            break;
+        case BR_RC_POLLING_FULL: st = CODE(TOO_MANY_REQUESTS); why = "polling full"; break;
+        case RC_SUBSCRIPTION_PARSE_FAILED: st = CODE(ILLEGAL_FILTER_EXPRESSION); break;
+        case RC_SERVICE_NOT_AVAILABLE: st = CODE(INTERNAL_SERVER_ERROR); break;
+        default: st = CODE(INTERNAL_SERVER_ERROR); break;
+        }
+        recv_answer_status(call, st, why ? why : "receive failed");
+        recv_answer_end(call);
+    }
+    gp_call_unref(call);
+    free(j->group);
+    free(j->topic);
+    free(j);
+}
+
+static void handle_receive(gp_call_t *call, const uint8_t *msg, size_t len, void *ctx)
+{
+    br_grpcsvc_t *g = ctx;
+    V2(ReceiveMessageRequest) *req = apache__rocketmq__v2__receive_message_request__unpack(NULL, len, msg);
+    if (!req) {
+        gp_call_finish(call, GP_STATUS_INVALID_ARGUMENT, "ReceiveMessageRequest does not decode");
+        return;
+    }
+    const char *group = req->group && req->group->name ? req->group->name : "";
+    const char *topic = req->message_queue && req->message_queue->topic && req->message_queue->topic->name
+                            ? req->message_queue->topic->name : "";
+    char why[256];
+    int code = 0;
+    br_group_t *grp = NULL;
+    int64_t invisible = 0, poll = MAX_POLL_MS;
+    if (!client_id(call)) {
+        code = CODE(CLIENT_ID_REQUIRED);
+        snprintf(why, sizeof why, "x-mq-client-id is required");
+    } else if (g && g->b->cfg.aclEnable) {
+        code = CODE(UNAUTHORIZED);
+        snprintf(why, sizeof why, "access control (aclEnable) is not supported over gRPC yet");
+    } else if (!group[0] || strlen(group) > 255) {
+        code = CODE(ILLEGAL_CONSUMER_GROUP);
+        snprintf(why, sizeof why, "the consumer group name is not valid");
+    } else if (br_topic_name_error(topic)) {
+        code = CODE(ILLEGAL_TOPIC);
+        snprintf(why, sizeof why, "topic name '%.150s' is not valid", topic);
+    } else if (!g || !g->b->hooks.pop_receive) {
+        code = CODE(INTERNAL_SERVER_ERROR);
+        snprintf(why, sizeof why, "POP consumption is not available on this broker");
+    } else if (!br_topics_get(&g->b->topics, topic)) {
+        code = CODE(TOPIC_NOT_FOUND);
+        snprintf(why, sizeof why, "topic '%.150s' does not exist", topic);
+    } else if (req->batch_size <= 0) {
+        code = CODE(BAD_REQUEST);
+        snprintf(why, sizeof why, "batch_size must be positive");
+    } else {
+        grp = br_groups_get(&g->b->groups, group);
+        if (req->auto_renew)
+            invisible = AUTO_RENEW_INVISIBLE_MS;
+        else if (!req->_invisible_duration_case) {
+            code = CODE(ILLEGAL_INVISIBLE_TIME);
+            snprintf(why, sizeof why, "invisible_duration is required");
+        } else {
+            invisible = duration_ms(req->invisible_duration);
+            if (invisible < MIN_INVISIBLE_MS || invisible > MAX_INVISIBLE_MS) {
+                code = CODE(ILLEGAL_INVISIBLE_TIME);
+                snprintf(why, sizeof why, "invisible_duration must be in [10 s, 12 h]");
+            }
+        }
+        if (!code) {
+            if (req->_long_polling_timeout_case)
+                poll = duration_ms(req->long_polling_timeout);
+            poll = poll < MIN_POLL_MS ? MIN_POLL_MS : poll > MAX_POLL_MS ? MAX_POLL_MS : poll;
+            uint64_t dl = gp_call_deadline(call), now = uv_now(g->b->loop);
+            if (dl) {
+                int64_t left = dl > now ? (int64_t)(dl - now) - POLL_MARGIN_MS : 0;
+                if (poll > left) {
+                    if (left >= MIN_POLL_MS) {
+                        poll = left;
+                    } else {
+                        code = CODE(ILLEGAL_POLLING_TIME);
+                        snprintf(why, sizeof why, "the call's deadline leaves less than 5 s of long polling");
+                    }
+                }
+            }
+        }
+        if (!code && req->filter_expression && req->filter_expression->type == APACHE__ROCKETMQ__V2__FILTER_TYPE__SQL &&
+            !g->b->cfg.enablePropertyFilter) {
+            code = CODE(ILLEGAL_FILTER_EXPRESSION);
+            snprintf(why, sizeof why, "SQL92 filtering is off on this broker (enablePropertyFilter=false)");
+        }
+    }
+    if (code) {
+        recv_answer_status(call, code, why);
+        recv_answer_end(call);
+        goto out;
+    }
+    recv_job_t *j = calloc(1, sizeof *j);
+    if (!j || !(j->group = cm_strdup(group)) || !(j->topic = cm_strdup(topic))) {
+        if (j) {
+            free(j->group);
+            free(j);
+        }
+        gp_call_finish(call, GP_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        goto out;
+    }
+    j->b = g->b;
+    j->call = call;
+    gp_call_ref(call);
+    br_pop_ask_t ask = {0};
+    ask.group = j->group;
+    ask.topic = j->topic;
+    ask.queueId = -1;  /* §3.6: only the broker of message_queue counts; every read queue */
+    ask.maxNums = req->batch_size > 32 ? 32 : req->batch_size;
+    ask.invisibleTime = invisible;
+    ask.pollTime = poll;
+    const V2(FilterExpression) *f = req->filter_expression;
+    ask.expType = f && f->type == APACHE__ROCKETMQ__V2__FILTER_TYPE__SQL ? "SQL92" : "TAG";
+    ask.exp = f && f->expression && f->expression[0] ? f->expression : NULL;
+    ask.initMode = 1;  /* MAX: a new group starts at the queue's end */
+    ask.order = grp && grp->consumeMessageOrderly;
+    ask.attemptId = req->_attempt_id_case && req->attempt_id && req->attempt_id[0] ? req->attempt_id : NULL;
+    g->b->hooks.pop_receive(g->b, &ask, on_popped, j);
+out:
+    apache__rocketmq__v2__receive_message_request__free_unpacked(req, NULL);
+}
+
+static int code_of_pop(int rc)
+{
+    return rc == BR_POP_OK ? CODE(OK) : CODE(INVALID_RECEIPT_HANDLE);
+}
+
+static const char *why_of_pop(int rc)
+{
+    switch (rc) {
+    case BR_POP_OK: return "OK";
+    case BR_POP_GONE: return "receipt handle is expired (acked already, or never received)";
+    case BR_POP_ESTALE: return "receipt handle is expired (redelivered or changed since)";
+    default: return "receipt handle is not valid";
+    }
+}
+
+/* Checks shared by AckMessage and ChangeInvisibleDuration: 0, or the status code (why set). */
+static int consumer_call_error(gp_call_t *call, br_grpcsvc_t *g, const V2(Resource) *gr, const V2(Resource) *tr,
+                               char *why, size_t n)
+{
+    const char *group = gr && gr->name ? gr->name : "", *topic = tr && tr->name ? tr->name : "";
+    if (!client_id(call)) {
+        snprintf(why, n, "x-mq-client-id is required");
+        return CODE(CLIENT_ID_REQUIRED);
+    }
+    if (g && g->b->cfg.aclEnable) {
+        snprintf(why, n, "access control (aclEnable) is not supported over gRPC yet");
+        return CODE(UNAUTHORIZED);
+    }
+    if (!group[0] || strlen(group) > 255) {
+        snprintf(why, n, "the consumer group name is not valid");
+        return CODE(ILLEGAL_CONSUMER_GROUP);
+    }
+    if (br_topic_name_error(topic)) {
+        snprintf(why, n, "topic name '%.150s' is not valid", topic);
+        return CODE(ILLEGAL_TOPIC);
+    }
+    if (!g || !g->b->hooks.pop_ack || !g->b->hooks.pop_change) {
+        snprintf(why, n, "POP consumption is not available on this broker");
+        return CODE(INTERNAL_SERVER_ERROR);
+    }
+    return 0;
+}
+
+static void handle_ack(gp_call_t *call, const uint8_t *msg, size_t len, void *ctx)
+{
+    br_grpcsvc_t *g = ctx;
+    V2(AckMessageRequest) *req = apache__rocketmq__v2__ack_message_request__unpack(NULL, len, msg);
+    if (!req) {
+        gp_call_finish(call, GP_STATUS_INVALID_ARGUMENT, "AckMessageRequest does not decode");
+        return;
+    }
+    char why[256];
+    int code = consumer_call_error(call, g, req->group, req->topic, why, sizeof why);
+    if (!code && (req->n_entries == 0 || req->n_entries > 1024)) {
+        code = CODE(BAD_REQUEST);
+        snprintf(why, sizeof why, req->n_entries ? "more than 1024 entries" : "no entry");
+    }
+    if (code) {
+        answer_status(call, code, why);
+        goto out;
+    }
+    V2(AckMessageResultEntry) *e = calloc(req->n_entries, sizeof *e);
+    V2(AckMessageResultEntry) **ep = calloc(req->n_entries, sizeof *ep);
+    V2(Status) *st = calloc(req->n_entries, sizeof *st);
+    if (!e || !ep || !st) {
+        free(e);
+        free(ep);
+        free(st);
+        gp_call_finish(call, GP_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        goto out;
+    }
+    int common = 0, same = 1;
+    for (size_t i = 0; i < req->n_entries; i++) {
+        const V2(AckMessageEntry) *in = req->entries[i];
+        int rc = g->b->hooks.pop_ack(g->b, req->group->name, req->topic->name, in->receipt_handle);
+        V2(AckMessageResultEntry) e0 = APACHE__ROCKETMQ__V2__ACK_MESSAGE_RESULT_ENTRY__INIT;
+        V2(Status) s0 = APACHE__ROCKETMQ__V2__STATUS__INIT;
+        e[i] = e0;
+        st[i] = s0;
+        st[i].code = code_of_pop(rc);
+        st[i].message = (char *)why_of_pop(rc);
+        e[i].status = &st[i];
+        e[i].message_id = in->message_id ? in->message_id : "";
+        e[i].receipt_handle = in->receipt_handle ? in->receipt_handle : "";
+        ep[i] = &e[i];
+        if (i == 0)
+            common = (int)st[i].code;
+        else if ((int)st[i].code != common)
+            same = 0;
+    }
+    V2(Status) top = APACHE__ROCKETMQ__V2__STATUS__INIT;
+    top.code = same ? common : CODE(MULTIPLE_RESULTS);
+    top.message = same ? st[0].message : "";
+    V2(AckMessageResponse) r = APACHE__ROCKETMQ__V2__ACK_MESSAGE_RESPONSE__INIT;
+    r.status = &top;
+    r.n_entries = req->n_entries;
+    r.entries = ep;
+    send_msg(call, &r.base);
+    gp_call_finish(call, GP_STATUS_OK, NULL);
+    free(e);
+    free(ep);
+    free(st);
+out:
+    apache__rocketmq__v2__ack_message_request__free_unpacked(req, NULL);
+}
+
+static void handle_change_invisible(gp_call_t *call, const uint8_t *msg, size_t len, void *ctx)
+{
+    br_grpcsvc_t *g = ctx;
+    V2(ChangeInvisibleDurationRequest) *req =
+        apache__rocketmq__v2__change_invisible_duration_request__unpack(NULL, len, msg);
+    if (!req) {
+        gp_call_finish(call, GP_STATUS_INVALID_ARGUMENT, "ChangeInvisibleDurationRequest does not decode");
+        return;
+    }
+    char why[256], nh[320];
+    const char *handle = req->receipt_handle ? req->receipt_handle : "";
+    int code = consumer_call_error(call, g, req->group, req->topic, why, sizeof why);
+    int64_t d = duration_ms(req->invisible_duration);
+    if (!code && (!req->invisible_duration || d < 0 || d > MAX_INVISIBLE_MS)) {
+        code = CODE(ILLEGAL_INVISIBLE_TIME);
+        snprintf(why, sizeof why, "invisible_duration must be in [0, 12 h]");
+    }
+    if (!code) {
+        int rc = g->b->hooks.pop_change(g->b, req->group->name, req->topic->name, handle, d, nh, sizeof nh);
+        code = code_of_pop(rc);
+        snprintf(why, sizeof why, "%s", why_of_pop(rc));
+        if (rc == BR_POP_OK)
+            handle = nh;
+    }
+    /* always a usable handle: the old one on failure (§3.8) */
+    V2(Status) st = APACHE__ROCKETMQ__V2__STATUS__INIT;
+    st.code = code;
+    st.message = why;
+    V2(ChangeInvisibleDurationResponse) r = APACHE__ROCKETMQ__V2__CHANGE_INVISIBLE_DURATION_RESPONSE__INIT;
+    r.status = &st;
+    r.receipt_handle = (char *)handle;
+    send_msg(call, &r.base);
+    gp_call_finish(call, GP_STATUS_OK, NULL);
+    apache__rocketmq__v2__change_invisible_duration_request__free_unpacked(req, NULL);
+}
+
 /* ---- RPCs not served here ---- */
 
 static void handle_not_served(gp_call_t *call, const uint8_t *msg, size_t len, void *ctx)
@@ -960,11 +1581,11 @@ static const gp_method_t k_methods[] = {
     {SVC "Telemetry", 1, handle_telemetry_msg, handle_telemetry_half_close, telemetry_end},
     {SVC "NotifyClientTermination", 0, handle_notify_termination, NULL, NULL},
     {SVC "QueryAssignment", 0, handle_not_served, NULL, NULL},
-    {SVC "ReceiveMessage", 0, handle_not_served, NULL, NULL},
-    {SVC "AckMessage", 0, handle_not_served, NULL, NULL},
+    {SVC "ReceiveMessage", 0, handle_receive, NULL, NULL},
+    {SVC "AckMessage", 0, handle_ack, NULL, NULL},
     {SVC "ForwardMessageToDeadLetterQueue", 0, handle_not_served, NULL, NULL},
     {SVC "EndTransaction", 0, handle_not_served, NULL, NULL},
-    {SVC "ChangeInvisibleDuration", 0, handle_not_served, NULL, NULL},
+    {SVC "ChangeInvisibleDuration", 0, handle_change_invisible, NULL, NULL},
     {SVC "RecallMessage", 0, handle_not_served, NULL, NULL},
     /* PullMessage, UpdateOffset, GetOffset, QueryOffset, SyncLiteSubscription: not in the
      * table, so gRPC UNIMPLEMENTED, as Apache answers them (§3.13) */
