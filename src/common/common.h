@@ -112,6 +112,17 @@ void *cm_map_remove(cm_map_t *m, const char *key);  /* returns the value, NULL i
 /* Visit every entry; fn must not change the map. */
 void cm_map_each(const cm_map_t *m, void (*fn)(const char *key, void *val, void *arg), void *arg);
 
+/* ---- binary min-heap of items that know their index (heap.c) ------------------------------ */
+typedef struct cm_heap {
+    void **v;                                   /* v[0] has the smallest key */
+    size_t n, cap;
+    int64_t (*key)(const void *item);
+    void (*pos)(void *item, size_t index);      /* told each item's new index as it moves */
+} cm_heap_t;
+int cm_heap_push(cm_heap_t *h, void *item);     /* 0 or CM_ENOMEM */
+void cm_heap_remove(cm_heap_t *h, size_t index);
+void cm_heap_free(cm_heap_t *h);                /* the array; key and pos stay */
+
 /* ---- JSON, fastjson dialect -------------------------------------------------------------- */
 typedef enum { LJ_NULL, LJ_BOOL, LJ_NUM, LJ_STR, LJ_ARR, LJ_OBJ } lj_type_t;
 typedef struct lj_val lj_val_t;

@@ -141,6 +141,41 @@ static void test_properties_file_update_keeps_comments_and_order(void **s)
     assert_int_equal(system(cmd), 0);
 }
 
+typedef struct item { int64_t k; size_t at; } item_t;
+static int64_t item_key(const void *p) { return ((const item_t *)p)->k; }
+static void item_pos(void *p, size_t i) { ((item_t *)p)->at = i; }
+
+/* Items leave from anywhere through their index; the rest still come out smallest first. */
+static void test_heap_removes_anywhere_and_pops_in_order(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    static item_t it[N];
+    cm_heap_t h = {.key = item_key, .pos = item_pos};
+    srand(7);
+    for (int i = 0; i < N; i++) {
+        it[i].k = rand() % 500; /* duplicates too */
+        assert_int_equal(cm_heap_push(&h, &it[i]), 0);
+    }
+    for (int i = 0; i < N; i += 3) /* a third leave by index */
+        cm_heap_remove(&h, it[i].at);
+    assert_int_equal(h.n, N - (N + 2) / 3);
+    for (size_t i = 0; i < h.n; i++)
+        assert_ptr_equal(h.v[((item_t *)h.v[i])->at], h.v[i]);
+    int64_t last = -1;
+    size_t popped = 0;
+    while (h.n > 0) {
+        item_t *top = h.v[0];
+        assert_true(top->k >= last);
+        last = top->k;
+        cm_heap_remove(&h, 0);
+        popped++;
+    }
+    assert_int_equal(popped, N - (N + 2) / 3);
+    cm_heap_free(&h);
+    assert_null(h.v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -149,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_java_hash_matches_java_string_hashcode),
         cmocka_unit_test(test_crc_is_zlib_crc32_with_top_bit_cleared),
         cmocka_unit_test(test_map_put_get_remove_and_grow),
+        cmocka_unit_test(test_heap_removes_anywhere_and_pops_in_order),
         cmocka_unit_test(test_buffer_big_endian_and_printf),
         cmocka_unit_test(test_safe_write_keeps_previous_version_as_bak),
         cmocka_unit_test(test_properties_file_update_keeps_comments_and_order),

@@ -91,19 +91,12 @@ typedef struct pop_waitq {
     char topic[128];
 } pop_waitq_t;
 
-typedef struct heap {
-    void **v;
-    size_t n, cap;
-    int64_t (*key)(const void *);
-    void (*pos)(void *, size_t);
-} heap_t;
-
 typedef struct br_pops br_pops_t;
 struct br_pops {
     cm_map_t gts;               /* "group@topic" -> pop_gt_t */
     cm_map_t entries;           /* "group@topic@qid@offset" -> pop_entry_t */
     cm_map_t waitqs;            /* topic -> pop_waitq_t */
-    heap_t eheap, wheap;
+    cm_heap_t eheap, wheap;
     size_t nwaits;
     uv_timer_t timer;
     int64_t lastRevive;
@@ -125,70 +118,12 @@ struct br_pops {
     struct br_pslot *ps;
 };
 
-/* ---- heaps (binary min-heaps whose items know their index) ---- */
+/* ---- the heaps' keys and index setters (cm_heap_t) ---- */
 
 static int64_t ekey(const void *p) { const pop_entry_t *e = p; return e->popTime + e->invisibleTime; }
 static void epos(void *p, size_t i) { ((pop_entry_t *)p)->heap_at = i; }
 static int64_t wkey(const void *p) { return ((const pop_req_t *)p)->deadline; }
 static void wpos(void *p, size_t i) { ((pop_req_t *)p)->heap_at = i; }
-
-static void hset(heap_t *h, size_t i, void *x)
-{
-    h->v[i] = x;
-    h->pos(x, i);
-}
-
-static void hup(heap_t *h, size_t i)
-{
-    void *x = h->v[i];
-    while (i > 0 && h->key(h->v[(i - 1) / 2]) > h->key(x)) {
-        hset(h, i, h->v[(i - 1) / 2]);
-        i = (i - 1) / 2;
-    }
-    hset(h, i, x);
-}
-
-static void hdown(heap_t *h, size_t i)
-{
-    void *x = h->v[i];
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n)
-            break;
-        if (c + 1 < h->n && h->key(h->v[c + 1]) < h->key(h->v[c]))
-            c++;
-        if (h->key(h->v[c]) >= h->key(x))
-            break;
-        hset(h, i, h->v[c]);
-        i = c;
-    }
-    hset(h, i, x);
-}
-
-static int hpush(heap_t *h, void *x)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        void **v = realloc(h->v, cap * sizeof *v);
-        if (!v)
-            return CM_ENOMEM;
-        h->v = v;
-        h->cap = cap;
-    }
-    hset(h, h->n++, x);
-    hup(h, h->n - 1);
-    return 0;
-}
-
-static void hremove(heap_t *h, size_t i)
-{
-    void *last = h->v[--h->n];
-    if (i == h->n)
-        return;
-    hset(h, i, last);
-    hup(h, i);
-    hdown(h, i);
-}
 
 /* ---- (group, topic) and entries ---- */
 
@@ -284,7 +219,7 @@ static void ready_append(pop_entry_t *e)
 static void entry_detach(br_broker_t *b, pop_entry_t *e)
 {
     if (e->heap_at != NOT_IN_HEAP) {
-        hremove(&b->pops->eheap, e->heap_at);
+        cm_heap_remove(&b->pops->eheap, e->heap_at);
         e->gt->q[e->qid].inflight--;
     } else
         ready_unlink(e);
@@ -294,7 +229,7 @@ static void entry_detach(br_broker_t *b, pop_entry_t *e)
 /* In flight until popTime + invisibleTime (heap), or ready when that passed at replay. */
 static int entry_schedule(br_broker_t *b, pop_entry_t *e)
 {
-    if (hpush(&b->pops->eheap, e) != 0) { /* keep it deliverable rather than lose it */
+    if (cm_heap_push(&b->pops->eheap, e) != 0) { /* keep it deliverable rather than lose it */
         e->heap_at = NOT_IN_HEAP;
         ready_append(e);
         return CM_ENOMEM;
@@ -813,7 +748,7 @@ static void unpark(br_broker_t *b, pop_req_t *r)
         cm_map_remove(&b->pops->waitqs, wq->topic);
         free(wq);
     }
-    hremove(&b->pops->wheap, r->heap_at);
+    cm_heap_remove(&b->pops->wheap, r->heap_at);
     b->pops->nwaits--;
     r->gt->nwaits--;
 }
@@ -836,7 +771,7 @@ static void park(br_broker_t *b, pop_req_t *r)
             wq = NULL;
         }
     }
-    if (!wq || hpush(&p->wheap, r) != 0) {
+    if (!wq || cm_heap_push(&p->wheap, r) != 0) {
         if (new_wq && wq)
             free(cm_map_remove(&p->waitqs, r->gt->topic));
         r->cb(r->arg, BR_RC_POLLING_FULL, "out of memory", 0, 0, NULL, 0);
@@ -889,7 +824,7 @@ static void pop_wake(br_broker_t *b, const char *topic)
     cm_map_remove(&p->waitqs, topic);
     free(wq);
     for (pop_req_t *r = list; r; r = r->next) {
-        hremove(&p->wheap, r->heap_at);
+        cm_heap_remove(&p->wheap, r->heap_at);
         p->nwaits--;
         r->gt->nwaits--;
         r->wq = NULL;
@@ -969,7 +904,7 @@ static int revive(br_broker_t *b, int64_t now)
             return 1;
         }
         pop_entry_t *e = p->eheap.v[0];
-        hremove(&p->eheap, 0);
+        cm_heap_remove(&p->eheap, 0);
         e->heap_at = NOT_IN_HEAP;
         e->gt->q[e->qid].inflight--;
         if (e->reconsume >= group_max_times(b, e->gt->group)) {
@@ -1608,8 +1543,8 @@ static int pop_start(br_broker_t *b)
     if (!p)
         return -1;
     b->pops = p;
-    p->eheap = (heap_t){.key = ekey, .pos = epos};
-    p->wheap = (heap_t){.key = wkey, .pos = wpos};
+    p->eheap = (cm_heap_t){.key = ekey, .pos = epos};
+    p->wheap = (cm_heap_t){.key = wkey, .pos = wpos};
     st_get_result_init(&p->g);
     cm_buf_init(&p->body);
     cm_buf_init(&p->journal);
@@ -1656,8 +1591,8 @@ static void pop_release(br_broker_t *b)
     cm_map_free(&p->entries, free);
     cm_map_free(&p->gts, gt_free);
     cm_map_free(&p->waitqs, free);
-    free(p->eheap.v);
-    free(p->wheap.v);
+    cm_heap_free(&p->eheap);
+    cm_heap_free(&p->wheap);
     st_get_result_free(&p->g);
     cm_buf_free(&p->body);
     cm_buf_free(&p->journal);

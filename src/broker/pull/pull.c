@@ -90,66 +90,10 @@ static void respond_pull(rm_conn_t *c, int32_t opaque, int serialize, int code, 
     rm_cmd_free(&resp);
 }
 
-/* ---- the deadline heap: a binary min-heap of waits, each knowing its index ---- */
+/* ---- the deadline heap (cm_heap_t): every wait knows its index ---- */
 
-static void heap_set(br_pulls_t *p, size_t i, br_pull_wait_t *w)
-{
-    p->heap[i] = w;
-    w->heap_at = i;
-}
-
-static void heap_up(br_pulls_t *p, size_t i)
-{
-    br_pull_wait_t *w = p->heap[i];
-    while (i > 0 && p->heap[(i - 1) / 2]->deadline > w->deadline) {
-        heap_set(p, i, p->heap[(i - 1) / 2]);
-        i = (i - 1) / 2;
-    }
-    heap_set(p, i, w);
-}
-
-static void heap_down(br_pulls_t *p, size_t i)
-{
-    br_pull_wait_t *w = p->heap[i];
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= p->n)
-            break;
-        if (c + 1 < p->n && p->heap[c + 1]->deadline < p->heap[c]->deadline)
-            c++;
-        if (p->heap[c]->deadline >= w->deadline)
-            break;
-        heap_set(p, i, p->heap[c]);
-        i = c;
-    }
-    heap_set(p, i, w);
-}
-
-static int heap_push(br_pulls_t *p, br_pull_wait_t *w)
-{
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 64;
-        br_pull_wait_t **h = realloc(p->heap, cap * sizeof *h);
-        if (!h)
-            return CM_ENOMEM;
-        p->heap = h;
-        p->cap = cap;
-    }
-    heap_set(p, p->n++, w);
-    heap_up(p, p->n - 1);
-    return 0;
-}
-
-static void heap_remove(br_pulls_t *p, br_pull_wait_t *w)
-{
-    size_t i = w->heap_at;
-    br_pull_wait_t *last = p->heap[--p->n];
-    if (i == p->n)
-        return;
-    heap_set(p, i, last);
-    heap_up(p, i);
-    heap_down(p, last->heap_at);
-}
+static int64_t wait_key(const void *w) { return (int64_t)((const br_pull_wait_t *)w)->deadline; }
+static void wait_pos(void *w, size_t i) { ((br_pull_wait_t *)w)->heap_at = i; }
 
 /* ---- parked pulls per queue ---- */
 
@@ -172,7 +116,7 @@ static void unpark(br_broker_t *b, br_pull_wait_t *w)
         cm_map_remove(&b->pulls->queues, q->key);
         free(q);
     }
-    heap_remove(b->pulls, w);
+    cm_heap_remove(&b->pulls->heap, w->heap_at);
 }
 
 static void park(br_broker_t *b, rm_conn_t *c, int32_t opaque, int serialize, pull_req_t *pr, uint64_t hold)
@@ -191,7 +135,7 @@ static void park(br_broker_t *b, rm_conn_t *c, int32_t opaque, int serialize, pu
     }
     if (w)
         w->deadline = uv_now(b->loop) + (hold > HOLD_CAP_MS ? HOLD_CAP_MS : hold);
-    if (!w || !q || heap_push(b->pulls, w) != 0) {
+    if (!w || !q || cm_heap_push(&b->pulls->heap, w) != 0) {
         if (new_q && q)
             free(cm_map_remove(&b->pulls->queues, key));
         free(w);
@@ -369,7 +313,7 @@ static void finish_wait(br_broker_t *b, br_pull_wait_t *w)
 /* A message landed in (topic, queueId): wake the pulls parked on that queue, and only those. */
 void br_pull_notify(br_broker_t *b, const char *topic, int queueId)
 {
-    if (b->pulls->n == 0)
+    if (b->pulls->heap.n == 0)
         return;
     char key[160];
     queue_key(key, sizeof key, topic, queueId);
@@ -381,7 +325,7 @@ void br_pull_notify(br_broker_t *b, const char *topic, int queueId)
     cm_map_remove(&b->pulls->queues, key);
     free(q);
     for (br_pull_wait_t *w = ready; w; w = w->next)
-        heap_remove(b->pulls, w);
+        cm_heap_remove(&b->pulls->heap, w->heap_at);
     while (ready) {
         br_pull_wait_t *n = ready->next;
         finish_wait(b, ready);
@@ -421,20 +365,18 @@ void br_pull_check(br_broker_t *b, int expire_all)
 {
     br_pulls_t *p = b->pulls;
     uint64_t now = uv_now(b->loop);
-    while (p->n > 0 && (expire_all || p->heap[0]->deadline <= now)) {
-        br_pull_wait_t *w = p->heap[0];
+    while (p->heap.n > 0 && (expire_all || wait_key(p->heap.v[0]) <= (int64_t)now)) {
+        br_pull_wait_t *w = p->heap.v[0];
         unpark(b, w);
         finish_wait(b, w);
     }
     if (expire_all) {
         cm_map_free(&p->queues, free);
-        free(p->heap);
+        cm_heap_free(&p->heap);
         memset(&p->queues, 0, sizeof p->queues); /* not the whole struct: p->timer may be closing */
-        p->heap = NULL;
-        p->n = p->cap = 0;
         return;
     }
-    if (p->n == 0)
+    if (p->heap.n == 0)
         return;
     sweep_t s = {.b = b};
     cm_map_each(&p->queues, sweep_queue, &s);
@@ -453,6 +395,7 @@ static int pull_start(br_broker_t *b)
 {
     if (!(b->pulls = calloc(1, sizeof *b->pulls)))
         return -1;
+    b->pulls->heap = (cm_heap_t){.key = wait_key, .pos = wait_pos};
     b->hooks.message_arrived = br_pull_notify;
     uv_timer_init(b->loop, &b->pulls->timer);
     b->pulls->timer.data = b;

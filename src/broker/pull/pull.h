@@ -10,8 +10,7 @@
 typedef struct br_pull_wait br_pull_wait_t;
 typedef struct br_pulls {
     cm_map_t queues;            /* "topic@queueId" -> that queue's parked pulls */
-    br_pull_wait_t **heap;      /* every parked pull, earliest deadline on top */
-    size_t n, cap;
+    cm_heap_t heap;             /* every parked pull, earliest deadline on top */
     uv_timer_t timer;           /* expires parked pulls (and short polling) */
 } br_pulls_t;
 
