@@ -934,6 +934,102 @@ out:
     apache__rocketmq__v2__send_message_request__free_unpacked(req, NULL);
 }
 
+/* ---- QueryAssignment (§3.5, push consumers) ----
+ * No rebalancing between consumers: every consumer of a group gets the same assignments and POP
+ * shares the messages. One assignment with queue id -1 (every read queue of this broker), or,
+ * for a consumeMessageOrderly group, one per read queue. */
+static void handle_query_assignment(gp_call_t *call, const uint8_t *msg, size_t len, void *ctx)
+{
+    br_grpcsvc_t *g = ctx;
+    V2(QueryAssignmentRequest) *req = apache__rocketmq__v2__query_assignment_request__unpack(NULL, len, msg);
+    if (!req) {
+        gp_call_finish(call, GP_STATUS_INVALID_ARGUMENT, "QueryAssignmentRequest does not decode");
+        return;
+    }
+    const char *name = req->topic && req->topic->name ? req->topic->name : "";
+    const char *group = req->group && req->group->name ? req->group->name : "";
+    char why[256];
+    br_topic_t *t = NULL;
+    if (!client_id(call)) {
+        answer_status(call, CODE(CLIENT_ID_REQUIRED), "x-mq-client-id is required");
+    } else if (acl_refused(call, g)) {
+        /* answered */
+    } else if (br_topic_name_error(name) || br_topic_is_system_forbidden(name)) {
+        snprintf(why, sizeof why, "topic name '%.150s' is not valid", name);
+        answer_status(call, CODE(ILLEGAL_TOPIC), why);
+    } else if (!group[0] || strlen(group) > 255) {
+        answer_status(call, CODE(ILLEGAL_CONSUMER_GROUP), "the consumer group name is not valid");
+    } else if (!g) {
+        answer_status(call, CODE(INTERNAL_SERVER_ERROR), "no broker");
+    } else if (!(t = br_topics_get(&g->b->topics, name))) {
+        snprintf(why, sizeof why, "topic '%s' does not exist", name);
+        answer_status(call, CODE(TOPIC_NOT_FOUND), why);
+    } else {
+        br_broker_t *b = g->b;
+        int perm = t->perm & b->cfg.brokerPermission;
+        int r = (perm & PERM_READ) ? t->readQueueNums : 0;
+        if (r <= 0) {
+            answer_status(call, CODE(FORBIDDEN), "no readable queue");
+            goto out;
+        }
+        if (r > 1024)
+            r = 1024;
+        br_group_t *grp = br_groups_get(&b->groups, group);
+        int n = grp && grp->consumeMessageOrderly ? r : 1;
+        V2(Resource) topic = APACHE__ROCKETMQ__V2__RESOURCE__INIT;
+        topic.name = (char *)name;
+        topic.resource_namespace = req->topic->resource_namespace ? req->topic->resource_namespace : "";
+        V2(Address) addr = APACHE__ROCKETMQ__V2__ADDRESS__INIT, *addrs[1] = {&addr};
+        addr.host = g->endpoint_host;
+        addr.port = g->port;
+        V2(Endpoints) ep = APACHE__ROCKETMQ__V2__ENDPOINTS__INIT;
+        ep.scheme = APACHE__ROCKETMQ__V2__ADDRESS_SCHEME__IPv4;
+        ep.n_addresses = 1;
+        ep.addresses = addrs;
+        V2(Broker) br = APACHE__ROCKETMQ__V2__BROKER__INIT;
+        br.name = b->cfg.brokerName;
+        br.id = (int32_t)b->cfg.brokerId;
+        br.endpoints = &ep;
+        V2(MessageQueue) *qs = calloc((size_t)n, sizeof *qs);
+        V2(Assignment) *as = calloc((size_t)n, sizeof *as);
+        V2(Assignment) **ap = calloc((size_t)n, sizeof *ap);
+        if (!qs || !as || !ap) {
+            free(qs);
+            free(as);
+            free(ap);
+            gp_call_finish(call, GP_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+            goto out;
+        }
+        for (int i = 0; i < n; i++) {
+            V2(MessageQueue) q = APACHE__ROCKETMQ__V2__MESSAGE_QUEUE__INIT;
+            V2(Assignment) a = APACHE__ROCKETMQ__V2__ASSIGNMENT__INIT;
+            q.topic = &topic;
+            q.id = n == 1 && !(grp && grp->consumeMessageOrderly) ? -1 : i;
+            q.broker = &br;
+            q.permission = (perm & PERM_WRITE) ? APACHE__ROCKETMQ__V2__PERMISSION__READ_WRITE
+                                               : APACHE__ROCKETMQ__V2__PERMISSION__READ;
+            qs[i] = q;
+            a.message_queue = &qs[i];
+            as[i] = a;
+            ap[i] = &as[i];
+        }
+        V2(Status) st = APACHE__ROCKETMQ__V2__STATUS__INIT;
+        st.code = CODE(OK);
+        st.message = "OK";
+        V2(QueryAssignmentResponse) resp = APACHE__ROCKETMQ__V2__QUERY_ASSIGNMENT_RESPONSE__INIT;
+        resp.status = &st;
+        resp.n_assignments = (size_t)n;
+        resp.assignments = ap;
+        send_msg(call, &resp.base);
+        gp_call_finish(call, GP_STATUS_OK, NULL);
+        free(qs);
+        free(as);
+        free(ap);
+    }
+out:
+    apache__rocketmq__v2__query_assignment_request__free_unpacked(req, NULL);
+}
+
 /* ---- consumers: ReceiveMessage (§3.6), AckMessage (§3.7), ChangeInvisibleDuration (§3.8) ----
  * All three go through the core's POP hooks (pop_receive / pop_ack / pop_change); the receipt
  * handle a client gets is the POP handle itself (opaque to clients, §4.2). */
@@ -1560,17 +1656,6 @@ static void handle_not_served(gp_call_t *call, const uint8_t *msg, size_t len, v
     const char *rpc = strrchr(p, '/') ? strrchr(p, '/') + 1 : p;
     char why[160];
     snprintf(why, sizeof why, "%.60s is not served by this broker yet", rpc);
-    if (strcmp(rpc, "ReceiveMessage") == 0) {
-        /* a stream: its status, then the delivery timestamp (§3.6 order) */
-        V2(Status) st = APACHE__ROCKETMQ__V2__STATUS__INIT;
-        st.code = CODE(NOT_IMPLEMENTED);
-        st.message = why;
-        V2(StatusOnlyResponse) r = APACHE__ROCKETMQ__V2__STATUS_ONLY_RESPONSE__INIT;
-        r.status = &st;
-        send_msg(call, &r.base);
-        gp_call_finish(call, GP_STATUS_OK, NULL);
-        return;
-    }
     answer_status(call, strcmp(rpc, "RecallMessage") == 0 ? CODE(UNSUPPORTED) : CODE(NOT_IMPLEMENTED), why);
 }
 
@@ -1580,7 +1665,7 @@ static const gp_method_t k_methods[] = {
     {SVC "SendMessage", 0, handle_send, NULL, NULL},
     {SVC "Telemetry", 1, handle_telemetry_msg, handle_telemetry_half_close, telemetry_end},
     {SVC "NotifyClientTermination", 0, handle_notify_termination, NULL, NULL},
-    {SVC "QueryAssignment", 0, handle_not_served, NULL, NULL},
+    {SVC "QueryAssignment", 0, handle_query_assignment, NULL, NULL},
     {SVC "ReceiveMessage", 0, handle_receive, NULL, NULL},
     {SVC "AckMessage", 0, handle_ack, NULL, NULL},
     {SVC "ForwardMessageToDeadLetterQueue", 0, handle_not_served, NULL, NULL},
