@@ -6,7 +6,8 @@
  * client's Telemetry stream is open (so it is bounded by open streams), or until
  * NotifyClientTermination. SendMessage turns each message into a SEND_MESSAGE_V2 request to the
  * broker itself over one loopback remoting connection (see grpc.h why) and answers when the
- * broker has. */
+ * broker has. Consumers (QueryAssignment, ReceiveMessage, AckMessage, ChangeInvisibleDuration)
+ * use the core's POP hooks only (pop_receive / pop_ack / pop_change, core.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
