@@ -4,7 +4,8 @@
 # POP (at the poll deadline or when a message arrives) without harm; a message popped for a
 # cancelled stream becomes visible again after 1 s (not after its invisible duration) and is
 # received by a later receive (its delivery attempt counts those releases); an empty receive answers MESSAGE_NOT_FOUND
-# then the delivery timestamp; the broker goes on serving.
+# then the delivery timestamp; a TAG filter delivers exact tags only ("BB" has the hash code of
+# "Aa"); the broker goes on serving.
 # Usage: bash test_grpc_consumer_cancel.sh <bin-dir> [vectors-dir]   (ctest passes both)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -43,9 +44,10 @@ def varint(v):
             return out + bytes([v])
         out += bytes([v & 0x7f | 0x80]); v >>= 7
 
-def receive_req(poll_s):
+def receive_req(poll_s, group="GID_cancel", tag=None):
     res = lambda name: ld(2, name.encode())
-    return (ld(1, res("GID_cancel")) + ld(2, ld(1, res("GrpcCancel"))) + bytes([4 << 3]) + varint(16) +
+    filt = ld(3, b"\x08\x01" + ld(2, tag.encode())) if tag else b""      # FilterExpression{TAG, tag}
+    return (ld(1, res(group)) + ld(2, ld(1, res("GrpcCancel"))) + filt + bytes([4 << 3]) + varint(16) +
             ld(5, bytes([0x08]) + varint(10)) + ld(7, bytes([0x08]) + varint(poll_s)))
 
 def call(s, sid, method, msg, timeout="30S"):
@@ -115,8 +117,8 @@ def check(cond, what):
         sys.exit("FAIL: " + what)
     print("ok:", what)
 
-def send_one(body):
-    subprocess.run([admin, "sendMessage", "-n", ns, "-t", "GrpcCancel", "-p", body], check=True,
+def send_one(body, tag="T"):
+    subprocess.run([admin, "sendMessage", "-n", ns, "-t", "GrpcCancel", "-c", tag, "-p", body], check=True,
                    stdout=subprocess.DEVNULL, timeout=20)
 
 # 1. an empty receive: MESSAGE_NOT_FOUND, then the delivery timestamp, then gRPC status 0
@@ -160,7 +162,25 @@ print("delivery attempt", sp.get(16))
 # whose pops go on after the client is gone), each release counting an attempt
 check(sp.get(16) in (1, 2, 3), "delivery attempt 1 (to this stream), or 2-3 (released by the cancelled ones)")
 
-# 3. after every poll deadline has passed, a new connection is served
+# 3. tags are compared exactly: "BB" has the hash code of "Aa" (POP compares hash codes)
+s4 = connect()
+call(s4, 1, "ReceiveMessage", receive_req(5, "GID_tag", "Aa || Cc"))   # parked: the group starts here
+time.sleep(0.5)
+send_one("tag-BB", "BB")
+send_one("tag-Aa", "Aa")
+bodies, sid, t2 = [], 1, time.time()
+while "tag-Aa" not in " ".join(bodies) and time.time() - t2 < 10:
+    if sid > 1:
+        call(s4, sid, "ReceiveMessage", receive_req(5, "GID_tag", "Aa || Cc"))
+    fs = read_frames(s4, ended(sid), 12)
+    for m in messages(fs, sid):
+        f = dict(fields(m))
+        if 2 in f:
+            bodies.append(dict(fields(f[2]))[4].decode())
+    sid += 2
+check(bodies == ["tag-Aa"], "a TAG filter delivers the exact tag only (%r)" % bodies)
+
+# 4. after every poll deadline has passed, a new connection is served
 time.sleep(max(0, 6 - (time.time() - t1)))
 s3 = connect()
 call(s3, 1, "Heartbeat", bytes([0x10, 0x03]))

@@ -1320,7 +1320,36 @@ typedef struct recv_job {
     br_broker_t *b;
     gp_call_t *call;
     char *group, *topic;
+    char *tags;                 /* a TAG filter other than "*", to re-check exactly; else NULL */
 } recv_job_t;
+
+/* POP compares tag hash codes only ("Aa" and "BB" collide): a record's exact TAGS must be one
+ * of the filter's "a || b" tags (§3.6); records without the tag do not match. */
+static int tag_matches(const char *filter, const uint8_t *rec, uint32_t len)
+{
+    st_record_t r;
+    const char *v;
+    size_t n;
+    if (st_record_decode(rec, len, 0, &r) != ST_OK)
+        return 1;   /* out_msg_build skips it */
+    if (st_props_get(r.properties, r.propertiesLen, "TAGS", &v, &n) != 0)
+        return 0;
+    for (const char *p = filter; *p;) {
+        const char *e = strstr(p, "||");
+        const char *end = e ? e : p + strlen(p), *a = p;
+        while (a < end && (*a == ' ' || *a == '\t'))
+            a++;
+        const char *z = end;
+        while (z > a && (z[-1] == ' ' || z[-1] == '\t'))
+            z--;
+        if ((size_t)(z - a) == n && memcmp(a, v, n) == 0)
+            return 1;
+        if (!e)
+            break;
+        p = e + 2;
+    }
+    return 0;
+}
 
 static void recv_answer_status(gp_call_t *call, int code, const char *msg)
 {
@@ -1355,6 +1384,19 @@ static void recv_release(recv_job_t *j, const br_pop_msg_t *msgs, size_t n)
         }
 }
 
+/* Ack (silently) the messages whose exact tag is not in the filter; how many are left. */
+static size_t recv_filter(recv_job_t *j, const br_pop_msg_t *msgs, size_t n)
+{
+    size_t left = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (tag_matches(j->tags, msgs[i].rec, msgs[i].len))
+            left++;
+        else if (j->b->hooks.pop_ack && msgs[i].handle)
+            j->b->hooks.pop_ack(j->b, j->group, j->topic, msgs[i].handle);
+    }
+    return left;
+}
+
 static void on_popped(void *arg, int code, const char *remark, int64_t popTime, int64_t invisibleTime,
                       const br_pop_msg_t *msgs, size_t n)
 {
@@ -1364,10 +1406,16 @@ static void on_popped(void *arg, int code, const char *remark, int64_t popTime, 
     if (gp_call_finished(call)) {
         if (code == RC_SUCCESS)
             recv_release(j, msgs, n);
+    } else if (code == RC_SUCCESS && n > 0 && j->tags && !recv_filter(j, msgs, n)) {
+        /* every message was a tag hash collision: acked, nothing to deliver */
+        recv_answer_status(call, CODE(MESSAGE_NOT_FOUND), "no new message");
+        recv_answer_end(call);
     } else if (code == RC_SUCCESS && n > 0) {
         recv_answer_status(call, CODE(OK), "OK");
         for (size_t i = 0; i < n; i++) {
             out_msg_t o;
+            if (j->tags && !tag_matches(j->tags, msgs[i].rec, msgs[i].len))
+                continue;
             if (out_msg_build(&o, &msgs[i], j->topic, invisibleTime) == 0) {
                 V2(ReceiveMessageResponse) r = APACHE__ROCKETMQ__V2__RECEIVE_MESSAGE_RESPONSE__INIT;
                 r.content_case = APACHE__ROCKETMQ__V2__RECEIVE_MESSAGE_RESPONSE__CONTENT_MESSAGE;
@@ -1396,6 +1444,7 @@ static void on_popped(void *arg, int code, const char *remark, int64_t popTime, 
     gp_call_unref(call);
     free(j->group);
     free(j->topic);
+    free(j->tags);
     free(j);
 }
 
@@ -1486,6 +1535,15 @@ static void handle_receive(gp_call_t *call, const uint8_t *msg, size_t len, void
         gp_call_finish(call, GP_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         goto out;
     }
+    const V2(FilterExpression) *f = req->filter_expression;
+    if (f && f->type != APACHE__ROCKETMQ__V2__FILTER_TYPE__SQL && f->expression && f->expression[0] &&
+        strcmp(f->expression, "*") != 0 && !(j->tags = cm_strdup(f->expression))) {
+        free(j->group);
+        free(j->topic);
+        free(j);
+        gp_call_finish(call, GP_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        goto out;
+    }
     j->b = g->b;
     j->call = call;
     gp_call_ref(call);
@@ -1496,7 +1554,6 @@ static void handle_receive(gp_call_t *call, const uint8_t *msg, size_t len, void
     ask.maxNums = req->batch_size > 32 ? 32 : req->batch_size;
     ask.invisibleTime = invisible;
     ask.pollTime = poll;
-    const V2(FilterExpression) *f = req->filter_expression;
     ask.expType = f && f->type == APACHE__ROCKETMQ__V2__FILTER_TYPE__SQL ? "SQL92" : "TAG";
     ask.exp = f && f->expression && f->expression[0] ? f->expression : NULL;
     ask.initMode = 1;  /* MAX: a new group starts at the queue's end */
