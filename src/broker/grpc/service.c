@@ -1706,6 +1706,114 @@ static void handle_change_invisible(gp_call_t *call, const uint8_t *msg, size_t 
     apache__rocketmq__v2__change_invisible_duration_request__free_unpacked(req, NULL);
 }
 
+/* ---- ForwardMessageToDeadLetterQueue (§3.9): CONSUMER_SEND_MSG_BACK with delayLevel -1 to the
+ * broker itself (straight to %DLQ%<group>), then the POP ack of the handle. The commit-log offset
+ * is the handle's 9th field (§4.2). */
+typedef struct dlq_job {
+    br_grpcsvc_t *g;
+    gp_call_t *call;
+    char *group, *topic, *handle;
+} dlq_job_t;
+
+static void dlq_job_free(dlq_job_t *d)
+{
+    gp_call_unref(d->call);
+    free(d->group);
+    free(d->topic);
+    free(d->handle);
+    free(d);
+}
+
+static void on_dlq_sent(int status, rm_cmd_t *resp, void *arg)
+{
+    dlq_job_t *d = arg;
+    if (!gp_call_finished(d->call)) {
+        if (status != RM_OK || !resp || resp->code != RC_SUCCESS) {
+            answer_status(d->call, status == RM_ETIMEOUT ? CODE(PROXY_TIMEOUT) : CODE(INTERNAL_SERVER_ERROR),
+                          resp && resp->remark ? resp->remark : "the message could not be moved to the DLQ");
+        } else {
+            br_broker_t *b = d->g->b;
+            int rc = b->hooks.pop_ack ? b->hooks.pop_ack(b, d->group, d->topic, d->handle) : BR_POP_GONE;
+            answer_status(d->call, rc == BR_POP_OK ? CODE(OK) : CODE(INVALID_RECEIPT_HANDLE),
+                          rc == BR_POP_OK ? "OK" : why_of_pop(rc));
+        }
+    }
+    dlq_job_free(d);
+}
+
+static void handle_forward_dlq(gp_call_t *call, const uint8_t *msg, size_t len, void *ctx)
+{
+    br_grpcsvc_t *g = ctx;
+    V2(ForwardMessageToDeadLetterQueueRequest) *req =
+        apache__rocketmq__v2__forward_message_to_dead_letter_queue_request__unpack(NULL, len, msg);
+    if (!req) {
+        gp_call_finish(call, GP_STATUS_INVALID_ARGUMENT, "ForwardMessageToDeadLetterQueueRequest does not decode");
+        return;
+    }
+    char why[256];
+    const char *handle = req->receipt_handle ? req->receipt_handle : "";
+    int code = consumer_call_error(call, g, req->group, req->topic, why, sizeof why);
+    long long cloff = -1;
+    if (!code) {
+        const char *p = handle;
+        for (int i = 0; i < 8 && p; i++) {
+            p = strchr(p, ' ');
+            if (p)
+                p++;
+        }
+        char *end = NULL;
+        if (p && *p >= '0' && *p <= '9')
+            cloff = strtoll(p, &end, 10);
+        if (cloff < 0 || !end || *end) {
+            code = CODE(INVALID_RECEIPT_HANDLE);
+            snprintf(why, sizeof why, "receipt handle is not valid");
+        }
+    }
+    rm_conn_t *self = code ? NULL : self_conn(g);
+    if (!code && !self) {
+        code = CODE(INTERNAL_SERVER_ERROR);
+        snprintf(why, sizeof why, "the broker's send path is not reachable");
+    }
+    dlq_job_t *d = code ? NULL : calloc(1, sizeof *d);
+    if (!code && (!d || !(d->group = cm_strdup(req->group->name)) || !(d->topic = cm_strdup(req->topic->name)) ||
+                  !(d->handle = cm_strdup(handle)))) {
+        if (d) {
+            free(d->group);
+            free(d->topic);
+            free(d);
+        }
+        gp_call_finish(call, GP_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        goto out;
+    }
+    if (code) {
+        answer_status(call, code, why);
+        goto out;
+    }
+    d->g = g;
+    d->call = call;
+    gp_call_ref(call);
+    rm_cmd_t c;
+    rm_cmd_init(&c, 36);    /* CONSUMER_SEND_MSG_BACK */
+    char num[32];
+    snprintf(num, sizeof num, "%lld", cloff);
+    rm_ext_add(&c, "offset", num);
+    rm_ext_add(&c, "group", d->group);
+    rm_ext_add(&c, "delayLevel", "-1");
+    rm_ext_add(&c, "unitMode", "false");
+    rm_ext_add(&c, "maxReconsumeTimes", "0");
+    if (req->message_id && req->message_id[0])
+        rm_ext_add(&c, "originMsgId", req->message_id);
+    rm_ext_add(&c, "originTopic", d->topic);
+    br_sign_out(g->b, &c);
+    if (rm_conn_invoke(self, &c, SEND_TIMEOUT_MS, on_dlq_sent, d) != 0) {
+        answer_status(call, CODE(INTERNAL_SERVER_ERROR), "the broker's send path is not reachable");
+        dlq_job_free(d);
+    }
+    rm_cmd_free(&c);
+out:
+    apache__rocketmq__v2__forward_message_to_dead_letter_queue_request__free_unpacked(req, NULL);
+}
+
 /* ---- RPCs not served here ---- */
 
 static void handle_not_served(gp_call_t *call, const uint8_t *msg, size_t len, void *ctx)
@@ -1726,7 +1834,7 @@ static const gp_method_t k_methods[] = {
     {SVC "QueryAssignment", 0, handle_query_assignment, NULL, NULL},
     {SVC "ReceiveMessage", 0, handle_receive, NULL, NULL},
     {SVC "AckMessage", 0, handle_ack, NULL, NULL},
-    {SVC "ForwardMessageToDeadLetterQueue", 0, handle_not_served, NULL, NULL},
+    {SVC "ForwardMessageToDeadLetterQueue", 0, handle_forward_dlq, NULL, NULL},
     {SVC "EndTransaction", 0, handle_not_served, NULL, NULL},
     {SVC "ChangeInvisibleDuration", 0, handle_change_invisible, NULL, NULL},
     {SVC "RecallMessage", 0, handle_not_served, NULL, NULL},
