@@ -13,60 +13,20 @@ GP=$(lt_free_port)
 lt_start_single "enableGrpcServer=true" "grpcServerPort=$GP"
 lt_wait_port "$GP" 30 || lt_fail "the gRPC port did not open"
 "$A" updateTopic -n "$N" -c DefaultCluster -t GrpcBad >/dev/null || lt_fail "updateTopic"
-timeout $((40 * ${LOULAN_SLOW:-1})) python3 - "$GP" <<'PY' || lt_fail "bad input checks failed"
+PYTHONPATH="$here" timeout $((40 * ${LOULAN_SLOW:-1})) python3 - "$GP" <<'PY' || lt_fail "bad input checks failed"
 import socket, struct, sys, time
 port = int(sys.argv[1])
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+import grpc_raw
+from grpc_raw import PREFACE, check, ended, frame, lit, read_frames  # noqa: F401
 
-def frame(ftype, flags, sid, payload):
-    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", sid) + payload
-
-def lit(name, value):   # HPACK literal without indexing, new name, no Huffman (RFC 7541 6.2.2)
-    n, v = name.encode(), value.encode()
-    assert len(n) < 127 and len(v) < 127
-    return b"\x00" + bytes([len(n)]) + n + bytes([len(v)]) + v
 
 def headers(sid, method, end=False):
-    block = b"".join(lit(k, v) for k, v in [(":method", "POST"), (":scheme", "http"),
-        (":path", "/apache.rocketmq.v2.MessagingService/" + method), (":authority", "127.0.0.1"),
-        ("content-type", "application/grpc"), ("te", "trailers"), ("x-mq-client-id", "bad@1@0@x")])
-    return frame(1, 0x4 | (0x1 if end else 0), sid, block)
+    return grpc_raw.headers(sid, method, timeout=None, client="bad@1@0@x", end=end)
+
 
 def connect():
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(PREFACE + frame(4, 0, 0, b""))
-    return s
+    return grpc_raw.connect(port)
 
-def read_frames(s, until, limit=10.0):
-    """Frames (type, flags, sid, payload) until until(frames) or the peer closes or time is up."""
-    buf, out, end = b"", [], time.time() + limit
-    while not until(out) and time.time() < end:
-        s.settimeout(max(0.05, end - time.time()))
-        try:
-            d = s.recv(65536)
-        except socket.timeout:
-            break
-        if not d:
-            out.append(("closed",))
-            break
-        buf += d
-        while len(buf) >= 9:
-            ln = int.from_bytes(buf[:3], "big")
-            if len(buf) < 9 + ln:
-                break
-            out.append((buf[3], buf[4], int.from_bytes(buf[5:9], "big") & 0x7fffffff, buf[9:9 + ln]))
-            if buf[3] == 4 and not buf[4] & 1:
-                s.sendall(frame(4, 1, 0, b""))   # ACK the server's SETTINGS
-            buf = buf[9 + ln:]
-    return out
-
-def ended(sid):
-    return lambda fs: any(f[0] != "closed" and f[2] == sid and f[1] & 1 and f[0] in (0, 1) for f in fs)
-
-def check(cond, what):
-    if not cond:
-        sys.exit("FAIL: " + what)
-    print("ok:", what)
 
 # 1. garbage instead of the preface: the connection is closed
 s = socket.create_connection(("127.0.0.1", port), timeout=10)
