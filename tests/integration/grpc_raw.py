@@ -109,3 +109,20 @@ def check(cond, what):
         sys.exit("FAIL: " + what)
     print("ok:", what)
 
+
+
+def wait_parked(broker_port, group, topic, n, limit=20.0):
+    """Until n receives of group on topic are parked in the broker's POP (POLLING_INFO over
+    remoting), bounded: a receive sent before a message must be parked before that message."""
+    from rmq_frames import Conn
+    c, end = Conn(broker_port), time.time() + limit
+    try:
+        while True:
+            r = c.call(200055, {"consumerGroup": group, "topic": topic, "queueId": -1})
+            if r and r[0]["code"] == 0 and int(r[0]["extFields"]["pollingNum"]) >= n:
+                return
+            if time.time() > end:
+                sys.exit("FAIL: %d receive(s) of %s not parked within %.0f s" % (n, group, limit))
+            time.sleep(0.05)
+    finally:
+        c.close()

@@ -15,7 +15,7 @@ GP=$(lt_free_port)
 lt_start_single "enableGrpcServer=true" "grpcServerPort=$GP"
 lt_wait_port "$GP" 30 || lt_fail "the gRPC port did not open"
 "$A" updateTopic -n "$N" -c DefaultCluster -t GrpcCancel -r 1 -w 1 >/dev/null || lt_fail "updateTopic"
-PYTHONPATH="$here" timeout $((45 * ${LOULAN_SLOW:-1})) python3 - "$GP" "$A" "$N" <<'PY' || lt_fail "cancel checks failed"
+PYTHONPATH="$here" timeout $((45 * ${LOULAN_SLOW:-1})) python3 - "$GP" "$A" "$N" "$LT_BROKER_PORT" <<'PY' || lt_fail "cancel checks failed"
 import socket, struct, subprocess, sys, time
 port, admin, ns = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 import grpc_raw
@@ -46,7 +46,7 @@ check(time.time() - t0 >= 4.5, "after the long polling time (%.1f s)" % (time.ti
 call(s, 3, "ReceiveMessage", receive_req(5))
 s2 = connect()
 call(s2, 1, "ReceiveMessage", receive_req(5))
-time.sleep(0.5)
+wait_parked(int(sys.argv[4]), "GID_cancel", "GrpcCancel", 2)
 s.sendall(frame(3, 0, 3, struct.pack(">I", 8)))      # RST_STREAM CANCEL
 s2.close()
 time.sleep(0.3)
@@ -74,7 +74,7 @@ check(sp.get(16) in (1, 2, 3), "delivery attempt 1 (to this stream), or 2-3 (rel
 # 3. tags are compared exactly: "BB" has the hash code of "Aa" (POP compares hash codes)
 s4 = connect()
 call(s4, 1, "ReceiveMessage", receive_req(5, "GID_tag", "Aa || Cc"))   # parked: the group starts here
-time.sleep(0.5)
+wait_parked(int(sys.argv[4]), "GID_tag", "GrpcCancel", 1)
 send_one("tag-BB", "BB")
 send_one("tag-Aa", "Aa")
 bodies, sid, t2 = [], 1, time.time()

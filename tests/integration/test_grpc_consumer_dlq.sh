@@ -14,7 +14,7 @@ lt_start_single "enableGrpcServer=true" "grpcServerPort=$GP"
 lt_wait_port "$GP" 30 || lt_fail "the gRPC port did not open"
 "$A" updateTopic -n "$N" -c DefaultCluster -t GrpcCancel -r 1 -w 1 >/dev/null || lt_fail "updateTopic"
 "$A" updateSubGroup -n "$N" -c DefaultCluster -g GID_dlq -r 1 >/dev/null || lt_fail "updateSubGroup"
-PYTHONPATH="$here" timeout $((50 * ${LOULAN_SLOW:-1})) python3 - "$GP" "$A" "$N" <<'PY' || lt_fail "dlq checks failed"
+PYTHONPATH="$here" timeout $((50 * ${LOULAN_SLOW:-1})) python3 - "$GP" "$A" "$N" "$LT_BROKER_PORT" <<'PY' || lt_fail "dlq checks failed"
 import socket, struct, subprocess, sys, time
 port, admin, ns = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 import grpc_raw
@@ -31,7 +31,7 @@ def send_one(body, tag="T"):
 
 s = connect()
 call(s, 1, "ReceiveMessage", receive_req(5, "GID_dlq"))     # parked: the group starts here
-time.sleep(0.5)
+wait_parked(int(sys.argv[4]), "GID_dlq", "GrpcCancel", 1)
 send_one("to-dlq")
 send_one("forwarded")
 seen, sid, t0, fwd = [], 1, time.time(), None
