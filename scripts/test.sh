@@ -13,6 +13,8 @@ for d in tests/interop tests/browser; do   # ali-ons; playwright-core (drives De
     fi
 done
 jobs=$(nproc 2>/dev/null || echo 2)
+# ctest jobs: one per core, at most 4 (tests/CMakeLists.txt keeps the timing-bound tests serial)
+tjobs=$(( jobs > 4 ? 4 : jobs ))
 fail=0
 passed=0
 failed=0
@@ -22,7 +24,7 @@ tally() { if [ "$1" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed 
 step "release build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && cmake --build build -j"$jobs" || exit 1
 step "tests (release)"
-(cd build && ctest --output-on-failure --timeout 600); tally $?
+(cd build && ctest --output-on-failure --timeout 600 -j"$tjobs"); tally $?
 
 step "sanitizer build (ASan+UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLOULAN_SANITIZE=ON >/dev/null && cmake --build build-asan -j"$jobs" || exit 1
@@ -31,7 +33,7 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktra
 # The DLedger tests that feed a node untrusted bytes or restore its state run here too; the
 # failover soak, catch-up, five-node and admin tests (long, and the same code paths) run in
 # release only, as the interop tests do.
-(cd build-asan && LOULAN_SLOW=1 ctest --output-on-failure --timeout 900 \
+(cd build-asan && LOULAN_SLOW=1 ctest --output-on-failure --timeout 900 -j"$tjobs" \
     -E "interop|test_dledger_(failover|catchup|five|admin)$"); tally $?
 
 if command -v clang >/dev/null; then

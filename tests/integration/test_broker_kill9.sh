@@ -106,8 +106,8 @@ conf=("flushDiskType=SYNC_FLUSH")
 lt_start_broker "${conf[@]}" || lt_fail "broker did not start"
 # LOULAN_SOAK_ROUNDS adds kill -9 rounds for a long soak run outside ctest (no time limit there).
 # The sanitizer build (LOULAN_SLOW) runs 8 rounds: the same recovery code, memory-checked; the
-# release build's 20 are where the rounds' variety counts.
-base=$([ -n "${LOULAN_SLOW:-}" ] && echo 8 || echo 20)
+# release build's 12 are where the rounds' variety counts.
+base=$([ -n "${LOULAN_SLOW:-}" ] && echo 8 || echo 12)
 n=$((base + ${LOULAN_SOAK_ROUNDS:-0}))
 rounds $n SyncKill 3
 check SyncKill $((n * 3)) "$LT_DIR"/acked-SyncKill-*.txt || lt_fail "SYNC_FLUSH: acknowledged messages lost, or a bad record"
