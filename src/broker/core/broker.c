@@ -114,6 +114,10 @@ static void system_topics(br_broker_t *b)
         br_topics_get(&b->topics, "TBW102")->perm = rw; /* no inheritance without auto-create */
     struct { const char *name; int q, perm; } sys[] = {
         {"SELF_TEST_TOPIC", 1, rw}, {"OFFSET_MOVED_EVENT", 1, rw}, {"SCHEDULE_TOPIC_XXXX", c->delayLevelCount, rw},
+        /* RocketMQ's benchmark tools send here by default; 4.9.5 makes it with 1024 queues at
+         * every start whatever autoCreateTopicEnable says (spec store-and-cluster §7.11, remoting-protocol §8.2), so they
+         * measure 1024 queues on both brokers. A topics.json entry (an operator's change) wins. */
+        {"BenchmarkTest", 1024, rw},
         {BR_UNDELIVERABLE_TOPIC, 1, PERM_READ},
         {c->brokerClusterName, 16, c->clusterTopicEnable ? rw | PERM_INHERIT : PERM_INHERIT},
         {c->brokerName, 1, c->brokerTopicEnable ? rw | PERM_INHERIT : PERM_INHERIT},
