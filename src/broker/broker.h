@@ -47,6 +47,7 @@ typedef struct br_config {
     int64_t flushCommitLogLeastPages, flushCommitLogThoroughInterval, flushIntervalConsumeQueue;
     int messageIndexEnable;
     int64_t maxHashSlotNum, maxIndexNum;
+    int64_t slowLoopThresholdMs;    /* Loulan's own key: log a loop iteration busy this long (100; 0 = off) */
     int longPollingEnable;
     int64_t shortPollingTimeMills;
     int notifyConsumerIdsChangedEnable;

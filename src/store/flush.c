@@ -183,7 +183,10 @@ static int flush_commitlog(st_store_t *st, flush_clock_t *k, uint64_t now, int k
     int64_t ts = atomic_load(&st->lastPutTs); /* read before `wrote`: that message is included */
     if (st->testFlushDelayMs > 0)
         usleep((useconds_t)st->testFlushDelayMs * 1000);
-    if (cl_flush(st) != ST_OK) {
+    uint64_t t0 = st_now_ns();
+    int frc = cl_flush(st);
+    st_hist_add(&st->phases.flushCl, st_now_ns() - t0);
+    if (frc != ST_OK) {
         if (!atomic_exchange(&st->flushFailing, 1))
             LOG_E(ST_MOD, "commit log flush failed (I/O error): sends are refused until a flush succeeds");
         return 0;
@@ -224,9 +227,14 @@ static void *flush_main(void *arg)
             st->cfg.onFlushed(st->cfg.onFlushedArg);
         if (now - k.lastCq >= (uint64_t)k.cqInterval) {
             int64_t ts = atomic_load(&st->lastPutTs); /* units up to here are written */
+            uint64_t t0 = st_now_ns();
             if (st_cq_flush_dirty(st) == ST_OK)
                 st->ckptLogics = ts;
+            uint64_t t1 = st_now_ns();
             st_index_flush(st);
+            st_hist_add(&st->phases.flushCq, t1 - t0);
+            if (st->cfg.messageIndexEnable)
+                st_hist_add(&st->phases.flushIndex, st_now_ns() - t1);
             k.lastCq = cm_mono_ms();
             flushed = 1;
         }

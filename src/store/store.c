@@ -251,6 +251,7 @@ int st_put(st_store_t *st, const st_msg_t *m, st_put_result_t *res)
 
     if ((rc = check_msg(st, m, &tlen)) != ST_OK)
         return rc;
+    uint64_t t0 = st_now_ns();
     int32_t sysFlag = m->sysFlag & ~(ST_SYSFLAG_BORNHOST_V6 | ST_SYSFLAG_STOREHOST_V6);
     int dispatch = is_dispatched_type(sysFlag);
     if (dispatch && (rc = st_cq_get_or_create(st, m->topic, tlen, m->queueId, &cq)) != ST_OK)
@@ -258,6 +259,7 @@ int st_put(st_store_t *st, const st_msg_t *m, st_put_result_t *res)
     /* everything that can fail for lack of disk happens before the record is written */
     if (cq && (rc = st_cq_prepare(st, cq, cq->maxUnits)) != ST_OK)
         return rc;
+    uint64_t t1 = st_now_ns();
     size_t need = st_record_size(sysFlag, m->bodyLen, tlen, m->propertiesLen);
     if ((rc = cl_reserve(st, need, &f, &pos)) != ST_OK)
         return rc;
@@ -281,6 +283,7 @@ int st_put(st_store_t *st, const st_msg_t *m, st_put_result_t *res)
     r.topicLen = (uint32_t)tlen;
     st_rec_encode_parts(f->base + pos, &r, m->properties, m->propertiesLen, 0, NULL, 0);
     atomic_store(&st->wrote, r.physicOffset + (int64_t)need);
+    uint64_t t2 = st_now_ns();
 
     if (cq) {
         int64_t tags = tags_code_of(st, m->topic, tlen, m->properties, m->propertiesLen,
@@ -295,7 +298,13 @@ int st_put(st_store_t *st, const st_msg_t *m, st_put_result_t *res)
     }
     r.properties = m->properties;
     r.propertiesLen = m->propertiesLen;
+    uint64_t t3 = st_now_ns();
     st_index_record(st, &r, r.physicOffset);
+    uint64_t t4 = st_now_ns();
+    st_hist_add(&st->phases.append, t2 - t1);
+    st_hist_add(&st->phases.cq, (t1 - t0) + (t3 - t2));
+    if (st->cfg.messageIndexEnable)
+        st_hist_add(&st->phases.index, t4 - t3);
     rc = after_put(st, r.storeTimestamp);
 
     res->phyOffset = r.physicOffset;
@@ -349,11 +358,13 @@ int st_put_batch(st_store_t *st, const st_msg_t *m, const uint8_t *batch, size_t
     }
     if (rc < 0 || count == 0)
         return ST_EMSG_ILLEGAL;
+    uint64_t t0 = st_now_ns();
     if ((rc = st_cq_get_or_create(st, m->topic, tlen, m->queueId, &cq)) != ST_OK)
         return rc;
     if ((rc = st_cq_prepare(st, cq, cq->maxUnits)) != ST_OK ||
         (rc = st_cq_prepare(st, cq, cq->maxUnits + count - 1)) != ST_OK)
         return rc;
+    uint64_t t1 = st_now_ns();
     if ((rc = cl_reserve(st, total, &f, &pos)) != ST_OK)
         return rc;
 
@@ -392,6 +403,7 @@ int st_put_batch(st_store_t *st, const st_msg_t *m, const uint8_t *batch, size_t
         q++;
     }
     atomic_store(&st->wrote, phy);
+    uint64_t t2 = st_now_ns(), tIndex = 0;
 
     /* dispatch: re-read each record's properties from the mapping for the tag code */
     phy = firstPhy;
@@ -404,7 +416,9 @@ int st_put_batch(st_store_t *st, const st_msg_t *m, const uint8_t *batch, size_t
         }
         int64_t tags = tags_code_of(st, d.topic, d.topicLen, d.properties, d.propertiesLen,
                                     d.storeTimestamp);
+        uint64_t ti = st_now_ns();
         st_index_record(st, &d, phy);
+        tIndex += st_now_ns() - ti;
         if ((rc = st_cq_put(st, cq, q, phy, d.totalSize, tags)) != ST_OK) {
             LOG_E(ST_MOD, "consume queue write failed for %s/%d: %s; store not writable",
                   m->topic, m->queueId, st_strerror(rc));
@@ -413,6 +427,11 @@ int st_put_batch(st_store_t *st, const st_msg_t *m, const uint8_t *batch, size_t
         }
         phy += d.totalSize;
     }
+    uint64_t t3 = st_now_ns();
+    st_hist_add(&st->phases.append, t2 - t1);
+    st_hist_add(&st->phases.cq, (t1 - t0) + (t3 - t2 - tIndex));
+    if (st->cfg.messageIndexEnable)
+        st_hist_add(&st->phases.index, tIndex);
     rc = after_put(st, r.storeTimestamp);
     res->phyOffset = firstPhy;
     res->size = (int32_t)total;

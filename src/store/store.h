@@ -143,6 +143,43 @@ int64_t st_flushed_offset(st_store_t *st);
 /* 1 while commit-log flushes fail (I/O error): puts are refused with ST_EFLUSH. Any thread. */
 int st_flush_failing(st_store_t *st);
 
+/* ---- latency histograms (hist.c) ---------------------------------------------------------- */
+/* A log-bucketed histogram of durations in nanoseconds (HdrHistogram's layout: exact below 64,
+ * then 32 buckets per power of two, i.e. within 3 %, up to ~68 s; longer counts as the last).
+ * Adding is O(1), allocates nothing and is safe from any thread (relaxed atomics); readers on
+ * another thread see each counter whole, the set of counters only roughly at one instant. */
+#define ST_HIST_BUCKETS (64 + 32 * 31)
+typedef struct st_hist {
+    uint64_t count, sumNs, maxNs;
+    uint64_t b[ST_HIST_BUCKETS];
+} st_hist_t;
+void st_hist_add(st_hist_t *h, uint64_t ns);
+/* The smallest bucket bound at or below which a fraction q (0..1) of the values lie (ns; the
+ * maximum for q >= 1; 0 when empty). */
+uint64_t st_hist_quantile(const st_hist_t *h, double q);
+/* Upper bound (ns) of bucket i and the bucket of a value, for exporters that print buckets. */
+uint64_t st_hist_bucket_upper(int i);
+int st_hist_bucket_of(uint64_t ns);
+static inline uint64_t st_hist_count(const st_hist_t *h) { return __atomic_load_n(&h->count, __ATOMIC_RELAXED); }
+/* CLOCK_MONOTONIC in ns (vDSO: tens of ns). */
+uint64_t st_now_ns(void);
+
+/* Where the store spends its time, for the broker's runtime stats and /metrics. The loop
+ * thread's phases of each put: append (reserve + encode into the commit log), cq (consume-queue
+ * unit, with a file created or first touched) and index (message index entries); the flush
+ * thread's msyncs: commit log, consume queues, index. */
+typedef struct st_phase_stats {
+    st_hist_t append, cq, index, flushCl, flushCq, flushIndex;
+} st_phase_stats_t;
+enum { ST_PHASE_APPEND, ST_PHASE_CQ, ST_PHASE_INDEX, ST_PHASE_FLUSH_CL, ST_PHASE_FLUSH_CQ, ST_PHASE_FLUSH_INDEX,
+       ST_PHASE_N };
+/* The store's histograms (live: read them, do not write). Any thread. */
+const st_phase_stats_t *st_phase_stats(const st_store_t *st);
+/* "append", "cq", "index", "flush_commitlog", "flush_consumequeue", "flush_index" and the
+ * histogram of phase i of s. */
+const char *st_phase_name(int i);
+const st_hist_t *st_phase_hist(const st_phase_stats_t *s, int i);
+
 /* ---- retention and disk space (clean.c) --------------------------------------------------- */
 typedef struct st_clean_report {
     int usedPct;                /* commit-log partition use, %, -1 if unknown */

@@ -92,6 +92,9 @@ struct st_store {
     /* ha.c: a slave's commit log is dispatched up to here (the rest is a record cut short) */
     int64_t haDispatched;
 
+    /* hist.c: where puts and flushes spend their time */
+    st_phase_stats_t phases;
+
     /* quorum.c: readers see the commit log up to here (INT64_MAX: all of it). A DLedger group
      * sets it to the end of what a majority holds, so nobody reads an uncommitted record. */
     _Atomic int64_t visible;

@@ -90,18 +90,141 @@ static void on_client_closed(rm_conn_t *c, void *ctx)
         b->hooks.conn_closed(b, c);
 }
 
+/* ---- loop timing (core.h, br_looptime_t) ---- */
+
+/* What the loop does from now on (NULL: nothing we can name); the activity it ends is charged
+ * its time, and the longest of the iteration is kept for the slow-iteration line. */
+static void loop_mark(br_broker_t *b, const char *what, int32_t code)
+{
+    br_looptime_t *lt = &b->looptime;
+    if (!lt->on)
+        return;
+    uint64_t now = st_now_ns();
+    if (lt->what && now - lt->whatAt > lt->worstNs) {
+        lt->worstNs = now - lt->whatAt;
+        lt->worstWhat = lt->what;
+        lt->worstCode = lt->code;
+    }
+    lt->what = what;
+    lt->code = code;
+    lt->whatAt = now;
+}
+
+static const char *code_name(int32_t code)
+{
+    switch (code) {
+    case 10: return " SEND_MESSAGE";
+    case 310: return " SEND_MESSAGE_V2";
+    case 320: return " SEND_BATCH_MESSAGE";
+    case 11: return " PULL_MESSAGE";
+    case 34: return " HEART_BEAT";
+    case 17: return " UPDATE_AND_CREATE_TOPIC";
+    case 12: return " QUERY_MESSAGE";
+    case 15: return " UPDATE_CONSUMER_OFFSET";
+    default: return "";
+    }
+}
+
+static void store_phase_sums(br_broker_t *b, uint64_t out[3])
+{
+    const st_phase_stats_t *ps = b->store ? st_phase_stats(b->store) : NULL;
+    for (int i = 0; i < 3; i++)
+        out[i] = ps ? __atomic_load_n(&st_phase_hist(ps, i)->sumNs, __ATOMIC_RELAXED) : 0;
+}
+
+static void slow_iteration(br_broker_t *b, uint64_t busy, uint64_t now)
+{
+    br_looptime_t *lt = &b->looptime;
+    uint64_t sums[3];
+    lt->slow++;
+    if (lt->lastLogNs && now - lt->lastLogNs < 1000000000ull) { /* at most one line a second */
+        lt->unlogged++;
+        return;
+    }
+    store_phase_sums(b, sums);
+    char worst[96] = "nothing named (I/O callbacks or a subsystem's timer)";
+    if (lt->worstWhat && lt->worstCode >= 0)
+        snprintf(worst, sizeof worst, "%s code %d%s, %.1f ms", lt->worstWhat, lt->worstCode, code_name(lt->worstCode),
+                 (double)lt->worstNs / 1e6);
+    else if (lt->worstWhat)
+        snprintf(worst, sizeof worst, "%s, %.1f ms", lt->worstWhat, (double)lt->worstNs / 1e6);
+    LOG_W("broker", "slow loop iteration: %.1f ms busy (slowLoopThresholdMs=%lld); longest: %s; %u request(s); "
+          "store puts in it: append %.1f ms, consume queue %.1f ms, index %.1f ms%s",
+          (double)busy / 1e6, (long long)b->cfg.slowLoopThresholdMs, worst, lt->requests,
+          (double)(sums[0] - lt->phaseAt[0]) / 1e6, (double)(sums[1] - lt->phaseAt[1]) / 1e6,
+          (double)(sums[2] - lt->phaseAt[2]) / 1e6, lt->unlogged ? " (and earlier slow iterations not logged)" : "");
+    lt->unlogged = 0;
+    lt->lastLogNs = now;
+}
+
+/* The loop is about to poll: the iteration that began when the last poll returned is over. */
+static void on_loop_prepare(uv_prepare_t *h)
+{
+    br_broker_t *b = h->data;
+    br_looptime_t *lt = &b->looptime;
+    uint64_t now = st_now_ns(), idle = uv_metrics_idle_time(b->loop);
+    if (lt->pollAt) {
+        uint64_t total = now - lt->pollAt, slept = idle - lt->idleAt;
+        uint64_t busy = total > slept ? total - slept : 0;
+        loop_mark(b, NULL, 0);
+        st_hist_add(&lt->iter, busy);
+        if (b->cfg.slowLoopThresholdMs > 0 && busy >= (uint64_t)b->cfg.slowLoopThresholdMs * 1000000ull)
+            slow_iteration(b, busy, now);
+    }
+    lt->what = lt->worstWhat = NULL;
+    lt->worstNs = 0;
+    lt->requests = 0;
+    store_phase_sums(b, lt->phaseAt);
+    lt->pollAt = st_now_ns();
+    lt->idleAt = uv_metrics_idle_time(b->loop);
+}
+
+static void loop_time_start(br_broker_t *b)
+{
+    br_looptime_t *lt = &b->looptime;
+    if (uv_loop_configure(b->loop, UV_METRICS_IDLE_TIME) != 0 || uv_prepare_init(b->loop, &lt->prepare) != 0) {
+        LOG_W("broker", "no loop iteration timing (libuv without idle-time metrics)");
+        return;
+    }
+    lt->prepare.data = b;
+    uv_prepare_start(&lt->prepare, on_loop_prepare);
+    uv_unref((uv_handle_t *)&lt->prepare);
+    lt->on = 1;
+}
+
+/* Every request passes here before its handler: it starts the activity "request <code>". */
+static int timed_admit(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    br_broker_t *b = ctx;
+    loop_mark(b, "request", req->code);
+    b->looptime.requests++;
+    return br_admit(c, req, ctx);
+}
+
 /* ---- timers ---- */
 
-static void on_register_timer(uv_timer_t *t) { br_register_all(t->data, 0); }
+static void on_register_timer(uv_timer_t *t)
+{
+    loop_mark(t->data, "timer register (name-server registration)", -1);
+    br_register_all(t->data, 0);
+    loop_mark(t->data, NULL, 0);
+}
 
-static void on_stats_timer(uv_timer_t *t) { br_stats_sample(t->data); }
+static void on_stats_timer(uv_timer_t *t)
+{
+    loop_mark(t->data, "timer stats", -1);
+    br_stats_sample(t->data);
+    loop_mark(t->data, NULL, 0);
+}
 
 static void on_clean_timer(uv_timer_t *t)
 {
     br_broker_t *b = t->data;
     st_clean_report_t r;
+    loop_mark(b, "timer clean (retention)", -1);
     if (b->store)
         st_clean(b->store, cm_now_ms(), &r);
+    loop_mark(b, NULL, 0);
 }
 
 static void system_topics(br_broker_t *b)
@@ -293,7 +416,7 @@ int br_core_start(uv_loop_t *loop, const br_config_t *cfg, const br_subsys_t *co
         goto err;
     if (crashed)
         restore_lost_topics(b);
-    b->ep = (rm_endpoint_t){.name = "broker", .on_close = on_client_closed, .admit = br_admit, .ctx = b,
+    b->ep = (rm_endpoint_t){.name = "broker", .on_close = on_client_closed, .admit = timed_admit, .ctx = b,
                             .idle_timeout_ms = 120000};
     if (assemble_handlers(b))
         goto err;
@@ -325,6 +448,7 @@ int br_core_start(uv_loop_t *loop, const br_config_t *cfg, const br_subsys_t *co
     if (start_subsystems(b, 0) != 0)
         goto err;
     br_metrics_start(b);
+    loop_time_start(b);
     b->stats.bootMs = cm_now_ms();
     b->stats.bootLoopMs = uv_now(loop);
     br_stats_sample(b);
@@ -399,4 +523,9 @@ void br_stop(br_broker_t *b)
     uv_close((uv_handle_t *)&b->reg_soon_timer, on_timer_closed);
     uv_close((uv_handle_t *)&b->stats_timer, on_timer_closed);
     uv_close((uv_handle_t *)&b->clean_timer, on_timer_closed);
+    if (b->looptime.on) {
+        b->looptime.on = 0;
+        b->timers_open++;
+        uv_close((uv_handle_t *)&b->looptime.prepare, on_timer_closed);
+    }
 }

@@ -71,6 +71,7 @@ void br_config_defaults(br_config_t *c)
     c->transactionCheckInterval = 60000;
     c->maxHashSlotNum = 5000000;
     c->maxIndexNum = 20000000;
+    c->slowLoopThresholdMs = 100;
     c->longPollingEnable = 1;
     c->shortPollingTimeMills = 1000;
     c->notifyConsumerIdsChangedEnable = 1;
@@ -212,7 +213,7 @@ static const key_t_ k_keys[] = {
     B(messageIndexEnable), I(transactionTimeOut, 0, 1LL << 40), I(transactionCheckMax, 1, 1 << 20),
     I(transactionCheckInterval, 10, 1LL << 40), S(messageDelayLevel),
     I(rebalanceLockMaxLiveTime, 100, 1LL << 40), B(timerWheelEnable), S(metricsExporterType),
-    I(metricsPromExporterPort, 1, 65535), I(timerMaxDelaySec, 1, 31536000), I(popPollingSize, 1, 1 << 20), I(maxPopPollingSize, 1, 1 << 24), I(reviveInterval, 10, 3600000), I(popJournalSnapshotMessages, 1, 1LL << 40), I(maxHashSlotNum, 1, 100000000), I(maxIndexNum, 1, 100000000),
+    I(metricsPromExporterPort, 1, 65535), I(timerMaxDelaySec, 1, 31536000), I(popPollingSize, 1, 1 << 20), I(maxPopPollingSize, 1, 1 << 24), I(reviveInterval, 10, 3600000), I(popJournalSnapshotMessages, 1, 1LL << 40), I(maxHashSlotNum, 1, 100000000), I(maxIndexNum, 1, 100000000), I(slowLoopThresholdMs, 0, 3600000),
     B(longPollingEnable), I(shortPollingTimeMills, 1, 1 << 30), B(notifyConsumerIdsChangedEnable),
     I(registerNameServerPeriod, 10000, 60000), S(regionId), B(clusterTopicEnable),
     B(brokerTopicEnable), B(traceTopicEnable), S(msgTraceTopicName), B(aclEnable), S(rocketmqHome), B(aclAdminRequired), B(enablePropertyFilter), B(rejectTransactionMessage),

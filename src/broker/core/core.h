@@ -198,6 +198,27 @@ typedef struct br_stats {
     int64_t putMorning[2], getMorning[2]; /* totals at the start of today [0] and yesterday [1] */
 } br_stats_t;
 
+/* ---- loop timing (broker.c): how long each loop iteration ran, and what ran longest in it ----
+ * A uv_prepare handle ends each iteration: its busy time is the wall time since the previous
+ * prepare minus the time the loop slept in poll (uv_metrics_idle_time). Requests (marked in the
+ * admit hook) and the core's timers mark what the loop is doing; the longest such activity of
+ * an iteration over slowLoopThresholdMs is named in a log line. O(1) per request, no allocation. */
+typedef struct br_looptime {
+    uv_prepare_t prepare;
+    int on;
+    uint64_t pollAt, idleAt;    /* st_now_ns() and uv_metrics_idle_time() at the last prepare */
+    st_hist_t iter;             /* busy time of each iteration, ns */
+    uint64_t slow, unlogged, lastLogNs;
+    const char *what;           /* the running activity ("request", "timer ...") or NULL */
+    int32_t code;               /* its request code */
+    uint64_t whatAt;
+    const char *worstWhat;      /* the longest activity of this iteration so far */
+    int32_t worstCode;
+    uint64_t worstNs;
+    uint32_t requests;          /* requests admitted in this iteration */
+    uint64_t phaseAt[3];        /* the store's append / cq / index sums at the iteration's start */
+} br_looptime_t;
+
 /* ---- POP consumption (pop/): the state machine behind POP_MESSAGE (remoting) and, through the
  * hooks below, gRPC ReceiveMessage / AckMessage / ChangeInvisibleDuration. Loop thread. ---- */
 #define BR_RC_NO_MESSAGE 208        /* ResponseCode.NO_MESSAGE */
@@ -325,6 +346,7 @@ typedef struct br_broker {
     struct br_pulls *pulls;     /* pull/: parked pulls (long polling) */
     br_stats_t stats;
     uv_timer_t stats_timer;
+    br_looptime_t looptime;     /* broker.c: loop iteration timing, slow-iteration log */
     char addr[96];              /* brokerIP1:listenPort, as registered */
     uint32_t store_ip;
     int stopping;

@@ -166,6 +166,51 @@ static void offset_lag(const char *key, void *val, void *arg)
     }
 }
 
+/* One Prometheus summary (seconds) from a histogram: quantiles 0.5/0.99/0.999 and 1 (the
+ * maximum), _sum and _count; `lname`/`lvalue` an extra label or NULL. */
+static void summary(cm_buf_t *o, const br_broker_t *b, const char *name, const char *lname, const char *lvalue,
+                    const st_hist_t *h)
+{
+    static const double qs[] = {0.5, 0.99, 0.999, 1};
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        series(o, b, name);
+        if (lname)
+            label(o, lname, lvalue);
+        cm_buf_printf(o, ",quantile=\"%g\"} %.9f\n", qs[i], (double)st_hist_quantile(h, qs[i]) / 1e9);
+    }
+    cm_buf_printf(o, "%s_sum{cluster=\"", name);
+    br_metrics_escape(o, b->cfg.brokerClusterName);
+    cm_buf_puts(o, "\"");
+    label(o, "broker", b->cfg.brokerName);
+    if (lname)
+        label(o, lname, lvalue);
+    cm_buf_printf(o, "} %.9f\n%s_count{cluster=\"", (double)__atomic_load_n(&h->sumNs, __ATOMIC_RELAXED) / 1e9, name);
+    br_metrics_escape(o, b->cfg.brokerClusterName);
+    cm_buf_puts(o, "\"");
+    label(o, "broker", b->cfg.brokerName);
+    if (lname)
+        label(o, lname, lvalue);
+    cm_buf_printf(o, "} %llu\n", (unsigned long long)st_hist_count(h));
+}
+
+/* Where time goes (issue 17): loop iterations and the store's phases. */
+static void latency(br_broker_t *b, cm_buf_t *o)
+{
+    cm_buf_puts(o, "# HELP loulan_loop_iteration_seconds Busy time of one event-loop iteration (quantile 1 = max).\n"
+                   "# TYPE loulan_loop_iteration_seconds summary\n");
+    summary(o, b, "loulan_loop_iteration_seconds", NULL, NULL, &b->looptime.iter);
+    metric(o, b, "loulan_loop_slow_iterations_total", "counter", "Loop iterations busy over slowLoopThresholdMs.",
+           (double)b->looptime.slow);
+    if (!b->store)
+        return;
+    cm_buf_puts(o, "# HELP loulan_store_phase_seconds Time of one store phase: append, cq, index (per put, loop "
+                   "thread), flush_* (per msync pass, flush thread).\n"
+                   "# TYPE loulan_store_phase_seconds summary\n");
+    const st_phase_stats_t *ps = st_phase_stats(b->store);
+    for (int i = 0; i < ST_PHASE_N; i++)
+        summary(o, b, "loulan_store_phase_seconds", "phase", st_phase_name(i), st_phase_hist(ps, i));
+}
+
 static void page(br_broker_t *b, cm_buf_t *o)
 {
     const br_stats_t *s = &b->stats;
@@ -190,6 +235,7 @@ static void page(br_broker_t *b, cm_buf_t *o)
     cm_buf_puts(o, "# HELP rocketmq_group_diff Messages a consumer group has not consumed yet, per topic.\n"
                    "# TYPE rocketmq_group_diff gauge\n");
     cm_map_each(&b->offsets.map, offset_lag, &x);
+    latency(b, o);
 }
 
 /* The page for a scrape now, with a reference for the caller; NULL when out of memory. */

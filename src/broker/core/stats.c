@@ -261,6 +261,37 @@ static void human_bytes(uint64_t v, char *out, size_t n)
     snprintf(out, n, "%.1f %ciB", d, units[e - 1]);
 }
 
+/* "count=N p50=X p99=X p999=X max=X" in µs: one histogram in one runtime-info value. */
+static void hist_string(const st_hist_t *h, char *out, size_t n)
+{
+    snprintf(out, n, "count=%llu p50=%llu p99=%llu p999=%llu max=%llu", (unsigned long long)st_hist_count(h),
+             (unsigned long long)(st_hist_quantile(h, 0.5) / 1000), (unsigned long long)(st_hist_quantile(h, 0.99) / 1000),
+             (unsigned long long)(st_hist_quantile(h, 0.999) / 1000), (unsigned long long)(st_hist_quantile(h, 1) / 1000));
+}
+
+/* Loulan's latency breakdown (issue 17): loop iterations and the store's phases, each a
+ * histogram since the start; loopIterationMaxMs alone for scripts. */
+static void latency_keys(br_broker_t *b, lj_val_t *t)
+{
+    static const char *const k_phase_keys[ST_PHASE_N] = {"storeAppendUs", "storeConsumeQueueUs", "storeIndexUs",
+                                                         "storeFlushCommitLogUs", "storeFlushConsumeQueueUs",
+                                                         "storeFlushIndexUs"};
+    char v[160];
+    hist_string(&b->looptime.iter, v, sizeof v);
+    lj_set_str(t, "loopIterationUs", v);
+    snprintf(v, sizeof v, "%llu", (unsigned long long)(st_hist_quantile(&b->looptime.iter, 1) / 1000000));
+    lj_set_str(t, "loopIterationMaxMs", v);
+    snprintf(v, sizeof v, "%llu", (unsigned long long)b->looptime.slow);
+    lj_set_str(t, "loopSlowIterations", v);
+    if (!b->store)
+        return;
+    const st_phase_stats_t *ps = st_phase_stats(b->store);
+    for (int i = 0; i < ST_PHASE_N; i++) {
+        hist_string(st_phase_hist(ps, i), v, sizeof v);
+        lj_set_str(t, k_phase_keys[i], v);
+    }
+}
+
 void br_handle_get_broker_runtime_info(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     br_broker_t *b = ctx;
@@ -332,6 +363,7 @@ void br_handle_get_broker_runtime_info(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     snprintf(v, sizeof v, "[ %llu days, %llu hours, %llu minutes, %llu seconds ]", (unsigned long long)(up / 86400),
              (unsigned long long)(up / 3600 % 24), (unsigned long long)(up / 60 % 60), (unsigned long long)(up % 60));
     lj_set_str(t, "runtime", v);
+    latency_keys(b, t);
 #undef SET_I
     lj_val_t *o = lj_new_obj();
     lj_set(o, "table", t);
