@@ -19,6 +19,25 @@ typedef struct br_cconn { br_client_t *first; } br_cconn_t;
 
 static void conn_key(const rm_conn_t *conn, char key[32]) { snprintf(key, 32, "%p", (const void *)conn); }
 
+/* Who a heartbeat comes from: a remoting connection, or a 5.x gRPC client (conn NULL, keyed by
+ * its client id; it brings the address and language name admin views show). */
+typedef struct hb_who {
+    rm_conn_t *conn;
+    char key[272];
+    const char *addr, *langName;
+    int language, version;
+} hb_who_t;
+
+static void who_of_conn(hb_who_t *w, rm_conn_t *c, const rm_cmd_t *req)
+{
+    memset(w, 0, sizeof *w);
+    w->conn = c;
+    conn_key(c, w->key);
+    w->addr = rm_conn_peer(c);
+    w->language = req->language;
+    w->version = req->version;
+}
+
 static void lru_unlink(br_clients_t *cl, br_client_t *m)
 {
     if (m->lru_prev)
@@ -51,12 +70,11 @@ static br_client_t *member_find(const cm_map_t *members, const rm_conn_t *conn)
     return cm_map_get(members, key);
 }
 
-/* A new membership of conn in a group (list head *list, hash members); NULL without memory. */
+/* A new membership of `w` in a group (list head *list, hash members); NULL without memory. */
 static br_client_t *member_add(br_clients_t *cl, br_client_t **list, cm_map_t *members, void *group, int consumer,
-                               rm_conn_t *conn, const char *clientId, int lang, int ver, uint64_t now)
+                               const hb_who_t *w, const char *clientId, uint64_t now)
 {
-    char key[32];
-    conn_key(conn, key);
+    const char *key = w->key;
     br_cconn_t *cc = cm_map_get(&cl->conns, key);
     int new_cc = cc == NULL;
     br_client_t *m = calloc(1, sizeof *m);
@@ -64,11 +82,17 @@ static br_client_t *member_add(br_clients_t *cl, br_client_t **list, cm_map_t *m
         goto err;
     if (!m || cm_map_put(members, key, m))
         goto err;
-    m->conn = conn;
-    rm_conn_ref(conn);
+    m->conn = w->conn;
+    if (w->conn)
+        rm_conn_ref(w->conn);
+    snprintf(m->key, sizeof m->key, "%s", key);
     snprintf(m->clientId, sizeof m->clientId, "%s", clientId);
-    m->language = lang;
-    m->version = ver;
+    m->language = w->language;
+    m->version = w->version;
+    if (!w->conn) {
+        snprintf(m->addr, sizeof m->addr, "%s", w->addr ? w->addr : "");
+        snprintf(m->langName, sizeof m->langName, "%s", w->langName ? w->langName : "");
+    }
     m->lastSeen = now;
     m->group = group;
     m->consumer = consumer;
@@ -94,8 +118,7 @@ err:
 /* Unlink and free one membership; its group is left for the caller (maybe empty now). */
 static void member_remove(br_clients_t *cl, br_client_t *m)
 {
-    char key[32];
-    conn_key(m->conn, key);
+    const char *key = m->key;
     cm_map_remove(m->consumer ? &((br_cgroup_t *)m->group)->members : &((br_pgroup_t *)m->group)->members, key);
     if ((*m->pprev = m->next) != NULL)
         m->next->pprev = m->pprev;
@@ -105,17 +128,18 @@ static void member_remove(br_clients_t *cl, br_client_t *m)
     if (cc && !cc->first)
         free(cm_map_remove(&cl->conns, key));
     lru_unlink(cl, m);
-    rm_conn_unref(m->conn);
+    if (m->conn)
+        rm_conn_unref(m->conn);
     free(m);
 }
 
-/* Add or refresh conn's membership; returns 1 when it is new or its clientId changed. */
+/* Add or refresh w's membership; returns 1 when it is new or its clientId changed. */
 static int upsert_client(br_clients_t *cl, br_client_t **list, cm_map_t *members, void *group, int consumer,
-                         rm_conn_t *conn, const char *clientId, int lang, int ver, uint64_t now)
+                         const hb_who_t *w, const char *clientId, uint64_t now)
 {
-    br_client_t *m = member_find(members, conn);
+    br_client_t *m = cm_map_get(members, w->key);
     if (!m)
-        return member_add(cl, list, members, group, consumer, conn, clientId, lang, ver, now) != NULL;
+        return member_add(cl, list, members, group, consumer, w, clientId, now) != NULL;
     m->lastSeen = now;
     lru_unlink(cl, m);
     lru_append(cl, m);
@@ -165,6 +189,8 @@ static void notify_ids_changed(br_broker_t *b, br_cgroup_t *g)
     if (!b->cfg.notifyConsumerIdsChangedEnable)
         return;
     for (br_client_t *c = g->clients; c; c = c->next) {
+        if (!c->conn)
+            continue; /* gRPC clients pop: nothing to rebalance */
         rm_cmd_t req;
         rm_cmd_init(&req, 40); /* NOTIFY_CONSUMER_IDS_CHANGED, oneway */
         rm_ext_set(&req, "consumerGroup", g->name);
@@ -379,7 +405,7 @@ static br_cgroup_t *cgroup_put(br_broker_t *b, const char *name)
 }
 
 /* Returns 1 when the subscription group table gained the group (the caller saves it once). */
-static int heartbeat_consumer(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req, const char *clientId, br_hb_consumer_t *hc)
+static int heartbeat_consumer(br_broker_t *b, const hb_who_t *w, const char *clientId, br_hb_consumer_t *hc)
 {
     const char *name = hc->groupName;
     int created = 0;
@@ -406,15 +432,14 @@ static int heartbeat_consumer(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req,
     snprintf(g->consumeType, sizeof g->consumeType, "%s", hc->consumeType);
     snprintf(g->messageModel, sizeof g->messageModel, "%s", hc->messageModel);
     snprintf(g->consumeFromWhere, sizeof g->consumeFromWhere, "%s", hc->consumeFromWhere);
-    int changed = upsert_client(b->clients, &g->clients, &g->members, g, 1, c, clientId, req->language, req->version,
-                                uv_now(b->loop));
+    int changed = upsert_client(b->clients, &g->clients, &g->members, g, 1, w, clientId, uv_now(b->loop));
     changed |= update_subs(g, hc);
     if (!g->clients) { /* no memory for the membership: do not keep an empty group */
         free_cgroup(cm_map_remove(&b->clients->consumers, name));
         return created;
     }
     if (changed) {
-        LOG_I("broker", "consumer group %s changed: client %s from %s", name, clientId, rm_conn_peer(c));
+        LOG_I("broker", "consumer group %s changed: client %s from %s", name, clientId, w->addr);
         notify_ids_changed(b, g);
     }
     return created;
@@ -434,21 +459,20 @@ static br_pgroup_t *pgroup_put(br_broker_t *b, const char *name)
     return g;
 }
 
-static void heartbeat_apply(br_broker_t *b, rm_conn_t *c, const rm_cmd_t *req, br_heartbeat_t *hb)
+static void heartbeat_apply(br_broker_t *b, const hb_who_t *w, br_heartbeat_t *hb)
 {
     if (hb->badSubs)
         LOG_W("broker", "client %s: %zu subscriptions not usable, first: %s", hb->clientID, hb->badSubs, hb->firstBad);
     int groups_added = 0;
     for (size_t i = 0; i < hb->nconsumers; i++)
-        groups_added |= heartbeat_consumer(b, c, req, hb->clientID, &hb->consumers[i]);
+        groups_added |= heartbeat_consumer(b, w, hb->clientID, &hb->consumers[i]);
     if (groups_added)
         br_groups_save(&b->groups); /* once per heartbeat, not once per new group */
     for (size_t i = 0; i < hb->nproducers; i++) {
         br_pgroup_t *g = pgroup_put(b, hb->producers[i]);
         if (!g)
             continue;
-        upsert_client(b->clients, &g->clients, &g->members, g, 0, c, hb->clientID, req->language, req->version,
-                      uv_now(b->loop));
+        upsert_client(b->clients, &g->clients, &g->members, g, 0, w, hb->clientID, uv_now(b->loop));
         if (!g->clients)
             free_pgroup(cm_map_remove(&b->clients->producers, g->name));
     }
@@ -534,7 +558,9 @@ static void hb_after(uv_work_t *w, int status)
             rm_conn_respond_code(j->conn, &j->req, RC_SYSTEM_ERROR, "%s", j->err);
         else if (!rm_conn_is_closed(j->conn) && !b->stopping && /* a closed client has left already */
                  heartbeat_acl(b, j->conn, &j->req, j->ak, &j->hb) == 0) {
-            heartbeat_apply(b, j->conn, &j->req, &j->hb);
+            hb_who_t w;
+            who_of_conn(&w, j->conn, &j->req);
+            heartbeat_apply(b, &w, &j->hb);
             rm_conn_respond_code(j->conn, &j->req, RC_SUCCESS, NULL);
         }
         b->clients->hb_head = j->next;
@@ -603,7 +629,9 @@ void br_handle_heart_beat(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         return;
     }
     if (heartbeat_acl(b, c, req, rm_ext_get(req, "AccessKey"), &hb) == 0) {
-        heartbeat_apply(b, c, req, &hb);
+        hb_who_t w;
+        who_of_conn(&w, c, req);
+        heartbeat_apply(b, &w, &hb);
         rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
     }
     br_heartbeat_free(&hb);
@@ -657,11 +685,10 @@ void br_handle_unregister_client(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
 }
 
-/* A closed connection leaves every group it was in: its own chain, not a walk of all groups. */
-void br_clients_conn_closed(br_broker_t *b, rm_conn_t *conn)
+/* A closed connection (or a gone gRPC client) leaves every group it was in: its own chain, not a
+ * walk of all groups. */
+static void leave_all(br_broker_t *b, const char *key)
 {
-    char key[32];
-    conn_key(conn, key);
     br_cconn_t *cc = cm_map_get(&b->clients->conns, key);
     br_cgroup_t *settle = NULL;
     while (cc && cc->first) {
@@ -672,6 +699,41 @@ void br_clients_conn_closed(br_broker_t *b, rm_conn_t *conn)
             break;
     }
     settle_groups(b, settle);
+}
+
+void br_clients_conn_closed(br_broker_t *b, rm_conn_t *conn)
+{
+    char key[32];
+    conn_key(conn, key);
+    leave_all(b, key);
+}
+
+/* A 5.x gRPC client's settings or heartbeat, as the HeartbeatData its proxy would have sent (spec
+ * grpc-5x.md 3.3: consumers in their group, producers under each topic they publish to), so
+ * consumerConnection and producerConnection list it. Bodies are small: the gRPC side caps
+ * topics and subscriptions (BR_HB_MAX_GROUPS). Access control is the gRPC side's. */
+void br_clients_vclient_beat(br_broker_t *b, const char *key, const char *addr, const char *language, int version,
+                             const char *body, size_t len)
+{
+    hb_who_t w;
+    memset(&w, 0, sizeof w);
+    snprintf(w.key, sizeof w.key, "grpc:%s", key);
+    if (!body) {
+        leave_all(b, w.key);
+        return;
+    }
+    br_heartbeat_t hb;
+    char err[256];
+    if (br_heartbeat_decode(body, len, &hb, err, sizeof err) != 0) {
+        LOG_W("broker", "gRPC client %s not registered: %s", key, err);
+    } else {
+        w.addr = addr;
+        w.langName = language;
+        w.language = 7; /* OTHER: langName is what admin views show */
+        w.version = version;
+        heartbeat_apply(b, &w, &hb);
+    }
+    br_heartbeat_free(&hb);
 }
 
 /* Every 10 s: memberships silent for CLIENT_EXPIRE_MS, oldest first, so the scan stops at the
@@ -700,7 +762,8 @@ void br_handle_get_consumer_list_by_group(rm_conn_t *c, rm_cmd_t *req, void *ctx
     }
     lj_val_t *o = lj_new_obj(), *ids = lj_new_arr();
     for (br_client_t *cl = g->clients; cl; cl = cl->next)
-        lj_push(ids, lj_new_str(cl->clientId));
+        if (cl->conn) /* 4.x consumers rebalance among themselves; gRPC ones pop */
+            lj_push(ids, lj_new_str(cl->clientId));
     lj_set(o, "consumerIdList", ids);
     rm_conn_respond_json(c, req, o, LJ_W_FASTJSON);
 }
@@ -733,9 +796,9 @@ static lj_val_t *connection_set(const br_client_t *list)
     lj_val_t *a = lj_new_arr();
     for (const br_client_t *cl = list; cl; cl = cl->next) {
         lj_val_t *o = lj_new_obj();
-        lj_set_str(o, "clientAddr", rm_conn_peer(cl->conn));
+        lj_set_str(o, "clientAddr", cl->conn ? rm_conn_peer(cl->conn) : cl->addr);
         lj_set_str(o, "clientId", cl->clientId);
-        lj_set_str(o, "language", rm_language_name(cl->language));
+        lj_set_str(o, "language", cl->langName[0] ? cl->langName : rm_language_name(cl->language));
         lj_set_int(o, "version", cl->version);
         lj_push(a, o);
     }
@@ -810,7 +873,8 @@ static void each_consumer(br_broker_t *b, const char *group, void (*fn)(void *ar
 {
     br_cgroup_t *cg = br_cgroup_get(b, group);
     for (br_client_t *cl = cg ? cg->clients : NULL; cl; cl = cl->next)
-        fn(arg, cl->conn);
+        if (cl->conn)
+            fn(arg, cl->conn);
 }
 
 typedef struct of_topic { const char *topic; void (*fn)(void *arg, const char *group); void *arg; } of_topic_t;
@@ -834,7 +898,7 @@ static rm_conn_t *producer_conn(br_broker_t *b, const char *group)
 {
     br_pgroup_t *g = cm_map_get(&b->clients->producers, group);
     for (br_client_t *cl = g ? g->clients : NULL; cl; cl = cl->next)
-        if (!rm_conn_is_closed(cl->conn))
+        if (cl->conn && !rm_conn_is_closed(cl->conn)) /* gRPC producers: trans_check_remote */
             return cl->conn;
     return NULL;
 }
@@ -854,6 +918,7 @@ static int clients_start(br_broker_t *b)
     b->hooks.group_subscribes = group_subscribes;
     b->hooks.each_consumer = each_consumer;
     b->hooks.producer_conn = producer_conn;
+    b->hooks.vclient_beat = br_clients_vclient_beat;
     b->hooks.each_group_of_topic = each_group_of_topic;
     uv_timer_init(b->loop, &b->clients->scan);
     b->clients->scan.data = b;

@@ -9,11 +9,15 @@
 #include "broker/core/core.h"
 
 /* One connection's membership of one group. Every lookup is hashed or O(1) (clients.c): by
- * connection in the group, by connection over all groups, and oldest heartbeat first for expiry. */
+ * connection in the group, by connection over all groups, and oldest heartbeat first for expiry.
+ * A 5.x gRPC client has no remoting connection (conn NULL): it is keyed by its client id and
+ * brings its address and language name (vclient_beat hook). */
 typedef struct br_client {
-    rm_conn_t *conn;
+    rm_conn_t *conn;            /* NULL for a gRPC client */
+    char key[272];              /* the connection's key, or "grpc:" + client id */
     char clientId[256];
     int language, version;
+    char addr[64], langName[16]; /* gRPC clients: shown by admin views */
     uint64_t lastSeen;
     struct br_client *next;     /* the group's members; other files only walk this list */
     struct br_client **pprev;
@@ -72,6 +76,10 @@ typedef struct br_heartbeat {
 void br_clients_free(br_clients_t *c);
 br_cgroup_t *br_cgroup_get(br_broker_t *b, const char *group);
 void br_clients_conn_closed(br_broker_t *b, rm_conn_t *conn);
+/* The vclient_beat hook: a 5.x gRPC client (key = its client id) joins or refreshes the groups of
+ * a HeartbeatData JSON body, or leaves every group (body NULL). Loop thread. */
+void br_clients_vclient_beat(br_broker_t *b, const char *key, const char *addr, const char *language, int version,
+                             const char *body, size_t len);
 void br_clients_scan(br_broker_t *b, uint64_t now); /* expire memberships silent since now - 120 s */
 /* Decode a HEART_BEAT body (HeartbeatData JSON) into hb; no broker needed, any bytes accepted.
  * 0, or -1 with a one-line reason in err (not JSON, over BR_HB_MAX_GROUPS / BR_HB_MAX_SUBS).

@@ -82,7 +82,7 @@ static br_client_t *find_client(br_broker_t *b, const char *group, const char *c
 {
     br_cgroup_t *cg = br_cgroup_get(b, group);
     for (br_client_t *cl = cg ? cg->clients : NULL; cl; cl = cl->next)
-        if (!strcmp(cl->clientId, clientId) && !rm_conn_is_closed(cl->conn))
+        if (cl->conn && !strcmp(cl->clientId, clientId) && !rm_conn_is_closed(cl->conn)) /* not 5.x gRPC ones */
             return cl;
     return NULL;
 }

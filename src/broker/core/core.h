@@ -286,6 +286,17 @@ typedef struct br_hooks {
     void (*each_consumer)(struct br_broker *b, const char *group, void (*fn)(void *arg, rm_conn_t *conn), void *arg);
     /* a live connection of the producer group (transaction check-back), or NULL */
     rm_conn_t *(*producer_conn)(struct br_broker *b, const char *group);
+    /* a 5.x gRPC client (no remoting connection) joins or refreshes the groups of a HeartbeatData
+     * JSON body; `key` names it (its client id), addr/language/version are shown by admin views;
+     * body NULL: it left (clients; called by grpc) */
+    void (*vclient_beat)(struct br_broker *b, const char *key, const char *addr, const char *language, int version,
+                         const char *body, size_t len);
+    /* check-back through a 5.x gRPC producer of the half message's group (its topic) when no
+     * remoting producer of it is connected: rec/len the message as sent (real topic and queue),
+     * phy/queueOffset the check copy's place, key its transaction id; 1 if a client was asked
+     * (grpc; called by trans) */
+    int (*trans_check_remote)(struct br_broker *b, const char *group, const uint8_t *rec, size_t len, int64_t phy,
+                              int64_t queueOffset, const char *key);
     /* every online consumer group with a subscription to topic */
     void (*each_group_of_topic)(struct br_broker *b, const char *topic, void (*fn)(void *arg, const char *group),
                                 void *arg);

@@ -1,8 +1,9 @@
 /* grpc/: the broker's RocketMQ 5.x gRPC endpoint (apache.rocketmq.v2.MessagingService) on the
  * broker's loop, served by the generic gRPC server of src/grpc on grpcServerPort when
- * enableGrpcServer is true (docs/grpc.md). QueryRoute, Heartbeat, Telemetry (settings),
- * SendMessage and NotifyClientTermination are served; the other RPCs are answered with a Status
- * that says they are not served (or gRPC UNIMPLEMENTED where the spec says so).
+ * enableGrpcServer is true (docs/grpc.md). Producers (SendMessage, EndTransaction, orphaned
+ * transactions checked over Telemetry), consumers (on POP) and the clients' registration with
+ * the broker's client registry are served; RecallMessage is answered with a Status that says it
+ * is not served, the PULL-consumer RPCs with gRPC UNIMPLEMENTED, as the spec says.
  *
  * Sends go through the broker's own SEND_MESSAGE_V2 handler over a loopback remoting connection,
  * so retry, delay levels, timers, SYNC_FLUSH and slaves behave for gRPC producers exactly as for

@@ -7,66 +7,30 @@
  * NotifyClientTermination. SendMessage turns each message into a SEND_MESSAGE_V2 request to the
  * broker itself over one loopback remoting connection (see grpc.h why) and answers when the
  * broker has. Consumers (QueryAssignment, ReceiveMessage, AckMessage, ChangeInvisibleDuration)
- * use the core's POP hooks only (pop_receive / pop_ack / pop_change, core.h). */
+ * use the core's POP hooks only (pop_receive / pop_ack / pop_change, core.h). Transactions are
+ * in transaction.c, the clients' registration with the broker's registry in members.c (gsvc.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "broker/core/core.h"
 #include "broker/grpc/grpc.h"
-#include "grpc/grpc.h"
-#include "rocketmq_v2.pb-c.h"
+#include "broker/grpc/gsvc.h"
 
 #include <openssl/evp.h>
 #include <zlib.h>
 
-#define V2(x) Apache__Rocketmq__V2__##x
-#define CODE(x) APACHE__ROCKETMQ__V2__CODE__##x
 #define SVC "/apache.rocketmq.v2.MessagingService/"
 #define MAX_CLIENTS 10000
 #define MAX_DELAY_MS (24LL * 3600 * 1000)   /* Apache's maxDelayTimeMills */
 #define SEND_TIMEOUT_MS 3000
-
-typedef struct gclient {
-    char id[256];
-    int type;                   /* ClientType */
-    gp_call_t *telemetry;       /* its most recent stream (referenced) */
-    uint8_t *reply;             /* the last settings answer sent on it */
-    size_t reply_len;
-    int resent_on_heartbeat;
-} gclient_t;
-
-/* Node 1.0.8's startup() waits for a settings answer that arrives *after* it fetched every
- * topic's route; an answer that came earlier (ours comes within a millisecond) is missed and
- * startup never returns. So the answer is sent again RESEND_MS after the client's latest
- * QueryRoute, and once more at its first Heartbeat; clients take a repeated answer as an update
- * of the same settings. */
-#define RESEND_MS 250
-#define RESEND_MAX 256
-
-typedef struct br_grpcsvc {
-    br_broker_t *b;
-    gp_server_t *srv;
-    rm_conn_t *self;            /* loopback remoting connection to this broker */
-    rm_endpoint_t self_ep;
-    cm_map_t clients;           /* client id -> gclient_t */
-    uv_timer_t done;            /* closed when the server has closed (stop's handle) */
-    uv_close_cb stop_cb;
-    unsigned rr;                /* round-robin queue choice */
-    uv_timer_t resend_timer;
-    gclient_t *resend[RESEND_MAX]; /* clients whose settings answer goes again at the timer */
-    size_t nresend;
-
-    char endpoint_host[64];
-    int port;
-} br_grpcsvc_t;
 
 static void resend_soon(br_grpcsvc_t *g, const char *id);
 static void free_client(void *p);
 
 /* ---- answers ---- */
 
-static void send_msg(gp_call_t *call, const ProtobufCMessage *m)
+void gs_send_msg(gp_call_t *call, const ProtobufCMessage *m)
 {
     size_t n = protobuf_c_message_get_packed_size(m);
     uint8_t *p = malloc(n ? n : 1);
@@ -80,29 +44,29 @@ static void send_msg(gp_call_t *call, const ProtobufCMessage *m)
 }
 
 /* A unary answer that is a Status alone (field 1 of every response). */
-static void answer_status(gp_call_t *call, int code, const char *msg)
+void gs_answer_status(gp_call_t *call, int code, const char *msg)
 {
     V2(Status) st = APACHE__ROCKETMQ__V2__STATUS__INIT;
     st.code = code;
     st.message = (char *)(msg ? msg : "");
     V2(StatusOnlyResponse) r = APACHE__ROCKETMQ__V2__STATUS_ONLY_RESPONSE__INIT;
     r.status = &st;
-    send_msg(call, &r.base);
+    gs_send_msg(call, &r.base);
     gp_call_finish(call, GP_STATUS_OK, NULL);
 }
 
 /* Access control over gRPC (the MQv2-HMAC-SHA1 `authorization` header, spec §1.5) is not
  * checked yet, and the loopback send is signed with the broker's own credentials: with
  * aclEnable every call that reads or writes topics is refused rather than let through. */
-static int acl_refused(gp_call_t *call, br_grpcsvc_t *g)
+int gs_acl_refused(gp_call_t *call, br_grpcsvc_t *g)
 {
     if (!g || !g->b->cfg.aclEnable)
         return 0;
-    answer_status(call, CODE(UNAUTHORIZED), "access control (aclEnable) is not supported over gRPC yet");
+    gs_answer_status(call, CODE(UNAUTHORIZED), "access control (aclEnable) is not supported over gRPC yet");
     return 1;
 }
 
-static const char *client_id(gp_call_t *call)
+const char *gs_client_id(gp_call_t *call)
 {
     const char *id = gp_call_header(call, "x-mq-client-id");
     return id && id[0] ? id : NULL;
@@ -145,18 +109,18 @@ static void handle_query_route(gp_call_t *call, const uint8_t *msg, size_t len, 
     const char *name = req->topic && req->topic->name ? req->topic->name : "";
     char why[256];
     br_topic_t *t = NULL;
-    if (!client_id(call)) {
-        answer_status(call, CODE(CLIENT_ID_REQUIRED), "x-mq-client-id is required");
-    } else if (acl_refused(call, g)) {
+    if (!gs_client_id(call)) {
+        gs_answer_status(call, CODE(CLIENT_ID_REQUIRED), "x-mq-client-id is required");
+    } else if (gs_acl_refused(call, g)) {
         /* answered */
     } else if (br_topic_name_error(name) || br_topic_is_system_forbidden(name)) {
         snprintf(why, sizeof why, "topic name '%.150s' is not valid", name);
-        answer_status(call, CODE(ILLEGAL_TOPIC), why);
+        gs_answer_status(call, CODE(ILLEGAL_TOPIC), why);
     } else if (!g) {
-        answer_status(call, CODE(INTERNAL_SERVER_ERROR), "no broker");
+        gs_answer_status(call, CODE(INTERNAL_SERVER_ERROR), "no broker");
     } else if (!(t = br_topics_get(&g->b->topics, name))) {
         snprintf(why, sizeof why, "topic '%s' does not exist (topics are not created over gRPC)", name);
-        answer_status(call, CODE(TOPIC_NOT_FOUND), why);
+        gs_answer_status(call, CODE(TOPIC_NOT_FOUND), why);
     } else {
         br_broker_t *b = g->b;
         int perm = t->perm & b->cfg.brokerPermission;
@@ -192,7 +156,7 @@ static void handle_query_route(gp_call_t *call, const uint8_t *msg, size_t len, 
         if (!qs || !qp) {
             free(qs);
             free(qp);
-            answer_status(call, CODE(INTERNAL_SERVER_ERROR), "out of memory");
+            gs_answer_status(call, CODE(INTERNAL_SERVER_ERROR), "out of memory");
             apache__rocketmq__v2__query_route_request__free_unpacked(req, NULL);
             return;
         }
@@ -221,11 +185,11 @@ static void handle_query_route(gp_call_t *call, const uint8_t *msg, size_t len, 
         resp.status = &st;
         resp.n_message_queues = (size_t)total;
         resp.message_queues = qp;
-        send_msg(call, &resp.base);
+        gs_send_msg(call, &resp.base);
         gp_call_finish(call, GP_STATUS_OK, NULL);
         free(qs);
         free(qp);
-        resend_soon(g, client_id(call));
+        resend_soon(g, gs_client_id(call));
     }
     apache__rocketmq__v2__query_route_request__free_unpacked(req, NULL);
 }
@@ -238,6 +202,7 @@ static void client_forget(br_grpcsvc_t *g, const char *id, gp_call_t *only_if)
     if (!c || (only_if && c->telemetry != only_if))
         return;
     cm_map_remove(&g->clients, id);
+    gs_client_gone(g, c);
     for (size_t i = 0; i < g->nresend; i++)
         if (g->resend[i] == c)
             g->resend[i--] = g->resend[--g->nresend];
@@ -281,7 +246,7 @@ static void handle_telemetry_msg(gp_call_t *call, const uint8_t *msg, size_t len
 {
     br_grpcsvc_t *g = ctx;
     V2(TelemetryCommand) *cmd = apache__rocketmq__v2__telemetry_command__unpack(NULL, len, msg);
-    const char *id = client_id(call);
+    const char *id = gs_client_id(call);
     if (!cmd) {
         gp_call_finish(call, GP_STATUS_INVALID_ARGUMENT, "TelemetryCommand does not decode");
         return;
@@ -403,6 +368,8 @@ static void handle_telemetry_msg(gp_call_t *call, const uint8_t *msg, size_t len
             sub->_receive_batch_size_case = old_rbs_case; sub->receive_batch_size = old_rbs;
             sub->_long_polling_timeout_case = old_lpt_case; sub->long_polling_timeout = old_lpt;
         }
+        if (c)
+            gs_client_settings(g, c, s, gp_call_peer(call));
     }
     apache__rocketmq__v2__telemetry_command__free_unpacked(cmd, NULL);
 }
@@ -432,12 +399,14 @@ static void handle_heartbeat(gp_call_t *call, const uint8_t *msg, size_t len, vo
     }
     /* accepted before settings too (§3.3, recommended): clients only log a refusal */
     br_grpcsvc_t *g = ctx;
-    const char *id = client_id(call);
+    const char *id = gs_client_id(call);
     if (!id) {
-        answer_status(call, CODE(CLIENT_ID_REQUIRED), "x-mq-client-id is required");
+        gs_answer_status(call, CODE(CLIENT_ID_REQUIRED), "x-mq-client-id is required");
     } else {
-        answer_status(call, CODE(OK), "OK");
+        gs_answer_status(call, CODE(OK), "OK");
         gclient_t *c = g ? cm_map_get(&g->clients, id) : NULL;
+        if (c)
+            gs_client_beat(g, c);
         if (c && !c->resent_on_heartbeat) {
             c->resent_on_heartbeat = 1;
             resend_settings(c);
@@ -454,13 +423,13 @@ static void handle_notify_termination(gp_call_t *call, const uint8_t *msg, size_
         gp_call_finish(call, GP_STATUS_INVALID_ARGUMENT, "NotifyClientTerminationRequest does not decode");
         return;
     }
-    const char *id = client_id(call);
+    const char *id = gs_client_id(call);
     if (!id) {
-        answer_status(call, CODE(CLIENT_ID_REQUIRED), "x-mq-client-id is required");
+        gs_answer_status(call, CODE(CLIENT_ID_REQUIRED), "x-mq-client-id is required");
     } else {
         if (g)
             client_forget(g, id, NULL);
-        answer_status(call, CODE(OK), "OK");
+        gs_answer_status(call, CODE(OK), "OK");
     }
     apache__rocketmq__v2__notify_client_termination_request__free_unpacked(req, NULL);
 }
@@ -516,6 +485,8 @@ typedef struct send_one {
     int64_t born;
     int32_t sysFlag;
     const char *group;          /* message group (FIFO), NULL if none */
+    int tx;                     /* a TRANSACTION message: stored as a half message */
+    int64_t immunityMs;         /* its orphaned_transaction_recovery_duration, 0 if none */
 } send_one_t;
 
 static int build_message(const V2(Message) *m, int64_t max_body, int64_t now, send_one_t *o, char *why, size_t wl)
@@ -545,10 +516,9 @@ static int build_message(const V2(Message) *m, int64_t max_body, int64_t now, se
         snprintf(why, wl, "message body of %zu bytes is over maxMessageSize %lld", m->body.len, (long long)max_body);
         return CODE(MESSAGE_BODY_TOO_LARGE);
     }
+    o->tx = sp->message_type == APACHE__ROCKETMQ__V2__MESSAGE_TYPE__TRANSACTION;
+    o->immunityMs = 0;
     switch (sp->message_type) {
-    case APACHE__ROCKETMQ__V2__MESSAGE_TYPE__TRANSACTION:
-        snprintf(why, wl, "transaction messages are not served over gRPC yet");
-        return CODE(UNSUPPORTED);
     case APACHE__ROCKETMQ__V2__MESSAGE_TYPE__LITE:
     case APACHE__ROCKETMQ__V2__MESSAGE_TYPE__PRIORITY:
         snprintf(why, wl, "LITE and PRIORITY messages are not supported");
@@ -628,6 +598,25 @@ static int build_message(const V2(Message) *m, int64_t max_body, int64_t now, se
         if (prop_add(&o->props, "__SHARDINGKEY", mg))
             goto oom;
     }
+    if (o->tx) {
+        /* a half message (spec 3.4): TRAN_MSG and the prepared flag; PGROUP (the topic) above is
+         * the producer group EndTransaction and the check-back use */
+        if (sp->_delivery_timestamp_case) {
+            snprintf(why, wl, "a transaction message cannot have a delivery time");
+            return CODE(MESSAGE_PROPERTY_CONFLICT_WITH_TYPE);
+        }
+        if (prop_add(&o->props, "TRAN_MSG", "true"))
+            goto oom;
+        if (sp->_orphaned_transaction_recovery_duration_case && sp->orphaned_transaction_recovery_duration) {
+            int64_t sec = sp->orphaned_transaction_recovery_duration->seconds;
+            char v[32];
+            sec = sec < 0 ? 0 : sec > 3600 ? 3600 : sec;  /* Apache: at most an hour */
+            o->immunityMs = sec * 1000;
+            snprintf(v, sizeof v, "%lld", (long long)sec);
+            if (prop_add(&o->props, "CHECK_IMMUNITY_TIME_IN_SECONDS", v))
+                goto oom;
+        }
+    }
     if (sp->_delivery_timestamp_case && sp->delivery_timestamp) {
         int64_t due = sp->delivery_timestamp->seconds * 1000 + sp->delivery_timestamp->nanos / 1000000;
         if (sp->delivery_timestamp->seconds < 0 || sp->delivery_timestamp->seconds > (1LL << 40) ||
@@ -656,6 +645,8 @@ static int build_message(const V2(Message) *m, int64_t max_body, int64_t now, se
     if (prop_add(&o->props, "BORN_TIMESTAMP", bt))
         goto oom;
     o->sysFlag = sp->body_encoding == APACHE__ROCKETMQ__V2__ENCODING__GZIP ? 0x1 : 0;
+    if (o->tx)
+        o->sysFlag |= ST_SYSFLAG_TX_PREPARED;
     return 0;
 oom:
     snprintf(why, wl, "out of memory");
@@ -665,6 +656,8 @@ oom:
 /* The message type a message's fields make (§3.4 step 4). */
 static const char *derived_type(const send_one_t *o, const V2(Message) *m)
 {
+    if (o->tx)
+        return "TRANSACTION";
     if (o->group)
         return "FIFO";
     if (m->system_properties->_delivery_timestamp_case)
@@ -688,6 +681,8 @@ typedef struct send_job {
     V2(SendResultEntry) *e;
     V2(Status) *st;             /* e[i].status = &st[i] */
     char **msgs;                /* per entry: status message (owned) */
+    int64_t *txImmunity;        /* per entry: -1, or a half message's immunity (ms) */
+    char *topic;                /* every message's */
 } send_job_t;
 
 typedef struct send_ctx { send_job_t *job; size_t i; } send_ctx_t;
@@ -714,7 +709,7 @@ static void send_job_answer(send_job_t *j)
             r.status = &st;
             r.n_entries = j->n;
             r.entries = ep;
-            send_msg(j->call, &r.base);
+            gs_send_msg(j->call, &r.base);
             gp_call_finish(j->call, GP_STATUS_OK, NULL);
         }
         free(ep);
@@ -726,6 +721,8 @@ static void send_job_answer(send_job_t *j)
     }
     free(j->st);
     free(j->msgs);
+    free(j->txImmunity);
+    free(j->topic);
     free(j->e);
     free(j);
 }
@@ -753,6 +750,24 @@ static int code_of_remoting(int rc)
     }
 }
 
+/* A half message stored: its transaction id is its message id (UNIQ_KEY, as Apache's), and its
+ * place (the offset message id's commit-log offset, the half queue's offset) is remembered for
+ * EndTransaction. */
+static void tx_sent(send_job_t *j, size_t i, const rm_cmd_t *resp, int64_t tso)
+{
+    const char *mid = rm_ext_get(resp, "msgId");
+    uint32_t ip;
+    int32_t port;
+    int64_t phy;
+    j->e[i].transaction_id = j->e[i].message_id;
+    if (!mid || st_msg_id_decode(mid, strlen(mid), &ip, &port, &phy) != ST_OK) {
+        LOG_W("grpc", "transaction %s: the send answer names no commit-log offset; only its check can end it",
+              j->e[i].message_id);
+        return;
+    }
+    gs_tx_remember(j->g, j->topic, j->e[i].message_id, phy, tso, j->txImmunity[i]);
+}
+
 static void on_sent(int status, rm_cmd_t *resp, void *arg)
 {
     send_ctx_t *sc = arg;
@@ -768,6 +783,8 @@ static void on_sent(int status, rm_cmd_t *resp, void *arg)
         int64_t off;
         if (rm_ext_i64(resp, "queueOffset", &off) == 0)
             j->e[i].offset = off;
+        if (code == CODE(OK) && j->txImmunity[i] >= 0)
+            tx_sent(j, i, resp, off);
     }
     if (--j->pending == 0)
         send_job_answer(j);
@@ -780,7 +797,7 @@ static void self_closed(rm_conn_t *c, void *ctx)
         g->self = NULL;
 }
 
-static rm_conn_t *self_conn(br_grpcsvc_t *g)
+rm_conn_t *gs_self_conn(br_grpcsvc_t *g)
 {
     if (g->self && !rm_conn_is_closed(g->self))
         return g->self;
@@ -800,30 +817,34 @@ static void handle_send(gp_call_t *call, const uint8_t *msg, size_t len, void *c
         gp_call_finish(call, GP_STATUS_INVALID_ARGUMENT, "SendMessageRequest does not decode");
         return;
     }
-    if (!client_id(call)) {
-        answer_status(call, CODE(CLIENT_ID_REQUIRED), "x-mq-client-id is required");
+    if (!gs_client_id(call)) {
+        gs_answer_status(call, CODE(CLIENT_ID_REQUIRED), "x-mq-client-id is required");
         goto out;
     }
-    if (acl_refused(call, g))
+    if (gs_acl_refused(call, g))
         goto out;
     if (req->n_messages == 0 || req->n_messages > 1024) {
-        answer_status(call, CODE(MESSAGE_CORRUPTED), req->n_messages ? "more than 1024 messages" : "no message");
+        gs_answer_status(call, CODE(MESSAGE_CORRUPTED), req->n_messages ? "more than 1024 messages" : "no message");
         goto out;
     }
     for (size_t i = 1; i < req->n_messages; i++) {
         const char *a = req->messages[0]->topic && req->messages[0]->topic->name ? req->messages[0]->topic->name : "";
         const char *b = req->messages[i]->topic && req->messages[i]->topic->name ? req->messages[i]->topic->name : "";
         if (strcmp(a, b) != 0) {
-            answer_status(call, CODE(MESSAGE_CORRUPTED), "the messages of one send must share their topic");
+            gs_answer_status(call, CODE(MESSAGE_CORRUPTED), "the messages of one send must share their topic");
             goto out;
         }
     }
     send_job_t *j = calloc(1, sizeof *j);
+    const char *topic0 = req->messages[0]->topic && req->messages[0]->topic->name ? req->messages[0]->topic->name : "";
     if (!j || !(j->e = calloc(req->n_messages, sizeof *j->e)) || !(j->msgs = calloc(req->n_messages, sizeof *j->msgs)) ||
-        !(j->st = calloc(req->n_messages, sizeof *j->st))) {
+        !(j->st = calloc(req->n_messages, sizeof *j->st)) ||
+        !(j->txImmunity = malloc(req->n_messages * sizeof *j->txImmunity)) || !(j->topic = cm_strdup(topic0))) {
         if (j) {
             free(j->e);
             free(j->msgs);
+            free(j->st);
+            free(j->txImmunity);
         }
         free(j);
         gp_call_finish(call, GP_STATUS_RESOURCE_EXHAUSTED, "out of memory");
@@ -841,6 +862,7 @@ static void handle_send(gp_call_t *call, const uint8_t *msg, size_t len, void *c
         j->e[i] = e0;
         j->st[i] = s0;
         j->e[i].status = &j->st[i];
+        j->txImmunity[i] = -1;
     }
     for (size_t i = 0; i < j->n; i++) {
         const V2(Message) *m = req->messages[i];
@@ -865,13 +887,14 @@ static void handle_send(gp_call_t *call, const uint8_t *msg, size_t len, void *c
             for (size_t k = 0; !ok && k < nt; k++)
                 ok = (types[k] == APACHE__ROCKETMQ__V2__MESSAGE_TYPE__FIFO && strcmp(dt, "FIFO") == 0) ||
                      (types[k] == APACHE__ROCKETMQ__V2__MESSAGE_TYPE__DELAY && strcmp(dt, "DELAY") == 0) ||
-                     (types[k] == APACHE__ROCKETMQ__V2__MESSAGE_TYPE__NORMAL && strcmp(dt, "NORMAL") == 0);
+                     (types[k] == APACHE__ROCKETMQ__V2__MESSAGE_TYPE__NORMAL && strcmp(dt, "NORMAL") == 0) ||
+                     (types[k] == APACHE__ROCKETMQ__V2__MESSAGE_TYPE__TRANSACTION && strcmp(dt, "TRANSACTION") == 0);
             if (!ok) {
                 code = CODE(MESSAGE_PROPERTY_CONFLICT_WITH_TYPE);
                 snprintf(why, sizeof why, "a %s message does not fit topic %s's message.type", dt, o.topic);
             }
         }
-        rm_conn_t *self = code == 0 ? self_conn(g) : NULL;
+        rm_conn_t *self = code == 0 ? gs_self_conn(g) : NULL;
         if (code == 0 && !self) {
             code = CODE(INTERNAL_SERVER_ERROR);
             snprintf(why, sizeof why, "the broker's send path is not reachable");
@@ -881,6 +904,8 @@ static void handle_send(gp_call_t *call, const uint8_t *msg, size_t len, void *c
             cm_buf_free(&o.props);
             continue;
         }
+        if (o.tx)
+            j->txImmunity[i] = o.immunityMs;
         /* queue: the message group's hash (one queue per group keeps FIFO order), else round
          * robin; the client's queue_id is ignored as Apache does (Node always sends 0) */
         int nq = t->writeQueueNums > 0 ? t->writeQueueNums : 1;
@@ -951,26 +976,26 @@ static void handle_query_assignment(gp_call_t *call, const uint8_t *msg, size_t 
     const char *group = req->group && req->group->name ? req->group->name : "";
     char why[256];
     br_topic_t *t = NULL;
-    if (!client_id(call)) {
-        answer_status(call, CODE(CLIENT_ID_REQUIRED), "x-mq-client-id is required");
-    } else if (acl_refused(call, g)) {
+    if (!gs_client_id(call)) {
+        gs_answer_status(call, CODE(CLIENT_ID_REQUIRED), "x-mq-client-id is required");
+    } else if (gs_acl_refused(call, g)) {
         /* answered */
     } else if (br_topic_name_error(name) || br_topic_is_system_forbidden(name)) {
         snprintf(why, sizeof why, "topic name '%.150s' is not valid", name);
-        answer_status(call, CODE(ILLEGAL_TOPIC), why);
+        gs_answer_status(call, CODE(ILLEGAL_TOPIC), why);
     } else if (!group[0] || strlen(group) > 255) {
-        answer_status(call, CODE(ILLEGAL_CONSUMER_GROUP), "the consumer group name is not valid");
+        gs_answer_status(call, CODE(ILLEGAL_CONSUMER_GROUP), "the consumer group name is not valid");
     } else if (!g) {
-        answer_status(call, CODE(INTERNAL_SERVER_ERROR), "no broker");
+        gs_answer_status(call, CODE(INTERNAL_SERVER_ERROR), "no broker");
     } else if (!(t = br_topics_get(&g->b->topics, name))) {
         snprintf(why, sizeof why, "topic '%s' does not exist", name);
-        answer_status(call, CODE(TOPIC_NOT_FOUND), why);
+        gs_answer_status(call, CODE(TOPIC_NOT_FOUND), why);
     } else {
         br_broker_t *b = g->b;
         int perm = t->perm & b->cfg.brokerPermission;
         int r = (perm & PERM_READ) ? t->readQueueNums : 0;
         if (r <= 0) {
-            answer_status(call, CODE(FORBIDDEN), "no readable queue");
+            gs_answer_status(call, CODE(FORBIDDEN), "no readable queue");
             goto out;
         }
         if (r > 1024)
@@ -1021,7 +1046,7 @@ static void handle_query_assignment(gp_call_t *call, const uint8_t *msg, size_t 
         resp.status = &st;
         resp.n_assignments = (size_t)n;
         resp.assignments = ap;
-        send_msg(call, &resp.base);
+        gs_send_msg(call, &resp.base);
         gp_call_finish(call, GP_STATUS_OK, NULL);
         free(qs);
         free(as);
@@ -1096,22 +1121,7 @@ static char *prop_dup(const st_record_t *r, const char *name)
     return s;
 }
 
-/* One delivered message and the memory its protobuf points at. */
-typedef struct out_msg {
-    V2(Message) m;
-    V2(SystemProperties) sp;
-    V2(Resource) topic;
-    V2(Digest) digest;
-    Google__Protobuf__Timestamp born, store, deliver;
-    Google__Protobuf__Duration invisible;
-    V2(Message__UserPropertiesEntry) *ue;
-    V2(Message__UserPropertiesEntry) **up;
-    char *tag, *keys, **keyv, *uniq, *group, *trace, *bornhost, *timer, *handle;
-    char msgid[ST_MSG_ID_LEN + 1], storehost[64], bornaddr[64], md5[33];
-    uint8_t *inflated;
-} out_msg_t;
-
-static void out_msg_free(out_msg_t *o)
+void gs_out_msg_free(gs_out_msg_t *o)
 {
     if (o->ue)
         for (size_t i = 0; i < o->m.n_user_properties; i++) {
@@ -1143,7 +1153,7 @@ static void host_str(char *out, size_t n, const uint8_t *ip, int v6, int32_t por
 }
 
 /* 0, or -1 when the record does not decode (the message is skipped). */
-static int out_msg_build(out_msg_t *o, const br_pop_msg_t *pm, const char *topic, int64_t invisibleMs)
+int gs_out_msg_build(gs_out_msg_t *o, const br_pop_msg_t *pm, const char *topic, int64_t invisibleMs)
 {
     st_record_t r;
     memset(o, 0, sizeof *o);
@@ -1359,7 +1369,7 @@ static void recv_answer_status(gp_call_t *call, int code, const char *msg)
     V2(ReceiveMessageResponse) r = APACHE__ROCKETMQ__V2__RECEIVE_MESSAGE_RESPONSE__INIT;
     r.content_case = APACHE__ROCKETMQ__V2__RECEIVE_MESSAGE_RESPONSE__CONTENT_STATUS;
     r.status = &st;
-    send_msg(call, &r.base);
+    gs_send_msg(call, &r.base);
 }
 
 static void recv_answer_end(gp_call_t *call)
@@ -1369,7 +1379,7 @@ static void recv_answer_end(gp_call_t *call)
     V2(ReceiveMessageResponse) r = APACHE__ROCKETMQ__V2__RECEIVE_MESSAGE_RESPONSE__INIT;
     r.content_case = APACHE__ROCKETMQ__V2__RECEIVE_MESSAGE_RESPONSE__CONTENT_DELIVERY_TIMESTAMP;
     r.delivery_timestamp = &ts;
-    send_msg(call, &r.base);
+    gs_send_msg(call, &r.base);
     gp_call_finish(call, GP_STATUS_OK, NULL);
 }
 
@@ -1413,16 +1423,16 @@ static void on_popped(void *arg, int code, const char *remark, int64_t popTime, 
     } else if (code == RC_SUCCESS && n > 0) {
         recv_answer_status(call, CODE(OK), "OK");
         for (size_t i = 0; i < n; i++) {
-            out_msg_t o;
+            gs_out_msg_t o;
             if (j->tags && !tag_matches(j->tags, msgs[i].rec, msgs[i].len))
                 continue;
-            if (out_msg_build(&o, &msgs[i], j->topic, invisibleTime) == 0) {
+            if (gs_out_msg_build(&o, &msgs[i], j->topic, invisibleTime) == 0) {
                 V2(ReceiveMessageResponse) r = APACHE__ROCKETMQ__V2__RECEIVE_MESSAGE_RESPONSE__INIT;
                 r.content_case = APACHE__ROCKETMQ__V2__RECEIVE_MESSAGE_RESPONSE__CONTENT_MESSAGE;
                 r.message = &o.m;
-                send_msg(call, &r.base);
+                gs_send_msg(call, &r.base);
             }
-            out_msg_free(&o);
+            gs_out_msg_free(&o);
         }
         recv_answer_end(call);
     } else {
@@ -1463,7 +1473,7 @@ static void handle_receive(gp_call_t *call, const uint8_t *msg, size_t len, void
     int code = 0;
     br_group_t *grp = NULL;
     int64_t invisible = 0, poll = MAX_POLL_MS;
-    if (!client_id(call)) {
+    if (!gs_client_id(call)) {
         code = CODE(CLIENT_ID_REQUIRED);
         snprintf(why, sizeof why, "x-mq-client-id is required");
     } else if (g && g->b->cfg.aclEnable) {
@@ -1584,7 +1594,7 @@ static int consumer_call_error(gp_call_t *call, br_grpcsvc_t *g, const V2(Resour
                                char *why, size_t n)
 {
     const char *group = gr && gr->name ? gr->name : "", *topic = tr && tr->name ? tr->name : "";
-    if (!client_id(call)) {
+    if (!gs_client_id(call)) {
         snprintf(why, n, "x-mq-client-id is required");
         return CODE(CLIENT_ID_REQUIRED);
     }
@@ -1622,7 +1632,7 @@ static void handle_ack(gp_call_t *call, const uint8_t *msg, size_t len, void *ct
         snprintf(why, sizeof why, req->n_entries ? "more than 1024 entries" : "no entry");
     }
     if (code) {
-        answer_status(call, code, why);
+        gs_answer_status(call, code, why);
         goto out;
     }
     V2(AckMessageResultEntry) *e = calloc(req->n_entries, sizeof *e);
@@ -1661,7 +1671,7 @@ static void handle_ack(gp_call_t *call, const uint8_t *msg, size_t len, void *ct
     r.status = &top;
     r.n_entries = req->n_entries;
     r.entries = ep;
-    send_msg(call, &r.base);
+    gs_send_msg(call, &r.base);
     gp_call_finish(call, GP_STATUS_OK, NULL);
     free(e);
     free(ep);
@@ -1701,7 +1711,7 @@ static void handle_change_invisible(gp_call_t *call, const uint8_t *msg, size_t 
     V2(ChangeInvisibleDurationResponse) r = APACHE__ROCKETMQ__V2__CHANGE_INVISIBLE_DURATION_RESPONSE__INIT;
     r.status = &st;
     r.receipt_handle = (char *)handle;
-    send_msg(call, &r.base);
+    gs_send_msg(call, &r.base);
     gp_call_finish(call, GP_STATUS_OK, NULL);
     apache__rocketmq__v2__change_invisible_duration_request__free_unpacked(req, NULL);
 }
@@ -1729,12 +1739,12 @@ static void on_dlq_sent(int status, rm_cmd_t *resp, void *arg)
     dlq_job_t *d = arg;
     if (!gp_call_finished(d->call)) {
         if (status != RM_OK || !resp || resp->code != RC_SUCCESS) {
-            answer_status(d->call, status == RM_ETIMEOUT ? CODE(PROXY_TIMEOUT) : CODE(INTERNAL_SERVER_ERROR),
+            gs_answer_status(d->call, status == RM_ETIMEOUT ? CODE(PROXY_TIMEOUT) : CODE(INTERNAL_SERVER_ERROR),
                           resp && resp->remark ? resp->remark : "the message could not be moved to the DLQ");
         } else {
             br_broker_t *b = d->g->b;
             int rc = b->hooks.pop_ack ? b->hooks.pop_ack(b, d->group, d->topic, d->handle) : BR_POP_GONE;
-            answer_status(d->call, rc == BR_POP_OK ? CODE(OK) : CODE(INVALID_RECEIPT_HANDLE),
+            gs_answer_status(d->call, rc == BR_POP_OK ? CODE(OK) : CODE(INVALID_RECEIPT_HANDLE),
                           rc == BR_POP_OK ? "OK" : why_of_pop(rc));
         }
     }
@@ -1769,7 +1779,7 @@ static void handle_forward_dlq(gp_call_t *call, const uint8_t *msg, size_t len, 
             snprintf(why, sizeof why, "receipt handle is not valid");
         }
     }
-    rm_conn_t *self = code ? NULL : self_conn(g);
+    rm_conn_t *self = code ? NULL : gs_self_conn(g);
     if (!code && !self) {
         code = CODE(INTERNAL_SERVER_ERROR);
         snprintf(why, sizeof why, "the broker's send path is not reachable");
@@ -1786,7 +1796,7 @@ static void handle_forward_dlq(gp_call_t *call, const uint8_t *msg, size_t len, 
         goto out;
     }
     if (code) {
-        answer_status(call, code, why);
+        gs_answer_status(call, code, why);
         goto out;
     }
     d->g = g;
@@ -1806,7 +1816,7 @@ static void handle_forward_dlq(gp_call_t *call, const uint8_t *msg, size_t len, 
     rm_ext_add(&c, "originTopic", d->topic);
     br_sign_out(g->b, &c);
     if (rm_conn_invoke(self, &c, SEND_TIMEOUT_MS, on_dlq_sent, d) != 0) {
-        answer_status(call, CODE(INTERNAL_SERVER_ERROR), "the broker's send path is not reachable");
+        gs_answer_status(call, CODE(INTERNAL_SERVER_ERROR), "the broker's send path is not reachable");
         dlq_job_free(d);
     }
     rm_cmd_free(&c);
@@ -1822,7 +1832,7 @@ static void handle_not_served(gp_call_t *call, const uint8_t *msg, size_t len, v
     const char *rpc = strrchr(p, '/') ? strrchr(p, '/') + 1 : p;
     char why[160];
     snprintf(why, sizeof why, "%.60s is not served by this broker yet", rpc);
-    answer_status(call, strcmp(rpc, "RecallMessage") == 0 ? CODE(UNSUPPORTED) : CODE(NOT_IMPLEMENTED), why);
+    gs_answer_status(call, strcmp(rpc, "RecallMessage") == 0 ? CODE(UNSUPPORTED) : CODE(NOT_IMPLEMENTED), why);
 }
 
 static const gp_method_t k_methods[] = {
@@ -1835,7 +1845,7 @@ static const gp_method_t k_methods[] = {
     {SVC "ReceiveMessage", 0, handle_receive, NULL, NULL},
     {SVC "AckMessage", 0, handle_ack, NULL, NULL},
     {SVC "ForwardMessageToDeadLetterQueue", 0, handle_forward_dlq, NULL, NULL},
-    {SVC "EndTransaction", 0, handle_not_served, NULL, NULL},
+    {SVC "EndTransaction", 0, gs_handle_end_transaction, NULL, NULL},
     {SVC "ChangeInvisibleDuration", 0, handle_change_invisible, NULL, NULL},
     {SVC "RecallMessage", 0, handle_not_served, NULL, NULL},
     /* PullMessage, UpdateOffset, GetOffset, QueryOffset, SyncLiteSubscription: not in the
@@ -1859,6 +1869,8 @@ static int grpc_start(br_broker_t *b)
         return -1;
     g->b = b;
     cm_map_init(&g->clients);
+    cm_map_init(&g->pubs);
+    cm_map_init(&g->txs);
     g->self_ep.name = "grpc-self";
     g->self_ep.on_close = self_closed;
     g->self_ep.ctx = g;
@@ -1877,6 +1889,8 @@ static int grpc_start(br_broker_t *b)
         LOG_E("grpc", "no gRPC endpoint: grpcServerPort %d cannot be used (set another, or enableGrpcServer=false)",
               b->cfg.grpcServerPort);
         cm_map_free(&g->clients, free_client);
+        cm_map_free(&g->pubs, NULL);
+        cm_map_free(&g->txs, NULL);
         free(g);
         return 0;
     }
@@ -1886,6 +1900,7 @@ static int grpc_start(br_broker_t *b)
     uv_timer_init(b->loop, &g->resend_timer);
     g->resend_timer.data = g;
     b->grpc = g;
+    b->hooks.trans_check_remote = gs_trans_check_remote;
     LOG_I("grpc", "gRPC endpoint (RocketMQ 5.x clients) on port %d, endpoint %s:%d", g->port, g->endpoint_host, g->port);
     return 0;
 }
@@ -1920,6 +1935,7 @@ static int grpc_stop(br_broker_t *b, uv_close_cb cb)
     if (!g)
         return 0;
     g->stop_cb = cb;
+    b->hooks.trans_check_remote = NULL;
     if (g->self) {
         rm_conn_t *s = g->self;
         g->self = NULL;
@@ -1936,6 +1952,7 @@ static int grpc_stop(br_broker_t *b, uv_close_cb cb)
 static void free_client(void *p)
 {
     gclient_t *c = p;
+    gs_client_release(c);
     free(c->reply);
     free(c);
 }
@@ -1946,6 +1963,8 @@ static void grpc_release(br_broker_t *b)
     if (!g)
         return;
     cm_map_free(&g->clients, free_client);
+    cm_map_free(&g->pubs, NULL);
+    gs_tx_free(g);
     free(g);
     b->grpc = NULL;
 }

@@ -246,7 +246,9 @@ static rm_conn_t *producer_conn(br_broker_t *b, const char *group)
     return b->hooks.producer_conn ? b->hooks.producer_conn(b, group) : NULL; /* clients */
 }
 
-/* CHECK_TRANSACTION_STATE for the copy `r` (just appended at res) to a producer of its group. */
+/* CHECK_TRANSACTION_STATE for the copy `r` (just appended at res) to a producer of its group;
+ * without a remoting one, through the trans_check_remote hook (a 5.x gRPC producer's Telemetry
+ * stream: RecoverOrphanedTransactionCommand). */
 static void send_check(br_broker_t *b, const st_record_t *r, const st_put_result_t *res, const char *key)
 {
     char pg[256], topic[128], qid[16];
@@ -254,7 +256,7 @@ static void send_check(br_broker_t *b, const st_record_t *r, const st_put_result
         br_prop(r, "REAL_QID", qid, sizeof qid))
         return;
     rm_conn_t *pc = producer_conn(b, pg);
-    if (!pc) {
+    if (!pc && !b->hooks.trans_check_remote) {
         LOG_W("broker", "transaction %s: no live producer of group %s to check with", key, pg);
         return;
     }
@@ -271,6 +273,12 @@ static void send_check(br_broker_t *b, const st_record_t *r, const st_put_result
     uint8_t *body = malloc(cap);
     size_t blen;
     if (!body || st_record_encode(&copy, body, cap, &blen) != ST_OK) {
+        free(body);
+        return;
+    }
+    if (!pc) {
+        if (!b->hooks.trans_check_remote(b, pg, body, blen, res->phyOffset, res->queueOffset, key))
+            LOG_W("broker", "transaction %s: no live producer of group %s to check with", key, pg);
         free(body);
         return;
     }
