@@ -162,7 +162,7 @@ async function main() {
   const a = await remotingToGrpc();
   const b = await grpcToRemoting();
   // Acked means gone: nothing of A comes back once its invisible duration has passed.
-  const until = a.lastDelivery() + INVISIBLE_MS + 1500;
+  const until = a.lastDelivery() + INVISIBLE_MS + 3000;
   while (Date.now() < until) {
     const views = await a.c.receive(32, INVISIBLE_MS);
     const real = views.filter(v => v.tag !== 'Probe');
