@@ -1075,6 +1075,8 @@ int st_store_open(const st_config_t *cfg, st_store_t **out)
         st->cfg.maxTransferCountOnMessageInDisk = 8;
     pthread_mutex_init(&st->mu, NULL);
     pthread_mutex_init(&st->idxMu, NULL);
+    pthread_mutex_init(&st->idxWakeMu, NULL);
+    pthread_cond_init(&st->idxWakeCv, NULL);
     pthread_cond_init(&st->cv, NULL);
     st->root = strdup(cfg->storePathRootDir);
     st->clDir = cfg->storePathCommitLog && cfg->storePathCommitLog[0]
@@ -1133,6 +1135,8 @@ int st_store_open(const st_config_t *cfg, st_store_t **out)
     long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
     st->physRam = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 8ull << 30;
     st->writable = 1;
+    if (st_index_start(st) != ST_OK)
+        LOG_W(ST_MOD, "no index writer thread: message keys are indexed on the caller's thread");
     if ((rc = st_flush_threads_start(st)) != ST_OK)
         goto err;
     *out = st;
@@ -1151,6 +1155,8 @@ err:
         close(st->lockFd);
     pthread_mutex_destroy(&st->mu);
     pthread_mutex_destroy(&st->idxMu);
+    pthread_mutex_destroy(&st->idxWakeMu);
+    pthread_cond_destroy(&st->idxWakeCv);
     pthread_cond_destroy(&st->cv);
     free(st->root);
     free(st->clDir);
@@ -1165,6 +1171,7 @@ void st_store_close(st_store_t *st)
     if (!st)
         return;
     st_flush_threads_stop(st);
+    st_index_stop(st); /* what is queued lands in the files before the final flush */
     int ok = st->writable;
     if (st_store_flush(st) != ST_OK)
         ok = 0;
@@ -1184,6 +1191,8 @@ void st_store_close(st_store_t *st)
         close(st->lockFd);
     pthread_mutex_destroy(&st->mu);
     pthread_mutex_destroy(&st->idxMu);
+    pthread_mutex_destroy(&st->idxWakeMu);
+    pthread_cond_destroy(&st->idxWakeCv);
     pthread_cond_destroy(&st->cv);
     free(st->root);
     free(st->clDir);

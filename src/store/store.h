@@ -352,6 +352,9 @@ typedef struct st_query_result {
 } st_query_result_t;
 int st_query_by_key(st_store_t *st, const char *topic, const char *key, int maxNum, int64_t begin,
                     int64_t end, int uniq, st_query_result_t *res);
+/* The index is written by its own thread: wait until every key of a put made before this call
+ * is in the index files (st_query_by_key does so itself). 0, or -1 after maxMs. Loop thread. */
+int st_index_settle(st_store_t *st, int maxMs);
 
 /* ---- replication (ha.c, spec §5.2) -------------------------------------------------------- */
 /* Master: raw commit-log bytes from `from` for a slave, at most maxLen, never across a file

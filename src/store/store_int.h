@@ -83,7 +83,21 @@ struct st_store {
     struct st_ifile **idx;          /* index files, oldest first */
     size_t nidx;
     uint64_t idxFailedAt;           /* cm_mono_ms() of the last failed file creation */
-    pthread_mutex_t idxMu;          /* guards the idx array against the flush thread */
+    pthread_mutex_t idxMu;          /* guards the index files: the writer thread holds it while
+                                     * it applies a batch, queries and the flush thread take it */
+    /* the index writer thread: the loop only queues (hash, phy, time) ops in a ring; the thread
+     * writes them into the mapped files, so no index page is touched on the loop */
+    struct st_idx_op *idxRing;
+    uint32_t idxRingMask;
+    _Atomic uint64_t idxHead;       /* ops queued (loop thread) */
+    _Atomic uint64_t idxTail;       /* ops applied (writer thread) */
+    atomic_int idxSleeping, idxStop;
+    int idxThrOn;
+    pthread_t idxThr;
+    pthread_mutex_t idxWakeMu;
+    pthread_cond_t idxWakeCv;
+    int64_t idxLastPhy;             /* loop: the newest record handed to the index */
+    uint64_t idxFullWaits;          /* times the loop found the ring full and waited */
 
     /* clean.c: retention and disk space */
     atomic_int diskFull;            /* usage over diskSpaceWarningLevelRatio: puts refused */
@@ -198,6 +212,10 @@ void st_index_record(st_store_t *st, const st_record_t *r, int64_t phy);
 void st_index_flush(st_store_t *st);
 int st_index_delete_below(st_store_t *st, int64_t minPhy);
 void st_index_close(st_store_t *st);
+/* Start / stop (after applying what is queued) the index writer thread. Without it (not
+ * started, or it could not start) st_index_record writes on the caller's thread. */
+int st_index_start(st_store_t *st);
+void st_index_stop(st_store_t *st);
 
 /* cq.c: make sure the file that unit q falls in exists (so that creating it cannot fail
  * after the commit-log record was written) */

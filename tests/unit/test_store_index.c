@@ -86,6 +86,7 @@ static void test_collisions_and_file_rolls_keep_every_hit(void **state)
         snprintf(uniq, sizeof(uniq), "u%d", i);
         assert_int_equal(put_keys(f, "C", key, uniq, "x"), ST_OK);
     }
+    assert_int_equal(st_index_settle(f->st, 10000), 0); /* the writer thread made the files */
     assert_true(count_index_files(f) >= 2);
     st_query_result_t r;
     for (int k = 0; k < 50; k++) {
