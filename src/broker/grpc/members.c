@@ -17,7 +17,7 @@
 
 #include "broker/grpc/gsvc.h"
 
-#define MAX_TOPICS 1024         /* topics or subscriptions registered per client */
+#define MAX_TOPICS 1024         /* topics or subscriptions looked at per client */
 
 typedef struct gpub {
     struct gpub *cnext;         /* the client's other nodes */
@@ -135,7 +135,9 @@ void gs_client_settings(br_grpcsvc_t *g, gclient_t *c, const V2(Settings) *s, co
         const V2(Publishing) *p = s->publishing;
         for (size_t i = 0; i < p->n_topics && i < MAX_TOPICS; i++) {
             const char *t = p->topics[i] && p->topics[i]->name ? p->topics[i]->name : "";
-            if (!t[0] || br_topic_name_error(t))
+            /* only topics this broker has (gRPC creates none): a client cannot make the
+             * registry hold more producer memberships than there are topics */
+            if (!t[0] || !br_topics_get(&b->topics, t))
                 continue;
             lj_val_t *pd = lj_new_obj();
             lj_set_str(pd, "groupName", t);
