@@ -256,7 +256,8 @@ typedef void (*br_pop_cb)(void *arg, int code, const char *remark, int64_t popTi
 /* pop_ack / pop_change results */
 enum { BR_POP_OK = 0, BR_POP_GONE = 1 /* not in flight: acked already, or never popped */,
        BR_POP_ESTALE = 2 /* redelivered or changed since: the handle is outdated */,
-       BR_POP_EBADHANDLE = 3 };
+       BR_POP_EBADHANDLE = 3,
+       BR_POP_EUNAVAILABLE = 4 /* not the master, or its POP state is being rebuilt: try again later */ };
 
 /* ---- SYNC_FLUSH waiters (flushwait.c) ---- */
 typedef struct br_fwait br_fwait_t;
@@ -322,6 +323,13 @@ typedef struct br_hooks {
     int (*pop_ack)(struct br_broker *b, const char *group, const char *topic, const char *handle);
     int (*pop_change)(struct br_broker *b, const char *group, const char *topic, const char *handle,
                       int64_t invisibleTime, char *newHandle, size_t n);
+    /* the group's POP progress on a queue for admin views (GET_CONSUME_STATS): 1 with the lowest
+     * offset not acked (the pop cursor when nothing is in flight) and the pop cursor, 0 when POP
+     * does not serve the group there */
+    int (*pop_progress)(struct br_broker *b, const char *group, const char *topic, int qid, int64_t *consumerOffset,
+                        int64_t *pullOffset);
+    /* the broker became master or slave while running (DLedger): b->role says which */
+    void (*pop_role_changed)(struct br_broker *b);
 } br_hooks_t;
 
 /* A subsystem as the core sees it. start runs once the store, tables and listeners exist (in
@@ -423,6 +431,12 @@ static inline void br_message_arrived(br_broker_t *b, const char *topic, int qid
         b->hooks.message_arrived(b, topic, qid);
     if (b->hooks.pop_arrived)
         b->hooks.pop_arrived(b, topic, qid);
+}
+/* Called after b->role changed at run time (a DLedger election): POP rebuilds or drops its state. */
+static inline void br_role_changed(br_broker_t *b)
+{
+    if (b->hooks.pop_role_changed)
+        b->hooks.pop_role_changed(b);
 }
 static inline const br_sub_t *br_find_sub(br_broker_t *b, const char *group, const char *topic)
 {

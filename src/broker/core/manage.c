@@ -5,7 +5,8 @@
  *    fixed list of keys that are safe to change while running. Paths, addresses, ports, names
  *    and anything else are refused with the key named: RocketMQ's remote config update let a
  *    client point the broker at files and commands; here it cannot;
- *  - GET_CONSUME_STATS (208): per queue broker offset, group offset and last consumed time;
+ *  - GET_CONSUME_STATS (208): per queue broker offset, group offset and last consumed time (and
+ *    a POP group's pull offset, the pop cursor: its offset is the lowest message not acked);
  *  - INVOKE_BROKER_TO_RESET_OFFSET (222): move a group's offsets to a time; live consumers are
  *    told (RESET_CONSUMER_CLIENT_OFFSET, 220), offline groups just get the new table.
  * Loop thread. */
@@ -167,7 +168,10 @@ static void add_topic_stats(void *arg, const char *topic)
     br_topic_t *tc = br_topics_get(&b->topics, topic);
     int nq = tc ? tc->readQueueNums : 0;
     for (int q = 0; q < nq; q++) {
-        int64_t consumer = br_offsets_get(&b->offsets, x->group, topic, q), ts = 0;
+        int64_t consumer = br_offsets_get(&b->offsets, x->group, topic, q), ts = 0, pull = -1;
+        /* a POP group's offset is the lowest message it has not acked, its pull offset the pop
+         * cursor (RocketMQ 5's pullOffset: the difference is what is in flight) */
+        int pop = b->hooks.pop_progress && b->hooks.pop_progress(b, x->group, topic, q, &consumer, &pull);
         if (consumer < 0)
             consumer = 0;
         if (consumer > 0)
@@ -175,6 +179,8 @@ static void add_topic_stats(void *arg, const char *topic)
         lj_val_t *w = lj_new_obj();
         lj_set_int(w, "brokerOffset", st_max_offset(b->store, topic, q));
         lj_set_int(w, "consumerOffset", consumer);
+        if (pop)
+            lj_set_int(w, "pullOffset", pull > consumer ? pull : consumer);
         lj_set_int(w, "lastTimestamp", ts);
         lj_put(x->tab, br_mq_json(b->cfg.brokerName, topic, q), w);
     }

@@ -191,6 +191,7 @@ static void become_master(br_dledger_t *d)
     LOG_I("dledger", "%s leads group %s (term %llu): master of %s", d->peers[d->self].id, b->cfg.dLegerGroup,
           (unsigned long long)d->raft.current_term, b->cfg.brokerName);
     br_register_all(b, 0);
+    br_role_changed(b);
 }
 
 static void become_follower(br_dledger_t *d, int announce)
@@ -209,6 +210,7 @@ static void become_follower(br_dledger_t *d, int announce)
             st_truncate(b->store, d->applied);
         d->proposed = d->applied;
         LOG_I("dledger", "%s no longer leads group %s", d->peers[d->self].id, b->cfg.dLegerGroup);
+        br_role_changed(b);
     }
     if (was || announce)
         br_register_all(b, 0);

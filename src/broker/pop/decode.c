@@ -103,7 +103,7 @@ static int journal_line(const char *s, size_t len, br_pop_jrec_t *r)
     if (parse_i32(f[3], fl[3], &r->queueId) || parse_i64(f[4], fl[4], &r->offset) || r->queueId < 0 ||
         r->queueId > 65535 || r->offset < 0)
         return -1;
-    if (r->kind == 'A' || r->kind == 'C')
+    if (r->kind == 'A' || r->kind == 'C' || r->kind == 'S' || r->kind == 'E')
         return n == 5 ? 0 : -1;
     if (r->kind != 'P' || n != 9)
         return -1;

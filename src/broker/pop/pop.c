@@ -11,7 +11,11 @@
  *
  * Persistence: each receive, ack, change and DLQ move appends text lines to the store topic
  * rmq_sys_pop_state (pop.h); start replays it (last line per entry wins). The store's retention
- * bounds it: an entry in flight is rewritten at least every invisible time (at most 12 h). */
+ * bounds it: an entry in flight is rewritten at least every invisible time (at most 12 h).
+ * Only a master serves POP. A DLedger node elected master replays the replicated journal a slice
+ * per loop turn before it serves (the pop_role_changed hook); a deposed one drops its state.
+ * GET_CONSUME_STATS asks pop_progress for a POP group's offsets: the lowest message not acked
+ * (a heap per queue by offset) and the pop cursor. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +32,11 @@
 #define MAX_QUEUES 65536
 #define MAX_INVISIBLE_MS (12 * 3600 * 1000) /* as the gRPC proxy: a line in flight stays within retention */
 #define SNAPSHOT_EVERY_MS (3600 * 1000) /* the state is rewritten at least this often */
+#define REBUILD_SLICE_BYTES (256 * 1024) /* journal replayed per loop turn after becoming master */
+/* The consumer offset of this group on the journal topic is where the last complete snapshot
+ * begins (as Apache keeps its revive progress as CID_RMQ_SYS_REVIVE_GROUP's offset): the offset
+ * table travels to slaves and DLedger followers, so whichever node becomes master knows it. */
+#define CKPT_GROUP "CID_RMQ_SYS_POP_STATE"
 
 typedef struct pop_entry pop_entry_t;
 typedef struct pop_gt pop_gt_t;
@@ -46,6 +55,7 @@ typedef struct pop_queue {
     uint64_t blocked;           /* = the pop's sequence number: blocked when that orderly pop began */
     pop_batch_t *batch;         /* the orderly batch in flight, for a receive with its attemptId */
     pop_entry_t *rhead, *rtail; /* visible again, waiting for the next receive */
+    cm_heap_t oheap;            /* every entry of the queue by offset: the lowest not acked */
 } pop_queue_t;
 
 struct pop_gt {                 /* one (group, topic) */
@@ -64,6 +74,7 @@ struct pop_entry {
     int64_t offset, cloff;
     int64_t popTime, invisibleTime;
     size_t heap_at;             /* NOT_IN_HEAP: in its queue's ready list */
+    size_t oheap_at;            /* in its queue's oheap */
     pop_entry_t *rprev, *rnext;
     pop_entry_t *aprev, *anext; /* every entry, in creation order (snapshots walk it) */
 };
@@ -116,6 +127,13 @@ struct br_pops {
     pop_gt_t *snapG;            /* next cursor to write */
     char ckptPath[1100];
     struct br_pslot *ps;
+    /* serving: master with its state built; a slave, or a new master replaying the journal
+     * (sliced, one slice per loop turn from the idle handle), refuses every POP request */
+    int serving, rebuilding;
+    uv_idle_t rebuild;
+    int64_t rbOff, rbMax, rbFrom, rbStarted, rbMsgs, rbEnd; /* rbEnd: the snapshot start whose 'E' line must be seen */
+    int rbFound, rbBad;
+    int64_t journalEnd;         /* commit-log end of the last journal message stored */
 };
 
 /* ---- the heaps' keys and index setters (cm_heap_t) ---- */
@@ -124,6 +142,8 @@ static int64_t ekey(const void *p) { const pop_entry_t *e = p; return e->popTime
 static void epos(void *p, size_t i) { ((pop_entry_t *)p)->heap_at = i; }
 static int64_t wkey(const void *p) { return ((const pop_req_t *)p)->deadline; }
 static void wpos(void *p, size_t i) { ((pop_req_t *)p)->heap_at = i; }
+static int64_t okey(const void *p) { return ((const pop_entry_t *)p)->offset; }
+static void opos(void *p, size_t i) { ((pop_entry_t *)p)->oheap_at = i; }
 
 /* ---- (group, topic) and entries ---- */
 
@@ -153,8 +173,10 @@ static pop_gt_t *gt_get(br_broker_t *b, const char *group, const char *topic, in
 static void gt_free(void *p)
 {
     pop_gt_t *gt = p;
-    for (int i = 0; i < gt->nq; i++)
+    for (int i = 0; i < gt->nq; i++) {
         free(gt->q[i].batch);
+        cm_heap_free(&gt->q[i].oheap);
+    }
     free(gt->q);
     free(gt);
 }
@@ -170,7 +192,7 @@ static pop_queue_t *gt_queue(pop_gt_t *gt, int qid)
         if (!q)
             return NULL;
         for (int i = gt->nq; i < nq; i++)
-            q[i] = (pop_queue_t){.cursor = -1};
+            q[i] = (pop_queue_t){.cursor = -1, .oheap = {.key = okey, .pos = opos}};
         gt->q = q;
         gt->nq = nq;
     }
@@ -243,6 +265,7 @@ static void entry_drop(br_broker_t *b, pop_entry_t *e)
     char key[420];
     br_pops_t *p = b->pops;
     entry_detach(b, e);
+    cm_heap_remove(&e->gt->q[e->qid].oheap, e->oheap_at);
     if (p->snapE == e)
         p->snapE = e->anext;
     if (e->aprev)
@@ -269,7 +292,12 @@ static pop_entry_t *entry_new(br_broker_t *b, pop_gt_t *gt, int qid, int64_t off
     e->offset = offset;
     e->heap_at = NOT_IN_HEAP;
     entry_key(key, sizeof key, gt->group, gt->topic, qid, offset);
+    if (cm_heap_push(&gt->q[qid].oheap, e) != 0) {
+        free(e);
+        return NULL;
+    }
     if (cm_map_put(&b->pops->entries, key, e) != 0) {
+        cm_heap_remove(&gt->q[qid].oheap, e->oheap_at);
         free(e);
         return NULL;
     }
@@ -322,8 +350,10 @@ static void journal_flush(br_broker_t *b)
         st_msg_t m = {.topic = BR_POP_STATE_TOPIC, .queueId = 0, .body = (const uint8_t *)p->journal.data + off,
                       .bodyLen = (uint32_t)n, .bornTimestamp = cm_now_ms(), .bornHostIp = b->store_ip};
         int rc = st_put(b->store, &m, &res);
-        if (rc == ST_OK)
+        if (rc == ST_OK) {
             p->sinceSnap++;
+            p->journalEnd = res.phyOffset + res.size;
+        }
         else if (p->snapping)
             p->snapFailed = 1;
         if (rc != ST_OK && !p->journalWarned) {
@@ -344,6 +374,11 @@ static void replay_line(void *arg, const br_pop_jrec_t *r)
 {
     replay_t *rp = arg;
     br_broker_t *b = rp->b;
+    if (r->kind == 'S' || r->kind == 'E') { /* a snapshot's bounds: 'E' says it was completed */
+        if (r->kind == 'E' && r->offset == b->pops->rbEnd)
+            b->pops->rbFound = 1;
+        return;
+    }
     pop_gt_t *gt = gt_get(b, r->group, r->topic, 1);
     pop_queue_t *q = gt ? gt_queue(gt, r->queueId) : NULL;
     if (!q)
@@ -371,35 +406,96 @@ static void replay_line(void *arg, const br_pop_jrec_t *r)
     rp->n++;
 }
 
-/* Rebuild the state from the journal (start, before any request). */
-static void replay(br_broker_t *b)
+/* Forget every entry and cursor (parked receives are answered code/remark first). */
+static void unpark(br_broker_t *b, struct pop_req *r);
+static void req_free(struct pop_req *r);
+static void state_clear(br_broker_t *b, int code, const char *remark)
 {
     br_pops_t *p = b->pops;
-    int64_t off = st_min_offset(b->store, BR_POP_STATE_TOPIC, 0), max = st_max_offset(b->store, BR_POP_STATE_TOPIC, 0);
+    while (p->wheap.n > 0) {
+        pop_req_t *r = p->wheap.v[0];
+        unpark(b, r);
+        r->cb(r->arg, code, remark, 0, 0, NULL, 0);
+        req_free(r);
+    }
+    cm_heap_free(&p->eheap);
+    cm_map_free(&p->entries, free);
+    cm_map_free(&p->gts, gt_free);
+    p->ahead = p->atail = NULL;
+    p->ghead = p->gtail = NULL;
+    p->snapping = 0;
+    p->snapE = NULL;
+    p->snapG = NULL;
+    p->reviveMore = 0;
+    cm_buf_reset(&p->journal);
+}
+
+/* Start rebuilding the state from the journal: from the last complete snapshot (the later of
+ * popCheckpoint.json and the checkpoint group's offset, if the journal still holds it), else
+ * from the journal's start. */
+static void rebuild_begin(br_broker_t *b)
+{
+    br_pops_t *p = b->pops;
+    int64_t min = st_min_offset(b->store, BR_POP_STATE_TOPIC, 0);
     lj_val_t *ck = br_load_json_file(p->ckptPath);
-    int64_t from = lj_get_int(ck, "journalOffset", 0);
+    int64_t from = lj_get_int(ck, "journalOffset", 0), t = br_offsets_get(&b->offsets, CKPT_GROUP, BR_POP_STATE_TOPIC, 0);
     lj_free(ck);
-    if (from > off && from <= max) /* the last complete snapshot begins there */
-        off = from;
-    p->ckpt = off;
-    int64_t start = off;
+    if (t > from)
+        from = t;
+    p->rbMax = st_max_offset(b->store, BR_POP_STATE_TOPIC, 0);
+    p->rbFrom = p->rbOff = from > min && from <= p->rbMax ? from : min;
+    p->rbEnd = p->rbFrom > min ? p->rbFrom : -1;
+    p->rbFound = 0;
+    p->rbBad = 0;
+    p->rbMsgs = 0;
+    p->rbStarted = cm_now_ms();
+    p->rebuilding = 1;
+}
+
+/* Replay the next journal messages, about budget bytes of them (0: all). 1 when the state is
+ * rebuilt. A snapshot start whose 'E' line is not in the store (written by a master deposed
+ * before the group had it) is not trusted: the replay begins again at the journal's start. */
+static int rebuild_some(br_broker_t *b, size_t budget)
+{
+    br_pops_t *p = b->pops;
     replay_t rp = {.b = b};
-    int bad = 0;
-    while (off < max) {
-        if (st_get(b->store, BR_POP_STATE_TOPIC, 0, off, 32, 0, NULL, &p->g) != ST_OK)
+    size_t done = 0;
+    while (p->rbOff < p->rbMax && (budget == 0 || done < budget)) {
+        if (st_get(b->store, BR_POP_STATE_TOPIC, 0, p->rbOff, 32, 0, NULL, &p->g) != ST_OK ||
+            p->g.nextBeginOffset <= p->rbOff) {
+            p->rbOff = p->rbMax; /* cannot read on: what was read is the state */
             break;
+        }
         for (uint32_t i = 0; i < p->g.n; i++) {
             st_record_t r;
-            if (st_record_decode(p->g.msgs[i].iov_base, p->g.msgs[i].iov_len, 0, &r) == ST_OK)
-                bad += br_pop_journal_each((const char *)r.body, r.bodyLen, replay_line, &rp);
+            if (st_record_decode(p->g.msgs[i].iov_base, p->g.msgs[i].iov_len, 0, &r) == ST_OK) {
+                p->rbBad += br_pop_journal_each((const char *)r.body, r.bodyLen, replay_line, &rp);
+                done += r.bodyLen;
+                p->rbMsgs++;
+            }
         }
-        if (p->g.nextBeginOffset <= off)
-            break;
-        off = p->g.nextBeginOffset;
+        p->rbOff = p->g.nextBeginOffset;
     }
-    if (max > 0)
-        LOG_I("pop", "POP state replayed from journal offset %" PRId64 " of %" PRId64 ": %zu messages in flight, %d bad lines",
-              start, max, p->entries.n, bad);
+    if (p->rbOff < p->rbMax)
+        return 0;
+    if (p->rbEnd >= 0 && !p->rbFound) {
+        LOG_W("pop", "the POP snapshot at journal offset %" PRId64 " was not completed in this store: replaying "
+                     "the journal from its start", p->rbEnd);
+        state_clear(b, RC_SERVICE_NOT_AVAILABLE, "POP state is being rebuilt");
+        p->rbFrom = p->rbOff = st_min_offset(b->store, BR_POP_STATE_TOPIC, 0);
+        p->rbEnd = -1;
+        return 0;
+    }
+    p->rebuilding = 0;
+    p->ckpt = p->rbFrom;
+    p->sinceSnap = p->rbMsgs; /* a long replay makes the next snapshot come soon */
+    p->lastSnapMsgs = 0;
+    p->lastSnapAt = cm_now_ms();
+    p->lastRevive = 0;        /* what ran out meanwhile becomes visible at the next tick */
+    if (p->rbMax > 0)
+        LOG_I("pop", "POP state replayed from journal offset %" PRId64 " of %" PRId64 ": %zu messages in flight, %d bad "
+                     "lines (%" PRId64 " ms)", p->rbFrom, p->rbMax, p->entries.n, p->rbBad, cm_now_ms() - p->rbStarted);
+    return 1;
 }
 
 /* ---- receiving ---- */
@@ -971,6 +1067,7 @@ static void snapshot_step(br_broker_t *b)
         p->snapE = p->ahead;
         p->snapG = p->ghead;
         p->sinceSnap = 0;
+        cm_buf_printf(&p->journal, "S %s %s 0 %" PRId64 "\n", CKPT_GROUP, BR_POP_STATE_TOPIC, p->snapFrom);
     }
     int budget = REVIVE_SLICE;
     for (; p->snapE && budget > 0; budget--, p->snapE = p->snapE->anext)
@@ -981,6 +1078,8 @@ static void snapshot_step(br_broker_t *b)
             if (gt->q[q].cursor >= 0)
                 cm_buf_printf(&p->journal, "C %s %s %d %" PRId64 "\n", gt->group, gt->topic, q, gt->q[q].cursor);
     }
+    if (!p->snapE && !p->snapG) /* complete: a replay may begin at its start */
+        cm_buf_printf(&p->journal, "E %s %s 0 %" PRId64 "\n", CKPT_GROUP, BR_POP_STATE_TOPIC, p->snapFrom);
     journal_flush(b);
     if (p->snapE || p->snapG)
         return;
@@ -989,6 +1088,7 @@ static void snapshot_step(br_broker_t *b)
     if (p->snapFailed)
         return;
     p->ckpt = p->snapFrom;
+    br_offsets_set(&b->offsets, CKPT_GROUP, BR_POP_STATE_TOPIC, 0, p->snapFrom);
     if (p->ps)
         br_persist_request(p->ps, BR_PERSIST_SOON_MS);
     else
@@ -1000,6 +1100,8 @@ static void on_tick(uv_timer_t *t)
     br_broker_t *b = t->data;
     br_pops_t *p = b->pops;
     int64_t now = cm_now_ms();
+    if (!p->serving || br_is_slave(b)) /* nothing in flight here: a slave's journal is its master's */
+        return;
     while (p->wheap.n > 0 && wkey(p->wheap.v[0]) <= now) { /* hold over: one more look, as Apache */
         pop_req_t *r = p->wheap.v[0];
         unpark(b, r);
@@ -1014,11 +1116,25 @@ static void on_tick(uv_timer_t *t)
 
 /* ---- the API behind the hooks ---- */
 
+/* NULL when POP may be served now, else why not: a slave's journal is its master's; a broker
+ * that just became master replays it first. */
+static const char *not_serving(br_broker_t *b)
+{
+    if (br_is_slave(b))
+        return "POP is served by the master only";
+    if (!b->pops || b->stopping)
+        return "the broker is stopping";
+    if (!b->pops->serving)
+        return "this broker just became master and is rebuilding its POP state from the journal: try again shortly";
+    return NULL;
+}
+
 static void hook_receive(br_broker_t *b, const br_pop_ask_t *a, br_pop_cb cb, void *arg)
 {
     char err[256];
-    if (!b->pops || b->stopping) {
-        cb(arg, RC_SERVICE_NOT_AVAILABLE, "the broker is stopping", 0, 0, NULL, 0);
+    const char *why = not_serving(b);
+    if (why) {
+        cb(arg, RC_SERVICE_NOT_AVAILABLE, why, 0, 0, NULL, 0);
         return;
     }
     pop_req_t *r = calloc(1, sizeof *r);
@@ -1041,6 +1157,13 @@ static void hook_receive(br_broker_t *b, const br_pop_ask_t *a, br_pop_cb cb, vo
         cb(arg, RC_SYSTEM_ERROR, "out of memory", 0, 0, NULL, 0);
         return;
     }
+    /* the group's retry topic, as a 5.x consumer's heartbeat makes it: admin tools find a group's
+     * brokers through its route (consumerProgress), and list groups by these topics */
+    char retry[300];
+    int code;
+    snprintf(retry, sizeof retry, "%%RETRY%%%s", a->group);
+    if (!br_topics_get(&b->topics, retry))
+        br_topic_for_send(b, retry, NULL, 1, &code);
     const char *type = a->expType && a->expType[0] ? a->expType : "TAG";
     if (strcmp(type, "TAG") != 0 && !b->cfg.enablePropertyFilter) {
         free(r);
@@ -1100,6 +1223,8 @@ static int ack_one(br_broker_t *b, const char *group, const char *topic, int qid
 static int hook_ack(br_broker_t *b, const char *group, const char *topic, const char *handle)
 {
     br_pop_handle_t h;
+    if (not_serving(b))
+        return BR_POP_EUNAVAILABLE;
     if (!handle || br_pop_handle_parse(handle, strlen(handle), &h) != 0)
         return BR_POP_EBADHANDLE;
     int rc = ack_one(b, group, topic, h.queueId, h.queueOffset, h.popTime);
@@ -1112,9 +1237,11 @@ static int hook_change(br_broker_t *b, const char *group, const char *topic, con
 {
     br_pop_handle_t h;
     int why = 0;
-    pop_entry_t *e = b->pops ? by_handle(b, group, topic, handle, &why, &h) : NULL;
+    if (not_serving(b))
+        return BR_POP_EUNAVAILABLE;
+    pop_entry_t *e = by_handle(b, group, topic, handle, &why, &h);
     if (!e)
-        return b->pops ? why : BR_POP_GONE;
+        return why;
     int64_t now = cm_now_ms();
     entry_detach(b, e);
     e->popTime = now > e->popTime ? now : e->popTime + 1;
@@ -1222,8 +1349,9 @@ static void remote_done(void *arg, int code, const char *remark, int64_t popTime
 static br_topic_t *check_common(br_broker_t *b, rm_conn_t *c, rm_cmd_t *req, const char *group, const char *topic,
                                 int32_t qid)
 {
-    if (br_is_slave(b)) {
-        rm_conn_respond_code(c, req, RC_SERVICE_NOT_AVAILABLE, "POP is served by the master only");
+    const char *why = not_serving(b);
+    if (why) {
+        rm_conn_respond_code(c, req, RC_SERVICE_NOT_AVAILABLE, "%s", why);
         return NULL;
     }
     if (!(b->cfg.brokerPermission & PERM_READ)) {
@@ -1440,6 +1568,11 @@ static int ack_header(br_broker_t *b, rm_conn_t *c, rm_cmd_t *req, const char **
         rm_req_i32(c, req, "queueId", &qid) || !(extra = rm_req_str(c, req, "extraInfo")) ||
         rm_req_i64(c, req, "offset", &offset))
         return -1;
+    const char *why = not_serving(b);
+    if (why) { /* an ack taken here would be lost: the state is the master's */
+        rm_conn_respond_code(c, req, RC_SERVICE_NOT_AVAILABLE, "%s", why);
+        return -1;
+    }
     br_topic_t *tc = br_topics_get(&b->topics, *topic);
     if (!tc) {
         rm_conn_respond_code(c, req, RC_TOPIC_NOT_EXIST, "topic[%s] not exist, apply first please!", *topic);
@@ -1465,6 +1598,18 @@ static int ack_header(br_broker_t *b, rm_conn_t *c, rm_cmd_t *req, const char **
     return 0;
 }
 
+/* Answer an ack, batch ack or change (takes resp): in a DLedger group once a majority holds the
+ * journal so far (an acked message must not come back from the next master), else now. */
+static void respond_journalled(br_broker_t *b, rm_conn_t *c, rm_cmd_t *req, rm_cmd_t *resp)
+{
+    if (b->quorum && !rm_cmd_is_oneway(req) && b->pops->journalEnd > br_slave_acked(b)) {
+        br_flushwait_add(b, c, req, resp, b->pops->journalEnd);
+        return;
+    }
+    rm_conn_respond(c, req, resp);
+    rm_cmd_free(resp);
+}
+
 static void handle_ack_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     br_broker_t *b = ctx;
@@ -1476,7 +1621,11 @@ static void handle_ack_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
      * handle has no effect there either (the message comes back). */
     int rc = ack_one(b, group, topic, h.queueId, h.queueOffset, h.popTime);
     journal_flush(b);
-    rm_conn_respond_code(c, req, RC_SUCCESS, rc == BR_POP_ESTALE ? "the receipt handle is outdated: not acked" : NULL);
+    rm_cmd_t resp;
+    rm_cmd_init(&resp, RC_SUCCESS);
+    if (rc == BR_POP_ESTALE)
+        resp.remark = cm_strdup("the receipt handle is outdated: not acked");
+    respond_journalled(b, c, req, &resp);
 }
 
 typedef struct { br_broker_t *b; int acked; } batch_t;
@@ -1492,6 +1641,11 @@ static void handle_batch_ack_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
 {
     br_broker_t *b = ctx;
     batch_t bt = {.b = b};
+    const char *why = not_serving(b);
+    if (why) {
+        rm_conn_respond_code(c, req, RC_SERVICE_NOT_AVAILABLE, "%s", why);
+        return;
+    }
     int n = req->body_len ? br_pop_batch_ack_each((const char *)req->body, req->body_len, batch_one, &bt) : -1;
     journal_flush(b);
     if (n < 0) {
@@ -1502,7 +1656,9 @@ static void handle_batch_ack_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         rm_conn_respond_code(c, req, BR_RC_NO_MESSAGE, "no ack in the request");
         return;
     }
-    rm_conn_respond_code(c, req, RC_SUCCESS, NULL);
+    rm_cmd_t resp;
+    rm_cmd_init(&resp, RC_SUCCESS);
+    respond_journalled(b, c, req, &resp);
 }
 
 static void handle_change_invisible_time(rm_conn_t *c, rm_cmd_t *req, void *ctx)
@@ -1531,8 +1687,58 @@ static void handle_change_invisible_time(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     rm_ext_set_i64(&resp, "popTime", e->popTime);
     rm_ext_set_i64(&resp, "invisibleTime", e->invisibleTime);
     rm_ext_set(&resp, "reviveQid", h.reviveQid == ORDER_REVIVE_QID ? "999" : "0");
-    rm_conn_respond(c, req, &resp);
-    rm_cmd_free(&resp);
+    respond_journalled(b, c, req, &resp);
+}
+
+/* ---- admin views and role changes ---- */
+
+static int hook_progress(br_broker_t *b, const char *group, const char *topic, int qid, int64_t *consumer,
+                         int64_t *pull)
+{
+    br_pops_t *p = b->pops;
+    pop_gt_t *gt = p && p->serving ? gt_get(b, group, topic, 0) : NULL;
+    if (!gt || qid < 0 || qid >= gt->nq)
+        return 0;
+    pop_queue_t *q = &gt->q[qid];
+    int64_t cur = q->cursor, o = br_offsets_get(&b->offsets, group, topic, qid);
+    if (!q->loaded && o > cur) /* not merged with the offset table yet */
+        cur = o;
+    if (cur < 0 && q->oheap.n == 0)
+        return 0;
+    *pull = cur;
+    *consumer = q->oheap.n > 0 && okey(q->oheap.v[0]) < cur ? okey(q->oheap.v[0]) : cur;
+    return 1;
+}
+
+static void on_rebuild(uv_idle_t *h)
+{
+    br_broker_t *b = h->data;
+    if (b->stopping || rebuild_some(b, REBUILD_SLICE_BYTES)) {
+        uv_idle_stop(h);
+        b->pops->serving = !b->stopping;
+    }
+}
+
+/* DLedger: a new master rebuilds the state from the replicated journal, a slice per loop turn,
+ * refusing POP meanwhile; a deposed one drops it (the journal it wrote past the group's commit
+ * is gone, what the group has is the next master's to replay). */
+static void hook_role_changed(br_broker_t *b)
+{
+    br_pops_t *p = b->pops;
+    state_clear(b, RC_SERVICE_NOT_AVAILABLE, "this broker is no longer the master");
+    p->serving = 0;
+    p->rebuilding = 0;
+    uv_idle_stop(&p->rebuild);
+    if (br_is_slave(b)) {
+        LOG_I("pop", "slave now: POP refused, its state dropped");
+        return;
+    }
+    if (!br_topics_get(&b->topics, BR_POP_STATE_TOPIC))
+        br_topics_put(&b->topics, BR_POP_STATE_TOPIC, 1, 1, PERM_READ | PERM_WRITE, 0);
+    rebuild_begin(b);
+    LOG_I("pop", "master now: rebuilding the POP state from journal offset %" PRId64 " to %" PRId64, p->rbFrom,
+          p->rbMax);
+    uv_idle_start(&p->rebuild, on_rebuild);
 }
 
 /* ---- the subsystem ---- */
@@ -1551,7 +1757,12 @@ static int pop_start(br_broker_t *b)
     snprintf(p->ckptPath, sizeof p->ckptPath, "%s/config/popCheckpoint.json", b->cfg.storePathRootDir);
     if (!br_topics_get(&b->topics, BR_POP_STATE_TOPIC) && !br_is_slave(b)) /* registered with the rest */
         br_topics_put(&b->topics, BR_POP_STATE_TOPIC, 1, 1, PERM_READ | PERM_WRITE, 0);
-    replay(b);
+    if (!br_is_slave(b)) { /* before the broker serves: at once (a DLedger node starts as a follower) */
+        rebuild_begin(b);
+        while (!rebuild_some(b, 0))
+            ;
+        p->serving = 1;
+    }
     br_persist_slot(b, &ck_ptype, p, p->ckptPath, &p->ps);
     p->lastSnapAt = cm_now_ms();
     p->lastRevive = cm_now_ms();
@@ -1559,9 +1770,13 @@ static int pop_start(br_broker_t *b)
     b->hooks.pop_receive = hook_receive;
     b->hooks.pop_ack = hook_ack;
     b->hooks.pop_change = hook_change;
+    b->hooks.pop_progress = hook_progress;
+    b->hooks.pop_role_changed = hook_role_changed;
     uv_timer_init(b->loop, &p->timer);
     p->timer.data = b;
     uv_timer_start(&p->timer, on_tick, TICK_MS, TICK_MS);
+    uv_idle_init(b->loop, &p->rebuild);
+    p->rebuild.data = b;
     return 0;
 }
 
@@ -1574,9 +1789,12 @@ static int pop_stop(br_broker_t *b, uv_close_cb cb)
         r->cb(r->arg, BR_RC_POLLING_TIMEOUT, "the broker is stopping", 0, 0, NULL, 0);
         req_free(r);
     }
-    journal_flush(b);
+    if (p->serving)
+        journal_flush(b);
+    uv_idle_stop(&p->rebuild);
     uv_close((uv_handle_t *)&p->timer, cb);
-    return 1;
+    uv_close((uv_handle_t *)&p->rebuild, cb);
+    return 2;
 }
 
 static void pop_release(br_broker_t *b)
@@ -1586,6 +1804,8 @@ static void pop_release(br_broker_t *b)
     b->hooks.pop_receive = NULL;
     b->hooks.pop_ack = NULL;
     b->hooks.pop_change = NULL;
+    b->hooks.pop_progress = NULL;
+    b->hooks.pop_role_changed = NULL;
     if (!p)
         return;
     cm_map_free(&p->entries, free);

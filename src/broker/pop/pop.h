@@ -5,7 +5,8 @@
  * State (spec grpc-5x.md section 4.5): per (group, topic, queue) a pop cursor (kept as the
  * group's consumer offset, as Apache advances it on pop) and the messages in flight, hashed by
  * (group, topic, queue, offset), each with its next-visible time on a heap. Every change is
- * journalled to the store topic rmq_sys_pop_state (text lines, below) and replayed at start.
+ * journalled to the store topic rmq_sys_pop_state (text lines, below) and replayed at start, or
+ * when a DLedger node becomes master (sliced); a slave refuses POP (14) and keeps no state.
  * Everything runs on the loop thread. */
 #ifndef LOULAN_BR_POP_H
 #define LOULAN_BR_POP_H
@@ -28,9 +29,11 @@ int br_pop_handle_parse(const char *s, size_t len, br_pop_handle_t *h);
 /* One journal line: "P group topic queueId offset commitLogOffset reconsumeTimes popTime
  * invisibleTime" (in flight until popTime + invisibleTime), "A group topic queueId offset"
  * (done: acked, or moved to the DLQ) or "C group topic queueId offset" (the group's cursor on
- * the queue starts there: set by initMode, so that a restart does not set it again). */
+ * the queue starts there: set by initMode, so that a restart does not set it again). A snapshot
+ * is framed by "S CID_RMQ_SYS_POP_STATE rmq_sys_pop_state 0 offset" and "E ..." with the journal
+ * offset it begins at: a replay may begin there once the E line is in the store. */
 typedef struct br_pop_jrec {
-    char kind;                  /* 'P', 'A' or 'C' */
+    char kind;                  /* 'P', 'A', 'C', 'S' or 'E' */
     char group[256], topic[128];
     int32_t queueId, reconsumeTimes;
     int64_t offset, commitLogOffset, popTime, invisibleTime;

@@ -47,14 +47,92 @@ static const char *queue_owner(lj_val_t *const *infos, const ma_mqrow_t *r, char
     return NULL;
 }
 
+/* A row of GET_CONSUME_STATS; pop: the broker gave a pullOffset (it serves the group by POP). */
+typedef struct prow { ma_mqrow_t r; int64_t pull; int pop; } prow_t;
+
+static void collect_prows(const lj_val_t *tab, prow_t **rows, size_t *n)
+{
+    for (size_t j = 0; tab && j < tab->n; j++) {
+        prow_t *r = realloc(*rows, (*n + 1) * sizeof *r);
+        if (!r)
+            return;
+        *rows = r;
+        r += *n;
+        const lj_val_t *mq = tab->members[j].key, *val = tab->members[j].val, *pull = lj_get(val, "pullOffset");
+        snprintf(r->r.topic, sizeof r->r.topic, "%s", lj_get_str(mq, "topic", ""));
+        snprintf(r->r.broker, sizeof r->r.broker, "%s", lj_get_str(mq, "brokerName", ""));
+        r->r.qid = (int)lj_get_int(mq, "queueId", 0);
+        r->r.v[0] = lj_get_int(val, "brokerOffset", 0);
+        r->r.v[1] = lj_get_int(val, "consumerOffset", 0);
+        r->r.v[2] = lj_get_int(val, "lastTimestamp", 0);
+        r->pop = pull != NULL;
+        r->pull = pull ? lj_get_int(val, "pullOffset", 0) : r->r.v[1];
+        (*n)++;
+    }
+}
+
+/* consumerProgress without -g: every group that has a retry topic (RocketMQ lists groups so),
+ * with its clients, TPS and total lag. */
+static int progress_all(const char *ns)
+{
+    lj_val_t *body = NULL;
+    if (ma_call_fields(ns, &body, 206, NULL))
+        return 1;
+    printf("%-64s  %-6s  %-24s %-5s  %-14s  %-7s  %s\n", "#Group", "#Count", "#Version", "#Type", "#Model", "#TPS",
+           "#Diff Total");
+    const lj_val_t *list = lj_get(body, "topicList");
+    for (size_t i = 0; list && i < list->n; i++) {
+        const char *topic = lj_str(list->items[i], "");
+        if (strncmp(topic, "%RETRY%", 7) != 0 || !topic[7])
+            continue;
+        const char *group = topic + 7;
+        char addrs[16][128];
+        int nb = ma_topic_masters(ns, topic, addrs, NULL, 16);
+        double tps = 0;
+        long long diff = 0;
+        for (int k = 0; k < nb; k++) { /* a broker that cannot answer is left out, as RocketMQ */
+            lj_val_t *st = NULL;
+            ad_err_t e;
+            if (ad_call_fields(addrs[k], &st, &e, 208, "consumerGroup", group, NULL) == 0) {
+                tps += lj_double(lj_get(st, "consumeTps"), 0);
+                const lj_val_t *tab = lj_get(st, "offsetTable");
+                for (size_t j = 0; tab && j < tab->n; j++)
+                    diff += lj_get_int(tab->members[j].val, "brokerOffset", 0) -
+                            lj_get_int(tab->members[j].val, "consumerOffset", 0);
+            }
+            lj_free(st);
+        }
+        lj_val_t *cc = NULL;
+        ad_err_t e;
+        const lj_val_t *set = NULL;
+        int64_t version = 0;
+        if (nb > 0 && ad_call_fields(addrs[0], &cc, &e, 203, "consumerGroup", group, NULL) == 0)
+            set = lj_get(cc, "connectionSet");
+        int count = set ? (int)set->n : 0;
+        for (int k = 0; k < count; k++) { /* the oldest client's version */
+            int64_t v = lj_get_int(set->items[k], "version", 0);
+            if (k == 0 || v < version)
+                version = v;
+        }
+        const char *type = lj_get_str(cc, "consumeType", "");
+        int push = !strcmp(type, "CONSUME_PASSIVELY");
+        printf("%-64s  %-6d  %-24s %-5s  %-14s  %-7d  %lld\n", ma_front(group, 64), count,
+               count ? ma_version_desc(version) : "OFFLINE", count ? (push ? "PUSH" : "PULL") : "",
+               count && push ? lj_get_str(cc, "messageModel", "") : "", (int)tps, diff);
+        lj_free(cc);
+    }
+    lj_free(body);
+    return 0;
+}
+
 int cmd_consumer_progress(int argc, char **argv)
 {
     const char *v[128] = {0};
-    if (ma_parse(argc, argv, "n:g:s:", v) || !v['g']) {
-        fprintf(stderr, "mqadmin: consumerProgress needs -g groupName\n");
+    if (ma_parse(argc, argv, "n:g:s:", v))
         return 2;
-    }
     const char *ns = ma_namesrv(v['n']);
+    if (!v['g'])
+        return ns ? progress_all(ns) : 1;
     char retry[300], addrs[16][128];
     snprintf(retry, sizeof retry, "%%RETRY%%%s", v['g']);
     int nb = ns ? ma_topic_masters(ns, retry, addrs, NULL, 16) : -1;
@@ -62,7 +140,7 @@ int cmd_consumer_progress(int argc, char **argv)
         fprintf(stderr, "mqadmin: no broker knows the consumer group %s\n", v['g']);
     if (nb <= 0)
         return 1; /* the route lookup said why */
-    ma_mqrow_t *rows = NULL;
+    prow_t *rows = NULL;
     size_t n = 0;
     double tps = 0;
     for (int i = 0; i < nb; i++) {
@@ -73,36 +151,47 @@ int cmd_consumer_progress(int argc, char **argv)
             return 1;
         }
         tps += lj_double(lj_get(st, "consumeTps"), 0);
-        static const char *const f[3] = {"brokerOffset", "consumerOffset", "lastTimestamp"};
-        ma_collect_rows(lj_get(st, "offsetTable"), f, &rows, &n);
+        collect_prows(lj_get(st, "offsetTable"), &rows, &n);
         lj_free(st);
     }
     qsort(rows, n, sizeof *rows, ma_cmp_mqrow);
+    /* a POP group: RocketMQ 5's layout, with what is in flight (popped, not acked) */
+    int pop = 0;
+    for (size_t i = 0; i < n; i++)
+        pop |= rows[i].pop;
     int show_ip = v['s'] && !strcasecmp(v['s'], "true");
     lj_val_t *cc = NULL, **infos = show_ip ? group_infos(addrs[0], v['g'], &cc) : NULL;
+    printf("%-64s  %-32s  %-4s  %-20s  %-20s  ", "#Topic", "#Broker Name", "#QID", "#Broker Offset", "#Consumer Offset");
     if (show_ip)
-        printf("%-64s  %-32s  %-4s  %-20s  %-20s  %-20s %-20s  %s\n", "#Topic", "#Broker Name", "#QID", "#Broker Offset",
-               "#Consumer Offset", "#Client IP", "#Diff", "#LastTime");
+        printf("%-20s ", "#Client IP");
+    if (pop)
+        printf("%-20s %-20s%s\n", "#Diff", "#Inflight", "#LastTime");
     else
-        printf("%-64s  %-32s  %-4s  %-20s  %-20s  %-20s  %s\n", "#Topic", "#Broker Name", "#QID", "#Broker Offset",
-               "#Consumer Offset", "#Diff", "#LastTime");
-    long long total = 0;
+        printf("%-20s  %s\n", "#Diff", "#LastTime");
+    long long total = 0, inflight = 0;
     for (size_t i = 0; i < n; i++) {
+        const ma_mqrow_t *r = &rows[i].r;
         char last[40] = "N/A", ip[128];
-        if (rows[i].v[2])
-            ma_date_time(rows[i].v[2], last, sizeof last);
-        long long diff = (long long)(rows[i].v[0] - rows[i].v[1]);
+        if (r->v[2])
+            ma_date_time(r->v[2], last, sizeof last);
+        long long diff = (long long)(r->v[0] - r->v[1]), fly = (long long)(rows[i].pull - r->v[1]);
         total += diff;
-        printf("%-64s  %-32s  %-4d  %-20lld  %-20lld  ", ma_front(rows[i].topic, 64), ma_front(rows[i].broker, 32),
-               rows[i].qid, (long long)rows[i].v[0], (long long)rows[i].v[1]);
+        inflight += fly;
+        printf("%-64s  %-32s  %-4d  %-20lld  %-20lld  ", ma_front(r->topic, 64), ma_front(r->broker, 32), r->qid,
+               (long long)r->v[0], (long long)r->v[1]);
         if (show_ip) {
-            const char *who = queue_owner(infos, &rows[i], ip, sizeof ip);
-            printf("%-20s %-20lld  %s\n", who ? who : "N/A", diff, last);
-        } else {
-            printf("%-20lld  %s\n", diff, last);
+            const char *who = queue_owner(infos, r, ip, sizeof ip);
+            printf("%-20s ", who ? who : "N/A");
         }
+        if (pop)
+            printf("%-20lld %-20lld %s\n", diff, fly, last);
+        else
+            printf("%-20lld  %s\n", diff, last);
     }
-    printf("\nConsume TPS: %.2f\nDiff Total: %lld\n", tps, total);
+    if (pop)
+        printf("\nConsume TPS: %.2f\nConsume Diff Total: %lld\nConsume Inflight Total: %lld\n", tps, total, inflight);
+    else
+        printf("\nConsume TPS: %.2f\nDiff Total: %lld\n", tps, total);
     for (size_t i = 0; infos && infos[i]; i++)
         lj_free(infos[i]);
     free(infos);
