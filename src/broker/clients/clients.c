@@ -89,6 +89,8 @@ static br_client_t *member_add(br_clients_t *cl, br_client_t **list, cm_map_t *m
     snprintf(m->clientId, sizeof m->clientId, "%s", clientId);
     m->language = w->language;
     m->version = w->version;
+    if (w->conn && !consumer)
+        ((br_pgroup_t *)group)->nconn++;
     if (!w->conn) {
         snprintf(m->addr, sizeof m->addr, "%s", w->addr ? w->addr : "");
         snprintf(m->langName, sizeof m->langName, "%s", w->langName ? w->langName : "");
@@ -128,6 +130,8 @@ static void member_remove(br_clients_t *cl, br_client_t *m)
     if (cc && !cc->first)
         free(cm_map_remove(&cl->conns, key));
     lru_unlink(cl, m);
+    if (m->conn && !m->consumer)
+        ((br_pgroup_t *)m->group)->nconn--;
     if (m->conn)
         rm_conn_unref(m->conn);
     free(m);
@@ -897,6 +901,8 @@ static void each_group_of_topic(br_broker_t *b, const char *topic, void (*fn)(vo
 static rm_conn_t *producer_conn(br_broker_t *b, const char *group)
 {
     br_pgroup_t *g = cm_map_get(&b->clients->producers, group);
+    if (g && !g->nconn)
+        return NULL; /* only gRPC producers (a topic's): no walk over them per check */
     for (br_client_t *cl = g ? g->clients : NULL; cl; cl = cl->next)
         if (cl->conn && !rm_conn_is_closed(cl->conn)) /* gRPC producers: trans_check_remote */
             return cl->conn;

@@ -39,7 +39,12 @@ typedef struct br_cgroup {             /* a live consumer group */
     char consumeType[32], messageModel[32], consumeFromWhere[64];
 } br_cgroup_t;
 
-typedef struct br_pgroup { char name[256]; br_client_t *clients; cm_map_t members; } br_pgroup_t;
+typedef struct br_pgroup {
+    char name[256];
+    br_client_t *clients;
+    cm_map_t members;
+    size_t nconn;               /* members with a remoting connection (the others are gRPC clients) */
+} br_pgroup_t;
 
 typedef struct br_clients {
     cm_map_t consumers;         /* group -> br_cgroup_t* */
