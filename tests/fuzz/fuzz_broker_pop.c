@@ -22,7 +22,7 @@ static void check_jrec(void *arg, const br_pop_jrec_t *r)
         n = snprintf(line, sizeof line, "P %s %s %d %" PRId64 " %" PRId64 " %d %" PRId64 " %" PRId64, r->group,
                      r->topic, r->queueId, r->offset, r->commitLogOffset, r->reconsumeTimes, r->popTime,
                      r->invisibleTime);
-    else if (r->kind == 'A' || r->kind == 'C')
+    else if (r->kind == 'A' || r->kind == 'C' || r->kind == 'S' || r->kind == 'E')
         n = snprintf(line, sizeof line, "%c %s %s %d %" PRId64, r->kind, r->group, r->topic, r->queueId, r->offset);
     else
         abort();
