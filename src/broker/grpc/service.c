@@ -1576,7 +1576,8 @@ out:
 
 static int code_of_pop(int rc)
 {
-    return rc == BR_POP_OK ? CODE(OK) : CODE(INVALID_RECEIPT_HANDLE);
+    /* POP not available (not the master, its state being rebuilt): a retryable error, not a bad handle */
+    return rc == BR_POP_OK ? CODE(OK) : rc == BR_POP_EUNAVAILABLE ? CODE(INTERNAL_SERVER_ERROR) : CODE(INVALID_RECEIPT_HANDLE);
 }
 
 static const char *why_of_pop(int rc)
@@ -1585,6 +1586,7 @@ static const char *why_of_pop(int rc)
     case BR_POP_OK: return "OK";
     case BR_POP_GONE: return "receipt handle is expired (acked already, or never received)";
     case BR_POP_ESTALE: return "receipt handle is expired (redelivered or changed since)";
+    case BR_POP_EUNAVAILABLE: return "POP is not available on this broker now (not the master, or its state is being rebuilt): try again";
     default: return "receipt handle is not valid";
     }
 }
@@ -1744,8 +1746,7 @@ static void on_dlq_sent(int status, rm_cmd_t *resp, void *arg)
         } else {
             br_broker_t *b = d->g->b;
             int rc = b->hooks.pop_ack ? b->hooks.pop_ack(b, d->group, d->topic, d->handle) : BR_POP_GONE;
-            gs_answer_status(d->call, rc == BR_POP_OK ? CODE(OK) : CODE(INVALID_RECEIPT_HANDLE),
-                          rc == BR_POP_OK ? "OK" : why_of_pop(rc));
+            gs_answer_status(d->call, code_of_pop(rc), why_of_pop(rc));
         }
     }
     dlq_job_free(d);
