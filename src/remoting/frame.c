@@ -10,7 +10,7 @@
 #include <string.h>
 
 static const char *const k_lang[] = {"JAVA", "CPP", "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY",
-                                     "OTHER", "HTTP", "GO", "PHP", "OMS", "RUST"};
+                                     "OTHER", "HTTP", "GO", "PHP", "OMS", "RUST", "NODE_JS"};
 #define NLANG (int)(sizeof k_lang / sizeof k_lang[0])
 
 const char *rm_language_name(int lang) { return lang >= 0 && lang < NLANG ? k_lang[lang] : "OTHER"; }
