@@ -1,12 +1,15 @@
 /* flush.c: getting the store onto disk, and the checkpoint that says how far it got.
- * The flush thread msyncs the commit log and the dirty consume-queue files. In SYNC_FLUSH it is
+ * The flush thread msyncs the commit log; a second thread the dirty consume-queue files and the
+ * index every flushIntervalConsumeQueue ms (their msyncs take seconds with thousands of queues
+ * and must not delay a group commit), and then the checkpoint. In SYNC_FLUSH the first is
  * a group commit: every put only wakes it; it flushes everything written so far in one go and
  * then calls cfg.onFlushed so the broker can answer all the sends that are now durable (many
  * sends share one msync). In ASYNC_FLUSH it flushes every flushIntervalCommitLog ms when at
  * least flushCommitLogLeastPages pages are waiting, and everything every
  * flushCommitLogThoroughInterval ms (RocketMQ's FlushRealTimeService).
- * After each flush it writes the checkpoint file (spec §1.11): the store time of the newest
- * message known to be on disk in the commit log and in the consume queues. Recovery after a
+ * The checkpoint file (spec §1.11) holds the store time of the newest message known to be on
+ * disk in the commit log and in the consume queues; it is written after the data it names, at
+ * most flushIntervalConsumeQueue ms late (late is safe: recovery starts earlier). Recovery after a
  * crash starts from the commit-log file that precedes those times, not from the first file.
  * A warm thread pre-faults commit-log pages ahead of the writer. */
 #include <errno.h>
@@ -94,11 +97,13 @@ static void ckpt_write(st_store_t *st)
     uint8_t b[CKPT_SIZE] = {0};
     if (st->ckptFd < 0)
         return;
+    pthread_mutex_lock(&st->ckptMu);
     cm_wbe64(b, (uint64_t)st->ckptPhysic);
     cm_wbe64(b + 8, (uint64_t)st->ckptLogics);
     cm_wbe64(b + 16, (uint64_t)st->ckptIndex);
     if (pwrite(st->ckptFd, b, sizeof(b), 0) != (ssize_t)sizeof(b) || fdatasync(st->ckptFd) != 0)
         LOG_W(ST_MOD, "checkpoint write failed: %s", strerror(errno));
+    pthread_mutex_unlock(&st->ckptMu);
 }
 
 void st_ckpt_close(st_store_t *st)
@@ -157,8 +162,8 @@ static void *warm_main(void *arg)
 /* ---- the flush thread -------------------------------------------------------------------- */
 
 typedef struct flush_clock {
-    uint64_t lastCl, lastClThorough, lastCq;
-    int clInterval, cqInterval;
+    uint64_t lastCl, lastClThorough;
+    int clInterval;
 } flush_clock_t;
 
 /* One commit-log flush as the mode asks; returns 1 if something was flushed. */
@@ -201,9 +206,8 @@ static void *flush_main(void *arg)
 {
     st_store_t *st = arg;
     flush_clock_t k = {0};
-    k.lastCl = k.lastClThorough = k.lastCq = cm_mono_ms();
+    k.lastCl = k.lastClThorough = cm_mono_ms();
     k.clInterval = st->cfg.flushIntervalCommitLog > 0 ? st->cfg.flushIntervalCommitLog : 500;
-    k.cqInterval = st->cfg.flushIntervalConsumeQueue > 0 ? st->cfg.flushIntervalConsumeQueue : 1000;
     pthread_mutex_lock(&st->mu);
     while (!st->stop) {
         if (!st->flushWanted) {
@@ -223,23 +227,50 @@ static void *flush_main(void *arg)
         pthread_mutex_unlock(&st->mu);
         uint64_t now = cm_mono_ms();
         int flushed = flush_commitlog(st, &k, now, kicked);
+        /* no checkpoint write here (cq_flush_main does it): not an fdatasync per group commit */
         if (flushed && st->cfg.onFlushed)
             st->cfg.onFlushed(st->cfg.onFlushedArg);
-        if (now - k.lastCq >= (uint64_t)k.cqInterval) {
-            int64_t ts = atomic_load(&st->lastPutTs); /* units up to here are written */
-            uint64_t t0 = st_now_ns();
-            if (st_cq_flush_dirty(st) == ST_OK)
-                st->ckptLogics = ts;
-            uint64_t t1 = st_now_ns();
-            st_index_flush(st);
-            st_hist_add(&st->phases.flushCq, t1 - t0);
-            if (st->cfg.messageIndexEnable)
-                st_hist_add(&st->phases.flushIndex, st_now_ns() - t1);
-            k.lastCq = cm_mono_ms();
-            flushed = 1;
+        pthread_mutex_lock(&st->mu);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
+/* Consume queues and index every flushIntervalConsumeQueue ms, on their own thread: msyncing
+ * thousands of dirty queue files takes seconds, and on the commit log's thread it held up the
+ * SYNC_FLUSH group commit (and every waiting send) that long (issue 17). */
+static void *cq_flush_main(void *arg)
+{
+    st_store_t *st = arg;
+    int interval = st->cfg.flushIntervalConsumeQueue > 0 ? st->cfg.flushIntervalConsumeQueue : 1000;
+    uint64_t last = cm_mono_ms();
+    pthread_mutex_lock(&st->mu);
+    while (!st->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
         }
-        if (flushed)
-            ckpt_write(st);
+        pthread_cond_timedwait(&st->cqCv, &st->mu, &ts); /* woken at stop */
+        if (st->stop)
+            break;
+        uint64_t now = cm_mono_ms();
+        if (now - last < (uint64_t)interval)
+            continue;
+        pthread_mutex_unlock(&st->mu);
+        int64_t putTs = atomic_load(&st->lastPutTs); /* units up to here are written */
+        uint64_t t0 = st_now_ns();
+        if (st_cq_flush_dirty(st) == ST_OK)
+            st->ckptLogics = putTs;
+        uint64_t t1 = st_now_ns();
+        st_index_flush(st);
+        st_hist_add(&st->phases.flushCq, t1 - t0);
+        if (st->cfg.messageIndexEnable)
+            st_hist_add(&st->phases.flushIndex, st_now_ns() - t1);
+        ckpt_write(st);
+        last = cm_mono_ms();
         pthread_mutex_lock(&st->mu);
     }
     pthread_mutex_unlock(&st->mu);
@@ -266,12 +297,16 @@ int st_flush_threads_start(st_store_t *st)
     st->testFailFlushPath = getenv("LOULAN_TEST_FAIL_FLUSH_FILE");
     if (pthread_create(&st->thr, NULL, flush_main, st) != 0)
         return ST_EIO;
-    if (pthread_create(&st->warmThr, NULL, warm_main, st) != 0) {
+    int warm = pthread_create(&st->warmThr, NULL, warm_main, st) == 0;
+    if (!warm || pthread_create(&st->cqThr, NULL, cq_flush_main, st) != 0) {
         pthread_mutex_lock(&st->mu);
         st->stop = 1;
-        pthread_cond_signal(&st->cv);
+        pthread_cond_broadcast(&st->cv);
+        pthread_cond_broadcast(&st->cqCv);
         pthread_mutex_unlock(&st->mu);
         pthread_join(st->thr, NULL);
+        if (warm)
+            pthread_join(st->warmThr, NULL);
         return ST_EIO;
     }
     st->thrStarted = 1;
@@ -284,10 +319,12 @@ void st_flush_threads_stop(st_store_t *st)
         return;
     pthread_mutex_lock(&st->mu);
     st->stop = 1;
-    pthread_cond_signal(&st->cv);
+    pthread_cond_broadcast(&st->cv);
+    pthread_cond_broadcast(&st->cqCv);
     pthread_mutex_unlock(&st->mu);
     pthread_join(st->thr, NULL);
     pthread_join(st->warmThr, NULL);
+    pthread_join(st->cqThr, NULL);
     st->thrStarted = 0;
 }
 

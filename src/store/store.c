@@ -1076,6 +1076,8 @@ int st_store_open(const st_config_t *cfg, st_store_t **out)
     pthread_mutex_init(&st->mu, NULL);
     pthread_mutex_init(&st->idxMu, NULL);
     pthread_mutex_init(&st->idxWakeMu, NULL);
+    pthread_mutex_init(&st->ckptMu, NULL);
+    pthread_cond_init(&st->cqCv, NULL);
     pthread_cond_init(&st->idxWakeCv, NULL);
     pthread_cond_init(&st->cv, NULL);
     st->root = strdup(cfg->storePathRootDir);
@@ -1156,6 +1158,8 @@ err:
     pthread_mutex_destroy(&st->mu);
     pthread_mutex_destroy(&st->idxMu);
     pthread_mutex_destroy(&st->idxWakeMu);
+    pthread_mutex_destroy(&st->ckptMu);
+    pthread_cond_destroy(&st->cqCv);
     pthread_cond_destroy(&st->idxWakeCv);
     pthread_cond_destroy(&st->cv);
     free(st->root);
@@ -1192,6 +1196,8 @@ void st_store_close(st_store_t *st)
     pthread_mutex_destroy(&st->mu);
     pthread_mutex_destroy(&st->idxMu);
     pthread_mutex_destroy(&st->idxWakeMu);
+    pthread_mutex_destroy(&st->ckptMu);
+    pthread_cond_destroy(&st->cqCv);
     pthread_cond_destroy(&st->idxWakeCv);
     pthread_cond_destroy(&st->cv);
     free(st->root);
