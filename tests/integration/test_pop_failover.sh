@@ -81,6 +81,16 @@ for b in acked:
     if not r or r[0]["code"] != 0 or r[0].get("remark"):
         fail("ack %s: %s" % (b, r and r[0]))
 say("10 popped (invisible %d ms), %s acked" % (INV, ",".join(acked)))
+# topics reach the followers with the replicated tables (every 200 ms): the next master must have FailT
+deadline = time.time() + 20 * SLOW
+for i, port in enumerate(ports):
+    while i != m:
+        r = Conn(port, timeout=20).call(21)  # GET_ALL_TOPIC_CONFIG
+        if r and r[0]["code"] == 0 and b'"FailT"' in r[1]:
+            break
+        if time.time() > deadline:
+            fail("node %d does not have topic FailT" % i)
+        time.sleep(0.05)
 f = (m + 1) % len(ports)
 code, remark, _, _ = pop(Conn(ports[f], timeout=20), INV)
 if code != 14 or "master" not in remark:

@@ -134,7 +134,22 @@ struct br_pops {
     int64_t rbOff, rbMax, rbFrom, rbStarted, rbMsgs, rbEnd; /* rbEnd: the snapshot start whose 'E' line must be seen */
     int rbFound, rbBad;
     int64_t journalEnd;         /* commit-log end of the last journal message stored */
+    struct held *hhead, *htail; /* DLedger: POP answers waiting for the group to commit their lines */
 };
+
+/* A remoting POP answer held until a majority holds the journal lines of its messages (DLedger):
+ * the next master must know them as in flight, not hand them out again at once. */
+typedef struct held {
+    rm_conn_t *conn;
+    int32_t opaque;
+    int serialize;
+    rm_cmd_t resp;
+    uint8_t *body;
+    size_t blen;
+    int64_t need;               /* commit-log offset the group must have committed */
+    uint64_t deadline;          /* uv_now: answered anyway after BR_QUORUM_WAIT_MS */
+    struct held *next;
+} held_t;
 
 /* ---- the heaps' keys and index setters (cm_heap_t) ---- */
 
@@ -933,9 +948,48 @@ static void pop_wake(br_broker_t *b, const char *topic)
     }
 }
 
+/* Send a held answer (code 0: as it is; else that code and remark instead of the messages). */
+static void held_answer(held_t *h, int code, const char *remark)
+{
+    if (code) {
+        rm_cmd_free(&h->resp);
+        rm_cmd_init(&h->resp, code);
+        h->resp.remark = cm_strdup(remark);
+        free(h->body);
+        h->body = NULL;
+    }
+    uv_buf_t buf = uv_buf_init((char *)h->body, (unsigned)h->blen);
+    if (h->body && !rm_conn_is_closed(h->conn))
+        rm_conn_respond_raw(h->conn, h->opaque, h->serialize, &h->resp, &buf, 1, free, h->body);
+    else {
+        free(h->body);
+        if (!rm_conn_is_closed(h->conn))
+            rm_conn_respond_raw(h->conn, h->opaque, h->serialize, &h->resp, NULL, 0, NULL, NULL);
+    }
+    rm_cmd_free(&h->resp);
+    rm_conn_unref(h->conn);
+    free(h);
+}
+
+/* Answer the held POPs the group has committed (or waited for long enough); all: every one,
+ * with code (0: as they are). */
+static void held_drain(br_broker_t *b, int all, int code, const char *remark)
+{
+    br_pops_t *p = b->pops;
+    uint64_t now = uv_now(b->loop);
+    while (p->hhead && (all || p->hhead->need <= br_slave_acked(b) || now >= p->hhead->deadline)) {
+        held_t *h = p->hhead;
+        if (!(p->hhead = h->next))
+            p->htail = NULL;
+        held_answer(h, all ? code : 0, remark);
+    }
+}
+
 static void hook_arrived(br_broker_t *b, const char *topic, int qid)
 {
     (void)qid;
+    if (b->pops && b->pops->hhead) /* on a DLedger master, committed records arrive here */
+        held_drain(b, 0, 0, NULL);
     pop_wake(b, topic);
 }
 
@@ -1100,6 +1154,8 @@ static void on_tick(uv_timer_t *t)
     br_broker_t *b = t->data;
     br_pops_t *p = b->pops;
     int64_t now = cm_now_ms();
+    if (p->hhead)
+        held_drain(b, 0, 0, NULL);
     if (!p->serving || br_is_slave(b)) /* nothing in flight here: a slave's journal is its master's */
         return;
     while (p->wheap.n > 0 && wkey(p->wheap.v[0]) <= now) { /* hold over: one more look, as Apache */
@@ -1258,6 +1314,7 @@ static int hook_change(br_broker_t *b, const char *group, const char *topic, con
 /* ---- remoting handlers ---- */
 
 typedef struct remote_ans {
+    br_broker_t *b;
     rm_conn_t *conn;
     int32_t opaque;
     int serialize;
@@ -1334,12 +1391,27 @@ static void remote_done(void *arg, int code, const char *remark, int64_t popTime
                 blen = 0;
             }
         }
-        uv_buf_t buf = uv_buf_init((char *)body, (unsigned)blen);
-        if (body)
-            rm_conn_respond_raw(a->conn, a->opaque, a->serialize, &resp, &buf, 1, free, body);
-        else
-            rm_conn_respond_raw(a->conn, a->opaque, a->serialize, &resp, NULL, 0, NULL, NULL);
-        rm_cmd_free(&resp);
+        br_broker_t *b = a->b;
+        held_t *h;
+        if (code == RC_SUCCESS && body && b->quorum && b->pops->journalEnd > br_slave_acked(b) &&
+            (h = calloc(1, sizeof *h)) != NULL) {
+            *h = (held_t){.conn = a->conn, .opaque = a->opaque, .serialize = a->serialize, .resp = resp, .body = body,
+                          .blen = blen, .need = b->pops->journalEnd,
+                          .deadline = uv_now(b->loop) + BR_QUORUM_WAIT_MS};
+            rm_conn_ref(a->conn);
+            if (b->pops->htail)
+                b->pops->htail->next = h;
+            else
+                b->pops->hhead = h;
+            b->pops->htail = h;
+        } else {
+            uv_buf_t buf = uv_buf_init((char *)body, (unsigned)blen);
+            if (body)
+                rm_conn_respond_raw(a->conn, a->opaque, a->serialize, &resp, &buf, 1, free, body);
+            else
+                rm_conn_respond_raw(a->conn, a->opaque, a->serialize, &resp, NULL, 0, NULL, NULL);
+            rm_cmd_free(&resp);
+        }
     }
     rm_conn_unref(a->conn);
     free(a);
@@ -1421,6 +1493,7 @@ static void handle_pop_message(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "out of memory");
         return;
     }
+    a->b = b;
     a->conn = c;
     a->opaque = req->opaque;
     a->serialize = req->serialize;
@@ -1477,7 +1550,7 @@ static void handle_notification(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "out of memory");
         return;
     }
-    *a = (remote_ans_t){.conn = c, .opaque = req->opaque, .serialize = req->serialize};
+    *a = (remote_ans_t){.b = b, .conn = c, .opaque = req->opaque, .serialize = req->serialize};
     rm_conn_ref(c);
     r->cb = notify_done;
     r->arg = a;
@@ -1725,6 +1798,8 @@ static void on_rebuild(uv_idle_t *h)
 static void hook_role_changed(br_broker_t *b)
 {
     br_pops_t *p = b->pops;
+    held_drain(b, 1, RC_SERVICE_NOT_AVAILABLE,
+               "this broker lost the leadership before the group held the POP state of these messages: receive again");
     state_clear(b, RC_SERVICE_NOT_AVAILABLE, "this broker is no longer the master");
     p->serving = 0;
     p->rebuilding = 0;
@@ -1791,6 +1866,7 @@ static int pop_stop(br_broker_t *b, uv_close_cb cb)
     }
     if (p->serving)
         journal_flush(b);
+    held_drain(b, 1, RC_SERVICE_NOT_AVAILABLE, "the broker is stopping");
     uv_idle_stop(&p->rebuild);
     uv_close((uv_handle_t *)&p->timer, cb);
     uv_close((uv_handle_t *)&p->rebuild, cb);
