@@ -78,7 +78,7 @@ struct st_store {
     const char *testFailFlushPath;  /* LOULAN_TEST_FAIL_FLUSH_FILE: msync "fails" while it exists */
     int ckptFd;
     _Atomic int64_t ckptPhysic, ckptLogics, ckptIndex;
-    pthread_mutex_t ckptMu;         /* one checkpoint write at a time (both flush threads write) */
+    pthread_mutex_t ckptMu;         /* one checkpoint write at a time (cq flush thread, close) */
     pthread_cond_t cqCv;            /* the cq flush thread sleeps on it (under mu) */
     pthread_t cqThr;                /* msyncs consume queues and the index, apart from the group
                                      * commit: their msyncs take seconds with thousands of queues */
