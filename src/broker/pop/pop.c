@@ -1801,6 +1801,7 @@ static void hook_role_changed(br_broker_t *b)
     held_drain(b, 1, RC_SERVICE_NOT_AVAILABLE,
                "this broker lost the leadership before the group held the POP state of these messages: receive again");
     state_clear(b, RC_SERVICE_NOT_AVAILABLE, "this broker is no longer the master");
+    p->journalEnd = 0; /* what it wrote as an earlier master may be gone: never wait for that */
     p->serving = 0;
     p->rebuilding = 0;
     uv_idle_stop(&p->rebuild);
