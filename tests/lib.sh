@@ -35,10 +35,26 @@ lt_cleanup() {
     [ "${rm_status:-0}" -eq 0 ] || exit 1
 }
 
-# A free TCP port on 127.0.0.1 (asks the kernel; small race accepted in tests).
+# A free TCP port on 127.0.0.1, taken below the kernel's ephemeral range: ctest runs tests side
+# by side, and a port the kernel handed out and took back could go to another test's outgoing
+# connection before our server binds it (small race with a parallel test's own pick accepted).
 lt_free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()' 2>/dev/null \
-      || echo $((20000 + RANDOM % 20000))
+    python3 - <<'PY' 2>/dev/null || echo $((12000 + RANDOM % 8000))
+import random, socket
+for _ in range(500):
+    p = random.randint(12000, 20000)
+    t = socket.socket()
+    try:
+        t.bind(("0.0.0.0", p))
+        print(p)
+        break
+    except OSError:
+        pass
+    finally:
+        t.close()
+else:
+    raise SystemExit(1)
+PY
 }
 
 # A port P for a broker: P, its VIP port P-2 and its HA port P+1 are all free. Taken below the
