@@ -487,7 +487,7 @@ int cmd_producer_connection(int argc, char **argv)
 int cmd_update_sub_group(int argc, char **argv)
 {
     const char *v[128] = {0};
-    if (ma_parse(argc, argv, "n:b:c:g:s:m:d:q:r:i:w:a:", v) || !v['g'] || (!v['b'] && !v['c'])) {
+    if (ma_parse(argc, argv, "n:b:c:g:s:m:d:o:q:r:i:w:a:", v) || !v['g'] || (!v['b'] && !v['c'])) {
         fprintf(stderr, "mqadmin: updateSubGroup needs -g groupName and -b brokerAddr or -c clusterName\n");
         return 2;
     }
@@ -496,6 +496,8 @@ int cmd_update_sub_group(int argc, char **argv)
     lj_set_bool(g, "consumeBroadcastEnable", v['d'] ? strcmp(v['d'], "true") == 0 : 1);
     lj_set_bool(g, "consumeEnable", v['s'] ? strcmp(v['s'], "true") == 0 : 1);
     lj_set_bool(g, "consumeFromMinEnable", v['m'] ? strcmp(v['m'], "true") == 0 : 1);
+    if (v['o']) /* RocketMQ 5's -o: a FIFO group for 5.x clients; 4.9's body has no such field */
+        lj_set_bool(g, "consumeMessageOrderly", strcmp(v['o'], "true") == 0);
     lj_set_str(g, "groupName", v['g']);
     lj_set_bool(g, "notifyConsumerIdsChangedEnable", v['a'] ? strcmp(v['a'], "true") == 0 : 1);
     lj_set_int(g, "retryMaxTimes", v['r'] ? atoll(v['r']) : 16);

@@ -52,7 +52,8 @@ static const char *perm_string(int perm)
 }
 
 /* UPDATE_AND_CREATE_TOPIC (17) to one broker. */
-static int put_topic(const char *addr, const char *topic, int r, int w, int perm, int sysFlag, int order)
+/* attrs: RocketMQ 5's topic attributes change ("+message.type=FIFO,-k"), or NULL for none */
+static int put_topic(const char *addr, const char *topic, int r, int w, int perm, int sysFlag, int order, const char *attrs)
 {
     char rs[16], ws[16], ps[16], fs[16];
     snprintf(rs, sizeof rs, "%d", r);
@@ -61,7 +62,7 @@ static int put_topic(const char *addr, const char *topic, int r, int w, int perm
     snprintf(fs, sizeof fs, "%d", sysFlag);
     return ma_call_fields(addr, NULL, 17, "topic", topic, "defaultTopic", "TBW102", "readQueueNums", rs, "writeQueueNums",
                        ws, "perm", ps, "topicFilterType", "SINGLE_TAG", "topicSysFlag", fs, "order",
-                       order ? "true" : "false", NULL);
+                       order ? "true" : "false", attrs ? "attributes" : NULL, attrs, NULL);
 }
 
 /* Java's TopicConfig.toString(), then `end`. */
@@ -74,7 +75,7 @@ static void print_topic_config(const char *topic, int r, int w, int perm, int sy
 int cmd_update_topic(int argc, char **argv)
 {
     const char *v[128] = {0};
-    if (ma_parse(argc, argv, "n:t:b:c:r:w:p:o:u:s:", v) || !v['t'] || (!v['b'] && !v['c'])) {
+    if (ma_parse(argc, argv, "n:t:b:c:r:w:p:o:u:s:a:", v) || !v['t'] || (!v['b'] && !v['c'])) {
         fprintf(stderr, "mqadmin: updateTopic needs -t topic and -b brokerAddr or -c clusterName\n");
         return 2;
     }
@@ -89,7 +90,7 @@ int cmd_update_topic(int argc, char **argv)
         return 1;
     int order = v['o'] && strcmp(v['o'], "true") == 0;
     for (int i = 0; i < n; i++) {
-        if (put_topic(addrs[i], v['t'], r, w, perm, 0, order))
+        if (put_topic(addrs[i], v['t'], r, w, perm, 0, order, v['a']))
             return 1;
         printf("create topic to %s success.\n", addrs[i]);
     }
@@ -128,13 +129,13 @@ int cmd_update_topic_perm(int argc, char **argv)
             printf("updateTopicPerm error broker not exit or broker is not master!.\n");
         else if (perm == oldPerm)
             printf("new perm equals to the old one!\n");
-        else if ((rc = put_topic(v['b'], v['t'], r, w, perm, sysFlag, 0)) == 0) {
+        else if ((rc = put_topic(v['b'], v['t'], r, w, perm, sysFlag, 0, NULL)) == 0) {
             printf("update topic perm from %d to %d in %s success.\n", oldPerm, perm, v['b']);
             print_topic_config(v['t'], r, w, perm, sysFlag, 0, ".\n");
         }
     } else if ((n = ma_cluster_masters(ns, v['c'], addrs, 64)) > 0) {
         for (int i = 0; i < n && !rc; i++)
-            if ((rc = put_topic(addrs[i], v['t'], r, w, perm, sysFlag, 0)) == 0)
+            if ((rc = put_topic(addrs[i], v['t'], r, w, perm, sysFlag, 0, NULL)) == 0)
                 printf("update topic perm from %d to %d in %s success.\n", oldPerm, perm, addrs[i]);
     }
     lj_free(route);
