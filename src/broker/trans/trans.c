@@ -335,6 +335,40 @@ static void check_one(br_broker_t *b, const st_record_t *r, const char *key)
     send_check(b, r, &res, key);
 }
 
+/* A producer's own first-check delay (CHECK_IMMUNITY_TIME_IN_SECONDS; the 5.x clients'
+ * orphaned_transaction_recovery_duration), in ms, when it is longer than transactionTimeOut:
+ * RocketMQ caps nothing here, we cap it at an hour as its proxy does. 0: none. */
+static int64_t immunity_ms(const br_broker_t *b, const st_record_t *r)
+{
+    char v[24];
+    if (br_prop(r, "CHECK_IMMUNITY_TIME_IN_SECONDS", v, sizeof v))
+        return 0;
+    char *end;
+    long long s = strtoll(v, &end, 10);
+    if (end == v || *end || s <= 0)
+        return 0;
+    int64_t ms = (s > 3600 ? 3600 : s) * 1000;
+    return ms > b->cfg.transactionTimeOut ? ms : 0;
+}
+
+/* Still inside its producer's immunity: not asked yet. The walk cannot wait on it (what follows
+ * may be due), so it goes again to the end of the half queue, checks unchanged, and is met again
+ * a round later: at most one copy a round while the immunity lasts. */
+static void defer_one(br_broker_t *b, const st_record_t *r, const char *key)
+{
+    static cm_buf_t props;
+    static st_put_result_t res;
+    static int ready;
+    static const char *const none[] = {NULL};
+    if (!ready) {
+        st_put_result_init(&res);
+        ready = 1;
+    }
+    if (br_props_edit(&props, r->properties, r->propertiesLen, none, (char *)NULL) == 0 &&
+        br_put_copy(b, r, HALF_TOPIC, 0, &props, r->sysFlag, 0, &res) == ST_OK)
+        entry(b, key, 1); /* copies exist now: remember the transaction until it is decided */
+}
+
 typedef struct prune_ctx { br_broker_t *b; char **keys; size_t n, cap; } prune_ctx_t;
 
 static void collect_prunable(const char *key, void *val, void *arg)
@@ -402,6 +436,11 @@ void br_trans_check(br_broker_t *b)
             continue;
         if (r.storeTimestamp > now - b->cfg.transactionTimeOut)
             break; /* too young to ask about; so is everything after it */
+        int64_t immune = immunity_ms(b, &r);
+        if (immune && now - r.bornTimestamp < immune && !already_committed(b, &r, key)) {
+            defer_one(b, &r, key);
+            continue;
+        }
         check_one(b, &r, key);
     }
     b->trans->halfOffset = o;
