@@ -225,10 +225,19 @@ PY
 lt_alions_setup() {
     LT_INTEROP=$(cd "$(dirname "${BASH_SOURCE[0]}")/interop" && pwd)
     command -v node >/dev/null || lt_fail "node is not installed (scripts/install-deps.sh installs nodejs and npm)"
-    [ -d "$LT_INTEROP/node_modules/ali-ons" ] && return 0
+    [ -d "$LT_INTEROP/node_modules/ali-ons" ] && [ -d "$LT_INTEROP/node_modules/rocketmq-client-nodejs" ] && return 0
     command -v npm >/dev/null || lt_fail "npm is not installed and tests/interop/node_modules is missing"
     (cd "$LT_INTEROP" && timeout 240 npm ci --no-audit --no-fund --loglevel=error) \
         || lt_fail "npm ci failed in tests/interop (the npm registry must be reachable once)"
+}
+
+# lt_start_grpc [broker.conf lines]: tests/interop's Node clients, a name server and a broker
+# with its 5.x gRPC endpoint on a free port GP, open (the tests driving rocketmq-client-nodejs).
+lt_start_grpc() {
+    lt_alions_setup
+    GP=$(lt_free_port)
+    lt_start_single "enableGrpcServer=true" "grpcServerPort=$GP" "$@"
+    lt_wait_port "$GP" 30 || lt_fail "the gRPC port did not open"
 }
 
 # One phase of tests/interop/alions.test.js, bounded by $2 seconds (its watchdog fires 5 s

@@ -9,12 +9,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
 lt_setup "$1"
-lt_alions_setup
-[ -d "$LT_INTEROP/node_modules/rocketmq-client-nodejs" ] ||
-    (cd "$LT_INTEROP" && timeout 240 npm ci --no-audit --no-fund --loglevel=error) || lt_fail "npm ci failed"
-GP=$(lt_free_port)
-lt_start_single "enableGrpcServer=true" "grpcServerPort=$GP"
-lt_wait_port "$GP" 30 || lt_fail "the gRPC port did not open"
+lt_start_grpc
 "$A" updateTopic -n "$N" -c DefaultCluster -t GrpcConsume -r 4 -w 4 >/dev/null || lt_fail "updateTopic GrpcConsume"
 (cd "$LT_INTEROP" && GRPC_ADDR="127.0.0.1:$GP" GRPC_TOPIC=GrpcConsume LOULAN_SLOW="${LOULAN_SLOW:-1}" \
     GRPC_WATCHDOG_MS=$((55000 * ${LOULAN_SLOW:-1})) timeout -k 5 $((58 * ${LOULAN_SLOW:-1})) node grpc_consumer.js) ||

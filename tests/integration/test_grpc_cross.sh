@@ -9,12 +9,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
 lt_setup "$1"
-lt_alions_setup
-[ -d "$LT_INTEROP/node_modules/rocketmq-client-nodejs" ] ||
-    (cd "$LT_INTEROP" && timeout 240 npm ci --no-audit --no-fund --loglevel=error) || lt_fail "npm ci failed"
-GP=$(lt_free_port)
-lt_start_single "enableGrpcServer=true" "grpcServerPort=$GP"
-lt_wait_port "$GP" 30 || lt_fail "the gRPC port did not open"
+lt_start_grpc
 for t in GrpcCrossA GrpcCrossB; do
     "$A" updateTopic -n "$N" -c DefaultCluster -t "$t" -r 4 -w 4 >/dev/null || lt_fail "updateTopic $t"
 done

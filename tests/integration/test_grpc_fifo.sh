@@ -8,12 +8,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
 lt_setup "$1"
-lt_alions_setup
-[ -d "$LT_INTEROP/node_modules/rocketmq-client-nodejs" ] ||
-    (cd "$LT_INTEROP" && timeout 240 npm ci --no-audit --no-fund --loglevel=error) || lt_fail "npm ci failed"
-GP=$(lt_free_port)
-lt_start_single "enableGrpcServer=true" "grpcServerPort=$GP"
-lt_wait_port "$GP" 30 || lt_fail "the gRPC port did not open"
+lt_start_grpc
 "$A" updateTopic -n "$N" -c DefaultCluster -t GrpcFifo -r 1 -w 1 -a +message.type=FIFO >/dev/null ||
     lt_fail "updateTopic GrpcFifo"
 "$A" updateSubGroup -n "$N" -c DefaultCluster -g GID_fifo -o true >/dev/null || lt_fail "updateSubGroup -o true"

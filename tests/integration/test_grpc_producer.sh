@@ -11,8 +11,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
 lt_setup "$1"
 lt_alions_setup
-[ -d "$LT_INTEROP/node_modules/rocketmq-client-nodejs" ] ||
-    (cd "$LT_INTEROP" && timeout 240 npm ci --no-audit --no-fund --loglevel=error) || lt_fail "npm ci failed"
 command -v openssl >/dev/null || lt_fail "openssl is needed to make the test certificate"
 # A server certificate for 127.0.0.1 (the Node client checks the chain and the address).
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=127.0.0.1" \

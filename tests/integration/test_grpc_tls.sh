@@ -13,8 +13,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
 lt_setup "$1"
 lt_alions_setup
-[ -d "$LT_INTEROP/node_modules/rocketmq-client-nodejs" ] ||
-    (cd "$LT_INTEROP" && timeout 240 npm ci --no-audit --no-fund --loglevel=error) || lt_fail "npm ci failed"
 command -v openssl >/dev/null || lt_fail "openssl is needed to make the test certificates"
 mode=${LT_TLS_SERVER_MODE:-permissive}
 
