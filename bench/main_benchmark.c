@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/common.h"
 #include "loulan/client.h"
 #include "loulan/tls.h"
 
@@ -206,12 +207,7 @@ static void *sender_main(void *arg)
             sleep_until(due); /* behind schedule: send at once, the latency still counts from due */
         }
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        cm_deadline_ts(&ts, CLOCK_REALTIME, 100);
         if (sem_timedwait(&s->room, &ts) != 0)
             continue; /* paced: still message i, still due at `due` */
         slot_t *sl = slot_get(s);

@@ -90,6 +90,10 @@ int cm_parse_bool(const char *s, int *out); /* "true"/"false", case-insensitive 
 int64_t cm_now_ms(void);        /* wall clock, epoch ms */
 uint64_t cm_mono_ms(void);      /* monotonic ms */
 uint64_t cm_mono_us(void);
+struct timespec;
+/* *ts = now on `clock` (CLOCK_REALTIME for pthread_cond_timedwait / sem_timedwait, or the clock a
+ * condition variable was set to) plus ms: the absolute deadline those calls take. */
+void cm_deadline_ts(struct timespec *ts, int clock, int64_t ms);
 /* RocketMQ CRC: zlib crc32 & 0x7FFFFFFF. */
 int32_t cm_crc32(const void *p, size_t n);
 /* Java String.hashCode() of UTF-8 text converted to UTF-16 code units. */

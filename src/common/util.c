@@ -27,6 +27,17 @@ uint64_t cm_mono_us(void)
 
 uint64_t cm_mono_ms(void) { return cm_mono_us() / 1000; }
 
+void cm_deadline_ts(struct timespec *ts, int clock, int64_t ms)
+{
+    clock_gettime(clock, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 int32_t cm_crc32(const void *p, size_t n)
 {
     uLong c = crc32(0L, Z_NULL, 0);

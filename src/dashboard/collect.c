@@ -885,13 +885,7 @@ static int wait_next(void)
     int64_t iv = interval_ms(), now = cm_now_ms();
     int64_t wait = (now / iv + 1) * iv - now;
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += wait / 1000;
-    ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    cm_deadline_ts(&ts, CLOCK_MONOTONIC, wait);
     pthread_mutex_lock(&C.mu);
     while (!C.stop && pthread_cond_timedwait(&C.cond, &C.mu, &ts) != ETIMEDOUT)
         ;

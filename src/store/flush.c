@@ -247,12 +247,7 @@ static void *cq_flush_main(void *arg)
     pthread_mutex_lock(&st->mu);
     while (!st->stop) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        cm_deadline_ts(&ts, CLOCK_REALTIME, 100);
         pthread_cond_timedwait(&st->cqCv, &st->mu, &ts); /* woken at stop */
         if (st->stop)
             break;

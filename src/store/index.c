@@ -359,12 +359,7 @@ static void *index_main(void *arg)
         atomic_store(&st->idxSleeping, 1);
         if (atomic_load(&st->idxHead) == atomic_load(&st->idxTail) && !atomic_load(&st->idxStop)) {
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 100 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            cm_deadline_ts(&ts, CLOCK_REALTIME, 100);
             pthread_cond_timedwait(&st->idxWakeCv, &st->idxWakeMu, &ts);
         }
         atomic_store(&st->idxSleeping, 0);
