@@ -28,13 +28,20 @@ LT_DASH_NAME=unsigned lt_start_dashboard || lt_fail "unsigned dashboard did not 
 unsigned=$LT_DASH_URL
 
 HERE="$here" python3 - "$signed" "$unsigned" <<'PY' || lt_fail "ACL checks"
-import os, sys
+import os, sys, time
 sys.path.insert(0, os.environ.get("HERE", "."))
 from dashboard_http import Dash, check
 signed, unsigned = Dash(sys.argv[1]), Dash(sys.argv[2])
 topic = {"clusterNameList": ["DefaultCluster"], "topicName": "AclConsoleTopic", "writeQueueNums": 4,
          "readQueueNums": 4, "perm": 6}
 check(signed.ok("POST", "topic/createOrUpdate.do", body=topic) is True, "a signed create")
+# the broker registers the new topic with the name server a moment later: wait for it (bounded)
+deadline = time.time() + 30
+while True:
+    env = signed.call("GET", "topic/route.query", {"topic": "AclConsoleTopic"})
+    if env["status"] == 0 or time.time() > deadline:
+        break
+    time.sleep(0.2)
 route = signed.ok("GET", "topic/route.query", {"topic": "AclConsoleTopic"})
 check(route["queueDatas"][0]["writeQueueNums"] == 4, f"created: {route}")
 cfg = signed.ok("GET", "topic/examineTopicConfig.query", {"topic": "AclConsoleTopic"})
