@@ -16,6 +16,9 @@ NAMESRV_ADDR="$LT_NS_ADDR" "$A" topicList | grep -qx AdminTopic || lt_fail "topi
 "$A" topicList -n "$LT_NS_ADDR" | grep -qx TBW102 || lt_fail "topicList lacks TBW102"; ok
 route=$("$A" topicRoute -n "$LT_NS_ADDR" -t AdminTopic) || lt_fail "topicRoute failed"
 echo "$route" | grep -q '"readQueueNums":3' || lt_fail "topicRoute: $route"; ok
+# RocketMQ's benchmark tools send to BenchmarkTest, which 4.9.5 creates at start with 1024 queues
+bench_route() { "$A" topicRoute -n "$LT_NS_ADDR" -t BenchmarkTest 2>/dev/null | grep -q '"readQueueNums":1024'; }
+lt_wait_for 30 "BenchmarkTest with 1024 queues in the route" bench_route || lt_fail "no BenchmarkTest with 1024 queues"; ok
 err=$("$A" topicRoute -n "$LT_NS_ADDR" -t NoSuchTopic 2>&1 >/dev/null); rc=$?
 [ $rc -ne 0 ] && echo "$err" | grep -q "CODE: 17" || lt_fail "unknown topic: rc $rc, $err"; ok
 out=$("$A" deleteTopic -n "$LT_NS_ADDR" -c DefaultCluster -t AdminTopic) || lt_fail "deleteTopic failed: $out"
