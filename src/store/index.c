@@ -9,8 +9,10 @@
  * again after every msync), which took the loop 150-200 ms every second at 10k msg/s (issue
  * 17). The writer applies the ring in batches under idxMu; queries take idxMu and first wait
  * (bounded) until what was queued before them is applied, so a key is found right after its
- * send. Msynced by the flush thread. Files are fully allocated when created (a write through
- * the mapping never faults on a full disk); when a new file cannot be created, indexing pauses
+ * send. That wait and the walk (st_query_index) may run on any thread, so the broker does them
+ * on libuv's pool; the candidates' records are verified on the loop (st_query_verify).
+ * Msynced by the flush thread. Files are fully allocated when created (a write through the
+ * mapping never faults on a full disk); when a new file cannot be created, indexing pauses
  * with a log line and the send still succeeds. */
 #include <errno.h>
 #include <fcntl.h>
@@ -345,9 +347,16 @@ static void apply_queued(st_store_t *st, uint64_t head)
 static void *index_main(void *arg)
 {
     st_store_t *st = arg;
+    /* tests only: while this file exists nothing is applied, as with a stuck disk (a query
+     * then waits its full second for the writer); stopping applies everything all the same */
+    const char *pause = getenv("LOULAN_TEST_INDEX_PAUSE_FILE");
     for (;;) {
         uint64_t head = atomic_load(&st->idxHead);
         if (head != atomic_load(&st->idxTail)) {
+            if (pause && !atomic_load(&st->idxStop) && access(pause, F_OK) == 0) {
+                usleep(5000);
+                continue;
+            }
             apply_queued(st, head);
             continue;
         }
@@ -401,7 +410,10 @@ static void queue_op(st_store_t *st, int kind, uint32_t hash, int64_t phy, int64
         wake_writer(st);
 }
 
-/* Loop thread: wait until everything queued so far is applied (at most maxMs); 0 if it is. */
+/* Wait until everything queued so far is applied (at most maxMs); 0 if it is. Any thread
+ * while the store is open (st_query_index runs it on libuv's pool): idxHead and idxTail are
+ * atomics, wake_writer takes only idxWakeMu, and idxThrOn changes only in st_index_start and
+ * st_index_stop, i.e. when the store opens and closes, when no query may run. */
 static int wait_applied(st_store_t *st, int maxMs)
 {
     uint64_t head = atomic_load(&st->idxHead);
@@ -507,70 +519,108 @@ static int record_has_key(st_store_t *st, int64_t phy, const char *topic, const 
     return 0;
 }
 
-static int have(const st_query_result_t *res, int64_t phy)
+static int have(const st_query_cand_t *cand, int64_t phy)
 {
-    for (int i = 0; i < res->n; i++)
-        if (res->phy[i] == phy)
+    for (int i = 0; i < cand->n; i++)
+        if (cand->phy[i] == phy)
             return 1;
     return 0;
 }
 
-/* Walk one file's chain for hash; add verified hits in [begin, end] to res. */
-static void ifile_query(st_store_t *st, const st_ifile_t *f, uint32_t hash, const char *topic,
-                        const char *key, int uniq, int maxNum, int64_t begin, int64_t end,
-                        st_query_result_t *res)
+/* Walk one file's chain for hash; add the offsets of entries with that hash and a time in
+ * [begin, end] to cand (not verified: only the hash is stored). Under idxMu. */
+static void ifile_query(st_store_t *st, const st_ifile_t *f, uint32_t hash, int64_t begin, int64_t end,
+                        st_query_cand_t *cand)
 {
     uint32_t slots = (uint32_t)st->cfg.maxHashSlotNum;
     int32_t cur = (int32_t)cm_be32(f->base + IDX_HEADER + 4 * (size_t)(hash % slots));
     int steps = 0;
-    while (cur > 0 && cur < f->indexCount && res->n < maxNum && steps++ < f->indexCount) {
+    while (cur > 0 && cur < f->indexCount && cand->n < ST_QUERY_CANDIDATES && steps++ < f->indexCount) {
         const uint8_t *e = f->base + IDX_HEADER + 4 * (size_t)slots + IDX_ENTRY * (size_t)cur;
         uint32_t h = cm_be32(e);
         int64_t phy = (int64_t)cm_be64(e + 4);
         int64_t ts = f->beginTs + (int64_t)(int32_t)cm_be32(e + 12) * 1000;
         int32_t prev = (int32_t)cm_be32(e + 16);
-        /* entry times are cut to seconds: widen by one second on each side, then check the
-         * record's own store time */
+        /* entry times are cut to seconds: widen by one second on each side (the verification
+         * checks the record's own store time) */
         if (ts + 1000 < begin)
             break;
-        int64_t sts;
-        if (h == hash && ts - 1000 <= end && !have(res, phy) &&
-            record_has_key(st, phy, topic, key, uniq, &sts) && sts >= begin && sts <= end)
-            res->phy[res->n++] = phy;
+        if (h == hash && ts - 1000 <= end && !have(cand, phy))
+            cand->phy[cand->n++] = phy;
         if (prev <= 0 || prev >= cur)
             break;
         cur = prev;
     }
 }
 
-int st_query_by_key(st_store_t *st, const char *topic, const char *key, int maxNum, int64_t begin,
-                    int64_t end, int uniq, st_query_result_t *res)
+/* Any thread (the broker runs it on libuv's pool, issue 17: the wait below would stall every
+ * client). Safe off the loop because it reads only what idxMu guards, and holds idxMu while it
+ * does: the index files are created (ifile_new, from apply_op), cut (st_index_truncate) and
+ * deleted (st_index_delete_below, retention) under idxMu, entries are written under it, and
+ * no pointer into a file is kept after the unlock. st_index_load and st_index_close, which
+ * change the list without it, run when the store opens and closes, and the caller must not
+ * let a query run across those. It never reads the commit log (the loop unmaps its files). */
+int st_query_index(st_store_t *st, const char *topic, const char *key, int64_t begin, int64_t end,
+                   st_query_cand_t *cand)
+{
+    memset(cand, 0, sizeof *cand);
+    if (!topic || !key || !*key)
+        return ST_EINVAL;
+    /* a key sent just before the query is found: what was queued is applied first (normally
+     * microseconds; bounded, so a stuck disk makes the answer incomplete, not the caller hang) */
+    if (wait_applied(st, 1000) != 0)
+        LOG_W(ST_MOD, "index writer behind: a query may miss the newest messages");
+    pthread_mutex_lock(&st->idxMu);
+    if (st->nidx) {
+        cand->lastUpdateTimestamp = st->idx[st->nidx - 1]->endTs;
+        cand->lastUpdatePhyOffset = st->idx[st->nidx - 1]->endPhy;
+    }
+    uint32_t hash = key_hash(topic, strlen(topic), key, strlen(key));
+    for (size_t i = st->nidx; i-- > 0 && cand->n < ST_QUERY_CANDIDATES;) {
+        const st_ifile_t *f = st->idx[i];
+        if (f->endTs > 0 && f->endTs + 1000 < begin)
+            break; /* older files end before the window */
+        if (f->beginTs - 1000 > end)
+            continue;
+        ifile_query(st, f, hash, begin, end, cand);
+    }
+    pthread_mutex_unlock(&st->idxMu);
+    return cand->n ? ST_OK : ST_ENOENT;
+}
+
+/* Loop thread: record_has_key reads the commit log. */
+int st_query_verify(st_store_t *st, const st_query_cand_t *cand, const char *topic, const char *key,
+                    int maxNum, int64_t begin, int64_t end, int uniq, st_query_result_t *res)
 {
     memset(res, 0, sizeof *res);
     if (maxNum > ST_QUERY_MAX)
         maxNum = ST_QUERY_MAX;
     if (!topic || !key || !*key || maxNum <= 0)
         return ST_EINVAL;
-    /* a key sent just before the query is found: what was queued is applied first (normally
-     * microseconds; bounded, so a stuck disk makes the answer incomplete, not the loop hang) */
-    if (wait_applied(st, 1000) != 0)
-        LOG_W(ST_MOD, "index writer behind: a query may miss the newest messages");
-    pthread_mutex_lock(&st->idxMu);
-    if (st->nidx) {
-        res->lastUpdateTimestamp = st->idx[st->nidx - 1]->endTs;
-        res->lastUpdatePhyOffset = st->idx[st->nidx - 1]->endPhy;
+    res->lastUpdateTimestamp = cand->lastUpdateTimestamp;
+    res->lastUpdatePhyOffset = cand->lastUpdatePhyOffset;
+    for (int i = 0; i < cand->n && i < ST_QUERY_CANDIDATES && res->n < maxNum; i++) {
+        int64_t sts;
+        if (record_has_key(st, cand->phy[i], topic, key, uniq, &sts) && sts >= begin && sts <= end)
+            res->phy[res->n++] = cand->phy[i];
     }
-    uint32_t hash = key_hash(topic, strlen(topic), key, strlen(key));
-    for (size_t i = st->nidx; i-- > 0 && res->n < maxNum;) {
-        const st_ifile_t *f = st->idx[i];
-        if (f->endTs > 0 && f->endTs + 1000 < begin)
-            break; /* older files end before the window */
-        if (f->beginTs - 1000 > end)
-            continue;
-        ifile_query(st, f, hash, topic, key, uniq, maxNum, begin, end, res);
-    }
-    pthread_mutex_unlock(&st->idxMu);
     return res->n ? ST_OK : ST_ENOENT;
+}
+
+int st_query_by_key(st_store_t *st, const char *topic, const char *key, int maxNum, int64_t begin,
+                    int64_t end, int uniq, st_query_result_t *res)
+{
+    memset(res, 0, sizeof *res);
+    if (!topic || !key || !*key || maxNum <= 0)
+        return ST_EINVAL;
+    st_query_cand_t *cand = malloc(sizeof *cand); /* 2 KiB: not on the stack */
+    if (!cand)
+        return ST_ENOMEM;
+    int rc = st_query_index(st, topic, key, begin, end, cand);
+    if (rc == ST_OK || rc == ST_ENOENT) /* ENOENT: no candidate, but lastUpdate* is filled */
+        rc = st_query_verify(st, cand, topic, key, maxNum, begin, end, uniq, res);
+    free(cand);
+    return rc;
 }
 
 /* ---- flush, retention, close ---------------------------------------------------------------- */
@@ -604,7 +654,7 @@ int st_index_delete_below(st_store_t *st, int64_t minPhy)
         memmove(st->idx, st->idx + 1, (st->nidx - 1) * sizeof *st->idx);
         st->nidx--;
         LOG_I(ST_MOD, "retention: deleted index file %s", f->path);
-        ifile_close(f, 1); /* queries run on this (the loop) thread: nothing else points in */
+        ifile_close(f, 1); /* a query (any thread) holds idxMu while it reads: nothing else points in */
         n++;
     }
     pthread_mutex_unlock(&st->idxMu);

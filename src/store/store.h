@@ -5,8 +5,9 @@
  * The store knows nothing of the network.
  *
  * Threads: every st_* function taking an st_store_t is called from ONE thread (the broker's
- * loop thread). The store owns one background flush thread (commit log every
- * flushIntervalCommitLog ms in ASYNC_FLUSH, consume queues every second). The pure codec
+ * loop thread), st_query_index excepted (see there). The store owns one background flush
+ * thread (commit log every flushIntervalCommitLog ms in ASYNC_FLUSH, consume queues every
+ * second). The pure codec
  * functions (st_record_*, st_props_get, st_batch_*, st_msg_id_*) are thread-safe.
  * Dispatch to consume queues happens synchronously inside st_put: when st_put returns the
  * message is visible to st_get. */
@@ -343,15 +344,32 @@ void st_queue_each(st_store_t *st,
  * [begin, end] (ms) whose UNIQ_KEY is `key`, or (uniq == 0) one of whose KEYS tokens is `key`;
  * newest first, at most min(maxNum, ST_QUERY_MAX). Candidates come from the index by hash and
  * are verified against the stored record. lastUpdate*: the newest indexed message.
- * ST_ENOENT when nothing matches. Loop thread. */
+ * ST_ENOENT when nothing matches. Loop thread; may wait up to 1 s for the index writer.
+ * It is the two steps below, which let the wait and the index walk leave the loop:
+ * st_query_index (ANY thread, e.g. libuv's pool, while the store is open: it touches only the
+ * index files, under idxMu) fills `cand` with the offsets whose index entry has the key's hash
+ * and a time near [begin, end], newest first, at most ST_QUERY_CANDIDATES (ST_EINVAL for an
+ * empty key, ST_ENOENT for none); st_query_verify (loop thread: it reads the commit log, whose
+ * files retention unmaps on the loop) keeps at most maxNum of those whose record really
+ * matches, with the same results and errors as st_query_by_key. */
 #define ST_QUERY_MAX 64
+#define ST_QUERY_CANDIDATES (4 * ST_QUERY_MAX)
 typedef struct st_query_result {
     int64_t phy[ST_QUERY_MAX];
     int n;
     int64_t lastUpdateTimestamp, lastUpdatePhyOffset;
 } st_query_result_t;
+typedef struct st_query_cand {
+    int64_t phy[ST_QUERY_CANDIDATES];
+    int n;
+    int64_t lastUpdateTimestamp, lastUpdatePhyOffset;
+} st_query_cand_t;
 int st_query_by_key(st_store_t *st, const char *topic, const char *key, int maxNum, int64_t begin,
                     int64_t end, int uniq, st_query_result_t *res);
+int st_query_index(st_store_t *st, const char *topic, const char *key, int64_t begin, int64_t end,
+                   st_query_cand_t *cand);
+int st_query_verify(st_store_t *st, const st_query_cand_t *cand, const char *topic, const char *key,
+                    int maxNum, int64_t begin, int64_t end, int uniq, st_query_result_t *res);
 /* The index is written by its own thread: wait until every key of a put made before this call
  * is in the index files (st_query_by_key does so itself). 0, or -1 after maxMs. Loop thread. */
 int st_index_settle(st_store_t *st, int maxMs);

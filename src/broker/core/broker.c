@@ -516,6 +516,7 @@ void br_stop(br_broker_t *b)
     b->timers_open += 2;
     st_store_flush(b->store);
     br_flushwait_stop(b, on_timer_closed); /* after the final flush: waiters are durable now */
+    br_query_drain(b); /* QUERY_MESSAGE lookups on the pool read the index */
     st_store_close(b->store);
     b->store = NULL;
     uv_close((uv_handle_t *)&b->reg_timer, on_timer_closed);

@@ -373,6 +373,8 @@ typedef struct br_broker {
     int reg_pending;            /* a topic changed while a registration was throttled */
     struct br_reg_job *reg_job; /* register.c: the registration body being built, NULL if none */
     int reg_again, reg_again_oneway; /* requested during that build: one more follows it */
+    struct br_query_job *query_jobs; /* query.c: QUERY_MESSAGE index lookups on the pool */
+    int query_inflight;
     uv_async_t flush_async;     /* the store's flush thread: flushed offset advanced */
     uv_timer_t fw_timer;        /* FLUSH_DISK_TIMEOUT deadlines */
     int fw_timer_on;
@@ -523,6 +525,9 @@ void br_metrics_escape(cm_buf_t *o, const char *v);
 
 /* query.c */
 void br_handle_query_message(rm_conn_t *c, rm_cmd_t *req, void *ctx);
+/* br_stop, before the store closes: waits for the index lookups running on the pool (at most
+ * ~1 s) and orphans them; their answers are dropped. */
+void br_query_drain(br_broker_t *b);
 
 /* inspect.c: store inspection and maintenance requests of mqadmin */
 void br_handle_get_all_consumer_offset(rm_conn_t *c, rm_cmd_t *req, void *ctx);
