@@ -1,7 +1,8 @@
 /* cq.c: consume queues. One per (topic, queueId), a sequence of 20-byte units
  * (phyOffset i64, size i32, tagsCode i64) in mapped files under consumequeue/<TOPIC>/<QID>/,
  * file name = byte offset of its first unit. Found through a chained hash table keyed by
- * (topic, queueId). Loop thread only, except the dirty list which the flush thread drains. */
+ * (topic, queueId). Loop thread only, except the dirty list which the flush thread drains.
+ * Files are created by the allocator thread (cqalloc.c) ahead of need: a put takes a ready one. */
 #include <errno.h>
 #include <stdarg.h>
 #include <inttypes.h>
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <fcntl.h>
 
 #include "store/store_int.h"
 
@@ -107,7 +109,8 @@ int st_cq_get_or_create(st_store_t *st, const char *topic, size_t tlen, int32_t 
     if (tlen == 0 || memchr(topic, '/', tlen) || (tlen == 1 && topic[0] == '.') ||
         (tlen == 2 && topic[0] == '.' && topic[1] == '.') || memchr(topic, '\0', tlen))
         return ST_EMSG_ILLEGAL;
-    return cq_new(st, topic, tlen, qid, 1, out);
+    /* the directory is made with the queue's first file, off the loop (cqalloc.c) */
+    return cq_new(st, topic, tlen, qid, 0, out);
 }
 
 static void mark_dirty(st_store_t *st, st_mfile_t *f)
@@ -126,12 +129,7 @@ static int cq_file_for(st_store_t *st, st_cq_t *cq, int64_t pos, st_mfile_t **ou
     int64_t no = pos / (int64_t)fsz;
     st_mfile_t *f = st_mfiles_get(&cq->files, no);
     if (!f) {
-        int rc = st_mfile_open(cq->dir, no * (int64_t)fsz, fsz, 1, &f);
-        /* Units are appended 20 bytes at a time: without this, each first touch of a page
-         * makes the kernel read ahead (zero-fill) a large folio, and with thousands of queues
-         * that zeroing dominated the send path. */
-        if (rc == ST_OK)
-            madvise(f->base, fsz, MADV_RANDOM);
+        int rc = st_cq_alloc_take(st, cq, no, &f); /* ready, or a bounded wait, or made here */
         if (rc == ST_OK && (rc = st_mfiles_set(&cq->files, no, f)) != ST_OK) {
             unlink(f->path);
             st_mfile_close(f);
@@ -209,6 +207,11 @@ int st_cq_put(st_store_t *st, st_cq_t *cq, int64_t q, int64_t phy, int32_t size,
         return rc;
     cq->maxUnits = q + 1;
     cq->maxPhysicOffset = phy + size;
+    /* half way through its file: have the next one made ahead of need (O(1), no syscall) */
+    int64_t fsz = (int64_t)st->cfg.mappedFileSizeConsumeQueue, pos = q * ST_CQ_UNIT_SIZE;
+    if (atomic_load(&cq->allocState) == ST_ALLOC_NONE && pos % fsz >= fsz / 2 &&
+        !st_mfiles_get(&cq->files, pos / fsz + 1))
+        st_cq_alloc_request(st, cq, pos / fsz + 1);
     return ST_OK;
 }
 
@@ -311,8 +314,12 @@ static void cq_recover(st_store_t *st, st_cq_t *cq)
     for (size_t j = 0; j < cq->files.n; j++) {
         st_mfile_t *f = cq->files.v[j];
         if (f && f->start > endPos) {
-            LOG_W(ST_MOD, "consume queue %s/%d: dropping file %s beyond the valid end",
-                  cq->topic, cq->queueId, f->path);
+            if (unit_is_zero(f->base)) /* made ahead of need by the allocator, never written */
+                LOG_I(ST_MOD, "consume queue %s/%d: removing unused file %s", cq->topic,
+                      cq->queueId, f->path);
+            else
+                LOG_W(ST_MOD, "consume queue %s/%d: dropping file %s beyond the valid end",
+                      cq->topic, cq->queueId, f->path);
             st_grave_add(st, f);
             cq->files.v[j] = NULL;
         }
@@ -356,6 +363,21 @@ static void cq_check_names(st_store_t *st, st_cq_t *cq, const int64_t *starts, s
     }
 }
 
+/* The file starting at `start` in dir begins with a zero unit (never written: perhaps made
+ * ahead of need by the allocator). */
+static int cq_file_unwritten(const char *dir, int64_t start)
+{
+    char path[4096];
+    uint8_t u[ST_CQ_UNIT_SIZE];
+    snprintf(path, sizeof(path), "%s/%020" PRId64, dir, start);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = pread(fd, u, sizeof(u), 0);
+    close(fd);
+    return n == (ssize_t)sizeof(u) && unit_is_zero(u);
+}
+
 /* Map the files of one queue and find where its units end. Damage marks the queue for a
  * rebuild (nothing of it stays mapped); only system errors fail. */
 static int cq_load(st_store_t *st, st_cq_t *cq)
@@ -370,6 +392,8 @@ static int cq_load(st_store_t *st, st_cq_t *cq)
     cq_check_names(st, cq, starts, n, &shortLast);
     if (n && starts[n - 1] % (int64_t)fsz == 0)
         cq->offsetHint = starts[n - 1] / ST_CQ_UNIT_SIZE; /* made when that offset was reached */
+    if (n > 1 && starts[n - 2] % (int64_t)fsz == 0 && cq_file_unwritten(cq->dir, starts[n - 1]))
+        cq->offsetHint = starts[n - 2] / ST_CQ_UNIT_SIZE; /* ... or ahead of need (cqalloc.c) */
     for (size_t i = 0; i < n && rc == ST_OK && !cq->damaged; i++) {
         st_mfile_t *f;
         rc = st_mfile_open(cq->dir, starts[i], fsz, i + 1 == n ? ST_MFILE_GROW : 0, &f);
@@ -467,8 +491,9 @@ void st_cq_correct_min(st_store_t *st, st_cq_t *cq, int64_t minPhy)
     cq->minUnits = q;
 }
 
-static void cq_free(st_cq_t *cq)
+static void cq_free(st_store_t *st, st_cq_t *cq)
 {
+    st_cq_alloc_forget(st, cq); /* a file made ahead of need and never used is deleted */
     st_mfiles_free(&cq->files);
     free(cq->topic);
     free(cq->dir);
@@ -488,8 +513,9 @@ void st_cq_remove(st_store_t *st, st_cq_t *cq)
         if (cq->files.v[i])
             st_grave_add(st, cq->files.v[i]);
     cq->files.n = 0;
+    st_cq_alloc_forget(st, cq); /* before rmdir: the allocator may be making a file in it */
     rmdir(cq->dir);
-    cq_free(cq);
+    cq_free(st, cq);
 }
 
 void st_cq_free_all(st_store_t *st)
@@ -498,7 +524,7 @@ void st_cq_free_all(st_store_t *st)
         st_cq_t *c = st->buckets[i];
         while (c) {
             st_cq_t *next = c->hnext;
-            cq_free(c);
+            cq_free(st, c);
             c = next;
         }
     }

@@ -1077,6 +1077,8 @@ int st_store_open(const st_config_t *cfg, st_store_t **out)
     pthread_mutex_init(&st->idxMu, NULL);
     pthread_mutex_init(&st->idxWakeMu, NULL);
     pthread_mutex_init(&st->ckptMu, NULL);
+    pthread_mutex_init(&st->allocMu, NULL);
+    pthread_cond_init(&st->allocCv, NULL);
     pthread_cond_init(&st->cqCv, NULL);
     pthread_cond_init(&st->idxWakeCv, NULL);
     pthread_cond_init(&st->cv, NULL);
@@ -1139,12 +1141,15 @@ int st_store_open(const st_config_t *cfg, st_store_t **out)
     st->writable = 1;
     if (st_index_start(st) != ST_OK)
         LOG_W(ST_MOD, "no index writer thread: message keys are indexed on the caller's thread");
+    if (st_cq_alloc_start(st) != ST_OK)
+        LOG_W(ST_MOD, "no consume-queue allocator thread: files are created on the caller's thread");
     if ((rc = st_flush_threads_start(st)) != ST_OK)
         goto err;
     *out = st;
     return ST_OK;
 err:
     st->writable = 0;
+    st_cq_alloc_stop(st);
     st_ckpt_close(st);
     st_index_close(st);
     st_cq_free_all(st);
@@ -1159,6 +1164,8 @@ err:
     pthread_mutex_destroy(&st->idxMu);
     pthread_mutex_destroy(&st->idxWakeMu);
     pthread_mutex_destroy(&st->ckptMu);
+    pthread_mutex_destroy(&st->allocMu);
+    pthread_cond_destroy(&st->allocCv);
     pthread_cond_destroy(&st->cqCv);
     pthread_cond_destroy(&st->idxWakeCv);
     pthread_cond_destroy(&st->cv);
@@ -1176,6 +1183,7 @@ void st_store_close(st_store_t *st)
         return;
     st_flush_threads_stop(st);
     st_index_stop(st); /* what is queued lands in the files before the final flush */
+    st_cq_alloc_stop(st); /* files it made and nobody took are deleted with their queues */
     int ok = st->writable;
     if (st_store_flush(st) != ST_OK)
         ok = 0;
@@ -1197,6 +1205,8 @@ void st_store_close(st_store_t *st)
     pthread_mutex_destroy(&st->idxMu);
     pthread_mutex_destroy(&st->idxWakeMu);
     pthread_mutex_destroy(&st->ckptMu);
+    pthread_mutex_destroy(&st->allocMu);
+    pthread_cond_destroy(&st->allocCv);
     pthread_cond_destroy(&st->cqCv);
     pthread_cond_destroy(&st->idxWakeCv);
     pthread_cond_destroy(&st->cv);

@@ -174,6 +174,28 @@ typedef struct st_phase_stats {
 } st_phase_stats_t;
 enum { ST_PHASE_APPEND, ST_PHASE_CQ, ST_PHASE_INDEX, ST_PHASE_FLUSH_CL, ST_PHASE_FLUSH_CQ, ST_PHASE_FLUSH_INDEX,
        ST_PHASE_N };
+/* The consume-queue file allocator (cqalloc.c): files are created on its thread ahead of need
+ * (when a queue's current file is half full, or for a new queue announced by
+ * st_cq_preallocate), so a put only swaps in a ready mapping. A put whose file is not ready makes
+ * it itself (as before; no waiting behind other queues' files), unless the allocator is making
+ * that very file, which it then waits for (one creation). */
+typedef struct st_cq_alloc_stats {
+    uint64_t createdByAllocator;    /* files created on the allocator thread */
+    uint64_t createdOnCaller;       /* files created on the putting (loop) thread */
+    uint64_t readyTaken;            /* a put found its file ready */
+    uint64_t waits;                 /* a put waited for its file being made by the allocator */
+    uint64_t waitMaxNs;             /* longest such wait */
+    uint64_t discarded;             /* ready files nobody used (deleted) */
+} st_cq_alloc_stats_t;
+/* A snapshot of the counters. Any thread. */
+void st_cq_alloc_stats(st_store_t *st, st_cq_alloc_stats_t *out);
+/* Have the allocator create the first file of queues 0 .. nQueues-1 of topic (at most 64) that
+ * have none yet, in the background. Call it when a topic is created; loop thread, no system
+ * call. Returns ST_EMSG_ILLEGAL for a topic that cannot be a directory name. */
+int st_cq_preallocate(st_store_t *st, const char *topic, int nQueues);
+/* Tests: hold the allocator (paused = 1) before its next file, or let it go on. */
+void st_cq_alloc_test_pause(st_store_t *st, int paused);
+
 /* The store's histograms (live: read them, do not write). Any thread. */
 const st_phase_stats_t *st_phase_stats(const st_store_t *st);
 /* "append", "cq", "index", "flush_commitlog", "flush_consumequeue", "flush_index" and the

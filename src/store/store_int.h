@@ -43,7 +43,17 @@ typedef struct st_cq {
     int64_t offsetHint;             /* damaged: offsets it had reached (if retention took all
                                      * its records, the rebuilt queue stays empty there) */
     int damageLogged;               /* a pull met a bad unit (logged once) */
+    /* cqalloc.c: at most one file request in flight per queue. allocState moves NONE ->
+     * QUEUED (loop) -> BUSY (allocator) -> READY (allocator) -> NONE (loop takes the file);
+     * the loop may also take a QUEUED request back (QUEUED -> NONE). The other fields are
+     * guarded by st->allocMu. */
+    atomic_int allocState;
+    int64_t allocNo;                /* file number requested / ready */
+    st_mfile_t *allocReady;         /* READY: the created and mapped file */
+    struct st_cq *allocNext, *allocPrev; /* QUEUED: on st->allocHead's list */
 } st_cq_t;
+
+enum { ST_ALLOC_NONE, ST_ALLOC_QUEUED, ST_ALLOC_BUSY, ST_ALLOC_READY };
 
 struct st_store {
     st_config_t cfg;
@@ -102,6 +112,15 @@ struct st_store {
     pthread_cond_t idxWakeCv;
     int64_t idxLastPhy;             /* loop: the newest record handed to the index */
     uint64_t idxFullWaits;          /* times the loop found the ring full and waited */
+
+    /* cqalloc.c: the consume-queue file allocator thread (open + fallocate + mmap off the loop) */
+    pthread_mutex_t allocMu;
+    pthread_cond_t allocCv;         /* the allocator sleeps on it */
+    pthread_cond_t allocDoneCv;     /* a loop waiting for its file being made sleeps on it */
+    st_cq_t *allocHead, *allocTail; /* queued requests, served from the head */
+    int allocStop, allocThrOn, allocPaused;
+    pthread_t allocThr;
+    st_cq_alloc_stats_t allocStats; /* relaxed atomics: read from any thread */
 
     /* clean.c: retention and disk space */
     atomic_int diskFull;            /* usage over diskSpaceWarningLevelRatio: puts refused */
@@ -220,6 +239,23 @@ void st_index_close(st_store_t *st);
  * started, or it could not start) st_index_record writes on the caller's thread. */
 int st_index_start(st_store_t *st);
 void st_index_stop(st_store_t *st);
+
+/* cqalloc.c. Start / stop the allocator thread (stop: a request not started is dropped; ready
+ * files stay on their queues until st_cq_alloc_forget). Loop thread. */
+int st_cq_alloc_start(st_store_t *st);
+void st_cq_alloc_stop(st_store_t *st);
+/* Ask for file `no` of cq ahead of need (no-op without the thread or if a request is in
+ * flight). Loop thread; O(1), no system call. */
+void st_cq_alloc_request(st_store_t *st, st_cq_t *cq, int64_t no);
+/* File `no` of cq, which is not in cq->files: the ready one; or, when the allocator is making it
+ * at this moment, that one after a wait (one creation); else made on the caller's thread
+ * (counted; a request not started is taken back). Loop thread. */
+int st_cq_alloc_take(st_store_t *st, st_cq_t *cq, int64_t no, st_mfile_t **out);
+/* Cancel cq's request, waiting for one under way, and delete a ready file nobody used. Loop
+ * thread, before cq is freed or its files are replaced. */
+void st_cq_alloc_forget(st_store_t *st, st_cq_t *cq);
+/* Create file `no` of cq (mkdir -p its directory first) on the caller's thread. */
+int st_cq_file_create(st_store_t *st, st_cq_t *cq, int64_t no, st_mfile_t **out);
 
 /* cq.c: make sure the file that unit q falls in exists (so that creating it cannot fail
  * after the commit-log record was written) */

@@ -140,7 +140,7 @@ for f in recorded:
                 # one of Loulan's latency breakdown (loop iterations, store phases: issue 17)
                 mine = {"loopIterationUs", "loopIterationMaxMs", "loopSlowIterations", "storeAppendUs",
                         "storeConsumeQueueUs", "storeIndexUs", "storeFlushCommitLogUs", "storeFlushConsumeQueueUs",
-                        "storeFlushIndexUs"}
+                        "storeFlushIndexUs", "storeConsumeQueueFiles"}
                 want = wk.get(2, set()) | mine
                 check(name + " table keys", gk.get(2) and gk[2] <= want, sorted(gk.get(2, set()) - want))
                 continue

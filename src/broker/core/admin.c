@@ -167,6 +167,8 @@ void br_handle_update_and_create_topic(rm_conn_t *c, rm_cmd_t *req, void *ctx)
     tc->multiTag = ft && strcmp(ft, "MULTI_TAG") == 0;
     memcpy(tc->attributes, attrs, sizeof attrs);
     br_topics_save(&b->topics);
+    if (!old && b->store) /* its consume-queue files are made off the loop, ahead of the first puts */
+        st_cq_preallocate(b->store, topic, w);
     LOG_I("broker", "topic %s created/updated: read %d write %d perm %d by %s", topic, r, w, perm, rm_conn_peer(c));
     br_register_all(b, 0);
     rm_conn_respond_code(c, req, RC_SUCCESS, NULL);

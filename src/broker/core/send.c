@@ -82,6 +82,8 @@ br_topic_t *br_topic_for_send(br_broker_t *b, const char *topic, const char *tmp
         return NULL;
     }
     LOG_I("broker", "topic %s auto-created with %d queues", topic, tc->writeQueueNums);
+    if (b->store) /* its consume-queue files are made off the loop, ahead of the first puts */
+        st_cq_preallocate(b->store, topic, tc->writeQueueNums);
     br_register_soon(b);
     return tc;
 }

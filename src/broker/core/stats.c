@@ -290,6 +290,13 @@ static void latency_keys(br_broker_t *b, lj_val_t *t)
         hist_string(st_phase_hist(ps, i), v, sizeof v);
         lj_set_str(t, k_phase_keys[i], v);
     }
+    st_cq_alloc_stats_t as;
+    st_cq_alloc_stats(b->store, &as);
+    snprintf(v, sizeof v, "byAllocator=%llu onLoop=%llu ready=%llu waits=%llu waitMaxUs=%llu discarded=%llu",
+             (unsigned long long)as.createdByAllocator, (unsigned long long)as.createdOnCaller,
+             (unsigned long long)as.readyTaken, (unsigned long long)as.waits,
+             (unsigned long long)(as.waitMaxNs / 1000), (unsigned long long)as.discarded);
+    lj_set_str(t, "storeConsumeQueueFiles", v);
 }
 
 void br_handle_get_broker_runtime_info(rm_conn_t *c, rm_cmd_t *req, void *ctx)
