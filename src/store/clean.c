@@ -103,8 +103,10 @@ int st_cq_delete_below(st_store_t *st, st_cq_t *cq, int64_t minPhy)
                 break;
         }
         st_mfiles_drop_first(&cq->files);
-        if (f)
+        if (f) {
+            st_cq_alloc_release_file(st, cq, f);
             st_grave_add(st, f);
+        }
         n++;
     }
     if (n) {

@@ -137,6 +137,10 @@ static int cq_file_for(st_store_t *st, st_cq_t *cq, int64_t pos, st_mfile_t **ou
         if (rc != ST_OK)
             return rc;
     }
+    /* the unit's blocks must exist before it is written: a fault on a full disk is a SIGBUS */
+    int rc = st_cq_reserve(st, cq, f, pos - f->start + ST_CQ_UNIT_SIZE);
+    if (rc != ST_OK)
+        return rc;
     *out = f;
     return ST_OK;
 }
@@ -314,6 +318,7 @@ static void cq_recover(st_store_t *st, st_cq_t *cq)
     for (size_t j = 0; j < cq->files.n; j++) {
         st_mfile_t *f = cq->files.v[j];
         if (f && f->start > endPos) {
+            st_cq_alloc_release_file(st, cq, f);
             if (unit_is_zero(f->base)) /* made ahead of need by the allocator, never written */
                 LOG_I(ST_MOD, "consume queue %s/%d: removing unused file %s", cq->topic,
                       cq->queueId, f->path);
@@ -508,12 +513,13 @@ void st_cq_remove(st_store_t *st, st_cq_t *cq)
     if (*pp)
         *pp = cq->hnext;
     st->ncq--;
+    /* first: the allocator may be making a file in its directory, or reserving in one */
+    st_cq_alloc_forget(st, cq);
     /* the flush thread may hold these files on its dirty list: keep them mapped until close */
     for (size_t i = 0; i < cq->files.n; i++)
         if (cq->files.v[i])
             st_grave_add(st, cq->files.v[i]);
     cq->files.n = 0;
-    st_cq_alloc_forget(st, cq); /* before rmdir: the allocator may be making a file in it */
     rmdir(cq->dir);
     cq_free(st, cq);
 }

@@ -12,6 +12,7 @@
  * Threads: st_cq_alloc_request/take/forget on the loop, alloc_main on its own thread; the
  * queue of requests and each cq's alloc fields are guarded by st->allocMu. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -32,6 +33,26 @@ static void stat_max(uint64_t *c, uint64_t v)
         ;
 }
 
+/* fallocate [from, to) of f (whole pages) and raise f->reserved to `to`. A file system that
+ * cannot reserve counts as reserved: it stays sparse, as it would have before. */
+static int reserve_range(st_mfile_t *f, int64_t from, int64_t to)
+{
+    from &= ~(int64_t)4095;
+    if (to > (int64_t)f->size)
+        to = (int64_t)f->size;
+    if (from < to && fallocate(f->fd, 0, from, to - from) != 0) {
+        if (errno != EOPNOTSUPP && errno != ENOSYS) {
+            LOG_E(ST_MOD, "fallocate %s: %s", f->path, strerror(errno));
+            return errno == ENOSPC || errno == EDQUOT ? ST_EDISKFULL : ST_EIO;
+        }
+        to = (int64_t)f->size;
+    }
+    int64_t old = atomic_load(&f->reserved);
+    while (to > old && !atomic_compare_exchange_weak(&f->reserved, &old, to))
+        ;
+    return ST_OK;
+}
+
 int st_cq_file_create(st_store_t *st, st_cq_t *cq, int64_t no, st_mfile_t **out)
 {
     uint64_t fsz = st->cfg.mappedFileSizeConsumeQueue;
@@ -39,7 +60,14 @@ int st_cq_file_create(st_store_t *st, st_cq_t *cq, int64_t no, st_mfile_t **out)
         LOG_E(ST_MOD, "mkdir %s: %s", cq->dir, strerror(errno));
         return errno == ENOSPC || errno == EDQUOT ? ST_EDISKFULL : ST_EIO;
     }
-    int rc = st_mfile_open(cq->dir, no * (int64_t)fsz, fsz, 1, out);
+    int rc = st_mfile_open(cq->dir, no * (int64_t)fsz, fsz, ST_MFILE_SPARSE, out);
+    /* sparse: only the first page is reserved now, the rest a step at a time as the queue is
+     * written (st_cq_reserve) */
+    if (rc == ST_OK && (rc = reserve_range(*out, 0, 4096)) != ST_OK) {
+        unlink((*out)->path);
+        st_mfile_close(*out);
+        *out = NULL;
+    }
     /* Units are appended 20 bytes at a time: without this, each first touch of a page makes
      * the kernel read ahead (zero-fill) a large folio, and with thousands of queues that
      * zeroing dominated the send path. */
@@ -99,6 +127,16 @@ static void *alloc_main(void *arg)
         int64_t no = cq->allocNo;
         atomic_store(&cq->allocState, ST_ALLOC_BUSY);
         pthread_mutex_unlock(&st->allocMu);
+        if (cq->allocKind == ST_ALLOC_RESERVE) {
+            /* allocFile stays open while BUSY: st_cq_alloc_release_file waits for this */
+            int rrc = reserve_range(cq->allocFile, cq->allocFrom, cq->allocTo);
+            if (rrc == ST_OK)
+                stat_add(&st->allocStats.reservedByAllocator, 1);
+            pthread_mutex_lock(&st->allocMu);
+            atomic_store(&cq->allocState, ST_ALLOC_NONE); /* a failure: the put retries, reports */
+            pthread_cond_broadcast(&st->allocDoneCv);
+            continue;
+        }
         /* cq stays allocated while BUSY: st_cq_alloc_forget waits for this to end */
         st_mfile_t *f = NULL;
         int rc = st_cq_file_create(st, cq, no, &f);
@@ -153,6 +191,7 @@ void st_cq_alloc_request(st_store_t *st, st_cq_t *cq, int64_t no)
     if (!st->allocThrOn || atomic_load(&cq->allocState) != ST_ALLOC_NONE)
         return;
     pthread_mutex_lock(&st->allocMu);
+    cq->allocKind = ST_ALLOC_FILE;
     cq->allocNo = no;
     atomic_store(&cq->allocState, ST_ALLOC_QUEUED);
     list_push(st, cq, 0);
@@ -198,8 +237,8 @@ int st_cq_alloc_take(st_store_t *st, st_cq_t *cq, int64_t no, st_mfile_t **out)
             discard_ready(st, cq); /* made for an offset the queue no longer heads for */
             continue;
         }
-        if (s != ST_ALLOC_BUSY)
-            break;
+        if (s != ST_ALLOC_BUSY || cq->allocKind != ST_ALLOC_FILE)
+            break; /* (a step being reserved in the old file does not concern the new one) */
         /* being made right now (the same name: it cannot be made here too); that ends
          * without us, after one file's creation */
         if (!t0) {
@@ -211,7 +250,7 @@ int st_cq_alloc_take(st_store_t *st, st_cq_t *cq, int64_t no, st_mfile_t **out)
     /* Not ready and not started (or no request): waiting would cost this put the files queued
      * before it, so take the request back and make the file here, as before the allocator (one
      * file's creation on the loop; counted). A failure is reported by this put. */
-    if (atomic_load(&cq->allocState) == ST_ALLOC_QUEUED) {
+    if (atomic_load(&cq->allocState) == ST_ALLOC_QUEUED) { /* a file, or a step of the old one */
         list_unlink(st, cq);
         atomic_store(&cq->allocState, ST_ALLOC_NONE);
     }
@@ -234,6 +273,53 @@ void st_cq_alloc_forget(st_store_t *st, st_cq_t *cq)
         atomic_store(&cq->allocState, ST_ALLOC_NONE);
     } else if (s == ST_ALLOC_READY) {
         discard_ready(st, cq);
+    }
+    pthread_mutex_unlock(&st->allocMu);
+}
+
+int st_cq_reserve(st_store_t *st, st_cq_t *cq, st_mfile_t *f, int64_t end)
+{
+    int64_t r = atomic_load(&f->reserved);
+    if (end <= r) {
+        /* half way through the step: have the next one reserved ahead (O(1), no syscall) */
+        if (r < (int64_t)f->size && end + ST_CQ_RESERVE_STEP / 2 > r && st->allocThrOn &&
+            atomic_load(&cq->allocState) == ST_ALLOC_NONE) {
+            pthread_mutex_lock(&st->allocMu);
+            cq->allocKind = ST_ALLOC_RESERVE;
+            cq->allocFile = f;
+            cq->allocFrom = r;
+            cq->allocTo = r + ST_CQ_RESERVE_STEP;
+            atomic_store(&cq->allocState, ST_ALLOC_QUEUED);
+            list_push(st, cq, 0);
+            pthread_cond_signal(&st->allocCv);
+            pthread_mutex_unlock(&st->allocMu);
+        }
+        return ST_OK;
+    }
+    /* not reserved yet: a step being reserved for this file is waited for (one fallocate), a
+     * queued one taken back and done here, from the page the write starts in (what lies below
+     * was written before, so its blocks exist) */
+    st_cq_alloc_release_file(st, cq, f);
+    if (end <= atomic_load(&f->reserved))
+        return ST_OK;
+    int rc = reserve_range(f, end - ST_CQ_UNIT_SIZE, end - ST_CQ_UNIT_SIZE + ST_CQ_RESERVE_STEP);
+    if (rc == ST_OK)
+        stat_add(&st->allocStats.reservedOnCaller, 1);
+    return rc;
+}
+
+void st_cq_alloc_release_file(st_store_t *st, st_cq_t *cq, st_mfile_t *f)
+{
+    if (atomic_load(&cq->allocState) == ST_ALLOC_NONE)
+        return;
+    pthread_mutex_lock(&st->allocMu);
+    while (atomic_load(&cq->allocState) == ST_ALLOC_BUSY && cq->allocKind == ST_ALLOC_RESERVE &&
+           cq->allocFile == f)
+        pthread_cond_wait(&st->allocDoneCv, &st->allocMu);
+    if (atomic_load(&cq->allocState) == ST_ALLOC_QUEUED && cq->allocKind == ST_ALLOC_RESERVE &&
+        cq->allocFile == f) {
+        list_unlink(st, cq);
+        atomic_store(&cq->allocState, ST_ALLOC_NONE);
     }
     pthread_mutex_unlock(&st->allocMu);
 }

@@ -1,7 +1,9 @@
 /* mfile.c: fixed-size memory-mapped files named by their 20-digit start offset, the arrays
  * that index them by file number, and directory helpers. Used by the commit log and the
- * consume queues. Files are fully allocated at creation (fallocate) so that a write through the
- * mapping cannot fault on a full disk. */
+ * consume queues. Commit-log files are fully allocated at creation (fallocate) so that a write
+ * through the mapping cannot fault on a full disk; consume-queue files are created sparse
+ * (ST_MFILE_SPARSE) and reserved a step at a time ahead of the writer (cq.c, cqalloc.c), so a
+ * queue that is written little costs little disk. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +25,8 @@ int st_mfile_open(const char *dir, int64_t start, uint64_t size, int create, st_
     void *base;
 
     snprintf(path, sizeof(path), "%s/%020lld", dir, (long long)start);
-    fd = open(path, O_RDWR | O_CLOEXEC | (create == 1 ? O_CREAT : 0), 0644);
+    int creating = create == 1 || create == ST_MFILE_SPARSE;
+    fd = open(path, O_RDWR | O_CLOEXEC | (creating ? O_CREAT : 0), 0644);
     if (fd < 0) {
         LOG_E(ST_MOD, "open %s: %s", path, strerror(errno));
         if (errno == ENOSPC || errno == EDQUOT)
@@ -34,13 +37,13 @@ int st_mfile_open(const char *dir, int64_t start, uint64_t size, int create, st_
     }
     if (fstat(fd, &sb) != 0)
         goto err;
-    if (create == 1 && sb.st_size == 0) {
+    if (creating && sb.st_size == 0) {
         if (ftruncate(fd, (off_t)size) != 0) {
             LOG_E(ST_MOD, "ftruncate %s: %s", path, strerror(errno));
             goto err;
         }
         /* reserve the blocks; tmpfs and ext4 support it, otherwise stay sparse */
-        if (fallocate(fd, 0, 0, (off_t)size) != 0 && errno != EOPNOTSUPP && errno != ENOSYS) {
+        if (create == 1 && fallocate(fd, 0, 0, (off_t)size) != 0 && errno != EOPNOTSUPP && errno != ENOSYS) {
             LOG_E(ST_MOD, "fallocate %s: %s", path, strerror(errno));
             if (errno == ENOSPC || errno == EDQUOT)
                 rc = ST_EDISKFULL;
@@ -81,6 +84,9 @@ int st_mfile_open(const char *dir, int64_t start, uint64_t size, int create, st_
     f->size = size;
     f->base = base;
     f->fd = fd;
+    /* what a write through the mapping may touch without a fault that allocates a block: a
+     * sparse or existing file is not known to be reserved (consume queues reserve as they go) */
+    atomic_store(&f->reserved, create == 1 ? (int64_t)size : 0);
     *out = f;
     return ST_OK;
 err:

@@ -186,7 +186,14 @@ typedef struct st_cq_alloc_stats {
     uint64_t waits;                 /* a put waited for its file being made by the allocator */
     uint64_t waitMaxNs;             /* longest such wait */
     uint64_t discarded;             /* ready files nobody used (deleted) */
+    uint64_t reservedByAllocator;   /* reserve steps (fallocate) done ahead on its thread */
+    uint64_t reservedOnCaller;      /* ... done by a put that found its step not reserved */
 } st_cq_alloc_stats_t;
+/* Consume-queue files are reserved (fallocate) in steps of this many bytes, the next step
+ * requested from the allocator when the writer is half way through the current one, so that a
+ * queue written little costs little disk (a whole 6 MB file each did: 24 GB for 1,024 topics of
+ * 4 queues) and no write through the mapping can fault on a full disk. */
+#define ST_CQ_RESERVE_STEP (64 * 1024)
 /* A snapshot of the counters. Any thread. */
 void st_cq_alloc_stats(st_store_t *st, st_cq_alloc_stats_t *out);
 /* Have the allocator create the first file of queues 0 .. nQueues-1 of topic (at most 64) that

@@ -19,6 +19,9 @@ typedef struct st_mfile {
     int fd;
     char *path;
     atomic_int dirty;               /* consume-queue files: on the store's dirty list */
+    _Atomic int64_t reserved;       /* bytes from 0 known to have their blocks allocated (a
+                                     * write below it cannot fault on a full disk); consume
+                                     * queues raise it, loop or allocator thread */
     struct st_mfile *next_dirty;
 } st_mfile_t;
 
@@ -48,12 +51,17 @@ typedef struct st_cq {
      * the loop may also take a QUEUED request back (QUEUED -> NONE). The other fields are
      * guarded by st->allocMu. */
     atomic_int allocState;
+    int allocKind;                  /* ST_ALLOC_FILE: make file allocNo; ST_ALLOC_RESERVE:
+                                     * fallocate [allocFrom, allocTo) of allocFile */
+    st_mfile_t *allocFile;
+    int64_t allocFrom, allocTo;
     int64_t allocNo;                /* file number requested / ready */
     st_mfile_t *allocReady;         /* READY: the created and mapped file */
     struct st_cq *allocNext, *allocPrev; /* QUEUED: on st->allocHead's list */
 } st_cq_t;
 
 enum { ST_ALLOC_NONE, ST_ALLOC_QUEUED, ST_ALLOC_BUSY, ST_ALLOC_READY };
+enum { ST_ALLOC_FILE, ST_ALLOC_RESERVE };
 
 struct st_store {
     st_config_t cfg;
@@ -150,6 +158,9 @@ size_t st_rec_encode_parts(uint8_t *dst, const st_record_t *r, const char *p1, s
 /* create: 1 = create (fully allocated) if missing; 0 = must exist with exactly `size` bytes;
  * ST_MFILE_GROW = must exist, a shorter file is extended with zeros (the last file of a log). */
 #define ST_MFILE_GROW 2
+/* ST_MFILE_SPARSE = create if missing without allocating blocks (consume queues: the caller
+ * reserves ranges with fallocate before it writes them) */
+#define ST_MFILE_SPARSE 3
 int st_mfile_open(const char *dir, int64_t start, uint64_t size, int create, st_mfile_t **out);
 void st_mfile_close(st_mfile_t *f);
 int st_mfile_sync(st_mfile_t *f, uint64_t from, uint64_t to);
@@ -254,6 +265,13 @@ int st_cq_alloc_take(st_store_t *st, st_cq_t *cq, int64_t no, st_mfile_t **out);
 /* Cancel cq's request, waiting for one under way, and delete a ready file nobody used. Loop
  * thread, before cq is freed or its files are replaced. */
 void st_cq_alloc_forget(st_store_t *st, st_cq_t *cq);
+/* Make sure [0, end) of f, cq's file, is reserved before a unit is written below end: a step
+ * is requested ahead (O(1)); if the allocator has not done it yet, it is done here (one
+ * fallocate; ST_EDISKFULL when the disk is full). Loop thread. */
+int st_cq_reserve(st_store_t *st, st_cq_t *cq, st_mfile_t *f, int64_t end);
+/* f of cq is about to be closed or deleted: a request on it is cancelled (waiting for one under
+ * way). Loop thread. */
+void st_cq_alloc_release_file(st_store_t *st, st_cq_t *cq, st_mfile_t *f);
 /* Create file `no` of cq (mkdir -p its directory first) on the caller's thread. */
 int st_cq_file_create(st_store_t *st, st_cq_t *cq, int64_t no, st_mfile_t **out);
 

@@ -1,7 +1,8 @@
 /* The consume-queue file allocator (store/cqalloc.c): a new queue's file and a queue's next file
  * are created on the allocator thread, ahead of need, and a put only swaps in the mapping; a put
  * whose file is not ready never waits behind the allocator's backlog (it makes its file itself,
- * counted); files made ahead of need and never used leave nothing behind that reads as damage. */
+ * counted); files made ahead of need and never used leave nothing behind that reads as damage;
+ * a queue's file takes disk a step at a time, reserved ahead of the writer. */
 #include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -176,6 +177,68 @@ static void test_deleting_a_topic_with_a_file_in_the_making(void **state)
     assert_int_equal(st_queue_exists(f->st, "Gone", 0), 0);
 }
 
+/* bytes of disk a file holds (ext4 counts delayed allocations too) */
+static long long disk_bytes(fx_t *f, const char *topic, int qid)
+{
+    char path[256];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/consumequeue/%s/%d/%020d", f->dir, topic, qid, 0);
+    if (stat(path, &sb) != 0)
+        return -1;
+    return (long long)sb.st_blocks * 512;
+}
+
+static void wait_reserved(fx_t *f, uint64_t n)
+{
+    uint64_t dl = now_ms() + 10000;
+    while (stats(f).reservedByAllocator < n && now_ms() < dl)
+        usleep(1000);
+    assert_true(stats(f).reservedByAllocator >= n);
+}
+
+static void test_queue_files_take_disk_a_step_at_a_time(void **state)
+{
+    fx_t *f = *state;
+    const long long fileSize = 30000 * ST_CQ_UNIT_SIZE, step = ST_CQ_RESERVE_STEP;
+    st_store_close(f->st);
+    f->cfg.mappedFileSizeConsumeQueue = (uint64_t)fileSize;
+    assert_int_equal(st_store_open(&f->cfg, &f->st), ST_OK);
+
+    assert_int_equal(st_cq_preallocate(f->st, "Sparse", 2), ST_OK);
+    wait_created(f, 2);
+    long long idle = disk_bytes(f, "Sparse", 1); /* made ahead, never written: one page */
+    assert_true(idle >= 0 && idle <= 8192);
+
+    /* a step ahead is reserved by the allocator as the writer goes */
+    assert_int_equal(put_to(f, "Sparse", 0), ST_OK);
+    wait_reserved(f, 1);
+    int units = 0;
+    for (; units < 4000; units++) { /* 80,000 bytes: into the second step */
+        assert_int_equal(put_to(f, "Sparse", 0), ST_OK);
+        /* the first step (after the first page) was requested at 36,884 bytes; wait for it
+         * (the machine may be slow: this test is about disk, not speed) */
+        if ((units + 2) * ST_CQ_UNIT_SIZE >= 40000)
+            wait_reserved(f, 2);
+    }
+    long long used = disk_bytes(f, "Sparse", 0);
+    assert_true(used >= 4001LL * ST_CQ_UNIT_SIZE);
+    assert_true(used <= 4001LL * ST_CQ_UNIT_SIZE + 2 * step);
+    assert_true(used < fileSize / 2);
+    assert_int_equal(stats(f).reservedOnCaller, 0);
+
+    /* the allocator does not answer: a put reserves its own step, nothing is refused */
+    st_cq_alloc_test_pause(f->st, 1);
+    for (int i = 0; i < 4000; i++)
+        assert_int_equal(put_to(f, "Sparse", 0), ST_OK);
+    assert_true(stats(f).reservedOnCaller >= 1);
+    assert_true(disk_bytes(f, "Sparse", 0) >= 8001LL * ST_CQ_UNIT_SIZE);
+    st_cq_alloc_test_pause(f->st, 0);
+    assert_int_equal(st_max_offset(f->st, "Sparse", 0), 8001);
+    reopen(f); /* and after a restart the queue goes on where it was */
+    assert_int_equal(put_to(f, "Sparse", 0), ST_OK);
+    assert_int_equal(st_max_offset(f->st, "Sparse", 0), 8002);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +248,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unused_files_made_ahead_leave_nothing_behind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_file_made_ahead_before_a_crash_is_removed_at_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deleting_a_topic_with_a_file_in_the_making, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_files_take_disk_a_step_at_a_time, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

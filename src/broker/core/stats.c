@@ -292,10 +292,13 @@ static void latency_keys(br_broker_t *b, lj_val_t *t)
     }
     st_cq_alloc_stats_t as;
     st_cq_alloc_stats(b->store, &as);
-    snprintf(v, sizeof v, "byAllocator=%llu onLoop=%llu ready=%llu waits=%llu waitMaxUs=%llu discarded=%llu",
+    snprintf(v, sizeof v,
+             "byAllocator=%llu onLoop=%llu ready=%llu waits=%llu waitMaxUs=%llu discarded=%llu "
+             "reservedByAllocator=%llu reservedOnLoop=%llu",
              (unsigned long long)as.createdByAllocator, (unsigned long long)as.createdOnCaller,
              (unsigned long long)as.readyTaken, (unsigned long long)as.waits,
-             (unsigned long long)(as.waitMaxNs / 1000), (unsigned long long)as.discarded);
+             (unsigned long long)(as.waitMaxNs / 1000), (unsigned long long)as.discarded,
+             (unsigned long long)as.reservedByAllocator, (unsigned long long)as.reservedOnCaller);
     lj_set_str(t, "storeConsumeQueueFiles", v);
 }
 
