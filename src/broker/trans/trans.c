@@ -26,9 +26,16 @@
 #define PRUNE_NEVER INT64_MAX
 #define ROUND_LIMIT 20000       /* half messages looked at per check round */
 
+#define PRUNE_LIMIT 20000       /* decided transactions forgotten / op records passed per round */
+
 typedef struct tx_entry {
     int resolved;               /* committed, rolled back or discarded */
+    int onPruneList;
     int64_t pruneAt;            /* forget it once the check progress passes this half offset */
+    struct tx_entry *nextPrune; /* the prune list: decided ones in the order they were decided,
+                                 * so pruneAt grows along it and a round stops at the first one
+                                 * the progress has not passed (no walk over every transaction) */
+    char key[];                 /* its key in b->trans->keys */
 } tx_entry_t;
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -58,8 +65,9 @@ static int half_at(br_broker_t *b, int64_t q, st_record_t *r)
 static tx_entry_t *entry(br_broker_t *b, const char *key, int create)
 {
     tx_entry_t *e = cm_map_get(&b->trans->keys, key);
-    if (!e && create && (e = calloc(1, sizeof *e)) != NULL) {
+    if (!e && create && (e = calloc(1, sizeof *e + strlen(key) + 1)) != NULL) {
         e->pruneAt = PRUNE_NEVER;
+        strcpy(e->key, key);
         if (cm_map_put(&b->trans->keys, key, e) != 0) {
             free(e);
             e = NULL;
@@ -74,6 +82,15 @@ static void resolve(br_broker_t *b, const char *key)
     if (e) {
         e->resolved = 1;
         e->pruneAt = st_max_offset(b->store, HALF_TOPIC, 0);
+        if (!e->onPruneList) { /* (decided again: it keeps its place, and the later pruneAt holds
+                                * back the ones behind it a little; never wrongly forgotten) */
+            e->onPruneList = 1;
+            if (b->trans->pruneTail)
+                b->trans->pruneTail->nextPrune = e;
+            else
+                b->trans->pruneHead = e;
+            b->trans->pruneTail = e;
+        }
     }
 }
 
@@ -369,37 +386,18 @@ static void defer_one(br_broker_t *b, const st_record_t *r, const char *key)
         entry(b, key, 1); /* copies exist now: remember the transaction until it is decided */
 }
 
-typedef struct prune_ctx { br_broker_t *b; char **keys; size_t n, cap; } prune_ctx_t;
-
-static void collect_prunable(const char *key, void *val, void *arg)
-{
-    prune_ctx_t *p = arg;
-    tx_entry_t *e = val;
-    if (e->resolved && e->pruneAt <= p->b->trans->halfOffset) {
-        if (p->n == p->cap) {
-            size_t nc = p->cap ? p->cap * 2 : 64;
-            char **nk = realloc(p->keys, nc * sizeof *nk);
-            if (!nk)
-                return; /* forgotten next round instead */
-            p->keys = nk;
-            p->cap = nc;
-        }
-        p->keys[p->n++] = (char *)key;
-    }
-}
-
 /* Forget decided transactions the progress has passed, and move the op progress along the op
  * records that only name forgotten ones (those are not needed to rebuild the state). */
 static void prune(br_broker_t *b)
 {
-    prune_ctx_t p = {.b = b};
-    cm_map_each(&b->trans->keys, collect_prunable, &p);
-    for (size_t i = 0; i < p.n; i++) {
-        char key[128];
-        snprintf(key, sizeof key, "%s", p.keys[i]);
-        free(cm_map_remove(&b->trans->keys, key));
+    br_trans_t *t = b->trans;
+    for (int n = 0; n < PRUNE_LIMIT && t->pruneHead && t->pruneHead->pruneAt <= t->halfOffset; n++) {
+        tx_entry_t *e = t->pruneHead;
+        if (!(t->pruneHead = e->nextPrune))
+            t->pruneTail = NULL;
+        cm_map_remove(&t->keys, e->key);
+        free(e);
     }
-    free(p.keys);
     int64_t max = st_max_offset(b->store, OP_TOPIC, 0), o = b->trans->opOffset;
     static st_get_result_t g;
     static int ready;
@@ -407,7 +405,8 @@ static void prune(br_broker_t *b)
         st_get_result_init(&g);
         ready = 1;
     }
-    while (o < max && st_get(b->store, OP_TOPIC, 0, o, 1, 0, NULL, &g) == ST_OK && g.status == ST_GET_FOUND) {
+    for (int n = 0; n < PRUNE_LIMIT && o < max && st_get(b->store, OP_TOPIC, 0, o, 1, 0, NULL, &g) == ST_OK &&
+                    g.status == ST_GET_FOUND; n++) {
         st_record_t r;
         char key[128];
         if (st_record_decode(g.msgs[0].iov_base, g.msgs[0].iov_len, 0, &r) != ST_OK || br_prop(&r, "KEYS", key, sizeof key) ||
@@ -482,6 +481,7 @@ static void rebuild(br_broker_t *b)
 void br_trans_start(br_broker_t *b)
 {
     cm_map_init(&b->trans->keys);
+    b->trans->pruneHead = b->trans->pruneTail = NULL;
     int64_t h = br_offsets_get(&b->offsets, SYS_GROUP, HALF_TOPIC, 0);
     int64_t o = br_offsets_get(&b->offsets, SYS_GROUP, OP_TOPIC, 0);
     b->trans->halfOffset = h >= 0 ? h : st_min_offset(b->store, HALF_TOPIC, 0);
@@ -500,6 +500,7 @@ void br_trans_stop(br_broker_t *b, uv_close_cb cb)
     br_offsets_set(&b->offsets, SYS_GROUP, HALF_TOPIC, 0, b->trans->halfOffset);
     br_offsets_set(&b->offsets, SYS_GROUP, OP_TOPIC, 0, b->trans->opOffset);
     cm_map_free(&b->trans->keys, free_entry);
+    b->trans->pruneHead = b->trans->pruneTail = NULL;
     uv_close((uv_handle_t *)&b->trans->timer, cb);
 }
 

@@ -10,6 +10,7 @@ typedef struct br_trans {
     cm_map_t keys;              /* UNIQ_KEY -> decision state, while the check may meet it */
     int64_t halfOffset;         /* check progress in the half queue */
     int64_t opOffset;           /* op records before this are no longer needed */
+    struct tx_entry *pruneHead, *pruneTail; /* decided ones, in the order they were decided */
     uv_timer_t timer;
 } br_trans_t;
 
