@@ -560,15 +560,15 @@ static void ifile_query(st_store_t *st, const st_ifile_t *f, uint32_t hash, int6
  * no pointer into a file is kept after the unlock. st_index_load and st_index_close, which
  * change the list without it, run when the store opens and closes, and the caller must not
  * let a query run across those. It never reads the commit log (the loop unmaps its files). */
-int st_query_index(st_store_t *st, const char *topic, const char *key, int64_t begin, int64_t end,
-                   st_query_cand_t *cand)
+static int query_index(st_store_t *st, const char *topic, const char *key, int64_t begin,
+                       int64_t end, int waitMs, st_query_cand_t *cand)
 {
     memset(cand, 0, sizeof *cand);
     if (!topic || !key || !*key)
         return ST_EINVAL;
     /* a key sent just before the query is found: what was queued is applied first (normally
      * microseconds; bounded, so a stuck disk makes the answer incomplete, not the caller hang) */
-    if (wait_applied(st, 1000) != 0)
+    if (waitMs && wait_applied(st, waitMs) != 0)
         LOG_W(ST_MOD, "index writer behind: a query may miss the newest messages");
     pthread_mutex_lock(&st->idxMu);
     if (st->nidx) {
@@ -607,8 +607,14 @@ int st_query_verify(st_store_t *st, const st_query_cand_t *cand, const char *top
     return res->n ? ST_OK : ST_ENOENT;
 }
 
-int st_query_by_key(st_store_t *st, const char *topic, const char *key, int maxNum, int64_t begin,
-                    int64_t end, int uniq, st_query_result_t *res)
+int st_query_index(st_store_t *st, const char *topic, const char *key, int64_t begin, int64_t end,
+                   st_query_cand_t *cand)
+{
+    return query_index(st, topic, key, begin, end, 1000, cand);
+}
+
+static int query_by_key(st_store_t *st, const char *topic, const char *key, int maxNum, int64_t begin,
+                        int64_t end, int uniq, int waitMs, st_query_result_t *res)
 {
     memset(res, 0, sizeof *res);
     if (!topic || !key || !*key || maxNum <= 0)
@@ -616,11 +622,23 @@ int st_query_by_key(st_store_t *st, const char *topic, const char *key, int maxN
     st_query_cand_t *cand = malloc(sizeof *cand); /* 2 KiB: not on the stack */
     if (!cand)
         return ST_ENOMEM;
-    int rc = st_query_index(st, topic, key, begin, end, cand);
+    int rc = query_index(st, topic, key, begin, end, waitMs, cand);
     if (rc == ST_OK || rc == ST_ENOENT) /* ENOENT: no candidate, but lastUpdate* is filled */
         rc = st_query_verify(st, cand, topic, key, maxNum, begin, end, uniq, res);
     free(cand);
     return rc;
+}
+
+int st_query_by_key(st_store_t *st, const char *topic, const char *key, int maxNum, int64_t begin,
+                    int64_t end, int uniq, st_query_result_t *res)
+{
+    return query_by_key(st, topic, key, maxNum, begin, end, uniq, 1000, res);
+}
+
+int st_query_by_key_nowait(st_store_t *st, const char *topic, const char *key, int maxNum,
+                           int64_t begin, int64_t end, int uniq, st_query_result_t *res)
+{
+    return query_by_key(st, topic, key, maxNum, begin, end, uniq, 0, res);
 }
 
 /* ---- flush, retention, close ---------------------------------------------------------------- */

@@ -397,6 +397,11 @@ int st_query_by_key(st_store_t *st, const char *topic, const char *key, int maxN
                     int64_t end, int uniq, st_query_result_t *res);
 int st_query_index(st_store_t *st, const char *topic, const char *key, int64_t begin, int64_t end,
                    st_query_cand_t *cand);
+/* st_query_by_key over what the index writer has applied so far, without waiting for it: for
+ * loop callers that know of their own recent keys another way (the index covers everything
+ * stored before the store was opened: recovery writes it before the writer starts). */
+int st_query_by_key_nowait(st_store_t *st, const char *topic, const char *key, int maxNum,
+                           int64_t begin, int64_t end, int uniq, st_query_result_t *res);
 int st_query_verify(st_store_t *st, const st_query_cand_t *cand, const char *topic, const char *key,
                     int maxNum, int64_t begin, int64_t end, int uniq, st_query_result_t *res);
 /* The index is written by its own thread: wait until every key of a put made before this call
