@@ -25,6 +25,7 @@
 #define SYS_GROUP "CID_RMQ_SYS_TRANS"
 #define PRUNE_NEVER INT64_MAX
 #define ROUND_LIMIT 20000       /* half messages looked at per check round */
+#define CHECK_SLICE 64          /* ... per loop turn (about 10 ms of puts on a busy VM) */
 
 #define PRUNE_LIMIT 20000       /* decided transactions forgotten / op records passed per round */
 
@@ -430,13 +431,17 @@ static void prune(br_broker_t *b)
     b->trans->opOffset = o;
 }
 
-void br_trans_check(br_broker_t *b)
+/* One slice of a check round: at most CHECK_SLICE half messages, so one loop turn never does
+ * work proportional to the number of transactions. 1 if the round goes on (call again). */
+static int check_slice(br_broker_t *b)
 {
+    br_trans_t *t = b->trans;
     int64_t now = cm_now_ms(), max = st_max_offset(b->store, HALF_TOPIC, 0);
-    int64_t o = b->trans->halfOffset, min = st_min_offset(b->store, HALF_TOPIC, 0);
+    int64_t o = t->halfOffset, min = st_min_offset(b->store, HALF_TOPIC, 0);
+    int young = 0;
     if (o < min)
         o = min;
-    for (int seen = 0; o < max && seen < ROUND_LIMIT; seen++, o++) {
+    for (int n = 0; o < max && n < CHECK_SLICE && t->roundLeft > 0; n++, o++, t->roundLeft--) {
         st_record_t r;
         char key[128];
         if (half_at(b, o, &r) != 0)
@@ -446,8 +451,10 @@ void br_trans_check(br_broker_t *b)
         tx_entry_t *e = entry(b, key, 0);
         if (e && e->resolved)
             continue;
-        if (r.storeTimestamp > now - b->cfg.transactionTimeOut)
+        if (r.storeTimestamp > now - b->cfg.transactionTimeOut) {
+            young = 1;
             break; /* too young to ask about; so is everything after it */
+        }
         int64_t immune = immunity_ms(b, &r);
         if (immune && now - r.bornTimestamp < immune && !already_committed(b, &r, key)) {
             defer_one(b, &r, key);
@@ -455,16 +462,38 @@ void br_trans_check(br_broker_t *b)
         }
         check_one(b, &r, key);
     }
-    b->trans->halfOffset = o;
+    t->halfOffset = o;
+    if (!young && o < max && t->roundLeft > 0)
+        return 1;
     prune(b);
-    br_offsets_set(&b->offsets, SYS_GROUP, HALF_TOPIC, 0, b->trans->halfOffset);
-    br_offsets_set(&b->offsets, SYS_GROUP, OP_TOPIC, 0, b->trans->opOffset);
+    br_offsets_set(&b->offsets, SYS_GROUP, HALF_TOPIC, 0, t->halfOffset);
+    br_offsets_set(&b->offsets, SYS_GROUP, OP_TOPIC, 0, t->opOffset);
+    return 0;
 }
 
+void br_trans_check(br_broker_t *b)
+{
+    b->trans->roundLeft = ROUND_LIMIT;
+    while (check_slice(b))
+        ;
+}
+
+/* A round starts every transactionCheckInterval and goes on in slices, one per loop turn (the
+ * timer fires again a millisecond later while a round is under way). */
 static void on_check_timer(uv_timer_t *t)
 {
-    if (!br_is_slave(t->data)) /* only a master checks transactions back */
-        br_trans_check(t->data);
+    br_broker_t *b = t->data;
+    uint64_t every = (uint64_t)b->cfg.transactionCheckInterval;
+    if (br_is_slave(b)) { /* only a master checks transactions back */
+        b->trans->roundLeft = 0;
+        return;
+    }
+    if (b->trans->roundLeft <= 0)
+        b->trans->roundLeft = ROUND_LIMIT;
+    if (check_slice(b)) /* 1 ms, not 0: libuv would run a 0 ms timer again in this same turn */
+        uv_timer_start(t, on_check_timer, 1, every);
+    else
+        b->trans->roundLeft = 0;
 }
 
 /* Rebuild the decisions the progress has not passed yet: every op record from the op progress

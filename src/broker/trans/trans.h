@@ -11,6 +11,7 @@ typedef struct br_trans {
     int64_t halfOffset;         /* check progress in the half queue */
     int64_t opOffset;           /* op records before this are no longer needed */
     struct tx_entry *pruneHead, *pruneTail; /* decided ones, in the order they were decided */
+    int roundLeft;              /* half messages the check round under way may still look at */
     uv_timer_t timer;
 } br_trans_t;
 
