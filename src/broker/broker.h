@@ -46,6 +46,7 @@ typedef struct br_config {
     int64_t cleanResourceInterval;
     int64_t flushCommitLogLeastPages, flushCommitLogThoroughInterval, flushIntervalConsumeQueue;
     int messageIndexEnable;
+    int messageIndexSafe;         /* 0 = RocketMQ's default: see st_config_t */
     int64_t maxHashSlotNum, maxIndexNum;
     int64_t slowLoopThresholdMs;    /* Loulan's own key: log a loop iteration busy this long (100; 0 = off) */
     int longPollingEnable;

@@ -116,6 +116,7 @@ static void list_push(st_store_t *st, st_cq_t *cq, int front)
 static void *alloc_main(void *arg)
 {
     st_store_t *st = arg;
+    st_thread_background();
     pthread_mutex_lock(&st->allocMu);
     for (;;) {
         while (!st->allocStop && (!st->allocHead || st->allocPaused))

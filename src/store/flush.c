@@ -13,6 +13,8 @@
  * crash starts from the commit-log file that precedes those times, not from the first file.
  * A warm thread pre-faults commit-log pages ahead of the writer. */
 #include <errno.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -88,6 +90,8 @@ int st_ckpt_open(st_store_t *st)
 int64_t st_ckpt_min_timestamp(const st_store_t *st)
 {
     int64_t m = st->ckptPhysic < st->ckptLogics ? st->ckptPhysic : st->ckptLogics;
+    if (st->cfg.messageIndexEnable && st->cfg.messageIndexSafe && st->ckptIndex < m)
+        m = st->ckptIndex; /* recovery then re-indexes what the index had not on disk */
     return m > 0 ? m : 0;
 }
 
@@ -236,14 +240,26 @@ static void *flush_main(void *arg)
     return NULL;
 }
 
+#define INDEX_FLUSH_MS 10000 /* messageIndexSafe=false: the index's msync period */
+
+void st_thread_background(void)
+{
+    /* Nice 10 gives the thread about a tenth of the loop's CPU share when both want a core, so
+     * on a small machine index writing and consume-queue msyncs wait for the loop, not the
+     * other way round (the loop is what every client waits for). Failing is harmless. */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
+        LOG_D(ST_MOD, "setpriority: %s", strerror(errno));
+}
+
 /* Consume queues and index every flushIntervalConsumeQueue ms, on their own thread: msyncing
  * thousands of dirty queue files takes seconds, and on the commit log's thread it held up the
  * SYNC_FLUSH group commit (and every waiting send) that long (issue 17). */
 static void *cq_flush_main(void *arg)
 {
     st_store_t *st = arg;
+    st_thread_background();
     int interval = st->cfg.flushIntervalConsumeQueue > 0 ? st->cfg.flushIntervalConsumeQueue : 1000;
-    uint64_t last = cm_mono_ms();
+    uint64_t last = cm_mono_ms(), lastIndex = last;
     pthread_mutex_lock(&st->mu);
     while (!st->stop) {
         struct timespec ts;
@@ -260,10 +276,18 @@ static void *cq_flush_main(void *arg)
         if (st_cq_flush_dirty(st) == ST_OK)
             st->ckptLogics = putTs;
         uint64_t t1 = st_now_ns();
-        st_index_flush(st);
         st_hist_add(&st->phases.flushCq, t1 - t0);
-        if (st->cfg.messageIndexEnable)
+        if (st->cfg.messageIndexEnable &&
+            (st->cfg.messageIndexSafe || cm_mono_ms() - lastIndex >= INDEX_FLUSH_MS)) {
+            /* the keys of every put up to putTs are queued (st_put queues them first); once
+             * the writer has applied them and they are msynced, the checkpoint may say so */
+            int applied = st_index_settle(st, 1000) == 0;
+            st_index_flush(st);
+            if (applied)
+                st->ckptIndex = putTs;
+            lastIndex = cm_mono_ms();
             st_hist_add(&st->phases.flushIndex, st_now_ns() - t1);
+        }
         ckpt_write(st);
         last = cm_mono_ms();
         pthread_mutex_lock(&st->mu);
@@ -329,7 +353,10 @@ int st_store_flush(st_store_t *st)
     int64_t ts = atomic_load(&st->lastPutTs);
     int rc = cl_flush(st);
     int rc2 = st_cq_flush_all(st);
+    int applied = st_index_settle(st, 1000) == 0;
     st_index_flush(st);
+    if (applied)
+        st->ckptIndex = ts;
     if (rc == ST_OK && rc2 == ST_OK) {
         st->ckptPhysic = st->ckptLogics = ts;
         ckpt_write(st);

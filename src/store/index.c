@@ -344,9 +344,12 @@ static void apply_queued(st_store_t *st, uint64_t head)
     }
 }
 
+#define IDX_POLL_MS 10 /* the writer's own look at the ring when nobody wakes it */
+
 static void *index_main(void *arg)
 {
     st_store_t *st = arg;
+    st_thread_background();
     /* tests only: while this file exists nothing is applied, as with a stuck disk (a query
      * then waits its full second for the writer); stopping applies everything all the same */
     const char *pause = getenv("LOULAN_TEST_INDEX_PAUSE_FILE");
@@ -362,13 +365,13 @@ static void *index_main(void *arg)
         }
         if (atomic_load(&st->idxStop))
             break;
-        /* nothing queued: sleep until the loop queues something (it wakes us only when we say
-         * we sleep: seq_cst on both sides, so one of us sees the other) or 100 ms pass */
+        /* nothing queued: sleep until IDX_POLL_MS pass or the loop wakes us (it does so only
+         * when we say we sleep: seq_cst on both sides, so one of us sees the other) */
         pthread_mutex_lock(&st->idxWakeMu);
         atomic_store(&st->idxSleeping, 1);
         if (atomic_load(&st->idxHead) == atomic_load(&st->idxTail) && !atomic_load(&st->idxStop)) {
             struct timespec ts;
-            cm_deadline_ts(&ts, CLOCK_REALTIME, 100);
+            cm_deadline_ts(&ts, CLOCK_REALTIME, IDX_POLL_MS);
             pthread_cond_timedwait(&st->idxWakeCv, &st->idxWakeMu, &ts);
         }
         atomic_store(&st->idxSleeping, 0);
@@ -406,7 +409,11 @@ static void queue_op(st_store_t *st, int kind, uint32_t hash, int64_t phy, int64
     }
     st->idxRing[head & st->idxRingMask] = op;
     atomic_store(&st->idxHead, head + 1);
-    if (atomic_load(&st->idxSleeping))
+    /* The writer is not woken for each key (a futex wake per put, and a context switch per
+     * message on the writer's side, cost more CPU than the index itself): it looks every
+     * IDX_POLL_MS by itself, and is woken when the ring is a quarter full or when a query
+     * waits for it (wait_applied). */
+    if (head - atomic_load(&st->idxTail) >= (st->idxRingMask + 1) / 4 && atomic_load(&st->idxSleeping))
         wake_writer(st);
 }
 

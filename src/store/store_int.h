@@ -251,6 +251,10 @@ void st_index_close(st_store_t *st);
 int st_index_start(st_store_t *st);
 void st_index_stop(st_store_t *st);
 
+/* flush.c: lower the calling thread's scheduling priority (nice 10): for the store's
+ * background threads (index writer, consume-queue flush, file allocator), never the loop's. */
+void st_thread_background(void);
+
 /* cqalloc.c. Start / stop the allocator thread (stop: a request not started is dropped; ready
  * files stay on their queues until st_cq_alloc_forget). Loop thread. */
 int st_cq_alloc_start(st_store_t *st);

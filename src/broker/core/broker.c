@@ -296,6 +296,7 @@ static int open_store(br_broker_t *b)
     sc.diskSpaceCleanForciblyRatio = (int)b->cfg.diskSpaceCleanForciblyRatio;
     sc.diskSpaceWarningLevelRatio = (int)b->cfg.diskSpaceWarningLevelRatio;
     sc.messageIndexEnable = b->cfg.messageIndexEnable;
+    sc.messageIndexSafe = b->cfg.messageIndexSafe;
     sc.delayLevelMs = b->cfg.delayLevelMs; /* lives in b: outlives the store */
     sc.delayLevelCount = b->cfg.delayLevelCount;
     sc.maxHashSlotNum = (int32_t)b->cfg.maxHashSlotNum;

@@ -210,7 +210,7 @@ static const key_t_ k_keys[] = {
     I(diskSpaceWarningLevelRatio, 10, 99), B(cleanFileForciblyEnable),
     I(cleanResourceInterval, 100, 1 << 30), I(flushCommitLogLeastPages, 0, 1 << 20),
     I(flushCommitLogThoroughInterval, 1, 1 << 30), I(flushIntervalConsumeQueue, 1, 1 << 30),
-    B(messageIndexEnable), I(transactionTimeOut, 0, 1LL << 40), I(transactionCheckMax, 1, 1 << 20),
+    B(messageIndexEnable), B(messageIndexSafe), I(transactionTimeOut, 0, 1LL << 40), I(transactionCheckMax, 1, 1 << 20),
     I(transactionCheckInterval, 10, 1LL << 40), S(messageDelayLevel),
     I(rebalanceLockMaxLiveTime, 100, 1LL << 40), B(timerWheelEnable), S(metricsExporterType),
     I(metricsPromExporterPort, 1, 65535), I(timerMaxDelaySec, 1, 31536000), I(popPollingSize, 1, 1 << 20), I(maxPopPollingSize, 1, 1 << 24), I(reviveInterval, 10, 3600000), I(popJournalSnapshotMessages, 1, 1LL << 40), I(maxHashSlotNum, 1, 100000000), I(maxIndexNum, 1, 100000000), I(slowLoopThresholdMs, 0, 3600000),
