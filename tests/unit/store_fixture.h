@@ -3,6 +3,7 @@
 #ifndef LOULAN_TEST_STORE_FIXTURE_H
 #define LOULAN_TEST_STORE_FIXTURE_H
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,20 @@
 
 #define CL_SIZE (64 * 1024)
 #define CQ_UNITS 100
+
+/* Entries of a directory, dot files aside; -1 if it does not exist. */
+static inline int fx_count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    if (!d)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
 
 typedef struct fx {
     char dir[64];

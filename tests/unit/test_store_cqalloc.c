@@ -115,19 +115,6 @@ static void test_put_never_waits_behind_files_the_allocator_has_not_started(void
     assert_int_equal(st_max_offset(f->st, "Stuck", 5), 2);
 }
 
-static int count_entries(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-    int n = 0;
-    if (!d)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
 static void test_unused_files_made_ahead_leave_nothing_behind(void **state)
 {
     fx_t *f = *state;
@@ -137,7 +124,7 @@ static void test_unused_files_made_ahead_leave_nothing_behind(void **state)
     assert_int_equal(put_to(f, "Spare", 0), ST_OK);
     reopen(f); /* queue 1's file was never used: deleted with its directory at close */
     snprintf(path, sizeof path, "%s/consumequeue/Spare/1", f->dir);
-    assert_int_equal(count_entries(path), -1);
+    assert_int_equal(fx_count_entries(path), -1);
     assert_int_equal(st_queue_exists(f->st, "Spare", 1), 0);
     assert_int_equal(st_max_offset(f->st, "Spare", 0), 1);
     assert_int_equal(put_to(f, "Spare", 1), ST_OK);
@@ -159,7 +146,7 @@ static void test_a_file_made_ahead_before_a_crash_is_removed_at_open(void **stat
     fclose(fp);
     assert_int_equal(st_store_open(&f->cfg, &f->st), ST_OK);
     snprintf(path, sizeof path, "%s/consumequeue/Crash/0", f->dir);
-    assert_int_equal(count_entries(path), 1);
+    assert_int_equal(fx_count_entries(path), 1);
     assert_int_equal(st_max_offset(f->st, "Crash", 0), 3);
     assert_int_equal(put_to(f, "Crash", 0), ST_OK);
     assert_int_equal(st_max_offset(f->st, "Crash", 0), 4);
@@ -172,7 +159,7 @@ static void test_deleting_a_topic_with_a_file_in_the_making(void **state)
     assert_int_equal(st_delete_topic(f->st, "Gone"), ST_OK); /* cancels, or waits for, each */
     char path[256];
     snprintf(path, sizeof path, "%s/consumequeue/Gone", f->dir);
-    int n = count_entries(path);
+    int n = fx_count_entries(path);
     assert_true(n <= 0);
     assert_int_equal(st_queue_exists(f->st, "Gone", 0), 0);
 }

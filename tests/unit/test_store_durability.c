@@ -49,19 +49,6 @@ static void cl_path(fx_t *f, int64_t phy, char *out, size_t n)
     snprintf(out, n, "%s/commitlog/%020lld", f->dir, (long long)(phy - phy % CL_SIZE));
 }
 
-static int count_files(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-    if (!d)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
 static void test_sync_flush_is_a_group_commit(void **state)
 {
     fx_t *f = *state;
@@ -176,7 +163,7 @@ static void test_retention_deletes_expired_files_and_moves_readers_on(void **sta
     char cldir[128], cqdir[128];
     snprintf(cldir, sizeof(cldir), "%s/commitlog", f->dir);
     snprintf(cqdir, sizeof(cqdir), "%s/consumequeue/R/0", f->dir);
-    int before = count_files(cldir);
+    int before = fx_count_entries(cldir);
     assert_true(before >= 5);
     st_clean_report_t rep;
     /* now: nothing is an hour old yet */
@@ -186,11 +173,11 @@ static void test_retention_deletes_expired_files_and_moves_readers_on(void **sta
     /* two hours later every file but the current one has expired */
     assert_int_equal(st_clean(f->st, cm_now_ms() + 2 * 3600 * 1000, &rep), ST_OK);
     assert_int_equal(rep.filesDeleted, before - 1);
-    assert_int_equal(count_files(cldir), 1);
+    assert_int_equal(fx_count_entries(cldir), 1);
     assert_true(rep.minPhyOffset > 0);
     int64_t min = st_min_offset(f->st, "R", 0);
     assert_true(min > 200 && min < 300);
-    assert_true(count_files(cqdir) <= 2);
+    assert_true(fx_count_entries(cqdir) <= 2);
     /* a reader at 0 is told where to go, and finds whole records there */
     assert_int_equal(st_get(f->st, "R", 0, 0, 32, 0, NULL, &f->gr), ST_OK);
     assert_int_equal(f->gr.status, ST_GET_OFFSET_TOO_SMALL);
