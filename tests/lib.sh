@@ -181,6 +181,19 @@ lt_start_single() {
 }
 ok() { pass=$((pass + 1)); }
 
+# Tests that bound one broker loop iteration (issue 17): the bound is generous, 200 ms x
+# LOULAN_SLOW and x 3 in a sanitizer build (LT_LOOP_BOUND_MS overrides it, e.g. to a few ms to
+# see a test fail). lt_loop_max_ms prints the broker's longest iteration so far (mqadmin
+# brokerStatus loopIterationMaxMs; uses N, A).
+lt_loop_bound_ms() {
+    local slow=${LOULAN_SLOW:-1}
+    grep -qa "__asan_init" "$LT_BIN/mqbroker" && slow=$((slow * 3))
+    echo "${LT_LOOP_BOUND_MS:-$((200 * slow))}"
+}
+lt_loop_max_ms() {
+    "$A" brokerStatus -n "$N" -b "$LT_BROKER_ADDR" | sed -n 's/^loopIterationMaxMs *: *\([0-9]*\)$/\1/p'
+}
+
 # A SLAVE of broker-a (brokerId 1) with its own ports and store, registered with the same name
 # server; extra broker.conf lines as arguments. Sets LT_SLAVE_PORT (kept across restarts) and
 # LT_SLAVE_PID.

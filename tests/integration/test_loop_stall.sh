@@ -16,7 +16,7 @@ lt_setup "$1"
 slow=${LOULAN_SLOW:-1}
 # a sanitizer build runs the loop 2-3x slower (its longest iteration here: 455 ms at 1,024 topics)
 grep -qa "__asan_init" "$LT_BIN/mqbroker" && slow=$((slow * 3))
-bound=${LT_LOOP_BOUND_MS:-$((200 * slow))}
+bound=$(lt_loop_bound_ms)
 # the index at RocketMQ's default size (lib.sh shrinks it for other tests): its pages are what
 # stalled the loop
 lt_start_single "maxHashSlotNum=5000000" "maxIndexNum=20000000" "slowLoopThresholdMs=1"
