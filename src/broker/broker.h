@@ -45,6 +45,7 @@ typedef struct br_config {
     int cleanFileForciblyEnable;
     int64_t cleanResourceInterval;
     int64_t flushCommitLogLeastPages, flushCommitLogThoroughInterval, flushIntervalConsumeQueue;
+    int64_t flushConsumeQueueLeastPages, flushConsumeQueueThoroughInterval;
     int messageIndexEnable;
     int messageIndexSafe;         /* 0 = RocketMQ's default: see st_config_t */
     int64_t maxHashSlotNum, maxIndexNum;

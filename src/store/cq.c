@@ -163,6 +163,9 @@ static int cq_write_unit(st_store_t *st, st_cq_t *cq, int64_t q, int64_t phy, in
     cm_wbe64(u, (uint64_t)phy);
     cm_wbe32(u + 8, (uint32_t)size);
     cm_wbe64(u + 12, (uint64_t)tags);
+    int64_t end = pos - f->start + ST_CQ_UNIT_SIZE;
+    if (end > atomic_load_explicit(&f->wroteEnd, memory_order_relaxed))
+        atomic_store_explicit(&f->wroteEnd, end, memory_order_release); /* the loop only */
     mark_dirty(st, f);
     return ST_OK;
 }
@@ -539,24 +542,48 @@ void st_cq_free_all(st_store_t *st)
     st->nbuckets = st->ncq = 0;
 }
 
-int st_cq_flush_dirty(st_store_t *st)
+int st_cq_flush_dirty(st_store_t *st, int thorough)
 {
     int rc = ST_OK;
+    int64_t least = thorough ? 0 : (int64_t)st->cfg.flushConsumeQueueLeastPages * 4096;
+    st_mfile_t *keep = NULL, *keepTail = NULL;
     pthread_mutex_lock(&st->mu);
     st_mfile_t *f = st->dirtyHead;
     st->dirtyHead = NULL;
     pthread_mutex_unlock(&st->mu);
     while (f) {
         st_mfile_t *next = f->next_dirty;
-        atomic_store(&f->dirty, 0);
-        if (st_mfile_sync(f, 0, f->size) != ST_OK)
-            rc = ST_EIO;
+        int64_t end = atomic_load_explicit(&f->wroteEnd, memory_order_acquire);
+        if (end - f->syncedEnd < least && end < (int64_t)f->size) { /* (a full file: now) */
+            /* too little new: it stays dirty, on the list, for a later pass */
+            f->next_dirty = NULL;
+            if (keepTail)
+                keepTail->next_dirty = f;
+            else
+                keep = f;
+            keepTail = f;
+        } else {
+            atomic_store(&f->dirty, 0); /* before the msync: a write meanwhile lists it again */
+            /* a thorough pass takes the whole file (units rewritten below syncedEnd: a
+             * truncation's zeros); otherwise the pages written since the last msync */
+            uint64_t from = thorough ? 0 : (uint64_t)f->syncedEnd & ~(uint64_t)4095;
+            if (st_mfile_sync(f, from, thorough ? f->size : (uint64_t)end) != ST_OK)
+                rc = ST_EIO;
+            else
+                f->syncedEnd = end;
+        }
         f = next;
+    }
+    if (keep) {
+        pthread_mutex_lock(&st->mu);
+        keepTail->next_dirty = st->dirtyHead;
+        st->dirtyHead = keep;
+        pthread_mutex_unlock(&st->mu);
     }
     return rc;
 }
 
 int st_cq_flush_all(st_store_t *st)
 {
-    return st_cq_flush_dirty(st);
+    return st_cq_flush_dirty(st, 1);
 }

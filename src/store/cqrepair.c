@@ -229,7 +229,7 @@ int st_cq_rebuild(st_store_t *st, int64_t minPhy, int64_t end)
         for (st_cq_t *c = st->buckets[b]; c; c = c->hnext)
             if (c->damaged && (rc = rebuilt(st, c)) != ST_OK)
                 return rc;
-    rc = st_cq_flush_dirty(st);
+    rc = st_cq_flush_dirty(st, 1);
     LOG_I(ST_MOD, "consume-queue rebuild done in %" PRIu64 " ms", cm_mono_ms() - t0);
     return rc;
 }

@@ -259,7 +259,7 @@ static void *cq_flush_main(void *arg)
     st_store_t *st = arg;
     st_thread_background();
     int interval = st->cfg.flushIntervalConsumeQueue > 0 ? st->cfg.flushIntervalConsumeQueue : 1000;
-    uint64_t last = cm_mono_ms(), lastIndex = last;
+    uint64_t last = cm_mono_ms(), lastIndex = last, lastThorough = last;
     pthread_mutex_lock(&st->mu);
     while (!st->stop) {
         struct timespec ts;
@@ -273,8 +273,15 @@ static void *cq_flush_main(void *arg)
         pthread_mutex_unlock(&st->mu);
         int64_t putTs = atomic_load(&st->lastPutTs); /* units up to here are written */
         uint64_t t0 = st_now_ns();
-        if (st_cq_flush_dirty(st) == ST_OK)
+        /* RocketMQ's rule: files with flushConsumeQueueLeastPages new pages each pass, all of
+         * them every flushConsumeQueueThoroughInterval, and only then may the checkpoint say
+         * every unit up to putTs is on disk */
+        int thorough = st->cfg.flushConsumeQueueLeastPages <= 0 ||
+                       now - lastThorough >= (uint64_t)st->cfg.flushConsumeQueueThoroughInterval;
+        if (st_cq_flush_dirty(st, thorough) == ST_OK && thorough)
             st->ckptLogics = putTs;
+        if (thorough)
+            lastThorough = now;
         uint64_t t1 = st_now_ns();
         st_hist_add(&st->phases.flushCq, t1 - t0);
         if (st->cfg.messageIndexEnable &&

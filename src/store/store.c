@@ -35,6 +35,8 @@ void st_config_default(st_config_t *c)
     c->flushDiskType = ST_ASYNC_FLUSH;
     c->flushIntervalCommitLog = 500;
     c->flushIntervalConsumeQueue = 1000;
+    c->flushConsumeQueueLeastPages = 2;
+    c->flushConsumeQueueThoroughInterval = 60000;
     c->checkCRCOnRecover = 1;
     c->flushCommitLogLeastPages = 4;
     c->flushCommitLogThoroughInterval = 10000;

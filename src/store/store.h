@@ -78,6 +78,13 @@ typedef struct st_config {
     st_flush_type_t flushDiskType;      /* default ASYNC */
     int flushIntervalCommitLog;         /* ms, default 500 */
     int flushIntervalConsumeQueue;      /* ms, default 1000 */
+    /* A consume-queue file is msynced when at least this many 4 KiB pages were written since
+     * its last msync (2), and every file every flushConsumeQueueThoroughInterval ms (60000),
+     * which is also when the checkpoint's consume-queue time moves: RocketMQ's rule. A queue
+     * written 10 times a second fills a page in 20 s; msynced every second, each of its pages
+     * faulted again on the loop's next write. */
+    int flushConsumeQueueLeastPages;
+    int flushConsumeQueueThoroughInterval;
     int checkCRCOnRecover;              /* default 1 */
     int flushCommitLogLeastPages;       /* ASYNC: flush when >= this many 4 KiB pages (4) */
     int flushCommitLogThoroughInterval; /* ASYNC: flush everything at least this often (10000 ms) */

@@ -19,6 +19,8 @@ typedef struct st_mfile {
     int fd;
     char *path;
     atomic_int dirty;               /* consume-queue files: on the store's dirty list */
+    _Atomic int64_t wroteEnd;       /* consume queues: end of what the loop wrote (file offset) */
+    int64_t syncedEnd;              /* ... of what the flush thread msynced (its own) */
     _Atomic int64_t reserved;       /* bytes from 0 known to have their blocks allocated (a
                                      * write below it cannot fault on a full disk); consume
                                      * queues raise it, loop or allocator thread */
@@ -200,7 +202,9 @@ void st_cq_truncate(st_store_t *st, st_cq_t *cq, int64_t phyEnd);
 void st_cq_correct_min(st_store_t *st, st_cq_t *cq, int64_t minPhy);
 void st_cq_remove(st_store_t *st, st_cq_t *cq);       /* unhash, delete files, free */
 void st_cq_free_all(st_store_t *st);
-int st_cq_flush_dirty(st_store_t *st);
+/* msync dirty consume-queue files: those with flushConsumeQueueLeastPages written since their
+ * last msync, or all of every one (thorough) */
+int st_cq_flush_dirty(st_store_t *st, int thorough);
 int st_cq_flush_all(st_store_t *st);
 
 static inline uint64_t st_cl_fsize(const st_store_t *st) { return st->cfg.mappedFileSizeCommitLog; }

@@ -19,6 +19,7 @@
 #include "store/store.h"
 
 #include "store_fixture.h"
+#include "store/store_int.h"
 
 static atomic_int g_flushed_calls;
 static void on_flushed(void *arg) { (void)arg; atomic_fetch_add(&g_flushed_calls, 1); }
@@ -213,6 +214,37 @@ static void test_disk_over_warning_ratio_refuses_puts_and_recovers(void **state)
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+/* RocketMQ's consume-queue flush rule: a file is msynced once flushConsumeQueueLeastPages (2)
+ * pages were written since its last msync, or when full, or by a thorough pass; until then it
+ * stays dirty, on the list (each msync made the next write of its pages fault again). */
+static void test_consume_queue_flush_waits_for_least_pages(void **state)
+{
+    fx_t *f = *state;
+    st_store_close(f->st);
+    f->cfg.mappedFileSizeConsumeQueue = 30000 * ST_CQ_UNIT_SIZE;
+    f->cfg.flushConsumeQueueThoroughInterval = 1 << 30; /* the flush thread: never thorough */
+    assert_int_equal(st_store_open(&f->cfg, &f->st), ST_OK);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(put(f, "Lazy", "x"), ST_OK);
+    st_cq_t *cq = st_cq_find(f->st, "Lazy", 4, 0);
+    assert_non_null(cq);
+    st_mfile_t *m = cq->files.v[0];
+    assert_int_equal(st_cq_flush_dirty(f->st, 0), ST_OK);
+    assert_int_equal(atomic_load(&m->dirty), 1); /* 200 bytes: not yet */
+    assert_int_equal(m->syncedEnd, 0);
+    for (int i = 0; i < 500; i++)
+        assert_int_equal(put(f, "Lazy", "x"), ST_OK);
+    assert_int_equal(st_cq_flush_dirty(f->st, 0), ST_OK);
+    assert_int_equal(m->syncedEnd, 510 * ST_CQ_UNIT_SIZE); /* two pages and more: msynced */
+    assert_int_equal(atomic_load(&m->dirty), 0);
+    assert_int_equal(put(f, "Lazy", "x"), ST_OK);
+    assert_int_equal(st_cq_flush_dirty(f->st, 0), ST_OK);
+    assert_int_equal(atomic_load(&m->dirty), 1);
+    assert_int_equal(st_cq_flush_dirty(f->st, 1), ST_OK); /* thorough: everything */
+    assert_int_equal(atomic_load(&m->dirty), 0);
+    assert_int_equal(m->syncedEnd, 511 * ST_CQ_UNIT_SIZE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +254,7 @@ int main(void)
         T(test_zeroed_page_cuts_the_log_there),
         T(test_retention_deletes_expired_files_and_moves_readers_on),
         T(test_disk_over_warning_ratio_refuses_puts_and_recovers),
+        T(test_consume_queue_flush_waits_for_least_pages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -289,6 +289,8 @@ static int open_store(br_broker_t *b)
     sc.flushCommitLogLeastPages = (int)b->cfg.flushCommitLogLeastPages;
     sc.flushCommitLogThoroughInterval = (int)b->cfg.flushCommitLogThoroughInterval;
     sc.flushIntervalConsumeQueue = (int)b->cfg.flushIntervalConsumeQueue;
+    sc.flushConsumeQueueLeastPages = (int)b->cfg.flushConsumeQueueLeastPages;
+    sc.flushConsumeQueueThoroughInterval = (int)b->cfg.flushConsumeQueueThoroughInterval;
     sc.fileReservedTime = (int)b->cfg.fileReservedTime;
     sc.deleteWhen = b->cfg.deleteWhen;
     sc.diskMaxUsedSpaceRatio = (int)b->cfg.diskMaxUsedSpaceRatio;

@@ -55,6 +55,8 @@ void br_config_defaults(br_config_t *c)
     c->flushCommitLogLeastPages = 4;
     c->flushCommitLogThoroughInterval = 10000;
     c->flushIntervalConsumeQueue = 1000;
+    c->flushConsumeQueueLeastPages = 2;
+    c->flushConsumeQueueThoroughInterval = 60000;
     c->messageIndexEnable = 1;
     c->transactionTimeOut = 6000;
     c->rebalanceLockMaxLiveTime = 60000;
@@ -210,6 +212,7 @@ static const key_t_ k_keys[] = {
     I(diskSpaceWarningLevelRatio, 10, 99), B(cleanFileForciblyEnable),
     I(cleanResourceInterval, 100, 1 << 30), I(flushCommitLogLeastPages, 0, 1 << 20),
     I(flushCommitLogThoroughInterval, 1, 1 << 30), I(flushIntervalConsumeQueue, 1, 1 << 30),
+    I(flushConsumeQueueLeastPages, 0, 1 << 20), I(flushConsumeQueueThoroughInterval, 0, 1 << 30),
     B(messageIndexEnable), B(messageIndexSafe), I(transactionTimeOut, 0, 1LL << 40), I(transactionCheckMax, 1, 1 << 20),
     I(transactionCheckInterval, 10, 1LL << 40), S(messageDelayLevel),
     I(rebalanceLockMaxLiveTime, 100, 1LL << 40), B(timerWheelEnable), S(metricsExporterType),
