@@ -90,13 +90,15 @@ static int next(ys_t *y)
 
 static int ev_is(ys_t *y, yaml_event_type_t t) { return y->ev.type == t; }
 
-/* A scalar event is null: plain ~, null, Null, NULL or empty. */
+/* A scalar event is null: plain ~, null, Null, NULL or empty, untagged (or tagged !!null). */
 static int scalar_null(ys_t *y)
 {
     const char *v = (const char *)y->ev.data.scalar.value;
     size_t n = y->ev.data.scalar.length;
     if (y->ev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
         return 0;
+    if (!y->ev.data.scalar.plain_implicit) /* tagged: "! ~" or "!" alone is a string */
+        return y->ev.data.scalar.tag && !strcmp((const char *)y->ev.data.scalar.tag, "tag:yaml.org,2002:null");
     return n == 0 || (n == 1 && v[0] == '~') || (n == 4 && (!memcmp(v, "null", 4) || !memcmp(v, "Null", 4) ||
                                                               !memcmp(v, "NULL", 4)));
 }
