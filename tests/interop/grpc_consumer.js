@@ -13,16 +13,14 @@
 // failed message redelivered as attempt 2. Exits 0 when every check passed. Bounded by a watchdog.
 const assert = require('node:assert');
 const { Producer, SimpleConsumer, PushConsumer, ConsumeResult } = require('rocketmq-client-nodejs');
+const { watchdog, quiet, uniq, sleep } = require('./grpc_common');
 
 const GRPC = process.env.GRPC_ADDR;
 const TOPIC = process.env.GRPC_TOPIC || 'GrpcConsume';
 assert.ok(GRPC, 'GRPC_ADDR must be set');
-const WATCHDOG_MS = Number(process.env.GRPC_WATCHDOG_MS || 50000);
 const SLOW = Number(process.env.LOULAN_SLOW || 1);
-setTimeout(() => { console.error(`watchdog: not done within ${WATCHDOG_MS} ms`); process.exit(1); }, WATCHDOG_MS).unref();
+watchdog(50000);
 
-const quiet = { info() {}, warn() {}, debug() {}, error(...a) { if (process.env.GRPC_DEBUG) console.error(...a); } };
-const uniq = () => `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 const N = 20;
 const INVISIBLE_MS = 10000;   // the smallest the spec allows
 const CHANGED_MS = 14000;
@@ -121,7 +119,6 @@ async function main() {
   await c.shutdown().catch(() => {});
 }
 
-const sleep = ms => new Promise(r => setTimeout(r, ms));
 
 async function push() {
   const seen = [];              // [body, attempt]

@@ -13,30 +13,19 @@
 const assert = require('node:assert');
 const { Producer: GrpcProducer, SimpleConsumer } = require('rocketmq-client-nodejs');
 const { Producer, Consumer, Message } = require('ali-ons');
+const { watchdog, quiet, alionsBase, uniq, sleep, waitFor } = require('./grpc_common');
 
 const NS = process.env.NAMESRV_ADDR;
 const GRPC = process.env.GRPC_ADDR;
 assert.ok(NS && GRPC, 'NAMESRV_ADDR and GRPC_ADDR must be set');
 const [TOPIC_A, TOPIC_B] = (process.env.GRPC_TOPICS || 'CrossA,CrossB').split(',');
 const SLOW = Number(process.env.LOULAN_SLOW || 1);
-const WATCHDOG_MS = Number(process.env.GRPC_WATCHDOG_MS || 55000);
-setTimeout(() => { console.error(`watchdog: not done within ${WATCHDOG_MS} ms`); process.exit(1); }, WATCHDOG_MS).unref();
+watchdog(55000);
 
-const quiet = { info() {}, warn() {}, debug() {}, error(...a) { if (process.env.GRPC_DEBUG) console.error(...a); } };
-const httpclient = { async request() { throw new Error('no HTTP in these tests'); } };
-const base = { nameSrv: NS, accessKeyId: 'loulan', accessKeySecret: 'loulan', logger: quiet, httpclient };
-const uniq = () => `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
-const sleep = ms => new Promise(r => setTimeout(r, ms));
+const base = alionsBase(NS);
 const N = 20;
 const INVISIBLE_MS = 10000;     // the smallest the spec allows
 
-async function waitFor(cond, ms, what) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`);
-    await sleep(50);
-  }
-}
 
 // Message i's body: binary (every byte value, NUL and 0xff included), and message 7's is 6 KiB,
 // over ali-ons's compressMsgBodyOverHowmuch (4 KiB): it travels zlib-compressed in 4.x.

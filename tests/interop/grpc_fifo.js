@@ -8,15 +8,14 @@
 // GRPC_GROUP (a FIFO group made with mqadmin updateSubGroup -o true). Exits 0 when every check passed.
 const assert = require('node:assert');
 const { Producer, SimpleConsumer } = require('rocketmq-client-nodejs');
+const { watchdog, quiet } = require('./grpc_common');
 
 const GRPC = process.env.GRPC_ADDR;
 const TOPIC = process.env.GRPC_TOPIC;
 const GROUP = process.env.GRPC_GROUP;
 assert.ok(GRPC && TOPIC && GROUP, 'GRPC_ADDR, GRPC_TOPIC and GRPC_GROUP must be set');
-const WATCHDOG_MS = Number(process.env.GRPC_WATCHDOG_MS || 55000);
-setTimeout(() => { console.error(`watchdog: not done within ${WATCHDOG_MS} ms`); process.exit(1); }, WATCHDOG_MS).unref();
+watchdog(55000);
 
-const quiet = { info() {}, warn() {}, debug() {}, error(...a) { if (process.env.GRPC_DEBUG) console.error(...a); } };
 const PER_GROUP = 4;
 const INVISIBLE_MS = 10000;   // the smallest the spec allows
 

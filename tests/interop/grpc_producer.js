@@ -8,26 +8,15 @@
 const assert = require('node:assert');
 const { Producer: GrpcProducer } = require('rocketmq-client-nodejs');
 const { Consumer } = require('ali-ons');
+const { watchdog, quiet, alionsBase, uniq, sleep, waitFor } = require('./grpc_common');
 
 const NS = process.env.NAMESRV_ADDR;
 const GRPC = process.env.GRPC_ADDR;
 assert.ok(NS && GRPC, 'NAMESRV_ADDR and GRPC_ADDR must be set');
-const WATCHDOG_MS = Number(process.env.GRPC_WATCHDOG_MS || 50000);
-setTimeout(() => { console.error(`watchdog: not done within ${WATCHDOG_MS} ms`); process.exit(1); }, WATCHDOG_MS).unref();
+watchdog(50000);
 
-const quiet = { info() {}, warn() {}, debug() {}, error(...a) { if (process.env.GRPC_DEBUG) console.error(...a); } };
-const httpclient = { async request() { throw new Error('no HTTP in these tests'); } };
-const base = { nameSrv: NS, accessKeyId: 'loulan', accessKeySecret: 'loulan', logger: quiet, httpclient };
-const uniq = () => `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
-const sleep = ms => new Promise(r => setTimeout(r, ms));
+const base = alionsBase(NS);
 
-async function waitFor(cond, ms, what) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`);
-    await sleep(50);
-  }
-}
 
 async function consumer(topic) {
   const c = new Consumer({ ...base, consumerGroup: `GID_grpc_${uniq()}`, instanceName: `c-${uniq()}`,

@@ -11,18 +11,15 @@
 // Driven by tests/integration/test_grpc_tls.sh. Exits 0 when every check passed.
 const assert = require('node:assert');
 const { Producer, SimpleConsumer } = require('rocketmq-client-nodejs');
+const { watchdog, quiet, uniq, sleep } = require('./grpc_common');
 
 const GRPC = process.env.GRPC_ADDR;
 const TOPIC = process.env.GRPC_TOPIC || 'GrpcTls';
 assert.ok(GRPC, 'GRPC_ADDR must be set');
 assert.ok(process.env.GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, 'GRPC_DEFAULT_SSL_ROOTS_FILE_PATH must name the test CA');
 const SLOW = Number(process.env.LOULAN_SLOW || 1);
-const WATCHDOG_MS = Number(process.env.GRPC_WATCHDOG_MS || 50000);
-setTimeout(() => { console.error(`watchdog: not done within ${WATCHDOG_MS} ms`); process.exit(1); }, WATCHDOG_MS).unref();
+watchdog(50000);
 
-const quiet = { info() {}, warn() {}, debug() {}, error(...a) { if (process.env.GRPC_DEBUG) console.error(...a); } };
-const uniq = () => `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
-const sleep = ms => new Promise(r => setTimeout(r, ms));
 const N = 15;
 
 // Start (with a bound: a refused TLS handshake makes the client retry rather than fail) or throw

@@ -16,19 +16,16 @@ const assert = require('node:assert');
 const { execFileSync } = require('node:child_process');
 const { Producer, SimpleConsumer } = require('rocketmq-client-nodejs');
 const { TransactionResolution } = require('rocketmq-client-nodejs/proto/apache/rocketmq/v2/definition_pb');
+const { watchdog, quiet, uniq, sleep } = require('./grpc_common');
 
 const GRPC = process.env.GRPC_ADDR;
 const TOPIC = process.env.GRPC_TOPIC || 'GrpcTrans';
 const MQADMIN = process.env.MQADMIN;
 const NS = process.env.NAMESRV_ADDR;
 assert.ok(GRPC && MQADMIN && NS, 'GRPC_ADDR, MQADMIN and NAMESRV_ADDR must be set');
-const WATCHDOG_MS = Number(process.env.GRPC_WATCHDOG_MS || 50000);
 const SLOW = Number(process.env.LOULAN_SLOW || 1);
-setTimeout(() => { console.error(`watchdog: not done within ${WATCHDOG_MS} ms`); process.exit(1); }, WATCHDOG_MS).unref();
+watchdog(50000);
 
-const quiet = { info() {}, warn() {}, debug() {}, error(...a) { if (process.env.GRPC_DEBUG) console.error(...a); } };
-const uniq = () => `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
-const sleep = ms => new Promise(r => setTimeout(r, ms));
 const INVISIBLE_MS = 10000;
 
 function mqadmin(...args) {
