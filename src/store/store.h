@@ -5,9 +5,13 @@
  * The store knows nothing of the network.
  *
  * Threads: every st_* function taking an st_store_t is called from ONE thread (the broker's
- * loop thread), st_query_index excepted (see there). The store owns one background flush
- * thread (commit log every flushIntervalCommitLog ms in ASYNC_FLUSH, consume queues every
- * second). The pure codec
+ * loop thread), st_query_index, st_index_settle and the stats readers excepted (see there).
+ * The store owns its background threads: the commit-log flush (the group commit in
+ * SYNC_FLUSH, every flushIntervalCommitLog ms in ASYNC_FLUSH), the page warmer ahead of the
+ * commit-log writer, and, at nice 10, the consume-queue flush (with the checkpoint and the
+ * index msync), the index writer (flush.c, index.c) and the consume-queue file allocator
+ * (cqalloc.c). None of them holds anything the loop waits for, except where a function's
+ * comment says it waits (bounded). The pure codec
  * functions (st_record_*, st_props_get, st_batch_*, st_msg_id_*) are thread-safe.
  * Dispatch to consume queues happens synchronously inside st_put: when st_put returns the
  * message is visible to st_get. */
