@@ -471,13 +471,6 @@ static int check_slice(br_broker_t *b)
     return 0;
 }
 
-void br_trans_check(br_broker_t *b)
-{
-    b->trans->roundLeft = ROUND_LIMIT;
-    while (check_slice(b))
-        ;
-}
-
 /* A round starts every transactionCheckInterval and goes on in slices, one per loop turn (the
  * timer fires again a millisecond later while a round is under way). */
 static void on_check_timer(uv_timer_t *t)

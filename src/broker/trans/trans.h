@@ -21,7 +21,6 @@ typedef struct br_trans {
 int br_trans_half(br_broker_t *b, cm_buf_t *props, const char *topic, int qid, const char **st_topic,
                   int *st_qid, int64_t *sysFlag, const char **remark);
 void br_handle_end_transaction(rm_conn_t *c, rm_cmd_t *req, void *ctx);
-void br_trans_check(br_broker_t *b);            /* one check-back round (timer, tests) */
 void br_trans_start(br_broker_t *b);
 void br_trans_stop(br_broker_t *b, uv_close_cb cb);
 
