@@ -242,6 +242,16 @@ static void *flush_main(void *arg)
 
 #define INDEX_FLUSH_MS 10000 /* messageIndexSafe=false: the index's msync period */
 
+/* msync the index; the keys of every put up to ts are queued (st_put queues them before it
+ * records its time), so once the writer has applied them the checkpoint may say so */
+static void index_flush_upto(st_store_t *st, int64_t ts)
+{
+    int applied = st_index_settle(st, 1000) == 0;
+    st_index_flush(st);
+    if (applied)
+        st->ckptIndex = ts;
+}
+
 void st_thread_background(void)
 {
     /* Nice 10 gives the thread about a tenth of the loop's CPU share when both want a core, so
@@ -286,12 +296,7 @@ static void *cq_flush_main(void *arg)
         st_hist_add(&st->phases.flushCq, t1 - t0);
         if (st->cfg.messageIndexEnable &&
             (st->cfg.messageIndexSafe || cm_mono_ms() - lastIndex >= INDEX_FLUSH_MS)) {
-            /* the keys of every put up to putTs are queued (st_put queues them first); once
-             * the writer has applied them and they are msynced, the checkpoint may say so */
-            int applied = st_index_settle(st, 1000) == 0;
-            st_index_flush(st);
-            if (applied)
-                st->ckptIndex = putTs;
+            index_flush_upto(st, putTs);
             lastIndex = cm_mono_ms();
             st_hist_add(&st->phases.flushIndex, st_now_ns() - t1);
         }
@@ -360,10 +365,7 @@ int st_store_flush(st_store_t *st)
     int64_t ts = atomic_load(&st->lastPutTs);
     int rc = cl_flush(st);
     int rc2 = st_cq_flush_all(st);
-    int applied = st_index_settle(st, 1000) == 0;
-    st_index_flush(st);
-    if (applied)
-        st->ckptIndex = ts;
+    index_flush_upto(st, ts);
     if (rc == ST_OK && rc2 == ST_OK) {
         st->ckptPhysic = st->ckptLogics = ts;
         ckpt_write(st);
