@@ -97,20 +97,19 @@ static void list_unlink(st_store_t *st, st_cq_t *cq)
     cq->allocNext = cq->allocPrev = NULL;
 }
 
-static void list_push(st_store_t *st, st_cq_t *cq, int front)
+/* cq's request (fields set by the caller) goes to the end of the allocator's list. Under
+ * allocMu, state NONE. */
+static void enqueue(st_store_t *st, st_cq_t *cq)
 {
-    cq->allocNext = cq->allocPrev = NULL;
-    if (!st->allocHead) {
-        st->allocHead = st->allocTail = cq;
-    } else if (front) {
-        cq->allocNext = st->allocHead;
-        st->allocHead->allocPrev = cq;
-        st->allocHead = cq;
-    } else {
-        cq->allocPrev = st->allocTail;
+    cq->allocNext = NULL;
+    cq->allocPrev = st->allocTail;
+    if (st->allocTail)
         st->allocTail->allocNext = cq;
-        st->allocTail = cq;
-    }
+    else
+        st->allocHead = cq;
+    st->allocTail = cq;
+    atomic_store(&cq->allocState, ST_ALLOC_QUEUED);
+    pthread_cond_signal(&st->allocCv);
 }
 
 static void *alloc_main(void *arg)
@@ -194,9 +193,7 @@ void st_cq_alloc_request(st_store_t *st, st_cq_t *cq, int64_t no)
     pthread_mutex_lock(&st->allocMu);
     cq->allocKind = ST_ALLOC_FILE;
     cq->allocNo = no;
-    atomic_store(&cq->allocState, ST_ALLOC_QUEUED);
-    list_push(st, cq, 0);
-    pthread_cond_signal(&st->allocCv);
+    enqueue(st, cq);
     pthread_mutex_unlock(&st->allocMu);
 }
 
@@ -290,9 +287,7 @@ int st_cq_reserve(st_store_t *st, st_cq_t *cq, st_mfile_t *f, int64_t end)
             cq->allocFile = f;
             cq->allocFrom = r;
             cq->allocTo = r + ST_CQ_RESERVE_STEP;
-            atomic_store(&cq->allocState, ST_ALLOC_QUEUED);
-            list_push(st, cq, 0);
-            pthread_cond_signal(&st->allocCv);
+            enqueue(st, cq);
             pthread_mutex_unlock(&st->allocMu);
         }
         return ST_OK;
