@@ -166,6 +166,7 @@ size_t st_rec_encode_parts(uint8_t *dst, const st_record_t *r, const char *p1, s
 int st_mfile_open(const char *dir, int64_t start, uint64_t size, int create, st_mfile_t **out);
 void st_mfile_close(st_mfile_t *f);
 int st_mfile_sync(st_mfile_t *f, uint64_t from, uint64_t to);
+void st_mfile_advise_writing(st_mfile_t *f, int writing);
 /* Zero [from, size) of the file (keeps the blocks allocated). */
 void st_mfile_zero_tail(st_mfile_t *f, uint64_t from);
 /* Sorted start offsets of the files in dir named by exactly 20 digits (*out malloc'ed). */

@@ -363,6 +363,48 @@ static void test_batch_put_stores_consecutive_records(void **state)
     assert_int_equal(st_max_phy_offset(f->st), before);
 }
 
+/* 1 if this process maps `path` with MADV_RANDOM ("rr" in smaps' VmFlags), 0 if it maps it
+ * without, -1 if it does not map it. */
+static int mapped_random(const char *path)
+{
+    FILE *fp = fopen("/proc/self/smaps", "r");
+    char line[4600];
+    int in = 0, res = -1;
+    assert_non_null(fp);
+    while (fgets(line, sizeof(line), fp)) {
+        size_t n = strlen(line), pl = strlen(path);
+        if (strchr(line, '-') == line + strspn(line, "0123456789abcdef") && line[0] != 'V')
+            in = n > pl && strncmp(line + n - pl - 1, path, pl) == 0 && line[n - 1] == '\n';
+        else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+            res = strstr(line, " rr") != NULL;
+            in = 0;
+        }
+    }
+    fclose(fp);
+    return res;
+}
+
+/* Only the file being written is advised random (so that msync writes pages, not large
+ * folios); the files behind it read ahead again, and a restart advises the last one. */
+static void test_only_the_written_file_is_advised_random(void **state)
+{
+    fx_t *f = *state;
+    char body[1001], path[4200];
+    memset(body, 'x', 1000);
+    body[1000] = 0;
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(put(f, "Adv", 0, NULL, body), ST_OK);
+    int64_t last = st_max_phy_offset(f->st) - st_max_phy_offset(f->st) % CL_SIZE;
+    assert_true(last >= 2 * CL_SIZE);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int64_t s = 0; s <= last; s += CL_SIZE) {
+            snprintf(path, sizeof(path), "%s/commitlog/%020lld", f->dir, (long long)s);
+            assert_int_equal(mapped_random(path), s == last);
+        }
+        reopen(f);
+    }
+}
+
 static void test_reopen_after_clean_close_keeps_everything(void **state)
 {
     fx_t *f = *state;
@@ -556,6 +598,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_put_then_get_round_trip),
         T(test_roll_over_writes_blank_and_keeps_offsets_dense),
+        T(test_only_the_written_file_is_advised_random),
         T(test_tag_filter_skips_other_tags),
         T(test_filter_callback_sees_records),
         T(test_pull_status_codes_and_next_offsets),
