@@ -3,6 +3,7 @@
  *   benchmark producer [-n namesrv] [-t topic] [-T topics] [-s size] [-w threads] [-W window] [-d secs]
  *                      [-r msgs/s]
  *   benchmark consumer [-n namesrv] [-t topic] [-T topics] [-w threads] [-d secs] [-g group]
+ *   benchmark disk [-f dir] [-s size] [-r msgs/s] [-d secs]   (the SYNC_FLUSH floor of a disk)
  *
  * Producer: `threads` sender threads keep up to `window` async sends outstanding in total,
  * spread round robin over `topics` topics (<topic> when 1, else <topic>_0..N-1). Before the
@@ -21,11 +22,13 @@
  * TLS as RocketMQ's tools: JAVA_OPT="-Dtls.enable=true" (and other -Dtls.* settings); ACL:
  * -a accessKey -k secretKey sign every request. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -420,12 +423,114 @@ static int run_consumer(const char *ns, const char *topic, int ntopics, int thre
     return 0;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* ---- disk: what group commit could do on this disk, with no broker ---- */
+
+/* `benchmark disk` appends `size`-byte records at `rate` a second through a mapping of a
+ * fallocated file advised random (as the broker writes its commit log) while one thread msyncs
+ * whatever has been appended, back to back (the broker's SYNC_FLUSH group commit). It prints
+ * the msync durations ("Sync latency") and each record's time from its intended write to the
+ * end of the msync that covered it ("Send latency"): the SYNC_FLUSH floor of this disk, to
+ * compare a broker's paced p99 with in the same run. */
+typedef struct disk_run {
+    uint8_t *base;
+    size_t size;
+    int64_t *due; /* intended write time of record i (µs) */
+    long n, written, *sync_us, nsync;
+} disk_run_t;
+
+static void *disk_syncer(void *arg)
+{
+    disk_run_t *d = arg;
+    long synced = 0;
+    while (synced < d->n) {
+        long w = __atomic_load_n(&d->written, __ATOMIC_ACQUIRE);
+        if (w == synced) {
+            usleep(50);
+            continue;
+        }
+        size_t from = (size_t)synced * d->size, to = (size_t)w * d->size;
+        from -= from % 4096;
+        int64_t t0 = now_us();
+        if (msync(d->base + from, to - from, MS_SYNC) != 0) {
+            perror("benchmark: msync");
+            exit(1);
+        }
+        int64_t t1 = now_us();
+        d->sync_us[d->nsync++] = t1 - t0;
+        for (long i = synced; i < w; i++)
+            record_rt(t1 - d->due[i]);
+        synced = w;
+    }
+    return NULL;
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int run_disk(const char *dir, size_t size, double rate, int secs)
+{
+    char path[4096];
+    disk_run_t d = {.size = size, .n = (long)(rate * secs)};
+    size_t len = ((size_t)d.n * size / 4096 + 2) * 4096;
+    snprintf(path, sizeof(path), "%s/benchmark-disk.tmp", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || (fallocate(fd, 0, 0, (off_t)len) != 0 &&
+                   (errno != EOPNOTSUPP || ftruncate(fd, (off_t)len) != 0))) {
+        fprintf(stderr, "benchmark: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    unlink(path);
+    d.base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    d.due = calloc((size_t)d.n, sizeof(*d.due));
+    d.sync_us = calloc((size_t)d.n, sizeof(*d.sync_us));
+    uint8_t *rec = malloc(size);
+    if (d.base == MAP_FAILED || !d.due || !d.sync_us || !rec) {
+        fprintf(stderr, "benchmark: out of memory\n");
+        return 1;
+    }
+    memset(rec, 'x', size);
+    madvise(d.base, len, MADV_RANDOM);
+    madvise(d.base, len, MADV_POPULATE_WRITE); /* the broker's warm thread does this ahead */
+    pthread_t thr;
+    pthread_create(&thr, NULL, disk_syncer, &d);
+    int64_t start = now_us();
+    for (long i = 0; i < d.n; i++) {
+        d.due[i] = start + (int64_t)((double)i * 1e6 / rate);
+        int64_t wait = d.due[i] - now_us();
+        if (wait > 0)
+            usleep((useconds_t)wait);
+        memcpy(d.base + (size_t)i * size, rec, size);
+        __atomic_store_n(&d.written, i + 1, __ATOMIC_RELEASE);
+    }
+    pthread_join(thr, NULL);
+    qsort(d.sync_us, (size_t)d.nsync, sizeof(long), cmp_long);
+    long c = d.nsync;
+    printf("Sync latency(us): count=%ld p50=%ld p99=%ld p999=%ld max=%ld\n", c, d.sync_us[c / 2],
+           d.sync_us[c * 99 / 100], d.sync_us[c * 999 / 1000], d.sync_us[c - 1]);
+    g_st.ok = d.n;
+    summary("Send", (double)(now_us() - start) / 1e6);
+    munmap(d.base, len);
+    close(fd);
+    free(d.due);
+    free(d.sync_us);
+    free(rec);
+    return 0;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
             "usage: benchmark producer|consumer [-n namesrv] [-t topic] [-T topics] [-s size] [-w threads]\n"
             "                 [-W window] [-d seconds] [-r msgs/s (producer: paced)] [-g group]\n"
-            "                 [-a accessKey -k secretKey]\n");
+            "                 [-a accessKey -k secretKey]\n"
+            "       benchmark disk [-f dir] [-s size] [-r msgs/s] [-d seconds]\n");
     exit(2);
 }
 
@@ -434,13 +539,13 @@ int main(int argc, char **argv)
     if (argc < 2)
         usage();
     const char *mode = argv[1];
-    const char *ns = NULL, *topic = "BenchmarkTest", *group = "benchmark_consumer";
+    const char *ns = NULL, *dir = ".", *topic = "BenchmarkTest", *group = "benchmark_consumer";
     size_t size = 1024;
     int threads = 0, window = 1024, secs = 0, ntopics = 1;
     double rate = 0;
     optind = 2;
     int opt;
-    while ((opt = getopt(argc, argv, "n:t:T:s:w:W:d:g:a:k:r:h")) != -1) {
+    while ((opt = getopt(argc, argv, "n:t:T:s:w:W:d:g:a:k:r:f:h")) != -1) {
         switch (opt) {
         case 'n': ns = optarg; break;
         case 't': topic = optarg; break;
@@ -453,6 +558,7 @@ int main(int argc, char **argv)
         case 'a': g_ak = optarg; break;
         case 'k': g_sk = optarg; break;
         case 'r': rate = atof(optarg); break;
+        case 'f': dir = optarg; break;
         default: usage();
         }
     }
@@ -468,6 +574,8 @@ int main(int argc, char **argv)
         /* paced: one sender is enough for tens of thousands a second and keeps the schedule exact */
         return run_producer(ns, topic, ntopics, size, threads > 0 ? threads : rate > 0 ? 1 : 4, window, secs, rate);
     }
+    if (strcmp(mode, "disk") == 0)
+        return run_disk(dir, size, rate > 0 ? rate : 10000, secs > 0 ? secs : 10);
     if (strcmp(mode, "consumer") == 0)
         return run_consumer(ns, topic, ntopics, threads > 0 ? threads : 4, secs, group);
     usage();
