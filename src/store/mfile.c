@@ -124,11 +124,13 @@ int st_mfile_sync(st_mfile_t *f, uint64_t from, uint64_t to)
     return ST_OK;
 }
 
-/* The commit-log file being written gets MADV_RANDOM: without it the kernel caches its pages
- * in large folios (up to 2 MiB, built by fault-around and readahead), and writeback writes a
- * folio whole, so each group-commit msync of a few KiB wrote a whole MiB. Measured on ext4 with
- * SYNC_FLUSH at 10,000 msg/s: 1 MiB per msync, p99 send 22 ms; with the advice 4-8 KiB per
- * msync, p99 10-14 ms. Once the writer has moved on, the file is read sequentially by catching-up
+/* With SYNC_FLUSH the commit-log file being written gets MADV_RANDOM: without it the kernel
+ * caches its pages in large folios (up to 2 MiB, built by fault-around and readahead), and
+ * writeback writes a folio whole, so each group-commit msync of a few KiB wrote a whole MiB.
+ * Measured on ext4 at 10,000 msg/s: 1 MiB per msync, p99 send 22 ms; with the advice 4-8 KiB
+ * per msync, p99 12-15 ms. Not with ASYNC_FLUSH: there every byte is written once anyway, and
+ * page-sized folios cost a TLB shootdown per page in writeback (saturated sends fell from 131k
+ * to 75k msg/s). Once the writer has moved on, the file is read sequentially by catching-up
  * consumers, so it gets its readahead back. */
 void st_mfile_advise_writing(st_mfile_t *f, int writing)
 {

@@ -144,9 +144,11 @@ int st_cl_new_file(st_store_t *st, int64_t start, st_mfile_t **out)
         st_mfile_close(f);
         return rc;
     }
-    st_mfile_advise_writing(f, 1);
-    if (start >= (int64_t)st_cl_fsize(st))
-        st_mfile_advise_writing(st_cl_file_at(st, start - 1), 0);
+    if (st->cfg.flushDiskType == ST_SYNC_FLUSH) {
+        st_mfile_advise_writing(f, 1);
+        if (start >= (int64_t)st_cl_fsize(st))
+            st_mfile_advise_writing(st_cl_file_at(st, start - 1), 0);
+    }
     *out = f;
     return ST_OK;
 }
@@ -855,7 +857,7 @@ static int load_commitlog(st_store_t *st)
         rc = st_mfile_open(st->clDir, starts[i], fsz, i + 1 == n ? ST_MFILE_GROW : 0, &f);
         if (rc == ST_OK && (rc = st_mfiles_set(&st->cl, starts[i] / (int64_t)fsz, f)) != ST_OK)
             st_mfile_close(f);
-        else if (rc == ST_OK && i + 1 == n)
+        else if (rc == ST_OK && i + 1 == n && st->cfg.flushDiskType == ST_SYNC_FLUSH)
             st_mfile_advise_writing(f, 1); /* the writer goes on in the last file */
     }
     free(starts);
