@@ -37,6 +37,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -1197,6 +1199,95 @@ void rm_conn_respond_raw(rm_conn_t *c, int32_t opaque, int serialize, rm_cmd_t *
     size_t len = c->out.len;
     char *p = cm_buf_steal(&c->out);
     write_bufs(c, p, len, bufs, nbufs, done, arg);
+}
+
+/* The spans from index i on, the first `skip` bytes of span i already sent, as buffers for the
+ * ordinary write. */
+static unsigned spans_rest(const rm_span_t *spans, unsigned n, unsigned i, size_t skip, uv_buf_t *out)
+{
+    unsigned k = 0;
+    for (; i < n; i++, skip = 0)
+        out[k++] = uv_buf_init(spans[i].mem.base + skip, (unsigned)(spans[i].mem.len - skip));
+    return k;
+}
+
+/* sendfile one run of spans [i, j) that are contiguous both in the file and in memory; returns
+ * the bytes sent (less than the run when the socket is full or on an error). */
+static size_t send_run(int sock, const rm_span_t *spans, unsigned i, unsigned j)
+{
+    size_t run = 0, sent = 0;
+    for (unsigned k = i; k < j; k++)
+        run += spans[k].mem.len;
+    off_t o = (off_t)spans[i].off;
+    while (sent < run) {
+        ssize_t w = sendfile(sock, spans[i].fd, &o, run - sent);
+        if (w <= 0)
+            break; /* EAGAIN, EINTR or an error: the ordinary write takes over and reports it */
+        sent += (size_t)w;
+    }
+    return sent;
+}
+
+/* Header (and whatever frames were buffered before it) by send, then the spans by sendfile.
+ * Returns 0 when everything was handed over here or to the ordinary write, -1 when nothing
+ * was sent and the caller should write as usual. */
+static int send_direct(rm_conn_t *c, char *head, size_t hlen, const rm_span_t *spans, unsigned n)
+{
+    int sock;
+    uv_buf_t rest[RM_MAX_SPANS];
+    if (c->tls || n > RM_MAX_SPANS || uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) != 0 ||
+        uv_fileno((uv_handle_t *)&c->tcp, &sock) != 0)
+        return -1;
+    for (unsigned i = 0; i < n; i++)
+        if (spans[i].fd < 0)
+            return -1;
+    ssize_t w = send(sock, head, hlen, MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (w <= 0)
+        return -1;
+    if ((size_t)w < hlen) {
+        memmove(head, head + w, hlen - (size_t)w);
+        write_wire(c, head, hlen - (size_t)w, rest, spans_rest(spans, n, 0, 0, rest), NULL, NULL);
+        return 0;
+    }
+    free(head);
+    for (unsigned i = 0; i < n;) {
+        unsigned j = i + 1;
+        while (j < n && spans[j].fd == spans[i].fd && spans[j].mem.base == spans[j - 1].mem.base + spans[j - 1].mem.len &&
+               spans[j].off == spans[j - 1].off + (int64_t)spans[j - 1].mem.len)
+            j++;
+        size_t sent = send_run(sock, spans, i, j);
+        for (; i < j && sent >= spans[i].mem.len; i++)
+            sent -= spans[i].mem.len;
+        if (i < j) {
+            write_wire(c, NULL, 0, rest, spans_rest(spans, n, i, sent, rest), NULL, NULL);
+            return 0;
+        }
+    }
+    return 0;
+}
+
+void rm_conn_respond_spans(rm_conn_t *c, int32_t opaque, int serialize, rm_cmd_t *resp,
+                           const rm_span_t *spans, unsigned n)
+{
+    size_t body = 0;
+    for (unsigned i = 0; i < n; i++)
+        body += spans[i].mem.len;
+    resp->opaque = opaque;
+    resp->serialize = serialize;
+    resp->flag = RM_FLAG_RESPONSE;
+    resp->language = RM_LANG_JAVA;
+    resp->version = RM_SERVER_VERSION;
+    if (c->closing || rm_frame_encode_header(resp, body, &c->out) != 0)
+        return;
+    size_t len = c->out.len;
+    char *p = cm_buf_steal(&c->out);
+    if (n > 0 && send_direct(c, p, len, spans, n) == 0)
+        return;
+    uv_buf_t bufs[RM_MAX_SPANS + 1];
+    unsigned nb = n <= RM_MAX_SPANS ? n : RM_MAX_SPANS + 1; /* over: write_wire refuses it */
+    for (unsigned i = 0; i < nb; i++)
+        bufs[i] = spans[i].mem;
+    write_bufs(c, p, len, bufs, nb, NULL, NULL);
 }
 
 int rm_conn_invoke(rm_conn_t *c, rm_cmd_t *req, uint64_t timeout_ms, rm_response_fn cb, void *arg)

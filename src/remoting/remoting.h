@@ -179,6 +179,21 @@ void rm_conn_respond(rm_conn_t *c, const rm_cmd_t *req, rm_cmd_t *resp);
 typedef void (*rm_done_fn)(void *arg);
 void rm_conn_respond_raw(rm_conn_t *c, int32_t opaque, int serialize, rm_cmd_t *resp,
                          const uv_buf_t *bufs, unsigned nbufs, rm_done_fn done, void *arg);
+/* A piece of an answer's body that is also a range of a file (fd < 0: memory only). An answer
+ * has at most RM_MAX_SPANS pieces. */
+#define RM_MAX_SPANS 64
+typedef struct rm_span {
+    uv_buf_t mem;
+    int fd;
+    int64_t off;
+} rm_span_t;
+/* Answer with a body of spans, written now (not copied) and done with when this returns. On a
+ * plain connection with nothing queued the spans go out by sendfile from their files, as
+ * RocketMQ's pull answers go by transferTo: no copy into the socket. What the socket does not
+ * take at once, and everything on TLS or behind queued bytes, is written from `mem` as
+ * rm_conn_respond_raw writes, so the memory must stay mapped as it must there. */
+void rm_conn_respond_spans(rm_conn_t *c, int32_t opaque, int serialize, rm_cmd_t *resp,
+                           const rm_span_t *spans, unsigned n);
 /* Answer code + remark in one call (errors). */
 void rm_conn_respond_code(rm_conn_t *c, const rm_cmd_t *req, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -370,6 +370,9 @@ int st_msg_store_time(st_store_t *st, const char *topic, int32_t queueId, int64_
  * Validates magic and size against the written area; ST_ENOENT otherwise.
  * *ptr points into the mapping (valid until close). */
 int st_read_record_at(st_store_t *st, int64_t phyOffset, const uint8_t **ptr, uint32_t *len);
+/* The commit-log file (descriptor and offset in it) of a record st_get handed out, for sending
+ * it from the file; ST_ENOENT if `rec` is not the start of a record of a mapped file. */
+int st_record_file(st_store_t *st, const void *rec, int *fd, int64_t *fileOffset);
 int64_t st_max_phy_offset(st_store_t *st);   /* next write position */
 int64_t st_min_phy_offset(st_store_t *st);
 /* Remove every consume queue of `topic` (files deleted; commit-log records stay). */

@@ -76,7 +76,7 @@ static int64_t suggest_broker(br_broker_t *b, const char *group, int lagging)
 }
 
 static void respond_pull(rm_conn_t *c, int32_t opaque, int serialize, int code, const char *remark,
-                         int64_t next, int64_t min, int64_t max, const uv_buf_t *bufs, unsigned n, int64_t suggest)
+                         int64_t next, int64_t min, int64_t max, const rm_span_t *spans, unsigned n, int64_t suggest)
 {
     rm_cmd_t resp;
     rm_cmd_init(&resp, code);
@@ -86,7 +86,7 @@ static void respond_pull(rm_conn_t *c, int32_t opaque, int serialize, int code, 
     rm_ext_set_i64(&resp, "suggestWhichBrokerId", suggest);
     if (remark)
         resp.remark = cm_strdup(remark);
-    rm_conn_respond_raw(c, opaque, serialize, &resp, bufs, n, NULL, NULL);
+    rm_conn_respond_spans(c, opaque, serialize, &resp, spans, n);
     rm_cmd_free(&resp);
 }
 
@@ -198,10 +198,13 @@ static int pull_exec(br_broker_t *b, rm_conn_t *c, int32_t opaque, int serialize
         park(b, c, opaque, serialize, pr, hold);
         return 1;
     }
-    uv_buf_t bufs[MAX_PULL_MSGS];
+    rm_span_t spans[MAX_PULL_MSGS]; /* the records, to go out from the commit-log files (sendfile) */
     unsigned nb = 0;
-    for (uint32_t i = 0; code == RC_SUCCESS && i < r.n && nb < MAX_PULL_MSGS; i++)
-        bufs[nb++] = uv_buf_init(r.msgs[i].iov_base, (unsigned)r.msgs[i].iov_len);
+    for (uint32_t i = 0; code == RC_SUCCESS && i < r.n && nb < MAX_PULL_MSGS; i++, nb++) {
+        spans[nb].mem = uv_buf_init(r.msgs[i].iov_base, (unsigned)r.msgs[i].iov_len);
+        if (st_record_file(b->store, r.msgs[i].iov_base, &spans[nb].fd, &spans[nb].off) != ST_OK)
+            spans[nb].fd = -1;
+    }
     b->stats.getTotal += nb;
     if (nb) {
         char key[600];
@@ -209,7 +212,7 @@ static int pull_exec(br_broker_t *b, rm_conn_t *c, int32_t opaque, int serialize
         br_stats_group_add(b, pr->group, nb);
         br_stats_count(b, BR_STAT_GROUP_GET, key, nb);
     }
-    respond_pull(c, opaque, serialize, code, st_get_status_name(r.status), next, r.minOffset, r.maxOffset, bufs, nb,
+    respond_pull(c, opaque, serialize, code, st_get_status_name(r.status), next, r.minOffset, r.maxOffset, spans, nb,
                  suggest_broker(b, pr->group, r.suggestPullingFromSlave));
     return 0;
 }
