@@ -1168,24 +1168,25 @@ int rm_req_i32(rm_conn_t *c, const rm_cmd_t *req, const char *key, int32_t *out)
     return req_number(c, req, key, rm_ext_i32(req, key, out));
 }
 
+/* Make resp an answer and encode its header after whatever is already buffered, so answers
+ * keep their order; nonzero when the connection is closing or the header cannot be made. */
+static int answer_header(rm_conn_t *c, int32_t opaque, int serialize, rm_cmd_t *resp, size_t body)
+{
+    resp->opaque = opaque;
+    resp->serialize = serialize;
+    resp->flag = RM_FLAG_RESPONSE;
+    resp->language = RM_LANG_JAVA;
+    resp->version = RM_SERVER_VERSION;
+    return c->closing || rm_frame_encode_header(resp, body, &c->out) != 0;
+}
+
 void rm_conn_respond_raw(rm_conn_t *c, int32_t opaque, int serialize, rm_cmd_t *resp,
                          const uv_buf_t *bufs, unsigned nbufs, rm_done_fn done, void *arg)
 {
     size_t body = 0;
     for (unsigned i = 0; i < nbufs; i++)
         body += bufs[i].len;
-    resp->opaque = opaque;
-    resp->serialize = serialize;
-    resp->flag = RM_FLAG_RESPONSE;
-    resp->language = RM_LANG_JAVA;
-    resp->version = RM_SERVER_VERSION;
-    if (c->closing) {
-        if (done)
-            done(arg);
-        return;
-    }
-    /* Header goes after whatever is already buffered, so answers keep their order. */
-    if (rm_frame_encode_header(resp, body, &c->out) != 0) {
+    if (answer_header(c, opaque, serialize, resp, body) != 0) {
         if (done)
             done(arg);
         return;
@@ -1228,26 +1229,30 @@ static size_t send_run(int sock, const rm_span_t *spans, unsigned i, unsigned j)
     return sent;
 }
 
-/* Header (and whatever frames were buffered before it) by send, then the spans by sendfile.
- * Returns 0 when everything was handed over here or to the ordinary write, -1 when nothing
- * was sent and the caller should write as usual. */
-static int send_direct(rm_conn_t *c, char *head, size_t hlen, const rm_span_t *spans, unsigned n)
+/* sendfile needs a plain socket with nothing queued before the answer, and every span in a file. */
+static int direct_ok(rm_conn_t *c, const rm_span_t *spans, unsigned n)
 {
-    int sock;
-    uv_buf_t rest[RM_MAX_SPANS];
-    if (c->tls || n > RM_MAX_SPANS || uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) != 0 ||
-        uv_fileno((uv_handle_t *)&c->tcp, &sock) != 0)
-        return -1;
+    if (c->closing || c->tls || n == 0 || n > RM_MAX_SPANS ||
+        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) != 0)
+        return 0;
     for (unsigned i = 0; i < n; i++)
         if (spans[i].fd < 0)
-            return -1;
+            return 0;
+    return 1;
+}
+
+/* Header (and whatever frames were buffered before it) by send, then the spans by sendfile;
+ * from the first byte the socket does not take, the rest goes by the ordinary write. */
+static void send_direct(rm_conn_t *c, int sock, char *head, size_t hlen, const rm_span_t *spans, unsigned n)
+{
+    uv_buf_t rest[RM_MAX_SPANS];
     ssize_t w = send(sock, head, hlen, MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (w <= 0)
-        return -1;
+    if (w < 0)
+        w = 0;
     if ((size_t)w < hlen) {
         memmove(head, head + w, hlen - (size_t)w);
         write_wire(c, head, hlen - (size_t)w, rest, spans_rest(spans, n, 0, 0, rest), NULL, NULL);
-        return 0;
+        return;
     }
     free(head);
     for (unsigned i = 0; i < n;) {
@@ -1260,34 +1265,30 @@ static int send_direct(rm_conn_t *c, char *head, size_t hlen, const rm_span_t *s
             sent -= spans[i].mem.len;
         if (i < j) {
             write_wire(c, NULL, 0, rest, spans_rest(spans, n, i, sent, rest), NULL, NULL);
-            return 0;
+            return;
         }
     }
-    return 0;
 }
 
 void rm_conn_respond_spans(rm_conn_t *c, int32_t opaque, int serialize, rm_cmd_t *resp,
                            const rm_span_t *spans, unsigned n)
 {
+    int sock;
+    if (!direct_ok(c, spans, n) || uv_fileno((uv_handle_t *)&c->tcp, &sock) != 0) {
+        uv_buf_t bufs[RM_MAX_SPANS + 1];
+        unsigned nb = n <= RM_MAX_SPANS ? n : RM_MAX_SPANS + 1; /* over: write_wire refuses it */
+        for (unsigned i = 0; i < nb; i++)
+            bufs[i] = spans[i].mem;
+        rm_conn_respond_raw(c, opaque, serialize, resp, bufs, nb, NULL, NULL);
+        return;
+    }
     size_t body = 0;
     for (unsigned i = 0; i < n; i++)
         body += spans[i].mem.len;
-    resp->opaque = opaque;
-    resp->serialize = serialize;
-    resp->flag = RM_FLAG_RESPONSE;
-    resp->language = RM_LANG_JAVA;
-    resp->version = RM_SERVER_VERSION;
-    if (c->closing || rm_frame_encode_header(resp, body, &c->out) != 0)
+    if (answer_header(c, opaque, serialize, resp, body) != 0)
         return;
     size_t len = c->out.len;
-    char *p = cm_buf_steal(&c->out);
-    if (n > 0 && send_direct(c, p, len, spans, n) == 0)
-        return;
-    uv_buf_t bufs[RM_MAX_SPANS + 1];
-    unsigned nb = n <= RM_MAX_SPANS ? n : RM_MAX_SPANS + 1; /* over: write_wire refuses it */
-    for (unsigned i = 0; i < nb; i++)
-        bufs[i] = spans[i].mem;
-    write_bufs(c, p, len, bufs, nb, NULL, NULL);
+    send_direct(c, sock, cm_buf_steal(&c->out), len, spans, n);
 }
 
 int rm_conn_invoke(rm_conn_t *c, rm_cmd_t *req, uint64_t timeout_ms, rm_response_fn cb, void *arg)

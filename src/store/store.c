@@ -557,9 +557,9 @@ static void prefetch_records(st_store_t *st, st_cq_t *cq, int64_t offset, int64_
                              int64_t clMax)
 {
     for (int64_t i = 0; i < n; i++) {
-        int64_t phy, tags;
+        int64_t phy;
         int32_t size;
-        if (st_cq_unit(st, cq, offset + i, &phy, &size, &tags) != ST_OK)
+        if (st_cq_unit(st, cq, offset + i, &phy, &size, NULL) != ST_OK)
             return;
         st_mfile_t *f;
         if (size <= 0 || phy < clMin || phy + size > clMax || !(f = st_cl_file_at(st, phy)) ||
