@@ -2,7 +2,8 @@
  * blocks the loop longer than the idle timeout does not get its connection closed as idle
  * (issue 12 item 8); the connection limit and fd-limit helpers behave as documented; one
  * connection's pipelined frames do not all run before another's (in order, though), and the
- * frames a reset connection left buffered are not handled (issue 12, stalls). */
+ * frames a reset connection left buffered are not handled (issue 12, stalls); an answer sent by
+ * sendfile arrives whole and in order whatever part of it the socket refuses (issue 17). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -266,6 +267,175 @@ static void test_reset_connection_drops_its_buffered_frames(void **state)
     assert_true(f.nlog >= 1 && f.nlog < NPIPE / 4);
 }
 
+/* ---- answers by spans (sendfile): what the socket does not take goes by the ordinary write ---- */
+
+#define SP_FILE (400 * 1024) /* the "commit log": byte i is pattern(i) */
+#define SP_SOCKBUF 4096      /* both ends' socket buffers, so the answer cannot fit at once */
+
+typedef struct {
+    uv_loop_t loop;
+    rm_server_t *srv;
+    int cli;             /* raw client socket */
+    int fill;            /* fill the server's socket before answering */
+    size_t filled;       /* bytes written to fill it, read back first by the client */
+    int fd;              /* the file the spans come from */
+    uint8_t *mem;        /* the same bytes in memory */
+    int answered;
+} span_fx_t;
+
+static span_fx_t *g_sp;
+
+static uint8_t pattern(size_t i) { return (uint8_t)(i * 7 % 251); }
+
+/* The server's end of the raw client socket: the descriptor whose peer is the client's address. */
+static int server_end(int cli)
+{
+    struct sockaddr_in me, peer;
+    socklen_t l = sizeof me;
+    assert_int_equal(getsockname(cli, (struct sockaddr *)&me, &l), 0);
+    for (int fd = 3; fd < 4096; fd++) {
+        l = sizeof peer;
+        if (fd != cli && getpeername(fd, (struct sockaddr *)&peer, &l) == 0 && l == sizeof peer &&
+            peer.sin_port == me.sin_port && peer.sin_family == AF_INET)
+            return fd;
+    }
+    fail_msg("no server end for the client socket");
+    return -1;
+}
+
+/* Three spans: two that touch in the file and in memory (one sendfile run), then one apart. */
+static void h_spans(rm_conn_t *c, rm_cmd_t *req, void *ctx)
+{
+    (void)ctx;
+    span_fx_t *f = g_sp;
+    int sock = server_end(f->cli);
+    int small = SP_SOCKBUF;
+    setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    static const uint8_t junk[1024];
+    while (f->fill) { /* a full socket with nothing queued: the answer's header is not taken at all */
+        ssize_t w = send(sock, junk, sizeof junk, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w <= 0)
+            break;
+        f->filled += (size_t)w;
+    }
+    const size_t at[3][2] = {{0, 100000}, {100000, 120000}, {300000, 90000}};
+    rm_span_t spans[3];
+    for (int i = 0; i < 3; i++)
+        spans[i] = (rm_span_t){uv_buf_init((char *)f->mem + at[i][0], (unsigned)at[i][1]), f->fd, (int64_t)at[i][0]};
+    rm_cmd_t resp;
+    rm_cmd_init(&resp, RC_SUCCESS);
+    rm_conn_respond_spans(c, req->opaque, req->serialize, &resp, spans, 3);
+    rm_cmd_free(&resp);
+    f->answered = 1;
+}
+
+static const rm_handler_t k_sp_handlers[] = {{5, h_spans}};
+
+/* Read n bytes from the client while the server's loop runs (bounded: 30 s). */
+static void pump_read(span_fx_t *f, uint8_t *out, size_t n)
+{
+    size_t got = 0;
+    uint64_t deadline = uv_hrtime() + 30ull * 1000000000ull;
+    while (got < n && uv_hrtime() < deadline) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        ssize_t r = recv(f->cli, out + got, n - got, MSG_DONTWAIT);
+        if (r > 0)
+            got += (size_t)r;
+        else if (r == 0)
+            break;
+        else
+            usleep(200);
+    }
+    assert_int_equal(got, n);
+}
+
+static void spans_answer(int fill)
+{
+    static const rm_endpoint_t ep = {.name = "test-spans", .handlers = k_sp_handlers, .nhandlers = 1};
+    span_fx_t f = {.fill = fill};
+    g_sp = &f;
+    char path[] = "/tmp/loulan-spans-XXXXXX";
+    f.fd = mkstemp(path);
+    assert_true(f.fd >= 0);
+    unlink(path);
+    f.mem = malloc(SP_FILE);
+    for (size_t i = 0; i < SP_FILE; i++)
+        f.mem[i] = pattern(i);
+    assert_int_equal(write(f.fd, f.mem, SP_FILE), SP_FILE);
+
+    assert_int_equal(uv_loop_init(&f.loop), 0);
+    assert_int_equal(rm_server_start(&f.loop, "127.0.0.1", 0, &ep, &f.srv), 0);
+    f.cli = socket(AF_INET, SOCK_STREAM, 0);
+    int small = SP_SOCKBUF;
+    setsockopt(f.cli, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)rm_server_port(f.srv))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(f.cli, (struct sockaddr *)&sa, sizeof sa), 0);
+    rm_cmd_t req;
+    rm_cmd_init(&req, 5);
+    req.opaque = 77;
+    cm_buf_t b;
+    cm_buf_init(&b);
+    assert_int_equal(rm_frame_encode(&req, &b), 0);
+    assert_int_equal(write(f.cli, b.data, b.len), (ssize_t)b.len);
+    cm_buf_free(&b);
+    rm_cmd_free(&req);
+
+    uint64_t deadline = uv_hrtime() + 30ull * 1000000000ull;
+    while (!f.answered && uv_hrtime() < deadline)
+        uv_run(&f.loop, UV_RUN_ONCE);
+    assert_true(f.answered);
+    assert_true(fill == 0 || f.filled > 0);
+    uint8_t *junk = malloc(f.filled + 1);
+    pump_read(&f, junk, f.filled);
+    free(junk);
+
+    uint8_t prefix[4];
+    pump_read(&f, prefix, 4);
+    int64_t size = rm_frame_size(prefix, 4);
+    size_t body = 100000 + 120000 + 90000;
+    assert_true(size > (int64_t)(4 + body) && size < (int64_t)(4 + body + 4096));
+    uint8_t *frame = malloc((size_t)size);
+    memcpy(frame, prefix, 4);
+    pump_read(&f, frame + 4, (size_t)size - 4);
+    rm_cmd_t resp;
+    assert_int_equal(rm_frame_decode(frame, (size_t)size, &resp), 0);
+    assert_int_equal(resp.opaque, 77);
+    assert_true(resp.flag & RM_FLAG_RESPONSE);
+    assert_int_equal(resp.body_len, body);
+    /* Every byte in its place: the file's [0, 220000) then [300000, 390000). */
+    for (size_t i = 0; i < body; i++) {
+        size_t off = i < 220000 ? i : 300000 + (i - 220000);
+        if (resp.body[i] != pattern(off))
+            fail_msg("body byte %zu is %u, not %u (file offset %zu)", i, resp.body[i], pattern(off), off);
+    }
+    rm_cmd_free(&resp);
+    free(frame);
+
+    close(f.cli);
+    rm_server_stop(f.srv);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&f.loop), 0);
+    close(f.fd);
+    free(f.mem);
+}
+
+/* The socket takes the header and part of the first run, then is full: the rest, from the middle
+ * of a span, goes by the ordinary write. */
+static void test_spans_answer_continues_where_sendfile_stopped(void **state)
+{
+    (void)state;
+    spans_answer(0);
+}
+
+/* The socket is full before the answer (a full socket with an empty write queue): not even the
+ * header is taken, and the whole answer goes by the ordinary write, after the bytes before it. */
+static void test_spans_answer_to_a_full_socket_keeps_its_header(void **state)
+{
+    (void)state;
+    spans_answer(1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +443,8 @@ int main(void)
         cmocka_unit_test(test_limits_are_kept_and_fd_limit_is_readable),
         cmocka_unit_test(test_pipelined_frames_do_not_all_run_before_another_connection),
         cmocka_unit_test(test_reset_connection_drops_its_buffered_frames),
+        cmocka_unit_test(test_spans_answer_continues_where_sendfile_stopped),
+        cmocka_unit_test(test_spans_answer_to_a_full_socket_keeps_its_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
