@@ -12,6 +12,15 @@ for d in tests/interop tests/browser; do   # ali-ons; playwright-core (drives De
         (cd $d && npm ci --no-audit --no-fund --loglevel=error)
     fi
 done
+# python3 may be a version manager's shim, a script that costs ~0.3 s of CPU at every start (seen:
+# pyenv); the tests start it hundreds of times, so they are handed the interpreter itself.
+py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
+if [ -n "$py" ] && [ "$(readlink -f "$py")" != "$(readlink -f "$(command -v python3)")" ]; then
+    pybin=$(mktemp -d)
+    trap 'rm -rf "$pybin"' EXIT
+    ln -s "$py" "$pybin/python3"
+    export PATH="$pybin:$PATH"
+fi
 jobs=$(nproc 2>/dev/null || echo 2)
 # ctest jobs: one more than the cores, at most 4. Most integration tests wait on the protocol
 # (delay levels, invisible times, restarts: their sanitizer runs take as long as their release
