@@ -30,7 +30,7 @@ tjobs=$(( jobs + 1 > 4 ? 4 : jobs + 1 ))
 fail=0
 passed=0
 failed=0
-step() { echo; echo "=== $*"; }
+step() { echo; echo "=== $* (at ${SECONDS} s)"; }
 tally() { if [ "$1" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fail=1; fi; }
 
 step "release build"
@@ -72,5 +72,5 @@ if command -v clang >/dev/null; then
 fi
 echo
 echo "test stages (release ctest, sanitizer ctest, each fuzz target):"
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed (${SECONDS} s)"
 exit $fail
