@@ -146,12 +146,15 @@ typedef struct {
 
 static pipe_fx_t *g_px;
 
-static int raw_connect(int port)
+/* rcvbuf > 0: that receive buffer, set before connecting so the window starts small */
+static int raw_connect(int port, int rcvbuf)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_true(fd >= 0);
+    if (rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     return fd;
 }
@@ -224,9 +227,9 @@ static void px_run(pipe_fx_t *f)
     f->a = f->b = -1;
     assert_int_equal(uv_loop_init(&f->loop), 0);
     assert_int_equal(rm_server_start(&f->loop, "127.0.0.1", 0, &ep, &f->srv), 0);
-    f->a = raw_connect(rm_server_port(f->srv));
+    f->a = raw_connect(rm_server_port(f->srv), 0);
     if (!f->reset_a)
-        f->b = raw_connect(rm_server_port(f->srv));
+        f->b = raw_connect(rm_server_port(f->srv), 0);
     raw_pipeline(f->a, 1, NPIPE);
     uv_timer_init(&f->loop, &f->guard);
     f->guard.data = f;
@@ -365,12 +368,7 @@ static void spans_answer(int fill)
 
     assert_int_equal(uv_loop_init(&f.loop), 0);
     assert_int_equal(rm_server_start(&f.loop, "127.0.0.1", 0, &ep, &f.srv), 0);
-    f.cli = socket(AF_INET, SOCK_STREAM, 0);
-    int small = SP_SOCKBUF;
-    setsockopt(f.cli, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)rm_server_port(f.srv))};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(f.cli, (struct sockaddr *)&sa, sizeof sa), 0);
+    f.cli = raw_connect(rm_server_port(f.srv), SP_SOCKBUF);
     rm_cmd_t req;
     rm_cmd_init(&req, 5);
     req.opaque = 77;
