@@ -31,38 +31,38 @@ lt_cleanup() {
         LT_KEEP=1
         rm_status=1
     fi
+    local res=${TMPDIR:-/tmp}/loulan-test-ports q
+    [ -f "$LT_DIR/reserved-ports" ] && while read -r q; do rmdir "$res/$q" 2>/dev/null; done < "$LT_DIR/reserved-ports"
     if [ -n "${LT_KEEP:-}" ]; then echo "test data kept in $LT_DIR"; else rm -rf "$LT_DIR"; fi
     [ "${rm_status:-0}" -eq 0 ] || exit 1
 }
 
-# A free TCP port on 127.0.0.1, taken below the kernel's ephemeral range: ctest runs tests side
-# by side, and a port the kernel handed out and took back could go to another test's outgoing
-# connection before our server binds it (small race with a parallel test's own pick accepted).
-lt_free_port() {
-    python3 - <<'PY' 2>/dev/null || echo $((12000 + RANDOM % 8000))
-import random, socket
-for _ in range(500):
-    p = random.randint(12000, 20000)
-    t = socket.socket()
+# Free TCP ports for a test's servers, taken below the kernel's ephemeral range so that no
+# outgoing connection grabs one meanwhile. ctest runs tests side by side, and between a pick and
+# the server's bind another test could pick the same port (seen: a DLedger node that could not
+# listen), so every pick is also reserved, by an atomic mkdir in a folder shared by the tests of
+# this machine; lt_cleanup gives the reservations back, and one older than 30 minutes is taken as
+# left behind by a test that was killed. Prints the first port of the first free run.
+# lt_pick_ports <lo> <hi> <offsets...>: a port P in [lo, hi] with P+offset free for every offset.
+lt_pick_ports() {
+    python3 - "$LT_DIR" "$@" <<'PY'
+import os, random, socket, sys, time
+owner, lo, hi, offs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), [int(o) for o in sys.argv[4:]]
+res = os.path.join(os.environ.get("TMPDIR", "/tmp"), "loulan-test-ports")
+os.makedirs(res, exist_ok=True)
+def reserve(q):
+    path = os.path.join(res, str(q))
     try:
-        t.bind(("0.0.0.0", p))
-        print(p)
-        break
+        if time.time() - os.stat(path).st_mtime > 1800:
+            os.rmdir(path)
     except OSError:
         pass
-    finally:
-        t.close()
-else:
-    raise SystemExit(1)
-PY
-}
-
-# A port P for a broker: P, its VIP port P-2 and its HA port P+1 are all free. Taken below the
-# kernel's ephemeral range, so outgoing connections of other tests do not grab P+1 meanwhile.
-lt_free_broker_port() {
-    python3 - <<'PY' 2>/dev/null || echo $((20000 + RANDOM % 10000))
-import random, socket
-def free(q):
+    try:
+        os.mkdir(path)
+        return True
+    except OSError:
+        return False
+def bindable(q):
     t = socket.socket()
     try:
         t.bind(("0.0.0.0", q))
@@ -72,14 +72,33 @@ def free(q):
     finally:
         t.close()
 for _ in range(500):
-    p = random.randint(20002, 32000)
-    if all(free(q) for q in (p - 2, p, p + 1)):
+    p = random.randint(lo, hi)
+    got = []
+    for q in (p + o for o in offs):
+        if not reserve(q):
+            break
+        got.append(q)
+        if not bindable(q):
+            break
+    else:
+        if owner:  # else the reservations expire
+            with open(os.path.join(owner, "reserved-ports"), "a") as f:
+                f.write("".join("%d\n" % q for q in got))
         print(p)
         break
+    for q in got:
+        os.rmdir(os.path.join(res, str(q)))
 else:
     raise SystemExit(1)
 PY
 }
+
+# One free port (12000-20000).
+lt_free_port() { lt_pick_ports 12000 20000 0 || echo $((12000 + RANDOM % 8000)); }
+
+# A port P for a broker (20002-32000): P, its VIP port P-2 and its HA port P+1 are all free, and
+# so is P-1, so that two brokers' ports never interleave.
+lt_free_broker_port() { lt_pick_ports 20002 32000 -2 -1 0 1 || echo $((20000 + RANDOM % 10000)); }
 
 # Wait until 127.0.0.1:port accepts connections, at most $2 seconds of wall clock (default 30;
 # counted by the clock, not by iterations, which a busy machine stretches).
