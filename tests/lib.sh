@@ -42,8 +42,9 @@ lt_cleanup() {
 # the server's bind another test could pick the same port (seen: a DLedger node that could not
 # listen), so every pick is also reserved, by an atomic mkdir in a folder shared by the tests of
 # this machine; lt_cleanup gives the reservations back, and one older than 30 minutes is taken as
-# left behind by a test that was killed. Prints the first port of the first free run.
-# lt_pick_ports <lo> <hi> <offsets...>: a port P in [lo, hi] with P+offset free for every offset.
+# left behind by a test that was killed.
+# lt_pick_ports <lo> <hi> <offsets...>: prints a port P in [lo, hi] with P+offset free and
+# reserved for every offset.
 lt_pick_ports() {
     python3 - "$LT_DIR" "$@" <<'PY'
 import os, random, socket, sys, time
@@ -299,15 +300,9 @@ lt_start_dledger_group() {
     shift
     LT_DL_EXTRA=("$@")
     LT_DL_PORT=(); LT_DL_PEER=(); LT_DL_PID=()
-    local peers="" i p
+    local peers="" i
     for ((i = 0; i < LT_DL_N; i++)); do
-        while :; do   # broker ports (P-2..P+1) of different nodes must not meet
-            p=$(lt_free_broker_port)
-            local clash=0 q
-            for q in "${LT_DL_PORT[@]}"; do [ $((p > q ? p - q : q - p)) -gt 3 ] || clash=1; done
-            [ $clash -eq 0 ] && break
-        done
-        LT_DL_PORT[i]=$p
+        LT_DL_PORT[i]=$(lt_free_broker_port)   # reserved: nodes' P-2..P+1 never meet
         LT_DL_PEER[i]=$(lt_free_port)
         peers="${peers:+$peers;}n$i-127.0.0.1:${LT_DL_PEER[i]}"
     done
