@@ -476,9 +476,8 @@ static int cl_locate(st_store_t *st, int64_t phy, int32_t sizeHint, const uint8_
     return ST_OK;
 }
 
-int st_record_file(st_store_t *st, const void *rec, int *fd, int64_t *fileOffset)
+int st_record_file(st_store_t *st, int64_t phy, const void *rec, int *fd, int64_t *fileOffset)
 {
-    int64_t phy = (int64_t)cm_be64((const uint8_t *)rec + 28); /* the record's own PHYSICALOFFSET */
     st_mfile_t *f = st_cl_file_at(st, phy);
     if (!f || phy < f->start || f->base + (phy - f->start) != (const uint8_t *)rec)
         return ST_ENOENT;
@@ -543,33 +542,8 @@ void st_get_result_init(st_get_result_t *r)
 void st_get_result_free(st_get_result_t *r)
 {
     free(r->msgs);
+    free(r->phys);
     memset(r, 0, sizeof(*r));
-}
-
-/* Ask the CPU for the lines the pull will read of its next `n` records: the header (size,
- * magic, queue fields) and the last 256 bytes (where the topic sits, after the body and before
- * the properties). A backlog written seconds ago is in the page cache but not in the CPU's
- * caches, and st_cl_unit_record read those lines one record after another: with the records
- * sent by sendfile (no copy that would have fetched them anyway) that wait was 23 % of the
- * broker's time while draining a backlog with pulls of 32. Prefetches do not fault, and a
- * damaged unit is still caught by the checks that follow. */
-static void prefetch_records(st_store_t *st, st_cq_t *cq, int64_t offset, int64_t n, int64_t clMin,
-                             int64_t clMax)
-{
-    for (int64_t i = 0; i < n; i++) {
-        int64_t phy;
-        int32_t size;
-        if (st_cq_unit(st, cq, offset + i, &phy, &size, NULL) != ST_OK)
-            return;
-        st_mfile_t *f;
-        if (size <= 0 || phy < clMin || phy + size > clMax || !(f = st_cl_file_at(st, phy)) ||
-            phy + size > f->start + (int64_t)f->size)
-            continue;
-        const uint8_t *p = f->base + (phy - f->start);
-        __builtin_prefetch(p);
-        for (int32_t back = size < 256 ? size : 256; back > 0; back -= 64)
-            __builtin_prefetch(p + size - back);
-    }
 }
 
 /* A unit that does not point at its own record: skipped by the pull. Logged once per queue
@@ -583,6 +557,75 @@ static void unit_damaged(st_cq_t *cq, int64_t q, int64_t phy, int32_t size, cons
     LOG_W(ST_MOD, "consume queue %s/%d: unit %" PRId64 " (commit-log offset %" PRId64
           ", size %d) points %s; skipping it (further bad units of this queue are skipped "
           "silently)", cq->topic, cq->queueId, q, phy, (int)size, why);
+}
+
+/* Records that follow each other in the commit log and in the queue: res->msgs[first, n), at
+ * queue offsets firstQ.. and commit-log offsets from the first record's up to `end`, all in
+ * `file`. Only the first and the last of a run are read to check them: a pull of a backlog
+ * otherwise touched every page it sent (by sendfile, which does not need them mapped), and
+ * on a virtual machine the first touch of a page is dear (that read was 26 % of the broker's
+ * time while draining a backlog with pulls of 32). Unit q at the start of its record and unit
+ * q+k at the start of its own, with the k-1 units between chaining record after record, leave
+ * no room for a record of another queue or offset: the damage the full checks catch (a unit
+ * beyond the log, inside a record, at another offset's record, zeroed) breaks the chain, and
+ * a broken chain starts a new run whose first record is checked. */
+typedef struct run {
+    uint32_t first;
+    int64_t firstQ, lastQ, end;
+    st_mfile_t *file;
+} run_t;
+
+static int result_grow(st_get_result_t *res, uint32_t cap)
+{
+    struct iovec *nv = realloc(res->msgs, cap * sizeof(*nv));
+    if (!nv)
+        return ST_ENOMEM;
+    res->msgs = nv;
+    int64_t *np = realloc(res->phys, cap * sizeof(*np));
+    if (!np)
+        return ST_ENOMEM;
+    res->phys = np;
+    res->cap = cap;
+    return ST_OK;
+}
+
+static int run_extends(const run_t *run, const st_get_result_t *res, int64_t q, int64_t phy, int32_t size)
+{
+    return run->file && res->n > run->first && q == run->lastQ + 1 && phy == run->end &&
+           phy + size <= run->file->start + (int64_t)run->file->size;
+}
+
+static void run_start(st_store_t *st, run_t *run, const st_get_result_t *res, int64_t q, int64_t phy)
+{
+    run->first = res->n;
+    run->firstQ = q;
+    run->file = st_cl_file_at(st, phy);
+}
+
+/* Check the last record of a run; when it is not its own, check each record and drop those
+ * that are not (the first was checked when the run started). */
+static void run_close(st_store_t *st, st_cq_t *cq, run_t *run, st_get_result_t *res)
+{
+    const uint8_t *p;
+    uint32_t len, n = res->n, kept = run->first + 1;
+    if (!run->file || n < run->first + 2)
+        goto done;
+    if (!st_cl_unit_record(st, cq, run->lastQ, res->phys[n - 1], (int32_t)res->msgs[n - 1].iov_len, &p, &len))
+        goto done;
+    for (uint32_t k = run->first + 1; k < n; k++) {
+        int64_t q = run->firstQ + (k - run->first);
+        const char *why = st_cl_unit_record(st, cq, q, res->phys[k], (int32_t)res->msgs[k].iov_len, &p, &len);
+        if (why) {
+            unit_damaged(cq, q, res->phys[k], (int32_t)res->msgs[k].iov_len, why);
+            res->totalBytes -= res->msgs[k].iov_len;
+            continue;
+        }
+        res->msgs[kept] = res->msgs[k];
+        res->phys[kept++] = res->phys[k];
+    }
+    res->n = kept;
+done:
+    run->file = NULL;
 }
 
 static int batch_full(const st_store_t *st, uint32_t size, int32_t maxMsgNums, uint64_t maxBytes,
@@ -667,13 +710,8 @@ int st_get(st_store_t *st, const char *topic, int32_t queueId, int64_t offset,
         limit = max;
     int64_t scanBytes = (int64_t)maxMsgNums * ST_CQ_UNIT_SIZE;
     int64_t maxScan = (scanBytes > 16000 ? scanBytes : 16000) / ST_CQ_UNIT_SIZE;
-    if (res->cap < 32) {
-        struct iovec *nv = realloc(res->msgs, 32 * sizeof(*nv));
-        if (!nv)
-            return ST_ENOMEM;
-        res->msgs = nv;
-        res->cap = 32;
-    }
+    if (res->cap < 32 && result_grow(res, 32) != ST_OK)
+        return ST_ENOMEM;
 
     int64_t clMax = atomic_load(&st->wrote), clMin = st_min_phy_offset(st);
     uint64_t memLimit = st->physRam / 100 * (uint64_t)st->cfg.accessMessageInMemoryMaxRatio;
@@ -682,7 +720,7 @@ int st_get(st_store_t *st, const char *topic, int32_t queueId, int64_t offset,
     st_get_status_t status = ST_GET_NO_MATCHED_MESSAGE;
     int64_t i;
 
-    prefetch_records(st, cq, offset, limit - offset < maxMsgNums ? limit - offset : maxMsgNums, clMin, clMax);
+    run_t run = {.first = 0};
     for (i = 0; offset + i < limit && i < maxScan; i++) {
         int64_t phy, tags;
         int32_t size;
@@ -705,7 +743,7 @@ int st_get(st_store_t *st, const char *topic, int32_t queueId, int64_t offset,
             continue;
         }
         const uint8_t *p;
-        uint32_t len;
+        uint32_t len = (uint32_t)size;
         if (phy < clMin) {
             /* retention deleted its file: skip the units that point into the same file */
             if (res->n == 0)
@@ -713,30 +751,36 @@ int st_get(st_store_t *st, const char *topic, int32_t queueId, int64_t offset,
             nextPhyFileStart = phy - phy % (int64_t)clfsz + (int64_t)clfsz;
             continue;
         }
-        const char *why = st_cl_unit_record(st, cq, offset + i, phy, size, &p, &len);
-        if (why) {
-            unit_damaged(cq, offset + i, phy, size, why);
-            continue;
+        int needRecord = filter && filter->match;
+        if (!needRecord && run_extends(&run, res, offset + i, phy, size)) {
+            p = run.file->base + (phy - run.file->start);
+        } else {
+            run_close(st, cq, &run, res);
+            const char *why = st_cl_unit_record(st, cq, offset + i, phy, size, &p, &len);
+            if (why) {
+                unit_damaged(cq, offset + i, phy, size, why);
+                continue;
+            }
+            run_start(st, &run, res, offset + i, phy);
         }
-        if (filter && filter->match && !filter->match(filter->arg, tags, p, len)) {
+        if (needRecord && !filter->match(filter->arg, tags, p, len)) {
             if (res->n == 0)
                 status = ST_GET_NO_MATCHED_MESSAGE;
             continue;
         }
-        if (res->n == res->cap) {
-            struct iovec *nv = realloc(res->msgs, res->cap * 2 * sizeof(*nv));
-            if (!nv)
-                return ST_ENOMEM;
-            res->msgs = nv;
-            res->cap *= 2;
-        }
+        if (res->n == res->cap && result_grow(res, res->cap * 2) != ST_OK)
+            return ST_ENOMEM;
         res->msgs[res->n].iov_base = (void *)p;
         res->msgs[res->n].iov_len = len;
+        res->phys[res->n] = phy;
         res->n++;
+        run.end = phy + (int64_t)len;
+        run.lastQ = offset + i;
         res->totalBytes += len;
         status = ST_GET_FOUND;
         nextPhyFileStart = INT64_MIN;
     }
+    run_close(st, cq, &run, res);
     res->status = status;
     res->nextBeginOffset = offset + i;
     res->suggestPullingFromSlave = (uint64_t)(clMax - maxPhyPulled) > memLimit;

@@ -333,6 +333,7 @@ typedef struct st_get_result {
      * Valid until st_store_close (files are never unmapped while the store is open; when
      * retention arrives this contract will change to "until the next st_* call"). */
     struct iovec *msgs;
+    int64_t *phys;              /* each record's commit-log offset */
     uint32_t n;
     uint32_t cap;               /* grown on demand, reused between calls */
     uint64_t totalBytes;
@@ -343,7 +344,8 @@ void st_get_result_free(st_get_result_t *r);
 
 /* Read up to maxMsgNums records of (topic, queueId) starting at queue offset `offset`.
  * A unit that does not point at its own record (checked: topic, queueId, queueOffset, offset,
- * size) is skipped alone and logged once per queue. Status and nextBeginOffset follow store
+ * size) is skipped alone and logged once per queue; of units that chain record after record in
+ * the commit log only the first and the last record are read for that check (see run_t). Status and nextBeginOffset follow store
  * spec §2.5 (master rules); at most
  * max(16000, maxMsgNums*20) bytes of consume queue are scanned; a batch also stops at the
  * in-memory (256 KiB / 32) or in-disk (64 KiB / 8) transfer caps, and at maxBytes when > 0
@@ -370,9 +372,10 @@ int st_msg_store_time(st_store_t *st, const char *topic, int32_t queueId, int64_
  * Validates magic and size against the written area; ST_ENOENT otherwise.
  * *ptr points into the mapping (valid until close). */
 int st_read_record_at(st_store_t *st, int64_t phyOffset, const uint8_t **ptr, uint32_t *len);
-/* The commit-log file (descriptor and offset in it) of a record st_get handed out, for sending
- * it from the file; ST_ENOENT if `rec` is not the start of a record of a mapped file. */
-int st_record_file(st_store_t *st, const void *rec, int *fd, int64_t *fileOffset);
+/* The commit-log file (descriptor and offset in it) of a record st_get handed out (rec, at
+ * commit-log offset phy), for sending it from the file without reading it; ST_ENOENT if rec is
+ * not where phy is mapped. */
+int st_record_file(st_store_t *st, int64_t phy, const void *rec, int *fd, int64_t *fileOffset);
 int64_t st_max_phy_offset(st_store_t *st);   /* next write position */
 int64_t st_min_phy_offset(st_store_t *st);
 /* Remove every consume queue of `topic` (files deleted; commit-log records stay). */

@@ -371,11 +371,34 @@ static void test_rebuild_without_records_keeps_the_offsets(void **state)
     assert_true(log_has("R/0", "none of its records", NULL));
 }
 
+/* A pull reads only the first and the last record of a run of units that chain in the commit
+ * log. A unit copied from a neighbouring queue still chains with the unit before it: the run
+ * it ends must be checked record by record, and only the copied unit left out. */
+static void test_copied_unit_that_chains_is_not_delivered(void **state)
+{
+    fx_t *f = *state;
+    for (int i = 0; i < 20; i++) { /* T0 U0 T1 U1 ...: U's record k sits right after T's */
+        put_n(f, "T", 0, 1, 40);
+        put_n(f, "U", 0, 1, 40);
+    }
+    int64_t phy, tags;
+    int32_t size;
+    assert_int_equal(st_cq_entry(f->st, "U", 0, 9, &phy, &size, &tags), ST_OK);
+    write_unit(f, "T", 0, 10, phy, size, tags); /* chains with T's unit 9 */
+    assert_int_equal(st_cq_entry(f->st, "U", 0, 0, &phy, &size, &tags), ST_OK);
+    write_unit(f, "T", 0, 1, phy, size, tags); /* a run of two: T0 and the copy */
+    assert_int_equal(st_get(f->st, "T", 0, 0, 32, 0, NULL, &f->gr), ST_OK);
+    assert_int_equal(f->gr.n, 18);
+    assert_int_equal(read_all(f, "T", 0, 0), 18);
+    assert_int_equal(read_all(f, "U", 0, 0), 20);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_bad_units_cost_only_themselves_on_a_pull),
+        T(test_copied_unit_that_chains_is_not_delivered),
         T(test_truncated_middle_file_is_reported_and_rebuilt),
         T(test_short_last_file_is_rebuilt),
         T(test_deleted_middle_file_is_rebuilt),

@@ -202,7 +202,7 @@ static int pull_exec(br_broker_t *b, rm_conn_t *c, int32_t opaque, int serialize
     unsigned nb = 0;
     for (uint32_t i = 0; code == RC_SUCCESS && i < r.n && nb < MAX_PULL_MSGS; i++, nb++) {
         spans[nb].mem = uv_buf_init(r.msgs[i].iov_base, (unsigned)r.msgs[i].iov_len);
-        if (st_record_file(b->store, r.msgs[i].iov_base, &spans[nb].fd, &spans[nb].off) != ST_OK)
+        if (st_record_file(b->store, r.phys[i], r.msgs[i].iov_base, &spans[nb].fd, &spans[nb].off) != ST_OK)
             spans[nb].fd = -1;
     }
     b->stats.getTotal += nb;
