@@ -457,6 +457,7 @@ int st_cq_load_all(st_store_t *st)
 
 void st_cq_truncate(st_store_t *st, st_cq_t *cq, int64_t phyEnd)
 {
+    cq->checkedEnd = 0; /* that record may be gone, and the next written where it stood */
     int64_t q = cq->maxUnits;
     int64_t phy = 0, lastEnd = 0;
     int32_t size = 0;

@@ -561,16 +561,19 @@ static void unit_damaged(st_cq_t *cq, int64_t q, int64_t phy, int32_t size, cons
 
 /* Records that follow each other in the commit log and in the queue: res->msgs[first, n), at
  * queue offsets firstQ.. and commit-log offsets from the first record's up to `end`, all in
- * `file`. Only the first and the last of a run are read to check them: a pull of a backlog
- * otherwise touched every page it sent (by sendfile, which does not need them mapped), and
- * on a virtual machine the first touch of a page is dear (that read was 26 % of the broker's
- * time while draining a backlog with pulls of 32). Unit q at the start of its record and unit
- * q+k at the start of its own, with the k-1 units between chaining record after record, leave
- * no room for a record of another queue or offset: the damage the full checks catch (a unit
- * beyond the log, inside a record, at another offset's record, zeroed) breaks the chain, and
- * a broken chain starts a new run whose first record is checked. */
+ * `file`. Only the first and the last record of a run are read to check them: a pull of a
+ * backlog otherwise touched every page it sent (by sendfile, which does not need them mapped),
+ * and on a virtual machine the first touch of a page since its writeback is dear (~1 us; that
+ * read was 26 % of the broker's time while draining a backlog with pulls of 32). Unit q at the
+ * start of its own record and unit q+k at the start of its own, with the units between chaining
+ * record after record, leave no room for a record of another queue or offset: the damage the
+ * full checks catch (a unit beyond the log, inside a record, at another queue's or offset's
+ * record, zeroed) breaks the chain or fails the check of the last record, and then every record
+ * of the run is checked. A run that chains on from the last record the previous pull of the
+ * queue checked (cq->checkedQ, ending at cq->checkedEnd) needs no check of its first. */
 typedef struct run {
     uint32_t first;
+    int firstChecked;
     int64_t firstQ, lastQ, end;
     st_mfile_t *file;
 } run_t;
@@ -589,30 +592,51 @@ static int result_grow(st_get_result_t *res, uint32_t cap)
     return ST_OK;
 }
 
-static int run_extends(const run_t *run, const st_get_result_t *res, int64_t q, int64_t phy, int32_t size)
+static int fits(const st_mfile_t *f, int64_t phy, int32_t size)
 {
-    return run->file && res->n > run->first && q == run->lastQ + 1 && phy == run->end &&
-           phy + size <= run->file->start + (int64_t)run->file->size;
+    return f && phy >= f->start && phy + size <= f->start + (int64_t)f->size;
 }
 
-static void run_start(st_store_t *st, run_t *run, const st_get_result_t *res, int64_t q, int64_t phy)
+static int run_extends(const run_t *run, const st_get_result_t *res, int64_t q, int64_t phy, int32_t size)
+{
+    return run->file && res->n > run->first && q == run->lastQ + 1 && phy == run->end && fits(run->file, phy, size);
+}
+
+static void run_start(st_store_t *st, run_t *run, const st_get_result_t *res, int64_t q, int64_t phy, int checked)
 {
     run->first = res->n;
+    run->firstChecked = checked;
     run->firstQ = q;
     run->file = st_cl_file_at(st, phy);
 }
 
+/* A run that chains on from the record the queue's previous pull checked last. */
+static int run_continues(st_store_t *st, const st_cq_t *cq, run_t *run, const st_get_result_t *res, int64_t q,
+                         int64_t phy, int32_t size)
+{
+    if (cq->checkedEnd <= 0 || q != cq->checkedQ + 1 || phy != cq->checkedEnd || !fits(st_cl_file_at(st, phy), phy, size))
+        return 0;
+    run_start(st, run, res, q, phy, 0);
+    return 1;
+}
+
 /* Check the last record of a run; when it is not its own, check each record and drop those
- * that are not (the first was checked when the run started). */
+ * that are not. A run that ends checked is where the queue's next pull may chain on from. */
 static void run_close(st_store_t *st, st_cq_t *cq, run_t *run, st_get_result_t *res)
 {
     const uint8_t *p;
-    uint32_t len, n = res->n, kept = run->first + 1;
-    if (!run->file || n < run->first + 2)
+    uint32_t len, n = res->n, kept;
+    if (!run->file || n == run->first)
         goto done;
-    if (!st_cl_unit_record(st, cq, run->lastQ, res->phys[n - 1], (int32_t)res->msgs[n - 1].iov_len, &p, &len))
+    if ((run->firstChecked && n == run->first + 1) ||
+        !st_cl_unit_record(st, cq, run->lastQ, res->phys[n - 1], (int32_t)res->msgs[n - 1].iov_len, &p, &len)) {
+        cq->checkedQ = run->lastQ;
+        cq->checkedEnd = run->end;
         goto done;
-    for (uint32_t k = run->first + 1; k < n; k++) {
+    }
+    cq->checkedEnd = 0;
+    kept = run->first + (run->firstChecked ? 1 : 0);
+    for (uint32_t k = kept; k < n; k++) {
         int64_t q = run->firstQ + (k - run->first);
         const char *why = st_cl_unit_record(st, cq, q, res->phys[k], (int32_t)res->msgs[k].iov_len, &p, &len);
         if (why) {
@@ -756,12 +780,16 @@ int st_get(st_store_t *st, const char *topic, int32_t queueId, int64_t offset,
             p = run.file->base + (phy - run.file->start);
         } else {
             run_close(st, cq, &run, res);
-            const char *why = st_cl_unit_record(st, cq, offset + i, phy, size, &p, &len);
-            if (why) {
-                unit_damaged(cq, offset + i, phy, size, why);
-                continue;
+            if (!needRecord && run_continues(st, cq, &run, res, offset + i, phy, size)) {
+                p = run.file->base + (phy - run.file->start);
+            } else {
+                const char *why = st_cl_unit_record(st, cq, offset + i, phy, size, &p, &len);
+                if (why) {
+                    unit_damaged(cq, offset + i, phy, size, why);
+                    continue;
+                }
+                run_start(st, &run, res, offset + i, phy, 1);
             }
-            run_start(st, &run, res, offset + i, phy);
         }
         if (needRecord && !filter->match(filter->arg, tags, p, len)) {
             if (res->n == 0)
@@ -781,6 +809,8 @@ int st_get(st_store_t *st, const char *topic, int32_t queueId, int64_t offset,
         nextPhyFileStart = INT64_MIN;
     }
     run_close(st, cq, &run, res);
+    if (res->n == 0 && status == ST_GET_FOUND)
+        status = ST_GET_NO_MATCHED_MESSAGE; /* the run's checks dropped every record */
     res->status = status;
     res->nextBeginOffset = offset + i;
     res->suggestPullingFromSlave = (uint64_t)(clMax - maxPhyPulled) > memLimit;

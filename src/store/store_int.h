@@ -48,6 +48,8 @@ typedef struct st_cq {
     int64_t offsetHint;             /* damaged: offsets it had reached (if retention took all
                                      * its records, the rebuilt queue stays empty there) */
     int damageLogged;               /* a pull met a bad unit (logged once) */
+    int64_t checkedQ, checkedEnd;   /* the last unit a pull checked, and where its record ends
+                                     * (0: none); loop thread, see run_t in store.c */
     /* cqalloc.c: at most one file request in flight per queue. allocState moves NONE ->
      * QUEUED (loop) -> BUSY (allocator) -> READY (allocator) -> NONE (loop takes the file);
      * the loop may also take a QUEUED request back (QUEUED -> NONE). The other fields are

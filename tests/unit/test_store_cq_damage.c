@@ -383,8 +383,13 @@ static void test_copied_unit_that_chains_is_not_delivered(void **state)
     }
     int64_t phy, tags;
     int32_t size;
+    assert_int_equal(st_get(f->st, "T", 0, 0, 10, 0, NULL, &f->gr), ST_OK);
+    assert_int_equal(f->gr.n, 10); /* the next pull of T chains on from T's unit 9 */
     assert_int_equal(st_cq_entry(f->st, "U", 0, 9, &phy, &size, &tags), ST_OK);
     write_unit(f, "T", 0, 10, phy, size, tags); /* chains with T's unit 9 */
+    assert_int_equal(st_get(f->st, "T", 0, 10, 32, 0, NULL, &f->gr), ST_OK);
+    assert_int_equal(f->gr.n, 9);
+    assert_int_equal(f->gr.phys[0], st_cq_entry(f->st, "T", 0, 11, &phy, &size, &tags) == ST_OK ? phy : -1);
     assert_int_equal(st_cq_entry(f->st, "U", 0, 0, &phy, &size, &tags), ST_OK);
     write_unit(f, "T", 0, 1, phy, size, tags); /* a run of two: T0 and the copy */
     assert_int_equal(st_get(f->st, "T", 0, 0, 32, 0, NULL, &f->gr), ST_OK);
