@@ -452,27 +452,39 @@ int st_put_batch(st_store_t *st, const st_msg_t *m, const uint8_t *batch, size_t
 
 /* ---- reading ----------------------------------------------------------------------------- */
 
-/* Locate a record in the written part of the commit log: checks size and magic only. */
-static int cl_locate(st_store_t *st, int64_t phy, int32_t sizeHint, const uint8_t **ptr,
-                     uint32_t *len)
+/* How many bytes from phy a reader may see in its commit-log file (*f): written, and with
+ * DLedger held by a majority; 0 when none. */
+static int64_t cl_avail(st_store_t *st, int64_t phy, st_mfile_t **f)
 {
     int64_t w = atomic_load(&st->wrote), vis = atomic_load(&st->visible);
     if (vis < w)
         w = vis; /* a record a majority does not hold yet is not there for readers */
-    st_mfile_t *f = st_cl_file_at(st, phy);
-    if (!f || phy + 8 > w)
+    *f = st_cl_file_at(st, phy);
+    if (!*f || phy + 8 > w)
+        return 0;
+    int64_t avail = w - phy, inFile = (*f)->start + (int64_t)(*f)->size - phy;
+    return avail < inFile ? avail : inFile;
+}
+
+static int head_ok(const uint8_t *p, int64_t avail, int32_t sizeHint)
+{
+    int32_t size = (int32_t)cm_be32(p);
+    return cm_be32(p + 4) == ST_MSG_MAGIC && size >= 91 && size <= avail && (sizeHint <= 0 || size == sizeHint);
+}
+
+/* Locate a record in the written part of the commit log: checks size and magic only. */
+static int cl_locate(st_store_t *st, int64_t phy, int32_t sizeHint, const uint8_t **ptr,
+                     uint32_t *len)
+{
+    st_mfile_t *f;
+    int64_t avail = cl_avail(st, phy, &f);
+    if (avail <= 0)
         return ST_ENOENT;
     const uint8_t *p = f->base + (phy - f->start);
-    int64_t avail = w - phy;
-    int64_t inFile = f->start + (int64_t)f->size - phy;
-    if (avail > inFile)
-        avail = inFile;
-    int32_t size = (int32_t)cm_be32(p);
-    if (cm_be32(p + 4) != ST_MSG_MAGIC || size < 91 || size > avail ||
-        (sizeHint > 0 && size != sizeHint))
+    if (!head_ok(p, avail, sizeHint))
         return ST_ENOENT;
     *ptr = p;
-    *len = (uint32_t)size;
+    *len = (uint32_t)cm_be32(p);
     return ST_OK;
 }
 
@@ -491,6 +503,32 @@ int st_read_record_at(st_store_t *st, int64_t phyOffset, const uint8_t **ptr, ui
     return cl_locate(st, phyOffset, 0, ptr, len);
 }
 
+/* Is record p (len bytes, its size and magic checked) unit q of cq at phy? NULL or why not.
+ * The few fields needed, read in place (a full st_record_decode per pulled message cost a
+ * measurable share of st_get); len >= 91, the fixed part. */
+static const char *record_is_unit(const st_cq_t *cq, int64_t q, int64_t phy, const uint8_t *p, uint32_t len)
+{
+    int32_t sysFlag = (int32_t)cm_be32(p + 36);
+    size_t pos = 48 + ((sysFlag & ST_SYSFLAG_BORNHOST_V6) ? 16 : 4) + 4 + 8 +
+                 ((sysFlag & ST_SYSFLAG_STOREHOST_V6) ? 16 : 4) + 4 + 4 + 8;
+    if ((int64_t)cm_be64(p + 28) != phy || pos + 4 > len)
+        return "not the start of a record of that size";
+    uint32_t bodyLen = cm_be32(p + pos);
+    pos += 4;
+    if (bodyLen >= len - pos)
+        return "not the start of a record of that size";
+    pos += bodyLen;
+    size_t tlen = p[pos++];
+    /* a unit copied or shifted by damage can point at a whole, valid record of another
+     * queue or offset: handing that out would deliver a wrong message */
+    if ((int32_t)cm_be32(p + 12) != cq->queueId || tlen > len - pos ||
+        tlen != strlen(cq->topic) || memcmp(p + pos, cq->topic, tlen) != 0)
+        return "a record of another queue";
+    if ((int64_t)cm_be64(p + 20) != q)
+        return "a record of another queue offset";
+    return NULL;
+}
+
 const char *st_cl_unit_record(st_store_t *st, const st_cq_t *cq, int64_t q, int64_t phy,
                               int32_t size, const uint8_t **ptr, uint32_t *len)
 {
@@ -498,28 +536,25 @@ const char *st_cl_unit_record(st_store_t *st, const st_cq_t *cq, int64_t q, int6
         return "outside the commit log";
     if (cl_locate(st, phy, size, ptr, len) != ST_OK)
         return "not the start of a record of that size";
-    /* the few fields needed, read in place (a full st_record_decode per pulled message cost
-     * a measurable share of st_get); cl_locate checked len >= 91, the fixed part */
-    const uint8_t *p = *ptr;
-    int32_t sysFlag = (int32_t)cm_be32(p + 36);
-    size_t pos = 48 + ((sysFlag & ST_SYSFLAG_BORNHOST_V6) ? 16 : 4) + 4 + 8 +
-                 ((sysFlag & ST_SYSFLAG_STOREHOST_V6) ? 16 : 4) + 4 + 4 + 8;
-    if ((int64_t)cm_be64(p + 28) != phy || pos + 4 > *len)
+    return record_is_unit(cq, q, phy, *ptr, *len);
+}
+
+/* st_cl_unit_record, reading a record of up to 4 KiB by pread: on a virtual machine the first
+ * touch of a mapped page since its writeback stalls for microseconds (one such read per pull
+ * was 14 % of the broker's time draining a backlog), a pread of it costs a system call. */
+static const char *unit_record_read(st_store_t *st, const st_cq_t *cq, int64_t q, int64_t phy, int32_t size)
+{
+    uint8_t buf[4096];
+    const uint8_t *p;
+    uint32_t len;
+    st_mfile_t *f;
+    int64_t avail;
+    if (size < 91 || size > (int32_t)sizeof buf || phy < st_min_phy_offset(st) || (avail = cl_avail(st, phy, &f)) <= 0 ||
+        f->fd < 0 || pread(f->fd, buf, (size_t)size, (off_t)(phy - f->start)) != size)
+        return st_cl_unit_record(st, cq, q, phy, size, &p, &len);
+    if (!head_ok(buf, avail, size))
         return "not the start of a record of that size";
-    uint32_t bodyLen = cm_be32(p + pos);
-    pos += 4;
-    if (bodyLen >= *len - pos)
-        return "not the start of a record of that size";
-    pos += bodyLen;
-    size_t tlen = p[pos++];
-    /* a unit copied or shifted by damage can point at a whole, valid record of another
-     * queue or offset: handing that out would deliver a wrong message */
-    if ((int32_t)cm_be32(p + 12) != cq->queueId || tlen > *len - pos ||
-        tlen != strlen(cq->topic) || memcmp(p + pos, cq->topic, tlen) != 0)
-        return "a record of another queue";
-    if ((int64_t)cm_be64(p + 20) != q)
-        return "a record of another queue offset";
-    return NULL;
+    return record_is_unit(cq, q, phy, buf, (uint32_t)size);
 }
 
 static int record_store_ts(st_store_t *st, int64_t phy, int32_t size, int64_t *ts)
@@ -629,7 +664,7 @@ static void run_close(st_store_t *st, st_cq_t *cq, run_t *run, st_get_result_t *
     if (!run->file || n == run->first)
         goto done;
     if ((run->firstChecked && n == run->first + 1) ||
-        !st_cl_unit_record(st, cq, run->lastQ, res->phys[n - 1], (int32_t)res->msgs[n - 1].iov_len, &p, &len)) {
+        !unit_record_read(st, cq, run->lastQ, res->phys[n - 1], (int32_t)res->msgs[n - 1].iov_len)) {
         cq->checkedQ = run->lastQ;
         cq->checkedEnd = run->end;
         goto done;
