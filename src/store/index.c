@@ -438,6 +438,10 @@ static int wait_applied(st_store_t *st, int maxMs)
 
 int st_index_settle(st_store_t *st, int maxMs) { return wait_applied(st, maxMs); }
 
+uint64_t st_index_mark(st_store_t *st) { return atomic_load(&st->idxHead); }
+
+int st_index_reached(st_store_t *st, uint64_t mark) { return !st->idxThrOn || atomic_load(&st->idxTail) >= mark; }
+
 int st_index_start(st_store_t *st)
 {
     if (!st->cfg.messageIndexEnable || st->idxThrOn)

@@ -430,6 +430,11 @@ int st_query_verify(st_store_t *st, const st_query_cand_t *cand, const char *top
 /* The index is written by its own thread: wait until every key of a put made before this call
  * is in the index files (st_query_by_key does so itself). 0, or -1 after maxMs. Any thread. */
 int st_index_settle(st_store_t *st, int maxMs);
+/* A mark of what the index writer has been handed so far, and whether it has applied all of it
+ * (1 too when there is no writer): tells the loop, without waiting, whether a nowait query
+ * covers every put made before the mark. Loop thread. */
+uint64_t st_index_mark(st_store_t *st);
+int st_index_reached(st_store_t *st, uint64_t mark);
 
 /* ---- replication (ha.c, spec §5.2) -------------------------------------------------------- */
 /* Master: raw commit-log bytes from `from` for a slave, at most maxLen, never across a file

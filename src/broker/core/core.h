@@ -330,6 +330,7 @@ typedef struct br_hooks {
                         int64_t *pullOffset);
     /* the broker became master or slave while running (DLedger): b->role says which */
     void (*pop_role_changed)(struct br_broker *b);
+    void (*trans_role_changed)(struct br_broker *b);
 } br_hooks_t;
 
 /* A subsystem as the core sees it. start runs once the store, tables and listeners exist (in
@@ -434,11 +435,14 @@ static inline void br_message_arrived(br_broker_t *b, const char *topic, int qid
     if (b->hooks.pop_arrived)
         b->hooks.pop_arrived(b, topic, qid);
 }
-/* Called after b->role changed at run time (a DLedger election): POP rebuilds or drops its state. */
+/* Called after b->role changed at run time (a DLedger election): POP rebuilds or drops its
+ * state; transactions wait for the index to hold what was replicated before. */
 static inline void br_role_changed(br_broker_t *b)
 {
     if (b->hooks.pop_role_changed)
         b->hooks.pop_role_changed(b);
+    if (b->hooks.trans_role_changed)
+        b->hooks.trans_role_changed(b);
 }
 static inline const br_sub_t *br_find_sub(br_broker_t *b, const char *group, const char *topic)
 {

@@ -148,9 +148,23 @@ int br_trans_half(br_broker_t *b, cm_buf_t *props, const char *topic, int qid, c
 
 /* ---- END_TRANSACTION (37) ----------------------------------------------------------------- */
 
+/* Can already_committed trust the index? Not on a broker that became master while its index
+ * writer had not applied every record replicated before: a commit the old master made just
+ * before it went is in the commit log but not yet in the index. */
+static int index_settled(br_broker_t *b)
+{
+    br_trans_t *t = b->trans;
+    if (t->indexBehind && st_index_reached(b->store, t->indexMark)) {
+        t->indexBehind = 0;
+        LOG_I("broker", "transactions: the index holds every record replicated before this broker became master");
+    }
+    return !t->indexBehind;
+}
+
 /* Was this transaction committed already (the real message is stored) although its op record
- * is missing? That happens when the broker died between the two writes; the index (UNIQ_KEY in
- * the real topic) tells, so a later decision or check never stores the message twice. */
+ * is missing? That happens when the broker died between the two writes, or when the commit
+ * was made by the master this broker replaced; the index (UNIQ_KEY in the real topic) tells, so
+ * a later decision or check never stores the message twice. -1: cannot tell yet (!index_settled). */
 static int already_committed(br_broker_t *b, const st_record_t *half, const char *key)
 {
     static st_query_result_t qr;
@@ -158,10 +172,12 @@ static int already_committed(br_broker_t *b, const st_record_t *half, const char
     tx_entry_t *e = entry(b, key, 0);
     if (e && e->committedCopy)
         return 1;
+    if (!index_settled(b))
+        return -1;
     /* Commits of earlier runs are all in the index (recovery writes it before its thread
-     * starts), and this run's are remembered above, so the query need not wait for the index
-     * writer: waiting, a check round over many transactions held the loop for one writer round
-     * trip per message. */
+     * starts), a former master's once index_settled, and this run's are remembered above, so the
+     * query need not wait for the index writer: waiting, a check round over many transactions
+     * held the loop for one writer round trip per message. */
     if (br_prop(half, "REAL_TOPIC", topic, sizeof topic) ||
         st_query_by_key_nowait(b->store, topic, key, ST_QUERY_MAX, 0, INT64_MAX, 1, &qr) != ST_OK)
         return 0;
@@ -251,7 +267,13 @@ void br_handle_end_transaction(rm_conn_t *c, rm_cmd_t *req, void *ctx)
         rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "the transaction was already decided or expired");
         return;
     }
-    int committed = type == ST_SYSFLAG_TX_COMMIT && already_committed(b, &r, key);
+    int committed = type == ST_SYSFLAG_TX_COMMIT ? already_committed(b, &r, key) : 0;
+    if (committed < 0) { /* END_TRANSACTION is oneway: the check-back asks again once it can tell */
+        LOG_W("broker", "transaction %s: commit from %s left to the check-back: the index does not yet hold every "
+              "record replicated before this broker became master", key, rm_conn_peer(c));
+        rm_conn_respond_code(c, req, RC_SYSTEM_ERROR, "this broker just became master: the transaction is checked back later");
+        return;
+    }
     int rc = type == ST_SYSFLAG_TX_COMMIT && !committed ? commit(b, &r, phy) : ST_OK;
     if (rc == ST_OK && type == ST_SYSFLAG_TX_COMMIT) {
         tx_entry_t *e = entry(b, key, 1);
@@ -340,7 +362,7 @@ static void check_one(br_broker_t *b, const st_record_t *r, const char *key)
         st_put_result_init(&res);
         ready = 1;
     }
-    if (already_committed(b, r, key)) { /* decided before a crash lost its op record */
+    if (already_committed(b, r, key) > 0) { /* decided before a crash lost its op record */
         if (write_op(b, r, key) == ST_OK)
             resolve(b, key);
         return;
@@ -456,7 +478,7 @@ static int check_slice(br_broker_t *b)
             break; /* too young to ask about; so is everything after it */
         }
         int64_t immune = immunity_ms(b, &r);
-        if (immune && now - r.bornTimestamp < immune && !already_committed(b, &r, key)) {
+        if (immune && now - r.bornTimestamp < immune && already_committed(b, &r, key) == 0) {
             defer_one(b, &r, key);
             continue;
         }
@@ -477,7 +499,7 @@ static void on_check_timer(uv_timer_t *t)
 {
     br_broker_t *b = t->data;
     uint64_t every = (uint64_t)b->cfg.transactionCheckInterval;
-    if (br_is_slave(b)) { /* only a master checks transactions back */
+    if (br_is_slave(b) || !index_settled(b)) { /* only a master checks back, once it can tell commits */
         b->trans->roundLeft = 0;
         return;
     }
@@ -541,17 +563,28 @@ void br_trans_stop(br_broker_t *b, uv_close_cb cb)
 
 /* ---- the subsystem ---- */
 
+/* Became master: the transactions wait for the index to apply what was replicated before. */
+static void hook_role_changed(br_broker_t *b)
+{
+    if (br_is_slave(b))
+        return;
+    b->trans->indexMark = st_index_mark(b->store);
+    b->trans->indexBehind = !st_index_reached(b->store, b->trans->indexMark);
+}
+
 static int trans_start(br_broker_t *b)
 {
     if (!(b->trans = calloc(1, sizeof *b->trans)))
         return -1;
     b->hooks.trans_half = br_trans_half;
+    b->hooks.trans_role_changed = hook_role_changed;
     br_trans_start(b);
     return 0;
 }
 
 static int trans_stop(br_broker_t *b, uv_close_cb cb)
 {
+    b->hooks.trans_role_changed = NULL;
     br_trans_stop(b, cb);
     return 1;
 }

@@ -12,6 +12,8 @@ typedef struct br_trans {
     int64_t opOffset;           /* op records before this are no longer needed */
     struct tx_entry *pruneHead, *pruneTail; /* decided ones, in the order they were decided */
     int roundLeft;              /* half messages the check round under way may still look at */
+    int indexBehind;            /* became master; the index has not applied indexMark yet */
+    uint64_t indexMark;
     uv_timer_t timer;
 } br_trans_t;
 
