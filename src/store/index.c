@@ -35,15 +35,16 @@
 #define RING_SIZE (1u << 16)        /* queued ops: 1.5 MiB; ~0.6 s of 100k keys/s */
 #define BATCH 256                   /* ops applied per hold of idxMu */
 
-/* One queued index operation: a key's hash for the record at phy (OP_KEY), or the end of a
- * record's keys (OP_END: the last file's endPhy / endTs move to it). */
-enum { OP_KEY, OP_END };
+/* One queued index operation: a key's hash for the record at phy (OP_KEY), the end of a
+ * record's keys (OP_END: the last file's endPhy / endTs move to it), or the commit log cut at
+ * phy (OP_CUT: no file's endPhy stays beyond it). */
+enum { OP_KEY, OP_END, OP_CUT };
 typedef struct st_idx_op {
     int64_t phy, ts;
     uint32_t hash, kind;
 } st_idx_op_t;
 
-static int wait_applied(st_store_t *st, int maxMs);
+static void queue_op(st_store_t *st, int kind, uint32_t hash, int64_t phy, int64_t ts);
 
 struct st_ifile {
     char *path;
@@ -195,14 +196,12 @@ int st_index_load(st_store_t *st)
     return ST_OK;
 }
 
-/* After recovery cut the commit log at `end`: entries beyond it point at records that are gone
- * (queries verify every record, so they are harmless), but the last file must accept new
- * records written from `end` on. */
-void st_index_truncate(st_store_t *st, int64_t end)
+/* The commit log was cut at `end` (records no majority holds): entries beyond it point at
+ * records that are gone (queries verify every record, so they are harmless), but the files'
+ * ends must not stay beyond it. Queued behind the keys already queued and before those of the
+ * records written from `end` on, so the loop never waits for the writer here. */
+static void cut_files(st_store_t *st, int64_t end)
 {
-    if (wait_applied(st, 10000) != 0)
-        LOG_W(ST_MOD, "index writer still busy after 10 s; truncating the index at %" PRId64 " anyway", end);
-    pthread_mutex_lock(&st->idxMu);
     for (size_t i = 0; i < st->nidx; i++) {
         st_ifile_t *f = st->idx[i];
         if (f->endPhy > end) {
@@ -210,7 +209,11 @@ void st_index_truncate(st_store_t *st, int64_t end)
             hdr_store(f);
         }
     }
-    pthread_mutex_unlock(&st->idxMu);
+}
+
+void st_index_truncate(st_store_t *st, int64_t end)
+{
+    queue_op(st, OP_CUT, 0, end, 0);
     if (st->idxLastPhy > end)
         st->idxLastPhy = end;
 }
@@ -319,6 +322,10 @@ static void apply_op(st_store_t *st, const st_idx_op_t *op)
         st_ifile_t *f = writable_file(st, op->phy);
         if (f)
             ifile_put(st, f, op->hash, op->phy, op->ts);
+        return;
+    }
+    if (op->kind == OP_CUT) {
+        cut_files(st, op->phy);
         return;
     }
     st_ifile_t *last = st->nidx ? st->idx[st->nidx - 1] : NULL;

@@ -1,6 +1,7 @@
 /* The message index: query by KEYS token and by UNIQ_KEY, hash collisions (64 slots for
  * hundreds of keys), rolling to a new index file when one is full (400 entries), time windows,
- * and queries after a clean restart and after a crash that cut the commit log. */
+ * queries after a clean restart and after a crash that cut the commit log, and a cut of the
+ * commit log at run time (DLedger) that does not wait for the index writer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -161,6 +163,48 @@ static void test_index_disabled_finds_nothing(void **state)
     assert_int_equal(count_index_files(f), 0);
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A cut of the commit log at run time (a deposed DLedger master's uncommitted records) is
+ * queued to the index writer, behind the keys before it and ahead of those written after it:
+ * with the writer held (the store's test hook, as a stuck disk would hold it) st_truncate
+ * returns at once, where it waited 10 s for the writer on the loop before. */
+static void test_cut_does_not_wait_for_the_index_writer(void **state)
+{
+    fx_t *f = *state;
+    st_query_result_t r;
+    char pause[128];
+    snprintf(pause, sizeof(pause), "%s/index.pause", f->dir);
+    st_store_close(f->st);
+    setenv("LOULAN_TEST_INDEX_PAUSE_FILE", pause, 1);
+    assert_int_equal(st_store_open(&f->cfg, &f->st), ST_OK);
+    assert_int_equal(put_keys(f, "K", "kept", "uk", "x"), ST_OK);
+    int64_t phyKept = f->pr.phyOffset;
+    assert_int_equal(st_index_settle(f->st, 10000), 0);
+    close(open(pause, O_CREAT | O_WRONLY, 0644));
+    assert_int_equal(put_keys(f, "K", "cut", "uc", "y"), ST_OK);
+    int64_t phyCut = f->pr.phyOffset;
+    assert_int_equal(st_index_settle(f->st, 50), -1); /* the writer is held */
+    int64_t t0 = mono_ms();
+    assert_int_equal(st_truncate(f->st, phyCut), ST_OK);
+    assert_true(mono_ms() - t0 < 5000);
+    assert_int_equal(put_keys(f, "K", "again", "ua", "z"), ST_OK);
+    assert_int_equal(f->pr.phyOffset, phyCut);
+    unlink(pause);
+    assert_int_equal(st_index_settle(f->st, 10000), 0);
+    unsetenv("LOULAN_TEST_INDEX_PAUSE_FILE");
+    assert_int_equal(query(f, "K", "kept", 0, &r), ST_OK);
+    assert_int_equal(r.phy[0], phyKept);
+    assert_int_equal(query(f, "K", "cut", 0, &r), ST_ENOENT);
+    assert_int_equal(query(f, "K", "again", 0, &r), ST_OK);
+    assert_int_equal(r.phy[0], phyCut);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 int main(void)
 {
@@ -170,6 +214,7 @@ int main(void)
         T(test_time_window_filters),
         T(test_query_after_clean_restart_and_crash),
         T(test_index_disabled_finds_nothing),
+        T(test_cut_does_not_wait_for_the_index_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
